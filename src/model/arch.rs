@@ -1,0 +1,326 @@
+//! Architecture descriptions: the named backbones of METHOD.md §4 with width/depth knobs, as plain
+//! data (serde) so that scenarios can name them and `tunnelbench models` can list them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The backbone families of the study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// VGGm (METHOD §4.1): VGG conv stack, BN, max-pools, GAP head.
+    Vggm,
+    /// VGGm† (METHOD §4.2): VGGm without the max-pools of its first two stages.
+    VggmDagger,
+    /// torchvision ResNet with BasicBlocks (METHOD §4.3).
+    Resnet,
+    /// ViT with patch stem, no class token, GAP head (METHOD §4.4).
+    Vit,
+}
+
+/// A fully resolved architecture: family, depth and every width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchSpec {
+    /// Named architecture, e.g. `vggm-11`, `vggm-dagger-17`, `resnet-18`, `vit-t-plus`.
+    pub name: String,
+    /// Channel multiplier for CNNs (1.0 = paper size); embedding-dimension multiplier for ViTs.
+    #[serde(default = "one")]
+    pub width: f64,
+    /// ViT only: number of transformer blocks (default 12 for ViT-T, 18 for ViT-T+).
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// ViT only: embedding dimension before the width multiplier (default 192).
+    #[serde(default)]
+    pub dim: Option<usize>,
+    /// ViT only: number of attention heads (default 3).
+    #[serde(default)]
+    pub heads: Option<usize>,
+    /// ViT only: patch size (default 8).
+    #[serde(default)]
+    pub patch: Option<usize>,
+    /// ViT only: stochastic-depth rate at the last block (default 0.1).
+    #[serde(default)]
+    pub drop_path: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Every named architecture, in the order `tunnelbench models` prints them.
+pub const NAMED: &[&str] = &[
+    "vggm-11",
+    "vggm-17",
+    "vggm-dagger-11",
+    "vggm-dagger-17",
+    "resnet-18",
+    "resnet-34",
+    "vit-t",
+    "vit-t-plus",
+];
+
+/// One entry of a VGG configuration: a conv with this many output channels, or a 2x2 max-pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VggItem {
+    Conv(usize),
+    Pool,
+}
+
+/// The resolved, family-specific structure that the builder turns into modules.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved {
+    Vgg {
+        items: Vec<VggItem>,
+    },
+    Resnet {
+        blocks: [usize; 4],
+        widths: [usize; 4],
+        stem_width: usize,
+    },
+    Vit {
+        dim: usize,
+        depth: usize,
+        heads: usize,
+        patch: usize,
+        mlp_ratio: usize,
+        drop_path: f64,
+    },
+}
+
+impl ArchSpec {
+    pub fn named(name: &str) -> Self {
+        ArchSpec {
+            name: name.to_string(),
+            width: 1.0,
+            depth: None,
+            dim: None,
+            heads: None,
+            patch: None,
+            drop_path: None,
+        }
+    }
+
+    pub fn with_width(mut self, width: f64) -> Self {
+        self.width = width;
+        self
+    }
+
+    pub fn family(&self) -> Result<Family> {
+        match self.name.as_str() {
+            "vggm-11" | "vggm-17" => Ok(Family::Vggm),
+            "vggm-dagger-11" | "vggm-dagger-17" => Ok(Family::VggmDagger),
+            "resnet-18" | "resnet-34" => Ok(Family::Resnet),
+            "vit-t" | "vit-t-plus" => Ok(Family::Vit),
+            other => Err(Error::usage(format!(
+                "unknown architecture `{other}`; allowed: {}",
+                NAMED.join(", ")
+            ))),
+        }
+    }
+
+    /// The depth code of METHOD §4.5 (11/17, 18/34, 12/18).
+    pub fn depth_code(&self) -> Result<usize> {
+        Ok(match self.name.as_str() {
+            "vggm-11" | "vggm-dagger-11" => 11,
+            "vggm-17" | "vggm-dagger-17" => 17,
+            "resnet-18" => 18,
+            "resnet-34" => 34,
+            "vit-t" => self.depth.unwrap_or(12),
+            "vit-t-plus" => self.depth.unwrap_or(18),
+            _ => return Err(self.family().err().unwrap_or_else(|| Error::Internal("depth".into()))),
+        })
+    }
+
+    /// Stem code (first-filter or patch size) and spatial reduction φ of METHOD §4.5.
+    pub fn stem_and_reduction(&self) -> Result<(usize, f64)> {
+        Ok(match self.family()? {
+            Family::Vggm => (3, 0.5),
+            Family::VggmDagger => (3, 1.0),
+            Family::Resnet => (7, 0.25),
+            Family::Vit => (self.patch.unwrap_or(8), 1.0),
+        })
+    }
+
+    pub fn is_transformer(&self) -> bool {
+        matches!(self.family(), Ok(Family::Vit))
+    }
+
+    fn scaled(&self, channels: usize) -> usize {
+        ((channels as f64 * self.width).round() as usize).max(1)
+    }
+
+    /// Check the knobs and resolve the structure.
+    pub fn resolve(&self) -> Result<Resolved> {
+        let family = self.family()?;
+        if !(self.width.is_finite() && self.width > 0.0 && self.width <= 16.0) {
+            return Err(Error::usage(format!(
+                "architecture `{}`: width must be in (0, 16], got {}",
+                self.name, self.width
+            )));
+        }
+        if family != Family::Vit
+            && (self.depth.is_some() || self.dim.is_some() || self.heads.is_some() || self.patch.is_some())
+        {
+            return Err(Error::usage(format!(
+                "architecture `{}`: depth/dim/heads/patch apply to ViTs only",
+                self.name
+            )));
+        }
+        let c = |n: usize| VggItem::Conv(self.scaled(n));
+        let p = VggItem::Pool;
+        Ok(match self.name.as_str() {
+            "vggm-11" => Resolved::Vgg {
+                items: vec![
+                    c(64),
+                    c(64),
+                    p,
+                    c(128),
+                    c(128),
+                    p,
+                    c(256),
+                    c(256),
+                    p,
+                    c(512),
+                    c(512),
+                    p,
+                    c(512),
+                    c(512),
+                    p,
+                ],
+            },
+            "vggm-17" => Resolved::Vgg {
+                items: vec![
+                    c(64),
+                    c(64),
+                    p,
+                    c(128),
+                    c(128),
+                    p,
+                    c(256),
+                    c(256),
+                    c(256),
+                    c(256),
+                    p,
+                    c(512),
+                    c(512),
+                    c(512),
+                    c(512),
+                    p,
+                    c(512),
+                    c(512),
+                    c(512),
+                    c(512),
+                    p,
+                ],
+            },
+            "vggm-dagger-11" => Resolved::Vgg {
+                items: vec![
+                    c(64),
+                    c(64),
+                    c(128),
+                    c(128),
+                    c(256),
+                    c(256),
+                    p,
+                    c(512),
+                    c(512),
+                    p,
+                    c(512),
+                    c(512),
+                    p,
+                ],
+            },
+            "vggm-dagger-17" => Resolved::Vgg {
+                items: vec![
+                    c(64),
+                    c(64),
+                    c(128),
+                    c(128),
+                    c(256),
+                    c(256),
+                    c(256),
+                    c(256),
+                    p,
+                    c(512),
+                    c(512),
+                    c(512),
+                    c(512),
+                    p,
+                    c(512),
+                    c(512),
+                    c(512),
+                    c(512),
+                    p,
+                ],
+            },
+            "resnet-18" | "resnet-34" => Resolved::Resnet {
+                blocks: if self.name == "resnet-18" {
+                    [2, 2, 2, 2]
+                } else {
+                    [3, 4, 6, 3]
+                },
+                widths: [self.scaled(64), self.scaled(128), self.scaled(256), self.scaled(512)],
+                stem_width: self.scaled(64),
+            },
+            _ => {
+                let heads = self.heads.unwrap_or(3);
+                let dim = self.scaled(self.dim.unwrap_or(192));
+                let depth = self.depth_code()?;
+                let patch = self.patch.unwrap_or(8);
+                let drop_path = self.drop_path.unwrap_or(0.1);
+                if heads == 0 || dim % heads != 0 {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: embedding dim {dim} (after width) must be a positive multiple of heads {heads}",
+                        self.name
+                    )));
+                }
+                if dim % 4 != 0 {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: embedding dim {dim} must be a multiple of 4 (2D sin-cos positions)",
+                        self.name
+                    )));
+                }
+                if depth == 0 || patch == 0 {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: depth and patch must be > 0",
+                        self.name
+                    )));
+                }
+                if !(0.0..1.0).contains(&drop_path) {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: drop_path must be in [0, 1)",
+                        self.name
+                    )));
+                }
+                Resolved::Vit {
+                    dim,
+                    depth,
+                    heads,
+                    patch,
+                    mlp_ratio: 4,
+                    drop_path,
+                }
+            }
+        })
+    }
+
+    /// Number of probed layers L (METHOD §3.1).
+    pub fn probed_layers(&self) -> Result<usize> {
+        Ok(match self.resolve()? {
+            Resolved::Vgg { items } => items.iter().filter(|i| matches!(i, VggItem::Conv(_))).count(),
+            Resolved::Resnet { blocks, .. } => 1 + 2 * blocks.iter().sum::<usize>(),
+            Resolved::Vit { depth, .. } => depth,
+        })
+    }
+
+    /// The smallest input resolution the architecture accepts.
+    pub fn min_resolution(&self) -> Result<usize> {
+        Ok(match self.resolve()? {
+            Resolved::Vgg { items } => 1 << items.iter().filter(|i| matches!(i, VggItem::Pool)).count(),
+            Resolved::Resnet { .. } => 32,
+            Resolved::Vit { patch, .. } => patch,
+        })
+    }
+}

@@ -1,0 +1,566 @@
+//! The backbone modules. A backbone is a stem, a sequence of probed units and a head, so that one
+//! forward pass yields the logits and the probe features of every probed layer (METHOD §3.1–3.2),
+//! and surgery (truncation, extractor/tunnel swaps) is slicing the unit list.
+
+use burn::module::Module;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::{gelu, relu};
+use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+use super::arch::{ArchSpec, Resolved, VggItem};
+use crate::error::{Error, Result};
+
+const SQRT_2: f64 = std::f64::consts::SQRT_2;
+
+/// Max-pool following a conv unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolAfter {
+    None,
+    /// 2x2 stride 2 (VGG).
+    Half,
+    /// 3x3 stride 2 padding 1 (ResNet stem).
+    Stem,
+}
+
+/// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
+#[derive(Module, Debug)]
+pub struct ConvUnit {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    pub pool: Option<MaxPool2d>,
+}
+
+/// First conv of a BasicBlock: conv -> [probe] -> BN -> ReLU; the block input rides along.
+#[derive(Module, Debug)]
+pub struct ResFirst {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+/// Second conv of a BasicBlock: conv -> [probe] -> BN -> + shortcut -> ReLU.
+#[derive(Module, Debug)]
+pub struct ResSecond {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    pub down_conv: Option<Conv2d>,
+    pub down_bn: Option<BatchNorm>,
+}
+
+/// Pre-norm transformer block: x + Attn(LN x), then x + MLP(LN x), with stochastic depth.
+#[derive(Module, Debug)]
+pub struct VitBlock {
+    pub norm1: LayerNorm,
+    pub attn: MultiHeadAttention,
+    pub norm2: LayerNorm,
+    pub fc1: Linear,
+    pub fc2: Linear,
+    pub drop_path: f64,
+}
+
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Unit {
+    Conv(ConvUnit),
+    ResFirst(ResFirst),
+    ResSecond(ResSecond),
+    Vit(VitBlock),
+}
+
+/// ViT patch embedding (conv k = stride = patch) with fixed 2D sin-cos positions.
+#[derive(Module, Debug)]
+pub struct PatchStem {
+    pub proj: Conv2d,
+}
+
+/// The classifier: CNNs pool globally then a linear layer; ViTs apply the final LayerNorm first.
+#[derive(Module, Debug)]
+pub struct Head {
+    pub norm: Option<LayerNorm>,
+    pub fc: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Backbone {
+    pub stem: Option<PatchStem>,
+    pub units: Vec<Unit>,
+    pub head: Head,
+}
+
+/// What flows between units.
+enum Flow {
+    Map { x: Tensor<4>, identity: Option<Tensor<4>> },
+    Tokens(Tensor<3>),
+}
+
+/// Static description of one probed layer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LayerInfo {
+    /// 1-based probed-layer index.
+    pub index: usize,
+    /// Stable name, following the reference implementation's module names.
+    pub name: String,
+}
+
+/// Output of a forward pass with probe features.
+pub struct ForwardOut {
+    pub logits: Tensor<2>,
+    /// One `[batch, feature_dim]` matrix per probed layer, in forward order (empty if not asked for).
+    pub features: Vec<Tensor<2>>,
+}
+
+fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: bool,
+    fan_out: bool,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(bias)
+        .with_initializer(Initializer::KaimingNormal {
+            gain: SQRT_2,
+            fan_out_only: fan_out,
+        })
+        .init(device)
+}
+
+fn zero_bias(mut c: Conv2d) -> Conv2d {
+    if let Some(b) = c.bias.take() {
+        c.bias = Some(b.map(|t| t.zeros_like()));
+    }
+    c
+}
+
+fn bn(c: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(c).init(device)
+}
+
+fn cnn_head(channels: usize, classes: usize, device: &Device) -> Head {
+    let mut fc = LinearConfig::new(channels, classes)
+        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .init(device);
+    fc.bias = fc.bias.map(|b| b.map(|t| t.zeros_like()));
+    Head { norm: None, fc }
+}
+
+fn vit_linear(din: usize, dout: usize, device: &Device) -> Linear {
+    let mut l = LinearConfig::new(din, dout)
+        .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+        .init(device);
+    l.bias = l.bias.map(|b| b.map(|t| t.zeros_like()));
+    l
+}
+
+fn vit_head(dim: usize, classes: usize, device: &Device) -> Head {
+    Head {
+        norm: Some(LayerNormConfig::new(dim).with_epsilon(1e-6).init(device)),
+        fc: vit_linear(dim, classes, device),
+    }
+}
+
+impl Backbone {
+    /// Build a freshly initialised backbone for `classes` classes.
+    pub fn new(spec: &ArchSpec, classes: usize, device: &Device) -> Result<Self> {
+        if classes < 2 {
+            return Err(Error::usage(format!(
+                "a classifier needs at least 2 classes, got {classes}"
+            )));
+        }
+        Ok(match spec.resolve()? {
+            Resolved::Vgg { items } => {
+                let mut units = Vec::new();
+                let mut cin = 3;
+                for (i, item) in items.iter().enumerate() {
+                    if let VggItem::Conv(cout) = *item {
+                        let pool = matches!(items.get(i + 1), Some(VggItem::Pool))
+                            .then(|| MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init());
+                        units.push(Unit::Conv(ConvUnit {
+                            conv: zero_bias(conv(cin, cout, 3, 1, 1, true, true, device)),
+                            bn: bn(cout, device),
+                            pool,
+                        }));
+                        cin = cout;
+                    }
+                }
+                Backbone {
+                    stem: None,
+                    units,
+                    head: cnn_head(cin, classes, device),
+                }
+            }
+            Resolved::Resnet {
+                blocks,
+                widths,
+                stem_width,
+            } => {
+                let mut units = vec![Unit::Conv(ConvUnit {
+                    conv: conv(3, stem_width, 7, 2, 3, false, false, device),
+                    bn: bn(stem_width, device),
+                    pool: Some(
+                        MaxPool2dConfig::new([3, 3])
+                            .with_strides([2, 2])
+                            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                            .init(),
+                    ),
+                })];
+                let mut cin = stem_width;
+                for (stage, (&n, &w)) in blocks.iter().zip(widths.iter()).enumerate() {
+                    for b in 0..n {
+                        let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+                        units.push(Unit::ResFirst(ResFirst {
+                            conv: conv(cin, w, 3, stride, 1, false, false, device),
+                            bn: bn(w, device),
+                        }));
+                        let down = stride != 1 || cin != w;
+                        units.push(Unit::ResSecond(ResSecond {
+                            conv: conv(w, w, 3, 1, 1, false, false, device),
+                            bn: bn(w, device),
+                            down_conv: down.then(|| conv(cin, w, 1, stride, 0, false, false, device)),
+                            down_bn: down.then(|| bn(w, device)),
+                        }));
+                        cin = w;
+                    }
+                }
+                Backbone {
+                    stem: None,
+                    units,
+                    head: cnn_head(cin, classes, device),
+                }
+            }
+            Resolved::Vit {
+                dim,
+                depth,
+                heads,
+                patch,
+                mlp_ratio,
+                drop_path,
+            } => {
+                let mut proj = Conv2dConfig::new([3, dim], [patch, patch])
+                    .with_stride([patch, patch])
+                    .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+                    .init(device);
+                proj.bias = proj.bias.map(|b| b.map(|t| t.zeros_like()));
+                let units = (0..depth)
+                    .map(|i| {
+                        let rate = if depth > 1 {
+                            drop_path * i as f64 / (depth - 1) as f64
+                        } else {
+                            0.0
+                        };
+                        Unit::Vit(VitBlock {
+                            norm1: LayerNormConfig::new(dim).with_epsilon(1e-6).init(device),
+                            attn: MultiHeadAttentionConfig::new(dim, heads)
+                                .with_dropout(0.0)
+                                .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+                                .init(device),
+                            norm2: LayerNormConfig::new(dim).with_epsilon(1e-6).init(device),
+                            fc1: vit_linear(dim, dim * mlp_ratio, device),
+                            fc2: vit_linear(dim * mlp_ratio, dim, device),
+                            drop_path: rate,
+                        })
+                    })
+                    .collect();
+                Backbone {
+                    stem: Some(PatchStem { proj }),
+                    units,
+                    head: vit_head(dim, classes, device),
+                }
+            }
+        })
+    }
+
+    /// Number of probed layers L.
+    pub fn n_layers(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Output channels (or embedding dim) of unit `k` (0-based).
+    fn unit_channels(&self, k: usize) -> usize {
+        match &self.units[k] {
+            Unit::Conv(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::ResFirst(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::ResSecond(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::Vit(u) => u.norm2.gamma.shape().dims::<1>()[0],
+        }
+    }
+
+    /// Number of classes of the head.
+    pub fn n_classes(&self) -> usize {
+        self.head.fc.weight.shape().dims::<2>()[1]
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.run(x, false).logits
+    }
+
+    /// Forward pass returning the logits and every probed layer's features.
+    pub fn forward_features(&self, x: Tensor<4>) -> ForwardOut {
+        self.run(x, true)
+    }
+
+    fn run(&self, x: Tensor<4>, want_features: bool) -> ForwardOut {
+        let training = x.device().is_autodiff();
+        let mut flow = match &self.stem {
+            None => Flow::Map { x, identity: None },
+            Some(stem) => Flow::Tokens(stem.forward(x)),
+        };
+        let mut features = Vec::new();
+        for unit in &self.units {
+            let (next, feature) = unit.forward(flow, want_features, training, self.head.norm.as_ref());
+            flow = next;
+            if let Some(f) = feature {
+                features.push(f);
+            }
+        }
+        let pooled = match flow {
+            Flow::Map { x, .. } => {
+                let [b, c, _, _] = x.dims();
+                adaptive_avg_pool2d(x, [1, 1]).reshape([b, c])
+            }
+            Flow::Tokens(t) => {
+                let t = match &self.head.norm {
+                    Some(n) => n.forward(t),
+                    None => t,
+                };
+                t.mean_dim(1).squeeze_dim(1)
+            }
+        };
+        ForwardOut {
+            logits: self.head.fc.forward(pooled),
+            features,
+        }
+    }
+
+    /// The network without its tunnel: the first `k` probed layers and a fresh head (DESIGN surgery).
+    pub fn truncated(&self, k: usize, device: &Device) -> Result<Backbone> {
+        if k == 0 || k > self.n_layers() {
+            return Err(Error::usage(format!(
+                "cannot truncate at layer {k}: the network has {} probed layers",
+                self.n_layers()
+            )));
+        }
+        let classes = self.n_classes();
+        let channels = self.unit_channels(k - 1);
+        let head = match &self.head.norm {
+            Some(_) => vit_head(channels, classes, device),
+            None => cnn_head(channels, classes, device),
+        };
+        Ok(Backbone {
+            stem: self.stem.clone(),
+            units: self.units[..k].to_vec(),
+            head,
+        })
+    }
+
+    /// Recombine: stem and layers 1..k from `extractor`, layers k+1..L from `tunnel`, and `head`.
+    pub fn combine(extractor: &Backbone, tunnel: &Backbone, k: usize, head: &Head) -> Result<Backbone> {
+        if extractor.n_layers() != tunnel.n_layers() || k == 0 || k > extractor.n_layers() {
+            return Err(Error::usage(format!(
+                "cannot combine networks of {} and {} layers at layer {k}",
+                extractor.n_layers(),
+                tunnel.n_layers()
+            )));
+        }
+        let mut units = extractor.units[..k].to_vec();
+        units.extend(tunnel.units[k..].iter().cloned());
+        Ok(Backbone {
+            stem: extractor.stem.clone(),
+            units,
+            head: head.clone(),
+        })
+    }
+
+    /// Replace the head with a fresh one for `classes` classes.
+    pub fn with_new_head(mut self, classes: usize, device: &Device) -> Backbone {
+        let channels = self.unit_channels(self.n_layers() - 1);
+        self.head = match &self.head.norm {
+            Some(_) => vit_head(channels, classes, device),
+            None => cnn_head(channels, classes, device),
+        };
+        self
+    }
+}
+
+/// Stable names of the probed layers of an architecture (METHOD §3.1 module names).
+pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
+    let mut names = Vec::new();
+    match spec.resolve()? {
+        Resolved::Vgg { items } => {
+            let mut torch_index = 0;
+            for item in items {
+                match item {
+                    VggItem::Conv(_) => {
+                        names.push(format!("features.{torch_index}"));
+                        torch_index += 3;
+                    }
+                    VggItem::Pool => torch_index += 1,
+                }
+            }
+        }
+        Resolved::Resnet { blocks, .. } => {
+            names.push("conv1".to_string());
+            for (stage, n) in blocks.iter().enumerate() {
+                for b in 0..*n {
+                    names.push(format!("layer{}.{b}.conv1", stage + 1));
+                    names.push(format!("layer{}.{b}.conv2", stage + 1));
+                }
+            }
+        }
+        Resolved::Vit { depth, .. } => names.extend((0..depth).map(|i| format!("blocks.{i}"))),
+    }
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| LayerInfo { index: i + 1, name })
+        .collect())
+}
+
+/// CNN probe feature (METHOD §3.2): 2x2 adaptive average pool when H > 2, flattened channel-major.
+fn cnn_feature(x: &Tensor<4>) -> Tensor<2> {
+    let [b, c, h, w] = x.dims();
+    if h > 2 {
+        adaptive_avg_pool2d(x.clone().detach(), [2, 2]).reshape([b, c * 4])
+    } else {
+        x.clone().detach().reshape([b, c * h * w])
+    }
+}
+
+impl Unit {
+    fn forward(
+        &self,
+        flow: Flow,
+        want_features: bool,
+        training: bool,
+        final_norm: Option<&LayerNorm>,
+    ) -> (Flow, Option<Tensor<2>>) {
+        match (self, flow) {
+            (Unit::Conv(u), Flow::Map { x, .. }) => {
+                let h = u.conv.forward(x);
+                let f = want_features.then(|| cnn_feature(&h));
+                let mut h = relu(u.bn.forward(h));
+                if let Some(p) = &u.pool {
+                    h = p.forward(h);
+                }
+                (Flow::Map { x: h, identity: None }, f)
+            }
+            (Unit::ResFirst(u), Flow::Map { x, .. }) => {
+                let h = u.conv.forward(x.clone());
+                let f = want_features.then(|| cnn_feature(&h));
+                (
+                    Flow::Map {
+                        x: relu(u.bn.forward(h)),
+                        identity: Some(x),
+                    },
+                    f,
+                )
+            }
+            (Unit::ResSecond(u), Flow::Map { x, identity }) => {
+                let h = u.conv.forward(x);
+                let f = want_features.then(|| cnn_feature(&h));
+                let h = u.bn.forward(h);
+                // A truncated network may start a block without its first conv only through
+                // `combine`, which keeps units paired; the identity is then always present.
+                let identity = identity.expect("ResSecond follows ResFirst");
+                let shortcut = match (&u.down_conv, &u.down_bn) {
+                    (Some(c), Some(b)) => b.forward(c.forward(identity)),
+                    _ => identity,
+                };
+                (
+                    Flow::Map {
+                        x: relu(h + shortcut),
+                        identity: None,
+                    },
+                    f,
+                )
+            }
+            (Unit::Vit(u), Flow::Tokens(t)) => {
+                let a = u.attn.forward(MhaInput::self_attn(u.norm1.forward(t.clone()))).context;
+                let t = t + drop_path(a, u.drop_path, training);
+                let m = u.fc2.forward(gelu(u.fc1.forward(u.norm2.forward(t.clone()))));
+                let t = t + drop_path(m, u.drop_path, training);
+                let f = want_features.then(|| {
+                    let n = match final_norm {
+                        Some(n) => n.forward(t.clone().detach()),
+                        None => t.clone().detach(),
+                    };
+                    n.mean_dim(1).squeeze_dim(1)
+                });
+                (Flow::Tokens(t), f)
+            }
+            _ => unreachable!("unit sequence built by Backbone::new is consistent"),
+        }
+    }
+}
+
+/// Stochastic depth: drop the whole residual branch per sample with probability `rate`.
+fn drop_path(x: Tensor<3>, rate: f64, training: bool) -> Tensor<3> {
+    if !training || rate <= 0.0 {
+        return x;
+    }
+    let [b, _, _] = x.dims();
+    let keep = 1.0 - rate;
+    let mask = Tensor::<3>::random([b, 1, 1], Distribution::Bernoulli(keep), &x.device());
+    x * mask.div_scalar(keep)
+}
+
+impl PatchStem {
+    fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        let p = self.proj.forward(x);
+        let [b, d, gh, gw] = p.dims();
+        let tokens = p.reshape([b, d, gh * gw]).swap_dims(1, 2);
+        let pos = sincos_positions(d, gh, gw, &tokens.device());
+        tokens + pos.unsqueeze_dim(0)
+    }
+}
+
+/// Fixed 2D sin-cos position embedding (METHOD §4.4): concat(sin xω, cos xω, sin yω, cos yω).
+pub fn sincos_positions(dim: usize, gh: usize, gw: usize, device: &Device) -> Tensor<2> {
+    let q = dim / 4;
+    let omega: Vec<f64> = (0..q)
+        .map(|k| {
+            let e = if q > 1 { k as f64 / (q - 1) as f64 } else { 0.0 };
+            1.0 / 10000f64.powf(e)
+        })
+        .collect();
+    let mut data = Vec::with_capacity(gh * gw * dim);
+    for y in 0..gh {
+        for x in 0..gw {
+            for f in [f64::sin, f64::cos] {
+                data.extend(omega.iter().map(|w| f(x as f64 * w) as f32));
+            }
+            for f in [f64::sin, f64::cos] {
+                data.extend(omega.iter().map(|w| f(y as f64 * w) as f32));
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(data, [gh * gw, dim]), device)
+}
+
+/// Number of trainable parameters: burn's count minus the BatchNorm running statistics, which
+/// PyTorch (and the paper's Table 11) does not count as parameters.
+pub fn parameter_count(model: &Backbone) -> usize {
+    let running: usize = model
+        .units
+        .iter()
+        .map(|u| match u {
+            Unit::Conv(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::ResFirst(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::ResSecond(u) => {
+                u.bn.gamma.shape().dims::<1>()[0] + u.down_bn.as_ref().map_or(0, |b| b.gamma.shape().dims::<1>()[0])
+            }
+            Unit::Vit(_) => 0,
+        })
+        .sum();
+    model.num_params() - 2 * running
+}

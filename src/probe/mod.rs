@@ -1,0 +1,365 @@
+//! Linear probes on frozen features (METHOD §3): the paper's AdamW probe and a closed-form ridge
+//! probe, behind one configuration. Features are extracted once per (backbone, dataset) for every
+//! probed layer in one forward pass, then each layer's probe is fitted from host memory.
+
+pub mod extract;
+pub mod linalg;
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use extract::{LayerFeatures, extract_features};
+
+/// Which probe to fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// METHOD §3.3: Linear(d, K), AdamW, cross-entropy with label smoothing, best epoch on test.
+    Paper,
+    /// Ridge regression on one-hot targets, solved in closed form.
+    ClosedForm,
+}
+
+impl ProbeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Paper => "paper",
+            ProbeKind::ClosedForm => "closed-form",
+        }
+    }
+}
+
+/// The probe protocol: a scenario setting recorded in every output file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    pub kind: ProbeKind,
+    /// Standardise each feature with the probe-training mean and standard deviation.
+    #[serde(default)]
+    pub standardize: bool,
+    /// Paper probe: AdamW learning rate (1e-3 for CNNs).
+    #[serde(default = "defaults::lr")]
+    pub lr: f64,
+    /// Paper probe: AdamW weight decay (0 for CNNs).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Paper probe: epochs (best one reported).
+    #[serde(default = "defaults::epochs")]
+    pub epochs: usize,
+    /// Paper probe: batch size.
+    #[serde(default = "defaults::batch")]
+    pub batch: usize,
+    /// Paper probe: label smoothing.
+    #[serde(default = "defaults::smoothing")]
+    pub label_smoothing: f64,
+    /// Closed-form probe: ridge penalty λ, relative to the mean feature variance.
+    #[serde(default = "defaults::ridge")]
+    pub ridge_lambda: f64,
+}
+
+mod defaults {
+    pub fn lr() -> f64 {
+        1e-3
+    }
+    pub fn epochs() -> usize {
+        30
+    }
+    pub fn batch() -> usize {
+        128
+    }
+    pub fn smoothing() -> f64 {
+        0.1
+    }
+    pub fn ridge() -> f64 {
+        1e-3
+    }
+}
+
+impl ProbeConfig {
+    pub fn paper() -> Self {
+        ProbeConfig {
+            kind: ProbeKind::Paper,
+            standardize: false,
+            lr: defaults::lr(),
+            weight_decay: 0.0,
+            epochs: defaults::epochs(),
+            batch: defaults::batch(),
+            label_smoothing: defaults::smoothing(),
+            ridge_lambda: defaults::ridge(),
+        }
+    }
+
+    pub fn closed_form() -> Self {
+        ProbeConfig {
+            kind: ProbeKind::ClosedForm,
+            standardize: true,
+            ..Self::paper()
+        }
+    }
+
+    /// A short label for tables: kind, standardisation, λ.
+    pub fn label(&self) -> String {
+        match self.kind {
+            ProbeKind::Paper => format!("paper{}", if self.standardize { "+std" } else { "" }),
+            ProbeKind::ClosedForm => {
+                format!(
+                    "ridge(λ={}){}",
+                    self.ridge_lambda,
+                    if self.standardize { "+std" } else { "" }
+                )
+            }
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::usage(format!("probe: {what}")));
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr must be > 0");
+        }
+        if !(self.weight_decay >= 0.0) {
+            return bad("weight_decay must be >= 0");
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be > 0");
+        }
+        if self.batch == 0 {
+            return bad("batch must be > 0");
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad("label_smoothing must be in [0, 1)");
+        }
+        if !(self.ridge_lambda > 0.0 && self.ridge_lambda.is_finite()) {
+            return bad("ridge_lambda must be > 0");
+        }
+        Ok(())
+    }
+}
+
+/// Labelled probe data for one layer: row-major `[n, dim]` features.
+pub struct ProbeData<'a> {
+    pub dim: usize,
+    pub train_x: &'a [f32],
+    pub train_y: &'a [u32],
+    pub test_x: &'a [f32],
+    pub test_y: &'a [u32],
+    pub n_classes: usize,
+}
+
+/// The result of one probe.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeResult {
+    /// Reported accuracy (best epoch for the paper probe).
+    pub accuracy: f64,
+    /// Test accuracy after each epoch (paper probe); empty for the closed form.
+    pub per_epoch: Vec<f64>,
+}
+
+/// Fit one probe and score it on the test split.
+pub fn fit(cfg: &ProbeConfig, data: &ProbeData, seed: u64, device: &Device) -> Result<ProbeResult> {
+    let n_train = data.train_y.len();
+    let n_test = data.test_y.len();
+    if data.dim == 0 || n_train == 0 || n_test == 0 {
+        return Err(Error::Internal("probe on empty data".into()));
+    }
+    if data.train_x.len() != n_train * data.dim || data.test_x.len() != n_test * data.dim {
+        return Err(Error::Internal("probe feature/label size mismatch".into()));
+    }
+    let (train_x, test_x) = if cfg.standardize {
+        standardize(data.train_x, data.test_x, data.dim)
+    } else {
+        (data.train_x.to_vec(), data.test_x.to_vec())
+    };
+    match cfg.kind {
+        ProbeKind::Paper => fit_paper(cfg, data, &train_x, &test_x, seed, device),
+        ProbeKind::ClosedForm => fit_ridge(cfg, data, &train_x, &test_x, device),
+    }
+}
+
+/// Standardise columns with the training mean and standard deviation (constant columns -> 0).
+fn standardize(train: &[f32], test: &[f32], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = (train.len() / dim) as f64;
+    let mut mean = vec![0f64; dim];
+    let mut sq = vec![0f64; dim];
+    for row in train.chunks_exact(dim) {
+        for (j, &v) in row.iter().enumerate() {
+            mean[j] += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    for row in train.chunks_exact(dim) {
+        for (j, &v) in row.iter().enumerate() {
+            let d = v as f64 - mean[j];
+            sq[j] += d * d;
+        }
+    }
+    let inv: Vec<f64> = sq
+        .iter()
+        .map(|s| (s / n).sqrt())
+        .map(|sd| if sd > 1e-12 { 1.0 / sd } else { 0.0 })
+        .collect();
+    let apply = |x: &[f32]| -> Vec<f32> {
+        x.chunks_exact(dim)
+            .flat_map(|row| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, &v)| ((v as f64 - mean[j]) * inv[j]) as f32)
+            })
+            .collect()
+    };
+    (apply(train), apply(test))
+}
+
+fn accuracy_of(logits: Tensor<2>, labels: &[u32]) -> Result<f64> {
+    let pred = crate::backend::ints(logits.argmax(1))?;
+    let correct = pred.iter().zip(labels).filter(|(p, y)| **p == **y as i64).count();
+    Ok(correct as f64 / labels.len() as f64)
+}
+
+fn matrix(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data, [rows, cols]), device)
+}
+
+/// METHOD §3.3 probe: weights N(0, 0.01²), bias 0, AdamW (β 0.9/0.999, ε 1e-8), cross-entropy with
+/// label smoothing, reshuffled each epoch, best test accuracy over the epochs. Gradients are written
+/// out by hand (softmax regression), which avoids the autodiff graph for a single linear layer.
+fn fit_paper(
+    cfg: &ProbeConfig,
+    data: &ProbeData,
+    train_x: &[f32],
+    test_x: &[f32],
+    seed: u64,
+    device: &Device,
+) -> Result<ProbeResult> {
+    let (d, k) = (data.dim, data.n_classes);
+    let n = data.train_y.len();
+    let x = matrix(train_x.to_vec(), n, d, device);
+    let xt = matrix(test_x.to_vec(), data.test_y.len(), d, device);
+    let eps = cfg.label_smoothing / k as f64;
+    let mut targets = vec![eps as f32; n * k];
+    for (i, &y) in data.train_y.iter().enumerate() {
+        targets[i * k + y as usize] += (1.0 - cfg.label_smoothing) as f32;
+    }
+    let targets = matrix(targets, n, k, device);
+
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let init: Vec<f32> = (0..d * k).map(|_| 0.01 * standard_normal(&mut rng) as f32).collect();
+    let mut w = matrix(init, d, k, device);
+    let mut b = Tensor::<2>::zeros([1, k], device);
+    let (mut mw, mut vw) = (w.zeros_like(), w.zeros_like());
+    let (mut mb, mut vb) = (b.zeros_like(), b.zeros_like());
+    let (b1, b2, adam_eps) = (0.9f64, 0.999f64, 1e-8f64);
+    let mut step = 0i32;
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mut per_epoch = Vec::with_capacity(cfg.epochs);
+    for _ in 0..cfg.epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(cfg.batch) {
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(chunk.to_vec(), [chunk.len()]), device);
+            let xb = x.clone().select(0, idx.clone());
+            let yb = targets.clone().select(0, idx);
+            let p = softmax(xb.clone().matmul(w.clone()) + b.clone(), 1);
+            let g = (p - yb).div_scalar(chunk.len() as f64);
+            let gw = xb.transpose().matmul(g.clone());
+            let gb = g.sum_dim(0);
+            step += 1;
+            let c1 = 1.0 - b1.powi(step);
+            let c2 = 1.0 - b2.powi(step);
+            let lr = cfg.lr;
+            let update = |param: Tensor<2>, m: &mut Tensor<2>, v: &mut Tensor<2>, grad: Tensor<2>| {
+                *m = m.clone().mul_scalar(b1) + grad.clone().mul_scalar(1.0 - b1);
+                *v = v.clone().mul_scalar(b2) + grad.square().mul_scalar(1.0 - b2);
+                let denom = v.clone().div_scalar(c2).sqrt().add_scalar(adam_eps);
+                let delta = m.clone().div_scalar(c1).div(denom).mul_scalar(lr);
+                let decayed = if cfg.weight_decay > 0.0 {
+                    param.mul_scalar(1.0 - lr * cfg.weight_decay)
+                } else {
+                    param
+                };
+                decayed - delta
+            };
+            w = update(w, &mut mw, &mut vw, gw);
+            b = update(b, &mut mb, &mut vb, gb);
+        }
+        let acc = accuracy_of(xt.clone().matmul(w.clone()) + b.clone(), data.test_y)?;
+        per_epoch.push(acc);
+    }
+    let accuracy = per_epoch.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !accuracy.is_finite() {
+        return Err(Error::Internal("paper probe produced no finite accuracy".into()));
+    }
+    Ok(ProbeResult { accuracy, per_epoch })
+}
+
+/// A standard normal draw (Box–Muller).
+fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Ridge regression on centred one-hot targets: W = (XᵀX + λ·tr(XᵀX)/d·I)⁻¹ XᵀY, solved in the
+/// primal (d x d) or, when there are fewer samples than features, the dual (n x n) form.
+fn fit_ridge(
+    cfg: &ProbeConfig,
+    data: &ProbeData,
+    train_x: &[f32],
+    test_x: &[f32],
+    device: &Device,
+) -> Result<ProbeResult> {
+    let (d, k) = (data.dim, data.n_classes);
+    let n = data.train_y.len();
+    // Centre features so that the intercept is the class prior (absorbed into the centring).
+    let mut mean = vec![0f64; d];
+    for row in train_x.chunks_exact(d) {
+        for (j, &v) in row.iter().enumerate() {
+            mean[j] += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let centre = |x: &[f32]| -> Vec<f32> {
+        x.chunks_exact(d)
+            .flat_map(|r| r.iter().enumerate().map(|(j, &v)| (v as f64 - mean[j]) as f32))
+            .collect()
+    };
+    let xc = matrix(centre(train_x), n, d, device);
+    let mut y = vec![0f32; n * k];
+    for (i, &c) in data.train_y.iter().enumerate() {
+        y[i * k + c as usize] = 1.0;
+    }
+    let y = matrix(y, n, k, device);
+    let to_f64 =
+        |t: Tensor<2>| -> Result<Vec<f64>> { Ok(crate::backend::floats(t)?.into_iter().map(f64::from).collect()) };
+    let primal = n >= d;
+    let (mut gram, m) = if primal {
+        (to_f64(xc.clone().transpose().matmul(xc.clone()))?, d)
+    } else {
+        (to_f64(xc.clone().matmul(xc.clone().transpose()))?, n)
+    };
+    let trace: f64 = (0..m).map(|i| gram[i * m + i]).sum();
+    let lambda = cfg.ridge_lambda * (trace / m as f64).max(1e-12);
+    for i in 0..m {
+        gram[i * m + i] += lambda;
+    }
+    let mut rhs = if primal {
+        to_f64(xc.clone().transpose().matmul(y))?
+    } else {
+        to_f64(y)?
+    };
+    if !linalg::cholesky_solve(&mut gram, m, &mut rhs, k) {
+        return Err(Error::Internal("ridge system is not positive definite".into()));
+    }
+    let sol = matrix(rhs.into_iter().map(|v| v as f32).collect(), m, k, device);
+    let w = if primal { sol } else { xc.transpose().matmul(sol) };
+    let xt = matrix(centre(test_x), data.test_y.len(), d, device);
+    let accuracy = accuracy_of(xt.matmul(w), data.test_y)?;
+    Ok(ProbeResult {
+        accuracy,
+        per_epoch: Vec::new(),
+    })
+}

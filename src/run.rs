@@ -1,0 +1,639 @@
+//! `tunnelbench run`: train a backbone, probe every layer on ID and OOD data, compute the tunnel
+//! metrics, and write tidy results, a summary and plots into the run folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::backend::BackendKind;
+use crate::data::{ImageDataset, split};
+use crate::error::{Error, Result};
+use crate::metrics::rank::numerical_rank;
+use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
+use crate::model::{Backbone, layer_names, parameter_count};
+use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
+use crate::progress::Reporter;
+use crate::report::write_atomic;
+use crate::scenario::data::{PreparedData, load_prepared};
+use crate::scenario::{self, Scenario, data_label};
+use crate::train::{self, Progress};
+
+/// Command-line options of a run.
+pub struct RunOptions {
+    pub out: Option<PathBuf>,
+    pub backend: BackendKind,
+    pub data_dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// Derive an independent seed for one random stream from the scenario seed (SplitMix64 over a
+/// hash of the stream's name), so that adding a stream never shifts the others.
+pub fn derive_seed(seed: u64, stream: &str) -> u64 {
+    let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for b in stream.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
+    }
+    h = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
+}
+
+/// One probe result: a row of probes.csv.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeRow {
+    pub model: String,
+    pub probe: String,
+    pub dataset: String,
+    pub role: String,
+    pub layer_index: usize,
+    pub layer_name: String,
+    pub feature_dim: usize,
+    pub n_classes: usize,
+    pub accuracy: f64,
+    /// Numerical rank of the layer's ID test representation (ID rows only).
+    pub rank: Option<usize>,
+}
+
+/// Metrics of one (model, probe, OOD set): a row of metrics_all.csv.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricsRow {
+    pub model: String,
+    pub probe: String,
+    pub ood_dataset: String,
+    #[serde(flatten)]
+    pub metrics: OodMetrics,
+}
+
+/// Summary of one (model, probe): mean metrics and class.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeanMetrics {
+    pub model: String,
+    pub probe: String,
+    pub mean_retained_pct: f64,
+    pub mean_pearson: f64,
+    pub mean_alignment: f64,
+    pub tunnel_class: Option<TunnelClass>,
+    pub probe_secs: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub scenario: String,
+    pub scenario_file: String,
+    pub config: Scenario,
+    pub backend: String,
+    pub seeds: Seeds,
+    pub parameters: usize,
+    pub probed_layers: usize,
+    pub resampler: &'static str,
+    pub datasets: Vec<DatasetSummary>,
+    pub train: train::TrainReport,
+    pub backbone_accuracy: f64,
+    pub means: Vec<MeanMetrics>,
+    /// Mean |closed-form − paper| per-layer accuracy, when both probe kinds ran.
+    pub probe_agreement: Vec<ProbeAgreement>,
+    pub timings_secs: Timings,
+    pub out_dir: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Seeds {
+    pub scenario: u64,
+    pub init: u64,
+    pub data_order: u64,
+    pub probe: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetSummary {
+    pub label: String,
+    pub role: String,
+    pub n_classes: usize,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub n_probe_train: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeAgreement {
+    pub model: String,
+    pub a: String,
+    pub b: String,
+    pub mean_abs_diff: f64,
+    pub max_abs_diff: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    pub data: f64,
+    pub train: f64,
+    pub features: f64,
+    pub probes: f64,
+    pub total: f64,
+}
+
+/// Make sure the output folder can be written before any work starts.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").map_err(|e| Error::io(dir, e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A stratified subsample of at most `max` images (seeded), or all images.
+fn probe_train_indices(ds: &ImageDataset, max: usize, seed: u64) -> Result<Option<Vec<usize>>> {
+    if max == 0 || ds.len() <= max {
+        return Ok(None);
+    }
+    let per_class = (max / ds.n_classes().max(1)).max(1);
+    let smallest = ds.class_counts().into_iter().filter(|&c| c > 0).min().unwrap_or(0);
+    Ok(Some(split::sample_per_class(ds, per_class.min(smallest), seed)?))
+}
+
+/// Run a scenario file end to end.
+pub fn run(path: &Path, sets: &[String], opts: &RunOptions) -> Result<RunSummary> {
+    let sc = scenario::load(path, sets)?;
+    let out_dir = opts.out.clone().unwrap_or_else(|| Path::new("runs").join(&sc.name));
+    check_writable(&out_dir)?;
+    run_loaded(&sc, path, &out_dir, opts)
+}
+
+/// Run an already loaded and validated scenario into `out_dir`.
+pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions) -> Result<RunSummary> {
+    let t_total = Instant::now();
+    let mut reporter = Reporter::new(opts.quiet);
+    let device: Device = opts.backend.device();
+    let seeds = Seeds {
+        scenario: sc.seed,
+        init: derive_seed(sc.seed, "init"),
+        data_order: derive_seed(sc.seed, "data-order"),
+        probe: derive_seed(sc.seed, "probe"),
+    };
+
+    // Data.
+    let t = Instant::now();
+    reporter.line(&format!("scenario `{}`: loading data", sc.name));
+    let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
+    let id = load_prepared(&sc.id, data_label(&sc.id), sc.resolution, id_seed, &opts.data_dir)?;
+    let mut oods = Vec::new();
+    for o in &sc.ood {
+        let label = data_label(o);
+        let seed = o.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
+        oods.push(load_prepared(o, label, sc.resolution, seed, &opts.data_dir)?);
+    }
+    let mut timings = Timings {
+        data: t.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+
+    // Model and training.
+    device.seed(seeds.init);
+    let ad = device.clone().autodiff();
+    let model = Backbone::new(&sc.model, id.n_classes, &ad)?;
+    let parameters = parameter_count(&model);
+    let names = layer_names(&sc.model)?;
+    let control = sc.control.random_init.then(|| model.clone());
+    reporter.line(&format!(
+        "training {} (width {}, {parameters} parameters, {} probed layers) on {} ({} train / {} test images, {} classes), {} epochs, backend {}",
+        sc.model.name,
+        sc.model.width,
+        names.len(),
+        id.label,
+        id.split.train.len(),
+        id.split.test.len(),
+        id.n_classes,
+        sc.train.epochs,
+        opts.backend.name()
+    ));
+    let t = Instant::now();
+    let steps_per_epoch = id.split.train.len().div_ceil(sc.train.batch);
+    reporter.start_bar(sc.train.epochs * steps_per_epoch, "train");
+    let (trained, report) = train::train(
+        model,
+        &id.split.train,
+        &id.split.test,
+        &id.norm,
+        &sc.train,
+        seeds.data_order,
+        &device,
+        &mut |p| match p {
+            Progress::Step { .. } => reporter.tick(),
+            Progress::Epoch(log) => reporter.message(&format!(
+                "epoch {:>3}/{}: lr {:.2e}, loss {:.4}, val acc {:.2}% ({:.1}s)",
+                log.epoch,
+                sc.train.epochs,
+                log.lr,
+                log.train_loss,
+                100.0 * log.val_accuracy,
+                log.secs
+            )),
+        },
+    )?;
+    reporter.finish_bar();
+    timings.train = t.elapsed().as_secs_f64();
+    reporter.line(&format!(
+        "best validation accuracy {:.2}% at epoch {} ({:.0} img/s)",
+        100.0 * report.best_val_accuracy,
+        report.best_epoch,
+        report.images_per_sec
+    ));
+
+    let mut models: Vec<(String, Backbone)> = vec![("trained".to_string(), trained)];
+    if let Some(c) = control {
+        models.push((
+            "random-init".to_string(),
+            train::calibrate_batchnorm(c, &id.split.train, &id.norm, sc.train.batch, 1, &device)?,
+        ));
+    }
+
+    // Features and probes.
+    let probes: Vec<ProbeConfig> = std::iter::once(sc.probe.main.clone())
+        .chain(sc.probe.also.iter().cloned())
+        .collect();
+    let mut rows: Vec<ProbeRow> = Vec::new();
+    let mut probe_secs = vec![vec![0f64; probes.len()]; models.len()];
+    let datasets: Vec<(&PreparedData, &str)> = std::iter::once((&id, "id"))
+        .chain(oods.iter().map(|o| (o, "ood")))
+        .collect();
+    let mut dataset_summaries = Vec::new();
+    let total_probes = models.len() * datasets.len() * probes.len() * names.len();
+    reporter.start_bar(total_probes, "probes");
+    for (data, role) in &datasets {
+        let sub = probe_train_indices(
+            &data.split.train,
+            sc.probe.max_train,
+            derive_seed(seeds.probe, &data.label),
+        )?;
+        let train_ds = match &sub {
+            Some(idx) => data.split.train.subset(idx)?,
+            None => data.split.train.clone(),
+        };
+        dataset_summaries.push(DatasetSummary {
+            label: data.label.clone(),
+            role: role.to_string(),
+            n_classes: data.n_classes,
+            n_train: data.split.train.len(),
+            n_test: data.split.test.len(),
+            n_probe_train: train_ds.len(),
+        });
+        for (mi, (model_name, model)) in models.iter().enumerate() {
+            let t = Instant::now();
+            let (train_f, _) = extract_features(model, &train_ds, &data.norm, 256, &device)?;
+            let (test_f, _) = extract_features(model, &data.split.test, &data.norm, 256, &device)?;
+            timings.features += t.elapsed().as_secs_f64();
+            for (layer, (tr, te)) in names.iter().zip(train_f.iter().zip(test_f.iter())) {
+                let rank = (*role == "id").then(|| {
+                    numerical_rank(
+                        &te.data,
+                        data.split.test.len(),
+                        te.dim,
+                        derive_seed(seeds.probe, "rank"),
+                    )
+                });
+                for (pi, cfg) in probes.iter().enumerate() {
+                    let t = Instant::now();
+                    let pd = ProbeData {
+                        dim: tr.dim,
+                        train_x: &tr.data,
+                        train_y: &train_ds.labels,
+                        test_x: &te.data,
+                        test_y: &data.split.test.labels,
+                        n_classes: data.n_classes,
+                    };
+                    let seed = derive_seed(seeds.probe, &format!("{}:{}:{}", data.label, layer.index, cfg.label()));
+                    let result = probe::fit(cfg, &pd, seed, &device)?;
+                    let secs = t.elapsed().as_secs_f64();
+                    probe_secs[mi][pi] += secs;
+                    timings.probes += secs;
+                    rows.push(ProbeRow {
+                        model: model_name.clone(),
+                        probe: cfg.label(),
+                        dataset: data.label.clone(),
+                        role: role.to_string(),
+                        layer_index: layer.index,
+                        layer_name: layer.name.clone(),
+                        feature_dim: tr.dim,
+                        n_classes: data.n_classes,
+                        accuracy: result.accuracy,
+                        rank,
+                    });
+                    reporter.tick();
+                }
+            }
+        }
+    }
+    reporter.finish_bar();
+
+    // Metrics.
+    let curve = |model: &str, probe: &str, dataset: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r.model == model && r.probe == probe && r.dataset == dataset)
+            .map(|r| r.accuracy)
+            .collect()
+    };
+    let mut metrics_rows = Vec::new();
+    let mut means = Vec::new();
+    for (mi, (model_name, _)) in models.iter().enumerate() {
+        for (pi, cfg) in probes.iter().enumerate() {
+            let label = cfg.label();
+            let id_curve = curve(model_name, &label, &id.label);
+            let mut group = Vec::new();
+            for o in &oods {
+                let m = tunnel::ood_metrics(
+                    &id_curve,
+                    &curve(model_name, &label, &o.label),
+                    id.n_classes,
+                    o.n_classes,
+                    sc.tunnel_start_id,
+                )?;
+                group.push(m.clone());
+                metrics_rows.push(MetricsRow {
+                    model: model_name.clone(),
+                    probe: label.clone(),
+                    ood_dataset: o.label.clone(),
+                    metrics: m,
+                });
+            }
+            let mean =
+                |f: &dyn Fn(&OodMetrics) -> f64| tunnel::mean_all_defined(&group.iter().map(f).collect::<Vec<_>>());
+            let mean_r = mean(&|m| m.retained_pct.value);
+            means.push(MeanMetrics {
+                model: model_name.clone(),
+                probe: label,
+                mean_retained_pct: mean_r,
+                mean_pearson: mean(&|m| m.pearson.value),
+                mean_alignment: mean(&|m| m.alignment.value),
+                tunnel_class: TunnelClass::from_mean_retained(mean_r),
+                probe_secs: probe_secs[mi][pi],
+            });
+        }
+    }
+    let probe_agreement = agreement(&rows, &models, &probes);
+    timings.total = t_total.elapsed().as_secs_f64();
+
+    let summary = RunSummary {
+        scenario: sc.name.clone(),
+        scenario_file: path.display().to_string(),
+        config: sc.clone(),
+        backend: opts.backend.name().to_string(),
+        seeds,
+        parameters,
+        probed_layers: names.len(),
+        resampler: crate::data::transform::RESAMPLER,
+        datasets: dataset_summaries,
+        backbone_accuracy: report.best_val_accuracy,
+        train: report,
+        means,
+        probe_agreement,
+        timings_secs: timings,
+        out_dir: out_dir.display().to_string(),
+    };
+    write_outputs(out_dir, &summary, &rows, &metrics_rows, sc)?;
+    reporter.line(&text_summary(&summary, &rows, &metrics_rows, sc));
+    Ok(summary)
+}
+
+/// Mean and max absolute per-layer accuracy difference between each probe and the main one.
+fn agreement(rows: &[ProbeRow], models: &[(String, Backbone)], probes: &[ProbeConfig]) -> Vec<ProbeAgreement> {
+    let mut out = Vec::new();
+    let Some(main) = probes.first() else { return out };
+    for (model, _) in models {
+        for other in &probes[1..] {
+            let diffs: Vec<f64> = rows
+                .iter()
+                .filter(|r| &r.model == model && r.probe == main.label())
+                .filter_map(|a| {
+                    rows.iter()
+                        .find(|b| {
+                            &b.model == model
+                                && b.probe == other.label()
+                                && b.dataset == a.dataset
+                                && b.layer_index == a.layer_index
+                        })
+                        .map(|b| (a.accuracy - b.accuracy).abs())
+                })
+                .collect();
+            if diffs.is_empty() {
+                continue;
+            }
+            out.push(ProbeAgreement {
+                model: model.clone(),
+                a: main.label(),
+                b: other.label(),
+                mean_abs_diff: diffs.iter().sum::<f64>() / diffs.len() as f64,
+                max_abs_diff: diffs.iter().copied().fold(0.0, f64::max),
+            });
+        }
+    }
+    out
+}
+
+fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
+    }
+    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
+}
+
+fn fmt_opt(v: Option<usize>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn fmt_f(v: f64) -> String {
+    if v.is_finite() { format!("{v}") } else { String::new() }
+}
+
+/// metrics.csv: one row per OOD set, for the trained model and the main probe.
+fn metrics_csv(rows: &[MetricsRow], main_probe: &str) -> Vec<u8> {
+    let mut s = String::from(
+        "ood_dataset,retained_pct,pearson,alignment,tunnel_start_ood,tunnel_start_id,ood_peak_layer,id_final_accuracy,ood_final_accuracy,undefined_reasons,probe\n",
+    );
+    for r in rows.iter().filter(|r| r.model == "trained" && r.probe == main_probe) {
+        let m = &r.metrics;
+        let reasons: Vec<&str> = [m.retained_pct.reason, m.pearson.reason, m.alignment.reason]
+            .into_iter()
+            .flatten()
+            .collect();
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.ood_dataset,
+            fmt_f(m.retained_pct.value),
+            fmt_f(m.pearson.value),
+            fmt_f(m.alignment.value),
+            fmt_opt(m.tunnel_start_ood),
+            fmt_opt(m.tunnel_start_id),
+            fmt_opt(m.ood_peak_layer),
+            fmt_f(m.id_final_accuracy),
+            fmt_f(m.ood_final_accuracy),
+            reasons.join(";"),
+            r.probe
+        ));
+    }
+    s.into_bytes()
+}
+
+fn metrics_all_csv(rows: &[MetricsRow]) -> Vec<u8> {
+    let mut s = String::from(
+        "model,probe,ood_dataset,retained_pct,pearson,alignment,tunnel_start_ood,tunnel_start_id,ood_peak_layer,id_final_accuracy,ood_final_accuracy\n",
+    );
+    for r in rows {
+        let m = &r.metrics;
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.model,
+            r.probe,
+            r.ood_dataset,
+            fmt_f(m.retained_pct.value),
+            fmt_f(m.pearson.value),
+            fmt_f(m.alignment.value),
+            fmt_opt(m.tunnel_start_ood),
+            fmt_opt(m.tunnel_start_id),
+            fmt_opt(m.ood_peak_layer),
+            fmt_f(m.id_final_accuracy),
+            fmt_f(m.ood_final_accuracy),
+        ));
+    }
+    s.into_bytes()
+}
+
+fn write_outputs(
+    dir: &Path,
+    summary: &RunSummary,
+    rows: &[ProbeRow],
+    metrics: &[MetricsRow],
+    sc: &Scenario,
+) -> Result<()> {
+    write_atomic(&dir.join("probes.csv"), &csv_bytes(rows)?)?;
+    write_atomic(&dir.join("metrics.csv"), &metrics_csv(metrics, &sc.probe.main.label()))?;
+    write_atomic(&dir.join("metrics_all.csv"), &metrics_all_csv(metrics))?;
+    let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    crate::report::curves::write_curve_plots(dir, rows, metrics, sc)?;
+    Ok(())
+}
+
+/// The table printed at the end of a run.
+pub fn text_summary(s: &RunSummary, rows: &[ProbeRow], metrics: &[MetricsRow], sc: &Scenario) -> String {
+    let main = sc.probe.main.label();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\n== {} — {} ({} layers), ID {} ==\nbackbone accuracy {:.2}% (epoch {}), {:.0} s total (train {:.0} s, features {:.0} s, probes {:.0} s)\n",
+        s.scenario,
+        sc.model.name,
+        s.probed_layers,
+        sc.id.label.clone().unwrap_or_else(|| data_label(&sc.id)),
+        100.0 * s.backbone_accuracy,
+        s.train.best_epoch,
+        s.timings_secs.total,
+        s.timings_secs.train,
+        s.timings_secs.features,
+        s.timings_secs.probes
+    ));
+    let datasets: Vec<String> = s.datasets.iter().map(|d| d.label.clone()).collect();
+    out.push_str(&format!(
+        "\nper-layer probe accuracy (%), trained model, probe {main}\n{:<6}{:<18}",
+        "layer", "name"
+    ));
+    for d in &datasets {
+        out.push_str(&format!("{:>14}", truncate(d, 13)));
+    }
+    out.push_str(&format!("{:>7}\n", "rank"));
+    let layers = s.probed_layers;
+    for l in 1..=layers {
+        let mut name = String::new();
+        let mut rank = None;
+        let mut cells = String::new();
+        for d in &datasets {
+            let r = rows
+                .iter()
+                .find(|r| r.model == "trained" && r.probe == main && &r.dataset == d && r.layer_index == l);
+            if let Some(r) = r {
+                name = r.layer_name.clone();
+                rank = rank.or(r.rank);
+                cells.push_str(&format!("{:>14.2}", 100.0 * r.accuracy));
+            } else {
+                cells.push_str(&format!("{:>14}", "-"));
+            }
+        }
+        out.push_str(&format!(
+            "{l:<6}{:<18}{cells}{:>7}\n",
+            truncate(&name, 17),
+            fmt_opt(rank)
+        ));
+    }
+    out.push_str(&format!(
+        "\n{:<13}{:<26}{:<16}{:>9}{:>9}{:>9}{:>7}{:>7}\n",
+        "model", "probe", "OOD set", "r (%)", "ρ", "A", "s_ood", "s_id"
+    ));
+    for m in metrics {
+        let v = &m.metrics;
+        out.push_str(&format!(
+            "{:<13}{:<26}{:<16}{:>9}{:>9}{:>9}{:>7}{:>7}\n",
+            m.model,
+            truncate(&m.probe, 25),
+            truncate(&m.ood_dataset, 15),
+            fmt_num(v.retained_pct.value, 2),
+            fmt_num(v.pearson.value, 3),
+            fmt_num(v.alignment.value, 3),
+            v.tunnel_start_ood
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "none".into()),
+            fmt_opt(v.tunnel_start_id)
+        ));
+    }
+    out.push_str(&format!(
+        "\n{:<13}{:<26}{:>9}{:>9}{:>9}  {:<11}{:>9}\n",
+        "model", "probe", "mean r", "mean ρ", "mean A", "class", "secs"
+    ));
+    for m in &s.means {
+        out.push_str(&format!(
+            "{:<13}{:<26}{:>9}{:>9}{:>9}  {:<11}{:>9.1}\n",
+            m.model,
+            truncate(&m.probe, 25),
+            fmt_num(m.mean_retained_pct, 2),
+            fmt_num(m.mean_pearson, 3),
+            fmt_num(m.mean_alignment, 3),
+            m.tunnel_class.map(|c| c.name()).unwrap_or("undefined"),
+            m.probe_secs
+        ));
+    }
+    for a in &s.probe_agreement {
+        out.push_str(&format!(
+            "probe agreement ({}): mean |{} − {}| = {:.2} points (max {:.2})\n",
+            a.model,
+            a.a,
+            a.b,
+            100.0 * a.mean_abs_diff,
+            100.0 * a.max_abs_diff
+        ));
+    }
+    if metrics
+        .iter()
+        .any(|m| !m.metrics.retained_pct.is_defined() || !m.metrics.pearson.is_defined())
+    {
+        out.push_str("(an empty cell is an undefined value: see undefined_reasons in metrics.csv)\n");
+    }
+    out.push_str(&format!("results: {}\n", s.out_dir));
+    out
+}
+
+fn fmt_num(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "NaN".into()
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}

@@ -1,0 +1,211 @@
+//! Scenario files: loading with `--set` overrides, schema errors that name the file and key, and
+//! validation of what serde cannot check.
+
+pub mod data;
+pub mod schema;
+
+use std::path::Path;
+
+pub use schema::{DataKind, DataSpec, Scenario};
+
+use crate::error::{Error, Result};
+
+/// Read a scenario file, apply `key=value` overrides, and validate it.
+pub fn load(path: &Path, sets: &[String]) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| Error::input(path, format!("not valid TOML: {}", e.message().trim())))?;
+    for set in sets {
+        apply_set(&mut table, set)?;
+    }
+    let scenario: Scenario = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        let msg = e.into_inner().message().to_string();
+        if key == "." {
+            Error::input(path, msg)
+        } else {
+            Error::input(path, format!("key `{key}`: {msg}"))
+        }
+    })?;
+    validate(&scenario).map_err(|e| match e {
+        Error::Usage(msg) => Error::input(path, msg),
+        other => other,
+    })?;
+    Ok(scenario)
+}
+
+/// Apply one `dotted.key=value` override. The value is parsed as a TOML value when it can be
+/// (numbers, booleans, arrays, quoted strings), otherwise taken as a bare string.
+pub fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
+    let (key, raw) = set
+        .split_once('=')
+        .ok_or_else(|| Error::usage(format!("--set `{set}`: expected key=value")))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::usage(format!("--set `{set}`: empty key")));
+    }
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut current = table;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            current.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| Error::usage(format!("--set `{set}`: `{}` is not a table", parts[..=i].join("."))))?;
+    }
+    Ok(())
+}
+
+/// Checks that need more than one field.
+pub fn validate(s: &Scenario) -> Result<()> {
+    if s.name.trim().is_empty() || s.name.contains(['/', '\\']) || s.name.starts_with('.') {
+        return Err(Error::usage(format!(
+            "key `name`: `{}` is not a usable run name",
+            s.name
+        )));
+    }
+    s.model.resolve()?;
+    let min_res = s.model.min_resolution()?;
+    if s.resolution < min_res || s.resolution > 1024 {
+        return Err(Error::usage(format!(
+            "key `resolution`: {} is outside what `{}` accepts ({min_res}..=1024)",
+            s.resolution, s.model.name
+        )));
+    }
+    s.train.validate()?;
+    s.probe.main.validate()?;
+    for p in &s.probe.also {
+        p.validate()?;
+    }
+    validate_data("id", &s.id)?;
+    let id_label = data_label(&s.id);
+    let mut labels = vec![id_label.clone()];
+    for (i, o) in s.ood.iter().enumerate() {
+        validate_data(&format!("ood[{i}]"), o)?;
+        if o == &s.id {
+            return Err(Error::usage(format!(
+                "key `ood[{i}]`: the OOD set is the ID set itself"
+            )));
+        }
+        let label = data_label(o);
+        if labels.contains(&label) {
+            return Err(Error::usage(format!(
+                "key `ood[{i}]`: label `{label}` is used twice; set `label` to tell the data sets apart"
+            )));
+        }
+        labels.push(label);
+    }
+    Ok(())
+}
+
+/// The label a data set has in outputs.
+pub fn data_label(d: &DataSpec) -> String {
+    if let Some(l) = &d.label {
+        return l.clone();
+    }
+    let kind = serde_json::to_value(d.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    match &d.name {
+        Some(n) => n.clone(),
+        None => kind,
+    }
+}
+
+fn validate_data(at: &str, d: &DataSpec) -> Result<()> {
+    use DataKind::*;
+    let present: Vec<(&str, bool)> = vec![
+        ("name", d.name.is_some()),
+        ("classes", d.classes.is_some()),
+        ("train_per_class", d.train_per_class.is_some()),
+        ("test_per_class", d.test_per_class.is_some()),
+        ("render_size", d.render_size.is_some()),
+        ("seed", d.seed.is_some()),
+        ("path", d.path.is_some()),
+        ("train_images", d.train_images.is_some()),
+        ("train_labels", d.train_labels.is_some()),
+        ("test_images", d.test_images.is_some()),
+        ("test_labels", d.test_labels.is_some()),
+        ("train", d.train.is_some()),
+        ("test", d.test.is_some()),
+    ];
+    let subset: &[&str] = &["classes", "train_per_class", "test_per_class", "seed"];
+    let (required, allowed): (&[&str], Vec<&str>) = match d.kind {
+        Fractal | Shapes | Texture => (
+            &["classes", "train_per_class", "test_per_class"],
+            vec!["classes", "train_per_class", "test_per_class", "render_size", "seed"],
+        ),
+        Embedded | Fetched => (&["name"], [&["name"][..], subset].concat()),
+        Idx => (
+            &["train_images", "train_labels", "test_images", "test_labels"],
+            [
+                &["train_images", "train_labels", "test_images", "test_labels"][..],
+                subset,
+            ]
+            .concat(),
+        ),
+        Cifar10 | Cifar100 => (&["path"], [&["path"][..], subset].concat()),
+        ImageFolder => (&["train", "test"], [&["train", "test"][..], subset].concat()),
+    };
+    let kind = serde_json::to_value(d.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    for (key, is_set) in &present {
+        if *is_set && !allowed.contains(key) {
+            return Err(Error::usage(format!(
+                "key `{at}.{key}` does not apply to kind `{kind}` (allowed: kind, label, {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    for key in required {
+        if !present.iter().any(|(k, s)| k == key && *s) {
+            return Err(Error::usage(format!("key `{at}.{key}` is required for kind `{kind}`")));
+        }
+    }
+    for (key, v) in [
+        ("classes", d.classes),
+        ("train_per_class", d.train_per_class),
+        ("test_per_class", d.test_per_class),
+    ] {
+        if v == Some(0) {
+            return Err(Error::usage(format!("key `{at}.{key}` must be > 0")));
+        }
+    }
+    if matches!(d.kind, Fractal | Shapes | Texture) && d.classes.is_some_and(|c| c < 2) {
+        return Err(Error::usage(format!("key `{at}.classes` must be >= 2")));
+    }
+    if d.render_size.is_some_and(|r| !(8..=1024).contains(&r)) {
+        return Err(Error::usage(format!("key `{at}.render_size` must be in 8..=1024")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_overrides_nested_keys_and_types() {
+        let mut t: toml::Table = toml::from_str("[train]\nepochs = 3\n").unwrap();
+        apply_set(&mut t, "train.epochs=7").unwrap();
+        apply_set(&mut t, "train.augment=true").unwrap();
+        apply_set(&mut t, "model.name=vggm-17").unwrap();
+        assert_eq!(t["train"]["epochs"].as_integer(), Some(7));
+        assert_eq!(t["train"]["augment"].as_bool(), Some(true));
+        assert_eq!(t["model"]["name"].as_str(), Some("vggm-17"));
+        assert!(apply_set(&mut t, "noequals").is_err());
+        assert!(apply_set(&mut t, "train.epochs.x=1").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The scenario file schema (TOML). Every table denies unknown keys; errors name the file and the
+//! dotted key path.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ArchSpec;
+use crate::probe::ProbeConfig;
+use crate::train::TrainConfig;
+
+/// Where a data set comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataKind {
+    /// Procedural FractalDB-style IFS fractals.
+    Fractal,
+    /// Procedural random closed spline shapes.
+    Shapes,
+    /// Procedural oriented/spectral noise textures.
+    Texture,
+    /// A small real subset shipped in the repository's `data/` folder.
+    Embedded,
+    /// A data set installed by `tunnelbench data fetch NAME`.
+    Fetched,
+    /// IDX files (MNIST family), raw or gzipped.
+    Idx,
+    /// CIFAR-10 binary batches in a folder.
+    Cifar10,
+    /// CIFAR-100 binary files in a folder.
+    Cifar100,
+    /// ImageFolder trees: `train/<class>/*.png|jpg` and `test/<class>/...`.
+    ImageFolder,
+}
+
+/// A data set: its source and an optional subset. Which keys apply depends on `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub kind: DataKind,
+    /// Label used in outputs; defaults to the source name.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Embedded / fetched data set name (e.g. `fashion-mnist`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Generators: number of classes. Other kinds: keep the first `classes` classes.
+    #[serde(default)]
+    pub classes: Option<usize>,
+    /// Generators: images per class to render. Other kinds: sample this many per class (seeded).
+    #[serde(default)]
+    pub train_per_class: Option<usize>,
+    #[serde(default)]
+    pub test_per_class: Option<usize>,
+    /// Generators: resolution at which images are rendered (default: the model's resolution).
+    #[serde(default)]
+    pub render_size: Option<usize>,
+    /// Generator / subset seed (default: derived from the scenario seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// IDX: training images / labels and test images / labels; CIFAR: the folder.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub train_images: Option<String>,
+    #[serde(default)]
+    pub train_labels: Option<String>,
+    #[serde(default)]
+    pub test_images: Option<String>,
+    #[serde(default)]
+    pub test_labels: Option<String>,
+    /// ImageFolder: the training and test roots.
+    #[serde(default)]
+    pub train: Option<String>,
+    #[serde(default)]
+    pub test: Option<String>,
+}
+
+/// Probes: the main protocol plus others reported beside it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    /// The protocol that defines metrics.csv.
+    pub main: ProbeConfig,
+    /// Further protocols, each probed on every layer and reported in metrics_all.csv.
+    #[serde(default)]
+    pub also: Vec<ProbeConfig>,
+    /// Cap on probe-training images per data set (seeded stratified sample); 0 = all.
+    #[serde(default)]
+    pub max_train: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Probe the same architecture untrained (BN statistics from the ID training data).
+    #[serde(default = "yes")]
+    pub random_init: bool,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection { random_init: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Master seed; every random stream derives its own seed from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// Input resolution of the backbone; every data set is processed at it (METHOD §3.4).
+    pub resolution: usize,
+    pub id: DataSpec,
+    #[serde(default)]
+    pub ood: Vec<DataSpec>,
+    pub model: ArchSpec,
+    pub train: TrainConfig,
+    pub probe: ProbeSection,
+    #[serde(default)]
+    pub control: ControlSection,
+    /// ID-based tunnel start rule (METHOD §2.7).
+    #[serde(default)]
+    pub tunnel_start_id: crate::metrics::tunnel::IdStartRule,
+}

@@ -1,0 +1,288 @@
+//! Supervised training of a backbone (METHOD §5): AdamW, per-epoch linear warm-up + cosine schedule,
+//! cross-entropy with label smoothing, optional augmentation, best-validation checkpoint. A loss
+//! that becomes NaN or infinite stops the run with an error that names the epoch.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageDataset;
+use crate::data::transform::{Augmenter, Normalization, to_f32_batch};
+use crate::error::{Error, Result};
+use crate::model::Backbone;
+
+/// The training recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    #[serde(default = "defaults::batch")]
+    pub batch: usize,
+    pub lr: f64,
+    #[serde(default = "defaults::weight_decay")]
+    pub weight_decay: f64,
+    /// Linear warm-up epochs (METHOD §5: 5), capped at epochs − 1.
+    #[serde(default = "defaults::warmup")]
+    pub warmup_epochs: usize,
+    #[serde(default = "defaults::smoothing")]
+    pub label_smoothing: f64,
+    /// RandomResizedCrop(scale 0.08–1) + horizontal flip; otherwise the evaluation transform.
+    #[serde(default)]
+    pub augment: bool,
+}
+
+mod defaults {
+    pub fn batch() -> usize {
+        128
+    }
+    pub fn weight_decay() -> f64 {
+        0.05
+    }
+    pub fn warmup() -> usize {
+        5
+    }
+    pub fn smoothing() -> f64 {
+        0.1
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::usage(format!("train: {what}")));
+        if self.epochs == 0 {
+            return bad("epochs must be > 0".into());
+        }
+        if self.batch == 0 {
+            return bad("batch must be > 0".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("lr must be > 0, got {}", self.lr));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label_smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
+        }
+        Ok(())
+    }
+
+    /// Learning rate of epoch `e` (0-based), METHOD §5.
+    pub fn lr_at(&self, e: usize) -> f64 {
+        let warmup = self.warmup_epochs.min(self.epochs.saturating_sub(1));
+        if e < warmup {
+            self.lr * (0.01 + 0.99 * e as f64 / warmup as f64)
+        } else {
+            let span = (self.epochs - warmup).max(1) as f64;
+            self.lr * 0.5 * (1.0 + (std::f64::consts::PI * (e - warmup) as f64 / span).cos())
+        }
+    }
+}
+
+/// One epoch's log line.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub val_accuracy: f64,
+    pub secs: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub best_epoch: usize,
+    pub best_val_accuracy: f64,
+    pub epochs: Vec<EpochLog>,
+    pub train_secs: f64,
+    pub images_per_sec: f64,
+}
+
+/// Progress events for a progress bar.
+pub enum Progress<'a> {
+    Step { epoch: usize, step: usize, steps: usize },
+    Epoch(&'a EpochLog),
+}
+
+/// Build the f32 input tensor of a batch: augmented (training) or evaluation transform.
+pub fn batch_tensor(
+    ds: &ImageDataset,
+    idx: &[usize],
+    norm: &Normalization,
+    augment: Option<(&Augmenter, u64)>,
+    buf: &mut Vec<f32>,
+    device: &Device,
+) -> Result<Tensor<4>> {
+    let (h, w) = match augment {
+        Some((aug, epoch)) => {
+            aug.batch(ds, idx, epoch, norm, buf)?;
+            (aug.res, aug.res)
+        }
+        None => {
+            to_f32_batch(ds, idx, norm, buf)?;
+            (ds.height, ds.width)
+        }
+    };
+    Ok(Tensor::from_data(
+        TensorData::new(buf.clone(), [idx.len(), 3, h, w]),
+        device,
+    ))
+}
+
+pub fn label_tensor(ds: &ImageDataset, idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let y: Vec<i64> = idx.iter().map(|&i| ds.labels[i] as i64).collect();
+    Tensor::from_data(TensorData::new(y, [idx.len()]), device)
+}
+
+/// Top-1 accuracy of a (validation-mode) model on a dataset.
+pub fn evaluate(
+    model: &Backbone,
+    ds: &ImageDataset,
+    norm: &Normalization,
+    batch: usize,
+    device: &Device,
+) -> Result<f64> {
+    let mut buf = Vec::new();
+    let idx: Vec<usize> = (0..ds.len()).collect();
+    let mut correct = 0usize;
+    for chunk in idx.chunks(batch.max(1)) {
+        let x = batch_tensor(ds, chunk, norm, None, &mut buf, device)?;
+        let pred = crate::backend::ints(model.forward(x).argmax(1))?;
+        correct += pred
+            .iter()
+            .zip(chunk)
+            .filter(|(p, i)| **p == ds.labels[**i] as i64)
+            .count();
+    }
+    Ok(correct as f64 / ds.len().max(1) as f64)
+}
+
+/// Train `model` (whose parameters live on `device.autodiff()`) and return the validation-mode
+/// model of the best validation epoch on `device`, with the log.
+pub fn train(
+    mut model: Backbone,
+    train_ds: &ImageDataset,
+    val_ds: &ImageDataset,
+    norm: &Normalization,
+    cfg: &TrainConfig,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Backbone, TrainReport)> {
+    cfg.validate()?;
+    let ad = device.clone().autodiff();
+    let mut optim = AdamWConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(cfg.weight_decay as f32)
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_smoothing(Some(cfg.label_smoothing as f32))
+        .init(&ad);
+    let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6f72_6465_72);
+    let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
+    let mut order: Vec<usize> = (0..train_ds.len()).collect();
+    let steps = order.len().div_ceil(cfg.batch);
+    let mut buf = Vec::new();
+    let mut best: Option<(usize, f64, Backbone)> = None;
+    let mut logs = Vec::new();
+    let start = Instant::now();
+    let mut images = 0usize;
+    for epoch in 0..cfg.epochs {
+        let t0 = Instant::now();
+        let lr = cfg.lr_at(epoch);
+        order.shuffle(&mut order_rng);
+        let mut loss_sum = 0.0;
+        for (step, chunk) in order.chunks(cfg.batch).enumerate() {
+            // A final batch of one sample would break batch statistics.
+            if chunk.len() < 2 {
+                continue;
+            }
+            let x = batch_tensor(
+                train_ds,
+                chunk,
+                norm,
+                augmenter.as_ref().map(|a| (a, epoch as u64)),
+                &mut buf,
+                &ad,
+            )?;
+            let y = label_tensor(train_ds, chunk, &ad);
+            let loss = loss_fn.forward(model.forward(x), y);
+            let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                return Err(Error::TrainingDiverged(format!(
+                    "training loss became {loss_value} at epoch {} step {} (lr {lr:.3e})",
+                    epoch + 1,
+                    step + 1
+                )));
+            }
+            loss_sum += loss_value * chunk.len() as f64;
+            images += chunk.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            progress(Progress::Step { epoch, step, steps });
+        }
+        let valid = model.valid();
+        let val_accuracy = evaluate(&valid, val_ds, norm, 256, device)?;
+        let log = EpochLog {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / train_ds.len().max(1) as f64,
+            val_accuracy,
+            secs: t0.elapsed().as_secs_f64(),
+        };
+        progress(Progress::Epoch(&log));
+        logs.push(log);
+        if best.as_ref().is_none_or(|(_, acc, _)| val_accuracy > *acc) {
+            best = Some((epoch + 1, val_accuracy, valid));
+        }
+    }
+    let (best_epoch, best_val_accuracy, best_model) =
+        best.ok_or_else(|| Error::Internal("training ran no epoch".into()))?;
+    let train_secs = start.elapsed().as_secs_f64();
+    Ok((
+        best_model,
+        TrainReport {
+            best_epoch,
+            best_val_accuracy,
+            epochs: logs,
+            train_secs,
+            images_per_sec: images as f64 / train_secs,
+        },
+    ))
+}
+
+/// Random-init control: set BatchNorm running statistics from the training data (a training-mode
+/// forward pass without updates), then return the validation-mode model.
+pub fn calibrate_batchnorm(
+    model: Backbone,
+    train_ds: &ImageDataset,
+    norm: &Normalization,
+    batch: usize,
+    passes: usize,
+    device: &Device,
+) -> Result<Backbone> {
+    let ad = device.clone().autodiff();
+    let model = model.fork(&ad);
+    let mut buf = Vec::new();
+    let idx: Vec<usize> = (0..train_ds.len()).collect();
+    for _ in 0..passes {
+        for chunk in idx.chunks(batch.max(2)) {
+            if chunk.len() < 2 {
+                continue;
+            }
+            let x = batch_tensor(train_ds, chunk, norm, None, &mut buf, &ad)?;
+            let _ = model.forward(x);
+        }
+    }
+    Ok(model.valid())
+}

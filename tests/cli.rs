@@ -1,0 +1,152 @@
+//! End-to-end tests of the binary on tiny scenarios.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny.toml")
+}
+
+#[test]
+fn backends_lists_compiled_backends() {
+    let o = run(&["backends"]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("flex     compiled in"), "{s}");
+    assert!(s.contains("ndarray  compiled in"), "{s}");
+}
+
+#[test]
+fn models_shows_paper_parameter_counts() {
+    let o = run(&["models", "--classes", "100"]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    // METHOD §4.6 exact counts (100-class head) and §3.1 probed-layer counts.
+    for (name, params, layers) in [
+        ("vggm-11", "9462180", "10"),
+        ("vggm-17", "20086692", "16"),
+        ("resnet-18", "11227812", "17"),
+        ("resnet-34", "21335972", "33"),
+        ("vit-t ", "5618608", "12"),
+        ("vit-t-plus", "8399542", "18"),
+    ] {
+        let line = s
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {s}"));
+        assert!(
+            line.contains(params) && line.split_whitespace().any(|w| w == layers),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn unknown_or_missing_backend_is_exit_2() {
+    let o = run(&["run", tiny().to_str().unwrap(), "--backend", "cuda"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown backend `cuda`"), "{}", stderr(&o));
+    if !cfg!(feature = "wgpu") {
+        let o = run(&["run", tiny().to_str().unwrap(), "--backend", "wgpu"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("not compiled into this binary"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn bad_scenario_keys_and_values_are_exit_2_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cases: &[(&str, &str)] = &[
+        ("train.epochz=3", "train.epochz"),
+        ("train.epochs=0", "epochs must be > 0"),
+        ("train.lr=-1", "lr must be > 0"),
+        ("model.name=vggm-99", "unknown architecture `vggm-99`"),
+        ("resolution=4", "key `resolution`"),
+        ("train.epochs=\"three\"", "train.epochs"),
+        ("id.path=/tmp", "id.path"),
+    ];
+    for (set, expect) in cases {
+        let o = run(&[
+            "run",
+            tiny().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            set,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(expect) && e.contains("tiny.toml"), "--set {set}: {e}");
+    }
+    let o = run(&["run", "does/not/exist.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does/not/exist.toml"));
+}
+
+#[test]
+fn tiny_run_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let o = run(&[
+        "run",
+        tiny().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "probes.csv",
+        "metrics.csv",
+        "metrics_all.csv",
+        "summary.json",
+        "curves.svg",
+        "curves.png",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    // One metrics row per OOD set; one probes row per (model, probe, dataset, layer).
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 1 + 1);
+    let probes = std::fs::read_to_string(out.join("probes.csv")).unwrap();
+    assert_eq!(probes.lines().count(), 1 + 2 * 2 * 2 * 10);
+    assert!(probes.starts_with("model,probe,dataset,role,layer_index,layer_name,feature_dim,n_classes,accuracy,rank"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["backend"], "flex");
+    assert_eq!(summary["probed_layers"], 10);
+    assert!(summary["means"].as_array().unwrap().len() == 4);
+    // No temp files are left behind.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "left over {name}");
+    }
+}
+
+#[test]
+fn unwritable_output_is_an_error_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(&[
+        "run",
+        tiny().to_str().unwrap(),
+        "--out",
+        file.join("sub").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("training"), "{}", stderr(&o));
+}
