@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod cl;
 pub mod data;
 pub mod error;
 pub mod metrics;

@@ -155,11 +155,15 @@ fn probe_train_indices(ds: &ImageDataset, max: usize, seed: u64) -> Result<Optio
 }
 
 /// Run a scenario file end to end.
-pub fn run(path: &Path, sets: &[String], opts: &RunOptions) -> Result<RunSummary> {
+pub fn run(path: &Path, sets: &[String], opts: &RunOptions) -> Result<()> {
     let sc = scenario::load(path, sets)?;
     let out_dir = opts.out.clone().unwrap_or_else(|| Path::new("runs").join(&sc.name));
     check_writable(&out_dir)?;
-    run_loaded(&sc, path, &out_dir, opts)
+    if sc.continual.is_some() {
+        crate::cl::run(&sc, &out_dir, opts)?;
+        return Ok(());
+    }
+    run_loaded(&sc, path, &out_dir, opts).map(|_| ())
 }
 
 /// Run an already loaded and validated scenario into `out_dir`.

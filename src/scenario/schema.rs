@@ -128,4 +128,7 @@ pub struct Scenario {
     /// ID-based tunnel start rule (METHOD §2.7).
     #[serde(default)]
     pub tunnel_start_id: crate::metrics::tunnel::IdStartRule,
+    /// A continual-learning scenario: the ID data set is split into a task sequence.
+    #[serde(default)]
+    pub continual: Option<crate::cl::ContinualConfig>,
 }

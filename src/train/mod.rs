@@ -170,7 +170,7 @@ pub fn evaluate(
 /// Train `model` (whose parameters live on `device.autodiff()`) and return the validation-mode
 /// model of the best validation epoch on `device`, with the log.
 pub fn train(
-    mut model: Backbone,
+    model: Backbone,
     train_ds: &ImageDataset,
     val_ds: &ImageDataset,
     norm: &Normalization,
@@ -179,8 +179,51 @@ pub fn train(
     device: &Device,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Backbone, TrainReport)> {
+    let out = train_with(model, train_ds, val_ds, norm, cfg, seed, device, TrainExtras::default(), progress)?;
+    Ok((out.best, out.report))
+}
+
+/// An additional loss term: (model, input batch, logits) -> scalar loss to add.
+pub type ExtraLoss<'a> = &'a mut dyn FnMut(&Backbone, &Tensor<4>, &Tensor<2>) -> Tensor<1>;
+
+/// Options beyond the recipe, used by the continual-learning strategies.
+#[derive(Default)]
+pub struct TrainExtras<'a> {
+    /// Added to the logits before the loss: 0 for allowed classes, a large negative value for
+    /// masked ones (task-specific heads).
+    pub logit_offset: Option<Vec<f32>>,
+    /// A regulariser (EWC, LwF) added to the loss.
+    pub extra_loss: Option<ExtraLoss<'a>>,
+}
+
+/// What `train_with` returns.
+pub struct TrainOutcome {
+    /// The model after the last epoch, still on the autodiff device (to continue training).
+    pub last: Backbone,
+    /// The validation-mode model of the best validation epoch.
+    pub best: Backbone,
+    pub report: TrainReport,
+}
+
+/// [`train`] with extra options; returns both the last and the best model.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    mut model: Backbone,
+    train_ds: &ImageDataset,
+    val_ds: &ImageDataset,
+    norm: &Normalization,
+    cfg: &TrainConfig,
+    seed: u64,
+    device: &Device,
+    mut extras: TrainExtras,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TrainOutcome> {
     cfg.validate()?;
     let ad = device.clone().autodiff();
+    let offset = extras
+        .logit_offset
+        .as_ref()
+        .map(|o| Tensor::<2>::from_data(TensorData::new(o.clone(), [1, o.len()]), &ad));
     let mut optim = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(cfg.weight_decay as f32)
@@ -216,7 +259,14 @@ pub fn train(
                 &ad,
             )?;
             let y = label_tensor(train_ds, chunk, &ad);
-            let loss = loss_fn.forward(model.forward(x), y);
+            let mut logits = model.forward(x.clone());
+            if let Some(o) = &offset {
+                logits = logits + o.clone();
+            }
+            let mut loss = loss_fn.forward(logits.clone(), y);
+            if let Some(extra) = extras.extra_loss.as_mut() {
+                loss = loss + extra(&model, &x, &logits);
+            }
             let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 return Err(Error::TrainingDiverged(format!(
@@ -249,16 +299,17 @@ pub fn train(
     let (best_epoch, best_val_accuracy, best_model) =
         best.ok_or_else(|| Error::Internal("training ran no epoch".into()))?;
     let train_secs = start.elapsed().as_secs_f64();
-    Ok((
-        best_model,
-        TrainReport {
+    Ok(TrainOutcome {
+        last: model,
+        best: best_model,
+        report: TrainReport {
             best_epoch,
             best_val_accuracy,
             epochs: logs,
             train_secs,
             images_per_sec: images as f64 / train_secs,
         },
-    ))
+    })
 }
 
 /// Random-init control: set BatchNorm running statistics from the training data (a training-mode

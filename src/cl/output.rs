@@ -1,0 +1,245 @@
+//! CL outputs: tidy CSVs, metrics JSON, the swap table, and heatmaps.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{ClSummary, SequenceResult};
+use crate::error::{Error, Result};
+use crate::metrics::continual::{ClMetrics, probe_forgetting};
+use crate::report::plot::{Figure, Heatmap, write_chart};
+use crate::report::write_atomic;
+
+fn f(v: f64) -> String {
+    if v.is_finite() { format!("{v}") } else { String::new() }
+}
+
+fn metrics_json(m: &ClMetrics) -> serde_json::Value {
+    let v = |x: &crate::metrics::tunnel::Value| {
+        if x.is_defined() { json!(x.value) } else { json!({"value": null, "undefined": x.reason}) }
+    };
+    json!({"acc": v(&m.acc), "aia": v(&m.aia), "forgetting": v(&m.forgetting), "bwt": v(&m.bwt), "fwt": v(&m.fwt)})
+}
+
+pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
+    let mut acc = String::from("architecture,variant,strategy,eval,after_task,task,accuracy\n");
+    let mut probes = String::from("architecture,variant,strategy,after_task,task,layer_index,layer_name,accuracy\n");
+    let mut summary = String::from(
+        "architecture,variant,strategy,layers,acc_task_agnostic,forgetting_task_agnostic,bwt_task_agnostic,acc_task_aware,forgetting_task_aware,bwt_task_aware,fwt_task_aware\n",
+    );
+    let mut metrics = Vec::new();
+    for r in &s.sequences {
+        for (eval, matrix, base) in
+            [("task-aware", &r.aware, &r.baseline_aware), ("task-agnostic", &r.agnostic, &r.baseline_agnostic)]
+        {
+            for (j, b) in base.iter().enumerate() {
+                let _ = writeln!(acc, "{},{},{},{eval},0,{},{}", r.architecture, r.variant, r.strategy.name(), j + 1, f(*b));
+            }
+            for (i, row) in matrix.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    let _ = writeln!(
+                        acc,
+                        "{},{},{},{eval},{},{},{}",
+                        r.architecture,
+                        r.variant,
+                        r.strategy.name(),
+                        i + 1,
+                        j + 1,
+                        f(*v)
+                    );
+                }
+            }
+        }
+        for (i, after) in r.probes.iter().enumerate() {
+            for (j, curve) in after.iter().enumerate() {
+                for (l, v) in curve.iter().enumerate() {
+                    let _ = writeln!(
+                        probes,
+                        "{},{},{},{},{},{},{},{}",
+                        r.architecture,
+                        r.variant,
+                        r.strategy.name(),
+                        i + 1,
+                        j + 1,
+                        l + 1,
+                        r.layer_names.get(l).map(String::as_str).unwrap_or(""),
+                        f(*v)
+                    );
+                }
+            }
+        }
+        let (g, a) = (&r.metrics_agnostic, &r.metrics_aware);
+        let _ = writeln!(
+            summary,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            r.architecture,
+            r.variant,
+            r.strategy.name(),
+            r.layers,
+            f(g.acc.value),
+            f(g.forgetting.value),
+            f(g.bwt.value),
+            f(a.acc.value),
+            f(a.forgetting.value),
+            f(a.bwt.value),
+            f(a.fwt.value)
+        );
+        metrics.push(json!({
+            "architecture": r.architecture, "variant": r.variant, "strategy": r.strategy.name(), "layers": r.layers,
+            "task_aware": metrics_json(a), "task_agnostic": metrics_json(g),
+        }));
+    }
+    write_atomic(&dir.join("accuracy_matrix.csv"), acc.as_bytes())?;
+    write_atomic(&dir.join("layer_probes.csv"), probes.as_bytes())?;
+    write_atomic(&dir.join("cl_summary.csv"), summary.as_bytes())?;
+    let doc = json!({
+        "scenario": s.scenario, "tasks": s.tasks, "heads": s.heads, "variants": metrics,
+        "truncation": s.truncation, "secs": s.secs,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&dir.join("cl_metrics.json"), text.as_bytes())?;
+    if let Some(sw) = &s.swap {
+        let mut csv = String::from("combination,task1_accuracy,task2_accuracy,task1_change_points,task2_change_points\n");
+        for r in &sw.rows {
+            let o = |v: Option<f64>| v.map(f).unwrap_or_default();
+            let _ = writeln!(csv, "{},{},{},{},{}", r.combination, f(r.task1), f(r.task2), o(r.task1_change), o(r.task2_change));
+        }
+        write_atomic(&dir.join("swap.csv"), csv.as_bytes())?;
+        write_atomic(&dir.join("swap.md"), swap_table(s).as_bytes())?;
+    }
+    heatmaps(dir, s)
+}
+
+fn labels(n: usize, prefix: &str) -> Vec<String> {
+    (1..=n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn heatmaps(dir: &Path, s: &ClSummary) -> Result<()> {
+    if s.sequences.is_empty() {
+        return Ok(());
+    }
+    let n = s.sequences.len();
+    let cols = n.min(4);
+    let rows = n.div_ceil(cols);
+    let mut fig = Figure::new(rows, cols).title(format!("{}: accuracy on task j after task i", s.scenario));
+    for r in &s.sequences {
+        let (matrix, eval) =
+            if r.agnostic.iter().flatten().any(|v| v.is_finite()) { (&r.agnostic, "task-agnostic") } else { (&r.aware, "task-aware") };
+        let t = matrix.len();
+        fig = fig.push(
+            Heatmap::new(format!("{} {} {} ({eval})", r.architecture, r.variant, r.strategy.name()), matrix.clone())
+                .x_label("evaluated task j")
+                .y_label("after task i")
+                .row_labels(labels(t, "after "))
+                .col_labels(labels(t, "task "))
+                .range(0.0, 1.0)
+                .build()?,
+        );
+    }
+    write_chart(&fig.build()?, dir, "accuracy_matrix")?;
+
+    let with_probes: Vec<&SequenceResult> = s.sequences.iter().filter(|r| r.probes.len() >= 2).collect();
+    if with_probes.is_empty() {
+        return Ok(());
+    }
+    let n = with_probes.len();
+    let cols = n.min(4);
+    let mut fig = Figure::new(n.div_ceil(cols), cols)
+        .title(format!("{}: probe forgetting after the last task (layer × earlier task, points)", s.scenario));
+    for r in with_probes {
+        let t = r.probes.len();
+        let layers = r.layers;
+        // Δ_l[T][j] for every earlier task j, per layer l.
+        let mut m = vec![vec![f64::NAN; t.saturating_sub(1)]; layers];
+        for (l, row) in m.iter_mut().enumerate() {
+            let p: Vec<Vec<f64>> = (0..t).map(|i| (0..t).map(|j| r.probes[i][j][l]).collect()).collect();
+            let d = probe_forgetting(&p);
+            for (j, cell) in row.iter_mut().enumerate() {
+                *cell = 100.0 * d[t - 1][j];
+            }
+        }
+        fig = fig.push(
+            Heatmap::new(format!("{} {} {}", r.architecture, r.variant, r.strategy.name()), m)
+                .x_label("earlier task j")
+                .y_label("probed layer")
+                .row_labels(labels(layers, ""))
+                .col_labels(labels(t - 1, "task "))
+                .annotate(layers <= 17, 0)
+                .build()?,
+        );
+    }
+    write_chart(&fig.build()?, dir, "probe_forgetting")?;
+    Ok(())
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() { format!("{:.2}", 100.0 * v) } else { "–".into() }
+}
+
+fn swap_table(s: &ClSummary) -> String {
+    let Some(sw) = &s.swap else { return String::new() };
+    let mut out = format!(
+        "### Swap protocol ({}, tunnel = layers {}..{} of {})\n\n| Combination | Task 1 | Task 2 |\n|---|---|---|\n",
+        sw.architecture,
+        sw.k + 1,
+        sw.layers,
+        sw.layers
+    );
+    for r in &sw.rows {
+        let ch = |v: Option<f64>, up: bool| match v {
+            Some(d) if up => format!(" (↑{:.2})", d),
+            Some(d) => format!(" (↓{:.2})", -d),
+            None => String::new(),
+        };
+        let ft = r.combination.contains("FT");
+        let _ = writeln!(out, "| {} | {}{} | {}{} |", r.combination, pct(r.task1), ch(r.task1_change, ft), pct(r.task2), ch(r.task2_change, false));
+    }
+    out.push_str("\nAssumptions used:\n");
+    for a in &sw.assumptions {
+        let _ = writeln!(out, "- {a}");
+    }
+    out
+}
+
+/// The table printed at the end of a CL run.
+pub fn table(s: &ClSummary) -> String {
+    let mut out = format!(
+        "\n== {} — {} tasks ==\n{:<18}{:<11}{:<10}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
+        s.scenario,
+        s.tasks.len(),
+        "architecture",
+        "variant",
+        "strategy",
+        "layers",
+        "ACC",
+        "forget",
+        "BWT",
+        "ACC(ta)",
+        "forg(ta)",
+        "BWT(ta)"
+    );
+    for r in &s.sequences {
+        let (g, a) = (&r.metrics_agnostic, &r.metrics_aware);
+        let _ = writeln!(
+            out,
+            "{:<18}{:<11}{:<10}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+            r.architecture,
+            r.variant,
+            r.strategy.name(),
+            r.layers,
+            pct(g.acc.value),
+            pct(g.forgetting.value),
+            pct(g.bwt.value),
+            pct(a.acc.value),
+            pct(a.forgetting.value),
+            pct(a.bwt.value)
+        );
+    }
+    out.push_str("(ACC/forget/BWT: task-agnostic, in %; (ta): task-aware)\n");
+    if s.swap.is_some() {
+        out.push('\n');
+        out.push_str(&swap_table(s));
+    }
+    out
+}
