@@ -6,10 +6,11 @@ use burn::tensor::Device;
 use crate::error::{Error, Result};
 
 /// A compute backend tunnelbench can run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// burn's pure-Rust CPU backend with SIMD and rayon: the default.
+    #[default]
     Flex,
     /// burn's ndarray CPU backend: slow, kept for tiny nets and cross-checks.
     Ndarray,
@@ -73,12 +74,6 @@ impl BackendKind {
             #[cfg(not(feature = "wgpu"))]
             BackendKind::Wgpu => unreachable!("parse() refuses backends that are not compiled in"),
         }
-    }
-}
-
-impl Default for BackendKind {
-    fn default() -> Self {
-        BackendKind::Flex
     }
 }
 

@@ -30,9 +30,6 @@ use crate::scenario::Scenario;
 use crate::scenario::data::load_prepared;
 use crate::train::{self, TrainConfig, TrainExtras, batch_tensor};
 
-/// Large negative logit offset that masks a class out of a softmax.
-const MASKED: f32 = -1.0e9;
-
 /// One trained sequence: an architecture, a variant (full or truncated at k), a strategy.
 #[derive(Clone, Debug, Serialize)]
 pub struct SequenceResult {
@@ -89,17 +86,25 @@ struct Setup<'a> {
     seed: u64,
 }
 
-/// Logit offset masking everything but `classes`.
-fn class_mask(classes: &[u32], n_classes: usize) -> Vec<f32> {
-    let mut m = vec![MASKED; n_classes];
-    for &c in classes {
-        m[c as usize] = 0.0;
+/// The task of every class (classes in no task get their own group).
+fn class_groups(tasks: &[Task], n_classes: usize) -> Vec<usize> {
+    let mut g: Vec<usize> = (0..n_classes).map(|c| tasks.len() + c).collect();
+    for (t, task) in tasks.iter().enumerate() {
+        for &c in &task.classes {
+            g[c as usize] = t;
+        }
     }
-    m
+    g
 }
 
 /// Accuracy of `model` (validation mode) on `ds`: (task-aware over `classes`, task-agnostic).
-fn evaluate(model: &Backbone, ds: &ImageDataset, classes: &[u32], norm: &Normalization, device: &Device) -> Result<(f64, f64)> {
+fn evaluate(
+    model: &Backbone,
+    ds: &ImageDataset,
+    classes: &[u32],
+    norm: &Normalization,
+    device: &Device,
+) -> Result<(f64, f64)> {
     let k = model.n_classes();
     let mut buf = Vec::new();
     let idx: Vec<usize> = (0..ds.len()).collect();
@@ -135,7 +140,10 @@ fn probe_layers(model: &Backbone, task: &Task, s: &Setup, seed: u64) -> Result<V
     let (test_f, _) = extract_features(model, &task.test, &s.norm, 256, &s.device)?;
     // Probe labels: positions within the task's class list, so the probe has exactly its classes.
     let relabel = |ds: &ImageDataset| -> Vec<u32> {
-        ds.labels.iter().map(|y| task.classes.iter().position(|c| c == y).unwrap_or(0) as u32).collect()
+        ds.labels
+            .iter()
+            .map(|y| task.classes.iter().position(|c| c == y).unwrap_or(0) as u32)
+            .collect()
     };
     let (ytr, yte) = (relabel(&task.train), relabel(&task.test));
     train_f
@@ -167,7 +175,12 @@ struct Reservoir {
 impl Reservoir {
     fn new(capacity: usize, seed: u64) -> Self {
         use rand::SeedableRng;
-        Reservoir { capacity, seen: 0, items: Vec::new(), rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed) }
+        Reservoir {
+            capacity,
+            seen: 0,
+            items: Vec::new(),
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 
     fn add_task(&mut self, task: usize, n: usize) {
@@ -221,7 +234,11 @@ fn run_sequence(
     if let Some(k) = cut {
         model = model.truncated(k, &ad)?;
     }
-    let names: Vec<String> = layer_names(arch)?.into_iter().take(model.n_layers()).map(|l: LayerInfo| l.name).collect();
+    let names: Vec<String> = layer_names(arch)?
+        .into_iter()
+        .take(model.n_layers())
+        .map(|l: LayerInfo| l.name)
+        .collect();
     let variant = if cut.is_some() { "truncated" } else { "full" };
     let seq_seed = derive_seed(s.seed, &format!("{arch_label}:{variant}:{}", strategy.name()));
 
@@ -237,16 +254,12 @@ fn run_sequence(
     let mut aware = vec![vec![f64::NAN; n_tasks]; n_tasks];
     let mut agnostic = vec![vec![f64::NAN; n_tasks]; n_tasks];
     let mut probes = Vec::new();
-    let mut heads = Vec::new();
     let mut kept = Vec::new();
     let mut reservoir = Reservoir::new(s.cfg.replay_buffer, derive_seed(seq_seed, "reservoir"));
     let mut ewc: Option<regularizers::Ewc> = None;
     let mut lwf_prev: Option<Backbone> = None;
     for t in 0..n_tasks {
         let task = &s.tasks[t];
-        if multi && t > 0 {
-            model = model.with_new_head(s.n_classes, &ad);
-        }
         let mut train_set = task.train.clone();
         match strategy {
             Strategy::Joint => {
@@ -261,8 +274,11 @@ fn run_sequence(
             }
             _ => {}
         }
-        let offset = multi.then(|| class_mask(&task.classes, s.n_classes));
-        let old_classes: Vec<i64> = s.tasks[..t].iter().flat_map(|x| x.classes.iter().map(|&c| c as i64)).collect();
+        let groups = multi.then(|| class_groups(&s.tasks, s.n_classes));
+        let old_classes: Vec<i64> = s.tasks[..t]
+            .iter()
+            .flat_map(|x| x.classes.iter().map(|&c| c as i64))
+            .collect();
         let mut extra = |m: &Backbone, x: &Tensor<4>, logits: &Tensor<2>| -> Tensor<1> {
             let mut loss = Tensor::<1>::zeros([1], &ad);
             if let Some(e) = &ewc {
@@ -277,7 +293,7 @@ fn run_sequence(
         };
         let use_extra = ewc.is_some() || lwf_prev.is_some();
         let extras = TrainExtras {
-            logit_offset: offset,
+            class_groups: groups.clone(),
             extra_loss: if use_extra { Some(&mut extra) } else { None },
         };
         reporter.message(&format!(
@@ -300,25 +316,19 @@ fn run_sequence(
             &mut |_| {},
         )?;
         model = outcome.last;
-        if multi {
-            heads.push(model.head.clone());
-        }
         let valid = model.valid();
         for (j, other) in s.tasks.iter().enumerate() {
-            let eval_model = if multi && j < heads.len() {
-                let mut m = valid.clone();
-                m.head = heads[j].valid();
-                m
-            } else {
-                valid.clone()
-            };
-            let (a, g) = evaluate(&eval_model, &other.test, &other.classes, &s.norm, &s.device)?;
+            let (a, g) = evaluate(&valid, &other.test, &other.classes, &s.norm, &s.device)?;
             aware[t][j] = a;
             agnostic[t][j] = if multi { f64::NAN } else { g };
         }
         if s.cfg.layer_probes {
-            let row: Vec<Vec<f64>> =
-                s.tasks.iter().enumerate().map(|(j, other)| probe_layers(&valid, other, s, derive_seed(seq_seed, &format!("p{t}:{j}")))).collect::<Result<_>>()?;
+            let row: Vec<Vec<f64>> = s
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(j, other)| probe_layers(&valid, other, s, derive_seed(seq_seed, &format!("p{t}:{j}"))))
+                .collect::<Result<_>>()?;
             probes.push(row);
         }
         if keep_models {
@@ -327,7 +337,7 @@ fn run_sequence(
         match strategy {
             Strategy::Replay => reservoir.add_task(t, task.train.len()),
             Strategy::Ewc => {
-                let fisher = regularizers::Ewc::estimate(&model, &task.train, &s.norm, offset_for(multi, task, s), &ad)?;
+                let fisher = regularizers::Ewc::estimate(&model, &task.train, &s.norm, groups.as_deref(), &ad)?;
                 ewc = Some(match ewc.take() {
                     Some(prev) => prev.merge(fisher, s.cfg.ewc_lambda),
                     None => fisher.with_lambda(s.cfg.ewc_lambda),
@@ -363,12 +373,12 @@ fn run_sequence(
     ))
 }
 
-fn offset_for(multi: bool, task: &Task, s: &Setup) -> Option<Vec<f32>> {
-    multi.then(|| class_mask(&task.classes, s.n_classes))
-}
-
 pub fn arch_label(a: &ArchSpec) -> String {
-    if a.width == 1.0 { a.name.clone() } else { format!("{}x{}", a.name, a.width) }
+    if a.width == 1.0 {
+        a.name.clone()
+    } else {
+        format!("{}x{}", a.name, a.width)
+    }
 }
 
 /// Choose the cut of the truncated network from the full network's first sequence.
@@ -396,10 +406,19 @@ fn choose_cut(cfg: &config::TruncateConfig, full: &SequenceResult) -> (usize, St
 /// Run the `[continual]` section of a scenario into `out_dir`.
 pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary> {
     let t0 = Instant::now();
-    let cfg = sc.continual.as_ref().ok_or_else(|| Error::Internal("no [continual] section".into()))?;
+    let cfg = sc
+        .continual
+        .as_ref()
+        .ok_or_else(|| Error::Internal("no [continual] section".into()))?;
     let mut reporter = Reporter::new(opts.quiet);
     let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
-    let id = load_prepared(&sc.id, crate::scenario::data_label(&sc.id), sc.resolution, id_seed, &opts.data_dir)?;
+    let id = load_prepared(
+        &sc.id,
+        crate::scenario::data_label(&sc.id),
+        sc.resolution,
+        id_seed,
+        &opts.data_dir,
+    )?;
     let spec = match &cfg.task_classes {
         Some(lists) => TaskSpec::Explicit(lists.clone()),
         None => TaskSpec::Uniform {
@@ -411,7 +430,10 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
             },
         },
     };
-    let split = DataSplit { train: id.split.train.clone(), test: id.split.test.clone() };
+    let split = DataSplit {
+        train: id.split.train.clone(),
+        test: id.split.test.clone(),
+    };
     let tasks = class_incremental(&split, &spec)?;
     let task_lists: Vec<Vec<u32>> = tasks.iter().map(|t| t.classes.clone()).collect();
     reporter.line(&format!(
@@ -420,7 +442,11 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         tasks.len(),
         task_lists.iter().map(|t| t.len()).collect::<Vec<_>>(),
         id.label,
-        if cfg.heads == Heads::Multi { "task-specific" } else { "shared" }
+        if cfg.heads == Heads::Multi {
+            "task-specific"
+        } else {
+            "shared"
+        }
     ));
     let setup = Setup {
         tasks,
@@ -432,7 +458,11 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         device: opts.backend.device(),
         seed: sc.seed,
     };
-    let archs: Vec<ArchSpec> = if cfg.architectures.is_empty() { vec![sc.model.clone()] } else { cfg.architectures.clone() };
+    let archs: Vec<ArchSpec> = if cfg.architectures.is_empty() {
+        vec![sc.model.clone()]
+    } else {
+        cfg.architectures.clone()
+    };
     let mut sequences = Vec::new();
     let mut truncation = Vec::new();
     let mut swap_result = None;
@@ -453,8 +483,18 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         }
         if let (Some(tc), Some(full)) = (&cfg.truncate, &first_full) {
             let (k, note) = choose_cut(tc, full);
-            reporter.line(&format!("{}: truncated network keeps the first {k} of {} probed layers ({note})", arch_label(arch), full.layers));
-            truncation.push(TruncationChoice { architecture: arch_label(arch), rule: tc.rule, k, layers: full.layers, note });
+            reporter.line(&format!(
+                "{}: truncated network keeps the first {k} of {} probed layers ({note})",
+                arch_label(arch),
+                full.layers
+            ));
+            truncation.push(TruncationChoice {
+                architecture: arch_label(arch),
+                rule: tc.rule,
+                k,
+                layers: full.layers,
+                note,
+            });
             for &strategy in &cfg.strategies {
                 let (res, _) = run_sequence(&setup, arch, Some(k), strategy, &mut reporter, false)?;
                 reporter.line(&sequence_line(&res));
@@ -478,7 +518,11 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
 }
 
 fn sequence_line(r: &SequenceResult) -> String {
-    let m = if r.metrics_agnostic.acc.is_defined() { &r.metrics_agnostic } else { &r.metrics_aware };
+    let m = if r.metrics_agnostic.acc.is_defined() {
+        &r.metrics_agnostic
+    } else {
+        &r.metrics_aware
+    };
     format!(
         "  {} {} {}: ACC {:.2}%, forgetting {:.2}, BWT {:.2} ({:.0} s)",
         r.architecture,
@@ -492,7 +536,12 @@ fn sequence_line(r: &SequenceResult) -> String {
 }
 
 /// Build a `[B, 3, H, W]` tensor of one batch on `device` (shared by the regularisers).
-pub(crate) fn input_batch(ds: &ImageDataset, idx: &[usize], norm: &Normalization, device: &Device) -> Result<Tensor<4>> {
+pub(crate) fn input_batch(
+    ds: &ImageDataset,
+    idx: &[usize],
+    norm: &Normalization,
+    device: &Device,
+) -> Result<Tensor<4>> {
     let mut buf = Vec::new();
     batch_tensor(ds, idx, norm, None, &mut buf, device)
 }

@@ -17,7 +17,11 @@ fn f(v: f64) -> String {
 
 fn metrics_json(m: &ClMetrics) -> serde_json::Value {
     let v = |x: &crate::metrics::tunnel::Value| {
-        if x.is_defined() { json!(x.value) } else { json!({"value": null, "undefined": x.reason}) }
+        if x.is_defined() {
+            json!(x.value)
+        } else {
+            json!({"value": null, "undefined": x.reason})
+        }
     };
     json!({"acc": v(&m.acc), "aia": v(&m.aia), "forgetting": v(&m.forgetting), "bwt": v(&m.bwt), "fwt": v(&m.fwt)})
 }
@@ -30,11 +34,20 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
     );
     let mut metrics = Vec::new();
     for r in &s.sequences {
-        for (eval, matrix, base) in
-            [("task-aware", &r.aware, &r.baseline_aware), ("task-agnostic", &r.agnostic, &r.baseline_agnostic)]
-        {
+        for (eval, matrix, base) in [
+            ("task-aware", &r.aware, &r.baseline_aware),
+            ("task-agnostic", &r.agnostic, &r.baseline_agnostic),
+        ] {
             for (j, b) in base.iter().enumerate() {
-                let _ = writeln!(acc, "{},{},{},{eval},0,{},{}", r.architecture, r.variant, r.strategy.name(), j + 1, f(*b));
+                let _ = writeln!(
+                    acc,
+                    "{},{},{},{eval},0,{},{}",
+                    r.architecture,
+                    r.variant,
+                    r.strategy.name(),
+                    j + 1,
+                    f(*b)
+                );
             }
             for (i, row) in matrix.iter().enumerate() {
                 for (j, v) in row.iter().enumerate() {
@@ -100,10 +113,19 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("cl_metrics.json"), text.as_bytes())?;
     if let Some(sw) = &s.swap {
-        let mut csv = String::from("combination,task1_accuracy,task2_accuracy,task1_change_points,task2_change_points\n");
+        let mut csv =
+            String::from("combination,task1_accuracy,task2_accuracy,task1_change_points,task2_change_points\n");
         for r in &sw.rows {
             let o = |v: Option<f64>| v.map(f).unwrap_or_default();
-            let _ = writeln!(csv, "{},{},{},{},{}", r.combination, f(r.task1), f(r.task2), o(r.task1_change), o(r.task2_change));
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{}",
+                r.combination,
+                f(r.task1),
+                f(r.task2),
+                o(r.task1_change),
+                o(r.task2_change)
+            );
         }
         write_atomic(&dir.join("swap.csv"), csv.as_bytes())?;
         write_atomic(&dir.join("swap.md"), swap_table(s).as_bytes())?;
@@ -124,17 +146,23 @@ fn heatmaps(dir: &Path, s: &ClSummary) -> Result<()> {
     let rows = n.div_ceil(cols);
     let mut fig = Figure::new(rows, cols).title(format!("{}: accuracy on task j after task i", s.scenario));
     for r in &s.sequences {
-        let (matrix, eval) =
-            if r.agnostic.iter().flatten().any(|v| v.is_finite()) { (&r.agnostic, "task-agnostic") } else { (&r.aware, "task-aware") };
+        let (matrix, eval) = if r.agnostic.iter().flatten().any(|v| v.is_finite()) {
+            (&r.agnostic, "task-agnostic")
+        } else {
+            (&r.aware, "task-aware")
+        };
         let t = matrix.len();
         fig = fig.push(
-            Heatmap::new(format!("{} {} {} ({eval})", r.architecture, r.variant, r.strategy.name()), matrix.clone())
-                .x_label("evaluated task j")
-                .y_label("after task i")
-                .row_labels(labels(t, "after "))
-                .col_labels(labels(t, "task "))
-                .range(0.0, 1.0)
-                .build()?,
+            Heatmap::new(
+                format!("{} {} {} ({eval})", r.architecture, r.variant, r.strategy.name()),
+                matrix.clone(),
+            )
+            .x_label("evaluated task j")
+            .y_label("after task i")
+            .row_labels(labels(t, "after "))
+            .col_labels(labels(t, "task "))
+            .range(0.0, 1.0)
+            .build()?,
         );
     }
     write_chart(&fig.build()?, dir, "accuracy_matrix")?;
@@ -145,8 +173,10 @@ fn heatmaps(dir: &Path, s: &ClSummary) -> Result<()> {
     }
     let n = with_probes.len();
     let cols = n.min(4);
-    let mut fig = Figure::new(n.div_ceil(cols), cols)
-        .title(format!("{}: probe forgetting after the last task (layer × earlier task, points)", s.scenario));
+    let mut fig = Figure::new(n.div_ceil(cols), cols).title(format!(
+        "{}: probe forgetting after the last task (layer × earlier task, points)",
+        s.scenario
+    ));
     for r in with_probes {
         let t = r.probes.len();
         let layers = r.layers;
@@ -174,26 +204,33 @@ fn heatmaps(dir: &Path, s: &ClSummary) -> Result<()> {
 }
 
 fn pct(v: f64) -> String {
-    if v.is_finite() { format!("{:.2}", 100.0 * v) } else { "–".into() }
+    if v.is_finite() {
+        format!("{:.2}", 100.0 * v)
+    } else {
+        "–".into()
+    }
 }
 
 fn swap_table(s: &ClSummary) -> String {
     let Some(sw) = &s.swap else { return String::new() };
     let mut out = format!(
-        "### Swap protocol ({}, tunnel = layers {}..{} of {})\n\n| Combination | Task 1 | Task 2 |\n|---|---|---|\n",
+        "### Swap protocol ({}, tunnel = layers {}..{} of {})\n\nChanges in points: swaps from the original-task row (E1+T1 for task 1, E2+T2 for task 2), fine-tunes from E2+T2's task-1 accuracy.\n\n| Combination | Task 1 | Task 2 |\n|---|---|---|\n",
         sw.architecture,
         sw.k + 1,
         sw.layers,
         sw.layers
     );
     for r in &sw.rows {
-        let ch = |v: Option<f64>, up: bool| match v {
-            Some(d) if up => format!(" (↑{:.2})", d),
-            Some(d) => format!(" (↓{:.2})", -d),
-            None => String::new(),
-        };
-        let ft = r.combination.contains("FT");
-        let _ = writeln!(out, "| {} | {}{} | {}{} |", r.combination, pct(r.task1), ch(r.task1_change, ft), pct(r.task2), ch(r.task2_change, false));
+        let ch = |v: Option<f64>| v.map(|d| format!(" ({d:+.2})")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {}{} | {}{} |",
+            r.combination,
+            pct(r.task1),
+            ch(r.task1_change),
+            pct(r.task2),
+            ch(r.task2_change)
+        );
     }
     out.push_str("\nAssumptions used:\n");
     for a in &sw.assumptions {

@@ -43,10 +43,13 @@ impl ModuleVisitor for SquaredGrads<'_> {
             let n = g.shape().num_elements();
             let sq = g.reshape([n]).square();
             let entry = self.acc.remove(&param.id);
-            self.acc.insert(param.id, match entry {
-                Some(prev) => prev + sq,
-                None => sq,
-            });
+            self.acc.insert(
+                param.id,
+                match entry {
+                    Some(prev) => prev + sq,
+                    None => sq,
+                },
+            );
         }
     }
 }
@@ -69,13 +72,12 @@ impl Ewc {
         model: &Backbone,
         ds: &ImageDataset,
         norm: &Normalization,
-        offset: Option<Vec<f32>>,
+        class_groups: Option<&[usize]>,
         ad: &Device,
     ) -> Result<Ewc> {
         let loss_fn = CrossEntropyLossConfig::new().init(ad);
         let n = ds.len().min(FISHER_SAMPLES);
         let idx: Vec<usize> = (0..ds.len()).step_by((ds.len() / n.max(1)).max(1)).take(n).collect();
-        let offset = offset.map(|o| Tensor::<2>::from_data(TensorData::new(o.clone(), [1, o.len()]), ad));
         let mut acc = HashMap::new();
         let mut batches = 0usize;
         // Parameters are read in eval mode so that BatchNorm statistics stay as trained.
@@ -86,12 +88,15 @@ impl Ewc {
             }
             let x = input_batch(ds, chunk, norm, ad)?;
             let mut logits = frozen_bn.forward(x);
-            if let Some(o) = &offset {
-                logits = logits + o.clone();
+            if let Some(groups) = class_groups {
+                logits = logits + crate::train::group_mask(groups, ds, chunk, ad);
             }
             let y: Tensor<1, Int> = labels(ds, chunk, ad);
             let grads = GradientsParams::from_grads(loss_fn.forward(logits, y).backward(), &frozen_bn);
-            frozen_bn.visit(&mut SquaredGrads { grads: &grads, acc: &mut acc });
+            frozen_bn.visit(&mut SquaredGrads {
+                grads: &grads,
+                acc: &mut acc,
+            });
             batches += 1;
         }
         let anchors = flatten(model);
@@ -99,7 +104,9 @@ impl Ewc {
         let terms = acc
             .into_iter()
             .filter_map(|(id, f)| {
-                anchors.get(&id).map(|a| (id, f.mul_scalar(scale).to_device(ad), a.clone().detach()))
+                anchors
+                    .get(&id)
+                    .map(|a| (id, f.mul_scalar(scale).to_device(ad), a.clone().detach()))
             })
             .collect();
         Ok(Ewc { terms, lambda: 0.0 })
@@ -160,9 +167,17 @@ pub fn distillation(
         return Tensor::zeros([1], ad);
     }
     let idx = Tensor::<1, Int>::from_data(TensorData::new(old_classes.to_vec(), [old_classes.len()]), ad);
-    let old = prev.forward(x.clone().detach()).detach().select(1, idx.clone()).div_scalar(temperature);
+    let old = prev
+        .forward(x.clone().detach())
+        .detach()
+        .select(1, idx.clone())
+        .div_scalar(temperature);
     let new = logits.clone().select(1, idx).div_scalar(temperature);
     let target = softmax(old, 1);
     let log_p = log_softmax(new, 1);
-    (target * log_p).sum_dim(1).mean().neg().mul_scalar(temperature * temperature)
+    (target * log_p)
+        .sum_dim(1)
+        .mean()
+        .neg()
+        .mul_scalar(temperature * temperature)
 }

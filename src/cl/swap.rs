@@ -4,7 +4,7 @@ use burn::module::Module;
 use serde::Serialize;
 
 use super::config::{Heads, SwapConfig};
-use super::{SequenceResult, Setup, class_mask, evaluate};
+use super::{SequenceResult, Setup, class_groups, evaluate};
 use crate::error::{Error, Result};
 use crate::metrics::tunnel;
 use crate::model::Backbone;
@@ -63,7 +63,10 @@ pub fn run(
             })?;
             let start = tunnel::tunnel_start_id(curve, Default::default()).unwrap_or(layers);
             // The tunnel is layers start+1..L; the extractor keeps at least one layer and the tunnel too.
-            (start.clamp(1, layers - 1), "ID-95% rule on the task-1 probe curve after task 1".to_string())
+            (
+                start.clamp(1, layers - 1),
+                "ID-95% rule on the task-1 probe curve after task 1".to_string(),
+            )
         }
     };
     let mut rows = Vec::new();
@@ -73,11 +76,20 @@ pub fn run(
     };
     // Task j is always scored with head H_j, task-aware.
     let eval_pair = |e: usize, t: usize| -> Result<(f64, f64)> {
-        Ok((score(&combo(models, e, t, 0, k)?, 0)?, score(&combo(models, e, t, 1, k)?, 1)?))
+        Ok((
+            score(&combo(models, e, t, 0, k)?, 0)?,
+            score(&combo(models, e, t, 1, k)?, 1)?,
+        ))
     };
     let (e1t1, e1t2, e2t2, e2t1) = (eval_pair(0, 0)?, eval_pair(0, 1)?, eval_pair(1, 1)?, eval_pair(1, 0)?);
     let pts = |v: f64| 100.0 * v;
-    rows.push(SwapRow { combination: "E1 + T1".into(), task1: e1t1.0, task2: e1t1.1, task1_change: None, task2_change: None });
+    rows.push(SwapRow {
+        combination: "E1 + T1".into(),
+        task1: e1t1.0,
+        task2: e1t1.1,
+        task1_change: None,
+        task2_change: None,
+    });
     rows.push(SwapRow {
         combination: "E1 + T2".into(),
         task1: e1t2.0,
@@ -85,7 +97,13 @@ pub fn run(
         task1_change: Some(pts(e1t2.0 - e1t1.0)),
         task2_change: None,
     });
-    rows.push(SwapRow { combination: "E2 + T2".into(), task1: e2t2.0, task2: e2t2.1, task1_change: None, task2_change: None });
+    rows.push(SwapRow {
+        combination: "E2 + T2".into(),
+        task1: e2t2.0,
+        task2: e2t2.1,
+        task1_change: None,
+        task2_change: None,
+    });
     rows.push(SwapRow {
         combination: "E2 + T1".into(),
         task1: e2t1.0,
@@ -106,13 +124,20 @@ pub fn run(
     let task1 = &s.tasks[0];
     let multi = s.cfg.heads == Heads::Multi;
     for (label, tunnel_from) in [("E2 + T1 (FT)", 0usize), ("E2 (FT)", 1usize)] {
-        reporter.message(&format!("swap protocol: fine-tuning {label} on task 1 ({} epochs)", ft_cfg.epochs));
+        reporter.message(&format!(
+            "swap protocol: fine-tuning {label} on task 1 ({} epochs)",
+            ft_cfg.epochs
+        ));
         let start = combo(models, 1, tunnel_from, 0, k)?.fork(&ad).train();
         let mut units = start.units;
         for u in units.iter_mut().skip(k) {
             *u = u.clone().freeze();
         }
-        let model = Backbone { stem: start.stem, units, head: start.head.freeze() };
+        let model = Backbone {
+            stem: start.stem,
+            units,
+            head: start.head.freeze(),
+        };
         let outcome = train::train_with(
             model,
             &task1.train,
@@ -121,7 +146,10 @@ pub fn run(
             &ft_cfg,
             derive_seed(s.seed, &format!("swap-ft:{label}")),
             &s.device,
-            TrainExtras { logit_offset: multi.then(|| class_mask(&task1.classes, s.n_classes)), extra_loss: None },
+            TrainExtras {
+                class_groups: multi.then(|| class_groups(&s.tasks, s.n_classes)),
+                extra_loss: None,
+            },
             &mut |_| {},
         )?;
         let acc = score(&outcome.last.valid(), 0)?;
@@ -136,9 +164,17 @@ pub fn run(
     let assumptions = vec![
         format!(
             "heads: {} (task j is always scored with head H_j, masked to task j's classes)",
-            if multi { "task-specific heads H1, H2" } else { "one shared head; H_t is its state after task t" }
+            if multi {
+                "task-specific heads H1, H2 (the rows of one linear layer, each task's softmax over its own classes); H_t is the head after task t"
+            } else {
+                "one shared head; H_t is its state after task t"
+            }
         ),
-        format!("tunnel = probed layers {}..{} ({k_rule}); extractor = layers 1..{k} with the stem", k + 1, layers),
+        format!(
+            "tunnel = probed layers {}..{} ({k_rule}); extractor = layers 1..{k} with the stem",
+            k + 1,
+            layers
+        ),
         "ResNet cut: a block's shortcut goes with its second conv".into(),
         format!(
             "fine-tuning: task-1 training data, extractor trainable, tunnel and head frozen (BatchNorm in eval mode), AdamW lr {}, {} epochs, constant lr (the paper: 50 epochs with StepLR)",
@@ -146,5 +182,12 @@ pub fn run(
         ),
         "task 2 starts from the task-1 weights with a fresh optimiser; no mixup/cutmix".into(),
     ];
-    Ok(SwapResult { architecture: seq.architecture.clone(), k, layers, k_rule, rows, assumptions })
+    Ok(SwapResult {
+        architecture: seq.architecture.clone(),
+        k,
+        layers,
+        k_rule,
+        rows,
+        assumptions,
+    })
 }

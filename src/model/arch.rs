@@ -270,13 +270,13 @@ impl ArchSpec {
                 let depth = self.depth_code()?;
                 let patch = self.patch.unwrap_or(8);
                 let drop_path = self.drop_path.unwrap_or(0.1);
-                if heads == 0 || dim % heads != 0 {
+                if heads == 0 || !dim.is_multiple_of(heads) {
                     return Err(Error::usage(format!(
                         "architecture `{}`: embedding dim {dim} (after width) must be a positive multiple of heads {heads}",
                         self.name
                     )));
                 }
-                if dim % 4 != 0 {
+                if !dim.is_multiple_of(4) {
                     return Err(Error::usage(format!(
                         "architecture `{}`: embedding dim {dim} must be a multiple of 4 (2D sin-cos positions)",
                         self.name

@@ -93,6 +93,7 @@ pub struct Backbone {
 }
 
 /// What flows between units.
+#[allow(clippy::large_enum_variant)]
 enum Flow {
     Map { x: Tensor<4>, identity: Option<Tensor<4>> },
     Tokens(Tensor<3>),
@@ -114,6 +115,7 @@ pub struct ForwardOut {
     pub features: Vec<Tensor<2>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv(
     cin: usize,
     cout: usize,

@@ -58,10 +58,11 @@ fn curves_chart(rows: &[ProbeRow], model: &str, probe: &str) -> Result<Option<Ch
             chart = chart.vline(start as f64, "tunnel start (mean OOD)");
         }
         chart = chart.series(Series::new("OOD mean (95% CI)", mean).band(lo, hi));
-    } else if let Some(c) = ood_curves.first() {
-        if let Some(start) = crate::metrics::tunnel::tunnel_start_ood(c) {
-            chart = chart.vline(start as f64, "tunnel start (OOD)");
-        }
+    } else if let Some(start) = ood_curves
+        .first()
+        .and_then(|c| crate::metrics::tunnel::tunnel_start_ood(c))
+    {
+        chart = chart.vline(start as f64, "tunnel start (OOD)");
     }
     Ok(Some(chart.build()?))
 }

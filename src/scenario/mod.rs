@@ -90,10 +90,14 @@ pub fn validate(s: &Scenario) -> Result<()> {
     if let Some(c) = &s.continual {
         c.validate()?;
         if c.strategies.contains(&crate::cl::Strategy::Lwf) && c.heads == crate::cl::Heads::Multi {
-            return Err(Error::usage("key `continual.strategies`: lwf needs `heads = \"shared\"`"));
+            return Err(Error::usage(
+                "key `continual.strategies`: lwf needs `heads = \"shared\"`",
+            ));
         }
         if c.swap.is_some() && !c.strategies.contains(&crate::cl::Strategy::Finetune) {
-            return Err(Error::usage("key `continual.swap`: the swap protocol runs on the finetune strategy; add it"));
+            return Err(Error::usage(
+                "key `continual.swap`: the swap protocol runs on the finetune strategy; add it",
+            ));
         }
     }
     let id_label = data_label(&s.id);

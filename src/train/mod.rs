@@ -169,6 +169,7 @@ pub fn evaluate(
 
 /// Train `model` (whose parameters live on `device.autodiff()`) and return the validation-mode
 /// model of the best validation epoch on `device`, with the log.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     model: Backbone,
     train_ds: &ImageDataset,
@@ -179,7 +180,17 @@ pub fn train(
     device: &Device,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Backbone, TrainReport)> {
-    let out = train_with(model, train_ds, val_ds, norm, cfg, seed, device, TrainExtras::default(), progress)?;
+    let out = train_with(
+        model,
+        train_ds,
+        val_ds,
+        norm,
+        cfg,
+        seed,
+        device,
+        TrainExtras::default(),
+        progress,
+    )?;
     Ok((out.best, out.report))
 }
 
@@ -189,11 +200,27 @@ pub type ExtraLoss<'a> = &'a mut dyn FnMut(&Backbone, &Tensor<4>, &Tensor<2>) ->
 /// Options beyond the recipe, used by the continual-learning strategies.
 #[derive(Default)]
 pub struct TrainExtras<'a> {
-    /// Added to the logits before the loss: 0 for allowed classes, a large negative value for
-    /// masked ones (task-specific heads).
-    pub logit_offset: Option<Vec<f32>>,
+    /// Task-specific heads: the task (group) of every class. Each sample's softmax then runs over
+    /// its own task's classes only, which makes the rows of one linear layer act as separate
+    /// per-task heads.
+    pub class_groups: Option<Vec<usize>>,
     /// A regulariser (EWC, LwF) added to the loss.
     pub extra_loss: Option<ExtraLoss<'a>>,
+}
+
+/// Logit offsets `[batch, classes]` that mask, for each sample, the classes outside its group.
+pub fn group_mask(groups: &[usize], ds: &ImageDataset, idx: &[usize], device: &Device) -> Tensor<2> {
+    let k = groups.len();
+    let mut m = vec![0f32; idx.len() * k];
+    for (row, &i) in m.chunks_exact_mut(k).zip(idx) {
+        let g = groups.get(ds.labels[i] as usize).copied();
+        for (c, v) in row.iter_mut().enumerate() {
+            if Some(groups[c]) != g {
+                *v = -1.0e9;
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(m, [idx.len(), k]), device)
 }
 
 /// What `train_with` returns.
@@ -220,10 +247,6 @@ pub fn train_with(
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
     let ad = device.clone().autodiff();
-    let offset = extras
-        .logit_offset
-        .as_ref()
-        .map(|o| Tensor::<2>::from_data(TensorData::new(o.clone(), [1, o.len()]), &ad));
     let mut optim = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(cfg.weight_decay as f32)
@@ -231,7 +254,7 @@ pub fn train_with(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing(Some(cfg.label_smoothing as f32))
         .init(&ad);
-    let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6f72_6465_72);
+    let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006f_7264_6572);
     let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
     let mut order: Vec<usize> = (0..train_ds.len()).collect();
     let steps = order.len().div_ceil(cfg.batch);
@@ -260,8 +283,8 @@ pub fn train_with(
             )?;
             let y = label_tensor(train_ds, chunk, &ad);
             let mut logits = model.forward(x.clone());
-            if let Some(o) = &offset {
-                logits = logits + o.clone();
+            if let Some(groups) = &extras.class_groups {
+                logits = logits + group_mask(groups, train_ds, chunk, &ad);
             }
             let mut loss = loss_fn.forward(logits.clone(), y);
             if let Some(extra) = extras.extra_loss.as_mut() {
