@@ -1,11 +1,12 @@
 //! The `analyze` command: reads a study's metrics CSV, computes tunnel classes, the paired
 //! comparisons of a [`ComparisonSpec`] and the SHAP slopes, and writes `analysis.json`,
-//! `analysis.md` and `shap_slopes.svg` (each written to a temporary file and renamed).
+//! `analysis.md` and `shap_slopes.svg`/`.png` (each written to a temporary file and renamed).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use crate::report::write_atomic;
+use crate::report::plot::{BarChart, Chart, Figure, Legend, write_chart};
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -222,75 +223,20 @@ impl Analysis {
     }
 
     /// One horizontal bar chart panel per metric of the raw SHAP slopes.
-    pub fn shap_svg(&self) -> String {
-        let panel_w = 360.0;
-        let label_w = 130.0;
-        let bar_h = 18.0;
-        let top = 40.0;
-        let n_feat = self.shap.first().map_or(0, |r| r.slopes.len()) as f64;
-        let h = top + n_feat * (bar_h + 6.0) + 30.0;
-        let w = panel_w * self.shap.len().max(1) as f64;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">"#
-        );
-        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        for (p, r) in self.shap.iter().enumerate() {
-            let x0 = p as f64 * panel_w;
-            let plot_w = panel_w - label_w - 20.0;
-            let max = r
-                .slopes
-                .iter()
-                .filter_map(|f| f.slope)
-                .map(f64::abs)
-                .fold(0.0, f64::max);
-            let max = if max > 0.0 { max } else { 1.0 };
-            let zero = x0 + label_w + plot_w / 2.0;
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="20" text-anchor="middle" font-size="13">{} (R² {:.2})</text>"#,
-                x0 + panel_w / 2.0,
-                xml_escape(r.metric.label()),
-                r.r2
-            );
-            for (i, f) in r.slopes.iter().enumerate() {
-                let y = top + i as f64 * (bar_h + 6.0);
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-                    x0 + label_w - 6.0,
-                    y + bar_h * 0.7,
-                    xml_escape(&f.feature)
-                );
-                if let Some(b) = f.slope {
-                    let len = b.abs() / max * plot_w / 2.0;
-                    let (bx, color) = if b >= 0.0 {
-                        (zero, "#3b75af")
-                    } else {
-                        (zero - len, "#c44e52")
-                    };
-                    let _ = writeln!(
-                        s,
-                        r#"<rect x="{bx:.2}" y="{y:.2}" width="{len:.2}" height="{bar_h}" fill="{color}"><title>{}: {b:.5}</title></rect>"#,
-                        xml_escape(&f.feature)
-                    );
-                }
-            }
-            let _ = writeln!(
-                s,
-                r##"<line x1="{zero}" y1="{}" x2="{zero}" y2="{}" stroke="#333"/>"##,
-                top - 4.0,
-                top + n_feat * (bar_h + 6.0)
-            );
-            let _ = writeln!(
-                s,
-                r#"<text x="{zero}" y="{}" text-anchor="middle">SHAP slope (±{max:.3})</text>"#,
-                top + n_feat * (bar_h + 6.0) + 16.0
-            );
+    pub fn shap_chart(&self) -> Result<Chart> {
+        let mut fig = Figure::new(1, self.shap.len().max(1)).title("SHAP slopes (raw) per variable");
+        for r in &self.shap {
+            let chart = BarChart::new(format!("{} (R² {:.2})", r.metric.label(), r.r2))
+                .x_label("SHAP slope")
+                .categories(r.slopes.iter().map(|f| f.feature.clone()))
+                .group("slope", r.slopes.iter().map(|f| f.slope.unwrap_or(f64::NAN)).collect::<Vec<_>>())
+                .horizontal(true)
+                .value_labels(true)
+                .legend(Legend::Hidden)
+                .build()?;
+            fig = fig.push(chart);
         }
-        s.push_str("</svg>\n");
-        s
+        fig.build()
     }
 }
 
@@ -298,10 +244,6 @@ impl std::fmt::Display for Analysis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.summary())
     }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -329,7 +271,9 @@ pub fn analyze_with(csv_path: &Path, spec: Option<&Path>, out_dir: &Path, opts: 
         .map_err(|e| Error::Internal(format!("serialising analysis.json: {e}")))?;
     write_atomic(&out_dir.join("analysis.json"), json.as_bytes())?;
     write_atomic(&out_dir.join("analysis.md"), analysis.markdown().as_bytes())?;
-    write_atomic(&out_dir.join("shap_slopes.svg"), analysis.shap_svg().as_bytes())?;
+    if !analysis.shap.is_empty() {
+        write_chart(&analysis.shap_chart()?, out_dir, "shap_slopes")?;
+    }
     Ok(analysis)
 }
 
