@@ -34,6 +34,11 @@ pub struct BenchResult {
     pub train_images_per_sec: f64,
     pub inference_images_per_sec: f64,
     pub features_images_per_sec: f64,
+    /// Probe fits on a synthetic `[probe_samples, probe_dim]` feature matrix with 10 classes.
+    pub probe_samples: usize,
+    pub probe_dim: usize,
+    pub probe_paper_secs: f64,
+    pub probe_closed_form_secs: f64,
 }
 
 fn sync(device: &burn::tensor::Device) -> Result<()> {
@@ -42,34 +47,63 @@ fn sync(device: &burn::tensor::Device) -> Result<()> {
         .map_err(|e| Error::Internal(format!("device sync failed: {e:?}")))
 }
 
+/// One training step (forward + backward + AdamW) on random inputs, repeatable.
+pub struct TrainStep {
+    model: Option<Backbone>,
+    optim: burn::optim::ModuleOptimizer,
+    loss_fn: burn::nn::loss::CrossEntropyLoss,
+    shape: [usize; 4],
+    labels: Vec<i64>,
+    ad: burn::tensor::Device,
+}
+
+impl TrainStep {
+    pub fn new(kind: BackendKind, spec: &BenchSpec) -> Result<Self> {
+        let device = kind.device();
+        let ad = device.clone().autodiff();
+        device.seed(0);
+        Ok(TrainStep {
+            model: Some(Backbone::new(&spec.arch, spec.classes, &ad)?),
+            optim: AdamWConfig::new().with_weight_decay(0.05).init(),
+            loss_fn: CrossEntropyLossConfig::new().with_smoothing(Some(0.1)).init(&ad),
+            shape: [spec.batch, 3, spec.resolution, spec.resolution],
+            labels: (0..spec.batch).map(|i| (i % spec.classes) as i64).collect(),
+            ad,
+        })
+    }
+
+    pub fn step(&mut self) -> Result<()> {
+        let model = self.model.take().ok_or_else(|| Error::Internal("no model".into()))?;
+        let x = Tensor::<4>::random(self.shape, Distribution::Normal(0.0, 1.0), &self.ad);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [self.labels.len()]), &self.ad);
+        let loss = self.loss_fn.forward(model.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(1e-3, model, grads));
+        sync(&self.ad)
+    }
+
+    pub fn model(&self) -> Option<&Backbone> {
+        self.model.as_ref()
+    }
+}
+
 /// Measure one backend.
 pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
     let device = kind.device();
-    let ad = device.clone().autodiff();
-    device.seed(0);
-    let mut model = Backbone::new(&spec.arch, spec.classes, &ad)?;
-    let parameters = crate::model::parameter_count(&model);
+    let mut trainer = TrainStep::new(kind, spec)?;
+    let parameters = trainer.model().map(crate::model::parameter_count).unwrap_or(0);
     let shape = [spec.batch, 3, spec.resolution, spec.resolution];
-    let labels: Vec<i64> = (0..spec.batch).map(|i| (i % spec.classes) as i64).collect();
-    let mut optim = AdamWConfig::new().with_weight_decay(0.05).init();
-    let loss_fn = CrossEntropyLossConfig::new().with_smoothing(Some(0.1)).init(&ad);
-    let mut step = |model: Backbone| -> Result<Backbone> {
-        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &ad);
-        let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [spec.batch]), &ad);
-        let loss = loss_fn.forward(model.forward(x), y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = optim.step(1e-3, model, grads);
-        sync(&ad)?;
-        Ok(model)
-    };
-    model = step(model)?;
+    trainer.step()?;
     let t = Instant::now();
     for _ in 0..spec.steps {
-        model = step(model)?;
+        trainer.step()?;
     }
     let train = (spec.steps * spec.batch) as f64 / t.elapsed().as_secs_f64();
 
-    let valid = model.valid();
+    let valid = trainer
+        .model()
+        .ok_or_else(|| Error::Internal("no model".into()))?
+        .valid();
     let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let _ = valid.forward(x.clone()).into_data();
     let t = Instant::now();
@@ -85,6 +119,7 @@ pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
         }
     }
     let features = (spec.steps * spec.batch) as f64 / t.elapsed().as_secs_f64();
+    let (probe_paper_secs, probe_closed_form_secs) = probe_times(PROBE_SAMPLES, PROBE_DIM, &device)?;
     Ok(BenchResult {
         backend: kind.name().to_string(),
         arch: spec.arch.name.clone(),
@@ -96,5 +131,49 @@ pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
         train_images_per_sec: train,
         inference_images_per_sec: inference,
         features_images_per_sec: features,
+        probe_samples: PROBE_SAMPLES,
+        probe_dim: PROBE_DIM,
+        probe_paper_secs,
+        probe_closed_form_secs,
     })
+}
+
+/// The quick scenario's probe size: 3,000 training and 1,000 test images.
+const PROBE_SAMPLES: usize = 3000;
+const PROBE_DIM: usize = 256;
+
+/// Seconds to fit one paper probe (30 epochs) and one closed-form probe on Gaussian class clusters.
+fn probe_times(n: usize, dim: usize, device: &burn::tensor::Device) -> Result<(f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    let k = 10;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let centres: Vec<f32> = (0..k * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut make = |n: usize| -> (Vec<f32>, Vec<u32>) {
+        let y: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+        let x = y
+            .iter()
+            .flat_map(|&c| {
+                (0..dim)
+                    .map(|j| centres[c as usize * dim + j] + rng.random_range(-2.0f32..2.0))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (x, y)
+    };
+    let (train_x, train_y) = make(n);
+    let (test_x, test_y) = make(n / 3);
+    let data = crate::probe::ProbeData {
+        dim,
+        train_x: &train_x,
+        train_y: &train_y,
+        test_x: &test_x,
+        test_y: &test_y,
+        n_classes: k,
+    };
+    let t = Instant::now();
+    crate::probe::fit(&crate::probe::ProbeConfig::paper(), &data, 0, device)?;
+    let paper = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    crate::probe::fit(&crate::probe::ProbeConfig::closed_form(), &data, 0, device)?;
+    Ok((paper, t.elapsed().as_secs_f64()))
 }

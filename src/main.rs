@@ -60,7 +60,7 @@ fn dispatch(command: Command) -> Result<()> {
                 let r = tunnelbench::bench::run(kind, &spec)?;
                 if !args.json {
                     println!(
-                        "{:<8} {} x{} batch {} {}px: train {:.1} img/s, inference {:.1} img/s, features {:.1} img/s ({} params, {} threads)",
+                        "{:<8} {} x{} batch {} {}px: train {:.1} img/s, inference {:.1} img/s, features {:.1} img/s ({} params, {} threads); probe fit on {}x{}: paper {:.3} s, closed form {:.3} s",
                         r.backend,
                         r.arch,
                         r.width,
@@ -70,7 +70,11 @@ fn dispatch(command: Command) -> Result<()> {
                         r.inference_images_per_sec,
                         r.features_images_per_sec,
                         r.parameters,
-                        r.threads
+                        r.threads,
+                        r.probe_samples,
+                        r.probe_dim,
+                        r.probe_paper_secs,
+                        r.probe_closed_form_secs
                     );
                 }
                 results.push(r);

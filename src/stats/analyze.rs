@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-pub use crate::report::write_atomic;
 use crate::report::plot::{BarChart, Chart, Figure, Legend, write_chart};
+pub use crate::report::write_atomic;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -229,7 +229,10 @@ impl Analysis {
             let chart = BarChart::new(format!("{} (R² {:.2})", r.metric.label(), r.r2))
                 .x_label("SHAP slope")
                 .categories(r.slopes.iter().map(|f| f.feature.clone()))
-                .group("slope", r.slopes.iter().map(|f| f.slope.unwrap_or(f64::NAN)).collect::<Vec<_>>())
+                .group(
+                    "slope",
+                    r.slopes.iter().map(|f| f.slope.unwrap_or(f64::NAN)).collect::<Vec<_>>(),
+                )
                 .horizontal(true)
                 .value_labels(true)
                 .legend(Legend::Hidden)
