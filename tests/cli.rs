@@ -150,3 +150,27 @@ fn unwritable_output_is_an_error_before_training() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!stderr(&o).contains("training"), "{}", stderr(&o));
 }
+
+#[test]
+fn ndarray_backend_runs_the_tiny_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nd");
+    let o = run(&[
+        "run",
+        tiny().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "ndarray",
+        "--quiet",
+        "--set",
+        "control.random_init=false",
+        "--set",
+        "probe.also=[]",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["backend"], "ndarray");
+    assert!(out.join("metrics.csv").is_file());
+}

@@ -566,3 +566,74 @@ pub fn parameter_count(model: &Backbone) -> usize {
         .sum();
     model.num_params() - 2 * running
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(b: usize, res: usize, device: &Device) -> Tensor<4> {
+        Tensor::<4>::random([b, 3, res, res], Distribution::Normal(0.0, 1.0), device)
+    }
+
+    fn dims(spec: &ArchSpec, res: usize) -> Vec<usize> {
+        let device = Device::flex();
+        let model = Backbone::new(spec, 10, &device).unwrap().valid();
+        let out = model.forward_features(input(2, res, &device));
+        assert_eq!(out.logits.dims(), [2, 10]);
+        out.features.iter().map(|f| f.dims()[1]).collect()
+    }
+
+    #[test]
+    fn probe_feature_dimensions_follow_method_3_2() {
+        // METHOD §3.2: VGGm per stage 256, 512, 1024, 2048, 2048 at 32² (full width, 4C after 2x2 pooling).
+        let vgg = dims(&ArchSpec::named("vggm-11"), 32);
+        assert_eq!(vgg, vec![256, 256, 512, 512, 1024, 1024, 2048, 2048, 2048, 2048]);
+        // ResNet at 32²: conv1 256, layer1 256, layer2 512, layer3 1024 (2x2), layer4 512 (1x1).
+        let resnet = dims(&ArchSpec::named("resnet-18"), 32);
+        assert_eq!(
+            resnet,
+            vec![
+                256, 256, 256, 256, 256, 512, 512, 512, 512, 1024, 1024, 1024, 1024, 512, 512, 512, 512
+            ]
+        );
+        // ViT: the embedding dimension at every block.
+        let vit = dims(
+            &ArchSpec {
+                depth: Some(3),
+                ..ArchSpec::named("vit-t")
+            },
+            32,
+        );
+        assert_eq!(vit, vec![192, 192, 192]);
+    }
+
+    #[test]
+    fn truncation_and_recombination() {
+        let device = Device::flex();
+        let spec = ArchSpec::named("resnet-18").with_width(0.125);
+        let a = Backbone::new(&spec, 5, &device).unwrap();
+        let b = Backbone::new(&spec, 5, &device).unwrap();
+        for k in [1, 2, 3, 9, 17] {
+            let t = a.truncated(k, &device).unwrap();
+            assert_eq!(t.n_layers(), k);
+            let out = t.valid().forward_features(input(2, 32, &device));
+            assert_eq!(out.features.len(), k);
+            assert_eq!(out.logits.dims(), [2, 5]);
+        }
+        assert!(a.truncated(0, &device).is_err());
+        assert!(a.truncated(18, &device).is_err());
+        // E_a + T_b: layers 1..k from a, the rest from b; forward works at every cut.
+        for k in 1..17 {
+            let c = Backbone::combine(&a, &b, k, &b.head).unwrap();
+            assert_eq!(c.n_layers(), 17);
+            let same = |x: &Unit, y: &Unit| match (x, y) {
+                (Unit::ResFirst(p), Unit::ResFirst(q)) => p.conv.weight.id == q.conv.weight.id,
+                (Unit::ResSecond(p), Unit::ResSecond(q)) => p.conv.weight.id == q.conv.weight.id,
+                (Unit::Conv(p), Unit::Conv(q)) => p.conv.weight.id == q.conv.weight.id,
+                _ => false,
+            };
+            assert!(same(&c.units[k - 1], &a.units[k - 1]) && same(&c.units[k], &b.units[k]));
+            let _ = c.valid().forward(input(2, 32, &device));
+        }
+    }
+}
