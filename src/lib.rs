@@ -13,4 +13,5 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stats;
+pub mod study;
 pub mod train;

@@ -128,4 +128,7 @@ pub struct Scenario {
     /// ID-based tunnel start rule (METHOD §2.7).
     #[serde(default)]
     pub tunnel_start_id: crate::metrics::tunnel::IdStartRule,
+    /// A factor study: the runs this scenario expands into (`tunnelbench plan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<crate::study::StudySection>,
 }
