@@ -1,0 +1,262 @@
+//! End-to-end tests of study scenarios: plan, resumable and sharded runs, collect, Slurm scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tiny_study() -> PathBuf {
+    root().join("tests/scenarios/tiny-study.toml")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn run_ids(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn plan_lists_runs_with_stable_ids() {
+    let a = run(&["plan", s(&tiny_study())]);
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let out = text(&a.stdout);
+    assert!(out.contains(": 4 runs"), "{out}");
+    for v in [
+        "model.name=vggm-11 train.augment=false",
+        "model.name=vggm-17 train.augment=true",
+    ] {
+        assert!(out.contains(v), "{out}");
+    }
+    // Same file, same ids; a changed base value changes every id.
+    let b = run(&["plan", s(&tiny_study())]);
+    assert_eq!(out, text(&b.stdout));
+    let c = run(&["plan", s(&tiny_study()), "--set", "train.epochs=3"]);
+    let ids = |o: &str| -> Vec<String> {
+        o.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    };
+    let (ia, ic) = (ids(&out), ids(&text(&c.stdout)));
+    assert_eq!(ia.len(), 4);
+    assert!(ia[0].starts_with("vggm-11_no-augment-"), "{ia:?}");
+    assert!(ia.iter().zip(&ic).all(|(x, y)| x != y), "{ia:?} {ic:?}");
+}
+
+#[test]
+fn plan_rejects_bad_study_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = read(&tiny_study());
+    let cases: &[(&str, &str)] = &[
+        ("[[study.exclude]]\nfoo = 1\n", "no study variable is named `foo`"),
+        (
+            "[[study.exclude]]\n\"train.augment\" = 3\n",
+            "is not one of the variable's values",
+        ),
+        (
+            "[[study.vary]]\nkey = \"resolution\"\nvalues = [8]\n",
+            "key `resolution`",
+        ),
+        ("[[study.vary]]\nkey = \"id\"\nvalues = [\"nope\"]\n", "data set `nope`"),
+        ("[study.bogus]\nx = 1\n", "bogus"),
+    ];
+    for (extra, want) in cases {
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, format!("{base}\n{extra}")).unwrap();
+        let o = run(&["plan", s(&p)]);
+        assert_eq!(o.status.code(), Some(2), "{extra}: {}", text(&o.stderr));
+        let e = text(&o.stderr);
+        assert!(e.contains(want) && e.contains("bad.toml"), "{extra}: {e}");
+    }
+    // Excluding one combination leaves three runs.
+    let p = dir.path().join("ex.toml");
+    std::fs::write(
+        &p,
+        format!("{base}\n[[study.exclude]]\n\"model.name\" = \"vggm-17\"\n\"train.augment\" = true\n"),
+    )
+    .unwrap();
+    let o = run(&["plan", s(&p)]);
+    assert!(text(&o.stdout).contains(": 3 runs"), "{}", text(&o.stdout));
+    // A single-run scenario has no plan.
+    let o = run(&[
+        "plan",
+        s(&root().join("tests/scenarios/tiny.toml")),
+        "--set",
+        "resolution=32",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no [study] section"));
+}
+
+/// Interrupt a study after its first finished run, run it again, and compare with an
+/// uninterrupted run; then run it as two shards and merge them.
+#[test]
+fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    let o = run(&["run", s(&tiny_study()), "--out", s(&full), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let reference = read(&full.join("study_metrics.csv"));
+    assert_eq!(reference.lines().count(), 1 + 4, "{reference}");
+    assert!(reference.starts_with("Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,"));
+    assert!(full.join("analysis/analysis.json").is_file());
+    assert_eq!(run_ids(&full).len(), 4);
+
+    // Kill midway: as soon as the first run is done.
+    let part = dir.path().join("part");
+    let mut child = bin()
+        .args(["run", s(&tiny_study()), "--out", s(&part), "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let first_done = loop {
+        let done = std::fs::read_dir(part.join("runs"))
+            .ok()
+            .and_then(|rd| rd.filter_map(|e| e.ok()).find(|e| e.path().join("done").is_file()));
+        if let Some(e) = done {
+            break e.path();
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "no run finished");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A finished run must not be redone: mark it and check the mark survives.
+    std::fs::write(first_done.join("sentinel"), "x").unwrap();
+    // A half-written run (no marker) is redone from scratch.
+    let stale = part.join("runs").join(run_ids(&full).last().unwrap());
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("leftover"), "x").unwrap();
+    let o = run(&["run", s(&tiny_study()), "--out", s(&part), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("done earlier, skipped"), "{}", text(&o.stderr));
+    assert!(first_done.join("sentinel").is_file(), "a finished run was redone");
+    assert!(!stale.join("leftover").exists(), "an unfinished run was not restarted");
+    assert_eq!(read(&part.join("study_metrics.csv")), reference);
+
+    // Two shards into separate folders, merged by collect.
+    let (a, b) = (dir.path().join("s0"), dir.path().join("s1"));
+    for (shard, out) in [("0/2", &a), ("1/2", &b)] {
+        let o = run(&["run", s(&tiny_study()), "--shard", shard, "--out", s(out), "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(!out.join("study_metrics.csv").exists());
+        assert_eq!(run_ids(out).len(), 2);
+    }
+    assert_ne!(run_ids(&a), run_ids(&b));
+    let merged = dir.path().join("merged");
+    let o = run(&["collect", s(&a), s(&b), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(read(&merged.join("study_metrics.csv")), reference);
+    assert!(merged.join("analysis/analysis.md").is_file());
+
+    let o = run(&["run", s(&tiny_study()), "--shard", "2/2", "--out", s(&a)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--shard `2/2`"));
+}
+
+#[test]
+fn diverged_runs_are_recorded_as_failed_and_the_study_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("div.toml");
+    let base = read(&tiny_study()).replace(
+        "key = \"train.augment\"\nvalues = [false, true]",
+        "key = \"train.lr\"\nvalues = [3e-3, 1e30]",
+    );
+    std::fs::write(&p, base).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&["run", s(&p), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let failed: Vec<String> = run_ids(&out)
+        .into_iter()
+        .filter(|id| out.join("runs").join(id).join("failed").is_file())
+        .collect();
+    assert_eq!(failed.len(), 2, "{}", text(&o.stderr));
+    assert!(read(&out.join("runs").join(&failed[0]).join("failed")).contains("diverged"));
+    let csv = read(&out.join("study_metrics.csv"));
+    assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+    assert!(text(&o.stdout).contains("2 failed"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let o = run(&[
+        "slurm",
+        s(&tiny_study()),
+        "--shards",
+        "3",
+        "--out",
+        s(&out),
+        "--sbatch",
+        "partition=debug",
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let array = read(&out.join("slurm/array.sbatch"));
+    let scenario = tiny_study();
+    let lines: Vec<&str> = array.lines().collect();
+    assert_eq!(lines[0], "#!/usr/bin/env bash");
+    assert!(lines.contains(&"#SBATCH --array=0-2"), "{array}");
+    assert!(lines.contains(&"#SBATCH --partition=debug"), "{array}");
+    let exec = lines.iter().find(|l| l.starts_with("exec ")).unwrap();
+    assert!(
+        exec.ends_with(&format!(
+            "run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/3\" --out {} --quiet --set train.epochs=1",
+            s(&scenario),
+            s(&out)
+        )),
+        "{exec}"
+    );
+    assert!(exec.contains(env!("CARGO_BIN_EXE_tunnelbench")), "{exec}");
+    let collect = read(&out.join("slurm/collect.sbatch"));
+    assert!(
+        collect.contains(&format!("collect {} --out {}", s(&out), s(&out))),
+        "{collect}"
+    );
+    assert!(!collect.contains("--array"));
+    let submit = read(&out.join("slurm/submit.sh"));
+    assert!(submit.contains("sbatch --parsable array.sbatch"), "{submit}");
+    assert!(
+        submit.contains("--dependency=afterok:${array_id} collect.sbatch"),
+        "{submit}"
+    );
+    // The scripts are valid bash.
+    for f in ["array.sbatch", "collect.sbatch", "submit.sh"] {
+        let o = Command::new("bash")
+            .arg("-n")
+            .arg(out.join("slurm").join(f))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{f}: {}", text(&o.stderr));
+    }
+}
