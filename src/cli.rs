@@ -43,6 +43,21 @@ pub enum Command {
         #[arg(long)]
         spec: Option<PathBuf>,
     },
+    /// Compare a run (or study) folder with a recorded baseline: exit 0 within tolerance, 1 regressed.
+    Compare {
+        /// Run folder (summary.json, probes.csv, metrics_all.csv, cl_metrics.json) or study folder.
+        run_dir: PathBuf,
+        /// Baseline JSON file (e.g. results/quick.json).
+        baseline: PathBuf,
+        /// Write the run's metrics as the new baseline instead of comparing.
+        #[arg(long)]
+        record: bool,
+    },
+    /// Write report.md and report.html (plots, tunnel classes, comparisons) for a run or study folder.
+    Report {
+        /// Run folder or study folder.
+        dir: PathBuf,
+    },
     /// Write Slurm scripts that run a study as a job array of shards plus a dependent collect job.
     Slurm(SlurmArgs),
     /// List the backends compiled into this binary.

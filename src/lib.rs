@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod compare;
 pub mod data;
 pub mod error;
 pub mod metrics;

@@ -131,6 +131,35 @@ fn dispatch(command: Command) -> Result<()> {
             print!("{}", collected.text());
             Ok(())
         }
+        Command::Compare {
+            run_dir,
+            baseline,
+            record,
+        } => {
+            if record {
+                let b = tunnelbench::compare::record(&run_dir, &baseline)?;
+                println!(
+                    "recorded {} metrics of {} into {}",
+                    b.metrics.len(),
+                    run_dir.display(),
+                    baseline.display()
+                );
+                return Ok(());
+            }
+            let verdict = tunnelbench::compare::compare(&run_dir, &baseline)?;
+            print!("{}", verdict.text());
+            if verdict.regressed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Report { dir } => {
+            let written = study::report::write_report(&dir)?;
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
         Command::Plan { scenario, sets, json } => {
             let plan = study::plan(&scenario, &sets)?;
             if json {

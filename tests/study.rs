@@ -260,3 +260,61 @@ fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
         assert!(o.status.success(), "{f}: {}", text(&o.stderr));
     }
 }
+
+#[test]
+fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let o = run(&["run", s(&tiny_study()), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let base = dir.path().join("results/tiny.json");
+    let o = run(&["compare", s(&out), s(&base), "--record"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("verdict: WITHIN TOLERANCE"));
+
+    // Move one per-layer accuracy far off: that metric is outside tolerance, exit 1.
+    let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    let metrics = json["metrics"].as_array_mut().unwrap();
+    let i = metrics
+        .iter()
+        .position(|m| m["name"].as_str().unwrap().contains("/probe/trained/") && m["value"].is_number())
+        .unwrap();
+    let name = metrics[i]["name"].as_str().unwrap().to_string();
+    let v = metrics[i]["value"].as_f64().unwrap();
+    metrics[i]["value"] = serde_json::json!(v + 0.5);
+    std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("verdict: REGRESSED (1 of"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(line.ends_with("OUTSIDE") && line.contains("-0.5000"), "{line}");
+
+    // A per-metric tolerance that covers the change brings it back within tolerance.
+    let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    json["metrics"][i]["tolerance"] = serde_json::json!(0.6);
+    std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(0));
+
+    // Not a baseline: a usage error, exit 2.
+    std::fs::write(&base, "{\"metrics\": 3}").unwrap();
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("tiny.json"), "{}", text(&o.stderr));
+
+    // The report embeds every run's curves and the analysis' SHAP bars.
+    let o = run(&["report", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let md = read(&out.join("report.md"));
+    let html = read(&out.join("report.html"));
+    assert_eq!(md.matches("/curves.png)").count(), 4, "{md}");
+    assert_eq!(html.matches("<img src=\"runs/").count(), 4);
+    assert!(html.contains("<img src=\"analysis/shap_slopes_bars.png\""));
+    assert!(out.join("analysis/shap_slopes_bars.png").is_file());
+    assert!(
+        md.contains("## Tunnel classes") && md.contains("## Comparisons"),
+        "{md}"
+    );
+}
