@@ -318,3 +318,54 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
         "{md}"
     );
 }
+
+#[test]
+fn h24_study_plans_the_papers_64_dnns() {
+    let o = run(&["plan", s(&root().join("scenarios/h24-study.toml")), "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = plan["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 64);
+    let var = |r: &serde_json::Value, name: &str| -> Option<String> {
+        r["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v[0] == name)
+            .map(|v| v[1].as_str().unwrap().to_string())
+    };
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| runs.iter().filter(|r| f(r)).count();
+    // METHOD §6.2: 40 on full ImageNet-100 + 12 on subsets, 8 on CIFAR-100, 4 on CIFAR-10.
+    let subset = |r: &serde_json::Value| var(r, "id.classes").is_some();
+    assert_eq!(count(&|r| var(r, "id").as_deref() == Some("in100") && !subset(r)), 40);
+    assert_eq!(count(&|r| subset(r)), 12);
+    assert_eq!(count(&|r| var(r, "id").as_deref() == Some("cifar100")), 8);
+    assert_eq!(count(&|r| var(r, "id").as_deref() == Some("cifar10")), 4);
+    assert_eq!(count(&|r| var(r, "train.augment").as_deref() == Some("true")), 32);
+    for (res, n) in [("32", 40), ("64", 6), ("128", 6), ("224", 12)] {
+        assert_eq!(
+            count(&|r| var(r, "resolution").as_deref() == Some(res)),
+            n,
+            "resolution {res}"
+        );
+    }
+    for (model, n) in [
+        ("vggm-11", 4 + 2 + 2 + 12),
+        ("vggm-17", 4 + 2 + 2 + 4),
+        ("vggm-dagger-11", 2 + 2),
+        ("vggm-dagger-17", 2 + 2),
+        ("resnet-18", 8),
+        ("resnet-34", 4),
+        ("vit-t", 4),
+        ("vit-t-plus", 8),
+    ] {
+        assert_eq!(count(&|r| var(r, "model.name").as_deref() == Some(model)), n, "{model}");
+    }
+    // Block order of the reference CSV: block 0 is VGGm-11, ImageNet-100, 32px, no aug.
+    assert_eq!(var(&runs[0], "model.name").as_deref(), Some("vggm-11"));
+    assert_eq!(var(&runs[1], "resolution").as_deref(), Some("224"));
+    let mut ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 64);
+}

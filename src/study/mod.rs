@@ -139,6 +139,8 @@ fn value_slug(key: &str, v: &toml::Value) -> String {
         toml::Value::Boolean(true) => last.to_string(),
         toml::Value::Boolean(false) => format!("no-{last}"),
         toml::Value::Integer(_) | toml::Value::Float(_) => format!("{last}{}", value_label(v)),
+        // Lists (e.g. OOD sets) would make long ids; the hash tells them apart.
+        toml::Value::Array(a) => format!("{last}{}", a.len()),
         _ => value_label(v),
     };
     sanitize(&raw)
