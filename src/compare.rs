@@ -328,10 +328,10 @@ pub fn collect_metrics(dir: &Path) -> Result<(Vec<Entry>, String, String)> {
         for r in &runs {
             run_metrics(&r.dir, &format!("{}/", r.id), &mut out)?;
         }
-        if let Ok(t) = std::fs::read_to_string(dir.join(crate::study::exec::PLAN_FILE)) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
-                scenario = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-            }
+        if let Ok(t) = std::fs::read_to_string(dir.join(crate::study::exec::PLAN_FILE))
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
+        {
+            scenario = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
         }
         if let Some(r) = runs.first() {
             backend = summary_field(&r.dir, "backend");

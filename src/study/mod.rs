@@ -106,6 +106,8 @@ pub struct Plan {
 
 /// One assignment of a value to a dotted key.
 type Assignment = (String, toml::Value);
+/// (variable name, value label, value slug) of one run.
+type RunVariables = Vec<(String, String, String)>;
 
 /// A variable's value: its label in plans and ids, and the assignments it makes.
 #[derive(Clone, Debug)]
@@ -290,7 +292,7 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
     };
 
     // (variables, assignments) per run, in plan order.
-    let mut combos: Vec<(Vec<(String, String, String)>, Vec<Assignment>)> = Vec::new();
+    let mut combos: Vec<(RunVariables, Vec<Assignment>)> = Vec::new();
     if !study.runs.is_empty() {
         if !study.vary.is_empty() || !study.exclude.is_empty() {
             return Err(Error::input(
