@@ -219,7 +219,16 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
             )),
         )
     } else {
-        (Some(analyze(&csv, spec.as_deref(), &out.join("analysis"))?), None)
+        match analyze(&csv, spec.as_deref(), &out.join("analysis")) {
+            Ok(a) => (Some(a), None),
+            // An incomplete study (failed or missing runs) can leave a comparison unpaired; the
+            // table is still written and can be analysed once the study is complete.
+            Err(Error::Input { msg, .. }) => (
+                None,
+                Some(format!("analysis not possible on {} finished runs: {msg}", runs.len())),
+            ),
+            Err(e) => return Err(e),
+        }
     };
     Ok(Collected {
         csv,
