@@ -19,6 +19,47 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario: train, probe every layer on ID and OOD data, compute the tunnel metrics.
     Run(RunArgs),
+    /// Print the runs a study scenario expands into (id and variables) without running anything.
+    Plan {
+        /// Study scenario file (TOML with a [study] section).
+        scenario: PathBuf,
+        /// Override a base scenario value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge finished study runs (of one or more study folders, e.g. shards) into
+    /// study_metrics.csv and analyse it.
+    Collect {
+        /// Study output folders (each holding runs/<run id>/).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Folder for study_metrics.csv and analysis/ (default: the first folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Comparison spec (default: the one the study names, else the built-in h24 spec).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+    },
+    /// Compare a run (or study) folder with a recorded baseline: exit 0 within tolerance, 1 regressed.
+    Compare {
+        /// Run folder (summary.json, probes.csv, metrics_all.csv, cl_metrics.json) or study folder.
+        run_dir: PathBuf,
+        /// Baseline JSON file (e.g. results/quick.json).
+        baseline: PathBuf,
+        /// Write the run's metrics as the new baseline instead of comparing.
+        #[arg(long)]
+        record: bool,
+    },
+    /// Write report.md and report.html (plots, tunnel classes, comparisons) for a run or study folder.
+    Report {
+        /// Run folder or study folder.
+        dir: PathBuf,
+    },
+    /// Write Slurm scripts that run a study as a job array of shards plus a dependent collect job.
+    Slurm(SlurmArgs),
     /// List the backends compiled into this binary.
     Backends,
     /// List the named architectures with parameter and probed-layer counts.
@@ -66,6 +107,33 @@ pub struct RunArgs {
     /// Plain log lines instead of a progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Study scenarios: run only the plan entries whose index is I modulo N (0 <= I < N).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SlurmArgs {
+    /// Study scenario file.
+    pub scenario: PathBuf,
+    /// Number of array tasks (shards).
+    #[arg(long)]
+    pub shards: usize,
+    /// Study output folder on the shared file system (default: runs/<scenario name>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a scenario value in every shard (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Backend of every shard.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Extra #SBATCH option, e.g. --sbatch partition=gpu --sbatch time=04:00:00 (repeatable).
+    #[arg(long = "sbatch", value_name = "OPTION")]
+    pub sbatch: Vec<String>,
+    /// tunnelbench binary the jobs run (default: this binary).
+    #[arg(long)]
+    pub bin: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod bench;
 pub mod cl;
+pub mod compare;
 pub mod data;
 pub mod error;
 pub mod metrics;
@@ -17,4 +18,5 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stats;
+pub mod study;
 pub mod train;

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use cli::{Cli, Command, DataCommand};
 use tunnelbench::backend::{self, BackendKind};
 use tunnelbench::data::fetch;
-use tunnelbench::error::Result;
+use tunnelbench::error::{Error, Result};
 use tunnelbench::scenario::data::{EMBEDDED, embedded_dir};
+use tunnelbench::study;
 
 fn main() {
     let cli = Cli::parse();
@@ -93,13 +94,120 @@ fn dispatch(command: Command) -> Result<()> {
                 Some(b) => BackendKind::parse(b)?,
                 None => BackendKind::default(),
             };
+            let shard = args.shard.as_deref().map(study::parse_shard).transpose()?;
+            let sc = tunnelbench::scenario::load(&args.scenario, &args.sets)?;
+            let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&sc.name));
             let opts = tunnelbench::run::RunOptions {
-                out: args.out,
+                out: Some(out.clone()),
                 backend,
                 data_dir: data_dir(args.data_dir)?,
                 quiet: args.quiet,
             };
-            tunnelbench::run::run(&args.scenario, &args.sets, &opts)?;
+            if sc.study.is_none() {
+                if shard.is_some() {
+                    return Err(Error::usage(format!(
+                        "--shard applies to study scenarios; {} has no [study] section",
+                        args.scenario.display()
+                    )));
+                }
+                return tunnelbench::run::run_single(&sc, &args.scenario, &out, &opts);
+            }
+            let plan = study::plan(&args.scenario, &args.sets)?;
+            let outcome = study::exec::run_study(&plan, &out, shard, &opts, &mut |l| eprintln!("{l}"))?;
+            println!(
+                "study `{}`: {} ran, {} done earlier, {} failed ({} failed earlier)",
+                plan.name,
+                outcome.ran.len(),
+                outcome.skipped_done.len(),
+                outcome.failed.len(),
+                outcome.skipped_failed.len()
+            );
+            if let Some((i, n)) = shard {
+                println!(
+                    "shard {i}/{n} finished; merge the shards with: tunnelbench collect {}",
+                    out.display()
+                );
+                return Ok(());
+            }
+            let collected = study::collect::collect(std::slice::from_ref(&out), &out, None)?;
+            print!("{}", collected.text());
+            Ok(())
+        }
+        Command::Compare {
+            run_dir,
+            baseline,
+            record,
+        } => {
+            if record {
+                let b = tunnelbench::compare::record(&run_dir, &baseline)?;
+                println!(
+                    "recorded {} metrics of {} into {}",
+                    b.metrics.len(),
+                    run_dir.display(),
+                    baseline.display()
+                );
+                return Ok(());
+            }
+            let verdict = tunnelbench::compare::compare(&run_dir, &baseline)?;
+            print!("{}", verdict.text());
+            if verdict.regressed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Report { dir } => {
+            let written = study::report::write_report(&dir)?;
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
+        Command::Plan { scenario, sets, json } => {
+            let plan = study::plan(&scenario, &sets)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).map_err(|e| Error::Internal(e.to_string()))?
+                );
+            } else {
+                print!("{}", plan.text());
+            }
+            Ok(())
+        }
+        Command::Collect { dirs, out, spec } => {
+            let out = out.unwrap_or_else(|| dirs[0].clone());
+            let collected = study::collect::collect(&dirs, &out, spec.as_deref())?;
+            print!("{}", collected.text());
+            Ok(())
+        }
+        Command::Slurm(args) => {
+            let plan = study::plan(&args.scenario, &args.sets)?;
+            if let Some(b) = &args.backend {
+                BackendKind::parse(b)?;
+            }
+            let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+            let bin = match args.bin {
+                Some(b) => b,
+                None => std::env::current_exe().map_err(|e| Error::io("tunnelbench binary", e))?,
+            };
+            let job = study::slurm::SlurmJob {
+                bin: study::slurm::absolute(&bin)?,
+                scenario: study::slurm::absolute(&args.scenario)?,
+                out: study::slurm::absolute(&out)?,
+                shards: args.shards,
+                sets: args.sets,
+                backend: args.backend,
+                sbatch: args.sbatch,
+                job_name: format!("tunnelbench-{}", plan.name),
+            };
+            let dir = study::slurm::write_scripts(&job)?;
+            println!(
+                "{} runs in {} shards: wrote {}/array.sbatch, collect.sbatch and submit.sh; submit with: {}/submit.sh",
+                plan.runs.len(),
+                args.shards,
+                dir.display(),
+                dir.display()
+            );
             Ok(())
         }
         Command::Data { command } => match command {

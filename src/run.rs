@@ -17,7 +17,7 @@ use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::report::write_atomic;
 use crate::scenario::data::{PreparedData, load_prepared};
-use crate::scenario::{self, Scenario, data_label};
+use crate::scenario::{Scenario, data_label};
 use crate::train::{self, Progress};
 
 /// Command-line options of a run.
@@ -154,16 +154,16 @@ fn probe_train_indices(ds: &ImageDataset, max: usize, seed: u64) -> Result<Optio
     Ok(Some(split::sample_per_class(ds, per_class.min(smallest), seed)?))
 }
 
-/// Run a scenario file end to end.
-pub fn run(path: &Path, sets: &[String], opts: &RunOptions) -> Result<()> {
-    let sc = scenario::load(path, sets)?;
-    let out_dir = opts.out.clone().unwrap_or_else(|| Path::new("runs").join(&sc.name));
-    check_writable(&out_dir)?;
+/// Run one (non-study) scenario into `out_dir`: a continual-learning scenario when it has a
+/// `[continual]` section, the tunnel pipeline otherwise.
+pub fn run_single(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions) -> Result<()> {
+    check_writable(out_dir)?;
     if sc.continual.is_some() {
-        crate::cl::run(&sc, &out_dir, opts)?;
-        return Ok(());
+        crate::cl::run(sc, out_dir, opts)?;
+    } else {
+        run_loaded(sc, path, out_dir, opts)?;
     }
-    run_loaded(&sc, path, &out_dir, opts).map(|_| ())
+    Ok(())
 }
 
 /// Run an already loaded and validated scenario into `out_dir`.

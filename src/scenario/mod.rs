@@ -12,12 +12,23 @@ use crate::error::{Error, Result};
 
 /// Read a scenario file, apply `key=value` overrides, and validate it.
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario> {
+    from_table(path, load_table(path, sets)?)
+}
+
+/// Read a scenario file as a TOML table and apply `key=value` overrides, without checking it
+/// against the schema.
+pub fn load_table(path: &Path, sets: &[String]) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut table: toml::Table =
         toml::from_str(&text).map_err(|e| Error::input(path, format!("not valid TOML: {}", e.message().trim())))?;
     for set in sets {
         apply_set(&mut table, set)?;
     }
+    Ok(table)
+}
+
+/// Check a scenario table against the schema and validate it; errors name `path` and the key.
+pub fn from_table(path: &Path, table: toml::Table) -> Result<Scenario> {
     let scenario: Scenario = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let key = e.path().to_string();
         let msg = e.into_inner().message().to_string();
@@ -40,14 +51,19 @@ pub fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
     let (key, raw) = set
         .split_once('=')
         .ok_or_else(|| Error::usage(format!("--set `{set}`: expected key=value")))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(Error::usage(format!("--set `{set}`: empty key")));
-    }
     let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    set_value(table, key, value).map_err(|e| Error::usage(format!("--set `{set}`: {e}")))
+}
+
+/// Set `dotted.key` to `value`, creating intermediate tables.
+pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::usage("empty key"));
+    }
     let parts: Vec<&str> = key.split('.').collect();
     let mut current = table;
     for (i, part) in parts.iter().enumerate() {
@@ -60,7 +76,7 @@ pub fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         current = entry
             .as_table_mut()
-            .ok_or_else(|| Error::usage(format!("--set `{set}`: `{}` is not a table", parts[..=i].join("."))))?;
+            .ok_or_else(|| Error::usage(format!("`{}` is not a table", parts[..=i].join("."))))?;
     }
     Ok(())
 }

@@ -1,0 +1,162 @@
+//! Running a study: each planned run goes into `<out>/runs/<run id>/`; a `done` marker (written
+//! last, atomically) makes a run complete, so a restarted study skips finished runs and redoes
+//! the others from scratch. A diverged run gets a `failed` marker and the study goes on.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Plan, PlannedRun};
+use crate::error::{Error, Result};
+use crate::report::write_atomic;
+use crate::run::{self, RunOptions};
+
+pub const DONE: &str = "done";
+pub const FAILED: &str = "failed";
+/// The plan, written into the study folder so that `collect` and `report` know the run order.
+pub const PLAN_FILE: &str = "study.json";
+
+/// Content of a run's `done` marker: the key facts of its summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DoneMarker {
+    pub run_id: String,
+    pub index: usize,
+    pub seed: u64,
+    pub variables: Vec<(String, String)>,
+    pub backbone_accuracy: f64,
+    pub parameters: usize,
+    pub mean_retained_pct: f64,
+    pub mean_pearson: f64,
+    pub mean_alignment: f64,
+    pub tunnel_class: Option<String>,
+    pub secs: f64,
+}
+
+/// Content of a run's `failed` marker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FailedMarker {
+    pub run_id: String,
+    pub index: usize,
+    pub variables: Vec<(String, String)>,
+    pub reason: String,
+}
+
+/// What happened to the runs of one invocation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StudyOutcome {
+    pub out_dir: PathBuf,
+    pub ran: Vec<String>,
+    pub skipped_done: Vec<String>,
+    pub skipped_failed: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub shard: Option<(usize, usize)>,
+}
+
+/// The runs of a shard: plan indices congruent to `i` modulo `n`.
+pub fn shard_runs(plan: &Plan, shard: Option<(usize, usize)>) -> Vec<&PlannedRun> {
+    plan.runs
+        .iter()
+        .filter(|r| shard.is_none_or(|(i, n)| r.index % n == i))
+        .collect()
+}
+
+pub fn run_dir(out: &Path, id: &str) -> PathBuf {
+    out.join("runs").join(id)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(format!("json: {e}")))
+}
+
+/// Run the planned runs of `shard` (all when `None`) into `out`; `log` receives progress lines.
+pub fn run_study(
+    plan: &Plan,
+    out: &Path,
+    shard: Option<(usize, usize)>,
+    opts: &RunOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<StudyOutcome> {
+    run::check_writable(out)?;
+    std::fs::create_dir_all(out.join("runs")).map_err(|e| Error::io(out.join("runs"), e))?;
+    write_atomic(&out.join(PLAN_FILE), &to_json(plan)?)?;
+    let mine = shard_runs(plan, shard);
+    let mut outcome = StudyOutcome {
+        out_dir: out.to_path_buf(),
+        shard,
+        ..Default::default()
+    };
+    let shard_text = shard.map(|(i, n)| format!(" (shard {i}/{n})")).unwrap_or_default();
+    log(&format!(
+        "study `{}`: {} of {} runs{shard_text} into {}",
+        plan.name,
+        mine.len(),
+        plan.runs.len(),
+        out.display()
+    ));
+    for (k, r) in mine.iter().enumerate() {
+        let dir = run_dir(out, &r.id);
+        let vars: Vec<String> = r.variables.iter().map(|(n, l)| format!("{n}={l}")).collect();
+        let head = format!("[{}/{}] {} ({})", k + 1, mine.len(), r.id, vars.join(" "));
+        if dir.join(DONE).is_file() {
+            log(&format!("{head}: done earlier, skipped"));
+            outcome.skipped_done.push(r.id.clone());
+            continue;
+        }
+        if dir.join(FAILED).is_file() {
+            log(&format!(
+                "{head}: failed earlier (see {}), skipped; delete its folder to retry",
+                dir.join(FAILED).display()
+            ));
+            outcome.skipped_failed.push(r.id.clone());
+            continue;
+        }
+        if dir.exists() {
+            // An interrupted run: start it again from nothing.
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        log(&format!("{head}: running"));
+        let t = Instant::now();
+        match run::run_loaded(&r.scenario, Path::new(&plan.scenario_file), &dir, opts) {
+            Ok(summary) => {
+                let main = r.scenario.probe.main.label();
+                let m = summary.means.iter().find(|m| m.model == "trained" && m.probe == main);
+                let marker = DoneMarker {
+                    run_id: r.id.clone(),
+                    index: r.index,
+                    seed: r.seed,
+                    variables: r.variables.clone(),
+                    backbone_accuracy: summary.backbone_accuracy,
+                    parameters: summary.parameters,
+                    mean_retained_pct: m.map_or(f64::NAN, |m| m.mean_retained_pct),
+                    mean_pearson: m.map_or(f64::NAN, |m| m.mean_pearson),
+                    mean_alignment: m.map_or(f64::NAN, |m| m.mean_alignment),
+                    tunnel_class: m.and_then(|m| m.tunnel_class).map(|c| c.name().to_string()),
+                    secs: t.elapsed().as_secs_f64(),
+                };
+                write_atomic(&dir.join(DONE), &to_json(&marker)?)?;
+                log(&format!(
+                    "{head}: done in {:.0} s, accuracy {:.2}%, mean r {:.2}%",
+                    marker.secs,
+                    100.0 * marker.backbone_accuracy,
+                    marker.mean_retained_pct
+                ));
+                outcome.ran.push(r.id.clone());
+            }
+            Err(Error::TrainingDiverged(reason)) => {
+                let marker = FailedMarker {
+                    run_id: r.id.clone(),
+                    index: r.index,
+                    variables: r.variables.clone(),
+                    reason: format!("training diverged: {reason}"),
+                };
+                write_atomic(&dir.join(FAILED), &to_json(&marker)?)?;
+                log(&format!("{head}: FAILED, {}", marker.reason));
+                outcome.failed.push((r.id.clone(), marker.reason));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,362 @@
+//! `tunnelbench report DIR`: `report.md` and `report.html` (same content) for a run folder or a
+//! study folder: per-run results and normalised ID/OOD curves (each run's curves.png, with the
+//! 95% interval across OOD sets), tunnel-class counts, the analysis' comparison tables and SHAP
+//! slope bars when `analysis/` exists, and continual-learning heatmaps when a run has
+//! `accuracy_matrix.csv`.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::report::plot::{BarChart, Figure, write_chart};
+use crate::report::write_atomic;
+use crate::stats::study::ComparisonResult;
+
+/// A piece of the report.
+enum Block {
+    Heading(usize, String),
+    Para(String),
+    Table(Vec<String>, Vec<Vec<String>>),
+    Image(String, String),
+}
+
+fn md(blocks: &[Block]) -> String {
+    let mut s = String::new();
+    for b in blocks {
+        match b {
+            Block::Heading(level, t) => s.push_str(&format!("{} {t}\n\n", "#".repeat(*level))),
+            Block::Para(t) => s.push_str(&format!("{t}\n\n")),
+            Block::Table(head, rows) => {
+                let esc = |c: &str| c.replace('|', "\\|");
+                s.push_str(&format!(
+                    "| {} |\n",
+                    head.iter().map(|h| esc(h)).collect::<Vec<_>>().join(" | ")
+                ));
+                s.push_str(&format!("|{}\n", "---|".repeat(head.len())));
+                for r in rows {
+                    s.push_str(&format!(
+                        "| {} |\n",
+                        r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+                    ));
+                }
+                s.push('\n');
+            }
+            Block::Image(src, alt) => s.push_str(&format!("![{alt}]({src})\n\n")),
+        }
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn html(title: &str, blocks: &[Block]) -> String {
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\
+         body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}\
+         th{{background:#f4f4f4}}img{{max-width:100%}}</style>\n</head>\n<body>\n",
+        esc(title)
+    );
+    for b in blocks {
+        match b {
+            Block::Heading(level, t) => s.push_str(&format!("<h{level}>{}</h{level}>\n", esc(t))),
+            Block::Para(t) => s.push_str(&format!("<p>{}</p>\n", esc(t))),
+            Block::Table(head, rows) => {
+                s.push_str("<table>\n<tr>");
+                for h in head {
+                    s.push_str(&format!("<th>{}</th>", esc(h)));
+                }
+                s.push_str("</tr>\n");
+                for r in rows {
+                    s.push_str("<tr>");
+                    for c in r {
+                        s.push_str(&format!("<td>{}</td>", esc(c)));
+                    }
+                    s.push_str("</tr>\n");
+                }
+                s.push_str("</table>\n");
+            }
+            Block::Image(src, alt) => s.push_str(&format!("<p><img src=\"{}\" alt=\"{}\"></p>\n", esc(src), esc(alt))),
+        }
+    }
+    s.push_str("</body>\n</html>\n");
+    s
+}
+
+fn num(v: Option<f64>, d: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.d$}"),
+        _ => "undefined".into(),
+    }
+}
+
+/// A run of the report: its folder (relative to the report folder), id and variables.
+struct ReportRun {
+    rel: String,
+    dir: PathBuf,
+    id: String,
+    variables: String,
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not valid JSON: {e}")))
+}
+
+fn rel_join(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+/// Write report.md and report.html into `dir`; returns the written files.
+pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
+    let study = dir.join("runs").is_dir();
+    let runs: Vec<ReportRun> = if study {
+        let (found, _, _) = super::collect::find_runs(&[dir.to_path_buf()])?;
+        found
+            .into_iter()
+            .map(|r| ReportRun {
+                rel: format!("runs/{}", r.id),
+                variables: r
+                    .marker
+                    .variables
+                    .iter()
+                    .map(|(n, l)| format!("{n}={l}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                id: r.id,
+                dir: r.dir,
+            })
+            .collect()
+    } else if dir.join("summary.json").is_file() {
+        vec![ReportRun {
+            rel: String::new(),
+            dir: dir.to_path_buf(),
+            id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            variables: String::new(),
+        }]
+    } else {
+        return Err(Error::input(
+            dir,
+            "neither a run folder (summary.json) nor a study folder (runs/)",
+        ));
+    };
+
+    let title = format!("tunnelbench report: {}", dir.display());
+    let mut b = vec![Block::Heading(1, title.clone())];
+    if runs.is_empty() {
+        b.push(Block::Para("No finished runs yet.".into()));
+    }
+
+    // Per-run results and tunnel classes (trained model, main probe: the first mean entry).
+    let mut rows = Vec::new();
+    let mut counts = [0usize; 5];
+    const CLASSES: [&str; 5] = ["negligible", "weak", "medium", "strong", "undefined"];
+    for r in &runs {
+        let s = read_json(&r.dir.join("summary.json"))?;
+        let mean = s.get("means").and_then(|m| m.as_array()).and_then(|m| {
+            m.iter()
+                .find(|x| x.get("model").and_then(|v| v.as_str()) == Some("trained"))
+        });
+        let get = |k: &str| mean.and_then(|m| m.get(k)).and_then(|v| v.as_f64());
+        let class = mean
+            .and_then(|m| m.get("tunnel_class"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("undefined")
+            .to_string();
+        counts[CLASSES.iter().position(|c| *c == class).unwrap_or(4)] += 1;
+        rows.push(vec![
+            r.id.clone(),
+            r.variables.clone(),
+            s.pointer("/config/model/name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
+            num(
+                s.get("backbone_accuracy").and_then(|v| v.as_f64()).map(|a| 100.0 * a),
+                2,
+            ),
+            num(get("mean_retained_pct"), 2),
+            num(get("mean_pearson"), 3),
+            num(get("mean_alignment"), 3),
+            class,
+        ]);
+    }
+    if !rows.is_empty() {
+        b.push(Block::Heading(2, "Runs".into()));
+        b.push(Block::Para(
+            "Trained backbone, main probe; means over the OOD sets (r in %, ρ, A). Classes as METHOD §2.6.".into(),
+        ));
+        b.push(Block::Table(
+            [
+                "run",
+                "variables",
+                "model",
+                "ID accuracy %",
+                "mean r %",
+                "mean ρ",
+                "mean A",
+                "tunnel class",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        ));
+        b.push(Block::Heading(2, "Tunnel classes".into()));
+        b.push(Block::Table(
+            CLASSES.map(String::from).to_vec(),
+            vec![counts.iter().map(|c| c.to_string()).collect()],
+        ));
+    }
+
+    // Curves.
+    let with_curves: Vec<&ReportRun> = runs.iter().filter(|r| r.dir.join("curves.png").is_file()).collect();
+    if !with_curves.is_empty() {
+        b.push(Block::Heading(2, "Normalised ID and OOD curves".into()));
+        b.push(Block::Para(
+            "Probe accuracy per layer divided by the best layer's; the shaded band is the 95% t-interval of the mean OOD curve across OOD sets."
+                .into(),
+        ));
+        for r in with_curves {
+            if study {
+                b.push(Block::Heading(3, format!("{} {}", r.id, r.variables)));
+            }
+            b.push(Block::Image(
+                rel_join(&r.rel, "curves.png"),
+                format!("curves of {}", r.id),
+            ));
+        }
+    }
+
+    // Continual learning.
+    for r in &runs {
+        if !r.dir.join("accuracy_matrix.csv").is_file() {
+            continue;
+        }
+        let mut pngs: Vec<String> = std::fs::read_dir(&r.dir)
+            .map_err(|e| Error::io(&r.dir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".png") && n != "curves.png")
+            .collect();
+        pngs.sort();
+        b.push(Block::Heading(2, format!("Continual learning: {}", r.id)));
+        if pngs.is_empty() {
+            b.push(Block::Para(
+                "accuracy_matrix.csv is present but no heatmap PNG was written.".into(),
+            ));
+        }
+        for p in pngs {
+            b.push(Block::Image(rel_join(&r.rel, &p), p.clone()));
+        }
+    }
+
+    // Analysis.
+    let analysis_path = dir.join("analysis").join("analysis.json");
+    if analysis_path.is_file() {
+        let a = read_json(&analysis_path)?;
+        b.push(Block::Heading(2, "Comparisons".into()));
+        let comps: Vec<ComparisonResult> = serde_json::from_value(a.get("comparisons").cloned().unwrap_or_default())
+            .map_err(|e| Error::input(&analysis_path, format!("comparisons: {e}")))?;
+        if comps.is_empty() {
+            b.push(Block::Para("No comparison had both groups in this study.".into()));
+        } else {
+            b.push(Block::Para(
+                "Paired Wilcoxon signed-rank test (p) and Cliff's δ between the groups' (run, OOD set) values; means with 95% intervals."
+                    .into(),
+            ));
+            let rows = comps
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.metric.key().to_string(),
+                        format!("{} vs {}", c.a, c.b),
+                        c.n_pairs.to_string(),
+                        format!("{:.3} [{:.3}, {:.3}]", c.mean_a, c.ci95_a.0, c.ci95_a.1),
+                        format!("{:.3} [{:.3}, {:.3}]", c.mean_b, c.ci95_b.0, c.ci95_b.1),
+                        c.p_value.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
+                        format!("{:.3}", c.cliffs_delta_abs),
+                        c.magnitude.map_or("-", |m| m.as_str()).to_string(),
+                    ]
+                })
+                .collect();
+            b.push(Block::Table(
+                [
+                    "comparison",
+                    "metric",
+                    "groups",
+                    "pairs",
+                    "mean a",
+                    "mean b",
+                    "p",
+                    "|δ|",
+                    "magnitude",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rows,
+            ));
+        }
+        let skipped = a
+            .get("skipped_comparisons")
+            .and_then(|s| s.as_array())
+            .map_or(0, |s| s.len());
+        if skipped > 0 {
+            b.push(Block::Para(format!(
+                "{skipped} comparisons of the spec were skipped (a group absent): see analysis/analysis.json."
+            )));
+        }
+        if let Some(shap) = a.get("shap").and_then(|s| s.as_object()).filter(|s| !s.is_empty()) {
+            let mut fig = Figure::new(1, shap.len()).title("SHAP slopes (raw)");
+            let mut table = Vec::new();
+            for (metric, v) in shap {
+                let slopes = v.get("slopes").and_then(|s| s.as_object());
+                let feats: Vec<String> = slopes.map(|s| s.keys().cloned().collect()).unwrap_or_default();
+                let vals: Vec<f64> = slopes
+                    .map(|s| s.values().map(|x| x.as_f64().unwrap_or(0.0)).collect())
+                    .unwrap_or_default();
+                for (f, x) in feats.iter().zip(&vals) {
+                    table.push(vec![metric.clone(), f.clone(), format!("{x:.4}")]);
+                }
+                let r2 = v.get("r2").and_then(|r| r.as_f64()).unwrap_or(f64::NAN);
+                let chart = BarChart::new(format!("{metric} (R² {r2:.2})"))
+                    .categories(feats)
+                    .group("slope", vals)
+                    .horizontal(true)
+                    .build()?;
+                fig = fig.push(chart);
+            }
+            write_chart(&fig.build()?, &dir.join("analysis"), "shap_slopes_bars")?;
+            b.push(Block::Heading(2, "SHAP slopes".into()));
+            b.push(Block::Para(
+                "Slope of each variable's SHAP values on its normalised code (GBM + TreeSHAP, METHOD §7.5); an undefined slope (single-valued variable) is drawn as 0."
+                    .into(),
+            ));
+            b.push(Block::Image(
+                "analysis/shap_slopes_bars.png".into(),
+                "SHAP slopes".into(),
+            ));
+            b.push(Block::Table(
+                ["metric", "variable", "slope"].map(String::from).to_vec(),
+                table,
+            ));
+        }
+    }
+
+    let md_path = dir.join("report.md");
+    let html_path = dir.join("report.html");
+    write_atomic(&md_path, md(&b).as_bytes())?;
+    write_atomic(&html_path, html(&title, &b).as_bytes())?;
+    Ok(vec![md_path, html_path])
+}

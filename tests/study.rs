@@ -1,0 +1,371 @@
+//! End-to-end tests of study scenarios: plan, resumable and sharded runs, collect, Slurm scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tiny_study() -> PathBuf {
+    root().join("tests/scenarios/tiny-study.toml")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn run_ids(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn plan_lists_runs_with_stable_ids() {
+    let a = run(&["plan", s(&tiny_study())]);
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let out = text(&a.stdout);
+    assert!(out.contains(": 4 runs"), "{out}");
+    for v in [
+        "model.name=vggm-11 train.augment=false",
+        "model.name=vggm-17 train.augment=true",
+    ] {
+        assert!(out.contains(v), "{out}");
+    }
+    // Same file, same ids; a changed base value changes every id.
+    let b = run(&["plan", s(&tiny_study())]);
+    assert_eq!(out, text(&b.stdout));
+    let c = run(&["plan", s(&tiny_study()), "--set", "train.epochs=3"]);
+    let ids = |o: &str| -> Vec<String> {
+        o.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    };
+    let (ia, ic) = (ids(&out), ids(&text(&c.stdout)));
+    assert_eq!(ia.len(), 4);
+    assert!(ia[0].starts_with("vggm-11_no-augment-"), "{ia:?}");
+    assert!(ia.iter().zip(&ic).all(|(x, y)| x != y), "{ia:?} {ic:?}");
+}
+
+#[test]
+fn plan_rejects_bad_study_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = read(&tiny_study());
+    let cases: &[(&str, &str)] = &[
+        ("[[study.exclude]]\nfoo = 1\n", "no study variable is named `foo`"),
+        (
+            "[[study.exclude]]\n\"train.augment\" = 3\n",
+            "is not one of the variable's values",
+        ),
+        (
+            "[[study.vary]]\nkey = \"resolution\"\nvalues = [8]\n",
+            "key `resolution`",
+        ),
+        ("[[study.vary]]\nkey = \"id\"\nvalues = [\"nope\"]\n", "data set `nope`"),
+        ("[study.bogus]\nx = 1\n", "bogus"),
+    ];
+    for (extra, want) in cases {
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, format!("{base}\n{extra}")).unwrap();
+        let o = run(&["plan", s(&p)]);
+        assert_eq!(o.status.code(), Some(2), "{extra}: {}", text(&o.stderr));
+        let e = text(&o.stderr);
+        assert!(e.contains(want) && e.contains("bad.toml"), "{extra}: {e}");
+    }
+    // Excluding one combination leaves three runs.
+    let p = dir.path().join("ex.toml");
+    std::fs::write(
+        &p,
+        format!("{base}\n[[study.exclude]]\n\"model.name\" = \"vggm-17\"\n\"train.augment\" = true\n"),
+    )
+    .unwrap();
+    let o = run(&["plan", s(&p)]);
+    assert!(text(&o.stdout).contains(": 3 runs"), "{}", text(&o.stdout));
+    // A single-run scenario has no plan.
+    let o = run(&[
+        "plan",
+        s(&root().join("tests/scenarios/tiny.toml")),
+        "--set",
+        "resolution=32",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no [study] section"));
+}
+
+/// Interrupt a study after its first finished run, run it again, and compare with an
+/// uninterrupted run; then run it as two shards and merge them.
+#[test]
+fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    let o = run(&["run", s(&tiny_study()), "--out", s(&full), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let reference = read(&full.join("study_metrics.csv"));
+    assert_eq!(reference.lines().count(), 1 + 4, "{reference}");
+    assert!(reference.starts_with("Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,"));
+    assert!(full.join("analysis/analysis.json").is_file());
+    assert_eq!(run_ids(&full).len(), 4);
+
+    // Kill midway: as soon as the first run is done.
+    let part = dir.path().join("part");
+    let mut child = bin()
+        .args(["run", s(&tiny_study()), "--out", s(&part), "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let first_done = loop {
+        let done = std::fs::read_dir(part.join("runs"))
+            .ok()
+            .and_then(|rd| rd.filter_map(|e| e.ok()).find(|e| e.path().join("done").is_file()));
+        if let Some(e) = done {
+            break e.path();
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "no run finished");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A finished run must not be redone: mark it and check the mark survives.
+    std::fs::write(first_done.join("sentinel"), "x").unwrap();
+    // A half-written run (no marker) is redone from scratch.
+    let stale = part.join("runs").join(run_ids(&full).last().unwrap());
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("leftover"), "x").unwrap();
+    let o = run(&["run", s(&tiny_study()), "--out", s(&part), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("done earlier, skipped"), "{}", text(&o.stderr));
+    assert!(first_done.join("sentinel").is_file(), "a finished run was redone");
+    assert!(!stale.join("leftover").exists(), "an unfinished run was not restarted");
+    assert_eq!(read(&part.join("study_metrics.csv")), reference);
+
+    // Two shards into separate folders, merged by collect.
+    let (a, b) = (dir.path().join("s0"), dir.path().join("s1"));
+    for (shard, out) in [("0/2", &a), ("1/2", &b)] {
+        let o = run(&["run", s(&tiny_study()), "--shard", shard, "--out", s(out), "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(!out.join("study_metrics.csv").exists());
+        assert_eq!(run_ids(out).len(), 2);
+    }
+    assert_ne!(run_ids(&a), run_ids(&b));
+    let merged = dir.path().join("merged");
+    let o = run(&["collect", s(&a), s(&b), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(read(&merged.join("study_metrics.csv")), reference);
+    assert!(merged.join("analysis/analysis.md").is_file());
+
+    let o = run(&["run", s(&tiny_study()), "--shard", "2/2", "--out", s(&a)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--shard `2/2`"));
+}
+
+#[test]
+fn diverged_runs_are_recorded_as_failed_and_the_study_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("div.toml");
+    let base = read(&tiny_study()).replace(
+        "key = \"train.augment\"\nvalues = [false, true]",
+        "key = \"train.lr\"\nvalues = [3e-3, 1e30]",
+    );
+    std::fs::write(&p, base).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&["run", s(&p), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let failed: Vec<String> = run_ids(&out)
+        .into_iter()
+        .filter(|id| out.join("runs").join(id).join("failed").is_file())
+        .collect();
+    assert_eq!(failed.len(), 2, "{}", text(&o.stderr));
+    assert!(read(&out.join("runs").join(&failed[0]).join("failed")).contains("diverged"));
+    let csv = read(&out.join("study_metrics.csv"));
+    assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+    assert!(text(&o.stdout).contains("2 failed"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let o = run(&[
+        "slurm",
+        s(&tiny_study()),
+        "--shards",
+        "3",
+        "--out",
+        s(&out),
+        "--sbatch",
+        "partition=debug",
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let array = read(&out.join("slurm/array.sbatch"));
+    let scenario = tiny_study();
+    let lines: Vec<&str> = array.lines().collect();
+    assert_eq!(lines[0], "#!/usr/bin/env bash");
+    assert!(lines.contains(&"#SBATCH --array=0-2"), "{array}");
+    assert!(lines.contains(&"#SBATCH --partition=debug"), "{array}");
+    let exec = lines.iter().find(|l| l.starts_with("exec ")).unwrap();
+    assert!(
+        exec.ends_with(&format!(
+            "run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/3\" --out {} --quiet --set train.epochs=1",
+            s(&scenario),
+            s(&out)
+        )),
+        "{exec}"
+    );
+    assert!(exec.contains(env!("CARGO_BIN_EXE_tunnelbench")), "{exec}");
+    let collect = read(&out.join("slurm/collect.sbatch"));
+    assert!(
+        collect.contains(&format!("collect {} --out {}", s(&out), s(&out))),
+        "{collect}"
+    );
+    assert!(!collect.contains("--array"));
+    let submit = read(&out.join("slurm/submit.sh"));
+    assert!(submit.contains("sbatch --parsable array.sbatch"), "{submit}");
+    assert!(
+        submit.contains("--dependency=afterok:${array_id} collect.sbatch"),
+        "{submit}"
+    );
+    // The scripts are valid bash.
+    for f in ["array.sbatch", "collect.sbatch", "submit.sh"] {
+        let o = Command::new("bash")
+            .arg("-n")
+            .arg(out.join("slurm").join(f))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{f}: {}", text(&o.stderr));
+    }
+}
+
+#[test]
+fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let o = run(&["run", s(&tiny_study()), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let base = dir.path().join("results/tiny.json");
+    let o = run(&["compare", s(&out), s(&base), "--record"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("verdict: WITHIN TOLERANCE"));
+
+    // Move one per-layer accuracy far off: that metric is outside tolerance, exit 1.
+    let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    let metrics = json["metrics"].as_array_mut().unwrap();
+    let i = metrics
+        .iter()
+        .position(|m| m["name"].as_str().unwrap().contains("/probe/trained/") && m["value"].is_number())
+        .unwrap();
+    let name = metrics[i]["name"].as_str().unwrap().to_string();
+    let v = metrics[i]["value"].as_f64().unwrap();
+    metrics[i]["value"] = serde_json::json!(v + 0.5);
+    std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("verdict: REGRESSED (1 of"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(line.ends_with("OUTSIDE") && line.contains("-0.5000"), "{line}");
+
+    // A per-metric tolerance that covers the change brings it back within tolerance.
+    let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    json["metrics"][i]["tolerance"] = serde_json::json!(0.6);
+    std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(0));
+
+    // Not a baseline: a usage error, exit 2.
+    std::fs::write(&base, "{\"metrics\": 3}").unwrap();
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("tiny.json"), "{}", text(&o.stderr));
+
+    // The report embeds every run's curves and the analysis' SHAP bars.
+    let o = run(&["report", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let md = read(&out.join("report.md"));
+    let html = read(&out.join("report.html"));
+    assert_eq!(md.matches("/curves.png)").count(), 4, "{md}");
+    assert_eq!(html.matches("<img src=\"runs/").count(), 4);
+    assert!(html.contains("<img src=\"analysis/shap_slopes_bars.png\""));
+    assert!(out.join("analysis/shap_slopes_bars.png").is_file());
+    assert!(
+        md.contains("## Tunnel classes") && md.contains("## Comparisons"),
+        "{md}"
+    );
+}
+
+#[test]
+fn h24_study_plans_the_papers_64_dnns() {
+    let o = run(&["plan", s(&root().join("scenarios/h24-study.toml")), "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = plan["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 64);
+    let var = |r: &serde_json::Value, name: &str| -> Option<String> {
+        r["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v[0] == name)
+            .map(|v| v[1].as_str().unwrap().to_string())
+    };
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| runs.iter().filter(|r| f(r)).count();
+    // METHOD §6.2: 40 on full ImageNet-100 + 12 on subsets, 8 on CIFAR-100, 4 on CIFAR-10.
+    let subset = |r: &serde_json::Value| var(r, "id.classes").is_some();
+    assert_eq!(count(&|r| var(r, "id").as_deref() == Some("in100") && !subset(r)), 40);
+    assert_eq!(count(&|r| subset(r)), 12);
+    assert_eq!(count(&|r| var(r, "id").as_deref() == Some("cifar100")), 8);
+    assert_eq!(count(&|r| var(r, "id").as_deref() == Some("cifar10")), 4);
+    assert_eq!(count(&|r| var(r, "train.augment").as_deref() == Some("true")), 32);
+    for (res, n) in [("32", 40), ("64", 6), ("128", 6), ("224", 12)] {
+        assert_eq!(
+            count(&|r| var(r, "resolution").as_deref() == Some(res)),
+            n,
+            "resolution {res}"
+        );
+    }
+    for (model, n) in [
+        ("vggm-11", 4 + 2 + 2 + 12),
+        ("vggm-17", 4 + 2 + 2 + 4),
+        ("vggm-dagger-11", 2 + 2),
+        ("vggm-dagger-17", 2 + 2),
+        ("resnet-18", 8),
+        ("resnet-34", 4),
+        ("vit-t", 4),
+        ("vit-t-plus", 8),
+    ] {
+        assert_eq!(count(&|r| var(r, "model.name").as_deref() == Some(model)), n, "{model}");
+    }
+    // Block order of the reference CSV: block 0 is VGGm-11, ImageNet-100, 32px, no aug.
+    assert_eq!(var(&runs[0], "model.name").as_deref(), Some("vggm-11"));
+    assert_eq!(var(&runs[1], "resolution").as_deref(), Some("224"));
+    let mut ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 64);
+}
