@@ -178,12 +178,22 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     let t = Instant::now();
     reporter.line(&format!("scenario `{}`: loading data", sc.name));
     let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
-    let id = load_prepared(&sc.id, data_label(&sc.id), sc.resolution, id_seed, &opts.data_dir)?;
+    // A data set that does not fit its spec (e.g. fewer classes than asked for) is named with the
+    // scenario file and the data set's key.
+    let named = |at: &str, label: &str, e: Error| match e {
+        Error::Usage(msg) => Error::input(path, format!("key `{at}` (data set `{label}`): {msg}")),
+        other => other,
+    };
+    let id_label = data_label(&sc.id);
+    let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &opts.data_dir)
+        .map_err(|e| named("id", &id_label, e))?;
     let mut oods = Vec::new();
-    for o in &sc.ood {
+    for (i, o) in sc.ood.iter().enumerate() {
         let label = data_label(o);
         let seed = o.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
-        oods.push(load_prepared(o, label, sc.resolution, seed, &opts.data_dir)?);
+        let loaded = load_prepared(o, label.clone(), sc.resolution, seed, &opts.data_dir)
+            .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
+        oods.push(loaded);
     }
     let mut timings = Timings {
         data: t.elapsed().as_secs_f64(),

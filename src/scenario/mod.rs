@@ -12,9 +12,28 @@ use crate::error::{Error, Result};
 
 /// Read a scenario file, apply `key=value` overrides, and validate it.
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| Error::input(path, format!("not valid TOML: {}", e.message().trim())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::input(path, "not a UTF-8 text file"),
+        _ => Error::io(path, e),
+    })?;
+    load_str(&text, path, sets)
+}
+
+/// Parse scenario text, apply `key=value` overrides, and validate it; `origin` names the text in
+/// error messages.
+pub fn load_str(text: &str, origin: &Path, sets: &[String]) -> Result<Scenario> {
+    let path = origin;
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+                format!(" at line {line}")
+            })
+            .unwrap_or_default();
+        Error::input(path, format!("not valid TOML{at}: {}", e.message().trim()))
+    })?;
     for set in sets {
         apply_set(&mut table, set)?;
     }
@@ -82,9 +101,15 @@ pub fn validate(s: &Scenario) -> Result<()> {
         )));
     }
     s.train.validate()?;
-    s.probe.main.validate()?;
-    for p in &s.probe.also {
-        p.validate()?;
+    let at = |key: String| {
+        move |e: Error| match e {
+            Error::Usage(msg) => Error::usage(format!("key `{key}`: {}", msg.trim_start_matches("probe: "))),
+            other => other,
+        }
+    };
+    s.probe.main.validate().map_err(at("probe.main".into()))?;
+    for (i, p) in s.probe.also.iter().enumerate() {
+        p.validate().map_err(at(format!("probe.also[{i}]")))?;
     }
     validate_data("id", &s.id)?;
     let id_label = data_label(&s.id);

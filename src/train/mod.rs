@@ -220,9 +220,10 @@ pub fn train(
             let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 return Err(Error::TrainingDiverged(format!(
-                    "training loss became {loss_value} at epoch {} step {} (lr {lr:.3e})",
+                    "training loss became {loss_value} at epoch {} step {} (learning rate {lr:.3e}); lower `train.lr` (now {:e})",
                     epoch + 1,
-                    step + 1
+                    step + 1,
+                    cfg.lr
                 )));
             }
             loss_sum += loss_value * chunk.len() as f64;
