@@ -669,7 +669,7 @@ pub(crate) fn clip_segment(a: (f32, f32), b: (f32, f32), r: &Rect) -> Option<((f
             }
         }
     }
-    (t0 <= t1).then_some({ ((a.0 + t0 * dx, a.1 + t0 * dy), (a.0 + t1 * dx, a.1 + t1 * dy)) })
+    (t0 <= t1).then_some(((a.0 + t0 * dx, a.1 + t0 * dy), (a.0 + t1 * dx, a.1 + t1 * dy)))
 }
 
 /// Clips a polyline to `r`, splitting it where it leaves and re-enters.
