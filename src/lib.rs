@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod data;
 pub mod error;
+pub mod interrupt;
 pub mod metrics;
 pub mod model;
 pub mod probe;

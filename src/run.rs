@@ -187,6 +187,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     let id_label = data_label(&sc.id);
     let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &opts.data_dir)
         .map_err(|e| named("id", &id_label, e))?;
+    crate::interrupt::check()?;
     let mut oods = Vec::new();
     for (i, o) in sc.ood.iter().enumerate() {
         let label = data_label(o);
@@ -194,6 +195,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
         let loaded = load_prepared(o, label.clone(), sc.resolution, seed, &opts.data_dir)
             .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
         oods.push(loaded);
+        crate::interrupt::check()?;
     }
     let mut timings = Timings {
         data: t.elapsed().as_secs_f64(),
@@ -291,6 +293,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
             n_probe_train: train_ds.len(),
         });
         for (mi, (model_name, model)) in models.iter().enumerate() {
+            crate::interrupt::check()?;
             let t = Instant::now();
             let (train_f, _) = extract_features(model, &train_ds, &data.norm, 256, &device)?;
             let (test_f, _) = extract_features(model, &data.split.test, &data.norm, 256, &device)?;
@@ -305,6 +308,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
                     )
                 });
                 for (pi, cfg) in probes.iter().enumerate() {
+                    crate::interrupt::check()?;
                     let t = Instant::now();
                     let pd = ProbeData {
                         dim: tr.dim,
@@ -402,6 +406,8 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
         timings_secs: timings,
         out_dir: out_dir.display().to_string(),
     };
+    // Last point at which Ctrl-C stops the run; once writing starts, it completes.
+    crate::interrupt::check()?;
     write_outputs(out_dir, &summary, &rows, &metrics_rows, sc)?;
     reporter.line(&text_summary(&summary, &rows, &metrics_rows, sc));
     Ok(summary)

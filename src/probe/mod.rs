@@ -261,6 +261,7 @@ fn fit_paper(
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mut per_epoch = Vec::with_capacity(cfg.epochs);
     for _ in 0..cfg.epochs {
+        crate::interrupt::check()?;
         order.shuffle(&mut rng);
         for chunk in order.chunks(cfg.batch) {
             let idx = Tensor::<1, Int>::from_data(TensorData::new(chunk.to_vec(), [chunk.len()]), device);

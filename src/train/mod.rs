@@ -203,6 +203,7 @@ pub fn train(
         order.shuffle(&mut order_rng);
         let mut loss_sum = 0.0;
         for (step, chunk) in order.chunks(cfg.batch).enumerate() {
+            crate::interrupt::check()?;
             // A final batch of one sample would break batch statistics.
             if chunk.len() < 2 {
                 continue;
@@ -278,6 +279,7 @@ pub fn calibrate_batchnorm(
     let idx: Vec<usize> = (0..train_ds.len()).collect();
     for _ in 0..passes {
         for chunk in idx.chunks(batch.max(2)) {
+            crate::interrupt::check()?;
             if chunk.len() < 2 {
                 continue;
             }
