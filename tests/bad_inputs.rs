@@ -268,7 +268,11 @@ fn study_csv() -> String {
 
 fn scenario_cases(c: &mut Corpus) {
     // Unknown keys at every level.
-    c.scenario("unknown_top_key", &edit("seed = 1\n", "seed = 1\ncolour = 3\n"), &["colour"]);
+    c.scenario(
+        "unknown_top_key",
+        &edit("seed = 1\n", "seed = 1\ncolour = 3\n"),
+        &["colour"],
+    );
     c.scenario(
         "unknown_id_key",
         &edit("classes = 3\n", "classes = 3\nshade = 1\n"),
@@ -306,25 +310,49 @@ fn scenario_cases(c: &mut Corpus) {
         &["resolution"],
     );
     c.scenario("lr_is_text", &edit("lr = 3e-3", "lr = \"fast\""), &["train.lr"]);
-    c.scenario("classes_is_float", &edit("classes = 3\n", "classes = 2.5\n"), &["id.classes"]);
+    c.scenario(
+        "classes_is_float",
+        &edit("classes = 3\n", "classes = 2.5\n"),
+        &["id.classes"],
+    );
     let no_ood = edit(
         "[[ood]]\nkind = \"texture\"\nclasses = 3\ntrain_per_class = 4\ntest_per_class = 2\n",
         "",
     );
-    c.scenario("ood_is_a_string", &no_ood.replace("seed = 1\n", "seed = 1\nood = \"texture\"\n"), &["key `ood`", "expected a sequence"]);
+    c.scenario(
+        "ood_is_a_string",
+        &no_ood.replace("seed = 1\n", "seed = 1\nood = \"texture\"\n"),
+        &["key `ood`", "expected a sequence"],
+    );
     // Negative and zero values.
     c.scenario("epochs_negative", &edit("epochs = 1", "epochs = -1"), &["train.epochs"]);
-    c.scenario("epochs_zero", &edit("epochs = 1", "epochs = 0"), &["epochs must be > 0"]);
+    c.scenario(
+        "epochs_zero",
+        &edit("epochs = 1", "epochs = 0"),
+        &["epochs must be > 0"],
+    );
     c.scenario("batch_zero", &edit("batch = 8", "batch = 0"), &["batch must be > 0"]);
-    c.scenario("lr_negative", &edit("lr = 3e-3", "lr = -0.1"), &["lr must be > 0", "-0.1"]);
+    c.scenario(
+        "lr_negative",
+        &edit("lr = 3e-3", "lr = -0.1"),
+        &["lr must be > 0", "-0.1"],
+    );
     c.scenario("lr_nan", &edit("lr = 3e-3", "lr = nan"), &["lr must be > 0", "NaN"]);
     c.scenario(
         "weight_decay_negative",
         &edit("lr = 3e-3", "lr = 3e-3\nweight_decay = -1"),
         &["weight_decay", "-1"],
     );
-    c.scenario("classes_zero", &edit("classes = 3\n", "classes = 0\n"), &["id.classes", "> 0"]);
-    c.scenario("classes_one", &edit("classes = 3\n", "classes = 1\n"), &["id.classes", ">= 2"]);
+    c.scenario(
+        "classes_zero",
+        &edit("classes = 3\n", "classes = 0\n"),
+        &["id.classes", "> 0"],
+    );
+    c.scenario(
+        "classes_one",
+        &edit("classes = 3\n", "classes = 1\n"),
+        &["id.classes", ">= 2"],
+    );
     c.scenario(
         "test_per_class_zero",
         &edit("test_per_class = 2\n", "test_per_class = 0\n"),
@@ -363,18 +391,42 @@ fn scenario_cases(c: &mut Corpus) {
     );
     // Names and resolutions.
     c.scenario("empty_name", &edit("name = \"bad\"", "name = \"\""), &["key `name`"]);
-    c.scenario("name_with_slash", &edit("name = \"bad\"", "name = \"../up\""), &["key `name`", "../up"]);
-    c.scenario("resolution_too_small", &edit("resolution = 32", "resolution = 4"), &["key `resolution`", "4"]);
-    c.scenario("resolution_zero", &edit("resolution = 32", "resolution = 0"), &["key `resolution`"]);
+    c.scenario(
+        "name_with_slash",
+        &edit("name = \"bad\"", "name = \"../up\""),
+        &["key `name`", "../up"],
+    );
+    c.scenario(
+        "resolution_too_small",
+        &edit("resolution = 32", "resolution = 4"),
+        &["key `resolution`", "4"],
+    );
+    c.scenario(
+        "resolution_zero",
+        &edit("resolution = 32", "resolution = 0"),
+        &["key `resolution`"],
+    );
     c.scenario(
         "resolution_too_large",
         &edit("resolution = 32", "resolution = 100000"),
         &["key `resolution`", "100000"],
     );
-    c.scenario("resolution_negative", &edit("resolution = 32", "resolution = -16"), &["resolution"]);
+    c.scenario(
+        "resolution_negative",
+        &edit("resolution = 32", "resolution = -16"),
+        &["resolution"],
+    );
     // Data kinds and their keys.
-    c.scenario("unknown_data_kind", &edit("kind = \"shapes\"", "kind = \"mnist\""), &["id.kind", "mnist"]);
-    c.id_case("idx_without_files", "kind = \"idx\"", &["id.train_images", "required", "idx"]);
+    c.scenario(
+        "unknown_data_kind",
+        &edit("kind = \"shapes\"", "kind = \"mnist\""),
+        &["id.kind", "mnist"],
+    );
+    c.id_case(
+        "idx_without_files",
+        "kind = \"idx\"",
+        &["id.train_images", "required", "idx"],
+    );
     c.id_case("fetched_without_name", "kind = \"fetched\"", &["id.name", "required"]);
     c.scenario(
         "path_on_generator",
@@ -402,30 +454,63 @@ fn scenario_cases(c: &mut Corpus) {
         &["no-such-set"],
     );
     // Syntax and missing tables.
-    c.scenario("invalid_toml", &edit("[train]", "[train"), &["not valid TOML", "line 21"]);
-    c.scenario("missing_train_table", &edit("[train]\nepochs = 1\nbatch = 8\nlr = 3e-3\nwarmup_epochs = 0\n", ""), &["train"]);
+    c.scenario(
+        "invalid_toml",
+        &edit("[train]", "[train"),
+        &["not valid TOML", "line 21"],
+    );
+    c.scenario(
+        "missing_train_table",
+        &edit("[train]\nepochs = 1\nbatch = 8\nlr = 3e-3\nwarmup_epochs = 0\n", ""),
+        &["train"],
+    );
     c.scenario("missing_name", &edit("name = \"bad\"\n", ""), &["name"]);
     // Architectures.
-    c.scenario("unknown_architecture", &edit("vggm-11", "vggm-12"), &["vggm-12", "unknown architecture"]);
-    c.scenario("width_zero", &edit("width = 0.0625", "width = 0"), &["width must be in (0, 16]", "got 0"]);
-    c.scenario("width_negative", &edit("width = 0.0625", "width = -1"), &["width", "-1"]);
+    c.scenario(
+        "unknown_architecture",
+        &edit("vggm-11", "vggm-12"),
+        &["vggm-12", "unknown architecture"],
+    );
+    c.scenario(
+        "width_zero",
+        &edit("width = 0.0625", "width = 0"),
+        &["width must be in (0, 16]", "got 0"],
+    );
+    c.scenario(
+        "width_negative",
+        &edit("width = 0.0625", "width = -1"),
+        &["width", "-1"],
+    );
     c.scenario(
         "vit_dim_not_divisible_by_heads",
-        &edit("name = \"vggm-11\"\nwidth = 0.0625", "name = \"vit-t\"\ndim = 100\nheads = 3\npatch = 4"),
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\ndim = 100\nheads = 3\npatch = 4",
+        ),
         &["vit-t", "dim 100", "heads 3"],
     );
     c.scenario(
         "vit_heads_zero",
-        &edit("name = \"vggm-11\"\nwidth = 0.0625", "name = \"vit-t\"\nheads = 0\npatch = 4"),
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\nheads = 0\npatch = 4",
+        ),
         &["vit-t", "heads 0"],
     );
     c.scenario(
         "vit_patch_larger_than_image",
-        &edit("name = \"vggm-11\"\nwidth = 0.0625", "name = \"vit-t\"\nwidth = 0.25\npatch = 64"),
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\nwidth = 0.25\npatch = 64",
+        ),
         &["key `resolution`", "vit-t"],
     );
     // Probes and smoothing.
-    c.scenario("unknown_probe_kind", &edit("kind = \"closed-form\"", "kind = \"svm\""), &["probe.main.kind", "svm"]);
+    c.scenario(
+        "unknown_probe_kind",
+        &edit("kind = \"closed-form\"", "kind = \"svm\""),
+        &["probe.main.kind", "svm"],
+    );
     c.scenario(
         "train_label_smoothing_one",
         &edit("lr = 3e-3", "lr = 3e-3\nlabel_smoothing = 1.0"),
@@ -447,7 +532,12 @@ fn scenario_cases(c: &mut Corpus) {
     let p = c.root.join("missing_scenario").join("missing.toml");
     c.run_case("missing_scenario", &p, &[], vec!["missing.toml".into()]);
     let p = c.scenario_file("set_without_equals", BASE);
-    c.run_case("set_without_equals", &p, &["--set", "trainepochs"], vec!["trainepochs".into()]);
+    c.run_case(
+        "set_without_equals",
+        &p,
+        &["--set", "trainepochs"],
+        vec!["trainepochs".into()],
+    );
     let p = c.scenario_file("set_into_a_value", BASE);
     c.run_case(
         "set_into_a_value",
@@ -471,7 +561,11 @@ fn data_cases(c: &mut Corpus) {
     // More classes than the data has.
     let d = c.dir("idx_more_classes");
     write_idx_set(&d);
-    c.id_case("idx_more_classes", &format!("{}\nclasses = 5", idx_spec(&d)), &["key `id`", "classes = 5", "only 3"]);
+    c.id_case(
+        "idx_more_classes",
+        &format!("{}\nclasses = 5", idx_spec(&d)),
+        &["key `id`", "classes = 5", "only 3"],
+    );
 
     // IDX files: each case breaks one file of an otherwise valid set.
     type Break = fn(&Path) -> Vec<String>;
@@ -561,7 +655,12 @@ fn data_cases(c: &mut Corpus) {
         println!("skipping idx_unreadable: a chmod 000 file is still readable (running as root)");
     } else {
         let p = c.scenario_file("idx_unreadable", &with_id(&idx_spec(&d)));
-        c.run_case("idx_unreadable", &p, &[], vec!["train-images".into(), "ermission denied".into()]);
+        c.run_case(
+            "idx_unreadable",
+            &p,
+            &[],
+            vec!["train-images".into(), "ermission denied".into()],
+        );
     }
 
     // CIFAR-10 and CIFAR-100 binary batches.
@@ -627,7 +726,11 @@ fn data_cases(c: &mut Corpus) {
     std::fs::create_dir_all(d.join("test/c")).unwrap();
     std::fs::create_dir_all(d.join("train/c")).unwrap();
     std::fs::write(d.join("train/c/readme.txt"), "no images").unwrap();
-    c.data_case("folder_empty_class", &folder_spec(&d), &["train/c", "empty class folder"]);
+    c.data_case(
+        "folder_empty_class",
+        &folder_spec(&d),
+        &["train/c", "empty class folder"],
+    );
     let d = c.dir("folder_class_mismatch");
     write_image_folder(&d);
     std::fs::rename(d.join("test/b"), d.join("test/z")).unwrap();
@@ -651,8 +754,18 @@ fn csv_cases(c: &mut Corpus) {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let p = write(c, "csv_missing_column", "study.csv", &good.replace("ID OOD Alignment,", ""));
-    c.analyze("csv_missing_column", &p, None, &["study.csv", "missing column 'ID OOD Alignment'"]);
+    let p = write(
+        c,
+        "csv_missing_column",
+        "study.csv",
+        &good.replace("ID OOD Alignment,", ""),
+    );
+    c.analyze(
+        "csv_missing_column",
+        &p,
+        None,
+        &["study.csv", "missing column 'ID OOD Alignment'"],
+    );
     // The Pearson cell of line 4 is NaN.
     let nan: Vec<String> = good
         .lines()
@@ -667,10 +780,20 @@ fn csv_cases(c: &mut Corpus) {
         .collect();
     let nan = nan.concat();
     let p = write(c, "csv_nan_cell", "study.csv", &nan);
-    c.analyze("csv_nan_cell", &p, None, &["study.csv", "line 4", "Pearson Correlation", "NaN"]);
+    c.analyze(
+        "csv_nan_cell",
+        &p,
+        None,
+        &["study.csv", "line 4", "Pearson Correlation", "NaN"],
+    );
     let text = good.replacen(",74.6,", ",lots,", 1);
     let p = write(c, "csv_text_in_number", "study.csv", &text);
-    c.analyze("csv_text_in_number", &p, None, &["study.csv", "line 2", "OverParam. Level", "lots"]);
+    c.analyze(
+        "csv_text_in_number",
+        &p,
+        None,
+        &["study.csv", "line 2", "OverParam. Level", "lots"],
+    );
     let p = write(c, "csv_empty", "study.csv", "");
     c.analyze("csv_empty", &p, None, &["study.csv", "empty"]);
     let p = write(c, "csv_short_row", "study.csv", &(good.clone() + "run9,stl10,0.5\n"));
@@ -690,7 +813,12 @@ fn csv_cases(c: &mut Corpus) {
         "spec.toml",
         "[[comparison]]\nname = \"aug\"\na_label = \"none\"\nb_label = \"aug\"\na = { Augmentations = [0] }\nb = { Augmentations = [2] }\nvary = [\"Augmentations\"]\n",
     );
-    c.analyze("csv_unpaired", &p, Some(&spec), &["study.csv", "unpaired design", "line 3"]);
+    c.analyze(
+        "csv_unpaired",
+        &p,
+        Some(&spec),
+        &["study.csv", "unpaired design", "line 3"],
+    );
     let p = write(c, "csv_spec_unknown_key", "study.csv", &good);
     let spec = write(
         c,
@@ -699,7 +827,12 @@ fn csv_cases(c: &mut Corpus) {
         "[[comparison]]\nname = \"x\"\na_label = \"a\"\nb_label = \"b\"\na = {}\nb = {}\ncolour = 1\n",
     );
     c.analyze("csv_spec_unknown_key", &p, Some(&spec), &["spec.toml", "colour"]);
-    let spec = write(c, "csv_spec_unknown_column", "spec.toml", "[[comparison]]\nname = \"x\"\na_label = \"a\"\nb_label = \"b\"\na = { Colour = [1] }\nb = {}\n");
+    let spec = write(
+        c,
+        "csv_spec_unknown_column",
+        "spec.toml",
+        "[[comparison]]\nname = \"x\"\na_label = \"a\"\nb_label = \"b\"\na = { Colour = [1] }\nb = {}\n",
+    );
     c.analyze("csv_spec_unknown_column", &p, Some(&spec), &["spec.toml", "'Colour'"]);
 }
 
@@ -714,7 +847,12 @@ fn every_bad_input_is_exit_2_named_and_without_panic() {
     assert!(n >= 40, "only {n} cases");
     let failures = c.check();
     println!("{n} bad-input cases, {} failed", failures.len());
-    assert!(failures.is_empty(), "{} of {n} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Mixed image sizes are fine in an ImageFolder tree: every image is resized at load time.
@@ -727,7 +865,13 @@ fn image_folder_with_mixed_sizes_runs() {
     std::fs::write(&scenario, toml).unwrap();
     let out = tmp.path().join("out");
     let o = bin()
-        .args(["run", scenario.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -740,10 +884,20 @@ fn image_folder_with_mixed_sizes_runs() {
 fn diverging_training_is_exit_2_without_results() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("diverge.toml");
-    std::fs::write(&scenario, edit("lr = 3e-3", "lr = 1e30").replace("epochs = 1", "epochs = 3")).unwrap();
+    std::fs::write(
+        &scenario,
+        edit("lr = 3e-3", "lr = 1e30").replace("epochs = 1", "epochs = 3"),
+    )
+    .unwrap();
     let out = tmp.path().join("out");
     let o = bin()
-        .args(["run", scenario.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -751,7 +905,10 @@ fn diverging_training_is_exit_2_without_results() {
     assert!(err.contains("training diverged") && err.contains("train.lr"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let written: Vec<String> = std::fs::read_dir(&out)
-        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(written.is_empty(), "files written after divergence: {written:?}");
 }
