@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
@@ -504,6 +504,27 @@ fn scenario_cases(c: &mut Corpus) {
             "name = \"vit-t\"\nwidth = 0.25\npatch = 64",
         ),
         &["key `resolution`", "vit-t"],
+    );
+    c.scenario(
+        "vit_dim_huge",
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\nheads = 1\ndim = 4611686018427387904",
+        ),
+        &["vit-t", "too large"],
+    );
+    c.scenario(
+        "generator_too_large",
+        &edit(
+            "classes = 3\ntrain_per_class = 4\n",
+            "classes = 100000\ntrain_per_class = 100000\n",
+        ),
+        &["key `id`", "GiB"],
+    );
+    c.scenario(
+        "epochs_absurd",
+        &edit("epochs = 1", "epochs = 1000000000000"),
+        &["train", "epochs must be at most"],
     );
     // Probes and smoothing.
     c.scenario(

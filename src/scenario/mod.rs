@@ -111,11 +111,11 @@ pub fn validate(s: &Scenario) -> Result<()> {
     for (i, p) in s.probe.also.iter().enumerate() {
         p.validate().map_err(at(format!("probe.also[{i}]")))?;
     }
-    validate_data("id", &s.id)?;
+    validate_data("id", &s.id, s.resolution)?;
     let id_label = data_label(&s.id);
     let mut labels = vec![id_label.clone()];
     for (i, o) in s.ood.iter().enumerate() {
-        validate_data(&format!("ood[{i}]"), o)?;
+        validate_data(&format!("ood[{i}]"), o, s.resolution)?;
         if o == &s.id {
             return Err(Error::usage(format!(
                 "key `ood[{i}]`: the OOD set is the ID set itself"
@@ -147,7 +147,10 @@ pub fn data_label(d: &DataSpec) -> String {
     }
 }
 
-fn validate_data(at: &str, d: &DataSpec) -> Result<()> {
+/// The most pixel memory a generated data set may take.
+const MAX_GENERATED_BYTES: u128 = 64 << 30;
+
+fn validate_data(at: &str, d: &DataSpec, resolution: usize) -> Result<()> {
     use DataKind::*;
     let present: Vec<(&str, bool)> = vec![
         ("name", d.name.is_some()),
@@ -213,6 +216,20 @@ fn validate_data(at: &str, d: &DataSpec) -> Result<()> {
     }
     if d.render_size.is_some_and(|r| !(8..=1024).contains(&r)) {
         return Err(Error::usage(format!("key `{at}.render_size` must be in 8..=1024")));
+    }
+    if let (Fractal | Shapes | Texture, Some(c), Some(tr), Some(te)) =
+        (d.kind, d.classes, d.train_per_class, d.test_per_class)
+    {
+        // Rendered images are held in memory: refuse what could never fit instead of aborting.
+        let side = d.render_size.unwrap_or(resolution) as u128;
+        let bytes = c as u128 * (tr as u128 + te as u128) * side * side * 3;
+        if bytes > MAX_GENERATED_BYTES {
+            return Err(Error::usage(format!(
+                "key `{at}`: {c} classes x ({tr} + {te}) images at {side}x{side} need {} GiB; the limit is {} GiB",
+                bytes >> 30,
+                MAX_GENERATED_BYTES >> 30
+            )));
+        }
     }
     Ok(())
 }

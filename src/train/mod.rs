@@ -59,6 +59,9 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be > 0".into());
         }
+        if self.epochs > 1_000_000 {
+            return bad(format!("epochs must be at most 1000000, got {}", self.epochs));
+        }
         if self.batch == 0 {
             return bad("batch must be > 0".into());
         }
