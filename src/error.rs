@@ -21,6 +21,9 @@ pub enum Error {
     /// Training diverged (NaN or infinite loss): the run is recorded as failed with this reason.
     #[error("training diverged: {0}")]
     TrainingDiverged(String),
+    /// The user pressed Ctrl-C (SIGINT); the run stopped before writing any result.
+    #[error("interrupted (SIGINT): stopped before writing results")]
+    Interrupted,
     /// Something the program itself got wrong.
     #[error("internal error: {0}")]
     Internal(String),
@@ -42,10 +45,11 @@ impl Error {
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
     }
-    /// Exit code of the binary: 2 for what the user can fix, 1 otherwise.
+    /// Exit code of the binary: 2 for what the user can fix, 130 after Ctrl-C, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Internal(_) => 1,
+            Error::Interrupted => crate::interrupt::EXIT_CODE,
             _ => 2,
         }
     }

@@ -10,6 +10,7 @@ pub mod cl;
 pub mod compare;
 pub mod data;
 pub mod error;
+pub mod interrupt;
 pub mod metrics;
 pub mod model;
 pub mod probe;

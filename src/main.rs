@@ -90,6 +90,7 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => {
+            tunnelbench::interrupt::install()?;
             let backend = match &args.backend {
                 Some(b) => BackendKind::parse(b)?,
                 None => BackendKind::default(),

@@ -182,12 +182,24 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     let t = Instant::now();
     reporter.line(&format!("scenario `{}`: loading data", sc.name));
     let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
-    let id = load_prepared(&sc.id, data_label(&sc.id), sc.resolution, id_seed, &opts.data_dir)?;
+    // A data set that does not fit its spec (e.g. fewer classes than asked for) is named with the
+    // scenario file and the data set's key.
+    let named = |at: &str, label: &str, e: Error| match e {
+        Error::Usage(msg) => Error::input(path, format!("key `{at}` (data set `{label}`): {msg}")),
+        other => other,
+    };
+    let id_label = data_label(&sc.id);
+    let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &opts.data_dir)
+        .map_err(|e| named("id", &id_label, e))?;
+    crate::interrupt::check()?;
     let mut oods = Vec::new();
-    for o in &sc.ood {
+    for (i, o) in sc.ood.iter().enumerate() {
         let label = data_label(o);
         let seed = o.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
-        oods.push(load_prepared(o, label, sc.resolution, seed, &opts.data_dir)?);
+        let loaded = load_prepared(o, label.clone(), sc.resolution, seed, &opts.data_dir)
+            .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
+        oods.push(loaded);
+        crate::interrupt::check()?;
     }
     let mut timings = Timings {
         data: t.elapsed().as_secs_f64(),
@@ -285,6 +297,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
             n_probe_train: train_ds.len(),
         });
         for (mi, (model_name, model)) in models.iter().enumerate() {
+            crate::interrupt::check()?;
             let t = Instant::now();
             let (train_f, _) = extract_features(model, &train_ds, &data.norm, 256, &device)?;
             let (test_f, _) = extract_features(model, &data.split.test, &data.norm, 256, &device)?;
@@ -299,6 +312,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
                     )
                 });
                 for (pi, cfg) in probes.iter().enumerate() {
+                    crate::interrupt::check()?;
                     let t = Instant::now();
                     let pd = ProbeData {
                         dim: tr.dim,
@@ -396,6 +410,8 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
         timings_secs: timings,
         out_dir: out_dir.display().to_string(),
     };
+    // Last point at which Ctrl-C stops the run; once writing starts, it completes.
+    crate::interrupt::check()?;
     write_outputs(out_dir, &summary, &rows, &metrics_rows, sc)?;
     reporter.line(&text_summary(&summary, &rows, &metrics_rows, sc));
     Ok(summary)

@@ -282,6 +282,15 @@ impl ArchSpec {
                         self.name
                     )));
                 }
+                // Bounds far above any ViT-T variant, so that a typo cannot ask for an allocation
+                // that aborts the process.
+                if dim > 8192 || depth > 1024 || patch > 1024 {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: embedding dim {dim} (at most 8192), depth {depth} (at most 1024) \
+                         or patch {patch} (at most 1024) is too large",
+                        self.name
+                    )));
+                }
                 if depth == 0 || patch == 0 {
                     return Err(Error::usage(format!(
                         "architecture `{}`: depth and patch must be > 0",

@@ -118,24 +118,27 @@ impl ProbeConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::usage(format!("probe: {what}")));
+        let bad = |what: String| Err(Error::usage(format!("probe: {what}")));
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr must be > 0");
+            return bad(format!("lr must be > 0, got {}", self.lr));
         }
-        if !(self.weight_decay >= 0.0) {
-            return bad("weight_decay must be >= 0");
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
         }
         if self.epochs == 0 {
-            return bad("epochs must be > 0");
+            return bad("epochs must be > 0".into());
         }
         if self.batch == 0 {
-            return bad("batch must be > 0");
+            return bad("batch must be > 0".into());
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad("label_smoothing must be in [0, 1)");
+            return bad(format!(
+                "label_smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
         }
         if !(self.ridge_lambda > 0.0 && self.ridge_lambda.is_finite()) {
-            return bad("ridge_lambda must be > 0");
+            return bad(format!("ridge_lambda must be > 0, got {}", self.ridge_lambda));
         }
         Ok(())
     }
@@ -258,6 +261,7 @@ fn fit_paper(
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mut per_epoch = Vec::with_capacity(cfg.epochs);
     for _ in 0..cfg.epochs {
+        crate::interrupt::check()?;
         order.shuffle(&mut rng);
         for chunk in order.chunks(cfg.batch) {
             let idx = Tensor::<1, Int>::from_data(TensorData::new(chunk.to_vec(), [chunk.len()]), device);

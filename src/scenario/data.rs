@@ -77,7 +77,17 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
                 "test",
                 None,
             )?;
-            let classes = train.n_classes().max(test.n_classes());
+            if test.n_classes() > train.n_classes() {
+                return Err(Error::input(
+                    p(&spec.test_labels, "test_labels")?,
+                    format!(
+                        "label {} out of range: the training labels only go up to {}",
+                        test.n_classes() - 1,
+                        train.n_classes() - 1
+                    ),
+                ));
+            }
+            let classes = train.n_classes();
             let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
             let fix = |mut d: crate::data::ImageDataset| {
                 d.class_names = names.clone();
@@ -92,14 +102,23 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
         DataKind::Cifar100 => load_cifar100(Path::new(required(&spec.path, "path")?))?,
         DataKind::ImageFolder => {
             let policy = SizePolicy::ResizeShorterAndCrop(resize_size(resolution));
-            let train = load_image_folder(Path::new(required(&spec.train, "train")?), policy)?;
-            let test = load_image_folder(Path::new(required(&spec.test, "test")?), policy)?;
+            let (train_root, test_root) = (required(&spec.train, "train")?, required(&spec.test, "test")?);
+            let train = load_image_folder(Path::new(train_root), policy)?;
+            let test = load_image_folder(Path::new(test_root), policy)?;
             if train.class_names != test.class_names {
-                return Err(Error::usage(format!(
-                    "ImageFolder train and test roots have different class folders ({} vs {})",
-                    train.class_names.len(),
-                    test.class_names.len()
-                )));
+                let only = |a: &[String], b: &[String]| a.iter().find(|c| !b.contains(c)).cloned();
+                let detail = match (
+                    only(&test.class_names, &train.class_names),
+                    only(&train.class_names, &test.class_names),
+                ) {
+                    (Some(c), _) => format!("class folder `{c}` is not in {train_root}"),
+                    (None, Some(c)) => format!("class folder `{c}` is missing"),
+                    (None, None) => "class folders differ".into(),
+                };
+                return Err(Error::input(
+                    test_root,
+                    format!("{detail}; train and test must have the same class folders"),
+                ));
             }
             DataSplit { train, test }
         }

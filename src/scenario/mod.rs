@@ -15,12 +15,34 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Scenario> {
     from_table(path, load_table(path, sets)?)
 }
 
+/// Parse scenario text, apply `key=value` overrides, and validate it; `origin` names the text in
+/// error messages.
+pub fn load_str(text: &str, origin: &Path, sets: &[String]) -> Result<Scenario> {
+    from_table(origin, parse_table(text, origin, sets)?)
+}
+
 /// Read a scenario file as a TOML table and apply `key=value` overrides, without checking it
 /// against the schema.
 pub fn load_table(path: &Path, sets: &[String]) -> Result<toml::Table> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| Error::input(path, format!("not valid TOML: {}", e.message().trim())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::input(path, "not a UTF-8 text file"),
+        _ => Error::io(path, e),
+    })?;
+    parse_table(&text, path, sets)
+}
+
+fn parse_table(text: &str, path: &Path, sets: &[String]) -> Result<toml::Table> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+                format!(" at line {line}")
+            })
+            .unwrap_or_default();
+        Error::input(path, format!("not valid TOML{at}: {}", e.message().trim()))
+    })?;
     for set in sets {
         apply_set(&mut table, set)?;
     }
@@ -98,11 +120,17 @@ pub fn validate(s: &Scenario) -> Result<()> {
         )));
     }
     s.train.validate()?;
-    s.probe.main.validate()?;
-    for p in &s.probe.also {
-        p.validate()?;
+    let at = |key: String| {
+        move |e: Error| match e {
+            Error::Usage(msg) => Error::usage(format!("key `{key}`: {}", msg.trim_start_matches("probe: "))),
+            other => other,
+        }
+    };
+    s.probe.main.validate().map_err(at("probe.main".into()))?;
+    for (i, p) in s.probe.also.iter().enumerate() {
+        p.validate().map_err(at(format!("probe.also[{i}]")))?;
     }
-    validate_data("id", &s.id)?;
+    validate_data("id", &s.id, s.resolution)?;
     if let Some(c) = &s.continual {
         c.validate()?;
         if c.strategies.contains(&crate::cl::Strategy::Lwf) && c.heads == crate::cl::Heads::Multi {
@@ -119,7 +147,7 @@ pub fn validate(s: &Scenario) -> Result<()> {
     let id_label = data_label(&s.id);
     let mut labels = vec![id_label.clone()];
     for (i, o) in s.ood.iter().enumerate() {
-        validate_data(&format!("ood[{i}]"), o)?;
+        validate_data(&format!("ood[{i}]"), o, s.resolution)?;
         if o == &s.id {
             return Err(Error::usage(format!(
                 "key `ood[{i}]`: the OOD set is the ID set itself"
@@ -151,7 +179,10 @@ pub fn data_label(d: &DataSpec) -> String {
     }
 }
 
-fn validate_data(at: &str, d: &DataSpec) -> Result<()> {
+/// The most pixel memory a generated data set may take.
+const MAX_GENERATED_BYTES: u128 = 64 << 30;
+
+fn validate_data(at: &str, d: &DataSpec, resolution: usize) -> Result<()> {
     use DataKind::*;
     let present: Vec<(&str, bool)> = vec![
         ("name", d.name.is_some()),
@@ -217,6 +248,20 @@ fn validate_data(at: &str, d: &DataSpec) -> Result<()> {
     }
     if d.render_size.is_some_and(|r| !(8..=1024).contains(&r)) {
         return Err(Error::usage(format!("key `{at}.render_size` must be in 8..=1024")));
+    }
+    if let (Fractal | Shapes | Texture, Some(c), Some(tr), Some(te)) =
+        (d.kind, d.classes, d.train_per_class, d.test_per_class)
+    {
+        // Rendered images are held in memory: refuse what could never fit instead of aborting.
+        let side = d.render_size.unwrap_or(resolution) as u128;
+        let bytes = c as u128 * (tr as u128 + te as u128) * side * side * 3;
+        if bytes > MAX_GENERATED_BYTES {
+            return Err(Error::usage(format!(
+                "key `{at}`: {c} classes x ({tr} + {te}) images at {side}x{side} need {} GiB; the limit is {} GiB",
+                bytes >> 30,
+                MAX_GENERATED_BYTES >> 30
+            )));
+        }
     }
     Ok(())
 }

@@ -201,7 +201,9 @@ impl Study {
         if text.trim().is_empty() {
             return Err(Error::input(path, "the file is empty"));
         }
+        // Flexible, so that a short or long row is reported below with its line and cell count.
         let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
             .trim(csv::Trim::All)
             .from_reader(text.as_bytes());
         let header: Vec<String> = rdr

@@ -59,6 +59,9 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be > 0".into());
         }
+        if self.epochs > 1_000_000 {
+            return bad(format!("epochs must be at most 1000000, got {}", self.epochs));
+        }
         if self.batch == 0 {
             return bad("batch must be > 0".into());
         }
@@ -269,6 +272,7 @@ pub fn train_with(
         order.shuffle(&mut order_rng);
         let mut loss_sum = 0.0;
         for (step, chunk) in order.chunks(cfg.batch).enumerate() {
+            crate::interrupt::check()?;
             // A final batch of one sample would break batch statistics.
             if chunk.len() < 2 {
                 continue;
@@ -293,9 +297,10 @@ pub fn train_with(
             let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 return Err(Error::TrainingDiverged(format!(
-                    "training loss became {loss_value} at epoch {} step {} (lr {lr:.3e})",
+                    "training loss became {loss_value} at epoch {} step {} (learning rate {lr:.3e}); lower `train.lr` (now {:e})",
                     epoch + 1,
-                    step + 1
+                    step + 1,
+                    cfg.lr
                 )));
             }
             loss_sum += loss_value * chunk.len() as f64;
@@ -351,6 +356,7 @@ pub fn calibrate_batchnorm(
     let idx: Vec<usize> = (0..train_ds.len()).collect();
     for _ in 0..passes {
         for chunk in idx.chunks(batch.max(2)) {
+            crate::interrupt::check()?;
             if chunk.len() < 2 {
                 continue;
             }

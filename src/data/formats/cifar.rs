@@ -57,6 +57,18 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
 /// Reads one binary batch file into `ds` (appending).
 pub fn read_cifar_file(path: &Path, kind: CifarKind, ds: &mut ImageDataset) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_cifar_records(&bytes, path, kind, ds)
+}
+
+/// Decodes the records of one batch file's bytes into `ds` (appending); `path` is only used in
+/// error messages. `ds` must be a 3x32x32 data set; nothing is appended when an error is returned.
+pub fn parse_cifar_records(bytes: &[u8], path: &Path, kind: CifarKind, ds: &mut ImageDataset) -> Result<()> {
+    if ds.image_len() != PIXELS {
+        return Err(Error::Internal(format!(
+            "CIFAR records need a 3x32x32 data set, got {}x{}x{}",
+            ds.channels, ds.height, ds.width
+        )));
+    }
     let rec = kind.record_len();
     if bytes.is_empty() {
         return Err(Error::input(path, "zero images"));
@@ -71,6 +83,7 @@ pub fn read_cifar_file(path: &Path, kind: CifarKind, ds: &mut ImageDataset) -> R
             ),
         ));
     }
+    let mut labels = Vec::with_capacity(bytes.len() / rec);
     for (i, r) in bytes.chunks_exact(rec).enumerate() {
         let (label, max, what) = match kind {
             CifarKind::Cifar10 => (r[0], 10, "label"),
@@ -90,7 +103,10 @@ pub fn read_cifar_file(path: &Path, kind: CifarKind, ds: &mut ImageDataset) -> R
                 format!("record {i}: {what} {label} out of range 0..{max}"),
             ));
         }
-        ds.push(&r[rec - PIXELS..], label as u32);
+        labels.push(label as u32);
+    }
+    for (r, label) in bytes.chunks_exact(rec).zip(labels) {
+        ds.push(&r[rec - PIXELS..], label);
     }
     Ok(())
 }

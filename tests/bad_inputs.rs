@@ -1,0 +1,935 @@
+//! A corpus of bad inputs driven through the real binary: broken scenario files, corrupt data files
+//! referenced by scenarios, broken CSV for `analyze`, and a diverging training run. Each must end
+//! with exit code 2, a message that names the file and the key or value at fault, and no panic.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+}
+
+/// A valid, seconds-long scenario; cases edit it textually.
+const BASE: &str = r#"name = "bad"
+seed = 1
+resolution = 32
+
+[id]
+kind = "shapes"
+classes = 3
+train_per_class = 4
+test_per_class = 2
+
+[[ood]]
+kind = "texture"
+classes = 3
+train_per_class = 4
+test_per_class = 2
+
+[model]
+name = "vggm-11"
+width = 0.0625
+
+[train]
+epochs = 1
+batch = 8
+lr = 3e-3
+warmup_epochs = 0
+
+[probe.main]
+kind = "closed-form"
+
+[control]
+random_init = false
+"#;
+
+/// One bad input: the command line and the fragments its error message must contain.
+struct Case {
+    name: String,
+    args: Vec<String>,
+    expect: Vec<String>,
+}
+
+/// The test folder: one subfolder per case.
+struct Corpus {
+    root: PathBuf,
+    cases: Vec<Case>,
+}
+
+impl Corpus {
+    fn new(root: &Path) -> Self {
+        Corpus {
+            root: root.to_path_buf(),
+            cases: Vec::new(),
+        }
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        let d = self.root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A `run` case on scenario text `toml`, written to `<case>/<case>.toml`.
+    fn scenario(&mut self, name: &str, toml: &str, expect: &[&str]) -> PathBuf {
+        let dir = self.dir(name);
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let mut exp: Vec<String> = expect.iter().map(|s| s.to_string()).collect();
+        exp.push(format!("{name}.toml"));
+        self.run_case(name, &path, &[], exp);
+        path
+    }
+
+    fn run_case(&mut self, name: &str, scenario: &Path, extra: &[&str], expect: Vec<String>) {
+        let out = self.root.join(name).join("out");
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            scenario.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--quiet".into(),
+            "--data-dir".into(),
+            self.root.join("no-data").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.cases.push(Case {
+            name: name.into(),
+            args,
+            expect,
+        });
+    }
+
+    /// A `run` case whose scenario's `[id]` table is `id` (the rest is [`BASE`]).
+    fn id_case(&mut self, name: &str, id: &str, expect: &[&str]) {
+        let toml = with_id(id);
+        self.scenario(name, &toml, expect);
+    }
+
+    /// A `run` case whose data file is at fault: the message names that file, not the scenario.
+    fn data_case(&mut self, name: &str, id: &str, expect: &[&str]) {
+        let p = self.scenario_file(name, &with_id(id));
+        self.run_case(name, &p, &[], expect.iter().map(|s| s.to_string()).collect());
+    }
+
+    fn analyze(&mut self, name: &str, csv: &Path, spec: Option<&Path>, expect: &[&str]) {
+        let mut args = vec!["analyze".to_string(), csv.display().to_string()];
+        if let Some(s) = spec {
+            args.push("--spec".into());
+            args.push(s.display().to_string());
+        }
+        args.push("--out".into());
+        args.push(self.dir(name).join("out").display().to_string());
+        self.cases.push(Case {
+            name: name.into(),
+            args,
+            expect: expect.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+
+    /// Runs every case; returns one line per failure.
+    fn check(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        for c in &self.cases {
+            let o = bin().args(&c.args).output().expect("binary runs");
+            let err = String::from_utf8_lossy(&o.stderr);
+            let mut why = Vec::new();
+            if o.status.code() != Some(2) {
+                why.push(format!("exit {:?}, expected 2", o.status.code()));
+            }
+            if err.contains("panicked") {
+                why.push("panicked".into());
+            }
+            for e in &c.expect {
+                if !err.contains(e.as_str()) {
+                    why.push(format!("message lacks `{e}`"));
+                }
+            }
+            let out = self.root.join(&c.name).join("out");
+            if out.join("probes.csv").exists() || out.join("summary.json").exists() {
+                why.push("wrote result files".into());
+            }
+            if !why.is_empty() {
+                failures.push(format!("{}: {} — stderr: {}", c.name, why.join(", "), err.trim()));
+            }
+        }
+        failures
+    }
+}
+
+/// [`BASE`] with `old` replaced by `new` (which must occur).
+fn edit(old: &str, new: &str) -> String {
+    assert!(BASE.contains(old), "BASE lacks {old}");
+    BASE.replacen(old, new, 1)
+}
+
+const BASE_ID: &str = "[id]\nkind = \"shapes\"\nclasses = 3\ntrain_per_class = 4\ntest_per_class = 2\n";
+
+fn with_id(id: &str) -> String {
+    edit(BASE_ID, &format!("[id]\n{id}\n"))
+}
+
+fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// A valid IDX pair set (3 classes, 6 train and 3 test images of 8x8) in `dir`.
+fn write_idx_set(dir: &Path) {
+    std::fs::write(dir.join("train-images"), idx_bytes(&[6, 8, 8], &[7; 6 * 64])).unwrap();
+    std::fs::write(dir.join("train-labels"), idx_bytes(&[6], &[0, 1, 2, 0, 1, 2])).unwrap();
+    std::fs::write(dir.join("test-images"), idx_bytes(&[3, 8, 8], &[9; 3 * 64])).unwrap();
+    std::fs::write(dir.join("test-labels"), idx_bytes(&[3], &[0, 1, 2])).unwrap();
+}
+
+fn idx_spec(dir: &Path) -> String {
+    let p = |f: &str| dir.join(f).display().to_string();
+    format!(
+        "kind = \"idx\"\ntrain_images = \"{}\"\ntrain_labels = \"{}\"\ntest_images = \"{}\"\ntest_labels = \"{}\"",
+        p("train-images"),
+        p("train-labels"),
+        p("test-images"),
+        p("test-labels")
+    )
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn cifar10_record(label: u8) -> Vec<u8> {
+    let mut r = vec![label];
+    r.extend(std::iter::repeat_n(label.wrapping_mul(20), 3072));
+    r
+}
+
+fn write_cifar10(dir: &Path) {
+    for b in 1..=5 {
+        std::fs::write(dir.join(format!("data_batch_{b}.bin")), cifar10_record(b)).unwrap();
+    }
+    std::fs::write(dir.join("test_batch.bin"), cifar10_record(0)).unwrap();
+}
+
+fn png(path: &Path, w: u32, h: u32, v: u8) {
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([v, x as u8, y as u8]))
+        .save(path)
+        .unwrap();
+}
+
+/// An ImageFolder tree `root/{train,test}/{a,b}/*.png` with mixed image sizes.
+fn write_image_folder(root: &Path) {
+    for split in ["train", "test"] {
+        for (c, class) in ["a", "b"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..3u32 {
+                png(&d.join(format!("{i}.png")), 10 + 3 * i, 12 + i, 60 * c as u8 + i as u8);
+            }
+        }
+    }
+}
+
+fn folder_spec(root: &Path) -> String {
+    format!(
+        "kind = \"image-folder\"\ntrain = \"{}\"\ntest = \"{}\"",
+        root.join("train").display(),
+        root.join("test").display()
+    )
+}
+
+const CSV_HEADER: &str = "run_id,ood_dataset,Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth";
+
+/// A small, well-formed study: two architectures, without and with augmentation, two OOD sets.
+fn study_csv() -> String {
+    let mut s = format!("{CSV_HEADER}\n");
+    let mut id = 0;
+    for (stem, sr, arch, gamma, depth) in [(3, 0.5, "CNN", 74.6, 11), (8, 1.0, "Transformer", 44.3, 12)] {
+        for aug in [0, 2] {
+            for (k, ood) in ["stl10", "cifar100"].iter().enumerate() {
+                let r = 60.0 + 10.0 * aug as f64 + 3.0 * k as f64 + stem as f64;
+                s += &format!(
+                    "run{id},{ood},{:.2},{:.3},{r},{stem},{sr},{arch},{aug},32,10,{gamma},{depth}\n",
+                    0.5 + r / 200.0,
+                    0.1 + r / 1000.0
+                );
+            }
+            id += 1;
+        }
+    }
+    s
+}
+
+fn scenario_cases(c: &mut Corpus) {
+    // Unknown keys at every level.
+    c.scenario(
+        "unknown_top_key",
+        &edit("seed = 1\n", "seed = 1\ncolour = 3\n"),
+        &["colour"],
+    );
+    c.scenario(
+        "unknown_id_key",
+        &edit("classes = 3\n", "classes = 3\nshade = 1\n"),
+        &["id", "shade"],
+    );
+    c.scenario(
+        "unknown_ood_key",
+        &edit("kind = \"texture\"\n", "kind = \"texture\"\nhue = 1\n"),
+        &["ood[0]", "hue"],
+    );
+    c.scenario(
+        "unknown_model_key",
+        &edit("width = 0.0625\n", "width = 0.0625\nlayers = 3\n"),
+        &["model", "layers"],
+    );
+    c.scenario(
+        "unknown_train_key",
+        &edit("epochs = 1\n", "epochz = 1\n"),
+        &["train", "epochz"],
+    );
+    c.scenario(
+        "unknown_probe_key",
+        &edit("kind = \"closed-form\"\n", "kind = \"closed-form\"\nalpha = 1\n"),
+        &["probe.main", "alpha"],
+    );
+    c.scenario(
+        "unknown_control_key",
+        &edit("random_init = false\n", "random_init = false\nshuffle = true\n"),
+        &["control", "shuffle"],
+    );
+    // Wrong types.
+    c.scenario(
+        "resolution_is_text",
+        &edit("resolution = 32", "resolution = \"16\""),
+        &["resolution"],
+    );
+    c.scenario("lr_is_text", &edit("lr = 3e-3", "lr = \"fast\""), &["train.lr"]);
+    c.scenario(
+        "classes_is_float",
+        &edit("classes = 3\n", "classes = 2.5\n"),
+        &["id.classes"],
+    );
+    let no_ood = edit(
+        "[[ood]]\nkind = \"texture\"\nclasses = 3\ntrain_per_class = 4\ntest_per_class = 2\n",
+        "",
+    );
+    c.scenario(
+        "ood_is_a_string",
+        &no_ood.replace("seed = 1\n", "seed = 1\nood = \"texture\"\n"),
+        &["key `ood`", "expected a sequence"],
+    );
+    // Negative and zero values.
+    c.scenario("epochs_negative", &edit("epochs = 1", "epochs = -1"), &["train.epochs"]);
+    c.scenario(
+        "epochs_zero",
+        &edit("epochs = 1", "epochs = 0"),
+        &["epochs must be > 0"],
+    );
+    c.scenario("batch_zero", &edit("batch = 8", "batch = 0"), &["batch must be > 0"]);
+    c.scenario(
+        "lr_negative",
+        &edit("lr = 3e-3", "lr = -0.1"),
+        &["lr must be > 0", "-0.1"],
+    );
+    c.scenario("lr_nan", &edit("lr = 3e-3", "lr = nan"), &["lr must be > 0", "NaN"]);
+    c.scenario(
+        "weight_decay_negative",
+        &edit("lr = 3e-3", "lr = 3e-3\nweight_decay = -1"),
+        &["weight_decay", "-1"],
+    );
+    c.scenario(
+        "classes_zero",
+        &edit("classes = 3\n", "classes = 0\n"),
+        &["id.classes", "> 0"],
+    );
+    c.scenario(
+        "classes_one",
+        &edit("classes = 3\n", "classes = 1\n"),
+        &["id.classes", ">= 2"],
+    );
+    c.scenario(
+        "test_per_class_zero",
+        &edit("test_per_class = 2\n", "test_per_class = 0\n"),
+        &["id.test_per_class"],
+    );
+    c.scenario("seed_negative", &edit("seed = 1", "seed = -5"), &["seed"]);
+    c.scenario(
+        "probe_ridge_zero",
+        &edit("kind = \"closed-form\"\n", "kind = \"closed-form\"\nridge_lambda = 0\n"),
+        &["key `probe.main`", "ridge_lambda", "got 0"],
+    );
+    c.scenario(
+        "probe_epochs_zero",
+        &edit("kind = \"closed-form\"\n", "kind = \"paper\"\nepochs = 0\n"),
+        &["key `probe.main`", "epochs must be > 0"],
+    );
+    // The OOD set is the ID set; two OOD sets with one label.
+    c.scenario(
+        "ood_equals_id",
+        &edit("kind = \"texture\"\n", "kind = \"shapes\"\n"),
+        &["ood[0]", "ID set itself"],
+    );
+    c.scenario(
+        "ood_label_twice",
+        &edit(
+            "[model]",
+            "[[ood]]\nkind = \"texture\"\nclasses = 4\ntrain_per_class = 4\ntest_per_class = 2\n\n[model]",
+        ),
+        &["ood[1]", "texture", "used twice"],
+    );
+    // Contradictory options: ViT knobs on a CNN, a render size for real data.
+    c.scenario(
+        "vit_knob_on_cnn",
+        &edit("width = 0.0625\n", "width = 0.0625\nheads = 4\n"),
+        &["vggm-11", "ViTs only"],
+    );
+    // Names and resolutions.
+    c.scenario("empty_name", &edit("name = \"bad\"", "name = \"\""), &["key `name`"]);
+    c.scenario(
+        "name_with_slash",
+        &edit("name = \"bad\"", "name = \"../up\""),
+        &["key `name`", "../up"],
+    );
+    c.scenario(
+        "resolution_too_small",
+        &edit("resolution = 32", "resolution = 4"),
+        &["key `resolution`", "4"],
+    );
+    c.scenario(
+        "resolution_zero",
+        &edit("resolution = 32", "resolution = 0"),
+        &["key `resolution`"],
+    );
+    c.scenario(
+        "resolution_too_large",
+        &edit("resolution = 32", "resolution = 100000"),
+        &["key `resolution`", "100000"],
+    );
+    c.scenario(
+        "resolution_negative",
+        &edit("resolution = 32", "resolution = -16"),
+        &["resolution"],
+    );
+    // Data kinds and their keys.
+    c.scenario(
+        "unknown_data_kind",
+        &edit("kind = \"shapes\"", "kind = \"mnist\""),
+        &["id.kind", "mnist"],
+    );
+    c.id_case(
+        "idx_without_files",
+        "kind = \"idx\"",
+        &["id.train_images", "required", "idx"],
+    );
+    c.id_case("fetched_without_name", "kind = \"fetched\"", &["id.name", "required"]);
+    c.scenario(
+        "path_on_generator",
+        &edit("classes = 3\n", "classes = 3\npath = \"/tmp\"\n"),
+        &["id.path", "does not apply", "shapes"],
+    );
+    c.scenario(
+        "render_size_too_small",
+        &edit("classes = 3\n", "classes = 3\nrender_size = 2\n"),
+        &["id.render_size"],
+    );
+    c.id_case(
+        "embedded_unknown_name",
+        "kind = \"embedded\"\nname = \"imagenet\"",
+        &["key `id`", "imagenet"],
+    );
+    c.id_case(
+        "fetched_not_installed",
+        "kind = \"fetched\"\nname = \"mnist\"",
+        &["mnist", "not installed", "data fetch"],
+    );
+    c.id_case(
+        "fetched_unknown_name",
+        "kind = \"fetched\"\nname = \"no-such-set\"",
+        &["no-such-set"],
+    );
+    // Syntax and missing tables.
+    c.scenario(
+        "invalid_toml",
+        &edit("[train]", "[train"),
+        &["not valid TOML", "line 21"],
+    );
+    c.scenario(
+        "missing_train_table",
+        &edit("[train]\nepochs = 1\nbatch = 8\nlr = 3e-3\nwarmup_epochs = 0\n", ""),
+        &["train"],
+    );
+    c.scenario("missing_name", &edit("name = \"bad\"\n", ""), &["name"]);
+    // Architectures.
+    c.scenario(
+        "unknown_architecture",
+        &edit("vggm-11", "vggm-12"),
+        &["vggm-12", "unknown architecture"],
+    );
+    c.scenario(
+        "width_zero",
+        &edit("width = 0.0625", "width = 0"),
+        &["width must be in (0, 16]", "got 0"],
+    );
+    c.scenario(
+        "width_negative",
+        &edit("width = 0.0625", "width = -1"),
+        &["width", "-1"],
+    );
+    c.scenario(
+        "vit_dim_not_divisible_by_heads",
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\ndim = 100\nheads = 3\npatch = 4",
+        ),
+        &["vit-t", "dim 100", "heads 3"],
+    );
+    c.scenario(
+        "vit_heads_zero",
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\nheads = 0\npatch = 4",
+        ),
+        &["vit-t", "heads 0"],
+    );
+    c.scenario(
+        "vit_patch_larger_than_image",
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\nwidth = 0.25\npatch = 64",
+        ),
+        &["key `resolution`", "vit-t"],
+    );
+    c.scenario(
+        "vit_dim_huge",
+        &edit(
+            "name = \"vggm-11\"\nwidth = 0.0625",
+            "name = \"vit-t\"\nheads = 1\ndim = 4611686018427387904",
+        ),
+        &["vit-t", "too large"],
+    );
+    c.scenario(
+        "generator_too_large",
+        &edit(
+            "classes = 3\ntrain_per_class = 4\n",
+            "classes = 100000\ntrain_per_class = 100000\n",
+        ),
+        &["key `id`", "GiB"],
+    );
+    c.scenario(
+        "epochs_absurd",
+        &edit("epochs = 1", "epochs = 1000000000000"),
+        &["train", "epochs must be at most"],
+    );
+    // Probes and smoothing.
+    c.scenario(
+        "unknown_probe_kind",
+        &edit("kind = \"closed-form\"", "kind = \"svm\""),
+        &["probe.main.kind", "svm"],
+    );
+    c.scenario(
+        "train_label_smoothing_one",
+        &edit("lr = 3e-3", "lr = 3e-3\nlabel_smoothing = 1.0"),
+        &["label_smoothing", "1"],
+    );
+    c.scenario(
+        "probe_label_smoothing_above_one",
+        &edit("kind = \"closed-form\"\n", "kind = \"paper\"\nlabel_smoothing = 1.5\n"),
+        &["key `probe.main`", "label_smoothing", "1.5"],
+    );
+    // The file itself: not UTF-8, a directory, missing, and a bad --set.
+    let dir = c.dir("not_utf8");
+    let p = dir.join("not_utf8.toml");
+    std::fs::write(&p, b"name = \"\xff\xfe\"\n").unwrap();
+    c.run_case("not_utf8", &p, &[], vec!["not_utf8.toml".into(), "UTF-8".into()]);
+    let p = c.dir("scenario_is_dir").join("scenario_is_dir.toml");
+    std::fs::create_dir_all(&p).unwrap();
+    c.run_case("scenario_is_dir", &p, &[], vec!["scenario_is_dir.toml".into()]);
+    let p = c.root.join("missing_scenario").join("missing.toml");
+    c.run_case("missing_scenario", &p, &[], vec!["missing.toml".into()]);
+    let p = c.scenario_file("set_without_equals", BASE);
+    c.run_case(
+        "set_without_equals",
+        &p,
+        &["--set", "trainepochs"],
+        vec!["trainepochs".into()],
+    );
+    let p = c.scenario_file("set_into_a_value", BASE);
+    c.run_case(
+        "set_into_a_value",
+        &p,
+        &["--set", "resolution.x=1"],
+        vec!["resolution".into(), "not a table".into()],
+    );
+}
+
+impl Corpus {
+    /// Writes a scenario file without adding a case.
+    fn scenario_file(&self, name: &str, toml: &str) -> PathBuf {
+        let p = self.dir(name).join(format!("{name}.toml"));
+        std::fs::write(&p, toml).unwrap();
+        p
+    }
+}
+
+fn data_cases(c: &mut Corpus) {
+    let s = |p: &Path| p.display().to_string();
+    // More classes than the data has.
+    let d = c.dir("idx_more_classes");
+    write_idx_set(&d);
+    c.id_case(
+        "idx_more_classes",
+        &format!("{}\nclasses = 5", idx_spec(&d)),
+        &["key `id`", "classes = 5", "only 3"],
+    );
+
+    // IDX files: each case breaks one file of an otherwise valid set.
+    type Break = fn(&Path) -> Vec<String>;
+    let idx_breaks: Vec<(&str, Break)> = vec![
+        ("idx_truncated", |d| {
+            let mut b = idx_bytes(&[6, 8, 8], &[7; 6 * 64]);
+            b.truncate(100);
+            std::fs::write(d.join("train-images"), b).unwrap();
+            vec!["train-images".into(), "truncated".into()]
+        }),
+        ("idx_truncated_header", |d| {
+            std::fs::write(d.join("train-labels"), [0, 0, 8]).unwrap();
+            vec!["train-labels".into(), "truncated IDX header".into()]
+        }),
+        ("idx_wrong_magic", |d| {
+            let mut b = idx_bytes(&[3, 8, 8], &[9; 3 * 64]);
+            b[0] = 0x50;
+            b[1] = 0x4b;
+            std::fs::write(d.join("test-images"), b).unwrap();
+            vec!["test-images".into(), "wrong magic".into()]
+        }),
+        ("idx_wrong_type", |d| {
+            let mut b = idx_bytes(&[3], &[0, 1, 2]);
+            b[2] = 0x0d;
+            std::fs::write(d.join("test-labels"), b).unwrap();
+            vec!["test-labels".into(), "0x0d".into()]
+        }),
+        ("idx_zero_images", |d| {
+            std::fs::write(d.join("train-images"), idx_bytes(&[0, 8, 8], &[])).unwrap();
+            std::fs::write(d.join("train-labels"), idx_bytes(&[0], &[])).unwrap();
+            vec!["train-images".into(), "zero images".into()]
+        }),
+        ("idx_label_out_of_range", |d| {
+            std::fs::write(d.join("test-labels"), idx_bytes(&[3], &[0, 1, 7])).unwrap();
+            vec!["test-labels".into(), "label 7 out of range".into()]
+        }),
+        ("idx_mismatched_counts", |d| {
+            std::fs::write(d.join("train-labels"), idx_bytes(&[5], &[0, 1, 2, 0, 1])).unwrap();
+            vec!["train-labels".into(), "5 labels for 6 images".into()]
+        }),
+        ("idx_labels_2d", |d| {
+            std::fs::write(d.join("train-labels"), idx_bytes(&[6, 1], &[0, 1, 2, 0, 1, 2])).unwrap();
+            vec!["train-labels".into(), "expected [N]".into()]
+        }),
+        ("idx_trailing_bytes", |d| {
+            let mut b = idx_bytes(&[3, 8, 8], &[9; 3 * 64]);
+            b.extend_from_slice(b"junk");
+            std::fs::write(d.join("test-images"), b).unwrap();
+            vec!["test-images".into(), "4 unexpected bytes".into()]
+        }),
+        ("idx_missing_file", |d| {
+            std::fs::remove_file(d.join("test-labels")).unwrap();
+            vec!["test-labels".into(), "No such file".into()]
+        }),
+        ("idx_directory_for_file", |d| {
+            std::fs::remove_file(d.join("train-images")).unwrap();
+            std::fs::create_dir(d.join("train-images")).unwrap();
+            vec!["train-images".into(), "directory".into()]
+        }),
+        ("idx_corrupt_gzip", |d| {
+            let mut b = gzip(&idx_bytes(&[6, 8, 8], &[7; 6 * 64]));
+            let n = b.len();
+            b.truncate(n / 2);
+            std::fs::write(d.join("train-images"), b).unwrap();
+            vec!["train-images".into(), "corrupt gzip".into()]
+        }),
+        ("idx_gzip_of_garbage", |d| {
+            std::fs::write(d.join("test-images"), gzip(b"hello, not an idx file")).unwrap();
+            vec!["test-images".into(), "wrong magic".into()]
+        }),
+    ];
+    for (name, brk) in idx_breaks {
+        let d = c.dir(name);
+        write_idx_set(&d);
+        let expect = brk(&d);
+        let toml = with_id(&idx_spec(&d));
+        let p = c.scenario_file(name, &toml);
+        c.run_case(name, &p, &[], expect);
+    }
+
+    // An unreadable file: permissions do not stop root, so the case is skipped there.
+    let d = c.dir("idx_unreadable");
+    write_idx_set(&d);
+    let f = d.join("train-images");
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    if std::fs::read(&f).is_ok() {
+        println!("skipping idx_unreadable: a chmod 000 file is still readable (running as root)");
+    } else {
+        let p = c.scenario_file("idx_unreadable", &with_id(&idx_spec(&d)));
+        c.run_case(
+            "idx_unreadable",
+            &p,
+            &[],
+            vec!["train-images".into(), "ermission denied".into()],
+        );
+    }
+
+    // CIFAR-10 and CIFAR-100 binary batches.
+    let d = c.dir("cifar_truncated");
+    write_cifar10(&d);
+    let mut b = cifar10_record(3);
+    b.truncate(2000);
+    std::fs::write(d.join("data_batch_4.bin"), b).unwrap();
+    c.data_case(
+        "cifar_truncated",
+        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
+        &["data_batch_4.bin", "truncated", "2000 bytes"],
+    );
+    let d = c.dir("cifar_label_out_of_range");
+    write_cifar10(&d);
+    std::fs::write(d.join("test_batch.bin"), cifar10_record(12)).unwrap();
+    c.data_case(
+        "cifar_label_out_of_range",
+        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
+        &["test_batch.bin", "label 12 out of range"],
+    );
+    let d = c.dir("cifar_missing_batch");
+    write_cifar10(&d);
+    std::fs::remove_file(d.join("data_batch_2.bin")).unwrap();
+    c.data_case(
+        "cifar_missing_batch",
+        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
+        &["data_batch_2.bin"],
+    );
+    let d = c.dir("cifar_empty_batch");
+    write_cifar10(&d);
+    std::fs::write(d.join("data_batch_5.bin"), b"").unwrap();
+    c.data_case(
+        "cifar_empty_batch",
+        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
+        &["data_batch_5.bin", "zero images"],
+    );
+    let d = c.dir("cifar100_coarse_out_of_range");
+    let rec = |coarse: u8, fine: u8| [vec![coarse, fine], vec![fine; 3072]].concat();
+    std::fs::write(d.join("train.bin"), [rec(1, 2), rec(25, 3)].concat()).unwrap();
+    std::fs::write(d.join("test.bin"), rec(1, 2)).unwrap();
+    c.data_case(
+        "cifar100_coarse_out_of_range",
+        &format!("kind = \"cifar100\"\npath = \"{}\"", s(&d)),
+        &["train.bin", "record 1", "coarse label 25"],
+    );
+    let d = c.dir("cifar_bad_meta");
+    write_cifar10(&d);
+    std::fs::write(d.join("batches.meta.txt"), "cat\ndog\n").unwrap();
+    c.data_case(
+        "cifar_bad_meta",
+        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
+        &["batches.meta.txt", "2 class names", "expected 10"],
+    );
+
+    // ImageFolder trees.
+    let d = c.dir("folder_undecodable");
+    write_image_folder(&d);
+    std::fs::write(d.join("train/b/9.png"), b"\x89PNG\r\n\x1a\n not really").unwrap();
+    c.data_case("folder_undecodable", &folder_spec(&d), &["9.png", "cannot decode"]);
+    let d = c.dir("folder_empty_class");
+    write_image_folder(&d);
+    std::fs::create_dir_all(d.join("test/c")).unwrap();
+    std::fs::create_dir_all(d.join("train/c")).unwrap();
+    std::fs::write(d.join("train/c/readme.txt"), "no images").unwrap();
+    c.data_case(
+        "folder_empty_class",
+        &folder_spec(&d),
+        &["train/c", "empty class folder"],
+    );
+    let d = c.dir("folder_class_mismatch");
+    write_image_folder(&d);
+    std::fs::rename(d.join("test/b"), d.join("test/z")).unwrap();
+    c.data_case("folder_class_mismatch", &folder_spec(&d), &["test", "class folder `z`"]);
+    let d = c.dir("folder_missing_root");
+    c.data_case(
+        "folder_missing_root",
+        &folder_spec(&d.join("nowhere")),
+        &["nowhere/train", "No such file"],
+    );
+    let d = c.dir("folder_no_classes");
+    std::fs::create_dir_all(d.join("train")).unwrap();
+    std::fs::create_dir_all(d.join("test")).unwrap();
+    c.data_case("folder_no_classes", &folder_spec(&d), &["train", "no class folders"]);
+}
+
+fn csv_cases(c: &mut Corpus) {
+    let good = study_csv();
+    let write = |c: &Corpus, name: &str, file: &str, text: &str| {
+        let p = c.dir(name).join(file);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let p = write(
+        c,
+        "csv_missing_column",
+        "study.csv",
+        &good.replace("ID OOD Alignment,", ""),
+    );
+    c.analyze(
+        "csv_missing_column",
+        &p,
+        None,
+        &["study.csv", "missing column 'ID OOD Alignment'"],
+    );
+    // The Pearson cell of line 4 is NaN.
+    let nan: Vec<String> = good
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if i == 3 {
+                f[2] = "NaN";
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let nan = nan.concat();
+    let p = write(c, "csv_nan_cell", "study.csv", &nan);
+    c.analyze(
+        "csv_nan_cell",
+        &p,
+        None,
+        &["study.csv", "line 4", "Pearson Correlation", "NaN"],
+    );
+    let text = good.replacen(",74.6,", ",lots,", 1);
+    let p = write(c, "csv_text_in_number", "study.csv", &text);
+    c.analyze(
+        "csv_text_in_number",
+        &p,
+        None,
+        &["study.csv", "line 2", "OverParam. Level", "lots"],
+    );
+    let p = write(c, "csv_empty", "study.csv", "");
+    c.analyze("csv_empty", &p, None, &["study.csv", "empty"]);
+    let p = write(c, "csv_short_row", "study.csv", &(good.clone() + "run9,stl10,0.5\n"));
+    c.analyze("csv_short_row", &p, None, &["study.csv", "line 10"]);
+    let p = c.root.join("csv_missing_file").join("absent.csv");
+    c.analyze("csv_missing_file", &p, None, &["absent.csv"]);
+    // Unpaired design: the augmented CNN lacks its cifar100 row.
+    let unpaired: String = good
+        .lines()
+        .filter(|l| !(l.starts_with("run1,cifar100")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let p = write(c, "csv_unpaired", "study.csv", &unpaired);
+    let spec = write(
+        c,
+        "csv_unpaired",
+        "spec.toml",
+        "[[comparison]]\nname = \"aug\"\na_label = \"none\"\nb_label = \"aug\"\na = { Augmentations = [0] }\nb = { Augmentations = [2] }\nvary = [\"Augmentations\"]\n",
+    );
+    c.analyze(
+        "csv_unpaired",
+        &p,
+        Some(&spec),
+        &["study.csv", "unpaired design", "line 3"],
+    );
+    let p = write(c, "csv_spec_unknown_key", "study.csv", &good);
+    let spec = write(
+        c,
+        "csv_spec_unknown_key",
+        "spec.toml",
+        "[[comparison]]\nname = \"x\"\na_label = \"a\"\nb_label = \"b\"\na = {}\nb = {}\ncolour = 1\n",
+    );
+    c.analyze("csv_spec_unknown_key", &p, Some(&spec), &["spec.toml", "colour"]);
+    let spec = write(
+        c,
+        "csv_spec_unknown_column",
+        "spec.toml",
+        "[[comparison]]\nname = \"x\"\na_label = \"a\"\nb_label = \"b\"\na = { Colour = [1] }\nb = {}\n",
+    );
+    c.analyze("csv_spec_unknown_column", &p, Some(&spec), &["spec.toml", "'Colour'"]);
+}
+
+#[test]
+fn every_bad_input_is_exit_2_named_and_without_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Corpus::new(tmp.path());
+    scenario_cases(&mut c);
+    data_cases(&mut c);
+    csv_cases(&mut c);
+    let n = c.cases.len();
+    assert!(n >= 40, "only {n} cases");
+    let failures = c.check();
+    println!("{n} bad-input cases, {} failed", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Mixed image sizes are fine in an ImageFolder tree: every image is resized at load time.
+#[test]
+fn image_folder_with_mixed_sizes_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_image_folder(tmp.path());
+    let scenario = tmp.path().join("folder.toml");
+    let toml = with_id(&folder_spec(tmp.path())).replace("batch = 8", "batch = 4");
+    std::fs::write(&scenario, toml).unwrap();
+    let out = tmp.path().join("out");
+    let o = bin()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("probes.csv").is_file());
+}
+
+/// A learning rate that makes the loss explode stops the run with exit code 2, a message that
+/// says so and names the learning rate, and no result files.
+#[test]
+fn diverging_training_is_exit_2_without_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("diverge.toml");
+    std::fs::write(
+        &scenario,
+        edit("lr = 3e-3", "lr = 1e30").replace("epochs = 1", "epochs = 3"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = bin()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("training diverged") && err.contains("train.lr"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let written: Vec<String> = std::fs::read_dir(&out)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(written.is_empty(), "files written after divergence: {written:?}");
+}
