@@ -73,7 +73,7 @@ pub fn parse_cifar_records(bytes: &[u8], path: &Path, kind: CifarKind, ds: &mut 
     if bytes.is_empty() {
         return Err(Error::input(path, "zero images"));
     }
-    if bytes.len() % rec != 0 {
+    if !bytes.len().is_multiple_of(rec) {
         return Err(Error::input(
             path,
             format!(
