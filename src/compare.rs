@@ -312,7 +312,19 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
     if cl.is_file() {
         let v: serde_json::Value =
             serde_json::from_str(&read_text(&cl)?).map_err(|e| Error::input(&cl, e.to_string()))?;
-        flatten_json(&format!("{prefix}cl"), &v, out);
+        // Only the recorded CL metrics: timings and class lists are not results.
+        for variant in v["variants"].as_array().into_iter().flatten() {
+            let name = |k: &str| variant[k].as_str().unwrap_or("?").to_string();
+            let id = format!(
+                "{prefix}cl.{}/{}/{}",
+                name("architecture"),
+                name("variant"),
+                name("strategy")
+            );
+            for eval in ["task_aware", "task_agnostic"] {
+                flatten_json(&format!("{id}.{eval}"), &variant[eval], out);
+            }
+        }
     }
     Ok(())
 }
