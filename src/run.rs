@@ -468,6 +468,21 @@ fn fmt_f(v: f64) -> String {
     if v.is_finite() { format!("{v}") } else { String::new() }
 }
 
+/// The metric columns shared by metrics.csv and metrics_all.csv.
+fn metric_cells(m: &OodMetrics) -> String {
+    [
+        fmt_f(m.retained_pct.value),
+        fmt_f(m.pearson.value),
+        fmt_f(m.alignment.value),
+        fmt_opt(m.tunnel_start_ood),
+        fmt_opt(m.tunnel_start_id),
+        fmt_opt(m.ood_peak_layer),
+        fmt_f(m.id_final_accuracy),
+        fmt_f(m.ood_final_accuracy),
+    ]
+    .join(",")
+}
+
 /// metrics.csv: one row per OOD set, for the trained model and the main probe.
 fn metrics_csv(rows: &[MetricsRow], main_probe: &str) -> Vec<u8> {
     let mut s = String::from(
@@ -480,16 +495,9 @@ fn metrics_csv(rows: &[MetricsRow], main_probe: &str) -> Vec<u8> {
             .flatten()
             .collect();
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{}\n",
             r.ood_dataset,
-            fmt_f(m.retained_pct.value),
-            fmt_f(m.pearson.value),
-            fmt_f(m.alignment.value),
-            fmt_opt(m.tunnel_start_ood),
-            fmt_opt(m.tunnel_start_id),
-            fmt_opt(m.ood_peak_layer),
-            fmt_f(m.id_final_accuracy),
-            fmt_f(m.ood_final_accuracy),
+            metric_cells(m),
             reasons.join(";"),
             r.probe
         ));
@@ -502,20 +510,12 @@ fn metrics_all_csv(rows: &[MetricsRow]) -> Vec<u8> {
         "model,probe,ood_dataset,retained_pct,pearson,alignment,tunnel_start_ood,tunnel_start_id,ood_peak_layer,id_final_accuracy,ood_final_accuracy\n",
     );
     for r in rows {
-        let m = &r.metrics;
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{}\n",
             r.model,
             r.probe,
             r.ood_dataset,
-            fmt_f(m.retained_pct.value),
-            fmt_f(m.pearson.value),
-            fmt_f(m.alignment.value),
-            fmt_opt(m.tunnel_start_ood),
-            fmt_opt(m.tunnel_start_id),
-            fmt_opt(m.ood_peak_layer),
-            fmt_f(m.id_final_accuracy),
-            fmt_f(m.ood_final_accuracy),
+            metric_cells(&r.metrics)
         ));
     }
     s.into_bytes()

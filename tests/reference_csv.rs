@@ -129,7 +129,7 @@ fn reference_classes_models_and_augmentation() {
             "block {i}: A {}",
             m.mean_alignment
         );
-        assert_eq!(m.class.map(TunnelClass::as_str), Some(want.3), "block {i}");
+        assert_eq!(m.class.map(TunnelClass::name), Some(want.3), "block {i}");
     }
 
     let expect = [

@@ -155,7 +155,7 @@ pub fn tunnel_start_id(id: &[f64], rule: IdStartRule) -> Option<usize> {
 }
 
 /// Tunnel-strength class from the mean r over a backbone's OOD sets (METHOD §2.6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelClass {
     Negligible,

@@ -96,39 +96,7 @@ impl StudyRow {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TunnelClass {
-    Negligible,
-    Weak,
-    Medium,
-    Strong,
-}
-
-impl TunnelClass {
-    /// [H24] §4.1.1 on the mean % OOD retained: [95,100] / [90,95) / [80,90) / below 80.
-    pub fn of_mean_retained(r: f64) -> Option<Self> {
-        if r.is_nan() {
-            None
-        } else if r >= 95.0 {
-            Some(Self::Negligible)
-        } else if r >= 90.0 {
-            Some(Self::Weak)
-        } else if r >= 80.0 {
-            Some(Self::Medium)
-        } else {
-            Some(Self::Strong)
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Negligible => "negligible",
-            Self::Weak => "weak",
-            Self::Medium => "medium",
-            Self::Strong => "strong",
-        }
-    }
-}
+pub use crate::metrics::tunnel::TunnelClass;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
@@ -369,7 +337,7 @@ impl Study {
                     mean_retained_pct,
                     mean_pearson: avg(Metric::Pearson),
                     mean_alignment: avg(Metric::Alignment),
-                    class: TunnelClass::of_mean_retained(mean_retained_pct),
+                    class: TunnelClass::from_mean_retained(mean_retained_pct),
                 }
             })
             .collect()
