@@ -382,16 +382,6 @@ impl Backbone {
             head: head.clone(),
         })
     }
-
-    /// Replace the head with a fresh one for `classes` classes.
-    pub fn with_new_head(mut self, classes: usize, device: &Device) -> Backbone {
-        let channels = self.unit_channels(self.n_layers() - 1);
-        self.head = match &self.head.norm {
-            Some(_) => vit_head(channels, classes, device),
-            None => cnn_head(channels, classes, device),
-        };
-        self
-    }
 }
 
 /// Stable names of the probed layers of an architecture (METHOD §3.1 module names).
