@@ -2,27 +2,35 @@
 //! solves and eigenvalues of symmetric matrices (Householder tridiagonalisation + implicit QL).
 //! Matrices are row-major `n x n` slices.
 
+/// Dot product with four independent accumulators (vectorisable).
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let tail: f64 = xc.remainder().iter().zip(yc.remainder()).map(|(a, b)| a * b).sum();
+    for (a, b) in xc.zip(yc) {
+        for l in 0..4 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// Solve `A X = B` for symmetric positive-definite `A` (n x n) and `B` (n x m), in place in `b`.
 /// Returns false when `A` is not positive definite.
 pub fn cholesky_solve(a: &mut [f64], n: usize, b: &mut [f64], m: usize) -> bool {
     // Factor A = L Lᵀ, L stored in the lower triangle of `a`.
     for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
+        let (head, tail) = a.split_at_mut((j + 1) * n);
+        let row_j = &mut head[j * n..];
+        let d = row_j[j] - dot(&row_j[..j], &row_j[..j]);
         if !(d > 0.0) || !d.is_finite() {
             return false;
         }
         let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let (row_i, row_j) = (i * n, j * n);
-            let mut s = a[row_i + j];
-            for k in 0..j {
-                s -= a[row_i + k] * a[row_j + k];
-            }
-            a[row_i + j] = s / d;
+        row_j[j] = d;
+        let row_j = &row_j[..j];
+        for row_i in tail.chunks_exact_mut(n) {
+            row_i[j] = (row_i[j] - dot(&row_i[..j], row_j)) / d;
         }
     }
     // Forward substitution L Y = B, then back substitution Lᵀ X = Y, column block at a time.

@@ -173,49 +173,73 @@ pub fn fit(cfg: &ProbeConfig, data: &ProbeData, seed: u64, device: &Device) -> R
     if data.train_x.len() != n_train * data.dim || data.test_x.len() != n_test * data.dim {
         return Err(Error::Internal("probe feature/label size mismatch".into()));
     }
-    let (train_x, test_x) = if cfg.standardize {
-        standardize(data.train_x, data.test_x, data.dim)
-    } else {
-        (data.train_x.to_vec(), data.test_x.to_vec())
-    };
     match cfg.kind {
-        ProbeKind::Paper => fit_paper(cfg, data, &train_x, &test_x, seed, device),
-        ProbeKind::ClosedForm => fit_ridge(cfg, data, &train_x, &test_x, device),
+        ProbeKind::Paper => {
+            let (train_x, test_x) = if cfg.standardize {
+                let stats = ColumnStats::of(data.train_x, data.dim);
+                (stats.apply(data.train_x, true), stats.apply(data.test_x, true))
+            } else {
+                (data.train_x.to_vec(), data.test_x.to_vec())
+            };
+            fit_paper(cfg, data, &train_x, &test_x, seed, device)
+        }
+        ProbeKind::ClosedForm => fit_ridge(cfg, data, device),
     }
 }
 
-/// Standardise columns with the training mean and standard deviation (constant columns -> 0).
-fn standardize(train: &[f32], test: &[f32], dim: usize) -> (Vec<f32>, Vec<f32>) {
-    let n = (train.len() / dim) as f64;
-    let mut mean = vec![0f64; dim];
-    let mut sq = vec![0f64; dim];
-    for row in train.chunks_exact(dim) {
-        for (j, &v) in row.iter().enumerate() {
-            mean[j] += v as f64;
+/// Per-column mean and inverse standard deviation of a row-major matrix, accumulated in f64.
+struct ColumnStats {
+    mean: Vec<f32>,
+    inv_sd: Vec<f32>,
+}
+
+impl ColumnStats {
+    fn of(x: &[f32], dim: usize) -> Self {
+        let n = (x.len() / dim) as f64;
+        let mut sum = vec![0f64; dim];
+        for row in x.chunks_exact(dim) {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let mut sq = vec![0f64; dim];
+        for row in x.chunks_exact(dim) {
+            for ((s, &v), m) in sq.iter_mut().zip(row).zip(&mean) {
+                let d = v as f64 - m;
+                *s += d * d;
+            }
+        }
+        let inv_sd = sq
+            .iter()
+            .map(|s| (s / n).sqrt())
+            .map(|sd| if sd > 1e-12 { (1.0 / sd) as f32 } else { 0.0 })
+            .collect();
+        ColumnStats {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            inv_sd,
         }
     }
-    mean.iter_mut().for_each(|m| *m /= n);
-    for row in train.chunks_exact(dim) {
-        for (j, &v) in row.iter().enumerate() {
-            let d = v as f64 - mean[j];
-            sq[j] += d * d;
+
+    /// Centre every column on the training mean and, with `scale`, divide by the training standard
+    /// deviation (constant columns -> 0).
+    fn apply(&self, x: &[f32], scale: bool) -> Vec<f32> {
+        let dim = self.mean.len();
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(dim) {
+            if scale {
+                out.extend(
+                    row.iter()
+                        .zip(&self.mean)
+                        .zip(&self.inv_sd)
+                        .map(|((&v, &m), &s)| (v - m) * s),
+                );
+            } else {
+                out.extend(row.iter().zip(&self.mean).map(|(&v, &m)| v - m));
+            }
         }
+        out
     }
-    let inv: Vec<f64> = sq
-        .iter()
-        .map(|s| (s / n).sqrt())
-        .map(|sd| if sd > 1e-12 { 1.0 / sd } else { 0.0 })
-        .collect();
-    let apply = |x: &[f32]| -> Vec<f32> {
-        x.chunks_exact(dim)
-            .flat_map(|row| {
-                row.iter()
-                    .enumerate()
-                    .map(|(j, &v)| ((v as f64 - mean[j]) * inv[j]) as f32)
-            })
-            .collect()
-    };
-    (apply(train), apply(test))
 }
 
 fn accuracy_of(logits: Tensor<2>, labels: &[u32]) -> Result<f64> {
@@ -309,58 +333,43 @@ fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
 
 /// Ridge regression on centred one-hot targets: W = (XᵀX + λ·tr(XᵀX)/d·I)⁻¹ XᵀY, solved in the
 /// primal (d x d) or, when there are fewer samples than features, the dual (n x n) form.
-fn fit_ridge(
-    cfg: &ProbeConfig,
-    data: &ProbeData,
-    train_x: &[f32],
-    test_x: &[f32],
-    device: &Device,
-) -> Result<ProbeResult> {
+fn fit_ridge(cfg: &ProbeConfig, data: &ProbeData, device: &Device) -> Result<ProbeResult> {
     let (d, k) = (data.dim, data.n_classes);
     let n = data.train_y.len();
-    // Centre features so that the intercept is the class prior (absorbed into the centring).
-    let mut mean = vec![0f64; d];
-    for row in train_x.chunks_exact(d) {
-        for (j, &v) in row.iter().enumerate() {
-            mean[j] += v as f64;
+    // Centre (and standardise) with the training statistics, so that the intercept is absorbed.
+    let stats = ColumnStats::of(data.train_x, d);
+    let xc_host = stats.apply(data.train_x, cfg.standardize);
+    let primal = n >= d;
+    // Right-hand side: XᵀY for one-hot Y is the per-class column sums (primal), or Y itself (dual).
+    let mut rhs = if primal { vec![0f64; d * k] } else { vec![0f64; n * k] };
+    for (i, (row, &c)) in xc_host.chunks_exact(d).zip(data.train_y).enumerate() {
+        let c = c as usize;
+        if primal {
+            for (j, &v) in row.iter().enumerate() {
+                rhs[j * k + c] += v as f64;
+            }
+        } else {
+            rhs[i * k + c] = 1.0;
         }
     }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    let centre = |x: &[f32]| -> Vec<f32> {
-        x.chunks_exact(d)
-            .flat_map(|r| r.iter().enumerate().map(|(j, &v)| (v as f64 - mean[j]) as f32))
-            .collect()
-    };
-    let xc = matrix(centre(train_x), n, d, device);
-    let mut y = vec![0f32; n * k];
-    for (i, &c) in data.train_y.iter().enumerate() {
-        y[i * k + c as usize] = 1.0;
-    }
-    let y = matrix(y, n, k, device);
-    let to_f64 =
-        |t: Tensor<2>| -> Result<Vec<f64>> { Ok(crate::backend::floats(t)?.into_iter().map(f64::from).collect()) };
-    let primal = n >= d;
-    let (mut gram, m) = if primal {
-        (to_f64(xc.clone().transpose().matmul(xc.clone()))?, d)
+    let xc = matrix(xc_host, n, d, device);
+    let (gram, m) = if primal {
+        (xc.clone().transpose().matmul(xc.clone()), d)
     } else {
-        (to_f64(xc.clone().matmul(xc.clone().transpose()))?, n)
+        (xc.clone().matmul(xc.clone().transpose()), n)
     };
+    let mut gram: Vec<f64> = crate::backend::floats(gram)?.into_iter().map(f64::from).collect();
     let trace: f64 = (0..m).map(|i| gram[i * m + i]).sum();
     let lambda = cfg.ridge_lambda * (trace / m as f64).max(1e-12);
     for i in 0..m {
         gram[i * m + i] += lambda;
     }
-    let mut rhs = if primal {
-        to_f64(xc.clone().transpose().matmul(y))?
-    } else {
-        to_f64(y)?
-    };
     if !linalg::cholesky_solve(&mut gram, m, &mut rhs, k) {
         return Err(Error::Internal("ridge system is not positive definite".into()));
     }
     let sol = matrix(rhs.into_iter().map(|v| v as f32).collect(), m, k, device);
     let w = if primal { sol } else { xc.transpose().matmul(sol) };
-    let xt = matrix(centre(test_x), data.test_y.len(), d, device);
+    let xt = matrix(stats.apply(data.test_x, cfg.standardize), data.test_y.len(), d, device);
     let accuracy = accuracy_of(xt.matmul(w), data.test_y)?;
     Ok(ProbeResult {
         accuracy,
