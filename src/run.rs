@@ -171,6 +171,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     let t_total = Instant::now();
     let mut reporter = Reporter::new(opts.quiet);
     let device: Device = opts.backend.device();
+    let probe_device = crate::backend::probe_device();
     let seeds = Seeds {
         scenario: sc.seed,
         init: derive_seed(sc.seed, "init"),
@@ -323,7 +324,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
                         n_classes: data.n_classes,
                     };
                     let seed = derive_seed(seeds.probe, &format!("{}:{}:{}", data.label, layer.index, cfg.label()));
-                    let result = probe::fit(cfg, &pd, seed, &device)?;
+                    let result = probe::fit(cfg, &pd, seed, &probe_device)?;
                     let secs = t.elapsed().as_secs_f64();
                     probe_secs[mi][pi] += secs;
                     timings.probes += secs;

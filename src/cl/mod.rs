@@ -146,6 +146,7 @@ fn probe_layers(model: &Backbone, task: &Task, s: &Setup, seed: u64) -> Result<V
             .collect()
     };
     let (ytr, yte) = (relabel(&task.train), relabel(&task.test));
+    let probe_device = crate::backend::probe_device();
     train_f
         .iter()
         .zip(&test_f)
@@ -159,7 +160,7 @@ fn probe_layers(model: &Backbone, task: &Task, s: &Setup, seed: u64) -> Result<V
                 test_y: &yte,
                 n_classes: task.classes.len(),
             };
-            Ok(probe::fit(s.probe, &data, derive_seed(seed, &format!("probe:{l}")), &s.device)?.accuracy)
+            Ok(probe::fit(s.probe, &data, derive_seed(seed, &format!("probe:{l}")), &probe_device)?.accuracy)
         })
         .collect()
 }
