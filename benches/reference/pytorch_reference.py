@@ -38,11 +38,17 @@ def vggm(arch, width, classes):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
 
 
-def timed(fn, steps):
+def timed(fn, steps, device):
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     fn()
+    sync()
     t = time.perf_counter()
     for _ in range(steps):
         fn()
+    sync()
     return time.perf_counter() - t
 
 
@@ -57,13 +63,15 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--probe-samples", type=int, default=3000)
     p.add_argument("--probe-dim", type=int, default=256)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the probe always runs on the CPU, as in tunnelbench)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = vggm(a.arch, a.width, a.classes)
+    device = torch.device(a.device)
+    model = vggm(a.arch, a.width, a.classes).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    x = torch.randn(a.batch, 3, a.resolution, a.resolution)
-    y = torch.arange(a.batch) % a.classes
+    x = torch.randn(a.batch, 3, a.resolution, a.resolution, device=device)
+    y = torch.arange(a.batch, device=device) % a.classes
 
     def train_step():
         opt.zero_grad(set_to_none=True)
@@ -72,10 +80,10 @@ def main():
         opt.step()
 
     model.train()
-    train = a.steps * a.batch / timed(train_step, a.steps)
+    train = a.steps * a.batch / timed(train_step, a.steps, device)
     model.eval()
     with torch.no_grad():
-        inference = a.steps * a.batch / timed(lambda: model(x), a.steps)
+        inference = a.steps * a.batch / timed(lambda: model(x), a.steps, device)
 
     # The paper probe: Linear(d, K), N(0, 0.01²), AdamW lr 1e-3 wd 0, LS 0.1, batch 128, 30 epochs,
     # test accuracy after every epoch (best reported).
@@ -103,12 +111,14 @@ def main():
                 best = max(best, (lin(test).argmax(1) == test_labels).float().mean().item())
         return best
 
-    t = time.perf_counter()
-    probe()
-    probe_secs = time.perf_counter() - t
+    probe_secs = float("inf")
+    for _ in range(3):  # the fastest of three fits, as `tunnelbench bench` reports
+        t = time.perf_counter()
+        probe()
+        probe_secs = min(probe_secs, time.perf_counter() - t)
     print(json.dumps({
         "implementation": "pytorch", "torch": torch.__version__, "arch": a.arch, "width": a.width,
-        "batch": a.batch, "resolution": a.resolution, "threads": a.threads,
+        "batch": a.batch, "resolution": a.resolution, "threads": a.threads, "device": a.device,
         "train_images_per_sec": train, "inference_images_per_sec": inference,
         "probe_samples": n, "probe_dim": d, "probe_paper_secs": probe_secs,
     }, indent=2))
