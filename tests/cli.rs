@@ -19,6 +19,24 @@ fn tiny() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny.toml")
 }
 
+/// Every shipped scenario parses and validates (its data is only needed when it runs); the
+/// analysis spec beside a study is not a scenario.
+#[test]
+fn shipped_scenarios_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".toml") || name.ends_with("-spec.toml") {
+            continue;
+        }
+        tunnelbench::scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        n += 1;
+    }
+    assert!(n >= 9, "only {n} scenarios found in {}", dir.display());
+}
+
 #[test]
 fn backends_lists_compiled_backends() {
     let o = run(&["backends"]);
