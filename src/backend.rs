@@ -16,10 +16,18 @@ pub enum BackendKind {
     Ndarray,
     /// GPU through wgpu (Vulkan, Metal, DX12); only with the `wgpu` cargo feature.
     Wgpu,
+    /// libtorch on the CPU (burn's tch backend), for users who already have PyTorch; only with the
+    /// `tch` cargo feature, built against an installed PyTorch (`LIBTORCH_USE_PYTORCH=1`).
+    Tch,
 }
 
 /// Every backend name tunnelbench knows, compiled in or not.
-pub const ALL: &[BackendKind] = &[BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
+pub const ALL: &[BackendKind] = &[
+    BackendKind::Flex,
+    BackendKind::Ndarray,
+    BackendKind::Wgpu,
+    BackendKind::Tch,
+];
 
 impl BackendKind {
     pub fn name(self) -> &'static str {
@@ -27,6 +35,7 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Ndarray => "ndarray",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::Tch => "tch",
         }
     }
 
@@ -34,6 +43,7 @@ impl BackendKind {
         match self {
             BackendKind::Flex | BackendKind::Ndarray => true,
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Tch => cfg!(feature = "tch"),
         }
     }
 
@@ -42,6 +52,7 @@ impl BackendKind {
             BackendKind::Flex => "CPU, pure Rust (SIMD + rayon); the default",
             BackendKind::Ndarray => "CPU, ndarray; slow, for tiny nets and cross-checks",
             BackendKind::Wgpu => "GPU via wgpu (Vulkan/Metal/DX12); build with --features wgpu",
+            BackendKind::Tch => "CPU via libtorch (an installed PyTorch); build with --features tch",
         }
     }
 
@@ -73,6 +84,10 @@ impl BackendKind {
             BackendKind::Wgpu => Device::wgpu(Default::default()),
             #[cfg(not(feature = "wgpu"))]
             BackendKind::Wgpu => unreachable!("parse() refuses backends that are not compiled in"),
+            #[cfg(feature = "tch")]
+            BackendKind::Tch => Device::libtorch(),
+            #[cfg(not(feature = "tch"))]
+            BackendKind::Tch => unreachable!("parse() refuses backends that are not compiled in"),
         }
     }
 }
