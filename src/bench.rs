@@ -1,5 +1,6 @@
-//! `tunnelbench bench`: training-step and inference throughput of a backbone on each backend,
-//! measured on random inputs (forward + backward + AdamW for training).
+//! `tunnelbench bench`: the four workloads of a study on each backend, on random inputs: training
+//! step (forward + backward + AdamW), inference, one eval pass giving every probed layer's features,
+//! and the paper and closed-form probe fits (on the CPU, where `run` fits them).
 
 use std::time::Instant;
 
