@@ -84,7 +84,9 @@ impl BackendKind {
             BackendKind::Wgpu => Device::wgpu(Default::default()),
             #[cfg(not(feature = "wgpu"))]
             BackendKind::Wgpu => unreachable!("parse() refuses backends that are not compiled in"),
+            // burn 0.22 marks its libtorch backend deprecated; it is kept here as an opt-in.
             #[cfg(feature = "tch")]
+            #[allow(deprecated)]
             BackendKind::Tch => Device::libtorch(),
             #[cfg(not(feature = "tch"))]
             BackendKind::Tch => unreachable!("parse() refuses backends that are not compiled in"),
