@@ -155,9 +155,11 @@ pub struct SyntheticProbe {
 }
 
 impl SyntheticProbe {
+    const CLASSES: usize = 10;
+
     pub fn new(n: usize, dim: usize) -> Self {
         use rand::{Rng, SeedableRng};
-        let k = 10;
+        let k = Self::CLASSES;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let centres: Vec<f32> = (0..k * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         let mut make = |n: usize| -> (Vec<f32>, Vec<u32>) {
@@ -190,7 +192,7 @@ impl SyntheticProbe {
             train_y: &self.train_y,
             test_x: &self.test_x,
             test_y: &self.test_y,
-            n_classes: 10,
+            n_classes: Self::CLASSES,
         }
     }
 }
