@@ -11,6 +11,7 @@ pub mod compare;
 pub mod data;
 pub mod error;
 pub mod interrupt;
+pub mod kernel;
 pub mod metrics;
 pub mod model;
 pub mod probe;

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::arch::{ArchSpec, Resolved, VggItem};
 use crate::error::{Error, Result};
+use crate::kernel::{batch_norm, conv2d_module};
 
 const SQRT_2: f64 = std::f64::consts::SQRT_2;
 
@@ -438,34 +439,34 @@ impl Unit {
     ) -> (Flow, Option<Tensor<2>>) {
         match (self, flow) {
             (Unit::Conv(u), Flow::Map { x, .. }) => {
-                let h = u.conv.forward(x);
+                let h = conv2d_module(&u.conv, x);
                 let f = want_features.then(|| cnn_feature(&h));
-                let mut h = relu(u.bn.forward(h));
+                let mut h = batch_norm(&u.bn, h, true);
                 if let Some(p) = &u.pool {
                     h = p.forward(h);
                 }
                 (Flow::Map { x: h, identity: None }, f)
             }
             (Unit::ResFirst(u), Flow::Map { x, .. }) => {
-                let h = u.conv.forward(x.clone());
+                let h = conv2d_module(&u.conv, x.clone());
                 let f = want_features.then(|| cnn_feature(&h));
                 (
                     Flow::Map {
-                        x: relu(u.bn.forward(h)),
+                        x: batch_norm(&u.bn, h, true),
                         identity: Some(x),
                     },
                     f,
                 )
             }
             (Unit::ResSecond(u), Flow::Map { x, identity }) => {
-                let h = u.conv.forward(x);
+                let h = conv2d_module(&u.conv, x);
                 let f = want_features.then(|| cnn_feature(&h));
-                let h = u.bn.forward(h);
+                let h = batch_norm(&u.bn, h, false);
                 // A truncated network may start a block without its first conv only through
                 // `combine`, which keeps units paired; the identity is then always present.
                 let identity = identity.expect("ResSecond follows ResFirst");
                 let shortcut = match (&u.down_conv, &u.down_bn) {
-                    (Some(c), Some(b)) => b.forward(c.forward(identity)),
+                    (Some(c), Some(b)) => batch_norm(b, conv2d_module(c, identity), false),
                     _ => identity,
                 };
                 (
@@ -508,7 +509,7 @@ fn drop_path(x: Tensor<3>, rate: f64, training: bool) -> Tensor<3> {
 
 impl PatchStem {
     fn forward(&self, x: Tensor<4>) -> Tensor<3> {
-        let p = self.proj.forward(x);
+        let p = conv2d_module(&self.proj, x);
         let [b, d, gh, gw] = p.dims();
         let tokens = p.reshape([b, d, gh * gw]).swap_dims(1, 2);
         let pos = sincos_positions(d, gh, gw, &tokens.device());
