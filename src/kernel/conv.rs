@@ -103,14 +103,15 @@ fn zero_wrapped_columns(g: &ConvGeom, kx: usize, row: &mut [f32]) {
     }
 }
 
-/// `cols[(ci, ky, kx), (oy, ox)] = x[ci, oy*s + ky - p, ox*s + kx - p]`, zero outside the image.
-fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
+/// `cols[(ci, ky, kx) * ld + (oy, ox)] = x[ci, oy*s + ky - p, ox*s + kx - p]`, zero outside the
+/// image; `ld` is the length of a column-matrix row (several images' columns side by side).
+fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
     let (ho, wo, s) = (g.ho(), g.wo(), g.stride[1]);
     for ci in 0..g.cin {
         let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * ho * wo..][..ho * wo];
+                let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * ld..][..ho * wo];
                 if let Some((off, lo, hi)) = same_shift(g, ky, kx) {
                     row[..lo].fill(0.0);
                     row[hi..].fill(0.0);
@@ -144,14 +145,14 @@ fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
 
 /// The adjoint of [`im2col`]: adds every column entry back onto its input pixel. Clobbers the
 /// entries of `cols` that lie outside the image.
-fn col2im(g: &ConvGeom, cols: &mut [f32], dx: &mut [f32]) {
+fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
     let (ho, wo, s) = (g.ho(), g.wo(), g.stride[1]);
     dx.fill(0.0);
     for ci in 0..g.cin {
         let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * ho * wo..][..ho * wo];
+                let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * ld..][..ho * wo];
                 if let Some((off, lo, hi)) = same_shift(g, ky, kx) {
                     zero_wrapped_columns(g, kx, row);
                     let dst = (lo as isize + off) as usize;
@@ -230,24 +231,76 @@ fn matmul(
     }
 }
 
+impl ConvGeom {
+    /// Images per matrix product: enough that a product has at least 256 columns, so that the
+    /// small late layers (4 or 16 pixels an image) are not one tiny product per image.
+    fn group(&self) -> usize {
+        256usize.div_ceil(self.p()).clamp(1, self.batch.max(1))
+    }
+
+    /// Whether the products read the input (or write the input gradient) in place: one image at a
+    /// time through a pointwise conv.
+    fn in_place(&self) -> bool {
+        self.group() == 1 && self.pointwise()
+    }
+
+    /// Scratch length of the column matrix of one group.
+    fn cols_len(&self) -> usize {
+        if self.in_place() { 0 } else { self.k() * self.group() * self.p() }
+    }
+
+    /// The column matrix of the images `xs` (one group), `[k, n * p]`.
+    fn im2col_group<'a>(&self, xs: &'a [f32], cols: &'a mut [f32]) -> &'a [f32] {
+        if self.in_place() {
+            return xs;
+        }
+        let ld = xs.len() / self.x_len() * self.p();
+        for (j, x_b) in xs.chunks(self.x_len()).enumerate() {
+            im2col(self, x_b, &mut cols[j * self.p()..], ld);
+        }
+        &cols[..self.k() * ld]
+    }
+}
+
+/// `[n, c, p]` (images of one group) to `[c, n * p]`, the layout of a group's matrix product.
+fn gather(src: &[f32], c: usize, p: usize, dst: &mut [f32]) {
+    let n = src.len() / (c * p);
+    for (j, image) in src.chunks(c * p).enumerate() {
+        for (ch, plane) in image.chunks(p).enumerate() {
+            dst[ch * n * p + j * p..][..p].copy_from_slice(plane);
+        }
+    }
+}
+
+/// The inverse of [`gather`].
+fn scatter(src: &[f32], c: usize, p: usize, dst: &mut [f32]) {
+    let n = dst.len() / (c * p);
+    for (j, image) in dst.chunks_mut(c * p).enumerate() {
+        for (ch, plane) in image.chunks_mut(p).enumerate() {
+            plane.copy_from_slice(&src[ch * n * p + j * p..][..p]);
+        }
+    }
+}
+
 /// `y[b] = w · cols(x[b]) + bias`, `y` of shape `[batch, cout, ho, wo]`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let (k, p) = (g.k(), g.p());
+    let (k, p, nb) = (g.k(), g.p(), g.group());
     assert_eq!(x.len(), g.batch * g.x_len());
     assert_eq!(w.len(), g.cout * k);
     assert_eq!(y.len(), g.batch * g.y_len());
-    y.par_chunks_mut(g.y_len()).zip(x.par_chunks(g.x_len())).for_each_init(
-        || vec![0.0f32; if g.pointwise() { 0 } else { k * p }],
-        |cols, (y_b, x_b)| {
-            let src: &[f32] = if g.pointwise() {
-                x_b
+    y.par_chunks_mut(nb * g.y_len()).zip(x.par_chunks(nb * g.x_len())).for_each_init(
+        || (vec![0.0f32; g.cols_len()], vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }]),
+        |(cols, tmp), (ys, xs)| {
+            let ld = xs.len() / g.x_len() * p;
+            let src = g.im2col_group(xs, cols);
+            if ld == p {
+                matmul((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
             } else {
-                im2col(g, x_b, cols);
-                cols
-            };
-            matmul((g.cout, p, k), y_b, (p, 1), false, w, (k, 1), src, (p, 1));
+                matmul((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
+                scatter(&tmp[..g.cout * ld], g.cout, p, ys);
+            }
             if let Some(bias) = bias {
-                for (plane, b) in y_b.chunks_mut(p).zip(bias) {
+                for (plane, b) in ys.chunks_mut(p).zip(bias.iter().cycle()) {
                     plane.iter_mut().for_each(|v| *v += *b);
                 }
             }
@@ -257,17 +310,26 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut
 
 /// `dx[b] = col2im(wᵀ · dy[b])`, `dx` of shape `[batch, cin, h, w]`.
 pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let (k, p) = (g.k(), g.p());
+    let (k, p, nb) = (g.k(), g.p(), g.group());
     assert_eq!(dy.len(), g.batch * g.y_len());
     assert_eq!(dx.len(), g.batch * g.x_len());
-    dx.par_chunks_mut(g.x_len()).zip(dy.par_chunks(g.y_len())).for_each_init(
-        || vec![0.0f32; if g.pointwise() { 0 } else { k * p }],
-        |cols, (dx_b, dy_b)| {
-            if g.pointwise() {
-                matmul((k, p, g.cout), dx_b, (p, 1), false, w, (1, k), dy_b, (p, 1));
+    dx.par_chunks_mut(nb * g.x_len()).zip(dy.par_chunks(nb * g.y_len())).for_each_init(
+        || (vec![0.0f32; g.cols_len()], vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }]),
+        |(cols, tmp), (dxs, dys)| {
+            if g.in_place() {
+                matmul((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
+                return;
+            }
+            let ld = dys.len() / g.y_len() * p;
+            let src: &[f32] = if ld == p {
+                dys
             } else {
-                matmul((k, p, g.cout), cols, (p, 1), false, w, (1, k), dy_b, (p, 1));
-                col2im(g, cols, dx_b);
+                gather(dys, g.cout, p, tmp);
+                &tmp[..g.cout * ld]
+            };
+            matmul((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
+            for (j, dx_b) in dxs.chunks_mut(g.x_len()).enumerate() {
+                col2im(g, &mut cols[j * p..], ld, dx_b);
             }
         },
     );
@@ -277,26 +339,29 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
 /// `Σ_b Σ_p dy[b, :, p]`. The batch is cut into one run of images per thread, each summing into its
 /// own buffer.
 pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: Option<&mut [f32]>) {
-    let (k, p) = (g.k(), g.p());
+    let (k, p, nb) = (g.k(), g.p(), g.group());
     assert_eq!(x.len(), g.batch * g.x_len());
     assert_eq!(dy.len(), g.batch * g.y_len());
     assert_eq!(dw.len(), g.cout * k);
     let runs = rayon::current_num_threads().clamp(1, g.batch.max(1));
-    let per_run = g.batch.div_ceil(runs).max(1);
+    let per_run = g.batch.div_ceil(runs).div_ceil(nb).max(1) * nb;
     let partials: Vec<Vec<f32>> = x
         .par_chunks(per_run * g.x_len())
         .zip(dy.par_chunks(per_run * g.y_len()))
         .map(|(xs, dys)| {
             let mut acc = vec![0.0f32; g.cout * k];
-            let mut cols = vec![0.0f32; if g.pointwise() { 0 } else { k * p }];
-            for (i, (x_b, dy_b)) in xs.chunks(g.x_len()).zip(dys.chunks(g.y_len())).enumerate() {
-                let src: &[f32] = if g.pointwise() {
-                    x_b
+            let mut cols = vec![0.0f32; g.cols_len()];
+            let mut tmp = vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }];
+            for (i, (xg, dyg)) in xs.chunks(nb * g.x_len()).zip(dys.chunks(nb * g.y_len())).enumerate() {
+                let ld = xg.len() / g.x_len() * p;
+                let src = g.im2col_group(xg, &mut cols);
+                let grad: &[f32] = if ld == p {
+                    dyg
                 } else {
-                    im2col(g, x_b, &mut cols);
-                    &cols
+                    gather(dyg, g.cout, p, &mut tmp);
+                    &tmp[..g.cout * ld]
                 };
-                matmul((g.cout, k, p), &mut acc, (k, 1), i > 0, dy_b, (p, 1), src, (1, p));
+                matmul((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
             }
             acc
         })
@@ -385,6 +450,8 @@ mod tests {
             g(5, 7, 7, 3, 1, 2, 0),
             g(3, 8, 8, 4, 4, 4, 0),
             g(2, 2, 2, 3, 3, 1, 1),
+            ConvGeom { batch: 70, ..g(4, 3, 3, 5, 3, 1, 1) },
+            ConvGeom { batch: 9, ..g(3, 4, 4, 2, 1, 2, 0) },
         ]
     }
 
