@@ -27,6 +27,7 @@ fn specs() -> [(&'static str, BenchSpec); 2] {
 }
 
 fn train_step(c: &mut Criterion) {
+    tunnelbench::kernel::keep_freed_memory();
     for (label, spec) in specs() {
         let mut group = c.benchmark_group(format!("train_step_{label}_b128_32px"));
         group.sample_size(10);

@@ -15,6 +15,7 @@ use tunnelbench::scenario::data::{EMBEDDED, embedded_dir};
 use tunnelbench::study;
 
 fn main() {
+    tunnelbench::kernel::keep_freed_memory();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli.command) {
         eprintln!("error: {e}");

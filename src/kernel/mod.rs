@@ -21,11 +21,25 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
 use burn::backend::DispatchTensor;
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
 use conv::ConvGeom;
+
+/// Keeps freed activation buffers in the process instead of returning them to the OS, so that a
+/// training step does not page-fault (and have the kernel zero) tens of megabytes of fresh memory
+/// every time: glibc maps allocations above 128 KiB–32 MiB afresh and trims the heap top after
+/// each free by default. Call once at startup; a no-op off glibc.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; both values are within glibc's limits.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
 
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvKernels: Backend {
@@ -40,14 +54,15 @@ pub trait ConvKernels: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
 
-    /// Batch norm with batch statistics, then a ReLU when `relu`: (output, batch mean, biased
-    /// batch variance), the statistics untracked.
+    /// Batch norm with batch statistics, then a ReLU when `relu` and a 2x2 max-pool when `pool`:
+    /// (output, batch mean, biased batch variance), the statistics untracked.
     fn tb_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
         relu: bool,
+        pool: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -83,14 +98,31 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
     conv2d(input, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// `relu(bn(x))` (or `bn(x)`) for a batch-norm layer, through this module's kernels when the layer
-/// trains on a `flex` device; otherwise `BatchNorm::forward`. The running statistics are updated
-/// the way burn's layer does it, from the batch mean and biased variance.
-pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+/// `pool(relu(bn(x)))`, `relu(bn(x))` or `bn(x)` for a batch-norm layer in training, through
+/// this module's kernels (one op for all three) when the layer trains on a `flex` device;
+/// otherwise burn's layers. The running statistics are updated the way burn's `BatchNorm` does
+/// it, from the batch mean and biased variance.
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
     let device = x.device();
-    if std::env::var_os("TB_NO_BN").is_some() || !(device.is_autodiff() && bn.training.is_enabled() && x.dtype() == DType::F32 && device.clone().inner() == Device::flex()) {
+    let ours = std::env::var_os("TB_NO_BN").is_none() && device.is_autodiff()
+        && bn.training.is_enabled()
+        && x.dtype() == DType::F32
+        && device.clone().inner() == Device::flex();
+    // The fused pool: ReLU then 2x2 stride 2, no padding, floor mode.
+    let fused_pool = pool.filter(|_| std::env::var_os("TB_NO_FUSE").is_none()).filter(|p| {
+        relu && p.kernel_size == [2, 2]
+            && p.stride == [2, 2]
+            && p.dilation == [1, 1]
+            && !p.ceil_mode
+            && matches!(p.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0))
+    });
+    let rest = |y: Tensor<4>, pooled: bool| match pool {
+        Some(p) if !pooled => p.forward(y),
+        _ => y,
+    };
+    if !ours {
         let y = bn.forward(x);
-        return if relu { burn::tensor::activation::relu(y) } else { y };
+        return rest(if relu { burn::tensor::activation::relu(y) } else { y }, false);
     }
     let (y, mean, var) = <burn::backend::Dispatch as ConvKernels>::tb_batch_norm_train(
         x.into_dispatch(),
@@ -98,6 +130,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
         bn.beta.val().into_dispatch(),
         bn.epsilon,
         relu,
+        fused_pool.is_some(),
     );
     let update = |state: &burn::module::RunningState<Tensor<1>>, batch: DispatchTensor| {
         let running = state.value_sync().to_device(&device);
@@ -106,7 +139,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     };
     update(&bn.running_mean, mean);
     update(&bn.running_var, var);
-    Tensor::from_dispatch(y)
+    rest(Tensor::from_dispatch(y), fused_pool.is_some())
 }
 
 fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> ConvGeom {
@@ -151,33 +184,56 @@ fn flex_conv2d(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, opti
 }
 
 fn norm_geometry(x: &FlexTensor) -> norm::NormGeom {
-    let dims = x.shape().dims::<4>();
-    norm::NormGeom {
-        batch: dims[0],
-        channels: dims[1],
-        plane: dims[2] * dims[3],
-    }
+    let [batch, channels, h, w] = x.shape().dims();
+    norm::NormGeom { batch, channels, h, w }
 }
 
 fn vector(v: &[f32]) -> FlexTensor {
     output(Shape::new([v.len()]), |out| out.copy_from_slice(v))
 }
 
-/// The forward batch norm: (output, mean, variance) as tensors and the statistics as values.
+fn after(relu: bool, pool: bool) -> norm::After {
+    match (relu, pool) {
+        (_, true) => norm::After::ReluPool,
+        (true, false) => norm::After::Relu,
+        (false, false) => norm::After::Nothing,
+    }
+}
+
+/// What the backward pass needs of the forward output: nothing, the ReLU's output, or the pool's
+/// winners.
+#[derive(Clone, Debug)]
+enum NormMask {
+    Identity,
+    Relu(FlexTensor),
+    Pool(Vec<u8>),
+}
+
+/// The forward batch norm: the output, the statistics and the backward's mask.
 fn flex_batch_norm(
     x: FlexTensor,
     gamma: FlexTensor,
     beta: FlexTensor,
     epsilon: f64,
-    relu: bool,
-) -> (FlexTensor, Vec<f32>, Vec<f32>) {
+    after: norm::After,
+) -> (FlexTensor, Vec<f32>, Vec<f32>, NormMask) {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let g = norm_geometry(&x);
-    let mut stats = (Vec::new(), Vec::new());
-    let y = output(x.shape(), |y| {
-        stats = norm::forward(&g, values(&x), values(&gamma), values(&beta), epsilon, relu, y)
+    let (ho, wo) = match after {
+        norm::After::ReluPool => (g.h / 2, g.w / 2),
+        _ => (g.h, g.w),
+    };
+    let mut result = (Vec::new(), Vec::new(), Vec::new());
+    let y = output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
+        result = norm::forward(&g, values(&x), values(&gamma), values(&beta), epsilon, after, y)
     });
-    (y, stats.0, stats.1)
+    let (mean, var, winners) = result;
+    let mask = match after {
+        norm::After::Nothing => NormMask::Identity,
+        norm::After::Relu => NormMask::Relu(y.clone()),
+        norm::After::ReluPool => NormMask::Pool(winners),
+    };
+    (y, mean, var, mask)
 }
 
 impl ConvKernels for Flex {
@@ -187,8 +243,9 @@ impl ConvKernels for Flex {
         beta: FlexTensor,
         epsilon: f64,
         relu: bool,
+        pool: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (y, mean, var) = flex_batch_norm(x, gamma, beta, epsilon, relu);
+        let (y, mean, var, _) = flex_batch_norm(x, gamma, beta, epsilon, after(relu, pool));
         (y, vector(&mean), vector(&var))
     }
 
@@ -271,9 +328,9 @@ impl Backward<Flex, 2> for Conv2dNoBiasBackward {
     }
 }
 
-/// What the batch-norm backward keeps: the input's checkpoint, γ, the output when a ReLU followed
-/// (its mask), the batch statistics and ε.
-type NormState = (NodeId, FlexTensor, Option<FlexTensor>, Vec<f32>, Vec<f32>, f64);
+/// What the batch-norm backward keeps: the input's checkpoint, γ, the mask of what followed, the
+/// batch statistics and ε.
+type NormState = (NodeId, FlexTensor, NormMask, Vec<f32>, Vec<f32>, f64);
 
 #[derive(Debug)]
 struct BatchNormBackward;
@@ -284,16 +341,25 @@ impl Backward<Flex, 3> for BatchNormBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x_state, gamma, y, mean, var, epsilon) = ops.state;
+        let (x_state, gamma, mask, mean, var, epsilon) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let (gamma, y) = (contiguous(gamma), y.map(contiguous));
+        let gamma = contiguous(gamma);
+        let relu_out = match &mask {
+            NormMask::Relu(y) => Some(contiguous(y.clone())),
+            _ => None,
+        };
+        let mask = match (&mask, &relu_out) {
+            (NormMask::Pool(winners), _) => norm::Mask::Pool(winners),
+            (_, Some(y)) => norm::Mask::Relu(values(y)),
+            _ => norm::Mask::Identity,
+        };
         let g = norm_geometry(&x);
         let mut param_grads = (Vec::new(), Vec::new());
         let dx = output(x.shape(), |dx| {
             param_grads = norm::backward(
                 &g,
                 values(&x),
-                y.as_ref().map(values),
+                mask,
                 values(&grad),
                 values(&gamma),
                 &mean,
@@ -318,8 +384,10 @@ impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         epsilon: f64,
         relu: bool,
+        pool: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let gamma_value = gamma.primitive().clone();
+        let after = after(relu, pool);
         let (y, mean, var) = match BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
@@ -327,14 +395,14 @@ impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
-                let (y, mean, var) =
-                    flex_batch_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, relu);
-                let state = (x_state, gamma_value, relu.then(|| y.clone()), mean.clone(), var.clone(), epsilon);
+                let (y, mean, var, mask) =
+                    flex_batch_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, after);
+                let state = (x_state, gamma_value, mask, mean.clone(), var.clone(), epsilon);
                 (prep.finish(state, y), mean, var)
             }
             OpsKind::UnTracked(prep) => {
-                let (y, mean, var) =
-                    flex_batch_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, relu);
+                let (y, mean, var, _) =
+                    flex_batch_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, after);
                 (prep.finish(y), mean, var)
             }
         };

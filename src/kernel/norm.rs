@@ -1,68 +1,138 @@
-//! Batch normalisation with batch statistics, optionally followed by a ReLU, on contiguous NCHW
-//! f32 slices: the forward pass (returning the batch mean and biased variance, which the running
-//! statistics take) and the backward pass, each two sweeps over the activation. Statistics are
-//! summed in f64, per channel, in parallel over channels.
+//! Batch normalisation with batch statistics, optionally followed by a ReLU and a 2x2 stride-2
+//! max-pool (the VGG unit after its conv), on contiguous NCHW f32 slices: the forward pass
+//! (returning the batch mean and biased variance, which the running statistics take) and the
+//! backward pass. Statistics are summed per channel in parallel over channels, in f32 lanes
+//! flushed to f64 every block; outputs are written in parallel over images.
+//!
+//! With the pool, the forward pass never writes the full-size activation: it keeps, per pooled
+//! output, which of its four inputs won (or that the ReLU zeroed it), which is all the backward
+//! pass needs besides the input.
 
 use rayon::prelude::*;
 
-/// `[batch, channels, plane]`: an NCHW tensor with `plane = H * W`.
+/// An NCHW activation, `[batch, channels, h, w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NormGeom {
     pub batch: usize,
     pub channels: usize,
-    pub plane: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+/// What follows the normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    Nothing,
+    Relu,
+    /// ReLU, then a 2x2 stride-2 max-pool (an odd last row or column is dropped, as burn does).
+    ReluPool,
+}
+
+/// Which input of a pooling window won; `NONE` when the window's maximum is not positive (the
+/// ReLU passes no gradient).
+pub const NONE: u8 = 4;
+
+/// How [`backward`] finds the gradient after the ReLU (and pool) from the output gradient.
+pub enum Mask<'a> {
+    /// No ReLU: the output gradient as it is.
+    Identity,
+    /// ReLU: the forward output, whose sign is the mask.
+    Relu(&'a [f32]),
+    /// ReLU + pool: the winners [`forward`] returned.
+    Pool(&'a [u8]),
+}
+
+/// `(Σ u, Σ v)` over `(u, v) = f(a[i], b[i], c[i])`, summed in eight f32 lanes flushed to f64
+/// every 1024 values: vectorisable, and exact enough for one plane's statistics.
+fn lane_sums(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (f32, f32)) -> (f64, f64) {
+    assert!(a.len() == b.len() && a.len() == c.len());
+    let mut total = (0.0f64, 0.0f64);
+    for ((a, b), c) in a.chunks(1024).zip(b.chunks(1024)).zip(c.chunks(1024)) {
+        let (mut u, mut v) = ([0.0f32; 8], [0.0f32; 8]);
+        let (a8, b8, c8) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+        let tail = a8.remainder().iter().zip(b8.remainder()).zip(c8.remainder());
+        let (tu, tv) = tail.fold((0.0f32, 0.0f32), |(su, sv), ((x, y), z)| {
+            let (du, dv) = f(*x, *y, *z);
+            (su + du, sv + dv)
+        });
+        for ((x, y), z) in a8.zip(b8).zip(c8) {
+            for l in 0..8 {
+                let (du, dv) = f(x[l], y[l], z[l]);
+                u[l] += du;
+                v[l] += dv;
+            }
+        }
+        total.0 += u.iter().map(|x| *x as f64).sum::<f64>() + tu as f64;
+        total.1 += v.iter().map(|x| *x as f64).sum::<f64>() + tv as f64;
+    }
+    total
 }
 
 impl NormGeom {
+    fn plane(&self) -> usize {
+        self.h * self.w
+    }
+
     fn n(&self) -> f64 {
-        (self.batch * self.plane) as f64
+        (self.batch * self.plane()) as f64
     }
 
-    /// Sum of `f` over channel `c`'s values, in f64.
-    fn channel_sum(&self, data: &[f32], c: usize, f: impl Fn(usize, f32) -> f64) -> f64 {
-        let p = self.plane;
+    /// Pooled output size.
+    fn pooled(&self) -> (usize, usize) {
+        (self.h / 2, self.w / 2)
+    }
+
+    /// Output values per plane.
+    pub fn out_plane(&self, after: After) -> usize {
+        match after {
+            After::ReluPool => self.pooled().0 * self.pooled().1,
+            _ => self.plane(),
+        }
+    }
+
+    /// Sum over channel `c`'s planes of `f(plane range)`.
+    fn over_channel(&self, c: usize, f: impl Fn(std::ops::Range<usize>) -> (f64, f64)) -> (f64, f64) {
+        let p = self.plane();
         (0..self.batch)
-            .map(|b| {
-                let start = (b * self.channels + c) * p;
-                data[start..start + p]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| f(start + i, *v))
-                    .sum::<f64>()
-            })
-            .sum()
+            .map(|b| f((b * self.channels + c) * p..(b * self.channels + c + 1) * p))
+            .fold((0.0, 0.0), |acc, v| (acc.0 + v.0, acc.1 + v.1))
     }
 
-    /// Applies `f(channel, values of one plane)` to every plane of `out`, planes in parallel over
-    /// images.
-    fn per_plane(&self, out: &mut [f32], f: impl Fn(usize, usize, &mut [f32]) + Sync) {
-        let (c, p) = (self.channels, self.plane);
-        out.par_chunks_mut(c * p).enumerate().for_each(|(b, image)| {
-            for (ch, plane) in image.chunks_mut(p).enumerate() {
-                f(ch, (b * c + ch) * p, plane);
+    /// Applies `f(channel, index of the plane, output plane)` to every plane of `out` (planes of
+    /// `out_plane` values), in parallel over images.
+    fn per_plane<T: Send>(&self, out: &mut [T], out_plane: usize, f: impl Fn(usize, usize, &mut [T]) + Sync) {
+        let c = self.channels;
+        out.par_chunks_mut(c * out_plane).enumerate().for_each(|(b, image)| {
+            for (ch, plane) in image.chunks_mut(out_plane).enumerate() {
+                f(ch, b * c + ch, plane);
             }
         });
     }
 }
 
-/// `y = γ (x − μ) / √(σ² + ε) + β` with the batch's per-channel mean μ and biased variance σ²,
-/// then `max(y, 0)` when `relu`. Returns (μ, σ²).
+/// `y = γ (x − μ) / √(σ² + ε) + β` with the batch's per-channel mean μ and biased variance σ², then
+/// what `after` says, into `out` (`[batch, channels, out_plane]`). Returns (μ, σ², the pool's
+/// winners — empty without the pool).
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     g: &NormGeom,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
-    relu: bool,
-    y: &mut [f32],
-) -> (Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), g.batch * g.channels * g.plane);
-    assert_eq!(y.len(), x.len());
+    after: After,
+    out: &mut [f32],
+) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
+    let p = g.plane();
+    assert_eq!(x.len(), g.batch * g.channels * p);
+    assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
     let stats: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = g.channel_sum(x, c, |_, v| v as f64) / g.n();
-            let var = g.channel_sum(x, c, |_, v| (v as f64 - mean).powi(2)) / g.n();
+            let mean = g.over_channel(c, |r| lane_sums(&x[r.clone()], &x[r.clone()], &x[r], |v, _, _| (v, 0.0))).0 / g.n();
+            let m = mean as f32;
+            let sq = |v: f32, _, _| ((v - m) * (v - m), 0.0);
+            let var = g.over_channel(c, |r| lane_sums(&x[r.clone()], &x[r.clone()], &x[r], sq)).0 / g.n();
             (mean, var)
         })
         .collect();
@@ -74,76 +144,152 @@ pub fn forward(
             (scale as f32, (bt as f64 - mean * scale) as f32)
         })
         .collect();
-    g.per_plane(y, |c, start, out| {
-        let (scale, shift) = affine[c];
-        let src = &x[start..start + out.len()];
-        if relu {
-            out.iter_mut().zip(src).for_each(|(o, v)| *o = (v * scale + shift).max(0.0));
-        } else {
-            out.iter_mut().zip(src).for_each(|(o, v)| *o = v * scale + shift);
+    let mut winners = Vec::new();
+    match after {
+        After::Nothing | After::Relu => {
+            let floor = if after == After::Relu { 0.0 } else { f32::NEG_INFINITY };
+            g.per_plane(out, p, |c, plane, o| {
+                let (scale, shift) = affine[c];
+                for (o, v) in o.iter_mut().zip(&x[plane * p..(plane + 1) * p]) {
+                    *o = (v * scale + shift).max(floor);
+                }
+            });
         }
-    });
-    stats.iter().map(|&(m, v)| (m as f32, v as f32)).unzip()
+        After::ReluPool => {
+            let (ho, wo) = g.pooled();
+            winners = vec![NONE; out.len()];
+            let mut pairs: Vec<(&mut [f32], &mut [u8])> =
+                out.chunks_mut(ho * wo).zip(winners.chunks_mut(ho * wo)).collect();
+            pairs.par_chunks_mut(g.channels).enumerate().for_each(|(b, image)| {
+                for (c, (o, win)) in image.iter_mut().enumerate() {
+                    let (scale, shift) = affine[c];
+                    let src = &x[(b * g.channels + c) * p..][..p];
+                    for oy in 0..ho {
+                        for ox in 0..wo {
+                            let at = [0, 1, g.w, g.w + 1].map(|d| (2 * oy) * g.w + 2 * ox + d);
+                            let mut best = (0.0f32, NONE);
+                            for (k, &i) in at.iter().enumerate() {
+                                let v = src[i] * scale + shift;
+                                if v > best.0 {
+                                    best = (v, k as u8);
+                                }
+                            }
+                            o[oy * wo + ox] = best.0;
+                            win[oy * wo + ox] = best.1;
+                        }
+                    }
+                }
+            });
+        }
+    }
+    let (mean, var) = stats.iter().map(|&(m, v)| (m as f32, v as f32)).unzip();
+    (mean, var, winners)
 }
 
-/// Gradients of [`forward`] for the input, γ and β, given the output gradient `dy`; `y` is the
-/// forward output when the ReLU was applied (its sign is the ReLU's mask).
+/// Gradients of [`forward`] for the input, γ and β, given the output gradient `dout` (shaped like
+/// the forward output) and the `mask` of what followed the normalisation.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     g: &NormGeom,
     x: &[f32],
-    y: Option<&[f32]>,
-    dy: &[f32],
+    mask: Mask,
+    dout: &[f32],
     gamma: &[f32],
     mean: &[f32],
     var: &[f32],
     epsilon: f64,
     dx: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), g.batch * g.channels * g.plane);
-    assert!(dy.len() == x.len() && dx.len() == x.len() && y.is_none_or(|y| y.len() == x.len()));
-    let masked = |i: usize, d: f32| match y {
-        Some(y) if y[i] <= 0.0 => 0.0,
-        _ => d,
+    let p = g.plane();
+    let (ho, wo) = g.pooled();
+    let out_plane = if matches!(mask, Mask::Pool(_)) { ho * wo } else { p };
+    assert_eq!(x.len(), g.batch * g.channels * p);
+    assert_eq!(dx.len(), x.len());
+    assert_eq!(dout.len(), g.batch * g.channels * out_plane);
+    match mask {
+        Mask::Relu(y) => assert_eq!(y.len(), x.len()),
+        Mask::Pool(w) => assert_eq!(w.len(), dout.len()),
+        Mask::Identity => {}
+    }
+    // The input index of pooled output `i` of plane `plane`, when it passes a gradient.
+    let source = |winners: &[u8], plane: usize, i: usize| -> Option<usize> {
+        let k = winners[plane * out_plane + i];
+        (k != NONE).then(|| {
+            let (oy, ox) = (i / wo, i % wo);
+            plane * p + (2 * oy + (k as usize >> 1)) * g.w + 2 * ox + (k as usize & 1)
+        })
     };
     let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (*v as f64 + epsilon).sqrt()).collect();
-    // (Σ dŷ, Σ dŷ x̂) per channel, with dŷ the gradient after the ReLU's mask.
+    // (Σ ĝ x̂, Σ ĝ) per channel, with ĝ the gradient of the normalised output.
     let sums: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let (m, s) = (mean[c] as f64, inv_std[c]);
-            let dbeta = g.channel_sum(dy, c, |i, d| masked(i, d) as f64);
-            let dgamma = g.channel_sum(dy, c, |i, d| masked(i, d) as f64 * (x[i] as f64 - m) * s);
-            (dgamma, dbeta)
+            let m = mean[c];
+            let (dgamma_raw, dbeta) = match mask {
+                Mask::Identity => g.over_channel(c, |r| {
+                    lane_sums(&dout[r.clone()], &x[r.clone()], &x[r], |d, v, _| (d * (v - m), d))
+                }),
+                Mask::Relu(y) => g.over_channel(c, |r| {
+                    lane_sums(&dout[r.clone()], &x[r.clone()], &y[r], |d, v, yv| {
+                        let d = if yv > 0.0 { d } else { 0.0 };
+                        (d * (v - m), d)
+                    })
+                }),
+                Mask::Pool(winners) => {
+                    let mut sums = (0.0f64, 0.0f64);
+                    for b in 0..g.batch {
+                        let plane = b * g.channels + c;
+                        for i in 0..out_plane {
+                            if let Some(at) = source(winners, plane, i) {
+                                let d = dout[plane * out_plane + i] as f64;
+                                sums.0 += d * (x[at] - m) as f64;
+                                sums.1 += d;
+                            }
+                        }
+                    }
+                    sums
+                }
+            };
+            (dgamma_raw * inv_std[c], dbeta)
         })
         .collect();
     let n = g.n();
-    // dx = γ/σ · (dŷ − Σdŷ/n − x̂ Σ(dŷ x̂)/n), as an affine map of (dŷ, x) per channel.
+    // dx = γ/σ · (ĝ − Σĝ/n − x̂ Σ(ĝ x̂)/n), as a·ĝ + b·x + shift per channel.
     let coef: Vec<(f32, f32, f32)> = (0..g.channels)
         .map(|c| {
             let (dgamma, dbeta) = sums[c];
             let s = inv_std[c];
             let k = gamma[c] as f64 * s;
-            let a = k; // · dŷ
-            let b = -k * dgamma * s / n; // · x
+            let b = -k * dgamma * s / n;
             let shift = -k * dbeta / n + k * dgamma * s * mean[c] as f64 / n;
-            (a as f32, b as f32, shift as f32)
+            (k as f32, b as f32, shift as f32)
         })
         .collect();
-    g.per_plane(dx, |c, start, out| {
+    g.per_plane(dx, p, |c, plane, out| {
         let (a, b, shift) = coef[c];
-        let (xs, ds) = (&x[start..start + out.len()], &dy[start..start + out.len()]);
-        match y {
-            Some(y) => {
-                let ys = &y[start..start + out.len()];
+        let xs = &x[plane * p..(plane + 1) * p];
+        match mask {
+            Mask::Identity => {
+                let ds = &dout[plane * p..(plane + 1) * p];
+                for ((o, xv), d) in out.iter_mut().zip(xs).zip(ds) {
+                    *o = a * d + b * xv + shift;
+                }
+            }
+            Mask::Relu(y) => {
+                let (ds, ys) = (&dout[plane * p..(plane + 1) * p], &y[plane * p..(plane + 1) * p]);
                 for (((o, xv), d), yv) in out.iter_mut().zip(xs).zip(ds).zip(ys) {
                     let d = if *yv > 0.0 { *d } else { 0.0 };
                     *o = a * d + b * xv + shift;
                 }
             }
-            None => {
-                for ((o, xv), d) in out.iter_mut().zip(xs).zip(ds) {
-                    *o = a * d + b * xv + shift;
+            Mask::Pool(winners) => {
+                for (o, xv) in out.iter_mut().zip(xs) {
+                    *o = b * xv + shift;
+                }
+                for i in 0..out_plane {
+                    if let Some(at) = source(winners, plane, i) {
+                        out[at - plane * p] += a * dout[plane * out_plane + i];
+                    }
                 }
             }
         }
@@ -156,37 +302,47 @@ mod tests {
     use super::*;
 
     /// Every gradient against a central finite difference of `L = Σ w ⊙ forward(x)`, in f64
-    /// through f32 kernels, with and without the ReLU. β is chosen so that no output lies within
-    /// four finite-difference steps of the ReLU's kink.
+    /// through f32 kernels, for each `After`. β is chosen so that no normalised value lies within
+    /// four finite-difference steps of the ReLU's kink, and the inputs have no ties in a window.
     #[test]
     fn gradients_match_finite_differences() {
         let g = NormGeom {
             batch: 3,
             channels: 2,
-            plane: 5,
+            h: 2,
+            w: 5,
         };
-        let len = g.batch * g.channels * g.plane;
-        let x: Vec<f32> = (0..len).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
-        let w: Vec<f32> = (0..len).map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0).collect();
+        let len = 3 * 2 * 10;
+        let x: Vec<f32> = (0..len).map(|i| ((i * 37 % 61) as f32 - 30.0) / 19.0).collect();
         let gamma = [1.3f32, -0.7];
-        let beta = [0.35f32, 0.1];
         let eps = 1e-5;
-        for relu in [false, true] {
+        for (after, beta) in [
+            (After::Nothing, [0.2f32, 0.4]),
+            (After::Relu, [0.35, 0.1]),
+            (After::ReluPool, [0.35, 0.1]),
+        ] {
+            let out_len = g.batch * g.channels * g.out_plane(after);
+            let w: Vec<f32> = (0..out_len).map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0).collect();
             let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| {
-                let mut y = vec![0.0; len];
-                forward(&g, x, gamma, beta, eps, relu, &mut y);
+                let mut y = vec![0.0; out_len];
+                forward(&g, x, gamma, beta, eps, after, &mut y);
                 y.iter().zip(&w).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>()
             };
-            let mut y = vec![0.0; len];
-            let (mean, var) = forward(&g, &x, &gamma, &beta, eps, relu, &mut y);
+            let mut y = vec![0.0; out_len];
+            let (mean, var, winners) = forward(&g, &x, &gamma, &beta, eps, after, &mut y);
+            let mask = match after {
+                After::Nothing => Mask::Identity,
+                After::Relu => Mask::Relu(&y),
+                After::ReluPool => Mask::Pool(&winners),
+            };
             let mut dx = vec![0.0; len];
-            let (dgamma, dbeta) = backward(&g, &x, relu.then_some(&y[..]), &w, &gamma, &mean, &var, eps, &mut dx);
+            let (dgamma, dbeta) = backward(&g, &x, mask, &w, &gamma, &mean, &var, eps, &mut dx);
             let h = 1e-2f32;
             let check = |analytic: f32, plus: f64, minus: f64, what: &str| {
                 let numeric = (plus - minus) / (2.0 * h as f64);
                 assert!(
                     (analytic as f64 - numeric).abs() < 2e-2 * (1.0 + numeric.abs()),
-                    "{what} (relu {relu}): {analytic} vs {numeric}"
+                    "{what} ({after:?}): {analytic} vs {numeric}"
                 );
             };
             for i in 0..len {
@@ -204,6 +360,31 @@ mod tests {
                 bp[c] += h;
                 bm[c] -= h;
                 check(dbeta[c], loss(&x, &gamma, &bp), loss(&x, &gamma, &bm), "dbeta");
+            }
+        }
+    }
+
+    /// The fused pool equals ReLU then a 2x2 max-pool of the plain normalisation, odd edges
+    /// dropped.
+    #[test]
+    fn fused_pool_matches_relu_then_pool() {
+        let g = NormGeom {
+            batch: 2,
+            channels: 3,
+            h: 5,
+            w: 4,
+        };
+        let x: Vec<f32> = (0..2 * 3 * 20).map(|i| ((i * 29 % 41) as f32 - 20.0) / 9.0).collect();
+        let (gamma, beta) = ([0.9f32, 1.1, -1.2], [0.1f32, -0.3, 0.2]);
+        let mut plain = vec![0.0; x.len()];
+        forward(&g, &x, &gamma, &beta, 1e-5, After::Relu, &mut plain);
+        let mut pooled = vec![0.0; 2 * 3 * 2 * 2];
+        forward(&g, &x, &gamma, &beta, 1e-5, After::ReluPool, &mut pooled);
+        for plane in 0..6 {
+            for (oy, ox) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let at = |dy: usize, dx: usize| plain[plane * 20 + (2 * oy + dy) * 4 + 2 * ox + dx];
+                let expect = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+                assert_eq!(pooled[plane * 4 + oy * 2 + ox], expect);
             }
         }
     }

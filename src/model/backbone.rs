@@ -441,10 +441,7 @@ impl Unit {
             (Unit::Conv(u), Flow::Map { x, .. }) => {
                 let h = conv2d_module(&u.conv, x);
                 let f = want_features.then(|| cnn_feature(&h));
-                let mut h = batch_norm(&u.bn, h, true);
-                if let Some(p) = &u.pool {
-                    h = p.forward(h);
-                }
+                let h = batch_norm(&u.bn, h, true, u.pool.as_ref());
                 (Flow::Map { x: h, identity: None }, f)
             }
             (Unit::ResFirst(u), Flow::Map { x, .. }) => {
@@ -452,7 +449,7 @@ impl Unit {
                 let f = want_features.then(|| cnn_feature(&h));
                 (
                     Flow::Map {
-                        x: batch_norm(&u.bn, h, true),
+                        x: batch_norm(&u.bn, h, true, None),
                         identity: Some(x),
                     },
                     f,
@@ -461,12 +458,12 @@ impl Unit {
             (Unit::ResSecond(u), Flow::Map { x, identity }) => {
                 let h = conv2d_module(&u.conv, x);
                 let f = want_features.then(|| cnn_feature(&h));
-                let h = batch_norm(&u.bn, h, false);
+                let h = batch_norm(&u.bn, h, false, None);
                 // A truncated network may start a block without its first conv only through
                 // `combine`, which keeps units paired; the identity is then always present.
                 let identity = identity.expect("ResSecond follows ResFirst");
                 let shortcut = match (&u.down_conv, &u.down_bn) {
-                    (Some(c), Some(b)) => batch_norm(b, conv2d_module(c, identity), false),
+                    (Some(c), Some(b)) => batch_norm(b, conv2d_module(c, identity), false, None),
                     _ => identity,
                 };
                 (
