@@ -15,9 +15,8 @@ use tunnelbench::scenario::data::{EMBEDDED, embedded_dir};
 use tunnelbench::study;
 
 fn main() {
-    tunnelbench::kernel::keep_freed_memory();
     let cli = Cli::parse();
-    if let Err(e) = dispatch(cli.command) {
+    if let Err(e) = tunnelbench::kernel::configure().and_then(|()| dispatch(cli.command)) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }

@@ -67,7 +67,9 @@ impl ConvGeom {
 
     /// The input row of output row `oy` at kernel row `ky`, if inside the image.
     fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.stride[0] + ky).checked_sub(self.pad[0]).filter(|&iy| iy < self.h)
+        (oy * self.stride[0] + ky)
+            .checked_sub(self.pad[0])
+            .filter(|&iy| iy < self.h)
     }
 }
 
@@ -90,15 +92,13 @@ fn same_shift(g: &ConvGeom, ky: usize, kx: usize) -> Option<(isize, usize, usize
 fn zero_wrapped_columns(g: &ConvGeom, kx: usize, row: &mut [f32]) {
     let (lo, hi) = g.valid_cols(kx);
     let wo = g.wo();
-    if lo > 0 || hi < wo {
-        // A kernel wraps by at most a few columns: plain stores, not a `fill` call per row.
-        for r in row.chunks_exact_mut(wo) {
-            for v in &mut r[..lo] {
-                *v = 0.0;
-            }
-            for v in &mut r[hi..] {
-                *v = 0.0;
-            }
+    // A kernel wraps by a few columns: strided stores down each such column (a `fill` per row
+    // would be a library call per output row).
+    for col in (0..lo).chain(hi..wo) {
+        let mut i = col;
+        while i < row.len() {
+            row[i] = 0.0;
+            i += wo;
         }
     }
 }
@@ -115,9 +115,11 @@ fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
                 if let Some((off, lo, hi)) = same_shift(g, ky, kx) {
                     row[..lo].fill(0.0);
                     row[hi..].fill(0.0);
-                    let src = (lo as isize + off) as usize;
-                    row[lo..hi].copy_from_slice(&plane[src..src + hi - lo]);
-                    zero_wrapped_columns(g, kx, row);
+                    if hi > lo {
+                        let src = (lo as isize + off) as usize;
+                        row[lo..hi].copy_from_slice(&plane[src..src + hi - lo]);
+                        zero_wrapped_columns(g, kx, row);
+                    }
                     continue;
                 }
                 let (lo, hi) = g.valid_cols(kx);
@@ -154,10 +156,12 @@ fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
             for kx in 0..g.kw {
                 let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * ld..][..ho * wo];
                 if let Some((off, lo, hi)) = same_shift(g, ky, kx) {
-                    zero_wrapped_columns(g, kx, row);
-                    let dst = (lo as isize + off) as usize;
-                    for (d, v) in plane[dst..dst + hi - lo].iter_mut().zip(&row[lo..hi]) {
-                        *d += *v;
+                    if hi > lo {
+                        zero_wrapped_columns(g, kx, row);
+                        let dst = (lo as isize + off) as usize;
+                        for (d, v) in plane[dst..dst + hi - lo].iter_mut().zip(&row[lo..hi]) {
+                            *d += *v;
+                        }
                     }
                     continue;
                 }
@@ -246,7 +250,11 @@ impl ConvGeom {
 
     /// Scratch length of the column matrix of one group.
     fn cols_len(&self) -> usize {
-        if self.in_place() { 0 } else { self.k() * self.group() * self.p() }
+        if self.in_place() {
+            0
+        } else {
+            self.k() * self.group() * self.p()
+        }
     }
 
     /// The column matrix of the images `xs` (one group), `[k, n * p]`.
@@ -288,24 +296,31 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut
     assert_eq!(x.len(), g.batch * g.x_len());
     assert_eq!(w.len(), g.cout * k);
     assert_eq!(y.len(), g.batch * g.y_len());
-    y.par_chunks_mut(nb * g.y_len()).zip(x.par_chunks(nb * g.x_len())).for_each_init(
-        || (vec![0.0f32; g.cols_len()], vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }]),
-        |(cols, tmp), (ys, xs)| {
-            let ld = xs.len() / g.x_len() * p;
-            let src = g.im2col_group(xs, cols);
-            if ld == p {
-                matmul((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
-            } else {
-                matmul((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
-                scatter(&tmp[..g.cout * ld], g.cout, p, ys);
-            }
-            if let Some(bias) = bias {
-                for (plane, b) in ys.chunks_mut(p).zip(bias.iter().cycle()) {
-                    plane.iter_mut().for_each(|v| *v += *b);
+    y.par_chunks_mut(nb * g.y_len())
+        .zip(x.par_chunks(nb * g.x_len()))
+        .for_each_init(
+            || {
+                (
+                    vec![0.0f32; g.cols_len()],
+                    vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }],
+                )
+            },
+            |(cols, tmp), (ys, xs)| {
+                let ld = xs.len() / g.x_len() * p;
+                let src = g.im2col_group(xs, cols);
+                if ld == p {
+                    matmul((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
+                } else {
+                    matmul((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
+                    scatter(&tmp[..g.cout * ld], g.cout, p, ys);
                 }
-            }
-        },
-    );
+                if let Some(bias) = bias {
+                    for (plane, b) in ys.chunks_mut(p).zip(bias.iter().cycle()) {
+                        plane.iter_mut().for_each(|v| *v += *b);
+                    }
+                }
+            },
+        );
 }
 
 /// `dx[b] = col2im(wᵀ · dy[b])`, `dx` of shape `[batch, cin, h, w]`.
@@ -313,26 +328,33 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (k, p, nb) = (g.k(), g.p(), g.group());
     assert_eq!(dy.len(), g.batch * g.y_len());
     assert_eq!(dx.len(), g.batch * g.x_len());
-    dx.par_chunks_mut(nb * g.x_len()).zip(dy.par_chunks(nb * g.y_len())).for_each_init(
-        || (vec![0.0f32; g.cols_len()], vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }]),
-        |(cols, tmp), (dxs, dys)| {
-            if g.in_place() {
-                matmul((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
-                return;
-            }
-            let ld = dys.len() / g.y_len() * p;
-            let src: &[f32] = if ld == p {
-                dys
-            } else {
-                gather(dys, g.cout, p, tmp);
-                &tmp[..g.cout * ld]
-            };
-            matmul((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
-            for (j, dx_b) in dxs.chunks_mut(g.x_len()).enumerate() {
-                col2im(g, &mut cols[j * p..], ld, dx_b);
-            }
-        },
-    );
+    dx.par_chunks_mut(nb * g.x_len())
+        .zip(dy.par_chunks(nb * g.y_len()))
+        .for_each_init(
+            || {
+                (
+                    vec![0.0f32; g.cols_len()],
+                    vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }],
+                )
+            },
+            |(cols, tmp), (dxs, dys)| {
+                if g.in_place() {
+                    matmul((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
+                    return;
+                }
+                let ld = dys.len() / g.y_len() * p;
+                let src: &[f32] = if ld == p {
+                    dys
+                } else {
+                    gather(dys, g.cout, p, tmp);
+                    &tmp[..g.cout * ld]
+                };
+                matmul((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
+                for (j, dx_b) in dxs.chunks_mut(g.x_len()).enumerate() {
+                    col2im(g, &mut cols[j * p..], ld, dx_b);
+                }
+            },
+        );
 }
 
 /// `dw = Σ_b dy[b] · cols(x[b])ᵀ` (shape `[cout, cin, kh, kw]`) and, when asked, the bias gradient
@@ -417,7 +439,9 @@ mod tests {
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
-                let v = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503));
+                let v = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(40_503));
                 (v >> 8) as f32 / (1u32 << 24) as f32 - 0.5
             })
             .collect()
@@ -450,8 +474,15 @@ mod tests {
             g(5, 7, 7, 3, 1, 2, 0),
             g(3, 8, 8, 4, 4, 4, 0),
             g(2, 2, 2, 3, 3, 1, 1),
-            ConvGeom { batch: 70, ..g(4, 3, 3, 5, 3, 1, 1) },
-            ConvGeom { batch: 9, ..g(3, 4, 4, 2, 1, 2, 0) },
+            ConvGeom {
+                batch: 70,
+                ..g(4, 3, 3, 5, 3, 1, 1)
+            },
+            ConvGeom {
+                batch: 9,
+                ..g(3, 4, 4, 2, 1, 2, 0)
+            },
+            g(3, 1, 1, 4, 3, 1, 1),
         ]
     }
 

@@ -12,26 +12,45 @@
 pub mod conv;
 pub mod norm;
 
+use burn::backend::DispatchTensor;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
-use burn::backend::DispatchTensor;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use conv::ConvGeom;
+
+/// Process setup for training on the CPU, called once at startup: keeps freed memory (below) and
+/// reads `TUNNELBENCH_KERNELS` (`own`, the default, or `burn`: burn's ops instead of this module's,
+/// for cross-checks).
+pub fn configure() -> crate::error::Result<()> {
+    keep_freed_memory();
+    match std::env::var("TUNNELBENCH_KERNELS").as_deref() {
+        Err(_) | Ok("own") => set_enabled(true),
+        Ok("burn") => set_enabled(false),
+        Ok(other) => {
+            return Err(crate::error::Error::usage(format!(
+                "TUNNELBENCH_KERNELS must be `own` or `burn`, got `{other}`"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Keeps freed activation buffers in the process instead of returning them to the OS, so that a
 /// training step does not page-fault (and have the kernel zero) tens of megabytes of fresh memory
 /// every time: glibc maps allocations above 128 KiB–32 MiB afresh and trims the heap top after
-/// each free by default. Call once at startup; a no-op off glibc.
+/// each free by default. A no-op off glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; both values are within glibc's limits.
@@ -66,9 +85,22 @@ pub trait ConvKernels: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
+static OWN_KERNELS: AtomicBool = AtomicBool::new(true);
+
+/// Whether the default backend takes this module's kernels (the default) or burn's own ops, for
+/// cross-checks and comparisons; `tunnelbench` sets it from `TUNNELBENCH_KERNELS=burn` at startup.
+pub fn set_enabled(on: bool) {
+    OWN_KERNELS.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    OWN_KERNELS.load(Ordering::Relaxed)
+}
+
 /// Whether [`conv2d`] can take its own kernels for these options and this device.
 fn supported(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
-    options.groups == 1
+    enabled()
+        && options.groups == 1
         && options.dilation == [1, 1]
         && !options.is_asymmetric()
         && x.dtype() == DType::F32
@@ -104,17 +136,21 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
 /// it, from the batch mean and biased variance.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
     let device = x.device();
-    let ours = std::env::var_os("TB_NO_BN").is_none() && device.is_autodiff()
+    let ours = enabled()
+        && device.is_autodiff()
         && bn.training.is_enabled()
         && x.dtype() == DType::F32
         && device.clone().inner() == Device::flex();
     // The fused pool: ReLU then 2x2 stride 2, no padding, floor mode.
-    let fused_pool = pool.filter(|_| std::env::var_os("TB_NO_FUSE").is_none()).filter(|p| {
+    let fused_pool = pool.filter(|p| {
         relu && p.kernel_size == [2, 2]
             && p.stride == [2, 2]
             && p.dilation == [1, 1]
             && !p.ceil_mode
-            && matches!(p.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0))
+            && matches!(
+                p.padding,
+                PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+            )
     });
     let rest = |y: Tensor<4>, pooled: bool| match pool {
         Some(p) if !pooled => p.forward(y),
@@ -135,7 +171,12 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
     let update = |state: &burn::module::RunningState<Tensor<1>>, batch: DispatchTensor| {
         let running = state.value_sync().to_device(&device);
         let batch = Tensor::<1>::from_dispatch(batch).detach();
-        state.update(running.mul_scalar(1.0 - bn.momentum).add(batch.mul_scalar(bn.momentum)).detach());
+        state.update(
+            running
+                .mul_scalar(1.0 - bn.momentum)
+                .add(batch.mul_scalar(bn.momentum))
+                .detach(),
+        );
     };
     update(&bn.running_mean, mean);
     update(&bn.running_var, var);
@@ -160,7 +201,11 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Co
 
 /// The f32 values of a tensor in row-major order, copying only when its layout is not contiguous.
 fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() { t } else { t.to_contiguous() }
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
 }
 
 fn values(t: &FlexTensor) -> &[f32] {
@@ -269,7 +314,9 @@ fn conv_backward(
     let (x, weight, grad) = (contiguous(x), contiguous(weight), contiguous(grad));
     let g = geometry(&x, &weight, options);
     let dx = want[0].then(|| {
-        output(x.shape(), |dx| conv::backward_input(&g, values(&weight), values(&grad), dx))
+        output(x.shape(), |dx| {
+            conv::backward_input(&g, values(&weight), values(&grad), dx)
+        })
     });
     let (dw, db) = if want[1] || want[2] {
         let mut db = want[2].then(|| vec![0.0f32; g.cout]);
@@ -395,14 +442,24 @@ impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
-                let (y, mean, var, mask) =
-                    flex_batch_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, after);
+                let (y, mean, var, mask) = flex_batch_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                    after,
+                );
                 let state = (x_state, gamma_value, mask, mean.clone(), var.clone(), epsilon);
                 (prep.finish(state, y), mean, var)
             }
             OpsKind::UnTracked(prep) => {
-                let (y, mean, var, _) =
-                    flex_batch_norm(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, after);
+                let (y, mean, var, _) = flex_batch_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                    after,
+                );
                 (prep.finish(y), mean, var)
             }
         };
@@ -417,7 +474,10 @@ impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                prep.finish(state, flex_conv2d(x.into_primitive(), weight.into_primitive(), None, &options))
+                prep.finish(
+                    state,
+                    flex_conv2d(x.into_primitive(), weight.into_primitive(), None, &options),
+                )
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(flex_conv2d(x.into_primitive(), weight.into_primitive(), None, &options))
@@ -438,7 +498,12 @@ impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                let out = flex_conv2d(x.into_primitive(), weight.into_primitive(), Some(bias.into_primitive()), &options);
+                let out = flex_conv2d(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    Some(bias.into_primitive()),
+                    &options,
+                );
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(flex_conv2d(

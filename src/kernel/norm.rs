@@ -129,10 +129,17 @@ pub fn forward(
     let stats: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = g.over_channel(c, |r| lane_sums(&x[r.clone()], &x[r.clone()], &x[r], |v, _, _| (v, 0.0))).0 / g.n();
+            let mean =
+                g.over_channel(c, |r| {
+                    lane_sums(&x[r.clone()], &x[r.clone()], &x[r], |v, _, _| (v, 0.0))
+                })
+                .0 / g.n();
             let m = mean as f32;
             let sq = |v: f32, _, _| ((v - m) * (v - m), 0.0);
-            let var = g.over_channel(c, |r| lane_sums(&x[r.clone()], &x[r.clone()], &x[r], sq)).0 / g.n();
+            let var = g
+                .over_channel(c, |r| lane_sums(&x[r.clone()], &x[r.clone()], &x[r], sq))
+                .0
+                / g.n();
             (mean, var)
         })
         .collect();

@@ -1,0 +1,131 @@
+//! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
+//! outputs, the same gradients for every input, and the same running statistics, for every
+//! convolution shape the backbones use and for batch norm with and without ReLU and pool. One
+//! test, because it switches the process-wide kernel choice.
+
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use tunnelbench::backend::floats;
+use tunnelbench::kernel;
+
+/// Largest |a − b| relative to the largest |b|.
+fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn assert_close(what: &str, ours: &[f32], burn: &[f32]) {
+    let d = rel_diff(ours, burn);
+    assert!(d < 1e-4, "{what}: relative difference {d}");
+}
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+#[test]
+fn own_kernels_match_burn_ops() {
+    let device = Device::flex().autodiff();
+    device.seed(11);
+
+    // (batch, cin, size, cout, kernel, stride, padding, bias): VGG 3x3, the late 2x2 and 1x1
+    // planes, the ResNet stem, its stride-2 3x3 and 1x1 downsample, a ViT patch embedding.
+    let convs = [
+        (4, 3, 12, 8, 3, 1, 1, true),
+        (5, 8, 2, 6, 3, 1, 1, true),
+        (3, 6, 1, 5, 3, 1, 1, true),
+        (2, 3, 17, 4, 7, 2, 3, false),
+        (3, 4, 9, 6, 3, 2, 1, false),
+        (3, 4, 9, 6, 1, 2, 0, false),
+        (2, 3, 16, 5, 4, 4, 0, true),
+    ];
+    for (batch, cin, size, cout, k, stride, pad, bias) in convs {
+        let x = random([batch, cin, size, size], &device).require_grad();
+        let w = random([cout, cin, k, k], &device).require_grad();
+        let b = bias.then(|| random([cout], &device).require_grad());
+        let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+        let out = (size + 2 * pad - k) / stride + 1;
+        let weights = random([batch, cout, out, out], &device);
+        let run = |own: bool| {
+            kernel::set_enabled(own);
+            let y = kernel::conv2d(x.clone(), w.clone(), b.clone(), options.clone());
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let mut values = vec![floats(y).unwrap(), floats(x.grad(&grads).unwrap()).unwrap()];
+            values.push(floats(w.grad(&grads).unwrap()).unwrap());
+            if let Some(b) = &b {
+                values.push(floats(b.grad(&grads).unwrap()).unwrap());
+            }
+            values
+        };
+        let (ours, theirs) = (run(true), run(false));
+        for (what, (o, t)) in ["output", "input grad", "weight grad", "bias grad"]
+            .iter()
+            .zip(ours.iter().zip(&theirs))
+        {
+            assert_close(
+                &format!("conv {cin}->{cout} k{k} s{stride} p{pad} on {size}px: {what}"),
+                o,
+                t,
+            );
+        }
+    }
+
+    // Batch norm in training, alone, + ReLU, + ReLU + 2x2 pool (odd size: the last row and
+    // column dropped), and + ReLU + a 3x3 pool, which is not fused.
+    let pool2 = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    let pool3 = MaxPool2dConfig::new([3, 3])
+        .with_strides([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init();
+    for (relu, pool, size) in [
+        (false, None, 6),
+        (true, None, 6),
+        (true, Some(&pool2), 7),
+        (true, Some(&pool2), 2),
+        (true, Some(&pool3), 6),
+    ] {
+        let channels = 5;
+        let x = (random([4, channels, size, size], &device) * 2.0 + 0.5).require_grad();
+        let run = |own: bool| {
+            kernel::set_enabled(own);
+            let mut bn = BatchNormConfig::new(channels).init(&device);
+            bn.gamma = bn.gamma.map(|g| (g * 1.5 - 0.2).detach().require_grad());
+            bn.beta = bn.beta.map(|b| (b + 0.1).detach().require_grad());
+            let y = kernel::batch_norm(&bn, x.clone(), relu, pool);
+            let weights = Tensor::<4>::ones(y.shape(), &device)
+                + Tensor::arange(0..y.shape().num_elements() as i64, &device)
+                    .float()
+                    .reshape(y.shape())
+                    .sin();
+            let grads = (y.clone() * weights).sum().backward();
+            vec![
+                floats(y).unwrap(),
+                floats(x.grad(&grads).unwrap()).unwrap(),
+                floats(bn.gamma.val().grad(&grads).unwrap()).unwrap(),
+                floats(bn.beta.val().grad(&grads).unwrap()).unwrap(),
+                floats(bn.running_mean.value()).unwrap(),
+                floats(bn.running_var.value()).unwrap(),
+            ]
+        };
+        let (ours, theirs) = (run(true), run(false));
+        let names = [
+            "output",
+            "input grad",
+            "gamma grad",
+            "beta grad",
+            "running mean",
+            "running var",
+        ];
+        for (what, (o, t)) in names.iter().zip(ours.iter().zip(&theirs)) {
+            assert_close(
+                &format!("batch norm relu={relu} pool={} on {size}px: {what}", pool.is_some()),
+                o,
+                t,
+            );
+        }
+    }
+    kernel::set_enabled(true);
+}
