@@ -33,6 +33,7 @@ pub enum After {
 pub const NONE: u8 = 4;
 
 /// How [`backward`] finds the gradient after the ReLU (and pool) from the output gradient.
+#[derive(Clone, Copy)]
 pub enum Mask<'a> {
     /// No ReLU: the output gradient as it is.
     Identity,
@@ -90,12 +91,32 @@ impl NormGeom {
         }
     }
 
-    /// Sum over channel `c`'s planes of `f(plane range)`.
-    fn over_channel(&self, c: usize, f: impl Fn(std::ops::Range<usize>) -> (f64, f64)) -> (f64, f64) {
-        let p = self.plane();
-        (0..self.batch)
-            .map(|b| f((b * self.channels + c) * p..(b * self.channels + c + 1) * p))
-            .fold((0.0, 0.0), |acc, v| (acc.0 + v.0, acc.1 + v.1))
+    /// Per channel `c`, `Σ_b f(b·C + c, c)` (the plane index and the channel): the images are cut
+    /// into one run per thread, each walking its planes in memory order and summing into its own
+    /// per-channel buffer; the runs' sums are then added in order.
+    fn channel_sums(&self, f: impl Fn(usize, usize) -> (f64, f64) + Sync) -> Vec<(f64, f64)> {
+        let c = self.channels;
+        let per_run = self.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let partials: Vec<Vec<(f64, f64)>> = (0..self.batch.div_ceil(per_run))
+            .into_par_iter()
+            .map(|run| {
+                let mut acc = vec![(0.0, 0.0); c];
+                for b in run * per_run..((run + 1) * per_run).min(self.batch) {
+                    for (ch, a) in acc.iter_mut().enumerate() {
+                        let v = f(b * c + ch, ch);
+                        *a = (a.0 + v.0, a.1 + v.1);
+                    }
+                }
+                acc
+            })
+            .collect();
+        (0..c)
+            .map(|ch| {
+                partials
+                    .iter()
+                    .fold((0.0, 0.0), |s, part| (s.0 + part[ch].0, s.1 + part[ch].1))
+            })
+            .collect()
     }
 
     /// Applies `f(channel, index of the plane, output plane)` to every plane of `out` (planes of
@@ -126,23 +147,20 @@ pub fn forward(
     let p = g.plane();
     assert_eq!(x.len(), g.batch * g.channels * p);
     assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
-    let stats: Vec<(f64, f64)> = (0..g.channels)
-        .into_par_iter()
-        .map(|c| {
-            let mean =
-                g.over_channel(c, |r| {
-                    lane_sums(&x[r.clone()], &x[r.clone()], &x[r], |v, _, _| (v, 0.0))
-                })
-                .0 / g.n();
-            let m = mean as f32;
-            let sq = |v: f32, _, _| ((v - m) * (v - m), 0.0);
-            let var = g
-                .over_channel(c, |r| lane_sums(&x[r.clone()], &x[r.clone()], &x[r], sq))
-                .0
-                / g.n();
-            (mean, var)
+    let range = |plane: usize| plane * p..(plane + 1) * p;
+    let means: Vec<f64> = g
+        .channel_sums(|plane, _| {
+            let xs = &x[range(plane)];
+            lane_sums(xs, xs, xs, |v, _, _| (v, 0.0))
         })
+        .iter()
+        .map(|s| s.0 / g.n())
         .collect();
+    let vars = g.channel_sums(|plane, c| {
+        let (xs, m) = (&x[range(plane)], means[c] as f32);
+        lane_sums(xs, xs, xs, |v, _, _| ((v - m) * (v - m), 0.0))
+    });
+    let stats: Vec<(f64, f64)> = means.iter().zip(&vars).map(|(m, v)| (*m, v.0 / g.n())).collect();
     let affine: Vec<(f32, f32)> = stats
         .iter()
         .zip(gamma.iter().zip(beta))
@@ -218,48 +236,45 @@ pub fn backward(
         Mask::Pool(w) => assert_eq!(w.len(), dout.len()),
         Mask::Identity => {}
     }
-    // The input index of pooled output `i` of plane `plane`, when it passes a gradient.
-    let source = |winners: &[u8], plane: usize, i: usize| -> Option<usize> {
-        let k = winners[plane * out_plane + i];
-        (k != NONE).then(|| {
-            let (oy, ox) = (i / wo, i % wo);
-            plane * p + (2 * oy + (k as usize >> 1)) * g.w + 2 * ox + (k as usize & 1)
-        })
+    // Calls `f(output index, input index)` within plane `plane` for every pooled output that
+    // passes a gradient.
+    let for_winners = |winners: &[u8], plane: usize, f: &mut dyn FnMut(usize, usize)| {
+        let winners = &winners[plane * out_plane..(plane + 1) * out_plane];
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let k = winners[oy * wo + ox] as usize;
+                if k != NONE as usize {
+                    f(oy * wo + ox, (2 * oy + (k >> 1)) * g.w + 2 * ox + (k & 1));
+                }
+            }
+        }
     };
     let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (*v as f64 + epsilon).sqrt()).collect();
     // (Σ ĝ x̂, Σ ĝ) per channel, with ĝ the gradient of the normalised output.
-    let sums: Vec<(f64, f64)> = (0..g.channels)
-        .into_par_iter()
-        .map(|c| {
-            let m = mean[c];
-            let (dgamma_raw, dbeta) = match mask {
-                Mask::Identity => g.over_channel(c, |r| {
-                    lane_sums(&dout[r.clone()], &x[r.clone()], &x[r], |d, v, _| (d * (v - m), d))
-                }),
-                Mask::Relu(y) => g.over_channel(c, |r| {
-                    lane_sums(&dout[r.clone()], &x[r.clone()], &y[r], |d, v, yv| {
-                        let d = if yv > 0.0 { d } else { 0.0 };
-                        (d * (v - m), d)
-                    })
-                }),
-                Mask::Pool(winners) => {
-                    let mut sums = (0.0f64, 0.0f64);
-                    for b in 0..g.batch {
-                        let plane = b * g.channels + c;
-                        for i in 0..out_plane {
-                            if let Some(at) = source(winners, plane, i) {
-                                let d = dout[plane * out_plane + i] as f64;
-                                sums.0 += d * (x[at] - m) as f64;
-                                sums.1 += d;
-                            }
-                        }
-                    }
-                    sums
-                }
-            };
-            (dgamma_raw * inv_std[c], dbeta)
-        })
-        .collect();
+    let range = |plane: usize| plane * p..(plane + 1) * p;
+    let raw = g.channel_sums(|plane, c| {
+        let m = mean[c];
+        match mask {
+            Mask::Identity => {
+                let xs = &x[range(plane)];
+                lane_sums(&dout[range(plane)], xs, xs, |d, v, _| (d * (v - m), d))
+            }
+            Mask::Relu(y) => lane_sums(&dout[range(plane)], &x[range(plane)], &y[range(plane)], |d, v, yv| {
+                let d = d * f32::from(u8::from(yv > 0.0));
+                (d * (v - m), d)
+            }),
+            Mask::Pool(winners) => {
+                let (xs, ds) = (&x[range(plane)], &dout[plane * out_plane..(plane + 1) * out_plane]);
+                let mut sums = (0.0f64, 0.0f64);
+                for_winners(winners, plane, &mut |i, at| {
+                    let d = ds[i] as f64;
+                    sums = (sums.0 + d * (xs[at] - m) as f64, sums.1 + d);
+                });
+                sums
+            }
+        }
+    });
+    let sums: Vec<(f64, f64)> = raw.iter().zip(&inv_std).map(|(&(sx, sd), s)| (sx * s, sd)).collect();
     let n = g.n();
     // dx = γ/σ · (ĝ − Σĝ/n − x̂ Σ(ĝ x̂)/n), as a·ĝ + b·x + shift per channel.
     let coef: Vec<(f32, f32, f32)> = (0..g.channels)
@@ -285,7 +300,7 @@ pub fn backward(
             Mask::Relu(y) => {
                 let (ds, ys) = (&dout[plane * p..(plane + 1) * p], &y[plane * p..(plane + 1) * p]);
                 for (((o, xv), d), yv) in out.iter_mut().zip(xs).zip(ds).zip(ys) {
-                    let d = if *yv > 0.0 { *d } else { 0.0 };
+                    let d = *d * f32::from(u8::from(*yv > 0.0));
                     *o = a * d + b * xv + shift;
                 }
             }
@@ -293,11 +308,8 @@ pub fn backward(
                 for (o, xv) in out.iter_mut().zip(xs) {
                     *o = b * xv + shift;
                 }
-                for i in 0..out_plane {
-                    if let Some(at) = source(winners, plane, i) {
-                        out[at - plane * p] += a * dout[plane * out_plane + i];
-                    }
-                }
+                let ds = &dout[plane * out_plane..(plane + 1) * out_plane];
+                for_winners(winners, plane, &mut |i, at| out[at] += a * ds[i]);
             }
         }
     });
