@@ -270,6 +270,28 @@ impl ConvGeom {
     }
 }
 
+thread_local! {
+    /// Per-thread scratch (column matrix, regrouped output gradient), kept between calls: every
+    /// use overwrites what it reads, so it is neither freed nor zeroed per image group.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with this thread's scratch, sized for a group of `g`. `f` must not re-enter (it makes no
+/// rayon calls, so no other task of this module runs on the thread meanwhile).
+fn with_scratch<R>(g: &ConvGeom, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    let (cols, tmp) = (g.cols_len(), if g.group() > 1 { g.cout * g.group() * g.p() } else { 0 });
+    SCRATCH.with(|s| {
+        let (a, b) = &mut *s.borrow_mut();
+        if a.len() < cols {
+            a.resize(cols, 0.0);
+        }
+        if b.len() < tmp {
+            b.resize(tmp, 0.0);
+        }
+        f(&mut a[..cols], &mut b[..tmp])
+    })
+}
+
 /// `[n, c, p]` (images of one group) to `[c, n * p]`, the layout of a group's matrix product.
 fn gather(src: &[f32], c: usize, p: usize, dst: &mut [f32]) {
     let n = src.len() / (c * p);
@@ -298,14 +320,8 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut
     assert_eq!(y.len(), g.batch * g.y_len());
     y.par_chunks_mut(nb * g.y_len())
         .zip(x.par_chunks(nb * g.x_len()))
-        .for_each_init(
-            || {
-                (
-                    vec![0.0f32; g.cols_len()],
-                    vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }],
-                )
-            },
-            |(cols, tmp), (ys, xs)| {
+        .for_each(|(ys, xs)| {
+            with_scratch(g, |cols, tmp| {
                 let ld = xs.len() / g.x_len() * p;
                 let src = g.im2col_group(xs, cols);
                 if ld == p {
@@ -319,8 +335,8 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut
                         plane.iter_mut().for_each(|v| *v += *b);
                     }
                 }
-            },
-        );
+            })
+        });
 }
 
 /// `dx[b] = col2im(wᵀ · dy[b])`, `dx` of shape `[batch, cin, h, w]`.
@@ -330,14 +346,8 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     assert_eq!(dx.len(), g.batch * g.x_len());
     dx.par_chunks_mut(nb * g.x_len())
         .zip(dy.par_chunks(nb * g.y_len()))
-        .for_each_init(
-            || {
-                (
-                    vec![0.0f32; g.cols_len()],
-                    vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }],
-                )
-            },
-            |(cols, tmp), (dxs, dys)| {
+        .for_each(|(dxs, dys)| {
+            with_scratch(g, |cols, tmp| {
                 if g.in_place() {
                     matmul((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
                     return;
@@ -353,8 +363,8 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
                 for (j, dx_b) in dxs.chunks_mut(g.x_len()).enumerate() {
                     col2im(g, &mut cols[j * p..], ld, dx_b);
                 }
-            },
-        );
+            })
+        });
 }
 
 /// `dw = Σ_b dy[b] · cols(x[b])ᵀ` (shape `[cout, cin, kh, kw]`) and, when asked, the bias gradient
@@ -372,19 +382,19 @@ pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbia
         .zip(dy.par_chunks(per_run * g.y_len()))
         .map(|(xs, dys)| {
             let mut acc = vec![0.0f32; g.cout * k];
-            let mut cols = vec![0.0f32; g.cols_len()];
-            let mut tmp = vec![0.0f32; if nb > 1 { g.cout * nb * p } else { 0 }];
-            for (i, (xg, dyg)) in xs.chunks(nb * g.x_len()).zip(dys.chunks(nb * g.y_len())).enumerate() {
-                let ld = xg.len() / g.x_len() * p;
-                let src = g.im2col_group(xg, &mut cols);
-                let grad: &[f32] = if ld == p {
-                    dyg
-                } else {
-                    gather(dyg, g.cout, p, &mut tmp);
-                    &tmp[..g.cout * ld]
-                };
-                matmul((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
-            }
+            with_scratch(g, |cols, tmp| {
+                for (i, (xg, dyg)) in xs.chunks(nb * g.x_len()).zip(dys.chunks(nb * g.y_len())).enumerate() {
+                    let ld = xg.len() / g.x_len() * p;
+                    let src = g.im2col_group(xg, cols);
+                    let grad: &[f32] = if ld == p {
+                        dyg
+                    } else {
+                        gather(dyg, g.cout, p, tmp);
+                        &tmp[..g.cout * ld]
+                    };
+                    matmul((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
+                }
+            });
             acc
         })
         .collect();

@@ -190,17 +190,21 @@ pub fn forward(
                     let (scale, shift) = affine[c];
                     let src = &x[(b * g.channels + c) * p..][..p];
                     for oy in 0..ho {
+                        let (top, bottom) = (&src[2 * oy * g.w..][..2 * wo], &src[(2 * oy + 1) * g.w..][..2 * wo]);
+                        let (o, win) = (&mut o[oy * wo..(oy + 1) * wo], &mut win[oy * wo..(oy + 1) * wo]);
                         for ox in 0..wo {
-                            let at = [0, 1, g.w, g.w + 1].map(|d| (2 * oy) * g.w + 2 * ox + d);
-                            let mut best = (0.0f32, NONE);
-                            for (k, &i) in at.iter().enumerate() {
-                                let v = src[i] * scale + shift;
-                                if v > best.0 {
-                                    best = (v, k as u8);
-                                }
-                            }
-                            o[oy * wo + ox] = best.0;
-                            win[oy * wo + ox] = best.1;
+                            let v = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]]
+                                .map(|v| v * scale + shift);
+                            // Branch-free (the winner is data-dependent): the first maximum wins, and
+                            // a maximum that is not positive is the ReLU's zero, with no winner.
+                            let (k01, m01) = (u8::from(v[1] > v[0]), v[0].max(v[1]));
+                            let (k23, m23) = (2 + u8::from(v[3] > v[2]), v[2].max(v[3]));
+                            let right = u8::from(m23 > m01);
+                            let best = m01.max(m23);
+                            let k = k01 + (k23 - k01) * right;
+                            let dead = u8::from(!(best > 0.0));
+                            o[ox] = best.max(0.0);
+                            win[ox] = k + (NONE - k) * dead;
                         }
                     }
                 }
