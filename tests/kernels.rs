@@ -1,6 +1,7 @@
 //! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
 //! outputs, the same gradients for every input, and the same running statistics, for every
-//! convolution shape the backbones use and for batch norm with and without ReLU and pool. One
+//! convolution shape the backbones use and for batch norm with and without ReLU and pool, in
+//! training and in inference. One
 //! test, because it switches the process-wide kernel choice.
 
 use burn::nn::pool::MaxPool2dConfig;
@@ -110,7 +111,19 @@ fn own_kernels_match_burn_ops() {
                 floats(bn.running_var.value()).unwrap(),
             ]
         };
-        let (ours, theirs) = (run(true), run(false));
+        // Inference on a plain device, with the running statistics of a layer that has trained.
+        let plain = Device::flex();
+        let eval = |own: bool| {
+            kernel::set_enabled(own);
+            let mut bn = BatchNormConfig::new(channels).init(&plain);
+            bn.gamma = bn.gamma.map(|g| g * 1.5 - 0.2);
+            bn.beta = bn.beta.map(|b| b + 0.1);
+            bn.running_mean.update(random([channels], &plain));
+            bn.running_var.update(random([channels], &plain).abs() + 0.5);
+            let x = x.clone().inner().to_device(&plain);
+            vec![floats(kernel::batch_norm(&bn, x, relu, pool)).unwrap()]
+        };
+        let (ours, theirs) = ([run(true), eval(true)].concat(), [run(false), eval(false)].concat());
         let names = [
             "output",
             "input grad",
@@ -118,7 +131,9 @@ fn own_kernels_match_burn_ops() {
             "beta grad",
             "running mean",
             "running var",
+            "inference output",
         ];
+        assert_eq!(ours.len(), names.len());
         for (what, (o, t)) in names.iter().zip(ours.iter().zip(&theirs)) {
             assert_close(
                 &format!("batch norm relu={relu} pool={} on {size}px: {what}", pool.is_some()),

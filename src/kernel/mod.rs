@@ -97,6 +97,55 @@ pub fn enabled() -> bool {
     OWN_KERNELS.load(Ordering::Relaxed)
 }
 
+/// The inference-only kernels (no autodiff: the models call them on plain `flex` devices only).
+#[backend_extension(Flex)]
+pub trait EvalKernels: Backend {
+    /// Batch norm with the given running statistics, then a ReLU when `relu` and a 2x2 max-pool
+    /// when `pool`.
+    #[allow(clippy::too_many_arguments)]
+    fn tb_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+        pool: bool,
+    ) -> FloatTensor<Self>;
+}
+
+impl EvalKernels for Flex {
+    fn tb_batch_norm_eval(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        var: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+        pool: bool,
+    ) -> FlexTensor {
+        let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
+        let g = norm_geometry(&x);
+        let after = after(relu, pool);
+        let (ho, wo) = if pool { (g.h / 2, g.w / 2) } else { (g.h, g.w) };
+        output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
+            norm::inference(
+                &g,
+                values(&x),
+                values(&gamma),
+                values(&beta),
+                values(&mean),
+                values(&var),
+                epsilon,
+                after,
+                y,
+            )
+        })
+    }
+}
+
 /// Whether [`conv2d`] can take its own kernels for these options and this device.
 fn supported(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
     enabled()
@@ -136,11 +185,11 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
 /// it, from the batch mean and biased variance.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
     let device = x.device();
-    let ours = enabled()
-        && device.is_autodiff()
-        && bn.training.is_enabled()
-        && x.dtype() == DType::F32
-        && device.clone().inner() == Device::flex();
+    let flex = enabled() && x.dtype() == DType::F32 && device.clone().inner() == Device::flex();
+    // burn's layer trains on batch statistics on an autodiff device with training enabled, and
+    // uses the running statistics otherwise; a frozen layer on an autodiff device stays with burn.
+    let training = device.is_autodiff() && bn.training.is_enabled();
+    let inference = flex && !device.is_autodiff();
     // The fused pool: ReLU then 2x2 stride 2, no padding, floor mode.
     let fused_pool = pool.filter(|p| {
         relu && p.kernel_size == [2, 2]
@@ -156,7 +205,20 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
         Some(p) if !pooled => p.forward(y),
         _ => y,
     };
-    if !ours {
+    if inference {
+        let y = <burn::backend::Dispatch as EvalKernels>::tb_batch_norm_eval(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.running_mean.value().into_dispatch(),
+            bn.running_var.value().into_dispatch(),
+            bn.epsilon,
+            relu,
+            fused_pool.is_some(),
+        );
+        return rest(Tensor::from_dispatch(y), fused_pool.is_some());
+    }
+    if !(flex && training) {
         let y = bn.forward(x);
         return rest(if relu { burn::tensor::activation::relu(y) } else { y }, false);
     }

@@ -161,14 +161,28 @@ pub fn forward(
         lane_sums(xs, xs, xs, |v, _, _| ((v - m) * (v - m), 0.0))
     });
     let stats: Vec<(f64, f64)> = means.iter().zip(&vars).map(|(m, v)| (*m, v.0 / g.n())).collect();
-    let affine: Vec<(f32, f32)> = stats
+    let affine = affine(&stats, gamma, beta, epsilon);
+    let winners = apply(g, x, &affine, after, out);
+    let (mean, var) = stats.iter().map(|&(m, v)| (m as f32, v as f32)).unzip();
+    (mean, var, winners)
+}
+
+/// Per channel, the (scale, shift) of `γ (x − μ) / √(σ² + ε) + β`.
+fn affine(stats: &[(f64, f64)], gamma: &[f32], beta: &[f32], epsilon: f64) -> Vec<(f32, f32)> {
+    stats
         .iter()
         .zip(gamma.iter().zip(beta))
         .map(|(&(mean, var), (&gm, &bt))| {
             let scale = gm as f64 / (var + epsilon).sqrt();
             (scale as f32, (bt as f64 - mean * scale) as f32)
         })
-        .collect();
+        .collect()
+}
+
+/// `x · scale + shift` per channel, then what `after` says, into `out`; returns the pool's winners
+/// (empty without the pool).
+fn apply(g: &NormGeom, x: &[f32], affine: &[(f32, f32)], after: After, out: &mut [f32]) -> Vec<u8> {
+    let p = g.plane();
     let mut winners = Vec::new();
     match after {
         After::Nothing | After::Relu => {
@@ -211,8 +225,26 @@ pub fn forward(
             });
         }
     }
-    let (mean, var) = stats.iter().map(|&(m, v)| (m as f32, v as f32)).unzip();
-    (mean, var, winners)
+    winners
+}
+
+/// Batch norm with given (running) statistics, then what `after` says: the inference pass.
+#[allow(clippy::too_many_arguments)]
+pub fn inference(
+    g: &NormGeom,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f64,
+    after: After,
+    out: &mut [f32],
+) {
+    assert_eq!(x.len(), g.batch * g.channels * g.plane());
+    assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
+    let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
+    apply(g, x, &affine(&stats, gamma, beta, epsilon), after, out);
 }
 
 /// Gradients of [`forward`] for the input, γ and β, given the output gradient `dout` (shaped like
