@@ -26,6 +26,8 @@ pub struct BenchSpec {
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchResult {
     pub backend: String,
+    /// `own` (tunnelbench's kernels on the default backend) or `burn` (burn's ops throughout).
+    pub kernels: String,
     pub arch: String,
     pub width: f64,
     pub parameters: usize,
@@ -124,6 +126,12 @@ pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
         probe_times(PROBE_SAMPLES, PROBE_DIM, &crate::backend::probe_device())?;
     Ok(BenchResult {
         backend: kind.name().to_string(),
+        kernels: if kind == BackendKind::Flex && crate::kernel::enabled() {
+            "own"
+        } else {
+            "burn"
+        }
+        .to_string(),
         arch: spec.arch.name.clone(),
         width: spec.arch.width,
         parameters,

@@ -4,6 +4,7 @@
 //! training and in inference. One
 //! test, because it switches the process-wide kernel choice.
 
+use burn::module::Module;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
@@ -120,6 +121,9 @@ fn own_kernels_match_burn_ops() {
             bn.beta = bn.beta.map(|b| b + 0.1);
             bn.running_mean.update(random([channels], &plain));
             bn.running_var.update(random([channels], &plain).abs() + 0.5);
+            // A clone forked to another backend takes the shared running statistics with it (as
+            // a model copied to a GPU does): the layer must fetch them back.
+            let _elsewhere = bn.clone().fork(&Device::ndarray());
             let x = x.clone().inner().to_device(&plain);
             vec![floats(kernel::batch_norm(&bn, x, relu, pool)).unwrap()]
         };

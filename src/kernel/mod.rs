@@ -210,8 +210,9 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
             x.into_dispatch(),
             bn.gamma.val().into_dispatch(),
             bn.beta.val().into_dispatch(),
-            bn.running_mean.value().into_dispatch(),
-            bn.running_var.value().into_dispatch(),
+            // Running statistics stay where they were created (burn's layer moves them too).
+            bn.running_mean.value().to_device(&device).into_dispatch(),
+            bn.running_var.value().to_device(&device).into_dispatch(),
             bn.epsilon,
             relu,
             fused_pool.is_some(),

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Side-by-side timings for the README: PyTorch's reference script and `tunnelbench bench` on the
+# default backend, with tunnelbench's own kernels and with burn's ops (TUNNELBENCH_KERNELS=burn),
+# interleaved, ROUNDS rounds per network, one JSON object per line in OUT. Summarise with
+# benches/summarize.py OUT.
+#
+#   benches/side_by_side.sh PYTHON_WITH_TORCH OUT.jsonl [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py="${1:?a python with torch}"
+out="${2:?an output .jsonl file}"
+rounds="${3:-3}"
+bin="${TUNNELBENCH_BIN:-target/release/tunnelbench}"
+threads="$(nproc)"
+: > "$out"
+for net in "vggm-17 0.125" "vggm-11 0.25" "vggm-11 1"; do
+  read -r arch width <<< "$net"
+  for _ in $(seq "$rounds"); do
+    "$py" benches/reference/pytorch_reference.py --arch "$arch" --width "$width" --threads "$threads" \
+      | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' >> "$out"
+    for kernels in own burn; do
+      TUNNELBENCH_KERNELS="$kernels" "$bin" bench --backend flex --arch "$arch" --width "$width" --json \
+        | python3 -c 'import json, sys; [print(json.dumps(r)) for r in json.load(sys.stdin)]' >> "$out"
+    done
+  done
+done
