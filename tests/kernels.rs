@@ -9,7 +9,7 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use tunnelbench::backend::floats;
+use tunnelbench::backend::{BackendKind, floats};
 use tunnelbench::kernel;
 
 /// Largest |a − b| relative to the largest |b|.
@@ -123,7 +123,7 @@ fn own_kernels_match_burn_ops() {
             bn.running_var.update(random([channels], &plain).abs() + 0.5);
             // A clone forked to another backend takes the shared running statistics with it (as
             // a model copied to a GPU does): the layer must fetch them back.
-            let _elsewhere = bn.clone().fork(&Device::ndarray());
+            let _elsewhere = bn.clone().fork(&BackendKind::Ndarray.device());
             let x = x.clone().inner().to_device(&plain);
             vec![floats(kernel::batch_norm(&bn, x, relu, pool)).unwrap()]
         };
