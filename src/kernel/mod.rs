@@ -2,12 +2,15 @@
 //! on the table. burn's `flex` backend computes a convolution's weight gradient as a convolution of
 //! the transposed input with the transposed output gradient, and its input gradient as a
 //! transposed convolution, both through layout copies; on the small-channel convolutions of a study
-//! that is 2–3x the time of the forward pass each. Here one convolution op, registered through
-//! burn's backend-extension API with its own backward, runs all three products as per-image
-//! im2col + matrix product ([`conv`]).
+//! that is 2–3x the time of the forward pass each. Its batch norm is a dozen generic tensor ops.
+//! Here, registered through burn's backend-extension API, each with its own backward:
 //!
-//! [`conv2d`] is what the models call: on a `flex` device (with or without autodiff) it takes this
-//! path, on every other backend burn's own `conv2d`.
+//! - one convolution op running all three products as im2col + matrix product ([`conv`]);
+//! - one op for batch norm with batch statistics + ReLU + 2x2 max-pool, the VGG unit after its
+//!   conv, and one for the same with running statistics in inference ([`norm`]).
+//!
+//! [`conv2d`] and [`batch_norm`] are what the models call: on a `flex` device they take these
+//! kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own ops.
 
 pub mod conv;
 pub mod norm;
@@ -61,11 +64,11 @@ pub fn keep_freed_memory() {
 }
 
 #[backend_extension(Flex, Autodiff)]
-pub trait ConvKernels: Backend {
+pub trait Kernels: Backend {
     /// 2D convolution, groups 1, dilation 1, symmetric padding (checked by [`supported`]).
     fn tb_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self>;
 
-    /// [`tb_conv2d`](ConvKernels::tb_conv2d) plus a per-channel bias.
+    /// [`tb_conv2d`](Kernels::tb_conv2d) plus a per-channel bias.
     fn tb_conv2d_bias(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -73,8 +76,9 @@ pub trait ConvKernels: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
 
-    /// Batch norm with batch statistics, then a ReLU when `relu` and a 2x2 max-pool when `pool`:
-    /// (output, batch mean, biased batch variance), the statistics untracked.
+    /// Batch norm with batch statistics, then a ReLU when `relu` and a 2x2 max-pool when `pool`
+    /// (which implies the ReLU): (output, batch mean, biased batch variance), the statistics
+    /// untracked.
     fn tb_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -99,9 +103,9 @@ pub fn enabled() -> bool {
 
 /// The inference-only kernels (no autodiff: the models call them on plain `flex` devices only).
 #[backend_extension(Flex)]
-pub trait EvalKernels: Backend {
+pub trait InferenceKernels: Backend {
     /// Batch norm with the given running statistics, then a ReLU when `relu` and a 2x2 max-pool
-    /// when `pool`.
+    /// when `pool` (which implies the ReLU).
     #[allow(clippy::too_many_arguments)]
     fn tb_batch_norm_eval(
         x: FloatTensor<Self>,
@@ -115,7 +119,7 @@ pub trait EvalKernels: Backend {
     ) -> FloatTensor<Self>;
 }
 
-impl EvalKernels for Flex {
+impl InferenceKernels for Flex {
     fn tb_batch_norm_eval(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -129,7 +133,7 @@ impl EvalKernels for Flex {
         let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
         let g = norm_geometry(&x);
         let after = after(relu, pool);
-        let (ho, wo) = if pool { (g.h / 2, g.w / 2) } else { (g.h, g.w) };
+        let (ho, wo) = g.out_size(after);
         output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
             norm::inference(
                 &g,
@@ -179,10 +183,12 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
     conv2d(input, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// `pool(relu(bn(x)))`, `relu(bn(x))` or `bn(x)` for a batch-norm layer in training, through
-/// this module's kernels (one op for all three) when the layer trains on a `flex` device;
-/// otherwise burn's layers. The running statistics are updated the way burn's `BatchNorm` does
-/// it, from the batch mean and biased variance.
+/// `pool(relu(bn(x)))`, `relu(bn(x))` or `bn(x)` for a batch-norm layer, as burn's layers compute
+/// it: with batch statistics when it trains (on an autodiff device, training enabled), updating
+/// the running statistics from the batch mean and biased variance, and with the running
+/// statistics otherwise. On a `flex` device, one op of this module for all three; a frozen layer
+/// on an autodiff device, any other backend, and a pool other than 2x2 stride 2 go (in part) to
+/// burn.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
     let device = x.device();
     let flex = enabled() && x.dtype() == DType::F32 && device.clone().inner() == Device::flex();
@@ -206,7 +212,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
         _ => y,
     };
     if inference {
-        let y = <burn::backend::Dispatch as EvalKernels>::tb_batch_norm_eval(
+        let y = <burn::backend::Dispatch as InferenceKernels>::tb_batch_norm_eval(
             x.into_dispatch(),
             bn.gamma.val().into_dispatch(),
             bn.beta.val().into_dispatch(),
@@ -223,7 +229,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
         let y = bn.forward(x);
         return rest(if relu { burn::tensor::activation::relu(y) } else { y }, false);
     }
-    let (y, mean, var) = <burn::backend::Dispatch as ConvKernels>::tb_batch_norm_train(
+    let (y, mean, var) = <burn::backend::Dispatch as Kernels>::tb_batch_norm_train(
         x.into_dispatch(),
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
@@ -327,10 +333,7 @@ fn flex_batch_norm(
 ) -> (FlexTensor, Vec<f32>, Vec<f32>, NormMask) {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let g = norm_geometry(&x);
-    let (ho, wo) = match after {
-        norm::After::ReluPool => (g.h / 2, g.w / 2),
-        _ => (g.h, g.w),
-    };
+    let (ho, wo) = g.out_size(after);
     let mut result = (Vec::new(), Vec::new(), Vec::new());
     let y = output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
         result = norm::forward(&g, values(&x), values(&gamma), values(&beta), epsilon, after, y)
@@ -344,7 +347,7 @@ fn flex_batch_norm(
     (y, mean, var, mask)
 }
 
-impl ConvKernels for Flex {
+impl Kernels for Flex {
     fn tb_batch_norm_train(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -394,25 +397,38 @@ fn conv_backward(
     [dx, dw, db]
 }
 
+/// What the convolution backward keeps: the checkpoints of the input and the weight, the options.
+type ConvState = (NodeId, NodeId, ConvOptions<2>);
+
+/// The backward step of the convolution with `N` parents (input, weight and maybe bias).
+fn conv_step<const N: usize>(ops: Ops<ConvState, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    let grad = grads.consume::<Flex>(&ops.node);
+    let (x_state, w_state, options) = ops.state;
+    let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+    let weight = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
+    let mut want = [false; 3];
+    for (w, parent) in want.iter_mut().zip(&ops.parents) {
+        *w = parent.is_some();
+    }
+    for (node, g) in ops
+        .parents
+        .into_iter()
+        .zip(conv_backward(x, weight, grad, &options, want))
+    {
+        if let (Some(node), Some(g)) = (node, g) {
+            grads.register::<Flex>(node.id, g);
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Conv2dBackward;
 
 impl Backward<Flex, 3> for Conv2dBackward {
-    type State = (NodeId, NodeId, ConvOptions<2>);
+    type State = ConvState;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, w_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
-        let want = [node_x.is_some(), node_w.is_some(), node_b.is_some()];
-        let parents = [node_x, node_w, node_b];
-        for (node, g) in parents.into_iter().zip(conv_backward(x, weight, grad, &options, want)) {
-            if let (Some(node), Some(g)) = (node, g) {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        conv_step(ops, grads, checkpointer)
     }
 }
 
@@ -420,21 +436,10 @@ impl Backward<Flex, 3> for Conv2dBackward {
 struct Conv2dNoBiasBackward;
 
 impl Backward<Flex, 2> for Conv2dNoBiasBackward {
-    type State = (NodeId, NodeId, ConvOptions<2>);
+    type State = ConvState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, w_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
-        let want = [node_x.is_some(), node_w.is_some(), false];
-        let [dx, dw, _] = conv_backward(x, weight, grad, &options, want);
-        for (node, g) in [(node_x, dx), (node_w, dw)] {
-            if let (Some(node), Some(g)) = (node, g) {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        conv_step(ops, grads, checkpointer)
     }
 }
 
@@ -487,7 +492,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
     }
 }
 
-impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
+impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
     fn tb_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,

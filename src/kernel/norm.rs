@@ -83,12 +83,18 @@ impl NormGeom {
         (self.h / 2, self.w / 2)
     }
 
+    /// Output height and width.
+    pub fn out_size(&self, after: After) -> (usize, usize) {
+        match after {
+            After::ReluPool => self.pooled(),
+            _ => (self.h, self.w),
+        }
+    }
+
     /// Output values per plane.
     pub fn out_plane(&self, after: After) -> usize {
-        match after {
-            After::ReluPool => self.pooled().0 * self.pooled().1,
-            _ => self.plane(),
-        }
+        let (h, w) = self.out_size(after);
+        h * w
     }
 
     /// Per channel `c`, `Σ_b f(b·C + c, c)` (the plane index and the channel): the images are cut
