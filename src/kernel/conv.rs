@@ -276,10 +276,17 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Scratch above this many values (64 MiB, e.g. one 224x224 image's column matrix of a 64-channel
+/// 3x3 conv is 115 MiB) is allocated per call instead of being kept by the thread.
+const KEPT_SCRATCH: usize = 16 << 20;
+
 /// Runs `f` with this thread's scratch, sized for a group of `g`. `f` must not re-enter (it makes no
 /// rayon calls, so no other task of this module runs on the thread meanwhile).
 fn with_scratch<R>(g: &ConvGeom, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
     let (cols, tmp) = (g.cols_len(), if g.group() > 1 { g.cout * g.group() * g.p() } else { 0 });
+    if cols + tmp > KEPT_SCRATCH {
+        return f(&mut vec![0.0; cols], &mut vec![0.0; tmp]);
+    }
     SCRATCH.with(|s| {
         let (a, b) = &mut *s.borrow_mut();
         if a.len() < cols {
