@@ -400,7 +400,7 @@ fn conv_backward(
 /// What the convolution backward keeps: the checkpoints of the input and the weight, the options.
 type ConvState = (NodeId, NodeId, ConvOptions<2>);
 
-/// The backward step of the convolution with `N` parents (input, weight and maybe bias).
+/// The backward step of the convolution with `N` parents.
 fn conv_step<const N: usize>(ops: Ops<ConvState, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
     let grad = grads.consume::<Flex>(&ops.node);
     let (x_state, w_state, options) = ops.state;
@@ -421,24 +421,14 @@ fn conv_step<const N: usize>(ops: Ops<ConvState, N>, grads: &mut Gradients, chec
     }
 }
 
+/// The convolution's backward with `N` parents: input and weight, and the bias when `N` is 3.
 #[derive(Debug)]
-struct Conv2dBackward;
+struct Conv2dBackward<const N: usize>;
 
-impl Backward<Flex, 3> for Conv2dBackward {
+impl<const N: usize> Backward<Flex, N> for Conv2dBackward<N> {
     type State = ConvState;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        conv_step(ops, grads, checkpointer)
-    }
-}
-
-#[derive(Debug)]
-struct Conv2dNoBiasBackward;
-
-impl Backward<Flex, 2> for Conv2dNoBiasBackward {
-    type State = ConvState;
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         conv_step(ops, grads, checkpointer)
     }
 }
@@ -535,7 +525,7 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
     }
 
     fn tb_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
-        match Conv2dNoBiasBackward
+        match Conv2dBackward::<2>
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
             .stateful()
@@ -559,7 +549,7 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        match Conv2dBackward
+        match Conv2dBackward::<3>
             .prepare::<C>([x.node(), weight.node(), bias.node()])
             .compute_bound()
             .stateful()
