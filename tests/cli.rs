@@ -84,6 +84,21 @@ fn unknown_or_missing_backend_is_exit_2() {
 }
 
 #[test]
+fn unknown_kernel_choice_is_exit_2() {
+    let o = bin()
+        .arg("backends")
+        .env("TUNNELBENCH_KERNELS", "fast")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("TUNNELBENCH_KERNELS must be `own` or `burn`, got `fast`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn bad_scenario_keys_and_values_are_exit_2_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
