@@ -389,7 +389,7 @@ fn conv_backward(
         let dw = output(weight.shape(), |dw| {
             conv::backward_weight(&g, values(&x), values(&grad), dw, db.as_deref_mut())
         });
-        let db = db.map(|db| output(Shape::new([g.cout]), |out| out.copy_from_slice(&db)));
+        let db = db.as_deref().map(vector);
         (want[1].then_some(dw), db)
     } else {
         (None, None)
@@ -449,14 +449,11 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x_state, gamma, mask, mean, var, epsilon) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let gamma = contiguous(gamma);
-        let relu_out = match &mask {
-            NormMask::Relu(y) => Some(contiguous(y.clone())),
-            _ => None,
-        };
-        let mask = match (&mask, &relu_out) {
-            (NormMask::Pool(winners), _) => norm::Mask::Pool(winners),
-            (_, Some(y)) => norm::Mask::Relu(values(y)),
-            _ => norm::Mask::Identity,
+        // The ReLU's output is the forward's own (contiguous) tensor.
+        let mask = match &mask {
+            NormMask::Pool(winners) => norm::Mask::Pool(winners),
+            NormMask::Relu(y) => norm::Mask::Relu(values(y)),
+            NormMask::Identity => norm::Mask::Identity,
         };
         let g = norm_geometry(&x);
         let mut param_grads = (Vec::new(), Vec::new());
