@@ -156,87 +156,92 @@ fn with_shifted<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// One register tile: `out[m * plane + v * 8 + l] = init[m] + Σ_k w[k, m] · x[taps[k] + v * 8 + l]`
-/// for `m < M`, `v < V`, `l < 8`; without `init`, adds to what `out` holds.
+/// Defines a register tile `$name` on vectors `$vec` of `$lanes` floats (target features
+/// `$features`): `out[m * plane + v * L + l] = init[m] + Σ_k w[k, m] · x[taps[k] + v * L + l]` for
+/// `m < M`, `v < V`, `l < L`; without `init`, adds to what `out` holds.
 ///
-/// # Safety
-/// AVX2 and FMA are available; `x + taps[k]` has `V * 8` values for every `k`; `w` holds
-/// `taps.len() * M` values; `out` has room for `M` planes of `p.len()` values from its start,
-/// `V * 8` each.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const M: usize, const V: usize>(
-    p: Plane,
-    taps: &[usize],
-    x: *const f32,
-    w: *const f32,
-    init: Option<[f32; M]>,
-    out: *mut f32,
-) {
-    // SAFETY (whole body): the loads and stores the caller vouched for.
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); V]; M];
-        for (m, row) in acc.iter_mut().enumerate() {
-            *row = match init {
-                Some(init) => [_mm256_set1_ps(init[m]); V],
-                None => std::array::from_fn(|v| _mm256_loadu_ps(out.add(m * p.len() + v * 8))),
-            };
-        }
-        for (k, &off) in taps.iter().enumerate() {
-            let wk = w.add(k * M);
-            let xv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(x.add(off + v * 8)));
-            for (m, acc_m) in acc.iter_mut().enumerate() {
-                let wv = _mm256_broadcast_ss(&*wk.add(m));
-                for (a, xv) in acc_m.iter_mut().zip(&xv) {
-                    *a = _mm256_fmadd_ps(wv, *xv, *a);
+/// Safety of the defined function: the features are available; `x + taps[k]` has `V * L` values
+/// for every `k`; `w` holds `taps.len() * M` values; `out` has room for `M` planes of `p.len()`
+/// values from its start, `V * L` each.
+macro_rules! register_tile {
+    ($name:ident, $features:literal, $vec:ty, $lanes:literal,
+     $set1:ident, $load:ident, $store:ident, $fma:ident) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const M: usize, const V: usize>(
+            p: Plane,
+            taps: &[usize],
+            x: *const f32,
+            w: *const f32,
+            init: Option<[f32; M]>,
+            out: *mut f32,
+        ) {
+            // SAFETY (whole body): the loads and stores the caller vouched for.
+            unsafe {
+                let mut acc: [[$vec; V]; M] = [[$set1(0.0); V]; M];
+                for (m, row) in acc.iter_mut().enumerate() {
+                    *row = match init {
+                        Some(init) => [$set1(init[m]); V],
+                        None => std::array::from_fn(|v| $load(out.add(m * p.len() + v * $lanes))),
+                    };
+                }
+                for (k, &off) in taps.iter().enumerate() {
+                    let wk = w.add(k * M);
+                    let xv: [$vec; V] = std::array::from_fn(|v| $load(x.add(off + v * $lanes)));
+                    for (m, acc_m) in acc.iter_mut().enumerate() {
+                        let wv = $set1(*wk.add(m));
+                        for (a, xv) in acc_m.iter_mut().zip(&xv) {
+                            *a = $fma(wv, *xv, *a);
+                        }
+                    }
+                }
+                for (m, acc_m) in acc.iter().enumerate() {
+                    for (v, a) in acc_m.iter().enumerate() {
+                        $store(out.add(m * p.len() + v * $lanes), *a);
+                    }
                 }
             }
         }
-        for (m, acc_m) in acc.iter().enumerate() {
-            for (v, a) in acc_m.iter().enumerate() {
-                _mm256_storeu_ps(out.add(m * p.len() + v * 8), *a);
-            }
-        }
-    }
+    };
 }
 
-/// [`tile`] with 16-pixel vectors (AVX-512F): `V` vectors of 16 pixels.
-///
-/// # Safety
-/// As [`tile`] with AVX-512F available and `V * 16` values per tap and output row.
-#[target_feature(enable = "avx512f")]
-unsafe fn tile16<const M: usize, const V: usize>(
-    p: Plane,
-    taps: &[usize],
-    x: *const f32,
-    w: *const f32,
-    init: Option<[f32; M]>,
-    out: *mut f32,
-) {
-    // SAFETY (whole body): the loads and stores the caller vouched for.
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); V]; M];
-        for (m, row) in acc.iter_mut().enumerate() {
-            *row = match init {
-                Some(init) => [_mm512_set1_ps(init[m]); V],
-                None => std::array::from_fn(|v| _mm512_loadu_ps(out.add(m * p.len() + v * 16))),
-            };
+register_tile!(
+    tile,
+    "avx2,fma",
+    __m256,
+    8,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps
+);
+register_tile!(
+    tile16,
+    "avx512f",
+    __m512,
+    16,
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_fmadd_ps
+);
+
+/// `$tile::<M, V>($args)` for the run-time `M` (`$mr`, 1 to [`MR`]) and `V` (`$nv`, 1 to [`NV`]).
+macro_rules! tiles {
+    ($tile:ident, $mr:expr, $nv:expr, $args:tt) => {
+        tiles!(@m $tile, $mr, $nv, $args, [1 2 3 4 5 6], [1 2])
+    };
+    (@m $tile:ident, $mr:expr, $nv:expr, $args:tt, [$($m:literal)*], $vs:tt) => {
+        match $mr {
+            $($m => tiles!(@v $tile, $m, $nv, $args, $vs),)*
+            _ => unreachable!(),
         }
-        for (k, &off) in taps.iter().enumerate() {
-            let wk = w.add(k * M);
-            let xv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(x.add(off + v * 16)));
-            for (m, acc_m) in acc.iter_mut().enumerate() {
-                let wv = _mm512_set1_ps(*wk.add(m));
-                for (a, xv) in acc_m.iter_mut().zip(&xv) {
-                    *a = _mm512_fmadd_ps(wv, *xv, *a);
-                }
-            }
+    };
+    (@v $tile:ident, $m:literal, $nv:expr, $args:tt, [$($v:literal)*]) => {
+        match $nv {
+            $($v => $tile::<$m, $v> $args,)*
+            _ => unreachable!(),
         }
-        for (m, acc_m) in acc.iter().enumerate() {
-            for (v, a) in acc_m.iter().enumerate() {
-                _mm512_storeu_ps(out.add(m * p.len() + v * 16), *a);
-            }
-        }
-    }
+    };
 }
 
 /// The conv of a band of images, given as their [`shifted`] copies (`ins` planes each), with
@@ -269,70 +274,32 @@ unsafe fn band(p: Plane, ins: usize, outs: usize, xs: &[f32], packed: &[f32], bi
             for b in 0..images {
                 let (x, o) = (&xs[b * p.image_len(ins)..], &mut out[(b * outs + o0) * p.len()..]);
                 let mut j = 0;
-                while wide && vectors - j >= 2 {
-                    let nv = ((vectors - j) / 2).min(NV);
-                    let (x, o) = (x[j * 8..].as_ptr(), o[j * 8..].as_mut_ptr());
-                    macro_rules! run {
-                        ($m:literal, $v:literal) => {
-                            // SAFETY: as below, with AVX-512F checked by `wide`.
-                            unsafe {
-                                tile16::<$m, $v>(
-                                    p,
-                                    taps,
-                                    x,
-                                    w,
-                                    init.map(|i| std::array::from_fn(|m| i[m])),
-                                    o,
-                                )
-                            }
-                        };
-                    }
-                    macro_rules! dispatch {
-                        ($($m:literal)*; $($v:literal)*) => {
-                            dispatch!(@m [$($m)*] [$($v)*])
-                        };
-                        (@m [$($m:literal)*] $vs:tt) => {
-                            match mr { $($m => dispatch!(@v $m $vs),)* _ => unreachable!() }
-                        };
-                        (@v $m:literal [$($v:literal)*]) => {
-                            match nv { $($v => run!($m, $v),)* _ => unreachable!() }
-                        };
-                    }
-                    dispatch!(1 2 3 4 5 6; 1 2);
-                    j += 2 * nv;
-                }
                 while j < vectors {
-                    let nv = (vectors - j).min(NV);
                     let (x, o) = (x[j * 8..].as_ptr(), o[j * 8..].as_mut_ptr());
-                    macro_rules! run {
-                        ($m:literal, $v:literal) => {
-                            // SAFETY: the caller's buffers, checked above; the tile's channels and
-                            // vectors are inside the output. `init` narrowed to the tile's channels.
-                            unsafe {
-                                tile::<$m, $v>(
-                                    p,
-                                    taps,
-                                    x,
-                                    w,
-                                    init.map(|i| std::array::from_fn(|m| i[m])),
-                                    o,
-                                )
-                            }
-                        };
+                    // SAFETY: the caller's buffers, checked above; the tile's channels and vectors
+                    // are inside the output; AVX-512F checked by `wide`. `init` is narrowed to the
+                    // tile's channels.
+                    unsafe {
+                        if wide && vectors - j >= 2 {
+                            let nv = ((vectors - j) / 2).min(NV);
+                            tiles!(
+                                tile16,
+                                mr,
+                                nv,
+                                (p, taps, x, w, init.map(|i| std::array::from_fn(|m| i[m])), o)
+                            );
+                            j += 2 * nv;
+                        } else {
+                            let nv = (vectors - j).min(NV);
+                            tiles!(
+                                tile,
+                                mr,
+                                nv,
+                                (p, taps, x, w, init.map(|i| std::array::from_fn(|m| i[m])), o)
+                            );
+                            j += nv;
+                        }
                     }
-                    macro_rules! dispatch {
-                        ($($m:literal)*; $($v:literal)*) => {
-                            dispatch!(@m [$($m)*] [$($v)*])
-                        };
-                        (@m [$($m:literal)*] $vs:tt) => {
-                            match mr { $($m => dispatch!(@v $m $vs),)* _ => unreachable!() }
-                        };
-                        (@v $m:literal [$($v:literal)*]) => {
-                            match nv { $($v => run!($m, $v),)* _ => unreachable!() }
-                        };
-                    }
-                    dispatch!(1 2 3 4 5 6; 1 2);
-                    j += nv;
                 }
             }
         }
