@@ -728,6 +728,7 @@ mod tests {
             // 64 input channels or more (16-pixel vectors with AVX-512F) forward and backward.
             g(5, 4, 8, 20, 3, 1, 1),
             g(64, 2, 8, 7, 3, 1, 1),
+            g(64, 8, 8, 5, 3, 1, 1),
             g(5, 4, 12, 66, 3, 1, 1),
             ConvGeom {
                 batch: 40,
