@@ -420,12 +420,11 @@ fn backward_weight_on(path: Path, g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut 
         _ => gemm_backward_weight(g, x, dy, dw),
     }
     if let Some(db) = dbias {
-        let p = g.p();
+        // Each plane summed in parallel, the planes' sums added image by image in order.
+        let sums: Vec<f32> = dy.par_chunks(g.p()).map(|plane| plane.iter().sum::<f32>()).collect();
         db.fill(0.0);
-        for dy_b in dy.chunks(g.y_len()) {
-            for (d, plane) in db.iter_mut().zip(dy_b.chunks(p)) {
-                *d += plane.iter().sum::<f32>();
-            }
+        for image in sums.chunks(g.cout) {
+            db.iter_mut().zip(image).for_each(|(d, s)| *d += *s);
         }
     }
 }
