@@ -492,33 +492,29 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         relu: bool,
         pool: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let gamma_value = gamma.primitive().clone();
         let after = after(relu, pool);
+        let forward = |x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>| {
+            flex_batch_norm(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                epsilon,
+                after,
+            )
+        };
         let (y, mean, var) = match BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let (y, mean, var, mask) = flex_batch_norm(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                    after,
-                );
+                let (x_state, gamma_value) = (prep.checkpoint(&x), gamma.primitive().clone());
+                let (y, mean, var, mask) = forward(x, gamma, beta);
                 let state = (x_state, gamma_value, mask, mean.clone(), var.clone(), epsilon);
                 (prep.finish(state, y), mean, var)
             }
             OpsKind::UnTracked(prep) => {
-                let (y, mean, var, _) = flex_batch_norm(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                    after,
-                );
+                let (y, mean, var, _) = forward(x, gamma, beta);
                 (prep.finish(y), mean, var)
             }
         };
@@ -526,6 +522,9 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
     }
 
     fn tb_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        let forward = |x: FloatTensor<Self>, weight: FloatTensor<Self>| {
+            flex_conv2d(x.into_primitive(), weight.into_primitive(), None, &options)
+        };
         match Conv2dBackward::<2>
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
@@ -533,14 +532,9 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                prep.finish(
-                    state,
-                    flex_conv2d(x.into_primitive(), weight.into_primitive(), None, &options),
-                )
+                prep.finish(state, forward(x, weight))
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(flex_conv2d(x.into_primitive(), weight.into_primitive(), None, &options))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(x, weight)),
         }
     }
 
@@ -550,6 +544,14 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
+        let forward = |x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>| {
+            flex_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                Some(bias.into_primitive()),
+                &options,
+            )
+        };
         match Conv2dBackward::<3>
             .prepare::<C>([x.node(), weight.node(), bias.node()])
             .compute_bound()
@@ -557,20 +559,9 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                let out = flex_conv2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    Some(bias.into_primitive()),
-                    &options,
-                );
-                prep.finish(state, out)
+                prep.finish(state, forward(x, weight, bias))
             }
-            OpsKind::UnTracked(prep) => prep.finish(flex_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                Some(bias.into_primitive()),
-                &options,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(forward(x, weight, bias)),
         }
     }
 }
