@@ -33,10 +33,12 @@ fn own_kernels_match_burn_ops() {
     let device = Device::flex().autodiff();
     device.seed(11);
 
-    // (batch, cin, size, cout, kernel, stride, padding, bias): VGG 3x3, the late 2x2 and 1x1
-    // planes, the ResNet stem, its stride-2 3x3 and 1x1 downsample, a ViT patch embedding.
+    // (batch, cin, size, cout, kernel, stride, padding, bias): VGG 3x3 (direct; Winograd from 64
+    // channels on 8x8), the late 2x2 and 1x1 planes, the ResNet stem, its stride-2 3x3 and 1x1
+    // downsample, a ViT patch embedding.
     let convs = [
         (4, 3, 12, 8, 3, 1, 1, true),
+        (2, 64, 8, 72, 3, 1, 1, true),
         (5, 8, 2, 6, 3, 1, 1, true),
         (3, 6, 1, 5, 3, 1, 1, true),
         (2, 3, 17, 4, 7, 2, 3, false),

@@ -322,7 +322,7 @@ fn scatter(src: &[f32], c: usize, p: usize, dst: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-use super::direct;
+use super::{direct, winograd};
 
 /// Off x86-64 the direct kernels never apply.
 #[cfg(not(target_arch = "x86_64"))]
@@ -350,12 +350,21 @@ mod direct {
     }
 }
 
+/// Off x86-64 Winograd (built on the direct kernels' tiles) never applies.
+#[cfg(not(target_arch = "x86_64"))]
+mod winograd {
+    pub use super::direct::{applies, applies as fits, backward_input, forward};
+}
+
 /// How a convolution is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
     /// Input planes of at most 4 pixels: one matrix product over the batch per (output pixel,
     /// input pixel) pair that a kernel tap joins (`pixel_*`), so that no padding is multiplied.
     Pixels,
+    /// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions of many channels on even planes
+    /// (x86-64 with AVX2 and FMA); the weight gradient as on the direct path.
+    Winograd,
     /// The direct 3x3 kernels (x86-64 with AVX2 and FMA).
     Direct,
     /// im2col + GEMM per image group.
@@ -365,6 +374,8 @@ enum Path {
 fn path(g: &ConvGeom) -> Path {
     if g.h * g.w <= 4 {
         Path::Pixels
+    } else if winograd::applies(g) {
+        Path::Winograd
     } else if direct::applies(g) {
         Path::Direct
     } else {
@@ -394,6 +405,7 @@ fn forward_on(path: Path, g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32
     assert_eq!(y.len(), g.batch * g.y_len());
     match path {
         Path::Pixels => pixel_forward(g, x, w, bias, y),
+        Path::Winograd => winograd::forward(g, x, w, bias, y),
         Path::Direct => direct::forward(g, x, w, bias, y),
         Path::Gemm => gemm_forward(g, x, w, bias, y),
     }
@@ -405,6 +417,7 @@ fn backward_input_on(path: Path, g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [
     assert_eq!(dx.len(), g.batch * g.x_len());
     match path {
         Path::Pixels => pixel_backward_input(g, w, dy, dx),
+        Path::Winograd => winograd::backward_input(g, w, dy, dx),
         Path::Direct => direct::backward_input(g, w, dy, dx),
         Path::Gemm => gemm_backward_input(g, w, dy, dx),
     }
@@ -416,7 +429,7 @@ fn backward_weight_on(path: Path, g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut 
     assert_eq!(dw.len(), g.cout * g.k());
     match path {
         Path::Pixels => pixel_backward_weight(g, x, dy, dw),
-        Path::Direct if direct::weight_gradient_applies(g) => direct::backward_weight(g, x, dy, dw),
+        Path::Winograd | Path::Direct if direct::weight_gradient_applies(g) => direct::backward_weight(g, x, dy, dw),
         _ => gemm_backward_weight(g, x, dy, dw),
     }
     if let Some(db) = dbias {
@@ -728,6 +741,15 @@ mod tests {
             g(5, 4, 8, 20, 3, 1, 1),
             g(64, 2, 8, 7, 3, 1, 1),
             g(64, 8, 8, 5, 3, 1, 1),
+            // Winograd: blocks per row not a multiple of 8 (6: 4 + 2, 3, 2); two passes over input
+            // channels; bands of block rows that cross from one image to the next (9 images, two
+            // per run).
+            g(32, 4, 12, 33, 3, 1, 1),
+            g(150, 6, 4, 40, 3, 1, 1),
+            ConvGeom {
+                batch: 9,
+                ..g(64, 16, 16, 64, 3, 1, 1)
+            },
             g(5, 4, 12, 66, 3, 1, 1),
             ConvGeom {
                 batch: 40,
@@ -747,6 +769,9 @@ mod tests {
             }
             if direct::applies(g) {
                 paths.push(Path::Direct);
+            }
+            if winograd::fits(g) {
+                paths.push(Path::Winograd);
             }
             paths
         };

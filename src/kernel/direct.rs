@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use super::conv::{ConvGeom, KEPT_SCRATCH};
 
 /// Output channels per register tile.
-const MR: usize = 6;
+pub(super) const MR: usize = 6;
 /// Vectors of 8 pixels per register tile.
 const NV: usize = 2;
 /// Input channels per pass of the register tiles over the output.
@@ -63,9 +63,9 @@ fn min_chunk(p: Plane) -> usize {
 
 /// One plane and its shifted copies.
 #[derive(Clone, Copy)]
-struct Plane {
-    h: usize,
-    w: usize,
+pub(super) struct Plane {
+    pub(super) h: usize,
+    pub(super) w: usize,
 }
 
 impl Plane {
@@ -143,7 +143,7 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch for shifted copies, `len` values; above [`KEPT_SCRATCH`]
 /// allocated for the call instead of kept by the thread.
-fn with_shifted<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(super) fn with_shifted<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     if len > KEPT_SCRATCH {
         return f(&mut vec![0.0; len]);
     }
@@ -225,6 +225,13 @@ register_tile!(
     _mm512_fmadd_ps
 );
 
+/// Whether the tiles summing over `ins` input channels take 16-pixel vectors: they pay for many
+/// (5-10% on Zen 4, whose AVX-512 units are 256 bits wide; more where they are not); with few, the
+/// 8-pixel kernel is as fast or faster.
+pub(super) fn wide(ins: usize) -> bool {
+    ins >= 64 && std::is_x86_feature_detected!("avx512f")
+}
+
 /// `$tile::<M, V>($args)` for the run-time `M` (`$mr`, 1 to [`MR`]) and `V` (`$nv`, 1 to [`NV`]).
 macro_rules! tiles {
     ($tile:ident, $mr:expr, $nv:expr, $args:tt) => {
@@ -255,11 +262,8 @@ unsafe fn band(p: Plane, ins: usize, outs: usize, xs: &[f32], packed: &[f32], bi
     let images = out.len() / (outs * p.len());
     assert!(xs.len() >= images * p.image_len(ins) && packed.len() == outs * ins * 9);
     assert_eq!(out.len(), images * outs * p.len());
-    let vectors = p.len() / 8;
     let taps = tap_offsets(p, ins);
-    // 16-pixel vectors pay for many input channels (5-10% on Zen 4, whose AVX-512 units are 256
-    // bits wide; more where they are not); with few, the 8-pixel kernel is as fast or faster.
-    let wide = ins >= 64 && std::is_x86_feature_detected!("avx512f");
+    let wide = wide(ins);
     for c0 in (0..ins).step_by(KC) {
         let kc = (ins - c0).min(KC);
         let taps = &taps[c0 * 9..(c0 + kc) * 9];
@@ -273,34 +277,57 @@ unsafe fn band(p: Plane, ins: usize, outs: usize, xs: &[f32], packed: &[f32], bi
             let init = (c0 == 0).then_some(init);
             for b in 0..images {
                 let (x, o) = (&xs[b * p.image_len(ins)..], &mut out[(b * outs + o0) * p.len()..]);
-                let mut j = 0;
-                while j < vectors {
-                    let (x, o) = (x[j * 8..].as_ptr(), o[j * 8..].as_mut_ptr());
-                    // SAFETY: the caller's buffers, checked above; the tile's channels and vectors
-                    // are inside the output; AVX-512F checked by `wide`. `init` is narrowed to the
-                    // tile's channels.
-                    unsafe {
-                        if wide && vectors - j >= 2 {
-                            let nv = ((vectors - j) / 2).min(NV);
-                            tiles!(
-                                tile16,
-                                mr,
-                                nv,
-                                (p, taps, x, w, init.map(|i| std::array::from_fn(|m| i[m])), o)
-                            );
-                            j += 2 * nv;
-                        } else {
-                            let nv = (vectors - j).min(NV);
-                            tiles!(
-                                tile,
-                                mr,
-                                nv,
-                                (p, taps, x, w, init.map(|i| std::array::from_fn(|m| i[m])), o)
-                            );
-                            j += nv;
-                        }
-                    }
-                }
+                // SAFETY: the caller's buffers, checked above: every tap of every vector is inside
+                // the image's shifted copies, the tile's channels inside the output.
+                unsafe { row(p, wide, mr, taps, x.as_ptr(), w, init, o.as_mut_ptr()) };
+            }
+        }
+    }
+}
+
+/// The register tiles over all `p.len() / 8` vectors of the `mr` output planes at `out`: `out[m *
+/// p.len() + q] = init[m] + Σ_k w[k, m] · x[taps[k] + q]` (without `init`, added to what `out`
+/// holds), in 16-pixel vectors where `wide`.
+///
+/// # Safety
+/// AVX2 and FMA are available, and AVX-512F where `wide`; `x + taps[k]` has `p.len()` values for
+/// every `k`; `w` holds `taps.len() * mr` values; `out` holds `mr` planes of `p.len()` values.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn row(
+    p: Plane,
+    wide: bool,
+    mr: usize,
+    taps: &[usize],
+    x: *const f32,
+    w: *const f32,
+    init: Option<[f32; MR]>,
+    out: *mut f32,
+) {
+    let vectors = p.len() / 8;
+    let mut j = 0;
+    while j < vectors {
+        let (x, o) = (x.wrapping_add(j * 8), out.wrapping_add(j * 8));
+        // SAFETY: the caller's promises; the tile's vectors are inside the planes. `init` is
+        // narrowed to the tile's channels.
+        unsafe {
+            if wide && vectors - j >= 2 {
+                let nv = ((vectors - j) / 2).min(NV);
+                tiles!(
+                    tile16,
+                    mr,
+                    nv,
+                    (p, taps, x, w, init.map(|i| std::array::from_fn(|m| i[m])), o)
+                );
+                j += 2 * nv;
+            } else {
+                let nv = (vectors - j).min(NV);
+                tiles!(
+                    tile,
+                    mr,
+                    nv,
+                    (p, taps, x, w, init.map(|i| std::array::from_fn(|m| i[m])), o)
+                );
+                j += nv;
             }
         }
     }

@@ -18,6 +18,8 @@ pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;
 pub mod norm;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
 
 use burn::backend::DispatchTensor;
 use burn::backend::autodiff::NodeId;

@@ -1,0 +1,469 @@
+//! Winograd F(2×2, 3×3) for the 3x3 stride-1 "same" convolutions (padding 1) of many channels on
+//! even planes: each 2x2 block of output pixels comes from the 4x4 block of input pixels around it
+//! through 16 products per (output, input) channel pair instead of 36. The products of all blocks
+//! are 16 matrix products, one per position ξ of the transformed 4x4 block, summed by the direct
+//! kernels' register tiles with the blocks in place of pixels. The input gradient is the same with
+//! the weights transposed and flipped.
+//!
+//! Transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016):
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` with
+//! `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`,
+//! `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`.
+//!
+//! Blocks go through in bands of whole block rows, a few images' worth, whose transformed inputs
+//! and products stay in L2 between the three steps: transform the band's input, the 16 products,
+//! transform them back into the output. Rounding: each output sums the same terms in another order
+//! through transforms whose coefficients are 0, ±½ and ±1, a few float ulps from the direct sum.
+
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+use super::conv::ConvGeom;
+use super::direct::{self, MR, Plane};
+
+/// Input channels per pass of the register tiles over the products (one tap each; the direct
+/// kernels' 16 channels × 9 taps are as many terms).
+const KC: usize = 144;
+/// Bytes of a band's transformed input and products (16 values per block and channel each).
+const BAND_BYTES: usize = 768 << 10;
+/// Fewer channels than this on either side leave the products too small for their transforms.
+const MIN_CHANNELS: usize = 32;
+/// Nor does it pay below this many (channels on the narrower side × pixels per plane): on Zen 4
+/// with batch 128, 64 channels on 8x8 planes gain ~10%, 32 channels on 8x8 or 128 on 4x4 lose
+/// 30-60% against the direct kernels.
+const MIN_WORK: usize = 4096;
+
+/// Whether Winograd can compute this convolution on this CPU: what the direct kernels take, on
+/// even planes of at least 4x4.
+pub fn fits(g: &ConvGeom) -> bool {
+    direct::applies(g) && g.h.is_multiple_of(2) && g.w.is_multiple_of(2) && g.h >= 4 && g.w >= 4
+}
+
+/// Whether Winograd takes this convolution: it [`fits`], with [`MIN_CHANNELS`] channels in and
+/// out and [`MIN_WORK`].
+pub fn applies(g: &ConvGeom) -> bool {
+    let channels = g.cin.min(g.cout);
+    fits(g) && channels >= MIN_CHANNELS && channels * g.h * g.w >= MIN_WORK
+}
+
+/// The forward pass, `y` of shape `[batch, cout, h, w]`.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let u = transform_weights(g.cout, g.cin, |o, i, ky, kx| w[((o * g.cin + i) * 3 + ky) * 3 + kx]);
+    convolve(Plane { h: g.h, w: g.w }, g.cin, g.cout, x, &u, bias, y);
+}
+
+/// The input gradient: the output gradient convolved with the weights with input and output
+/// channels swapped and both kernel axes flipped.
+pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let u = transform_weights(g.cin, g.cout, |i, o, ky, kx| {
+        w[((o * g.cin + i) * 3 + 2 - ky) * 3 + 2 - kx]
+    });
+    convolve(Plane { h: g.h, w: g.w }, g.cout, g.cin, dy, &u, None, dx);
+}
+
+/// `G g Gᵀ` of every (output, input) channel pair of `weight(o, i, ky, kx)`, one position ξ after
+/// the other (`outs * ins` values each), each packed for the tiles: per block of [`KC`] input
+/// channels, per block of [`MR`] output channels (the last ones shorter), `[input channel, output
+/// channel]`; block `(c0, o0)` starts at `c0 * outs + o0 * kc`. Input channel blocks in parallel.
+fn transform_weights(outs: usize, ins: usize, weight: impl Fn(usize, usize, usize, usize) -> f32 + Sync) -> Vec<f32> {
+    let g4 = |a: f32, b: f32, c: f32| [a, (a + b + c) * 0.5, (a - b + c) * 0.5, c];
+    let mut u = vec![0.0f32; 16 * outs * ins];
+    let mut per_xi: Vec<&mut [f32]> = u.chunks_mut(outs * ins).collect();
+    // Each ξ's part split at the same input channel blocks: `blocks[c0 / KC][ξ]`.
+    let mut blocks: Vec<Vec<&mut [f32]>> = Vec::new();
+    for c0 in (0..ins).step_by(KC) {
+        let take = (ins - c0).min(KC) * outs;
+        blocks.push(
+            per_xi
+                .iter_mut()
+                .map(|part| {
+                    let (head, tail) = std::mem::take(part).split_at_mut(take);
+                    *part = tail;
+                    head
+                })
+                .collect(),
+        );
+    }
+    blocks.into_par_iter().enumerate().for_each(|(k, mut dst)| {
+        let (c0, kc) = (k * KC, (ins - k * KC).min(KC));
+        let mut at = 0;
+        for o0 in (0..outs).step_by(MR) {
+            for i in c0..c0 + kc {
+                for o in o0..(o0 + MR).min(outs) {
+                    // G g: each kernel column to 4 values; then each of the 4 rows by G again.
+                    let cols: [[f32; 4]; 3] =
+                        std::array::from_fn(|kx| g4(weight(o, i, 0, kx), weight(o, i, 1, kx), weight(o, i, 2, kx)));
+                    for r in 0..4 {
+                        for (c, value) in g4(cols[0][r], cols[1][r], cols[2][r]).into_iter().enumerate() {
+                            dst[r * 4 + c][at] = value;
+                        }
+                    }
+                    at += 1;
+                }
+            }
+        }
+    });
+    u
+}
+
+/// `out[b] = conv(src[b])`, `src` of `ins` and `out` of `outs` planes per image, given the
+/// transformed weights `u`: runs of images across the rayon pool (at least four per thread), each
+/// in bands of block rows.
+fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let len = p.h * p.w;
+    let batch = src.len() / (ins * len);
+    let (th, tw) = (p.h / 2, p.w / 2);
+    // Blocks per band: as many as keep its transformed input and products within BAND_BYTES, but
+    // enough to read the transformed weights (16 ins·outs values) once per half their size
+    // of transformed values (16 (ins + outs) per block) on planes of 8x8 and more, four times that
+    // on smaller ones (measured on Zen 4 with 64 to 512 channels).
+    let balance = ins * outs / (ins + outs);
+    let blocks = if p.h * p.w >= 64 { balance / 2 } else { balance * 2 };
+    let rows = (BAND_BYTES / (16 * (ins + outs) * 4 * tw))
+        .max(blocks.div_ceil(tw))
+        .max(1);
+    // Runs of images: enough for every band, at most four per thread, a multiple of the threads.
+    let threads = rayon::current_num_threads().max(1);
+    let runs = (batch / rows.div_ceil(th))
+        .clamp(1, 4 * threads)
+        .next_multiple_of(threads);
+    let per_run = batch.div_ceil(runs).max(1);
+    out.par_chunks_mut(per_run * outs * len)
+        .zip(src.par_chunks(per_run * ins * len))
+        .for_each(|(out, src)| {
+            let total = src.len() / (ins * len) * th;
+            let rows = rows.min(total);
+            let stride = (rows * tw).next_multiple_of(8);
+            direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
+                let (v, m) = scratch.split_at_mut(16 * ins * stride);
+                for r0 in (0..total).step_by(rows) {
+                    let band = Band {
+                        p,
+                        r0,
+                        rows: rows.min(total - r0),
+                        stride,
+                    };
+                    band.transform_input(ins, src, v);
+                    band.products(ins, outs, v, u, m);
+                    band.transform_output(outs, m, bias, out);
+                }
+            })
+        });
+}
+
+/// Block rows `r0..r0 + rows` of a run of images (row `r` is block row `r % (h / 2)` of image `r /
+/// (h / 2)`); their blocks, `w / 2` per row, are columns `0..rows * w / 2` of the transformed
+/// input `[ξ, channel, stride]` and of the products.
+struct Band {
+    p: Plane,
+    r0: usize,
+    rows: usize,
+    stride: usize,
+}
+
+impl Band {
+    /// Image and block row of each of the band's rows, with the column of its first block.
+    fn rows(&self) -> impl Iterator<Item = (usize, usize, usize)> + use<> {
+        let (th, tw) = (self.p.h / 2, self.p.w / 2);
+        (self.r0..self.r0 + self.rows)
+            .enumerate()
+            .map(move |(k, r)| (r / th, r % th, k * tw))
+    }
+
+    /// `v[ξ, c, block] = (Bᵀ d B)[ξ]` for the 4x4 input `d` around each block of channel `c`;
+    /// columns past the band's blocks zero.
+    fn transform_input(&self, ins: usize, src: &[f32], v: &mut [f32]) {
+        let (h, w) = (self.p.h, self.p.w);
+        let tw = w / 2;
+        let n = self.stride;
+        let used = self.rows * tw;
+        assert!(v.len() >= 16 * ins * n && used <= n);
+        // The 4 rows of Bᵀ d, each with a zero before and after it.
+        let mut t = vec![0.0f32; 4 * (w + 2)];
+        for c in 0..ins {
+            for (image, ty, col) in self.rows() {
+                let plane = &src[(image * ins + c) * h * w..][..h * w];
+                let row = |y: usize| (1..=h).contains(&y).then(|| &plane[(y - 1) * w..y * w]);
+                let d: [Option<&[f32]>; 4] = std::array::from_fn(|i| row(2 * ty + i));
+                for (i, t) in t.chunks_exact_mut(w + 2).enumerate() {
+                    // Bᵀ d, row i: d0 − d2, d1 + d2, d2 − d1, d1 − d3 (rows outside the plane zero).
+                    let (a, b, sign) = match i {
+                        0 => (d[0], d[2], -1.0),
+                        1 => (d[1], d[2], 1.0),
+                        2 => (d[2], d[1], -1.0),
+                        _ => (d[1], d[3], -1.0),
+                    };
+                    // SAFETY: `applies` checked AVX2.
+                    unsafe { combine(a, b, sign, &mut t[1..=w]) };
+                }
+                // SAFETY: `applies` checked AVX2; the 16 runs of `tw` values at `(ξ * ins + c) *
+                // n + col` are inside `v` (checked above: col + tw <= used <= n), `t` holds 4 rows of
+                // `w + 2`.
+                unsafe { columns(&t, tw, v[c * n + col..].as_mut_ptr(), ins * n) };
+            }
+            for xi in 0..16 {
+                v[(xi * ins + c) * n + used..(xi * ins + c + 1) * n].fill(0.0);
+            }
+        }
+    }
+
+    /// `m[ξ, o, block] = Σ_c u[ξ][o, c] · v[ξ, c, block]` through the direct kernels' tiles.
+    fn products(&self, ins: usize, outs: usize, v: &[f32], u: &[f32], m: &mut [f32]) {
+        let n = self.stride;
+        let line = Plane { h: 1, w: n };
+        let taps: Vec<usize> = (0..ins).map(|c| c * n).collect();
+        let wide = direct::wide(ins);
+        for xi in 0..16 {
+            let (v, u, m) = (&v[xi * ins * n..], &u[xi * outs * ins..], &mut m[xi * outs * n..]);
+            for c0 in (0..ins).step_by(KC) {
+                let kc = (ins - c0).min(KC);
+                for o0 in (0..outs).step_by(MR) {
+                    let mr = (outs - o0).min(MR);
+                    let w = u[c0 * outs + o0 * kc..][..kc * mr].as_ptr();
+                    let (x, o) = (v[c0 * n..].as_ptr(), m[o0 * n..][..mr * n].as_mut_ptr());
+                    // SAFETY: `applies` checked AVX2 and FMA, `wide` AVX-512F; every tap (input
+                    // channel c0 + k at `k * n`) has `n` values inside `v`, the block of packed
+                    // weights `kc * mr`, the output `mr` rows of `n`.
+                    unsafe { direct::row(line, wide, mr, &taps[..kc], x, w, (c0 == 0).then_some([0.0; MR]), o) };
+                }
+            }
+        }
+    }
+
+    /// `out[o, 2ty + a, 2tx + b] = (Aᵀ m A)[a, b] + bias[o]` for every block of the band.
+    fn transform_output(&self, outs: usize, m: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+        let (h, w) = (self.p.h, self.p.w);
+        let n = self.stride;
+        assert!(m.len() >= 16 * outs * n && self.rows * (w / 2) <= n);
+        for o in 0..outs {
+            let b = bias.map_or(0.0, |b| b[o]);
+            for (image, ty, col) in self.rows() {
+                let rows = &mut out[((image * outs + o) * h + 2 * ty) * w..][..2 * w];
+                // SAFETY: `applies` checked AVX2; the 16 runs of `w / 2` values at `(ξ * outs + o)
+                // * n + col` are inside `m` (checked above), `rows` holds two output rows.
+                unsafe { untransform(m[o * n + col..].as_ptr(), outs * n, b, w, rows.as_mut_ptr()) };
+            }
+        }
+    }
+}
+
+/// `t = a + sign · b`, a missing row counting as zero.
+///
+/// # Safety
+/// AVX2 is available.
+#[target_feature(enable = "avx2")]
+unsafe fn combine(a: Option<&[f32]>, b: Option<&[f32]>, sign: f32, t: &mut [f32]) {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            for ((t, a), b) in t.iter_mut().zip(a).zip(b) {
+                *t = a + sign * b;
+            }
+        }
+        (Some(a), None) => t.copy_from_slice(a),
+        (None, Some(b)) => {
+            for (t, b) in t.iter_mut().zip(b) {
+                *t = sign * b;
+            }
+        }
+        (None, None) => t.fill(0.0),
+    }
+}
+
+/// Defines `$name(e, o, at)`, the even and odd of `2 * $lanes` floats at `at`, and `$inter(e, o,
+/// at)`, their inverse (storing `2 * $lanes` floats).
+macro_rules! even_odd {
+    ($name:ident, $inter:ident, $features:literal, $vec:ty, $lanes:literal,
+     |$lo:ident, $hi:ident| ($even:expr, $odd:expr), |$e:ident, $o:ident| ($first:expr, $second:expr),
+     $load:ident, $store:ident) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name(at: *const f32) -> ($vec, $vec) {
+            // SAFETY: the caller's `2 * $lanes` values.
+            let ($lo, $hi) = unsafe { ($load(at), $load(at.add($lanes))) };
+            ($even, $odd)
+        }
+
+        #[target_feature(enable = $features)]
+        unsafe fn $inter($e: $vec, $o: $vec, at: *mut f32) {
+            // SAFETY: the caller's room for `2 * $lanes` values.
+            unsafe {
+                $store(at, $first);
+                $store(at.add($lanes), $second);
+            }
+        }
+    };
+}
+
+even_odd!(
+    even_odd8,
+    interleave8,
+    "avx2",
+    __m256,
+    8,
+    |lo, hi| (
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+            _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi)
+        ))),
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+            _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi)
+        )))
+    ),
+    |e, o| (
+        _mm256_permute2f128_ps::<0x20>(_mm256_unpacklo_ps(e, o), _mm256_unpackhi_ps(e, o)),
+        _mm256_permute2f128_ps::<0x31>(_mm256_unpacklo_ps(e, o), _mm256_unpackhi_ps(e, o))
+    ),
+    _mm256_loadu_ps,
+    _mm256_storeu_ps
+);
+even_odd!(
+    even_odd4,
+    interleave4,
+    "avx2",
+    __m128,
+    4,
+    |lo, hi| (
+        _mm_shuffle_ps::<0b10_00_10_00>(lo, hi),
+        _mm_shuffle_ps::<0b11_01_11_01>(lo, hi)
+    ),
+    |e, o| (_mm_unpacklo_ps(e, o), _mm_unpackhi_ps(e, o)),
+    _mm_loadu_ps,
+    _mm_storeu_ps
+);
+
+/// Defines the column steps of both transforms on `$lanes` blocks at a time.
+///
+/// `$columns(t, from, to, v, step)`: for blocks `tx` in `from..to` and rows `i` of `t` (4 rows of
+/// `2 tw + 2`, zero-bordered), `v[(4i + j) * step + tx]` = `(s B)[j]` of `s = t_i[2tx..2tx + 4]`.
+///
+/// `$untransform(m, step, bias, w, from, to, out)`: for blocks `tx` in `from..to`, the two output
+/// rows (`out`, `out + w`) at `2tx, 2tx + 1` from `q[ξ] = m[ξ * step + tx]`.
+macro_rules! column_steps {
+    ($columns:ident, $untransform:ident, $lanes:literal, $vec:ty,
+     $load:ident, $add:ident, $sub:ident, $set1:ident, $store:ident, $even_odd:ident, $inter:ident) => {
+        #[target_feature(enable = "avx2")]
+        unsafe fn $columns(t: &[f32], (from, to): (usize, usize), v: *mut f32, step: usize) {
+            let w2 = t.len() / 4;
+            // SAFETY (whole body): reads inside `t` (`2 * to + 2 <= w2`), the caller's writes.
+            unsafe {
+                for i in 0..4 {
+                    let s = t[i * w2..].as_ptr();
+                    for tx in (from..to).step_by($lanes) {
+                        let (e0, o0) = $even_odd(s.add(2 * tx));
+                        let (e1, o1) = $even_odd(s.add(2 * tx + 2));
+                        let at = |j: usize| v.add((4 * i + j) * step + tx);
+                        $store(at(0), $sub(e0, e1));
+                        $store(at(1), $add(o0, e1));
+                        $store(at(2), $sub(e1, o0));
+                        $store(at(3), $sub(o0, o1));
+                    }
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn $untransform(
+            m: *const f32,
+            step: usize,
+            bias: f32,
+            w: usize,
+            (from, to): (usize, usize),
+            out: *mut f32,
+        ) {
+            // SAFETY (whole body): the caller's reads and writes.
+            unsafe {
+                let b = $set1(bias);
+                for tx in (from..to).step_by($lanes) {
+                    let q: [$vec; 16] = std::array::from_fn(|xi| $load(m.add(xi * step + tx)));
+                    // Aᵀ q: rows 0 + 1 + 2 and 1 − 2 − 3 of each column; then the same along rows.
+                    let a0: [$vec; 4] = std::array::from_fn(|j| $add($add(q[j], q[4 + j]), q[8 + j]));
+                    let a1: [$vec; 4] = std::array::from_fn(|j| $sub($sub(q[4 + j], q[8 + j]), q[12 + j]));
+                    for (r, a) in [a0, a1].iter().enumerate() {
+                        let even = $add($add($add(a[0], a[1]), a[2]), b);
+                        let odd = $add($sub($sub(a[1], a[2]), a[3]), b);
+                        $inter(even, odd, out.add(r * w + 2 * tx));
+                    }
+                }
+            }
+        }
+    };
+}
+
+column_steps!(
+    columns8,
+    untransform8,
+    8,
+    __m256,
+    _mm256_loadu_ps,
+    _mm256_add_ps,
+    _mm256_sub_ps,
+    _mm256_set1_ps,
+    _mm256_storeu_ps,
+    even_odd8,
+    interleave8
+);
+column_steps!(
+    columns4,
+    untransform4,
+    4,
+    __m128,
+    _mm_loadu_ps,
+    _mm_add_ps,
+    _mm_sub_ps,
+    _mm_set1_ps,
+    _mm_storeu_ps,
+    even_odd4,
+    interleave4
+);
+
+/// The column step of the input transform for blocks `0..tw` (see `columns8`), 8 and then 4 blocks
+/// at a time, the rest one by one.
+///
+/// # Safety
+/// AVX2 is available; `v` has room for `16` runs of `tw` values `step` apart; `t` holds 4 rows of
+/// `2 tw + 2` values.
+#[target_feature(enable = "avx2")]
+unsafe fn columns(t: &[f32], tw: usize, v: *mut f32, step: usize) {
+    let (v8, v4) = (tw / 8 * 8, tw / 4 * 4);
+    // SAFETY: the caller's buffers.
+    unsafe {
+        columns8(t, (0, v8), v, step);
+        columns4(t, (v8, v4), v, step);
+        for i in 0..4 {
+            let s = &t[i * (2 * tw + 2)..];
+            for tx in v4..tw {
+                let s = &s[2 * tx..2 * tx + 4];
+                let at = |j: usize| v.add((4 * i + j) * step + tx);
+                *at(0) = s[0] - s[2];
+                *at(1) = s[1] + s[2];
+                *at(2) = s[2] - s[1];
+                *at(3) = s[1] - s[3];
+            }
+        }
+    }
+}
+
+/// The output transform of one row of `w / 2` blocks (see `untransform8`), 8 and then 4 blocks at
+/// a time, the rest one by one.
+///
+/// # Safety
+/// AVX2 is available; `m` holds 16 runs of `w / 2` values `step` apart; `out` has room for two
+/// rows of `w`.
+#[target_feature(enable = "avx2")]
+unsafe fn untransform(m: *const f32, step: usize, bias: f32, w: usize, out: *mut f32) {
+    let tw = w / 2;
+    let (v8, v4) = (tw / 8 * 8, tw / 4 * 4);
+    // SAFETY: the caller's buffers.
+    unsafe {
+        untransform8(m, step, bias, w, (0, v8), out);
+        untransform4(m, step, bias, w, (v8, v4), out);
+        for tx in v4..tw {
+            let q: [f32; 16] = std::array::from_fn(|xi| *m.add(xi * step + tx));
+            let a0: [f32; 4] = std::array::from_fn(|j| q[j] + q[4 + j] + q[8 + j]);
+            let a1: [f32; 4] = std::array::from_fn(|j| q[4 + j] - q[8 + j] - q[12 + j]);
+            for (r, a) in [a0, a1].iter().enumerate() {
+                *out.add(r * w + 2 * tx) = a[0] + a[1] + a[2] + bias;
+                *out.add(r * w + 2 * tx + 1) = a[1] - a[2] - a[3] + bias;
+            }
+        }
+    }
+}
