@@ -627,10 +627,20 @@ fn gemm_backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
             acc
         })
         .collect();
-    dw.fill(0.0);
-    for part in &partials {
-        dw.iter_mut().zip(part).for_each(|(d, v)| *d += *v);
-    }
+    sum_partials(&partials, dw);
+}
+
+/// `dw = Σ partials`, added in order for each value (the same bits as one serial pass), in chunks
+/// across the rayon pool: with many threads there are as many partial sums of up to millions of
+/// weights.
+pub(super) fn sum_partials(partials: &[Vec<f32>], dw: &mut [f32]) {
+    const CHUNK: usize = 1 << 14;
+    dw.par_chunks_mut(CHUNK).enumerate().for_each(|(c, dw)| {
+        dw.fill(0.0);
+        for part in partials {
+            dw.iter_mut().zip(&part[c * CHUNK..]).for_each(|(d, v)| *d += *v);
+        }
+    });
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, KEPT_SCRATCH};
+use super::conv::{ConvGeom, KEPT_SCRATCH, sum_partials};
 
 /// Output channels per register tile.
 pub(super) const MR: usize = 6;
@@ -453,8 +453,5 @@ pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
             acc
         })
         .collect();
-    dw.fill(0.0);
-    for part in &partials {
-        dw.iter_mut().zip(part).for_each(|(d, v)| *d += *v);
-    }
+    sum_partials(&partials, dw);
 }
