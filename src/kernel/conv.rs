@@ -1,6 +1,8 @@
 //! 2D convolution on contiguous NCHW f32 slices: forward, input gradient and weight gradient, with
-//! the batch split across the rayon pool. Groups 1, dilation 1, symmetric padding. Three paths
-//! ([`Path`]): planes of at most 4 pixels as one matrix product over the batch per pixel tap, 3x3 stride-1 "same" convolutions with the direct kernels of `direct.rs` on x86-64, and
+//! the batch split across the rayon pool. Groups 1, dilation 1, symmetric padding. Four paths
+//! ([`Path`]): planes of at most 4 pixels as one matrix product over the batch per pixel tap; on
+//! x86-64, 3x3 stride-1 "same" convolutions of many channels on even planes with Winograd
+//! (`winograd.rs`), the other 3x3 stride-1 "same" ones with the direct kernels of `direct.rs`; and
 //! everything else as an im2col (or none for a pointwise conv) and one matrix product per image
 //! group.
 
@@ -353,7 +355,9 @@ mod direct {
 /// Off x86-64 Winograd (built on the direct kernels' tiles) never applies.
 #[cfg(not(target_arch = "x86_64"))]
 mod winograd {
-    pub use super::direct::{applies, applies as fits, backward_input, forward};
+    #[cfg(test)]
+    pub use super::direct::applies as fits;
+    pub use super::direct::{applies, backward_input, backward_weight, forward};
 }
 
 /// How a convolution is computed.
@@ -363,7 +367,7 @@ enum Path {
     /// input pixel) pair that a kernel tap joins (`pixel_*`), so that no padding is multiplied.
     Pixels,
     /// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions of many channels on even planes
-    /// (x86-64 with AVX2 and FMA); the weight gradient as on the direct path.
+    /// (x86-64 with AVX2 and FMA).
     Winograd,
     /// The direct 3x3 kernels (x86-64 with AVX2 and FMA).
     Direct,
@@ -429,7 +433,8 @@ fn backward_weight_on(path: Path, g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut 
     assert_eq!(dw.len(), g.cout * g.k());
     match path {
         Path::Pixels => pixel_backward_weight(g, x, dy, dw),
-        Path::Winograd | Path::Direct if direct::weight_gradient_applies(g) => direct::backward_weight(g, x, dy, dw),
+        Path::Winograd => winograd::backward_weight(g, x, dy, dw),
+        Path::Direct if direct::weight_gradient_applies(g) => direct::backward_weight(g, x, dy, dw),
         _ => gemm_backward_weight(g, x, dy, dw),
     }
     if let Some(db) = dbias {

@@ -5,9 +5,10 @@
 //! that is 2–3x the time of the forward pass each. Its batch norm is a dozen generic tensor ops.
 //! Here, registered through burn's backend-extension API, each with its own backward:
 //!
-//! - one convolution op running all three products ([`conv`]): direct AVX2 kernels for the 3x3
-//!   stride-1 convolutions of the VGG and ResNet stages, one matrix product over the batch per
-//!   kernel tap for planes of at most 4 pixels, im2col + matrix product for the rest;
+//! - one convolution op running all three products ([`conv`]): Winograd F(2x2, 3x3) and direct AVX2
+//!   kernels for the 3x3 stride-1 convolutions of the VGG and ResNet stages, one matrix product
+//!   over the batch per kernel tap for planes of at most 4 pixels, im2col + matrix product for the
+//!   rest;
 //! - one op for batch norm with batch statistics + ReLU + 2x2 max-pool, the VGG unit after its
 //!   conv, and one for the same with running statistics in inference ([`norm`]).
 //!

@@ -3,7 +3,8 @@
 //! through 16 products per (output, input) channel pair instead of 36. The products of all blocks
 //! are 16 matrix products, one per position ξ of the transformed 4x4 block, summed by the direct
 //! kernels' register tiles with the blocks in place of pixels. The input gradient is the same with
-//! the weights transposed and flipped.
+//! the weights transposed and flipped. The weight gradient follows the chain rule back through the
+//! same transforms: `Gᵀ [Σ_blocks (A dY Aᵀ) ⊙ (Bᵀ d B)] G`, its sums over blocks dot products.
 //!
 //! Transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016):
 //! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` with
@@ -11,15 +12,16 @@
 //! `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`.
 //!
 //! Blocks go through in bands of whole block rows, a few images' worth, whose transformed inputs
-//! and products stay in L2 between the three steps: transform the band's input, the 16 products,
-//! transform them back into the output. Rounding: each output sums the same terms in another order
-//! through transforms whose coefficients are 0, ±½ and ±1, a few float ulps from the direct sum.
+//! and products stay in cache between the three steps: transform the band's input (and output
+//! gradient), the 16 products, transform them back. Rounding: each output sums the same terms in
+//! another order through transforms whose coefficients are 0, ±½ and ±1; the unit tests hold all
+//! three passes to the same 1e-4 of the definition as the direct kernels.
 
 use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeom;
+use super::conv::{ConvGeom, sum_partials};
 use super::direct::{self, MR, Plane};
 
 /// Input channels per pass of the register tiles over the products (one tap each; the direct
@@ -27,6 +29,9 @@ use super::direct::{self, MR, Plane};
 const KC: usize = 144;
 /// Bytes of a band's transformed input and products (16 values per block and channel each).
 const BAND_BYTES: usize = 768 << 10;
+/// Blocks per band of the weight gradient, at least: its dot products are summed across vector
+/// lanes once per band.
+const WEIGHT_BLOCKS: usize = 512;
 /// Fewer channels than this on either side leave the products too small for their transforms.
 const MIN_CHANNELS: usize = 32;
 /// Nor does it pay below this many (channels on the narrower side × pixels per plane): on Zen 4
@@ -60,6 +65,62 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
         w[((o * g.cin + i) * 3 + 2 - ky) * 3 + 2 - kx]
     });
     convolve(Plane { h: g.h, w: g.w }, g.cout, g.cin, dy, &u, None, dx);
+}
+
+/// The weight gradient `Σ_b dy[b] ⋆ x[b]` (shape `[cout, cin, 3, 3]`), by the chain rule through
+/// the forward's transforms: `Gᵀ [Σ_blocks (A dY Aᵀ) ⊙ (Bᵀ d B)] G` per channel pair, the sums
+/// over blocks 16 sets of dot products over bands of blocks, one run of images per thread.
+pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    let p = Plane { h: g.h, w: g.w };
+    let (ins, outs, len) = (g.cin, g.cout, g.h * g.w);
+    let (th, tw) = (p.h / 2, p.w / 2);
+    let rows = (BAND_BYTES / (16 * (ins + outs) * 4 * tw)).max(WEIGHT_BLOCKS.div_ceil(tw));
+    let per_run = g.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(per_run * ins * len)
+        .zip(dy.par_chunks(per_run * outs * len))
+        .map(|(xs, dys)| {
+            // [ξ, output channel, input channel]
+            let mut sums = vec![0.0f32; 16 * outs * ins];
+            let total = xs.len() / (ins * len) * th;
+            let rows = rows.min(total);
+            let stride = (rows * tw).next_multiple_of(8);
+            direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
+                let (v, d) = scratch.split_at_mut(16 * ins * stride);
+                for r0 in (0..total).step_by(rows) {
+                    let band = Band {
+                        p,
+                        r0,
+                        rows: rows.min(total - r0),
+                        stride,
+                    };
+                    band.transform_input(ins, xs, v);
+                    band.transform_gradient(outs, dys, d);
+                    band.weight_products(ins, outs, v, d, &mut sums);
+                }
+            });
+            sums
+        })
+        .collect();
+    let mut sums = vec![0.0f32; 16 * outs * ins];
+    sum_partials(&partials, &mut sums);
+    // Gᵀ X G per pair: Gᵀ takes rows 0 + ½ (1 + 2), ½ (1 − 2), ½ (1 + 2) + 3.
+    let gt = |x: [f32; 4]| {
+        [
+            x[0] + 0.5 * (x[1] + x[2]),
+            0.5 * (x[1] - x[2]),
+            0.5 * (x[1] + x[2]) + x[3],
+        ]
+    };
+    dw.par_chunks_mut(ins * 9).enumerate().for_each(|(o, dw)| {
+        for (i, dw) in dw.chunks_exact_mut(9).enumerate() {
+            let at = |r: usize, c: usize| sums[((r * 4 + c) * outs + o) * ins + i];
+            let cols: [[f32; 3]; 4] = std::array::from_fn(|c| gt(std::array::from_fn(|r| at(r, c))));
+            for (ky, row) in dw.chunks_exact_mut(3).enumerate() {
+                row.copy_from_slice(&gt(std::array::from_fn(|c| cols[c][ky])));
+            }
+        }
+    });
 }
 
 /// `G g Gᵀ` of every (output, input) channel pair of `weight(o, i, ky, kx)`, one position ξ after
@@ -231,6 +292,61 @@ impl Band {
         }
     }
 
+    /// `d[ξ, o, block] = (A dY Aᵀ)[ξ]` for the 2x2 output gradient `dY` of each block of channel
+    /// `o` (the gradient of the forward's products); columns past the band's blocks zero.
+    fn transform_gradient(&self, outs: usize, dy: &[f32], d: &mut [f32]) {
+        let (h, w) = (self.p.h, self.p.w);
+        let n = self.stride;
+        let used = self.rows * (w / 2);
+        assert!(d.len() >= 16 * outs * n && used <= n);
+        for o in 0..outs {
+            for (image, ty, col) in self.rows() {
+                let rows = &dy[((image * outs + o) * h + 2 * ty) * w..][..2 * w];
+                // SAFETY: `applies` checked AVX2; `rows` holds two rows of `w`, the 16 runs of `w / 2`
+                // values at `(ξ * outs + o) * n + col` are inside `d` (checked above).
+                unsafe { gradient(rows.as_ptr(), w, d[o * n + col..].as_mut_ptr(), outs * n) };
+            }
+            for xi in 0..16 {
+                d[(xi * outs + o) * n + used..(xi * outs + o + 1) * n].fill(0.0);
+            }
+        }
+    }
+
+    /// `sums[ξ, o, i] += Σ_block d[ξ, o, block] · v[ξ, i, block]`, dot products of 4 output by 3
+    /// input channels at a time.
+    fn weight_products(&self, ins: usize, outs: usize, v: &[f32], d: &[f32], sums: &mut [f32]) {
+        let n = self.stride;
+        for xi in 0..16 {
+            let (v, d) = (&v[xi * ins * n..][..ins * n], &d[xi * outs * n..][..outs * n]);
+            let sums = &mut sums[xi * outs * ins..][..outs * ins];
+            for o0 in (0..outs).step_by(4) {
+                for i0 in (0..ins).step_by(3) {
+                    let (a, b) = (d[o0 * n..].as_ptr(), v[i0 * n..].as_ptr());
+                    let out = &mut sums[o0 * ins + i0..];
+                    let at = (n, n);
+                    // SAFETY: `applies` checked AVX2 and FMA; the tile's rows of `d` and `v`
+                    // (`n` values each, `n` a multiple of 8) are inside them, its sums inside `sums`.
+                    unsafe {
+                        match ((outs - o0).min(4), (ins - i0).min(3)) {
+                            (4, 3) => dot_tile::<4, 3>(a, b, at, out, ins),
+                            (4, 2) => dot_tile::<4, 2>(a, b, at, out, ins),
+                            (4, _) => dot_tile::<4, 1>(a, b, at, out, ins),
+                            (3, 3) => dot_tile::<3, 3>(a, b, at, out, ins),
+                            (3, 2) => dot_tile::<3, 2>(a, b, at, out, ins),
+                            (3, _) => dot_tile::<3, 1>(a, b, at, out, ins),
+                            (2, 3) => dot_tile::<2, 3>(a, b, at, out, ins),
+                            (2, 2) => dot_tile::<2, 2>(a, b, at, out, ins),
+                            (2, _) => dot_tile::<2, 1>(a, b, at, out, ins),
+                            (_, 3) => dot_tile::<1, 3>(a, b, at, out, ins),
+                            (_, 2) => dot_tile::<1, 2>(a, b, at, out, ins),
+                            _ => dot_tile::<1, 1>(a, b, at, out, ins),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `out[o, 2ty + a, 2tx + b] = (Aᵀ m A)[a, b] + bias[o]` for every block of the band.
     fn transform_output(&self, outs: usize, m: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
         let (h, w) = (self.p.h, self.p.w);
@@ -338,8 +454,34 @@ even_odd!(
 /// `$untransform(m, step, bias, w, from, to, out)`: for blocks `tx` in `from..to`, the two output
 /// rows (`out`, `out + w`) at `2tx, 2tx + 1` from `q[ξ] = m[ξ * step + tx]`.
 macro_rules! column_steps {
-    ($columns:ident, $untransform:ident, $lanes:literal, $vec:ty,
+    ($columns:ident, $untransform:ident, $gradient:ident, $lanes:literal, $vec:ty,
      $load:ident, $add:ident, $sub:ident, $set1:ident, $store:ident, $even_odd:ident, $inter:ident) => {
+        #[target_feature(enable = "avx2")]
+        unsafe fn $gradient(y: *const f32, w: usize, (from, to): (usize, usize), d: *mut f32, step: usize) {
+            // SAFETY (whole body): the caller's reads and writes.
+            unsafe {
+                let zero = $set1(0.0);
+                for tx in (from..to).step_by($lanes) {
+                    let (a, b) = $even_odd(y.add(2 * tx));
+                    let (c, e) = $even_odd(y.add(w + 2 * tx));
+                    // A dY: rows y0, y0 + y1, y0 − y1, −y1; then (p, q) ↦ p, p + q, p − q, −q.
+                    let rows = [
+                        (a, b),
+                        ($add(a, c), $add(b, e)),
+                        ($sub(a, c), $sub(b, e)),
+                        ($sub(zero, c), $sub(zero, e)),
+                    ];
+                    for (r, (p, q)) in rows.into_iter().enumerate() {
+                        let at = |j: usize| d.add((4 * r + j) * step + tx);
+                        $store(at(0), p);
+                        $store(at(1), $add(p, q));
+                        $store(at(2), $sub(p, q));
+                        $store(at(3), $sub(zero, q));
+                    }
+                }
+            }
+        }
+
         #[target_feature(enable = "avx2")]
         unsafe fn $columns(t: &[f32], (from, to): (usize, usize), v: *mut f32, step: usize) {
             let w2 = t.len() / 4;
@@ -391,6 +533,7 @@ macro_rules! column_steps {
 column_steps!(
     columns8,
     untransform8,
+    gradient8,
     8,
     __m256,
     _mm256_loadu_ps,
@@ -404,6 +547,7 @@ column_steps!(
 column_steps!(
     columns4,
     untransform4,
+    gradient4,
     4,
     __m128,
     _mm_loadu_ps,
@@ -463,6 +607,69 @@ unsafe fn untransform(m: *const f32, step: usize, bias: f32, w: usize, out: *mut
             for (r, a) in [a0, a1].iter().enumerate() {
                 *out.add(r * w + 2 * tx) = a[0] + a[1] + a[2] + bias;
                 *out.add(r * w + 2 * tx + 1) = a[1] - a[2] - a[3] + bias;
+            }
+        }
+    }
+}
+
+/// The gradient transform of one row of `w / 2` blocks (see `gradient8`): `d[ξ * step + tx] = (A dY
+/// Aᵀ)[ξ]` for the 2x2 output gradient `dY` of block `tx` in the rows `y` and `y + w`, 8 and then
+/// 4 blocks at a time, the rest one by one.
+///
+/// # Safety
+/// AVX2 is available; `y` holds two rows of `w`; `d` has room for 16 runs of `w / 2` values `step`
+/// apart.
+#[target_feature(enable = "avx2")]
+unsafe fn gradient(y: *const f32, w: usize, d: *mut f32, step: usize) {
+    let tw = w / 2;
+    let (v8, v4) = (tw / 8 * 8, tw / 4 * 4);
+    let a = |p: f32, q: f32| [p, p + q, p - q, -q];
+    // SAFETY: the caller's buffers.
+    unsafe {
+        gradient8(y, w, (0, v8), d, step);
+        gradient4(y, w, (v8, v4), d, step);
+        for tx in v4..tw {
+            let cols = [0, 1].map(|b| a(*y.add(2 * tx + b), *y.add(w + 2 * tx + b)));
+            for (r, (p, q)) in cols[0].into_iter().zip(cols[1]).enumerate() {
+                for (c, value) in a(p, q).into_iter().enumerate() {
+                    *d.add((4 * r + c) * step + tx) = value;
+                }
+            }
+        }
+    }
+}
+
+/// `out[m * ld + j] += Σ_k a[m * stride + k] · b[j * stride + k]` for `m < M`, `j < N`, `k < len`
+/// (`len` a multiple of 8): dot products of `M` rows of `a` with `N` rows of `b`.
+///
+/// # Safety
+/// AVX2 and FMA are available; `a` and `b` hold `M` and `N` rows of `len` values, `stride` apart.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_tile<const M: usize, const N: usize>(
+    a: *const f32,
+    b: *const f32,
+    (stride, len): (usize, usize),
+    out: &mut [f32],
+    ld: usize,
+) {
+    // SAFETY (whole body): loads inside the rows the caller described.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); N]; M];
+        for k in (0..len).step_by(8) {
+            let bv: [__m256; N] = std::array::from_fn(|j| _mm256_loadu_ps(b.add(j * stride + k)));
+            for (m, acc_m) in acc.iter_mut().enumerate() {
+                let av = _mm256_loadu_ps(a.add(m * stride + k));
+                for (s, bv) in acc_m.iter_mut().zip(&bv) {
+                    *s = _mm256_fmadd_ps(av, *bv, *s);
+                }
+            }
+        }
+        for (m, acc_m) in acc.iter().enumerate() {
+            for (j, s) in acc_m.iter().enumerate() {
+                let s = _mm_add_ps(_mm256_castps256_ps128(*s), _mm256_extractf128_ps(*s, 1));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+                out[m * ld + j] += _mm_cvtss_f32(s);
             }
         }
     }
