@@ -756,7 +756,7 @@ mod tests {
             g(5, 4, 8, 20, 3, 1, 1),
             g(64, 2, 8, 7, 3, 1, 1),
             g(64, 8, 8, 5, 3, 1, 1),
-            // Winograd: blocks per row not a multiple of 8 (6: 4 + 2, 3, 2); two passes over input
+            // Winograd: blocks per row not a multiple of 8 (6: 4 and 2 one by one; 2); two passes over input
             // channels; bands of block rows that cross from one image to the next (9 images, two
             // per run).
             g(32, 4, 12, 33, 3, 1, 1),

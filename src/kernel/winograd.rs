@@ -169,16 +169,17 @@ fn transform_weights(outs: usize, ins: usize, weight: impl Fn(usize, usize, usiz
 }
 
 /// `out[b] = conv(src[b])`, `src` of `ins` and `out` of `outs` planes per image, given the
-/// transformed weights `u`: runs of images across the rayon pool (at least four per thread), each
+/// transformed weights `u`: runs of images across the rayon pool (at most four per thread), each
 /// in bands of block rows.
 fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let len = p.h * p.w;
     let batch = src.len() / (ins * len);
     let (th, tw) = (p.h / 2, p.w / 2);
-    // Blocks per band: as many as keep its transformed input and products within BAND_BYTES, but
-    // enough to read the transformed weights (16 ins·outs values) once per half their size
-    // of transformed values (16 (ins + outs) per block) on planes of 8x8 and more, four times that
-    // on smaller ones (measured on Zen 4 with 64 to 512 channels).
+    // Blocks per band: as many as keep its transformed input and products within BAND_BYTES, and at
+    // least ins·outs / (ins + outs) halved (planes of 8x8 and more) or doubled (smaller planes), so
+    // that the transformed weights (16 ins·outs values), read once per band, are not much more than
+    // the band's own transformed values (16 (ins + outs) per block). Factors measured on Zen 4 with
+    // 64 to 512 channels.
     let balance = ins * outs / (ins + outs);
     let blocks = if p.h * p.w >= 64 { balance / 2 } else { balance * 2 };
     let rows = (BAND_BYTES / (16 * (ins + outs) * 4 * tw))
@@ -255,10 +256,10 @@ impl Band {
                         2 => (d[2], d[1], -1.0),
                         _ => (d[1], d[3], -1.0),
                     };
-                    // SAFETY: `applies` checked AVX2.
+                    // SAFETY: `fits` checked AVX2.
                     unsafe { combine(a, b, sign, &mut t[1..=w]) };
                 }
-                // SAFETY: `applies` checked AVX2; the 16 runs of `tw` values at `(ξ * ins + c) *
+                // SAFETY: `fits` checked AVX2; the 16 runs of `tw` values at `(ξ * ins + c) *
                 // n + col` are inside `v` (checked above: col + tw <= used <= n), `t` holds 4 rows of
                 // `w + 2`.
                 unsafe { columns(&t, tw, v[c * n + col..].as_mut_ptr(), ins * n) };
@@ -283,7 +284,7 @@ impl Band {
                     let mr = (outs - o0).min(MR);
                     let w = u[c0 * outs + o0 * kc..][..kc * mr].as_ptr();
                     let (x, o) = (v[c0 * n..].as_ptr(), m[o0 * n..][..mr * n].as_mut_ptr());
-                    // SAFETY: `applies` checked AVX2 and FMA, `wide` AVX-512F; every tap (input
+                    // SAFETY: `fits` checked AVX2 and FMA, `wide` AVX-512F; every tap (input
                     // channel c0 + k at `k * n`) has `n` values inside `v`, the block of packed
                     // weights `kc * mr`, the output `mr` rows of `n`.
                     unsafe { direct::row(line, wide, mr, &taps[..kc], x, w, (c0 == 0).then_some([0.0; MR]), o) };
@@ -302,7 +303,7 @@ impl Band {
         for o in 0..outs {
             for (image, ty, col) in self.rows() {
                 let rows = &dy[((image * outs + o) * h + 2 * ty) * w..][..2 * w];
-                // SAFETY: `applies` checked AVX2; `rows` holds two rows of `w`, the 16 runs of `w / 2`
+                // SAFETY: `fits` checked AVX2; `rows` holds two rows of `w`, the 16 runs of `w / 2`
                 // values at `(ξ * outs + o) * n + col` are inside `d` (checked above).
                 unsafe { gradient(rows.as_ptr(), w, d[o * n + col..].as_mut_ptr(), outs * n) };
             }
@@ -324,7 +325,7 @@ impl Band {
                     let (a, b) = (d[o0 * n..].as_ptr(), v[i0 * n..].as_ptr());
                     let out = &mut sums[o0 * ins + i0..];
                     let at = (n, n);
-                    // SAFETY: `applies` checked AVX2 and FMA; the tile's rows of `d` and `v`
+                    // SAFETY: `fits` checked AVX2 and FMA; the tile's rows of `d` and `v`
                     // (`n` values each, `n` a multiple of 8) are inside them, its sums inside `sums`.
                     unsafe {
                         match ((outs - o0).min(4), (ins - i0).min(3)) {
@@ -356,7 +357,7 @@ impl Band {
             let b = bias.map_or(0.0, |b| b[o]);
             for (image, ty, col) in self.rows() {
                 let rows = &mut out[((image * outs + o) * h + 2 * ty) * w..][..2 * w];
-                // SAFETY: `applies` checked AVX2; the 16 runs of `w / 2` values at `(ξ * outs + o)
+                // SAFETY: `fits` checked AVX2; the 16 runs of `w / 2` values at `(ξ * outs + o)
                 // * n + col` are inside `m` (checked above), `rows` holds two output rows.
                 unsafe { untransform(m[o * n + col..].as_ptr(), outs * n, b, w, rows.as_mut_ptr()) };
             }
@@ -386,8 +387,8 @@ unsafe fn combine(a: Option<&[f32]>, b: Option<&[f32]>, sign: f32, t: &mut [f32]
     }
 }
 
-/// Defines `$name(e, o, at)`, the even and odd of `2 * $lanes` floats at `at`, and `$inter(e, o,
-/// at)`, their inverse (storing `2 * $lanes` floats).
+/// Defines `$name(at)`, the even and the odd ones of `2 * $lanes` floats at `at`, and `$inter(e,
+/// o, at)`, its inverse (storing `2 * $lanes` floats).
 macro_rules! even_odd {
     ($name:ident, $inter:ident, $features:literal, $vec:ty, $lanes:literal,
      |$lo:ident, $hi:ident| ($even:expr, $odd:expr), |$e:ident, $o:ident| ($first:expr, $second:expr),
@@ -446,13 +447,16 @@ even_odd!(
     _mm_storeu_ps
 );
 
-/// Defines the column steps of both transforms on `$lanes` blocks at a time.
+/// Defines the column steps of the three transforms on `$lanes` blocks at a time.
 ///
 /// `$columns(t, from, to, v, step)`: for blocks `tx` in `from..to` and rows `i` of `t` (4 rows of
 /// `2 tw + 2`, zero-bordered), `v[(4i + j) * step + tx]` = `(s B)[j]` of `s = t_i[2tx..2tx + 4]`.
 ///
 /// `$untransform(m, step, bias, w, from, to, out)`: for blocks `tx` in `from..to`, the two output
 /// rows (`out`, `out + w`) at `2tx, 2tx + 1` from `q[ξ] = m[ξ * step + tx]`.
+///
+/// `$gradient(y, w, from, to, d, step)`: for blocks `tx` in `from..to`, `d[ξ * step + tx]` from the
+/// output gradient at `2tx, 2tx + 1` of the rows `y` and `y + w`.
 macro_rules! column_steps {
     ($columns:ident, $untransform:ident, $gradient:ident, $lanes:literal, $vec:ty,
      $load:ident, $add:ident, $sub:ident, $set1:ident, $store:ident, $even_odd:ident, $inter:ident) => {
