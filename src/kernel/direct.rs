@@ -367,6 +367,14 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     convolve(p, g.cout, g.cin, dy, &packed, None, dx);
 }
 
+/// The sum of the 8 lanes of `v`.
+#[target_feature(enable = "avx2")]
+pub(super) fn sum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+}
+
 /// Adds to `dw[(o0 + m, i, ky, kx)]` for `m < M` and every `ky` the sums over `images` images of
 /// the output gradient times the input's shifted copy for kernel column `kx`.
 ///
@@ -402,10 +410,7 @@ unsafe fn weight_tile<const M: usize>(
         }
         for (m, acc_m) in acc.iter().enumerate() {
             for (ky, a) in acc_m.iter().enumerate() {
-                let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps(*a, 1));
-                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-                let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-                dw[((o0 + m) * ins + i) * 9 + ky * 3 + kx] += _mm_cvtss_f32(s);
+                dw[((o0 + m) * ins + i) * 9 + ky * 3 + kx] += sum(*a);
             }
         }
     }

@@ -72,8 +72,7 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
 /// over blocks 16 sets of dot products over bands of blocks, one run of images per thread.
 pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     let p = Plane { h: g.h, w: g.w };
-    let (ins, outs, len) = (g.cin, g.cout, g.h * g.w);
-    let (th, tw) = (p.h / 2, p.w / 2);
+    let (ins, outs, len, tw) = (g.cin, g.cout, g.h * g.w, g.w / 2);
     let rows = (BAND_BYTES / (16 * (ins + outs) * 4 * tw)).max(WEIGHT_BLOCKS.div_ceil(tw));
     let per_run = g.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
     let partials: Vec<Vec<f32>> = x
@@ -82,22 +81,10 @@ pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
         .map(|(xs, dys)| {
             // [ξ, output channel, input channel]
             let mut sums = vec![0.0f32; 16 * outs * ins];
-            let total = xs.len() / (ins * len) * th;
-            let rows = rows.min(total);
-            let stride = (rows * tw).next_multiple_of(8);
-            direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
-                let (v, d) = scratch.split_at_mut(16 * ins * stride);
-                for r0 in (0..total).step_by(rows) {
-                    let band = Band {
-                        p,
-                        r0,
-                        rows: rows.min(total - r0),
-                        stride,
-                    };
-                    band.transform_input(ins, xs, v);
-                    band.transform_gradient(outs, dys, d);
-                    band.weight_products(ins, outs, v, d, &mut sums);
-                }
+            for_bands(p, xs.len() / (ins * len), rows, (ins, outs), |band, v, d| {
+                band.transform_input(ins, xs, v);
+                band.transform_gradient(outs, dys, d);
+                band.weight_products(ins, outs, v, d, &mut sums);
             });
             sums
         })
@@ -194,24 +181,39 @@ fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Opt
     out.par_chunks_mut(per_run * outs * len)
         .zip(src.par_chunks(per_run * ins * len))
         .for_each(|(out, src)| {
-            let total = src.len() / (ins * len) * th;
-            let rows = rows.min(total);
-            let stride = (rows * tw).next_multiple_of(8);
-            direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
-                let (v, m) = scratch.split_at_mut(16 * ins * stride);
-                for r0 in (0..total).step_by(rows) {
-                    let band = Band {
-                        p,
-                        r0,
-                        rows: rows.min(total - r0),
-                        stride,
-                    };
-                    band.transform_input(ins, src, v);
-                    band.products(ins, outs, v, u, m);
-                    band.transform_output(outs, m, bias, out);
-                }
+            for_bands(p, src.len() / (ins * len), rows, (ins, outs), |band, v, m| {
+                band.transform_input(ins, src, v);
+                band.products(ins, outs, v, u, m);
+                band.transform_output(outs, m, bias, out);
             })
         });
+}
+
+/// Runs `f(band, v, m)` over `images` images in bands of `rows` block rows, with this thread's
+/// scratch split into room for the band's transformed input (`v`, 16 `ins` values per block) and
+/// its products or transformed output gradient (`m`, 16 `outs` values per block).
+fn for_bands(
+    p: Plane,
+    images: usize,
+    rows: usize,
+    (ins, outs): (usize, usize),
+    mut f: impl FnMut(&Band, &mut [f32], &mut [f32]),
+) {
+    let total = images * (p.h / 2);
+    let rows = rows.min(total);
+    let stride = (rows * (p.w / 2)).next_multiple_of(8);
+    direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
+        let (v, m) = scratch.split_at_mut(16 * ins * stride);
+        for r0 in (0..total).step_by(rows) {
+            let band = Band {
+                p,
+                r0,
+                rows: rows.min(total - r0),
+                stride,
+            };
+            f(&band, v, m);
+        }
+    })
 }
 
 /// Block rows `r0..r0 + rows` of a run of images (row `r` is block row `r % (h / 2)` of image `r /
@@ -670,10 +672,7 @@ unsafe fn dot_tile<const M: usize, const N: usize>(
         }
         for (m, acc_m) in acc.iter().enumerate() {
             for (j, s) in acc_m.iter().enumerate() {
-                let s = _mm_add_ps(_mm256_castps256_ps128(*s), _mm256_extractf128_ps(*s, 1));
-                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-                let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-                out[m * ld + j] += _mm_cvtss_f32(s);
+                out[m * ld + j] += direct::sum(*s);
             }
         }
     }
