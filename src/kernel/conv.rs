@@ -358,6 +358,11 @@ mod winograd {
     #[cfg(test)]
     pub use super::direct::applies as fits;
     pub use super::direct::{applies, backward_input, backward_weight, forward};
+
+    #[cfg(test)]
+    pub fn backward_weight_in_bands(_: &super::ConvGeom, _: usize, _: &[f32], _: &[f32], _: &mut [f32]) {
+        unreachable!("no Winograd on this architecture")
+    }
 }
 
 /// How a convolution is computed.
@@ -815,6 +820,14 @@ mod tests {
             let mut db = vec![9.0; g.cout];
             backward_weight(&x, &dy, &mut dw, Some(&mut db));
             close(&dw, &dw_ref, &format!("dw {g:?} {path:?}"));
+            if path == Path::Winograd {
+                // Bands of one block row, and of 4 (the last one shorter where the batch has 6).
+                for rows in [1, 4] {
+                    let mut dw = vec![9.0; w.len()];
+                    winograd::backward_weight_in_bands(&g, rows, &x, &dy, &mut dw);
+                    close(&dw, &dw_ref, &format!("dw {g:?} in bands of {rows} block rows"));
+                }
+            }
             let p = g.p();
             for (co, d) in db.iter().enumerate() {
                 let s: f64 = (0..g.batch)

@@ -21,7 +21,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, sum_partials};
+use super::conv::ConvGeom;
 use super::direct::{self, MR, Plane};
 
 /// Input channels per pass of the register tiles over the products (one tap each; the direct
@@ -29,9 +29,15 @@ use super::direct::{self, MR, Plane};
 const KC: usize = 144;
 /// Bytes of a band's transformed input and products (16 values per block and channel each).
 const BAND_BYTES: usize = 768 << 10;
+/// Bytes of one position ξ of a weight-gradient band's transformed input, read once per 4 output
+/// channels by the dot products (on Zen 4, 256 KiB ran as fast as the earlier per-thread bands on 2
+/// threads; 512 KiB ran the 512-channel 4x4 layer half as fast).
+const WEIGHT_BAND_BYTES: usize = 256 << 10;
 /// Blocks per band of the weight gradient, at least: its dot products are summed across vector
 /// lanes once per band.
-const WEIGHT_BLOCKS: usize = 512;
+const WEIGHT_BLOCKS: usize = 128;
+/// Output channels per parallel part of the weight gradient's dot products.
+const WEIGHT_OUTS: usize = 8;
 /// Fewer channels than this on either side leave the products too small for their transforms.
 const MIN_CHANNELS: usize = 32;
 /// Nor does it pay below this many (channels on the narrower side × pixels per plane): on Zen 4
@@ -69,28 +75,46 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
 
 /// The weight gradient `Σ_b dy[b] ⋆ x[b]` (shape `[cout, cin, 3, 3]`), by the chain rule through
 /// the forward's transforms: `Gᵀ [Σ_blocks (A dY Aᵀ) ⊙ (Bᵀ d B)] G` per channel pair, the sums
-/// over blocks 16 sets of dot products over bands of blocks, one run of images per thread.
+/// over blocks 16 sets of dot products. The batch goes through in bands of blocks, the same
+/// whatever the number of threads; each band's transforms run in parallel over channels and its
+/// dot products over parts of the sums, so the sums are one set, added band after band in order
+/// (the same bits on any number of threads).
 pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    let rows = (WEIGHT_BAND_BYTES / (4 * g.cin)).max(WEIGHT_BLOCKS).div_ceil(g.w / 2);
+    backward_weight_in_bands(g, rows, x, dy, dw);
+}
+
+/// [`backward_weight`] in bands of `rows` block rows.
+pub(super) fn backward_weight_in_bands(g: &ConvGeom, rows: usize, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     let p = Plane { h: g.h, w: g.w };
-    let (ins, outs, len, tw) = (g.cin, g.cout, g.h * g.w, g.w / 2);
-    let rows = (BAND_BYTES / (16 * (ins + outs) * 4 * tw)).max(WEIGHT_BLOCKS.div_ceil(tw));
-    let per_run = g.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let partials: Vec<Vec<f32>> = x
-        .par_chunks(per_run * ins * len)
-        .zip(dy.par_chunks(per_run * outs * len))
-        .map(|(xs, dys)| {
-            // [ξ, output channel, input channel]
-            let mut sums = vec![0.0f32; 16 * outs * ins];
-            for_bands(p, xs.len() / (ins * len), rows, (ins, outs), |band, v, d| {
-                band.transform_input(ins, xs, v);
-                band.transform_gradient(outs, dys, d);
-                band.weight_products(ins, outs, v, d, &mut sums);
-            });
-            sums
-        })
-        .collect();
+    let (ins, outs, tw) = (g.cin, g.cout, g.w / 2);
+    let total = g.batch * (g.h / 2);
+    let rows = rows.clamp(1, total);
+    let n = (rows * tw).next_multiple_of(8);
+    // [ξ, channel, block], as the forward's; each channel's transforms write only that channel's
+    // 16 runs, so channels go in parallel through a shared pointer.
+    let (mut v, mut d) = (vec![0.0f32; 16 * ins * n], vec![0.0f32; 16 * outs * n]);
+    // [ξ, output channel, input channel]
     let mut sums = vec![0.0f32; 16 * outs * ins];
-    sum_partials(&partials, &mut sums);
+    for r0 in (0..total).step_by(rows) {
+        let band = Band {
+            p,
+            r0,
+            rows: rows.min(total - r0),
+            stride: n,
+        };
+        let (vs, ds) = (Runs(v.as_mut_ptr()), Runs(d.as_mut_ptr()));
+        (0..ins).into_par_iter().for_each_init(Vec::new, |t, c| {
+            // SAFETY: channel `c`'s 16 runs of `n` values at `(ξ * ins + c) * n` are inside `v`
+            // and written by this task only.
+            unsafe { band.input_channel(ins, c, x, t, vs.at(c * n), ins * n) }
+        });
+        (0..outs).into_par_iter().for_each(|o| {
+            // SAFETY: as above, in `d`.
+            unsafe { band.gradient_channel(outs, o, dy, ds.at(o * n), outs * n) }
+        });
+        band.weight_products(ins, outs, &v, &d, &mut sums);
+    }
     // Gᵀ X G per pair: Gᵀ takes rows 0 + ½ (1 + 2), ½ (1 − 2), ½ (1 + 2) + 3.
     let gt = |x: [f32; 4]| {
         [
@@ -235,40 +259,48 @@ impl Band {
             .map(move |(k, r)| (r / th, r % th, k * tw))
     }
 
-    /// `v[ξ, c, block] = (Bᵀ d B)[ξ]` for the 4x4 input `d` around each block of channel `c`;
-    /// columns past the band's blocks zero.
+    /// `v[ξ, c, block] = (Bᵀ d B)[ξ]` for the 4x4 input `d` around each block of channel `c`.
     fn transform_input(&self, ins: usize, src: &[f32], v: &mut [f32]) {
+        let n = self.stride;
+        assert!(v.len() >= 16 * ins * n);
+        let mut t = vec![0.0f32; 4 * (self.p.w + 2)];
+        for c in 0..ins {
+            // SAFETY: channel `c`'s 16 runs of `n` values at `(ξ * ins + c) * n` are inside `v`
+            // (checked above).
+            unsafe { self.input_channel(ins, c, src, &mut t, v[c * n..].as_mut_ptr(), ins * n) };
+        }
+    }
+
+    /// Channel `c`'s `(Bᵀ d B)[ξ]` of each block of the band at `v + ξ * step + block` (columns past
+    /// the band's blocks left as they were); `t` is scratch.
+    ///
+    /// # Safety
+    /// `v` has room for 16 runs of `self.stride` values `step` apart.
+    unsafe fn input_channel(&self, ins: usize, c: usize, src: &[f32], t: &mut Vec<f32>, v: *mut f32, step: usize) {
         let (h, w) = (self.p.h, self.p.w);
         let tw = w / 2;
-        let n = self.stride;
         let used = self.rows * tw;
-        assert!(v.len() >= 16 * ins * n && used <= n);
+        assert!(used <= self.stride);
         // The 4 rows of Bᵀ d, each with a zero before and after it.
-        let mut t = vec![0.0f32; 4 * (w + 2)];
-        for c in 0..ins {
-            for (image, ty, col) in self.rows() {
-                let plane = &src[(image * ins + c) * h * w..][..h * w];
-                let row = |y: usize| (1..=h).contains(&y).then(|| &plane[(y - 1) * w..y * w]);
-                let d: [Option<&[f32]>; 4] = std::array::from_fn(|i| row(2 * ty + i));
-                for (i, t) in t.chunks_exact_mut(w + 2).enumerate() {
-                    // Bᵀ d, row i: d0 − d2, d1 + d2, d2 − d1, d1 − d3 (rows outside the plane zero).
-                    let (a, b, sign) = match i {
-                        0 => (d[0], d[2], -1.0),
-                        1 => (d[1], d[2], 1.0),
-                        2 => (d[2], d[1], -1.0),
-                        _ => (d[1], d[3], -1.0),
-                    };
-                    // SAFETY: `fits` checked AVX2.
-                    unsafe { combine(a, b, sign, &mut t[1..=w]) };
-                }
-                // SAFETY: `fits` checked AVX2; the 16 runs of `tw` values at `(ξ * ins + c) *
-                // n + col` are inside `v` (checked above: col + tw <= used <= n), `t` holds 4 rows of
-                // `w + 2`.
-                unsafe { columns(&t, tw, v[c * n + col..].as_mut_ptr(), ins * n) };
+        t.resize(4 * (w + 2), 0.0);
+        for (image, ty, col) in self.rows() {
+            let plane = &src[(image * ins + c) * h * w..][..h * w];
+            let row = |y: usize| (1..=h).contains(&y).then(|| &plane[(y - 1) * w..y * w]);
+            let d: [Option<&[f32]>; 4] = std::array::from_fn(|i| row(2 * ty + i));
+            for (i, t) in t.chunks_exact_mut(w + 2).enumerate() {
+                // Bᵀ d, row i: d0 − d2, d1 + d2, d2 − d1, d1 − d3 (rows outside the plane zero).
+                let (a, b, sign) = match i {
+                    0 => (d[0], d[2], -1.0),
+                    1 => (d[1], d[2], 1.0),
+                    2 => (d[2], d[1], -1.0),
+                    _ => (d[1], d[3], -1.0),
+                };
+                // SAFETY: `fits` checked AVX2.
+                unsafe { combine(a, b, sign, &mut t[1..=w]) };
             }
-            for xi in 0..16 {
-                v[(xi * ins + c) * n + used..(xi * ins + c + 1) * n].fill(0.0);
-            }
+            // SAFETY: `fits` checked AVX2; the 16 runs of `tw` values at `ξ * step + col` are
+            // inside the caller's `v` (col + tw <= used <= stride), `t` holds 4 rows of `w + 2`.
+            unsafe { columns(t, tw, v.add(col), step) };
         }
     }
 
@@ -295,59 +327,69 @@ impl Band {
         }
     }
 
-    /// `d[ξ, o, block] = (A dY Aᵀ)[ξ]` for the 2x2 output gradient `dY` of each block of channel
-    /// `o` (the gradient of the forward's products); columns past the band's blocks zero.
-    fn transform_gradient(&self, outs: usize, dy: &[f32], d: &mut [f32]) {
+    /// Output channel `o`'s `(A dY Aᵀ)[ξ]` (the gradient of the forward's products) of each block of
+    /// the band at `d + ξ * step + block`, for the 2x2 output gradient `dY` of each block; columns
+    /// past the band's blocks up to its stride zero.
+    ///
+    /// # Safety
+    /// `d` has room for 16 runs of `self.stride` values `step` apart.
+    unsafe fn gradient_channel(&self, outs: usize, o: usize, dy: &[f32], d: *mut f32, step: usize) {
         let (h, w) = (self.p.h, self.p.w);
-        let n = self.stride;
         let used = self.rows * (w / 2);
-        assert!(d.len() >= 16 * outs * n && used <= n);
-        for o in 0..outs {
-            for (image, ty, col) in self.rows() {
-                let rows = &dy[((image * outs + o) * h + 2 * ty) * w..][..2 * w];
-                // SAFETY: `fits` checked AVX2; `rows` holds two rows of `w`, the 16 runs of `w / 2`
-                // values at `(ξ * outs + o) * n + col` are inside `d` (checked above).
-                unsafe { gradient(rows.as_ptr(), w, d[o * n + col..].as_mut_ptr(), outs * n) };
-            }
-            for xi in 0..16 {
-                d[(xi * outs + o) * n + used..(xi * outs + o + 1) * n].fill(0.0);
-            }
+        assert!(used <= self.stride);
+        for (image, ty, col) in self.rows() {
+            let rows = &dy[((image * outs + o) * h + 2 * ty) * w..][..2 * w];
+            // SAFETY: `fits` checked AVX2; `rows` holds two rows of `w`, the 16 runs of `w / 2`
+            // values at `ξ * step + col` are inside the caller's `d` (col + w / 2 <= used <= stride).
+            unsafe { gradient(rows.as_ptr(), w, d.add(col), step) };
+        }
+        // The dot products run over whole strides: zero tails here leave the input's unread.
+        for xi in 0..16 {
+            // SAFETY: the caller's run ξ.
+            unsafe { std::slice::from_raw_parts_mut(d.add(xi * step + used), self.stride - used).fill(0.0) };
         }
     }
 
     /// `sums[ξ, o, i] += Σ_block d[ξ, o, block] · v[ξ, i, block]`, dot products of 4 output by 3
-    /// input channels at a time.
+    /// input channels at a time; the (ξ, group of [`WEIGHT_OUTS`] output channels) parts of `sums`
+    /// in parallel.
     fn weight_products(&self, ins: usize, outs: usize, v: &[f32], d: &[f32], sums: &mut [f32]) {
         let n = self.stride;
-        for xi in 0..16 {
-            let (v, d) = (&v[xi * ins * n..][..ins * n], &d[xi * outs * n..][..outs * n]);
-            let sums = &mut sums[xi * outs * ins..][..outs * ins];
-            for o0 in (0..outs).step_by(4) {
-                for i0 in (0..ins).step_by(3) {
-                    let (a, b) = (d[o0 * n..].as_ptr(), v[i0 * n..].as_ptr());
-                    let out = &mut sums[o0 * ins + i0..];
-                    let at = (n, n);
-                    // SAFETY: `fits` checked AVX2 and FMA; the tile's rows of `d` and `v`
-                    // (`n` values each, `n` a multiple of 8) are inside them, its sums inside `sums`.
-                    unsafe {
-                        match ((outs - o0).min(4), (ins - i0).min(3)) {
-                            (4, 3) => dot_tile::<4, 3>(a, b, at, out, ins),
-                            (4, 2) => dot_tile::<4, 2>(a, b, at, out, ins),
-                            (4, _) => dot_tile::<4, 1>(a, b, at, out, ins),
-                            (3, 3) => dot_tile::<3, 3>(a, b, at, out, ins),
-                            (3, 2) => dot_tile::<3, 2>(a, b, at, out, ins),
-                            (3, _) => dot_tile::<3, 1>(a, b, at, out, ins),
-                            (2, 3) => dot_tile::<2, 3>(a, b, at, out, ins),
-                            (2, 2) => dot_tile::<2, 2>(a, b, at, out, ins),
-                            (2, _) => dot_tile::<2, 1>(a, b, at, out, ins),
-                            (_, 3) => dot_tile::<1, 3>(a, b, at, out, ins),
-                            (_, 2) => dot_tile::<1, 2>(a, b, at, out, ins),
-                            _ => dot_tile::<1, 1>(a, b, at, out, ins),
+        assert!(v.len() >= 16 * ins * n && d.len() >= 16 * outs * n && sums.len() == 16 * outs * ins);
+        let parts = sums.par_chunks_mut(outs * ins).enumerate();
+        parts.for_each(|(xi, part)| {
+            let groups = part.par_chunks_mut(WEIGHT_OUTS * ins).enumerate();
+            groups.for_each(|(group, sums)| {
+                let (v, d) = (&v[xi * ins * n..], &d[(xi * outs + group * WEIGHT_OUTS) * n..]);
+                let mine = sums.len() / ins;
+                for o0 in (0..mine).step_by(4) {
+                    for i0 in (0..ins).step_by(3) {
+                        let (a, b) = (d[o0 * n..].as_ptr(), v[i0 * n..].as_ptr());
+                        let out = &mut sums[o0 * ins + i0..];
+                        let at = (n, n);
+                        // SAFETY: `fits` checked AVX2 and FMA; the tile's rows of `d` and `v` (`n`
+                        // values each, `n` apart) are inside them (checked above), its sums inside
+                        // this part of `sums`.
+                        unsafe {
+                            match ((mine - o0).min(4), (ins - i0).min(3)) {
+                                (4, 3) => dot_tile::<4, 3>(a, b, at, out, ins),
+                                (4, 2) => dot_tile::<4, 2>(a, b, at, out, ins),
+                                (4, _) => dot_tile::<4, 1>(a, b, at, out, ins),
+                                (3, 3) => dot_tile::<3, 3>(a, b, at, out, ins),
+                                (3, 2) => dot_tile::<3, 2>(a, b, at, out, ins),
+                                (3, _) => dot_tile::<3, 1>(a, b, at, out, ins),
+                                (2, 3) => dot_tile::<2, 3>(a, b, at, out, ins),
+                                (2, 2) => dot_tile::<2, 2>(a, b, at, out, ins),
+                                (2, _) => dot_tile::<2, 1>(a, b, at, out, ins),
+                                (_, 3) => dot_tile::<1, 3>(a, b, at, out, ins),
+                                (_, 2) => dot_tile::<1, 2>(a, b, at, out, ins),
+                                _ => dot_tile::<1, 1>(a, b, at, out, ins),
+                            }
                         }
                     }
                 }
-            }
-        }
+            });
+        });
     }
 
     /// `out[o, 2ty + a, 2tx + b] = (Aᵀ m A)[a, b] + bias[o]` for every block of the band.
@@ -364,6 +406,23 @@ impl Band {
                 unsafe { untransform(m[o * n + col..].as_ptr(), outs * n, b, w, rows.as_mut_ptr()) };
             }
         }
+    }
+}
+
+/// A buffer that parallel tasks write disjoint parts of.
+#[derive(Clone, Copy)]
+struct Runs(*mut f32);
+
+// SAFETY: only handed to tasks that write disjoint parts of the buffer, which outlives them.
+unsafe impl Send for Runs {}
+unsafe impl Sync for Runs {}
+
+impl Runs {
+    /// # Safety
+    /// `offset` is inside the buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller's offset.
+        unsafe { self.0.add(offset) }
     }
 }
 
