@@ -19,17 +19,21 @@ fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny-study.toml")
 }
 
+/// The study, writing to `out`.
+fn study(out: &Path) -> Command {
+    let mut c = bin();
+    c.args([
+        "run",
+        scenario().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    c
+}
+
 fn run_to_end(out: &Path) {
-    let o = bin()
-        .args([
-            "run",
-            scenario().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let o = study(out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -108,18 +112,7 @@ fn sigkill_at_20_points_then_restart_gives_the_uninterrupted_outputs() {
         loop {
             let delay = duration.mul_f64(point as f64 / (KILL_POINTS + 1) as f64);
             let start = Instant::now();
-            let mut child = bin()
-                .args([
-                    "run",
-                    scenario().to_str().unwrap(),
-                    "--out",
-                    out.to_str().unwrap(),
-                    "--quiet",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut child = study(&out).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
             // Polled, so that a run which ends before its kill tells how long it took.
             while start.elapsed() < delay && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(2));
