@@ -215,7 +215,7 @@ fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Opt
 
 /// Runs `f(band, v, m)` over `images` images in bands of `rows` block rows, with this thread's
 /// scratch split into room for the band's transformed input (`v`, 16 `ins` values per block) and
-/// its products or transformed output gradient (`m`, 16 `outs` values per block).
+/// its products (`m`, 16 `outs` values per block).
 fn for_bands(
     p: Plane,
     images: usize,
@@ -240,9 +240,10 @@ fn for_bands(
     })
 }
 
-/// Block rows `r0..r0 + rows` of a run of images (row `r` is block row `r % (h / 2)` of image `r /
-/// (h / 2)`); their blocks, `w / 2` per row, are columns `0..rows * w / 2` of the transformed
-/// input `[ξ, channel, stride]` and of the products.
+/// Block rows `r0..r0 + rows` of a run of images or of the batch (row `r` is block row `r % (h /
+/// 2)` of image `r / (h / 2)`); their blocks, `w / 2` per row, are columns `0..rows * w / 2` of
+/// the transformed input `[ξ, channel, stride]`, of the products and of the transformed output
+/// gradient.
 struct Band {
     p: Plane,
     r0: usize,
