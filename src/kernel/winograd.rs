@@ -86,23 +86,14 @@ pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
 
 /// [`backward_weight`] in bands of `rows` block rows.
 pub(super) fn backward_weight_in_bands(g: &ConvGeom, rows: usize, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    let p = Plane { h: g.h, w: g.w };
-    let (ins, outs, tw) = (g.cin, g.cout, g.w / 2);
-    let total = g.batch * (g.h / 2);
-    let rows = rows.clamp(1, total);
-    let n = (rows * tw).next_multiple_of(8);
+    let (ins, outs) = (g.cin, g.cout);
+    let (n, bands) = bands(Plane { h: g.h, w: g.w }, g.batch, rows);
     // [ξ, channel, block], as the forward's; each channel's transforms write only that channel's
     // 16 runs, so channels go in parallel through a shared pointer.
     let (mut v, mut d) = (vec![0.0f32; 16 * ins * n], vec![0.0f32; 16 * outs * n]);
     // [ξ, output channel, input channel]
     let mut sums = vec![0.0f32; 16 * outs * ins];
-    for r0 in (0..total).step_by(rows) {
-        let band = Band {
-            p,
-            r0,
-            rows: rows.min(total - r0),
-            stride: n,
-        };
+    for band in bands {
         let (vs, ds) = (Runs(v.as_mut_ptr()), Runs(d.as_mut_ptr()));
         (0..ins).into_par_iter().for_each_init(Vec::new, |t, c| {
             // SAFETY: channel `c`'s 16 runs of `n` values at `(ξ * ins + c) * n` are inside `v`
@@ -205,39 +196,33 @@ fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Opt
     out.par_chunks_mut(per_run * outs * len)
         .zip(src.par_chunks(per_run * ins * len))
         .for_each(|(out, src)| {
-            for_bands(p, src.len() / (ins * len), rows, (ins, outs), |band, v, m| {
-                band.transform_input(ins, src, v);
-                band.products(ins, outs, v, u, m);
-                band.transform_output(outs, m, bias, out);
+            let (stride, bands) = bands(p, src.len() / (ins * len), rows);
+            // This thread's scratch: the band's transformed input (16 `ins` values per block) and
+            // its products (16 `outs`).
+            direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
+                let (v, m) = scratch.split_at_mut(16 * ins * stride);
+                for band in bands {
+                    band.transform_input(ins, src, v);
+                    band.products(ins, outs, v, u, m);
+                    band.transform_output(outs, m, bias, out);
+                }
             })
         });
 }
 
-/// Runs `f(band, v, m)` over `images` images in bands of `rows` block rows, with this thread's
-/// scratch split into room for the band's transformed input (`v`, 16 `ins` values per block) and
-/// its products (`m`, 16 `outs` values per block).
-fn for_bands(
-    p: Plane,
-    images: usize,
-    rows: usize,
-    (ins, outs): (usize, usize),
-    mut f: impl FnMut(&Band, &mut [f32], &mut [f32]),
-) {
+/// The bands of `rows` block rows (at least one, at most all) of `images` images, with their
+/// stride: the blocks of the longest, rounded up to whole vectors.
+fn bands(p: Plane, images: usize, rows: usize) -> (usize, impl Iterator<Item = Band>) {
     let total = images * (p.h / 2);
-    let rows = rows.min(total);
+    let rows = rows.min(total).max(1);
     let stride = (rows * (p.w / 2)).next_multiple_of(8);
-    direct::with_shifted(16 * (ins + outs) * stride, |scratch| {
-        let (v, m) = scratch.split_at_mut(16 * ins * stride);
-        for r0 in (0..total).step_by(rows) {
-            let band = Band {
-                p,
-                r0,
-                rows: rows.min(total - r0),
-                stride,
-            };
-            f(&band, v, m);
-        }
-    })
+    let bands = (0..total).step_by(rows).map(move |r0| Band {
+        p,
+        r0,
+        rows: rows.min(total - r0),
+        stride,
+    });
+    (stride, bands)
 }
 
 /// Block rows `r0..r0 + rows` of a run of images or of the batch (row `r` is block row `r % (h /
