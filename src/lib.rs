@@ -11,6 +11,7 @@ pub mod compare;
 pub mod data;
 pub mod error;
 pub mod interrupt;
+pub mod isa;
 pub mod kernel;
 pub mod metrics;
 pub mod model;

@@ -16,7 +16,9 @@ use tunnelbench::study;
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = tunnelbench::kernel::configure().and_then(|()| dispatch(cli.command)) {
+    // The instruction set first: it must be chosen before anything reads the CPU's features.
+    let setup = tunnelbench::isa::configure().and_then(|()| tunnelbench::kernel::configure());
+    if let Err(e) = setup.and_then(|()| dispatch(cli.command)) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }

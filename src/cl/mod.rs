@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 pub use config::{ContinualConfig, CutRule, Heads, Strategy};
@@ -545,9 +545,4 @@ pub(crate) fn input_batch(
 ) -> Result<Tensor<4>> {
     let mut buf = Vec::new();
     batch_tensor(ds, idx, norm, None, &mut buf, device)
-}
-
-pub(crate) fn labels(ds: &ImageDataset, idx: &[usize], device: &Device) -> Tensor<1, burn::tensor::Int> {
-    let y: Vec<i64> = idx.iter().map(|&i| ds.labels[i] as i64).collect();
-    Tensor::from_data(TensorData::new(y, [idx.len()]), device)
 }

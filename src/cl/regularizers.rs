@@ -3,12 +3,10 @@
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{input_batch, labels};
+use super::input_batch;
 use crate::data::ImageDataset;
 use crate::data::transform::Normalization;
 use crate::error::Result;
@@ -75,7 +73,6 @@ impl Ewc {
         class_groups: Option<&[usize]>,
         ad: &Device,
     ) -> Result<Ewc> {
-        let loss_fn = CrossEntropyLossConfig::new().init(ad);
         let n = ds.len().min(FISHER_SAMPLES);
         let idx: Vec<usize> = (0..ds.len()).step_by((ds.len() / n.max(1)).max(1)).take(n).collect();
         let mut acc = HashMap::new();
@@ -91,8 +88,10 @@ impl Ewc {
             if let Some(groups) = class_groups {
                 logits = logits + crate::train::group_mask(groups, ds, chunk, ad);
             }
-            let y: Tensor<1, Int> = labels(ds, chunk, ad);
-            let grads = GradientsParams::from_grads(loss_fn.forward(logits, y).backward(), &frozen_bn);
+            let classes = logits.dims()[1];
+            let targets = crate::train::soft_targets(ds, chunk, classes, 0.0, class_groups, ad);
+            let loss = crate::kernel::rows::cross_entropy(logits, targets);
+            let grads = GradientsParams::from_grads(loss.backward(), &frozen_bn);
             frozen_bn.visit(&mut SquaredGrads {
                 grads: &grads,
                 acc: &mut acc,
@@ -140,7 +139,8 @@ impl Ewc {
         let mut total: Option<Tensor<1>> = None;
         for (id, f, anchor) in &self.terms {
             if let Some(theta) = current.get(id) {
-                let term = (f.clone() * (theta.clone() - anchor.clone()).square()).sum();
+                let d = theta.clone() - anchor.clone();
+                let term = crate::kernel::rows::dot(f.clone() * d.clone(), d);
                 total = Some(match total {
                     Some(t) => t + term,
                     None => term,
@@ -173,11 +173,6 @@ pub fn distillation(
         .select(1, idx.clone())
         .div_scalar(temperature);
     let new = logits.clone().select(1, idx).div_scalar(temperature);
-    let target = softmax(old, 1);
-    let log_p = log_softmax(new, 1);
-    (target * log_p)
-        .sum_dim(1)
-        .mean()
-        .neg()
-        .mul_scalar(temperature * temperature)
+    // −mean Σ softmax(old)·log softmax(new), the previous outputs as soft targets.
+    crate::kernel::rows::cross_entropy(new, crate::kernel::rows::softmax(old)).mul_scalar(temperature * temperature)
 }

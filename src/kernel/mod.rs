@@ -19,6 +19,7 @@ pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;
 pub mod norm;
+pub mod rows;
 #[cfg(target_arch = "x86_64")]
 mod winograd;
 

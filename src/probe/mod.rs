@@ -5,7 +5,6 @@
 pub mod extract;
 pub mod linalg;
 
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -291,7 +290,7 @@ fn fit_paper(
             let idx = Tensor::<1, Int>::from_data(TensorData::new(chunk.to_vec(), [chunk.len()]), device);
             let xb = x.clone().select(0, idx.clone());
             let yb = targets.clone().select(0, idx);
-            let p = softmax(xb.clone().matmul(w.clone()) + b.clone(), 1);
+            let p = crate::kernel::rows::softmax(xb.clone().matmul(w.clone()) + b.clone());
             let g = (p - yb).div_scalar(chunk.len() as f64);
             let gw = xb.transpose().matmul(g.clone());
             let gb = g.sum_dim(0);

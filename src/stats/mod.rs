@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod cliffs;
 pub mod describe;
 pub mod gbm;
+pub mod inference;
 pub mod study;
 pub mod treeshap;
 pub mod wilcoxon;

@@ -5,9 +5,8 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -142,9 +141,30 @@ pub fn batch_tensor(
     ))
 }
 
-pub fn label_tensor(ds: &ImageDataset, idx: &[usize], device: &Device) -> Tensor<1, Int> {
-    let y: Vec<i64> = idx.iter().map(|&i| ds.labels[i] as i64).collect();
-    Tensor::from_data(TensorData::new(y, [idx.len()]), device)
+/// Soft targets `[batch, classes]` of a batch: `1 − smoothing` on the label plus `smoothing`
+/// spread evenly over the classes the sample's softmax runs over (all of them, or with
+/// `groups`, those of its own group).
+pub fn soft_targets(
+    ds: &ImageDataset,
+    idx: &[usize],
+    classes: usize,
+    smoothing: f64,
+    groups: Option<&[usize]>,
+    device: &Device,
+) -> Tensor<2> {
+    let mut t = vec![0f32; idx.len() * classes];
+    for (row, &i) in t.chunks_exact_mut(classes).zip(idx) {
+        let y = ds.labels[i] as usize;
+        let live = |c: usize| groups.is_none_or(|g| g.get(c) == g.get(y));
+        let n = (0..classes).filter(|&c| live(c)).count().max(1);
+        for (c, v) in row.iter_mut().enumerate() {
+            if live(c) {
+                *v = (smoothing / n as f64) as f32;
+            }
+        }
+        row[y] += (1.0 - smoothing) as f32;
+    }
+    Tensor::from_data(TensorData::new(t, [idx.len(), classes]), device)
 }
 
 /// Top-1 accuracy of a (validation-mode) model on a dataset.
@@ -254,9 +274,6 @@ pub fn train_with(
         .with_epsilon(1e-8)
         .with_weight_decay(cfg.weight_decay as f32)
         .init();
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_smoothing(Some(cfg.label_smoothing as f32))
-        .init(&ad);
     let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006f_7264_6572);
     let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
     let mut order: Vec<usize> = (0..train_ds.len()).collect();
@@ -285,12 +302,14 @@ pub fn train_with(
                 &mut buf,
                 &ad,
             )?;
-            let y = label_tensor(train_ds, chunk, &ad);
             let mut logits = model.forward(x.clone());
-            if let Some(groups) = &extras.class_groups {
+            let groups = extras.class_groups.as_deref();
+            if let Some(groups) = groups {
                 logits = logits + group_mask(groups, train_ds, chunk, &ad);
             }
-            let mut loss = loss_fn.forward(logits.clone(), y);
+            let classes = logits.dims()[1];
+            let targets = soft_targets(train_ds, chunk, classes, cfg.label_smoothing, groups, &ad);
+            let mut loss = crate::kernel::rows::cross_entropy(logits.clone(), targets);
             if let Some(extra) = extras.extra_loss.as_mut() {
                 loss = loss + extra(&model, &x, &logits);
             }
