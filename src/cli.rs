@@ -31,7 +31,7 @@ pub enum Command {
         json: bool,
     },
     /// Merge finished study runs (of one or more study folders, e.g. shards) into
-    /// study_metrics.csv and analyse it.
+    /// study_metrics.csv and analyse it; or aggregate the finished replicates of a run folder.
     Collect {
         /// Study output folders (each holding runs/<run id>/).
         #[arg(required = true)]
@@ -43,22 +43,28 @@ pub enum Command {
         #[arg(long)]
         spec: Option<PathBuf>,
     },
-    /// Compare a run (or study) folder with a recorded baseline: exit 0 within tolerance, 1 regressed.
+    /// Judge a run (one seed or replicates) or study folder against a recorded baseline: improved /
+    /// regressed / no change per metric; exit 0 unless something regressed (1).
     Compare {
-        /// Run folder (summary.json, probes.csv, metrics_all.csv, cl_metrics.json) or study folder.
+        /// Run folder (summary.json, probes.csv, metrics_all.csv, cl_metrics.json; or seed-*/
+        /// replicates) or study folder.
         run_dir: PathBuf,
         /// Baseline JSON file (e.g. results/quick.json).
         baseline: PathBuf,
-        /// Write the run's metrics as the new baseline instead of comparing.
+        /// Write the run's metrics (every replicate's value) as the new baseline instead.
         #[arg(long)]
         record: bool,
+        /// List every metric, not only those that changed.
+        #[arg(long)]
+        all: bool,
     },
     /// Write report.md and report.html (plots, tunnel classes, comparisons) for a run or study folder.
     Report {
         /// Run folder or study folder.
         dir: PathBuf,
     },
-    /// Write Slurm scripts that run a study as a job array of shards plus a dependent collect job.
+    /// Write Slurm scripts that run a study (or a scenario's replicates) as a job array of shards
+    /// plus a dependent collect job.
     Slurm(SlurmArgs),
     /// List the backends compiled into this binary.
     Backends,
@@ -107,14 +113,15 @@ pub struct RunArgs {
     /// Plain log lines instead of a progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Study scenarios: run only the plan entries whose index is I modulo N (0 <= I < N).
+    /// Studies and scenarios with replicates: run only the plan entries (replicates) whose index
+    /// is I modulo N (0 <= I < N).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct SlurmArgs {
-    /// Study scenario file.
+    /// Study scenario file, or a scenario with replicates.
     pub scenario: PathBuf,
     /// Number of array tasks (shards).
     #[arg(long)]

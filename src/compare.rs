@@ -1,9 +1,22 @@
-//! `tunnelbench compare RUN_DIR BASELINE`: checks a run (or a study folder) against recorded
-//! metrics with per-metric tolerances and gives a verdict; `--record` writes the baseline.
+//! `tunnelbench compare RUN_DIR BASELINE`: judges a run (one seed or several replicates) or a
+//! study against a recorded baseline; `--record` writes the baseline.
 //!
-//! A baseline is JSON: `tolerances` (absolute, per kind of metric) and `metrics`, a list of
-//! `{ name, kind, value, tolerance? }` where `value` is null for an undefined metric and an entry's
-//! own `tolerance` overrides its kind's. Re-recording keeps the file's tolerances.
+//! A baseline holds, per metric, every replicate's value (`values`, null for an undefined one)
+//! with their n, mean and s.d., and the machine and backend they came from. A metric is judged
+//! in two steps, as criterion separates its noise threshold from its significance level:
+//!
+//! 1. a test of the new value(s) against the baseline's distribution: for one new run, the
+//!    prediction test t = (x − mean) / (sd·√(1 + 1/n)) on n − 1 degrees of freedom (x outside
+//!    the 95% prediction interval is p < 0.05); for several, Welch's t-test. The p-values of all
+//!    metrics are adjusted together (Benjamini–Hochberg), since a run has hundreds of them;
+//! 2. a practical threshold per kind of metric (accuracy 1 point, r 2 points, ρ 0.05, A 0.02, CL
+//!    metrics 1 point): a difference below it is "no change" whatever its p-value.
+//!
+//! A significant difference beyond the threshold is "improved" or "regressed" by the metric's
+//! direction (higher is better, except forgetting). A metric missing from the run, or undefined
+//! in every new replicate where the baseline had values, has regressed. Baselines of the first
+//! format (one `value` per metric with absolute `tolerances`) still load: with one value there is
+//! no spread to test against, so their tolerances are the thresholds and nothing else is tested.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,9 +24,18 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::isa::Machine;
 use crate::report::write_atomic;
+use crate::stats::describe::mean;
+use crate::stats::inference::{benjamini_hochberg, prediction_t, welch_t};
 
-/// Kinds of metrics, each with its own default tolerance.
+/// The baseline file format written by `--record`.
+pub const FORMAT: u32 = 2;
+
+/// Family-wise significance level of the Benjamini–Hochberg adjustment.
+pub const ALPHA: f64 = 0.05;
+
+/// Kinds of metrics, each with its own practical threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -25,7 +47,7 @@ pub enum Kind {
     Pearson,
     /// ID/OOD alignment A.
     Alignment,
-    /// Continual-learning metrics (cl_metrics.json).
+    /// Continual-learning metrics (cl_metrics.json), fractions.
     Cl,
 }
 
@@ -38,82 +60,199 @@ impl Kind {
         Kind::Cl,
     ];
 
-    pub fn default_tolerance(self) -> f64 {
+    /// The difference below which a change is "no change".
+    pub fn default_threshold(self) -> f64 {
         match self {
-            Kind::Accuracy => 0.05,
-            Kind::RetainedPct => 10.0,
-            Kind::Pearson => 0.2,
-            Kind::Alignment => 0.2,
-            Kind::Cl => 0.05,
+            Kind::Accuracy => 0.01,
+            Kind::RetainedPct => 2.0,
+            Kind::Pearson => 0.05,
+            Kind::Alignment => 0.02,
+            Kind::Cl => 0.01,
         }
     }
 }
 
+/// Whether a higher value of metric `name` is better.
+fn higher_is_better(name: &str) -> bool {
+    !name.contains(".forgetting")
+}
+
+/// One metric of a baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     pub name: String,
     pub kind: Kind,
-    pub value: Option<f64>,
+    /// Replicates with a defined value.
+    pub n: usize,
+    pub mean: Option<f64>,
+    pub sd: Option<f64>,
+    /// Every replicate's value, null where it was undefined.
+    pub values: Vec<Option<f64>>,
+    /// This metric's own threshold (default: its kind's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tolerance: Option<f64>,
+    pub threshold: Option<f64>,
 }
 
+impl Entry {
+    fn new(name: String, kind: Kind, values: Vec<Option<f64>>) -> Entry {
+        let defined: Vec<f64> = values.iter().flatten().copied().collect();
+        let s = crate::stats::inference::Summary::of(&defined);
+        Entry {
+            name,
+            kind,
+            n: s.n,
+            mean: s.mean.is_finite().then_some(s.mean),
+            sd: s.sd.is_finite().then_some(s.sd),
+            values,
+            threshold: None,
+        }
+    }
+
+    fn defined(&self) -> Vec<f64> {
+        self.values
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect()
+    }
+}
+
+/// A recorded baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
+    pub format: u32,
     /// What was recorded (the run folder's scenario name).
-    #[serde(default)]
     pub scenario: String,
-    #[serde(default)]
     pub backend: String,
-    #[serde(default)]
     pub tunnelbench_version: String,
-    /// Absolute tolerance per kind; kinds not listed use the built-in defaults.
+    /// Where the values came from.
+    pub machine: Option<Machine>,
+    /// Replicates recorded.
+    pub replicates: usize,
+    /// Practical threshold per kind; kinds not listed use the built-in defaults.
     #[serde(default)]
-    pub tolerances: BTreeMap<Kind, f64>,
+    pub thresholds: BTreeMap<Kind, f64>,
     pub metrics: Vec<Entry>,
 }
 
+/// The first format: one value per metric and absolute tolerances.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineV1 {
+    #[serde(default)]
+    scenario: String,
+    #[serde(default)]
+    backend: String,
+    #[serde(default)]
+    tunnelbench_version: String,
+    #[serde(default)]
+    tolerances: BTreeMap<Kind, f64>,
+    metrics: Vec<EntryV1>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryV1 {
+    name: String,
+    kind: Kind,
+    value: Option<f64>,
+    #[serde(default)]
+    tolerance: Option<f64>,
+}
+
 impl Baseline {
-    fn tolerance(&self, e: &Entry) -> f64 {
-        e.tolerance
-            .or_else(|| self.tolerances.get(&e.kind).copied())
-            .unwrap_or_else(|| e.kind.default_tolerance())
+    fn threshold(&self, e: &Entry) -> f64 {
+        e.threshold
+            .or_else(|| self.thresholds.get(&e.kind).copied())
+            .unwrap_or_else(|| e.kind.default_threshold())
     }
 
     pub fn load(path: &Path) -> Result<Baseline> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let b: Baseline =
-            serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not a tunnelbench baseline: {e}")))?;
-        for e in &b.metrics {
-            if e.tolerance.is_some_and(|t| t.is_nan() || t < 0.0) {
+        let bad = |e: serde_json::Error| Error::input(path, format!("not a tunnelbench baseline: {e}"));
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+        let b = match raw.get("format") {
+            None => {
+                let v1: BaselineV1 = serde_json::from_value(raw).map_err(bad)?;
+                Baseline {
+                    format: 1,
+                    scenario: v1.scenario,
+                    backend: v1.backend,
+                    tunnelbench_version: v1.tunnelbench_version,
+                    machine: None,
+                    replicates: 1,
+                    thresholds: v1.tolerances,
+                    metrics: v1
+                        .metrics
+                        .into_iter()
+                        .map(|m| Entry {
+                            threshold: m.tolerance,
+                            ..Entry::new(m.name, m.kind, vec![m.value])
+                        })
+                        .collect(),
+                }
+            }
+            Some(f) if f.as_u64() == Some(FORMAT as u64) => serde_json::from_value(raw).map_err(bad)?,
+            Some(f) => {
                 return Err(Error::input(
                     path,
-                    format!("metric `{}`: tolerance must be >= 0", e.name),
+                    format!("baseline format {f} is not one this tunnelbench reads (1 or {FORMAT})"),
                 ));
             }
+        };
+        for e in &b.metrics {
+            if e.threshold.is_some_and(|t| !(t >= 0.0)) {
+                return Err(Error::input(
+                    path,
+                    format!("metric `{}`: threshold must be >= 0", e.name),
+                ));
+            }
+            if e.values.is_empty() {
+                return Err(Error::input(path, format!("metric `{}`: no values", e.name)));
+            }
         }
-        for (k, t) in &b.tolerances {
-            if t.is_nan() || *t < 0.0 {
-                return Err(Error::input(path, format!("tolerances.{k:?}: must be >= 0")));
+        for (k, t) in &b.thresholds {
+            if !(*t >= 0.0) {
+                return Err(Error::input(path, format!("thresholds.{k:?}: must be >= 0")));
             }
         }
         Ok(b)
     }
 }
 
-/// One compared metric.
+/// What a metric did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    NoChange,
+    Improved,
+    Regressed,
+}
+
+/// One judged metric.
 #[derive(Clone, Debug, Serialize)]
 pub struct Line {
     pub name: String,
-    pub baseline: Option<f64>,
-    pub now: Option<f64>,
+    pub baseline_n: usize,
+    pub baseline_mean: Option<f64>,
+    pub baseline_sd: Option<f64>,
+    /// Defined values of the run.
+    pub now_n: usize,
+    pub now_mean: Option<f64>,
     pub diff: Option<f64>,
-    pub tolerance: f64,
+    pub threshold: f64,
+    /// Raw p-value of the test (None without a test: one baseline value, or nothing to compare).
+    pub p: Option<f64>,
+    /// Benjamini–Hochberg adjusted p-value.
+    pub p_adjusted: Option<f64>,
     /// Present in the run at all.
     pub present: bool,
-    pub ok: bool,
+    pub change: Change,
+    /// Why, in a few words.
+    pub why: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -121,50 +260,135 @@ pub struct Verdict {
     pub lines: Vec<Line>,
     /// Metrics of the run that the baseline does not have.
     pub new_metrics: Vec<String>,
+    /// Replicates of the run.
+    pub replicates: usize,
+    pub baseline_replicates: usize,
+    pub baseline_machine: Option<Machine>,
+    pub machine: Option<Machine>,
+    pub thresholds: BTreeMap<Kind, f64>,
 }
 
 impl Verdict {
     pub fn regressed(&self) -> bool {
-        self.lines.iter().any(|l| !l.ok)
+        self.lines.iter().any(|l| l.change == Change::Regressed)
     }
 
-    pub fn text(&self) -> String {
-        let fmt = |v: Option<f64>| v.map_or_else(|| "undefined".to_string(), |v| format!("{v:.4}"));
-        let w = self.lines.iter().map(|l| l.name.len()).max().unwrap_or(6).max(6);
-        let mut s = format!(
-            "{:<w$}  {:>10}  {:>10}  {:>10}  {:>8}  verdict\n",
-            "metric", "baseline", "now", "diff", "tol"
-        );
-        for l in &self.lines {
-            let now = if l.present { fmt(l.now) } else { "missing".into() };
-            let diff = l.diff.map_or_else(|| "-".to_string(), |d| format!("{d:+.4}"));
+    fn count(&self, c: Change) -> usize {
+        self.lines.iter().filter(|l| l.change == c).count()
+    }
+
+    /// The report: every changed metric (every metric with `all`), then the totals and verdict.
+    pub fn text(&self, all: bool) -> String {
+        let num = |v: Option<f64>| v.map_or_else(|| "undefined".to_string(), |v| format!("{v:.4}"));
+        let shown: Vec<&Line> = self
+            .lines
+            .iter()
+            .filter(|l| all || l.change != Change::NoChange)
+            .collect();
+        let w = shown.iter().map(|l| l.name.len()).max().unwrap_or(6).max(6);
+        let mut s = String::new();
+        if !shown.is_empty() {
             s.push_str(&format!(
-                "{:<w$}  {:>10}  {:>10}  {:>10}  {:>8}  {}\n",
-                l.name,
-                fmt(l.baseline),
-                now,
-                diff,
-                format!("{:.4}", l.tolerance),
-                if l.ok { "ok" } else { "OUTSIDE" }
+                "{:<w$}  {:>20}  {:>14}  {:>9}  {:>8}  {:>9}  verdict\n",
+                "metric", "baseline mean ± sd", "now (n)", "diff", "thresh.", "p (adj.)"
             ));
         }
-        let bad: Vec<&Line> = self.lines.iter().filter(|l| !l.ok).collect();
+        for l in shown {
+            let base = match (l.baseline_mean, l.baseline_sd) {
+                (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
+                (m, _) => num(m),
+            };
+            let now = if l.present {
+                format!("{} ({})", num(l.now_mean), l.now_n)
+            } else {
+                "missing".into()
+            };
+            s.push_str(&format!(
+                "{:<w$}  {:>20}  {:>14}  {:>9}  {:>8}  {:>9}  {}{}\n",
+                l.name,
+                base,
+                now,
+                l.diff.map_or_else(|| "-".to_string(), |d| format!("{d:+.4}")),
+                format!("{:.4}", l.threshold),
+                l.p_adjusted
+                    .map_or_else(|| "-".to_string(), crate::stats::paired::p_text),
+                match l.change {
+                    Change::NoChange => "no change",
+                    Change::Improved => "IMPROVED",
+                    Change::Regressed => "REGRESSED",
+                },
+                if l.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", l.why)
+                }
+            ));
+        }
         if !self.new_metrics.is_empty() {
             s.push_str(&format!(
-                "{} metrics of the run are not in the baseline (not checked; --record to add them)\n",
+                "{} metrics of the run are not in the baseline (not judged; --record to add them)\n",
                 self.new_metrics.len()
             ));
         }
-        if bad.is_empty() {
-            s.push_str(&format!("verdict: WITHIN TOLERANCE ({} metrics)\n", self.lines.len()));
+        let machine = |m: &Option<Machine>| {
+            m.as_ref().map_or_else(
+                || "an unrecorded machine".to_string(),
+                |m| format!("{}, {} path", m.cpu, m.isa),
+            )
+        };
+        s.push_str(&format!(
+            "baseline: {} replicate(s) on {}; run: {} replicate(s) on {}\n",
+            self.baseline_replicates,
+            machine(&self.baseline_machine),
+            self.replicates,
+            machine(&self.machine)
+        ));
+        let thresholds: Vec<String> = Kind::ALL
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} {}",
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    self.thresholds.get(k).copied().unwrap_or_else(|| k.default_threshold())
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "test: {}, Benjamini–Hochberg over the tested metrics at α = {ALPHA}; no-change thresholds: {}\n",
+            if self.baseline_replicates < 2 {
+                "none (one baseline value: thresholds only)"
+            } else if self.replicates == 1 {
+                "prediction interval of one new run"
+            } else {
+                "Welch's t-test"
+            },
+            thresholds.join(", ")
+        ));
+        let (reg, imp, same) = (
+            self.count(Change::Regressed),
+            self.count(Change::Improved),
+            self.count(Change::NoChange),
+        );
+        let missing = self.lines.iter().filter(|l| !l.present).count();
+        let missing = if missing > 0 {
+            format!(" ({missing} missing)")
         } else {
-            let missing = bad.iter().filter(|l| !l.present).count();
-            s.push_str(&format!(
-                "verdict: REGRESSED ({} of {} metrics outside tolerance, {missing} of them missing)\n",
-                bad.len(),
-                self.lines.len()
-            ));
-        }
+            String::new()
+        };
+        s.push_str(&format!(
+            "verdict: {} ({reg} regressed{missing}, {imp} improved, {same} no change of {} metrics)\n",
+            if reg > 0 {
+                "REGRESSED"
+            } else if imp > 0 {
+                "IMPROVED"
+            } else {
+                "NO CHANGE"
+            },
+            self.lines.len()
+        ));
         s
     }
 }
@@ -210,19 +434,24 @@ fn cell<'a>(path: &Path, row: &'a BTreeMap<String, String>, col: &str) -> Result
         .ok_or_else(|| Error::input(path, format!("missing column `{col}`")))
 }
 
-fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<Entry>) {
+/// One metric of one run folder.
+struct Metric {
+    name: String,
+    kind: Kind,
+    value: Option<f64>,
+}
+
+fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<Metric>) {
     match v {
-        serde_json::Value::Number(n) => out.push(Entry {
+        serde_json::Value::Number(n) => out.push(Metric {
             name: prefix.to_string(),
             kind: Kind::Cl,
             value: n.as_f64().and_then(finite),
-            tolerance: None,
         }),
-        serde_json::Value::Null => out.push(Entry {
+        serde_json::Value::Null => out.push(Metric {
             name: prefix.to_string(),
             kind: Kind::Cl,
             value: None,
-            tolerance: None,
         }),
         serde_json::Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
@@ -238,20 +467,22 @@ fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<Entry>) {
     }
 }
 
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| Error::input(path, e.to_string()))
+}
+
 /// The recorded metrics of one run folder, each name prefixed with `prefix`.
-fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
+fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Metric>) -> Result<()> {
     let mut push = |name: String, kind: Kind, value: Option<f64>| {
-        out.push(Entry {
+        out.push(Metric {
             name: format!("{prefix}{name}"),
             kind,
             value,
-            tolerance: None,
         })
     };
     let summary_path = dir.join("summary.json");
     if summary_path.is_file() {
-        let v: serde_json::Value =
-            serde_json::from_str(&read_text(&summary_path)?).map_err(|e| Error::input(&summary_path, e.to_string()))?;
+        let v = read_json(&summary_path)?;
         if let Some(a) = v.get("backbone_accuracy").and_then(|a| a.as_f64()) {
             push("backbone_accuracy".into(), Kind::Accuracy, finite(a));
         }
@@ -310,8 +541,7 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
     }
     let cl = dir.join("cl_metrics.json");
     if cl.is_file() {
-        let v: serde_json::Value =
-            serde_json::from_str(&read_text(&cl)?).map_err(|e| Error::input(&cl, e.to_string()))?;
+        let v = read_json(&cl)?;
         // Only the recorded CL metrics: timings and class lists are not results.
         for variant in v["variants"].as_array().into_iter().flatten() {
             let name = |k: &str| variant[k].as_str().unwrap_or("?").to_string();
@@ -329,103 +559,231 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
     Ok(())
 }
 
-/// The metrics of a run folder, or of every finished run of a study folder (names prefixed with
-/// the run id). Also returns the scenario name and backend when known.
-pub fn collect_metrics(dir: &Path) -> Result<(Vec<Entry>, String, String)> {
-    let mut out = Vec::new();
-    let mut scenario = String::new();
-    let mut backend = String::new();
+/// The metrics of a run: per name, the kind and one value per replicate.
+pub struct Collected {
+    /// (name, kind, values) in first-seen order.
+    pub metrics: Vec<(String, Kind, Vec<Option<f64>>)>,
+    pub replicates: usize,
+    pub scenario: String,
+    pub backend: String,
+    pub machine: Option<Machine>,
+}
+
+/// Adds one replicate's metrics (replicate `k` of `n`) to `by_name`.
+fn add_replicate(
+    metrics: Vec<Metric>,
+    k: usize,
+    n: usize,
+    order: &mut Vec<String>,
+    by_name: &mut BTreeMap<String, (Kind, Vec<Option<f64>>)>,
+) {
+    for m in metrics {
+        let entry = by_name.entry(m.name.clone()).or_insert_with(|| {
+            order.push(m.name.clone());
+            (m.kind, vec![None; n])
+        });
+        entry.1[k] = m.value;
+    }
+}
+
+/// The replicate folders of a run folder: the folder itself, or its finished `seed-<k>/`.
+fn replicate_dirs(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    if crate::replicates::is_replicate_folder(dir) {
+        Ok(crate::replicates::finished(dir, None)?
+            .into_iter()
+            .map(|(k, _)| crate::replicates::seed_dir(dir, k))
+            .collect())
+    } else {
+        Ok(vec![dir.to_path_buf()])
+    }
+}
+
+/// The metrics of a run folder (one seed or replicates), or of every finished run of a study
+/// folder (names prefixed with the run id).
+pub fn collect_metrics(dir: &Path) -> Result<Collected> {
+    let mut order = Vec::new();
+    let mut by_name = BTreeMap::new();
+    let mut first_run = None;
+    let mut replicates = 0;
     if dir.join("runs").is_dir() {
         let (runs, _, _) = crate::study::collect::find_runs(&[dir.to_path_buf()])?;
+        // A study's configurations, each with its replicates.
+        let mut configs: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
         for r in &runs {
-            run_metrics(&r.dir, &format!("{}/", r.id), &mut out)?;
+            let config = r.marker.config_id().to_string();
+            match configs.iter_mut().find(|(c, _)| *c == config) {
+                Some((_, dirs)) => dirs.push(r.dir.clone()),
+                None => configs.push((config, vec![r.dir.clone()])),
+            }
         }
-        if let Ok(t) = std::fs::read_to_string(dir.join(crate::study::exec::PLAN_FILE))
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
-        {
-            scenario = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+        for (config, dirs) in &configs {
+            replicates = replicates.max(dirs.len());
+            for (k, d) in dirs.iter().enumerate() {
+                let mut ms = Vec::new();
+                run_metrics(d, &format!("{config}/"), &mut ms)?;
+                add_replicate(ms, k, dirs.len(), &mut order, &mut by_name);
+            }
         }
-        if let Some(r) = runs.first() {
-            backend = summary_field(&r.dir, "backend");
-        }
+        first_run = runs.first().map(|r| r.dir.clone());
     } else {
-        run_metrics(dir, "", &mut out)?;
-        scenario = summary_field(dir, "scenario");
-        backend = summary_field(dir, "backend");
+        let dirs = replicate_dirs(dir)?;
+        replicates = dirs.len();
+        for (k, d) in dirs.iter().enumerate() {
+            let mut ms = Vec::new();
+            run_metrics(d, "", &mut ms)?;
+            add_replicate(ms, k, dirs.len(), &mut order, &mut by_name);
+        }
+        first_run = first_run.or_else(|| dirs.first().cloned());
     }
-    if out.is_empty() {
+    if order.is_empty() {
         return Err(Error::input(
             dir,
-            "no metrics found (expected summary.json, probes.csv, metrics_all.csv or cl_metrics.json, or a study's runs/)",
+            "no metrics found (expected summary.json, probes.csv, metrics_all.csv or cl_metrics.json, replicates in seed-*/, or a study's runs/)",
         ));
     }
-    Ok((out, scenario, backend))
+    let (mut scenario, mut backend, mut machine) = (String::new(), String::new(), None);
+    if let Some(run) = &first_run {
+        for file in ["summary.json", "cl_metrics.json"] {
+            let path = run.join(file);
+            if let Ok(v) = read_json(&path) {
+                let s = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or("").to_string();
+                scenario = s("scenario");
+                backend = s("backend");
+                machine = v.get("machine").and_then(|m| serde_json::from_value(m.clone()).ok());
+                break;
+            }
+        }
+    }
+    if let Ok(v) = read_json(&dir.join(crate::study::exec::PLAN_FILE)) {
+        scenario = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+    }
+    let metrics = order
+        .into_iter()
+        .map(|name| {
+            let (kind, values) = by_name.remove(&name).unwrap_or((Kind::Cl, Vec::new()));
+            (name, kind, values)
+        })
+        .collect();
+    Ok(Collected {
+        metrics,
+        replicates,
+        scenario,
+        backend,
+        machine,
+    })
 }
 
-fn summary_field(dir: &Path, key: &str) -> String {
-    std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get(key).and_then(|s| s.as_str()).map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// Compare a run folder with a baseline.
+/// Judges the run in `run_dir` against the baseline in `baseline_path`.
 pub fn compare(run_dir: &Path, baseline_path: &Path) -> Result<Verdict> {
     let baseline = Baseline::load(baseline_path)?;
-    let (now, _, _) = collect_metrics(run_dir)?;
-    let now_by_name: BTreeMap<&str, &Entry> = now.iter().map(|e| (e.name.as_str(), e)).collect();
+    let now = collect_metrics(run_dir)?;
+    Ok(judge(&baseline, &now))
+}
+
+/// The verdict of `now` against `baseline`.
+pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
+    let by_name: BTreeMap<&str, &Vec<Option<f64>>> = now.metrics.iter().map(|(n, _, v)| (n.as_str(), v)).collect();
     let mut lines = Vec::new();
     for e in &baseline.metrics {
-        let tol = baseline.tolerance(e);
-        let cur = now_by_name.get(e.name.as_str());
-        let now_v = cur.and_then(|c| c.value);
-        let diff = match (e.value, now_v) {
-            (Some(b), Some(n)) => Some(n - b),
-            _ => None,
-        };
-        let ok = match (cur, e.value, now_v) {
-            (None, _, _) => false,
-            (Some(_), None, None) => true,
-            (Some(_), Some(_), Some(_)) => diff.is_some_and(|d| d.abs() <= tol + 1e-12),
-            _ => false,
+        let threshold = baseline.threshold(e);
+        let present = by_name.get(e.name.as_str());
+        let x: Vec<f64> = present
+            .map(|v| v.iter().flatten().copied().filter(|v| v.is_finite()).collect())
+            .unwrap_or_default();
+        let b = e.defined();
+        let (now_mean, base_mean) = (finite(mean(&x)), finite(mean(&b)));
+        let diff = now_mean.zip(base_mean).map(|(n, m)| n - m);
+        let p = match (b.len(), x.len()) {
+            (0 | 1, _) | (_, 0) => None,
+            (_, 1) => finite(prediction_t(&b, x[0]).p),
+            _ => finite(welch_t(&x, &b).p),
         };
         lines.push(Line {
             name: e.name.clone(),
-            baseline: e.value,
-            now: now_v,
+            baseline_n: b.len(),
+            baseline_mean: base_mean,
+            baseline_sd: e.sd,
+            now_n: x.len(),
+            now_mean,
             diff,
-            tolerance: tol,
-            present: cur.is_some(),
-            ok,
+            threshold,
+            p,
+            p_adjusted: None,
+            present: present.is_some(),
+            change: Change::NoChange,
+            why: String::new(),
         });
+    }
+    let raw: Vec<f64> = lines.iter().map(|l| l.p.unwrap_or(f64::NAN)).collect();
+    for (l, adj) in lines.iter_mut().zip(benjamini_hochberg(&raw)) {
+        l.p_adjusted = finite(adj);
+        let better = |d: f64| if higher_is_better(&l.name) { d > 0.0 } else { d < 0.0 };
+        let direction = |d: f64| if better(d) { Change::Improved } else { Change::Regressed };
+        (l.change, l.why) = match (l.present, l.baseline_n, l.now_n, l.diff) {
+            (false, ..) => (Change::Regressed, "missing from the run".into()),
+            (_, 0, 0, _) => (Change::NoChange, "undefined in both".into()),
+            (_, 0, _, _) => (Change::Improved, "defined now, undefined in the baseline".into()),
+            (_, _, 0, _) => (Change::Regressed, "undefined now".into()),
+            (_, _, _, Some(d)) if d.abs() <= l.threshold + 1e-12 => (Change::NoChange, String::new()),
+            (_, 1, _, Some(d)) => (direction(d), "beyond the threshold (one baseline value)".into()),
+            (_, _, _, Some(d)) => match l.p_adjusted {
+                Some(p) if p <= ALPHA => (direction(d), String::new()),
+                _ => (Change::NoChange, "within the baseline's spread".into()),
+            },
+            (_, _, _, None) => (Change::NoChange, String::new()),
+        };
     }
     let known: std::collections::BTreeSet<&str> = baseline.metrics.iter().map(|e| e.name.as_str()).collect();
     let new_metrics = now
+        .metrics
         .iter()
-        .filter(|e| !known.contains(e.name.as_str()))
-        .map(|e| e.name.clone())
+        .filter(|(n, _, _)| !known.contains(n.as_str()))
+        .map(|(n, _, _)| n.clone())
         .collect();
-    Ok(Verdict { lines, new_metrics })
+    Verdict {
+        lines,
+        new_metrics,
+        replicates: now.replicates,
+        baseline_replicates: baseline.replicates,
+        baseline_machine: baseline.machine.clone(),
+        machine: now.machine.clone(),
+        thresholds: baseline.thresholds.clone(),
+    }
 }
 
-/// Record a run folder's metrics as a baseline (keeping the tolerances of an existing file).
+/// Record a run folder's metrics (every replicate's value) as a baseline, keeping the thresholds
+/// of an existing file.
 pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
-    let (mut metrics, scenario, backend) = collect_metrics(run_dir)?;
-    let mut tolerances: BTreeMap<Kind, f64> = Kind::ALL.iter().map(|k| (*k, k.default_tolerance())).collect();
+    let now = collect_metrics(run_dir)?;
+    let mut thresholds: BTreeMap<Kind, f64> = Kind::ALL.iter().map(|k| (*k, k.default_threshold())).collect();
+    let mut own: BTreeMap<String, f64> = BTreeMap::new();
     if baseline_path.is_file() {
         let old = Baseline::load(baseline_path)?;
-        tolerances.extend(old.tolerances.iter().map(|(k, v)| (*k, *v)));
-        for m in &mut metrics {
-            m.tolerance = old.metrics.iter().find(|o| o.name == m.name).and_then(|o| o.tolerance);
+        if old.format == FORMAT {
+            thresholds.extend(old.thresholds.iter().map(|(k, v)| (*k, *v)));
+            own = old
+                .metrics
+                .iter()
+                .filter_map(|m| m.threshold.map(|t| (m.name.clone(), t)))
+                .collect();
         }
     }
     let b = Baseline {
-        scenario,
-        backend,
+        format: FORMAT,
+        scenario: now.scenario,
+        backend: now.backend,
         tunnelbench_version: env!("CARGO_PKG_VERSION").to_string(),
-        tolerances,
-        metrics,
+        machine: now.machine,
+        replicates: now.replicates,
+        thresholds,
+        metrics: now
+            .metrics
+            .into_iter()
+            .map(|(name, kind, values)| Entry {
+                threshold: own.get(&name).copied(),
+                ..Entry::new(name, kind, values)
+            })
+            .collect(),
     };
     let json = serde_json::to_string_pretty(&b).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(parent) = baseline_path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -439,39 +797,94 @@ pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
 mod tests {
     use super::*;
 
-    fn baseline(v: Option<f64>, tol: Option<f64>) -> Baseline {
+    fn baseline(values: &[Option<f64>], name: &str) -> Baseline {
         Baseline {
+            format: FORMAT,
             scenario: String::new(),
             backend: String::new(),
             tunnelbench_version: String::new(),
-            tolerances: BTreeMap::from([(Kind::Pearson, 0.1)]),
-            metrics: vec![Entry {
-                name: "m".into(),
-                kind: Kind::Pearson,
-                value: v,
-                tolerance: tol,
-            }],
+            machine: None,
+            replicates: values.len(),
+            thresholds: BTreeMap::new(),
+            metrics: vec![Entry::new(name.into(), Kind::Accuracy, values.to_vec())],
         }
     }
 
+    fn run(values: &[Option<f64>], name: &str) -> Collected {
+        Collected {
+            metrics: vec![(name.into(), Kind::Accuracy, values.to_vec())],
+            replicates: values.len(),
+            scenario: String::new(),
+            backend: String::new(),
+            machine: None,
+        }
+    }
+
+    const B: [Option<f64>; 5] = [Some(0.81), Some(0.79), Some(0.83), Some(0.80), Some(0.78)];
+
     #[test]
-    fn tolerance_precedence() {
-        let b = baseline(Some(0.5), None);
-        assert_eq!(b.tolerance(&b.metrics[0]), 0.1);
-        let b = baseline(Some(0.5), Some(0.3));
-        assert_eq!(b.tolerance(&b.metrics[0]), 0.3);
-        let mut b = baseline(Some(0.5), None);
-        b.tolerances.clear();
-        assert_eq!(b.tolerance(&b.metrics[0]), 0.2);
+    fn one_new_run_is_judged_by_the_prediction_interval() {
+        // The 95% prediction interval of B is (0.7435, 0.8605) (scipy, see stats::inference).
+        let b = baseline(&B, "acc");
+        let v = judge(&b, &run(&[Some(0.85)], "acc"));
+        assert_eq!(v.lines[0].change, Change::NoChange);
+        let v = judge(&b, &run(&[Some(0.70)], "acc"));
+        assert_eq!(v.lines[0].change, Change::Regressed);
+        // scipy 1.17.1: 2·t.sf(4.84070577833776, 4) = 0.00839578278514691, alone in its family.
+        assert!((v.lines[0].p.unwrap() - 0.008_395_782_785_146_91).abs() < 1e-9);
+        assert!(v.regressed());
+        let v = judge(&b, &run(&[Some(0.90)], "acc"));
+        assert_eq!(v.lines[0].change, Change::Improved);
+        assert!(!v.regressed());
+        // Lower is better for forgetting.
+        let b = baseline(&B, "cl.x.forgetting");
+        assert_eq!(
+            judge(&b, &run(&[Some(0.70)], "cl.x.forgetting")).lines[0].change,
+            Change::Improved
+        );
     }
 
     #[test]
-    fn json_flattening_names_paths() {
-        let v: serde_json::Value = serde_json::from_str(r#"{"a": {"b": [1, null]}, "c": "x"}"#).unwrap();
-        let mut out = Vec::new();
-        flatten_json("cl", &v, &mut out);
-        let names: Vec<&str> = out.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["cl.a.b[0]", "cl.a.b[1]"]);
-        assert_eq!(out[1].value, None);
+    fn threshold_and_spread_both_have_to_be_exceeded() {
+        // Every baseline value equal: any difference is significant, but 0.5 points is below the
+        // accuracy threshold of 1 point.
+        let same = [Some(0.8); 5];
+        let b = baseline(&same, "acc");
+        assert_eq!(judge(&b, &run(&[Some(0.795)], "acc")).lines[0].change, Change::NoChange);
+        assert_eq!(judge(&b, &run(&[Some(0.78)], "acc")).lines[0].change, Change::Regressed);
+        // Several new runs: Welch's test. scipy 1.17.1: ttest_ind(Y, X, equal_var=False).pvalue
+        // = 0.02277666807192051 for Y = [.76, .77, .80, .74, .75] against X = B.
+        let b = baseline(&B, "acc");
+        let y = [Some(0.76), Some(0.77), Some(0.80), Some(0.74), Some(0.75)];
+        let v = judge(&b, &run(&y, "acc"));
+        assert!((v.lines[0].p.unwrap() - 0.022_776_668_071_920_51).abs() < 1e-9);
+        assert_eq!(v.lines[0].change, Change::Regressed);
+    }
+
+    #[test]
+    fn missing_and_undefined_metrics() {
+        let b = baseline(&B, "acc");
+        let v = judge(&b, &run(&[Some(0.8)], "other"));
+        assert_eq!(v.lines[0].change, Change::Regressed);
+        assert!(!v.lines[0].present);
+        assert_eq!(v.new_metrics, ["other"]);
+        assert_eq!(judge(&b, &run(&[None], "acc")).lines[0].change, Change::Regressed);
+        let b = baseline(&[None, None], "acc");
+        assert_eq!(judge(&b, &run(&[None], "acc")).lines[0].change, Change::NoChange);
+    }
+
+    #[test]
+    fn many_metrics_are_adjusted_together() {
+        // 100 metrics: 99 unchanged, one at raw p ≈ 0.0084; adjusted it is 0.84.
+        let mut b = baseline(&B, "m0");
+        let mut now = run(&[Some(0.70)], "m0");
+        for i in 1..100 {
+            b.metrics.push(Entry::new(format!("m{i}"), Kind::Accuracy, B.to_vec()));
+            now.metrics.push((format!("m{i}"), Kind::Accuracy, vec![Some(0.80)]));
+        }
+        let v = judge(&b, &now);
+        assert!(v.lines[0].p_adjusted.unwrap() > 0.8);
+        assert_eq!(v.lines[0].change, Change::NoChange);
+        assert!(!v.regressed());
     }
 }

@@ -35,6 +35,14 @@ fn dispatch(command: Command) -> Result<()> {
                 };
                 println!("{:<8} {:<13} {}", kind.name(), mark, kind.describe());
             }
+            let m = tunnelbench::isa::Machine::current();
+            println!(
+                "CPU: {} ({} threads), vector path {} ({}=avx2 takes the AVX2 path)",
+                m.cpu,
+                m.threads,
+                m.isa,
+                tunnelbench::isa::ENV
+            );
             Ok(())
         }
         Command::Models { classes } => {
@@ -105,15 +113,10 @@ fn dispatch(command: Command) -> Result<()> {
                 backend,
                 data_dir: data_dir(args.data_dir)?,
                 quiet: args.quiet,
+                table: true,
             };
             if sc.study.is_none() {
-                if shard.is_some() {
-                    return Err(Error::usage(format!(
-                        "--shard applies to study scenarios; {} has no [study] section",
-                        args.scenario.display()
-                    )));
-                }
-                return tunnelbench::run::run_single(&sc, &args.scenario, &out, &opts);
+                return tunnelbench::replicates::run(&sc, &args.scenario, &out, shard, &opts);
             }
             let plan = study::plan(&args.scenario, &args.sets)?;
             let outcome = study::exec::run_study(&plan, &out, shard, &opts, &mut |l| eprintln!("{l}"))?;
@@ -140,19 +143,26 @@ fn dispatch(command: Command) -> Result<()> {
             run_dir,
             baseline,
             record,
+            all,
         } => {
             if record {
                 let b = tunnelbench::compare::record(&run_dir, &baseline)?;
                 println!(
-                    "recorded {} metrics of {} into {}",
+                    "recorded {} metrics of {} ({} replicate(s)) into {}",
                     b.metrics.len(),
                     run_dir.display(),
+                    b.replicates,
                     baseline.display()
                 );
+                if b.replicates < 2 {
+                    eprintln!(
+                        "warning: one replicate has no spread to test against: compare will judge by the thresholds alone; record a run with `replicates = 5` or more"
+                    );
+                }
                 return Ok(());
             }
             let verdict = tunnelbench::compare::compare(&run_dir, &baseline)?;
-            print!("{}", verdict.text());
+            print!("{}", verdict.text(all));
             if verdict.regressed() {
                 std::process::exit(1);
             }
@@ -178,17 +188,40 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Collect { dirs, out, spec } => {
+            if let [dir] = dirs.as_slice()
+                && tunnelbench::replicates::is_replicate_folder(dir)
+            {
+                if out.as_ref().is_some_and(|o| o != dir) || spec.is_some() {
+                    return Err(Error::usage(
+                        "--out and --spec apply to study folders; a run's replicates are aggregated in its own folder",
+                    ));
+                }
+                eprintln!("{}", tunnelbench::replicates::aggregate(dir, None)?);
+                return Ok(());
+            }
             let out = out.unwrap_or_else(|| dirs[0].clone());
             let collected = study::collect::collect(&dirs, &out, spec.as_deref())?;
             print!("{}", collected.text());
             Ok(())
         }
         Command::Slurm(args) => {
-            let plan = study::plan(&args.scenario, &args.sets)?;
+            // A study's plan entries, or a scenario's replicates.
+            let sc = tunnelbench::scenario::load(&args.scenario, &args.sets)?;
+            let (name, runs) = if sc.study.is_some() {
+                let plan = study::plan(&args.scenario, &args.sets)?;
+                (plan.name, plan.runs.len())
+            } else if sc.replicates > 1 {
+                (sc.name.clone(), sc.replicates)
+            } else {
+                return Err(Error::usage(format!(
+                    "{}: a Slurm job array needs a study ([study]) or replicates (replicates = N)",
+                    args.scenario.display()
+                )));
+            };
             if let Some(b) = &args.backend {
                 BackendKind::parse(b)?;
             }
-            let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+            let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
             let bin = match args.bin {
                 Some(b) => b,
                 None => std::env::current_exe().map_err(|e| Error::io("tunnelbench binary", e))?,
@@ -201,12 +234,11 @@ fn dispatch(command: Command) -> Result<()> {
                 sets: args.sets,
                 backend: args.backend,
                 sbatch: args.sbatch,
-                job_name: format!("tunnelbench-{}", plan.name),
+                job_name: format!("tunnelbench-{name}"),
             };
             let dir = study::slurm::write_scripts(&job)?;
             println!(
-                "{} runs in {} shards: wrote {}/array.sbatch, collect.sbatch and submit.sh; submit with: {}/submit.sh",
-                plan.runs.len(),
+                "{runs} runs in {} shards: wrote {}/array.sbatch, collect.sbatch and submit.sh; submit with: {}/submit.sh",
                 args.shards,
                 dir.display(),
                 dir.display()

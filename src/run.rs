@@ -18,31 +18,22 @@ use crate::progress::Reporter;
 use crate::report::write_atomic;
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
+use crate::seed::derive_seed;
 use crate::train::{self, Progress};
 
 /// Command-line options of a run.
+#[derive(Clone)]
 pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub backend: BackendKind,
     pub data_dir: PathBuf,
     pub quiet: bool,
-}
-
-/// Derive an independent seed for one random stream from the scenario seed (SplitMix64 over a
-/// hash of the stream's name), so that adding a stream never shifts the others.
-pub fn derive_seed(seed: u64, stream: &str) -> u64 {
-    let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
-    for b in stream.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
-    }
-    h = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    h ^ (h >> 31)
+    /// Print the results table at the end (off for the replicates of a run).
+    pub table: bool,
 }
 
 /// One probe result: a row of probes.csv.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ProbeRow {
     pub model: String,
     pub probe: String,
@@ -153,18 +144,6 @@ fn probe_train_indices(ds: &ImageDataset, max: usize, seed: u64) -> Result<Optio
     let per_class = (max / ds.n_classes().max(1)).max(1);
     let smallest = ds.class_counts().into_iter().filter(|&c| c > 0).min().unwrap_or(0);
     Ok(Some(split::sample_per_class(ds, per_class.min(smallest), seed)?))
-}
-
-/// Run one (non-study) scenario into `out_dir`: a continual-learning scenario when it has a
-/// `[continual]` section, the tunnel pipeline otherwise.
-pub fn run_single(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions) -> Result<()> {
-    check_writable(out_dir)?;
-    if sc.continual.is_some() {
-        crate::cl::run(sc, out_dir, opts)?;
-    } else {
-        run_loaded(sc, path, out_dir, opts)?;
-    }
-    Ok(())
 }
 
 /// Run an already loaded and validated scenario into `out_dir`.
@@ -416,7 +395,9 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     // Last point at which Ctrl-C stops the run; once writing starts, it completes.
     crate::interrupt::check()?;
     write_outputs(out_dir, &summary, &rows, &metrics_rows, sc)?;
-    reporter.line(&text_summary(&summary, &rows, &metrics_rows, sc));
+    if opts.table {
+        reporter.line(&text_summary(&summary, &rows, &metrics_rows, sc));
+    }
     Ok(summary)
 }
 
@@ -653,7 +634,7 @@ fn fmt_num(v: f64, decimals: usize) -> String {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {

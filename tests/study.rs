@@ -272,31 +272,52 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = run(&["compare", s(&out), s(&base)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("verdict: WITHIN TOLERANCE"));
+    assert!(
+        text(&o.stdout).contains("verdict: NO CHANGE (0 regressed"),
+        "{}",
+        text(&o.stdout)
+    );
 
-    // Move one per-layer accuracy far off: that metric is outside tolerance, exit 1.
+    // Move one per-layer accuracy's recorded value far up: with one seed per run there is no
+    // spread to test, so the threshold decides: the run is 0.5 lower, it regressed, exit 1.
     let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    assert_eq!(json["format"], 2);
     let metrics = json["metrics"].as_array_mut().unwrap();
     let i = metrics
         .iter()
-        .position(|m| m["name"].as_str().unwrap().contains("/probe/trained/") && m["value"].is_number())
+        .position(|m| m["name"].as_str().unwrap().contains("/probe/trained/") && m["values"][0].is_number())
         .unwrap();
     let name = metrics[i]["name"].as_str().unwrap().to_string();
-    let v = metrics[i]["value"].as_f64().unwrap();
-    metrics[i]["value"] = serde_json::json!(v + 0.5);
+    let v = metrics[i]["values"][0].as_f64().unwrap();
+    metrics[i]["values"][0] = serde_json::json!(v + 0.5);
     std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     let o = run(&["compare", s(&out), s(&base)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     let stdout = text(&o.stdout);
-    assert!(stdout.contains("verdict: REGRESSED (1 of"), "{stdout}");
+    assert!(stdout.contains("verdict: REGRESSED (1 regressed"), "{stdout}");
     let line = stdout.lines().find(|l| l.starts_with(&name)).unwrap();
-    assert!(line.ends_with("OUTSIDE") && line.contains("-0.5000"), "{line}");
+    assert!(line.contains("REGRESSED") && line.contains("-0.5000"), "{line}");
 
-    // A per-metric tolerance that covers the change brings it back within tolerance.
+    // A per-metric threshold that covers the change makes it no change.
     let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
-    json["metrics"][i]["tolerance"] = serde_json::json!(0.6);
+    json["metrics"][i]["threshold"] = serde_json::json!(0.6);
     std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(0));
+
+    // A baseline of the first format (one value per metric, absolute tolerances) still loads.
+    let metrics: Vec<serde_json::Value> = json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::json!({"name": m["name"], "kind": m["kind"], "value": m["values"][0]}))
+        .collect();
+    let v1 = serde_json::json!({"scenario": "tiny", "tolerances": {"accuracy": 0.6}, "metrics": metrics});
+    std::fs::write(&base, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let v1 = serde_json::json!({"scenario": "tiny", "tolerances": {"accuracy": 0.1}, "metrics": v1["metrics"]});
+    std::fs::write(&base, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+    assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(1));
 
     // Not a baseline: a usage error, exit 2.
     std::fs::write(&base, "{\"metrics\": 3}").unwrap();
@@ -368,4 +389,76 @@ fn h24_study_plans_the_papers_64_dnns() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 64);
+}
+
+#[test]
+fn study_with_replicates_averages_over_seeds_per_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let plan = run(&["plan", s(&tiny_study()), "--set", "replicates=2"]);
+    let listing = text(&plan.stdout);
+    assert!(
+        listing.contains(": 8 runs (4 configurations × 2 replicates)"),
+        "{listing}"
+    );
+    // Ids of the configurations do not depend on the number of replicates.
+    let single = text(&run(&["plan", s(&tiny_study())]).stdout);
+    let first_id = single.lines().nth(1).unwrap().split_whitespace().nth(1).unwrap();
+    assert!(listing.contains(&format!("{first_id}/seed-1")), "{listing}");
+
+    let o = run(&[
+        "run",
+        s(&tiny_study()),
+        "--set",
+        "replicates=2",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(out.join("runs").join(first_id).join("seed-1/done").is_file());
+    assert!(
+        text(&o.stdout).contains("averaged over the 2 seeds"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // study_metrics.csv: one row per configuration and OOD set, r averaged over the two seeds.
+    let table = read(&out.join("study_metrics.csv"));
+    let header: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    let row = rows.iter().find(|r| r[col("run_id")] == first_id).unwrap();
+    let r_of = |seed: usize| -> f64 {
+        let m = read(&out.join("runs").join(first_id).join(format!("seed-{seed}/metrics.csv")));
+        let head: Vec<&str> = m.lines().next().unwrap().split(',').collect();
+        let i = head.iter().position(|h| *h == "retained_pct").unwrap();
+        m.lines().nth(1).unwrap().split(',').nth(i).unwrap().parse().unwrap()
+    };
+    let got: f64 = row[col("Percentage OOD retained")].parse().unwrap();
+    assert!((got - (r_of(0) + r_of(1)) / 2.0).abs() < 1e-9, "{got}");
+    assert_eq!(read(&out.join("study_metrics_seeds.csv")).lines().count(), 9);
+    let configs = read(&out.join("study_configs.csv"));
+    assert!(
+        configs
+            .lines()
+            .any(|l| l.starts_with(first_id) && l.contains("mean_retained_pct,")),
+        "{configs}"
+    );
+
+    // The baseline keeps both seeds of every configuration; the report lists the configurations.
+    let base = dir.path().join("base.json");
+    assert!(run(&["compare", s(&out), s(&base), "--record"]).status.success());
+    let b: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    assert_eq!(b["replicates"], 2);
+    assert!(b["metrics"][0]["name"].as_str().unwrap().starts_with(first_id));
+    assert_eq!(b["metrics"][0]["values"].as_array().unwrap().len(), 2);
+    assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(0));
+    assert!(run(&["report", s(&out)]).status.success());
+    assert!(read(&out.join("report.md")).contains("## Configurations across seeds"));
 }

@@ -25,9 +25,10 @@ use crate::metrics::tunnel;
 use crate::model::{ArchSpec, Backbone, LayerInfo, layer_names};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
-use crate::run::{RunOptions, derive_seed};
+use crate::run::RunOptions;
 use crate::scenario::Scenario;
 use crate::scenario::data::load_prepared;
+use crate::seed::derive_seed;
 use crate::train::{self, TrainConfig, TrainExtras, batch_tensor};
 
 /// One trained sequence: an architecture, a variant (full or truncated at k), a strategy.
@@ -513,8 +514,10 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         secs: t0.elapsed().as_secs_f64(),
     };
     output::write(out_dir, &summary)?;
-    reporter.line(&output::table(&summary));
-    reporter.line(&format!("results: {}", out_dir.display()));
+    if opts.table {
+        reporter.line(&output::table(&summary));
+        reporter.line(&format!("results: {}", out_dir.display()));
+    }
     Ok(summary)
 }
 

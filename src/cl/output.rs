@@ -109,6 +109,7 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
     let doc = json!({
         "scenario": s.scenario, "tasks": s.tasks, "heads": s.heads, "variants": metrics,
         "truncation": s.truncation, "secs": s.secs, "machine": crate::isa::Machine::current(),
+        "swap_architecture": s.swap.as_ref().map(|w| w.architecture.clone()),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("cl_metrics.json"), text.as_bytes())?;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::metrics::tunnel;
 use crate::model::Backbone;
 use crate::progress::Reporter;
-use crate::run::derive_seed;
+use crate::seed::derive_seed;
 use crate::train::{self, TrainConfig, TrainExtras};
 
 #[derive(Clone, Debug, Serialize)]

@@ -12,7 +12,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::ImageDataset;
-use super::synth::derive_seed;
 use crate::error::{Error, Result};
 
 /// Name of the resampler, for result metadata.
@@ -379,7 +378,7 @@ impl Augmenter {
     }
 
     fn rng(&self, epoch: u64, index: usize) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(derive_seed(&[self.seed, epoch, index as u64]))
+        ChaCha8Rng::seed_from_u64(crate::seed::from_parts(&[self.seed, epoch, index as u64]))
     }
 
     /// The augmented `res x res` u8 image (3 channels) for image `index` in `epoch`.

@@ -103,12 +103,21 @@ pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Resu
     Ok(())
 }
 
+/// The most replicates a scenario may ask for.
+pub const MAX_REPLICATES: usize = 1000;
+
 /// Checks that need more than one field.
 pub fn validate(s: &Scenario) -> Result<()> {
     if s.name.trim().is_empty() || s.name.contains(['/', '\\']) || s.name.starts_with('.') {
         return Err(Error::usage(format!(
             "key `name`: `{}` is not a usable run name",
             s.name
+        )));
+    }
+    if !(1..=MAX_REPLICATES).contains(&s.replicates) {
+        return Err(Error::usage(format!(
+            "key `replicates`: {} is outside 1..={MAX_REPLICATES}",
+            s.replicates
         )));
     }
     s.model.resolve()?;

@@ -106,6 +106,14 @@ fn yes() -> bool {
     true
 }
 
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -115,6 +123,10 @@ pub struct Scenario {
     /// Master seed; every random stream derives its own seed from it.
     #[serde(default)]
     pub seed: u64,
+    /// Complete runs with seeds derived from `seed` (replicate 0 keeps it), each in
+    /// `<out>/seed-<k>/`, aggregated across seeds at the top of the run folder.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub replicates: usize,
     /// Input resolution of the backbone; every data set is processed at it (METHOD §3.4).
     pub resolution: usize,
     pub id: DataSpec,

@@ -9,6 +9,7 @@ pub mod cliffs;
 pub mod describe;
 pub mod gbm;
 pub mod inference;
+pub mod paired;
 pub mod study;
 pub mod treeshap;
 pub mod wilcoxon;

@@ -22,6 +22,10 @@ use crate::report::write_atomic;
 use crate::stats::analyze::{Analysis, analyze};
 
 pub const STUDY_METRICS: &str = "study_metrics.csv";
+/// Every seed's rows of a study with replicates.
+pub const STUDY_METRICS_SEEDS: &str = "study_metrics_seeds.csv";
+/// Each configuration's means over its seeds, with intervals.
+pub const STUDY_CONFIGS: &str = "study_configs.csv";
 pub const HEADER: &str = "Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth,run_id,ood_dataset";
 
 /// A finished run found in a study folder.
@@ -43,6 +47,8 @@ pub struct Collected {
     pub undefined: Vec<(String, String, String)>,
     pub analysis: Option<Analysis>,
     pub note: Option<String>,
+    /// With replicates: the fewest and most seeds of a configuration.
+    pub seeds: Option<(usize, usize)>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +66,18 @@ struct PlanEntry {
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not the expected JSON: {e}")))
+}
+
+/// The names of the folders in `dir`, sorted.
+fn subfolders(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Finished and failed runs of study folders, in plan order (runs unknown to the plans last, by
@@ -84,13 +102,19 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, 
                 }
             }
         }
-        let entries = std::fs::read_dir(&runs).map_err(|e| Error::io(&runs, e))?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
+        let mut names = Vec::new();
+        for name in subfolders(&runs)? {
+            // A configuration with replicates holds one folder per replicate.
+            let seeds: Vec<String> = subfolders(&runs.join(&name))?
+                .into_iter()
+                .filter(|s| s.starts_with("seed-"))
+                .collect();
+            if seeds.is_empty() {
+                names.push(name);
+            } else {
+                names.extend(seeds.into_iter().map(|s| format!("{name}/{s}")));
+            }
+        }
         for id in names {
             let rd = runs.join(&id);
             if rd.join(DONE).is_file() {
@@ -170,22 +194,26 @@ struct MetricsLine {
     undefined_reasons: String,
 }
 
-/// Rows of one run (metrics.csv: trained model, main probe).
-fn run_rows(run: &FoundRun, undefined: &mut Vec<(String, String, String)>) -> Result<Vec<String>> {
+/// One run's metrics per OOD set (trained model, main probe): (ρ, A, r), or why undefined.
+struct RunMetrics {
+    cells: String,
+    rows: Vec<(String, std::result::Result<[f64; 3], String>)>,
+}
+
+fn run_metrics(run: &FoundRun) -> Result<RunMetrics> {
     let cells = variable_cells(&run.dir)?;
     let path = run.dir.join("metrics.csv");
     let mut rdr = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for rec in rdr.deserialize::<MetricsLine>() {
         let m = rec.map_err(|e| Error::input(&path, format!("malformed row: {e}")))?;
-        match (m.pearson, m.alignment, m.retained_pct) {
-            (Some(p), Some(a), Some(r)) if p.is_finite() && a.is_finite() && r.is_finite() => {
-                out.push(format!("{p},{a},{r},{cells},{},{}", run.id, csv_cell(&m.ood_dataset)));
-            }
-            _ => undefined.push((run.id.clone(), m.ood_dataset, m.undefined_reasons)),
-        }
+        let values = match (m.pearson, m.alignment, m.retained_pct) {
+            (Some(p), Some(a), Some(r)) if p.is_finite() && a.is_finite() && r.is_finite() => Ok([p, a, r]),
+            _ => Err(m.undefined_reasons),
+        };
+        rows.push((m.ood_dataset, values));
     }
-    Ok(out)
+    Ok(RunMetrics { cells, rows })
 }
 
 fn csv_cell(s: &str) -> String {
@@ -196,26 +224,112 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
+/// The finished runs grouped by configuration, in plan order.
+fn configurations(runs: &[FoundRun]) -> Vec<(String, Vec<&FoundRun>)> {
+    let mut out: Vec<(String, Vec<&FoundRun>)> = Vec::new();
+    for r in runs {
+        let id = r.marker.config_id();
+        match out.iter_mut().find(|(c, _)| c == id) {
+            Some((_, rs)) => rs.push(r),
+            None => out.push((id.to_string(), vec![r])),
+        }
+    }
+    out
+}
+
+/// A row of `study_configs.csv`: a configuration's per-network means over its seeds.
+#[derive(serde::Serialize)]
+struct ConfigRow {
+    run_id: String,
+    variables: String,
+    n: usize,
+    metric: &'static str,
+    mean: Option<f64>,
+    sd: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    tunnel_classes: String,
+}
+
 /// Merge the finished runs of `dirs` into `<out>/study_metrics.csv` and analyse it into
 /// `<out>/analysis/` (with `spec`, else the spec the study names, else the built-in one).
+///
+/// A study with replicates has one row per (configuration, OOD set) with r, ρ and A averaged
+/// over the configuration's seeds (the analysis pairs configurations, as the paper does), every
+/// seed's rows in `study_metrics_seeds.csv`, and each configuration's means with their
+/// 95% intervals across seeds in `study_configs.csv`.
 pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Collected> {
     let (runs, failed, plan_spec) = find_runs(dirs)?;
+    let configs = configurations(&runs);
+    let replicated = runs.iter().any(|r| r.marker.config.is_some());
     let mut lines = vec![HEADER.to_string()];
+    let mut seed_lines = vec![format!("{HEADER},replicate")];
+    let mut config_rows = Vec::new();
     let mut undefined = Vec::new();
-    for r in &runs {
-        lines.extend(run_rows(r, &mut undefined)?);
+    for (config, members) in &configs {
+        let per_run: Vec<RunMetrics> = members.iter().map(|r| run_metrics(r)).collect::<Result<_>>()?;
+        for (r, m) in members.iter().zip(&per_run) {
+            for (ood, v) in &m.rows {
+                match v {
+                    Ok([p, a, rr]) => seed_lines.push(format!(
+                        "{p},{a},{rr},{},{},{},{}",
+                        m.cells,
+                        config,
+                        csv_cell(ood),
+                        r.marker.replicate
+                    )),
+                    Err(why) => undefined.push((r.id.clone(), ood.clone(), why.clone())),
+                }
+            }
+        }
+        let oods: Vec<&String> = per_run[0].rows.iter().map(|(o, _)| o).collect();
+        for ood in oods {
+            let values: Vec<[f64; 3]> = per_run
+                .iter()
+                .filter_map(|m| m.rows.iter().find(|(o, _)| o == ood))
+                .filter_map(|(_, v)| v.as_ref().ok().copied())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let avg = |i: usize| values.iter().map(|v| v[i]).sum::<f64>() / values.len() as f64;
+            lines.push(format!(
+                "{},{},{},{},{},{}",
+                avg(0),
+                avg(1),
+                avg(2),
+                per_run[0].cells,
+                config,
+                csv_cell(ood)
+            ));
+        }
+        if replicated {
+            config_rows.extend(config_summary(config, members)?);
+        }
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let csv = out.join(STUDY_METRICS);
     let rows = lines.len() - 1;
     write_atomic(&csv, (lines.join("\n") + "\n").as_bytes())?;
+    if replicated {
+        write_atomic(
+            &out.join(STUDY_METRICS_SEEDS),
+            (seed_lines.join("\n") + "\n").as_bytes(),
+        )?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in &config_rows {
+            w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
+        }
+        let bytes = w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))?;
+        write_atomic(&out.join(STUDY_CONFIGS), &bytes)?;
+    }
     let spec = spec.map(Path::to_path_buf).or(plan_spec);
-    let (analysis, note) = if runs.len() < 2 || rows < 2 {
+    let (analysis, note) = if configs.len() < 2 || rows < 2 {
         (
             None,
             Some(format!(
-                "analysis skipped: {} finished run(s) with {rows} defined row(s); it needs at least 2 runs",
-                runs.len()
+                "analysis skipped: {} finished configuration(s) with {rows} defined row(s); it needs at least 2",
+                configs.len()
             )),
         )
     } else {
@@ -230,6 +344,10 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
             Err(e) => return Err(e),
         }
     };
+    let seeds = replicated.then(|| {
+        let n: Vec<usize> = configs.iter().map(|(_, m)| m.len()).collect();
+        (*n.iter().min().unwrap_or(&0), *n.iter().max().unwrap_or(&0))
+    });
     Ok(Collected {
         csv,
         runs,
@@ -238,7 +356,51 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
         undefined,
         analysis,
         note,
+        seeds,
     })
+}
+
+/// A configuration's mean r, ρ, A (trained network, main probe) over its seeds, with intervals.
+fn config_summary(config: &str, members: &[&FoundRun]) -> Result<Vec<ConfigRow>> {
+    use crate::stats::inference::Summary;
+    let variables = members[0]
+        .marker
+        .variables
+        .iter()
+        .map(|(n, l)| format!("{n}={l}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut classes: BTreeMap<String, usize> = BTreeMap::new();
+    for m in members {
+        let c = m.marker.tunnel_class.clone().unwrap_or_else(|| "undefined".into());
+        *classes.entry(c).or_insert(0) += 1;
+    }
+    let classes = classes
+        .iter()
+        .map(|(c, k)| format!("{c} {k}/{}", members.len()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let metric = |name: &'static str, f: &dyn Fn(&DoneMarker) -> f64| {
+        let s = Summary::of(&members.iter().map(|m| f(&m.marker)).collect::<Vec<_>>());
+        ConfigRow {
+            run_id: config.to_string(),
+            variables: variables.clone(),
+            n: s.n,
+            metric: name,
+            mean: finite(s.mean),
+            sd: finite(s.sd),
+            ci_low: finite(s.ci_low),
+            ci_high: finite(s.ci_high),
+            tunnel_classes: classes.clone(),
+        }
+    };
+    Ok(vec![
+        metric("backbone_accuracy", &|m| m.backbone_accuracy),
+        metric("mean_retained_pct", &|m| m.mean_retained_pct),
+        metric("mean_pearson", &|m| m.mean_pearson),
+        metric("mean_alignment", &|m| m.mean_alignment),
+    ])
 }
 
 impl Collected {
@@ -249,6 +411,16 @@ impl Collected {
             self.rows,
             self.csv.display()
         );
+        if let Some((lo, hi)) = self.seeds {
+            let seeds = if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}–{hi}")
+            };
+            s.push_str(&format!(
+                "replicates: r, ρ and A averaged over the {seeds} seeds of each configuration (the analysis pairs configurations); every seed's rows in {STUDY_METRICS_SEEDS}, each configuration's means with their 95% intervals in {STUDY_CONFIGS}\n"
+            ));
+        }
         for f in &self.failed {
             s.push_str(&format!("failed run {}: {}\n", f.run_id, f.reason));
         }

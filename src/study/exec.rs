@@ -21,6 +21,11 @@ pub const PLAN_FILE: &str = "study.json";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DoneMarker {
     pub run_id: String,
+    /// The configuration the run is a replicate of (absent: the run id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    #[serde(default)]
+    pub replicate: usize,
     pub index: usize,
     pub seed: u64,
     pub variables: Vec<(String, String)>,
@@ -31,6 +36,13 @@ pub struct DoneMarker {
     pub mean_alignment: f64,
     pub tunnel_class: Option<String>,
     pub secs: f64,
+}
+
+impl DoneMarker {
+    /// The id of the run's configuration.
+    pub fn config_id(&self) -> &str {
+        self.config.as_deref().unwrap_or(&self.run_id)
+    }
 }
 
 /// Content of a run's `failed` marker.
@@ -124,6 +136,8 @@ pub fn run_study(
                 let m = summary.means.iter().find(|m| m.model == "trained" && m.probe == main);
                 let marker = DoneMarker {
                     run_id: r.id.clone(),
+                    config: (r.config != r.id).then(|| r.config.clone()),
+                    replicate: r.replicate,
                     index: r.index,
                     seed: r.seed,
                     variables: r.variables.clone(),

@@ -38,8 +38,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::run::derive_seed;
 use crate::scenario::{self, DataSpec, Scenario};
+use crate::seed::{derive_seed, fnv1a};
 
 /// The `[study]` section of a scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,9 +83,17 @@ pub struct Variable {
 #[derive(Clone, Debug, Serialize)]
 pub struct PlannedRun {
     /// Position in the plan (stable order: the product with the first variable slowest, or the
-    /// order of `[[study.runs]]`).
+    /// order of `[[study.runs]]`; with replicates, every configuration's first replicate, then
+    /// every second one, ...).
     pub index: usize,
+    /// The run's folder under `runs/`: the configuration's id, with `/seed-<k>` after it when
+    /// the study has replicates.
     pub id: String,
+    /// The configuration's id (a readable slug of its variable values and a hash of its
+    /// resolved configuration, seed and replicates aside).
+    pub config: String,
+    /// Which replicate of the configuration this run is.
+    pub replicate: usize,
     pub seed: u64,
     /// (variable name, value label) pairs.
     pub variables: Vec<(String, String)>,
@@ -99,6 +107,8 @@ pub struct Plan {
     pub name: String,
     pub scenario_file: String,
     pub master_seed: u64,
+    /// Replicates of every configuration.
+    pub replicates: usize,
     /// Absolute path of the comparison spec, when the study names one.
     pub spec: Option<PathBuf>,
     pub runs: Vec<PlannedRun>,
@@ -159,16 +169,6 @@ fn sanitize(s: &str) -> String {
         }
     }
     out.trim_matches(['-', '.']).to_string()
-}
-
-/// FNV-1a 64 of bytes: a stable, dependency-free hash for run ids.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 impl Variable {
@@ -381,7 +381,7 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
         let p = path.parent().unwrap_or(Path::new(".")).join(s);
         std::fs::canonicalize(&p).unwrap_or(p)
     });
-    let mut runs: Vec<PlannedRun> = Vec::new();
+    let mut configs: Vec<PlannedRun> = Vec::new();
     for (index, (variables, sets)) in combos.into_iter().enumerate() {
         let what = variables
             .iter()
@@ -394,13 +394,15 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
             scenario::set_value(&mut t, &key, value)
                 .map_err(|e| Error::input(path, format!("study run {index} ({what}): key `{key}`: {e}")))?;
         }
-        let sc = scenario::from_table(path, t).map_err(|e| match e {
+        let mut sc = scenario::from_table(path, t).map_err(|e| match e {
             Error::Input { path, msg } => Error::Input {
                 path,
                 msg: format!("study run {index} ({what}): {msg}"),
             },
             other => other,
         })?;
+        // Replicates are runs of the plan: each is one run of its configuration.
+        sc.replicates = 1;
         let canonical = serde_json::to_string(&sc).map_err(|e| Error::Internal(format!("run config: {e}")))?;
         let slug = variables
             .iter()
@@ -414,7 +416,7 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
         } else {
             format!("{slug}-{hash}")
         };
-        if let Some(other) = runs.iter().find(|r| r.id == id) {
+        if let Some(other) = configs.iter().find(|r| r.id == id) {
             return Err(Error::input(
                 path,
                 format!(
@@ -424,21 +426,38 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
             ));
         }
         let seed = derive_seed(base.seed, &format!("run:{id}"));
-        let mut sc = sc;
         sc.name = id.clone();
         sc.seed = seed;
-        runs.push(PlannedRun {
+        configs.push(PlannedRun {
             index,
+            config: id.clone(),
             id,
+            replicate: 0,
             seed,
             variables: variables.into_iter().map(|(n, l, _)| (n, l)).collect(),
             scenario: sc,
         });
     }
+    let n = base.replicates;
+    let mut runs = Vec::with_capacity(configs.len() * n);
+    for k in 0..n {
+        for c in &configs {
+            let mut r = c.clone();
+            r.index = runs.len();
+            r.replicate = k;
+            if n > 1 {
+                r.id = format!("{}/seed-{k}", c.config);
+                r.seed = crate::seed::replicate(c.seed, k);
+                r.scenario.seed = r.seed;
+            }
+            runs.push(r);
+        }
+    }
     Ok(Plan {
         name: base.name.clone(),
         scenario_file: path.display().to_string(),
         master_seed: base.seed,
+        replicates: n,
         spec,
         runs,
     })
@@ -447,8 +466,17 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
 impl Plan {
     /// The plan as printed by `tunnelbench plan`.
     pub fn text(&self) -> String {
+        let replicates = if self.replicates > 1 {
+            format!(
+                " ({} configurations × {} replicates)",
+                self.runs.len() / self.replicates,
+                self.replicates
+            )
+        } else {
+            String::new()
+        };
         let mut s = format!(
-            "study `{}` ({}): {} runs, master seed {}\n",
+            "study `{}` ({}): {} runs{replicates}, master seed {}\n",
             self.name,
             self.scenario_file,
             self.runs.len(),

@@ -117,6 +117,12 @@ fn rel_join(rel: &str, name: &str) -> String {
 
 /// Write report.md and report.html into `dir`; returns the written files.
 pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
+    if crate::replicates::is_replicate_folder(dir) {
+        let title = format!("tunnelbench report: {}", dir.display());
+        let mut b = vec![Block::Heading(1, title.clone())];
+        b.extend(replicate_blocks(dir)?);
+        return write_pages(dir, &title, &b);
+    }
     let study = dir.join("runs").is_dir();
     let runs: Vec<ReportRun> = if study {
         let (found, _, _) = super::collect::find_runs(&[dir.to_path_buf()])?;
@@ -354,9 +360,219 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
 
+    let configs = dir.join(crate::study::collect::STUDY_CONFIGS);
+    if configs.is_file() {
+        b.extend(config_blocks(&configs)?);
+    }
+    write_pages(dir, &title, &b)
+}
+
+fn write_pages(dir: &Path, title: &str, b: &[Block]) -> Result<Vec<PathBuf>> {
     let md_path = dir.join("report.md");
     let html_path = dir.join("report.html");
-    write_atomic(&md_path, md(&b).as_bytes())?;
-    write_atomic(&html_path, html(&title, &b).as_bytes())?;
+    write_atomic(&md_path, md(b).as_bytes())?;
+    write_atomic(&html_path, html(title, b).as_bytes())?;
     Ok(vec![md_path, html_path])
+}
+
+fn read_csv<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
+    rdr.deserialize()
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
+}
+
+/// `mean [low, high]` scaled by `scale`.
+fn interval(mean: Option<f64>, low: Option<f64>, high: Option<f64>, scale: f64, d: usize) -> String {
+    match (mean, low, high) {
+        (Some(m), Some(l), Some(h)) => format!("{:.d$} [{:.d$}, {:.d$}]", scale * m, scale * l, scale * h),
+        (Some(m), ..) => format!("{:.d$}", scale * m),
+        _ => "undefined".into(),
+    }
+}
+
+/// The report of a run with replicates: its aggregates across seeds.
+fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
+    use crate::replicates::continual::ClAggregateRow;
+    use crate::replicates::tunnel::AggregateRow;
+    let done = crate::replicates::finished(dir, None)?;
+    let failed = crate::replicates::failures(dir, None)?;
+    let mut b = vec![Block::Para(format!(
+        "{} finished replicates ({}){}; every number below is the mean across seeds with its 95% t-interval [low, high].",
+        done.len(),
+        done.iter()
+            .map(|(k, _)| format!("seed-{k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed", failed.len())
+        }
+    ))];
+    let metrics = dir.join("metrics_aggregate.csv");
+    if metrics.is_file() {
+        let rows: Vec<AggregateRow> = read_csv(&metrics)?;
+        let networks: Vec<((String, String), String)> = read_json(&dir.join("aggregate.json"))?
+            .get("networks")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                let counts = n
+                    .get("tunnel_classes")
+                    .and_then(|c| c.as_object())
+                    .map(|c| {
+                        c.iter()
+                            .map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                ((s("model"), s("probe")), counts)
+            })
+            .collect();
+        b.push(Block::Heading(2, "Networks".into()));
+        let mut table = Vec::new();
+        for ((model, probe), classes) in &networks {
+            let cell = |metric: &str, scale: f64, d: usize| {
+                rows.iter()
+                    .find(|r| &r.model == model && &r.probe == probe && r.ood_dataset == "mean" && r.metric == metric)
+                    .map_or_else(|| "-".into(), |r| interval(r.mean, r.ci_low, r.ci_high, scale, d))
+            };
+            table.push(vec![
+                model.clone(),
+                probe.clone(),
+                cell("retained_pct", 1.0, 2),
+                cell("pearson", 1.0, 3),
+                cell("alignment", 1.0, 3),
+                classes.clone(),
+            ]);
+        }
+        b.push(Block::Table(
+            ["model", "probe", "mean r %", "mean ρ", "mean A", "tunnel class (seeds)"]
+                .map(String::from)
+                .to_vec(),
+            table,
+        ));
+        if let Some(acc) = rows.iter().find(|r| r.metric == "backbone_accuracy") {
+            b.push(Block::Para(format!(
+                "Backbone accuracy (%): {}.",
+                interval(acc.mean, acc.ci_low, acc.ci_high, 100.0, 2)
+            )));
+        }
+        b.push(Block::Para(
+            "Per OOD set and metric: metrics_aggregate.csv; per layer: probes_aggregate.csv; each seed's class: tunnel_classes.csv.".into(),
+        ));
+        if dir.join("curves.png").is_file() {
+            b.push(Block::Heading(2, "Normalised ID and OOD curves".into()));
+            b.push(Block::Para(
+                "Each curve is the mean across seeds of the per-seed normalised curve (accuracy / best layer's); the band is its 95% t-interval across seeds.".into(),
+            ));
+            b.push(Block::Image("curves.png".into(), "curves across seeds".into()));
+        }
+    }
+    let cl = dir.join("cl_aggregate.csv");
+    if cl.is_file() {
+        let rows: Vec<ClAggregateRow> = read_csv(&cl)?;
+        b.push(Block::Heading(2, "Continual learning".into()));
+        let mut table = Vec::new();
+        for r in rows.iter().filter(|r| r.metric == "acc") {
+            let cell = |metric: &str| {
+                rows.iter()
+                    .find(|x| {
+                        x.architecture == r.architecture
+                            && x.variant == r.variant
+                            && x.strategy == r.strategy
+                            && x.eval == r.eval
+                            && x.metric == metric
+                    })
+                    .map_or_else(|| "-".into(), |x| interval(Some(x.mean), x.ci_low, x.ci_high, 100.0, 1))
+            };
+            table.push(vec![
+                r.architecture.clone(),
+                r.variant.clone(),
+                r.strategy.clone(),
+                r.eval.clone(),
+                cell("acc"),
+                cell("forgetting"),
+                cell("bwt"),
+                cell("plasticity"),
+            ]);
+        }
+        b.push(Block::Table(
+            [
+                "architecture",
+                "variant",
+                "strategy",
+                "eval",
+                "ACC %",
+                "forgetting %",
+                "BWT %",
+                "plasticity %",
+            ]
+            .map(String::from)
+            .to_vec(),
+            table,
+        ));
+        let claims = dir.join("cl_claims.md");
+        if claims.is_file() {
+            b.push(Block::Heading(2, "Claims".into()));
+            b.push(Block::Para(
+                "Paired by seed: mean difference ± half-width of its 95% t-interval; bootstrap intervals, both tests and Cliff's δ in cl_comparisons.csv.".into(),
+            ));
+            let text = std::fs::read_to_string(&claims).map_err(|e| Error::io(&claims, e))?;
+            for line in text.lines().filter_map(|l| l.strip_prefix("- ")) {
+                b.push(Block::Para(line.to_string()));
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// A study with replicates: each configuration's means across its seeds.
+fn config_blocks(path: &Path) -> Result<Vec<Block>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        run_id: String,
+        variables: String,
+        n: usize,
+        metric: String,
+        mean: Option<f64>,
+        ci_low: Option<f64>,
+        ci_high: Option<f64>,
+        tunnel_classes: String,
+    }
+    let rows: Vec<Row> = read_csv(path)?;
+    let mut table = Vec::new();
+    for r in rows.iter().filter(|r| r.metric == "mean_retained_pct") {
+        let cell = |metric: &str, scale: f64, d: usize| {
+            rows.iter()
+                .find(|x| x.run_id == r.run_id && x.metric == metric)
+                .map_or_else(|| "-".into(), |x| interval(x.mean, x.ci_low, x.ci_high, scale, d))
+        };
+        table.push(vec![
+            r.run_id.clone(),
+            r.variables.clone(),
+            r.n.to_string(),
+            cell("backbone_accuracy", 100.0, 2),
+            cell("mean_retained_pct", 1.0, 2),
+            cell("mean_pearson", 1.0, 3),
+            cell("mean_alignment", 1.0, 3),
+            r.tunnel_classes.clone(),
+        ]);
+    }
+    Ok(vec![
+        Block::Heading(2, "Configurations across seeds".into()),
+        Block::Para(
+            "Each configuration's mean over its seeds with the 95% t-interval [low, high] (trained network, main probe); the comparisons above pair configurations on r, ρ, A averaged over seeds.".into(),
+        ),
+        Block::Table(
+            ["configuration", "variables", "seeds", "ID accuracy %", "mean r %", "mean ρ", "mean A", "tunnel classes"]
+                .map(String::from)
+                .to_vec(),
+            table,
+        ),
+    ])
 }

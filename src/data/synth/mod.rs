@@ -94,21 +94,8 @@ pub(crate) const STREAM_CLASS: u64 = 1;
 pub(crate) const STREAM_TRAIN: u64 = 2;
 pub(crate) const STREAM_TEST: u64 = 3;
 
-/// SplitMix64 finaliser: a cheap bijective mixer for deriving independent seeds.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A seed derived from a list of words (order matters).
-pub(crate) fn derive_seed(parts: &[u64]) -> u64 {
-    parts.iter().fold(0x5EED_0F7B, |acc, &p| mix(acc ^ mix(p)))
-}
-
 pub(crate) fn rng_for(parts: &[u64]) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(derive_seed(parts))
+    ChaCha8Rng::seed_from_u64(crate::seed::from_parts(parts))
 }
 
 /// Renders a whole split: `class_def` builds each class from its own stream and `render`

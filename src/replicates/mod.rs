@@ -1,0 +1,299 @@
+//! Running a scenario: once, or as `replicates = N` complete runs with seeds derived from the
+//! master seed, each in `<out>/seed-<k>/` with its own `done` marker, followed by the aggregates
+//! across seeds at the top of the run folder.
+//!
+//! Replicate 0 keeps the master seed, so `seed-0` is the run a single-seed scenario makes. A
+//! restarted run skips the replicates whose marker names the same resolved scenario (its
+//! fingerprint), redoes interrupted ones from nothing, and refuses, before any work, a folder
+//! whose finished replicates came from another scenario: nothing finished is overwritten.
+//! `--shard I/N` runs the replicates k ≡ I (mod N); whichever invocation finds every replicate
+//! finished writes the aggregates (`tunnelbench collect DIR` writes them too).
+
+pub mod continual;
+pub mod tunnel;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::report::write_atomic;
+use crate::run::{self, RunOptions};
+use crate::scenario::Scenario;
+
+/// The marker of a finished replicate.
+pub const DONE: &str = "done";
+/// The marker of a replicate whose training diverged.
+pub const FAILED: &str = "failed";
+
+/// The folder of replicate `k`.
+pub fn seed_dir(out: &Path, k: usize) -> PathBuf {
+    out.join(format!("seed-{k}"))
+}
+
+/// Content of a replicate's `done` or `failed` marker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Marker {
+    pub replicate: usize,
+    pub seed: u64,
+    /// [`fingerprint`] of the replicate's resolved scenario.
+    pub fingerprint: String,
+    pub secs: f64,
+    /// Why training failed (`failed` markers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The scenario of replicate `k`: the master scenario with the replicate's seed, run once.
+pub fn replicate_scenario(sc: &Scenario, k: usize) -> Scenario {
+    let mut r = sc.clone();
+    r.seed = crate::seed::replicate(sc.seed, k);
+    r.replicates = 1;
+    r
+}
+
+/// A stable hash of a resolved scenario: two runs with the same fingerprint ran the same thing.
+pub fn fingerprint(sc: &Scenario) -> Result<String> {
+    let canonical = serde_json::to_string(sc).map_err(|e| Error::Internal(format!("scenario: {e}")))?;
+    Ok(format!("{:016x}", crate::seed::fnv1a(canonical.as_bytes())))
+}
+
+fn read_marker(path: &Path) -> Result<Marker> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not a replicate marker: {e}")))
+}
+
+/// The state of one replicate's folder.
+enum State {
+    Done(Marker),
+    Failed(Marker),
+    /// No folder, or an interrupted one.
+    Todo,
+}
+
+/// The state of replicate `k` of `sc` in `out`; an error when it finished from another scenario.
+fn state(out: &Path, k: usize, fp: &str) -> Result<State> {
+    let dir = seed_dir(out, k);
+    for (name, failed) in [(DONE, false), (FAILED, true)] {
+        let path = dir.join(name);
+        if !path.is_file() {
+            continue;
+        }
+        let m = read_marker(&path)?;
+        if m.fingerprint != fp {
+            return Err(Error::input(
+                &dir,
+                format!(
+                    "this replicate was run from another scenario (fingerprint {}, now {fp}); give another --out, or delete the folder to run it again",
+                    m.fingerprint
+                ),
+            ));
+        }
+        return Ok(if failed { State::Failed(m) } else { State::Done(m) });
+    }
+    Ok(State::Todo)
+}
+
+/// The finished replicates of a replicate folder, by index (those of `0..n` when `n` is given).
+pub fn finished(out: &Path, n: Option<usize>) -> Result<Vec<(usize, Marker)>> {
+    let mut found = Vec::new();
+    for k in replicate_indices(out)? {
+        if n.is_some_and(|n| k >= n) {
+            continue;
+        }
+        let path = seed_dir(out, k).join(DONE);
+        if path.is_file() {
+            found.push((k, read_marker(&path)?));
+        }
+    }
+    Ok(found)
+}
+
+/// The replicate failures of a replicate folder.
+pub fn failures(out: &Path, n: Option<usize>) -> Result<Vec<(usize, Marker)>> {
+    let mut found = Vec::new();
+    for k in replicate_indices(out)? {
+        let path = seed_dir(out, k).join(FAILED);
+        if n.is_none_or(|n| k < n) && path.is_file() {
+            found.push((k, read_marker(&path)?));
+        }
+    }
+    Ok(found)
+}
+
+/// Indices of the `seed-<k>` folders in `out`, ascending.
+fn replicate_indices(out: &Path) -> Result<Vec<usize>> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(Vec::new());
+    };
+    let mut ks: Vec<usize> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("seed-")?.parse().ok())
+        .collect();
+    ks.sort_unstable();
+    Ok(ks)
+}
+
+/// Whether `dir` holds replicates (`seed-<k>/` folders with a marker).
+pub fn is_replicate_folder(dir: &Path) -> bool {
+    replicate_indices(dir).is_ok_and(|ks| {
+        ks.iter().any(|&k| {
+            let d = seed_dir(dir, k);
+            d.join(DONE).is_file() || d.join(FAILED).is_file()
+        })
+    })
+}
+
+/// Files a single-seed run leaves at the top of its folder.
+const SINGLE_RUN_FILES: [&str; 2] = ["summary.json", "cl_metrics.json"];
+
+/// Run `sc` (from the file `path`) into `out`: once, or its replicates (those of `shard`).
+pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>, opts: &RunOptions) -> Result<()> {
+    run::check_writable(out)?;
+    if sc.replicates == 1 {
+        if shard.is_some() {
+            return Err(Error::usage(format!(
+                "--shard applies to study scenarios and to scenarios with replicates; {} has neither",
+                path.display()
+            )));
+        }
+        if is_replicate_folder(out) {
+            return Err(Error::input(
+                out,
+                "holds the replicates of an earlier run (seed-*/); give another --out for a single-seed run",
+            ));
+        }
+        return run_once(sc, path, out, opts);
+    }
+    if let Some(f) = SINGLE_RUN_FILES.iter().find(|f| out.join(f).is_file()) {
+        return Err(Error::input(
+            out,
+            format!("holds a single-seed run ({f}); give another --out for a run with replicates"),
+        ));
+    }
+    let n = sc.replicates;
+    let mine: Vec<usize> = (0..n).filter(|k| shard.is_none_or(|(i, m)| k % m == i)).collect();
+    // Every finished replicate is checked before any work starts.
+    let mut plan = Vec::new();
+    for &k in &mine {
+        let rs = replicate_scenario(sc, k);
+        let fp = fingerprint(&rs)?;
+        plan.push((k, state(out, k, &fp)?, rs, fp));
+    }
+    let shard_text = shard.map(|(i, m)| format!(" (shard {i}/{m})")).unwrap_or_default();
+    eprintln!(
+        "scenario `{}`: {} of {n} replicates{shard_text} into {}",
+        sc.name,
+        mine.len(),
+        out.display()
+    );
+    let quiet_tables = RunOptions {
+        table: false,
+        ..opts.clone()
+    };
+    for (k, state, rs, fp) in plan {
+        let dir = seed_dir(out, k);
+        let head = format!("[replicate {}/{n}] seed-{k} (seed {})", k + 1, rs.seed);
+        match state {
+            State::Done(m) => {
+                eprintln!("{head}: done earlier ({:.0} s), skipped", m.secs);
+                continue;
+            }
+            State::Failed(m) => {
+                eprintln!(
+                    "{head}: failed earlier ({}), skipped; delete {} to retry",
+                    m.reason.unwrap_or_default(),
+                    dir.display()
+                );
+                continue;
+            }
+            State::Todo => {}
+        }
+        if dir.exists() {
+            // An interrupted replicate: start it again from nothing.
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        eprintln!("{head}: running");
+        let t = Instant::now();
+        let mut marker = Marker {
+            replicate: k,
+            seed: rs.seed,
+            fingerprint: fp,
+            secs: 0.0,
+            reason: None,
+        };
+        let result = run_once(&rs, path, &dir, &quiet_tables);
+        marker.secs = t.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => {
+                write_marker(&dir.join(DONE), &marker)?;
+                eprintln!("{head}: done in {:.0} s", marker.secs);
+            }
+            Err(Error::TrainingDiverged(reason)) => {
+                eprintln!("{head}: FAILED, training diverged: {reason}");
+                marker.reason = Some(format!("training diverged: {reason}"));
+                write_marker(&dir.join(FAILED), &marker)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let done = finished(out, Some(n))?.len();
+    let failed = failures(out, Some(n))?.len();
+    if done + failed < n {
+        eprintln!(
+            "{done} of {n} replicates finished{}; run the others (e.g. the other shards), then: tunnelbench collect {}",
+            if failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            },
+            out.display()
+        );
+        return Ok(());
+    }
+    let text = aggregate(out, Some(n))?;
+    eprintln!("{text}");
+    Ok(())
+}
+
+fn write_marker(path: &Path, m: &Marker) -> Result<()> {
+    let json = serde_json::to_vec_pretty(m).map_err(|e| Error::Internal(format!("marker: {e}")))?;
+    write_atomic(path, &json)
+}
+
+/// One run of a scenario into `dir`: the continual-learning pipeline when it has a `[continual]`
+/// section, the tunnel pipeline otherwise.
+fn run_once(sc: &Scenario, path: &Path, dir: &Path, opts: &RunOptions) -> Result<()> {
+    if sc.continual.is_some() {
+        crate::cl::run(sc, dir, opts)?;
+    } else {
+        run::run_loaded(sc, path, dir, opts)?;
+    }
+    Ok(())
+}
+
+/// Writes the aggregates of the finished replicates of `out` (of `0..n` when given) and returns
+/// the summary to print.
+pub fn aggregate(out: &Path, n: Option<usize>) -> Result<String> {
+    let done = finished(out, n)?;
+    if done.is_empty() {
+        return Err(Error::input(out, "no finished replicate (seed-*/done) to aggregate"));
+    }
+    let failed = failures(out, n)?;
+    let ks: Vec<usize> = done.iter().map(|(k, _)| *k).collect();
+    let mut text = if seed_dir(out, ks[0]).join("cl_metrics.json").is_file() {
+        continual::aggregate(out, &ks)?
+    } else {
+        tunnel::aggregate(out, &ks)?
+    };
+    for (k, m) in &failed {
+        text.push_str(&format!(
+            "seed-{k} left out: {}\n",
+            m.reason.as_deref().unwrap_or("failed")
+        ));
+    }
+    Ok(text)
+}

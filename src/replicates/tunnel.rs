@@ -1,0 +1,514 @@
+//! The aggregates of a tunnel scenario's replicates, read back from each `seed-<k>/` folder:
+//!
+//! - `metrics_aggregate.csv`: `model, probe, ood_dataset, metric, n, mean, sd, ci_low, ci_high`
+//!   per OOD set (r, ρ, A, both tunnel starts, final ID and OOD accuracy) and per network
+//!   (`ood_dataset = mean`: the mean r, ρ, A of `summary.json`), plus the backbone accuracy; the
+//!   interval is the 95% t-interval across seeds, an undefined replicate value is left out (`n`
+//!   counts the defined ones);
+//! - `probes_aggregate.csv`: the same per (network, probe, data set, layer) for the probe accuracy
+//!   and the numerical rank;
+//! - `tunnel_classes.csv`: every seed's tunnel class per (network, probe);
+//! - `aggregate.json`: the per-network means with their intervals and class counts;
+//! - `curves.svg` / `.png`: the normalised per-layer curves, mean across seeds with its interval.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::seed_dir;
+use crate::error::{Error, Result};
+use crate::metrics::tunnel::{normalised, tunnel_start_ood};
+use crate::report::plot::{Figure, LineChart, Series, write_chart};
+use crate::report::write_atomic;
+use crate::run::ProbeRow;
+use crate::stats::inference::Summary;
+
+/// A row of a run's `metrics_all.csv`.
+#[derive(Clone, Debug, Deserialize)]
+struct MetricsRecord {
+    model: String,
+    probe: String,
+    ood_dataset: String,
+    retained_pct: Option<f64>,
+    pearson: Option<f64>,
+    alignment: Option<f64>,
+    tunnel_start_ood: Option<f64>,
+    tunnel_start_id: Option<f64>,
+    id_final_accuracy: Option<f64>,
+    ood_final_accuracy: Option<f64>,
+}
+
+impl MetricsRecord {
+    /// The aggregated metrics, by column name.
+    fn values(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("retained_pct", self.retained_pct),
+            ("pearson", self.pearson),
+            ("alignment", self.alignment),
+            ("tunnel_start_ood", self.tunnel_start_ood),
+            ("tunnel_start_id", self.tunnel_start_id),
+            ("id_final_accuracy", self.id_final_accuracy),
+            ("ood_final_accuracy", self.ood_final_accuracy),
+        ]
+    }
+}
+
+/// What a run's `summary.json` says of its networks.
+#[derive(Clone, Debug, Deserialize)]
+struct SummaryRecord {
+    scenario: String,
+    #[serde(default)]
+    backbone_accuracy: Option<f64>,
+    seeds: SeedsRecord,
+    means: Vec<MeanRecord>,
+    config: ConfigRecord,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct SeedsRecord {
+    scenario: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct ConfigRecord {
+    model: ModelRecord,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct ModelRecord {
+    name: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct MeanRecord {
+    model: String,
+    probe: String,
+    mean_retained_pct: Option<f64>,
+    mean_pearson: Option<f64>,
+    mean_alignment: Option<f64>,
+    tunnel_class: Option<String>,
+}
+
+/// One replicate's results.
+struct Replicate {
+    k: usize,
+    summary: SummaryRecord,
+    probes: Vec<ProbeRow>,
+    metrics: Vec<MetricsRecord>,
+}
+
+fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
+    rdr.deserialize()
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
+}
+
+fn read_replicate(out: &Path, k: usize) -> Result<Replicate> {
+    let dir = seed_dir(out, k);
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let summary = serde_json::from_str(&text).map_err(|e| Error::input(&path, format!("not a run summary: {e}")))?;
+    Ok(Replicate {
+        k,
+        summary,
+        probes: read_csv(&dir.join("probes.csv"))?,
+        metrics: read_csv(&dir.join("metrics_all.csv"))?,
+    })
+}
+
+/// A row of `metrics_aggregate.csv`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AggregateRow {
+    pub model: String,
+    pub probe: String,
+    pub ood_dataset: String,
+    pub metric: String,
+    pub n: usize,
+    pub mean: Option<f64>,
+    pub sd: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+impl AggregateRow {
+    fn new(model: &str, probe: &str, ood: &str, metric: &str, values: &[f64]) -> Self {
+        let s = Summary::of(values);
+        AggregateRow {
+            model: model.into(),
+            probe: probe.into(),
+            ood_dataset: ood.into(),
+            metric: metric.into(),
+            n: s.n,
+            mean: finite(s.mean),
+            sd: finite(s.sd),
+            ci_low: finite(s.ci_low),
+            ci_high: finite(s.ci_high),
+        }
+    }
+}
+
+/// A row of `probes_aggregate.csv`.
+#[derive(Clone, Debug, Serialize)]
+struct ProbeAggregateRow {
+    model: String,
+    probe: String,
+    dataset: String,
+    role: String,
+    layer_index: usize,
+    layer_name: String,
+    metric: &'static str,
+    n: usize,
+    mean: Option<f64>,
+    sd: Option<f64>,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+}
+
+/// A row of `tunnel_classes.csv`.
+#[derive(Clone, Debug, Serialize)]
+struct ClassRow {
+    model: String,
+    probe: String,
+    replicate: usize,
+    seed: u64,
+    mean_retained_pct: Option<f64>,
+    tunnel_class: String,
+}
+
+/// Per-network summary in `aggregate.json`.
+#[derive(Clone, Debug, Serialize)]
+struct NetworkAggregate {
+    model: String,
+    probe: String,
+    retained_pct: Summary,
+    pearson: Summary,
+    alignment: Summary,
+    /// How many seeds fall in each tunnel class (`undefined` for an undefined mean r).
+    tunnel_classes: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct AggregateFile {
+    scenario: String,
+    replicates: Vec<usize>,
+    seeds: Vec<u64>,
+    backbone_accuracy: Summary,
+    networks: Vec<NetworkAggregate>,
+}
+
+fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
+    }
+    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
+}
+
+/// Keys in first-seen order.
+fn ordered<'a, T: PartialEq + Clone + 'a>(items: impl IntoIterator<Item = &'a T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for i in items {
+        if !out.contains(i) {
+            out.push(i.clone());
+        }
+    }
+    out
+}
+
+/// Writes the aggregates of replicates `ks` of `out` and returns the printed summary.
+pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
+    let reps: Vec<Replicate> = ks.iter().map(|&k| read_replicate(out, k)).collect::<Result<_>>()?;
+    let first = &reps[0];
+    let nets: Vec<(String, String)> = ordered(
+        first
+            .summary
+            .means
+            .iter()
+            .map(|m| (m.model.clone(), m.probe.clone()))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    let oods: Vec<String> = ordered(first.metrics.iter().map(|m| &m.ood_dataset));
+
+    // metrics_aggregate.csv
+    let mut rows = vec![AggregateRow::new(
+        "trained",
+        "",
+        "",
+        "backbone_accuracy",
+        &reps
+            .iter()
+            .map(|r| r.summary.backbone_accuracy.unwrap_or(f64::NAN))
+            .collect::<Vec<_>>(),
+    )];
+    let mut networks = Vec::new();
+    let mut classes = Vec::new();
+    for (model, probe) in &nets {
+        for ood in &oods {
+            let recs: Vec<&MetricsRecord> = reps
+                .iter()
+                .filter_map(|r| {
+                    r.metrics
+                        .iter()
+                        .find(|m| &m.model == model && &m.probe == probe && &m.ood_dataset == ood)
+                })
+                .collect();
+            for (i, (metric, _)) in recs.first().map(|r| r.values()).into_iter().flatten().enumerate() {
+                let values: Vec<f64> = recs.iter().map(|r| r.values()[i].1.unwrap_or(f64::NAN)).collect();
+                rows.push(AggregateRow::new(model, probe, ood, metric, &values));
+            }
+        }
+        let means: Vec<(usize, u64, &MeanRecord)> = reps
+            .iter()
+            .filter_map(|r| {
+                r.summary
+                    .means
+                    .iter()
+                    .find(|m| &m.model == model && &m.probe == probe)
+                    .map(|m| (r.k, r.summary.seeds.scenario, m))
+            })
+            .collect();
+        let pick = |f: &dyn Fn(&MeanRecord) -> Option<f64>| -> Vec<f64> {
+            means.iter().map(|(_, _, m)| f(m).unwrap_or(f64::NAN)).collect()
+        };
+        let (r, rho, a) = (
+            pick(&|m| m.mean_retained_pct),
+            pick(&|m| m.mean_pearson),
+            pick(&|m| m.mean_alignment),
+        );
+        rows.push(AggregateRow::new(model, probe, "mean", "retained_pct", &r));
+        rows.push(AggregateRow::new(model, probe, "mean", "pearson", &rho));
+        rows.push(AggregateRow::new(model, probe, "mean", "alignment", &a));
+        let mut counts = BTreeMap::new();
+        for (k, seed, m) in &means {
+            let class = m.tunnel_class.clone().unwrap_or_else(|| "undefined".into());
+            *counts.entry(class.clone()).or_insert(0) += 1;
+            classes.push(ClassRow {
+                model: model.clone(),
+                probe: probe.clone(),
+                replicate: *k,
+                seed: *seed,
+                mean_retained_pct: m.mean_retained_pct,
+                tunnel_class: class,
+            });
+        }
+        networks.push(NetworkAggregate {
+            model: model.clone(),
+            probe: probe.clone(),
+            retained_pct: Summary::of(&r),
+            pearson: Summary::of(&rho),
+            alignment: Summary::of(&a),
+            tunnel_classes: counts,
+        });
+    }
+    write_atomic(&out.join("metrics_aggregate.csv"), &csv_bytes(&rows)?)?;
+    write_atomic(&out.join("tunnel_classes.csv"), &csv_bytes(&classes)?)?;
+
+    // probes_aggregate.csv
+    let mut probe_rows = Vec::new();
+    for p in &first.probes {
+        let same: Vec<&ProbeRow> = reps
+            .iter()
+            .filter_map(|r| {
+                r.probes.iter().find(|q| {
+                    q.model == p.model && q.probe == p.probe && q.dataset == p.dataset && q.layer_index == p.layer_index
+                })
+            })
+            .collect();
+        let mut push = |metric: &'static str, values: Vec<f64>| {
+            let s = Summary::of(&values);
+            probe_rows.push(ProbeAggregateRow {
+                model: p.model.clone(),
+                probe: p.probe.clone(),
+                dataset: p.dataset.clone(),
+                role: p.role.clone(),
+                layer_index: p.layer_index,
+                layer_name: p.layer_name.clone(),
+                metric,
+                n: s.n,
+                mean: finite(s.mean),
+                sd: finite(s.sd),
+                ci_low: finite(s.ci_low),
+                ci_high: finite(s.ci_high),
+            });
+        };
+        push("accuracy", same.iter().map(|q| q.accuracy).collect());
+        if p.rank.is_some() {
+            push(
+                "rank",
+                same.iter().map(|q| q.rank.map_or(f64::NAN, |r| r as f64)).collect(),
+            );
+        }
+    }
+    write_atomic(&out.join("probes_aggregate.csv"), &csv_bytes(&probe_rows)?)?;
+
+    let file = AggregateFile {
+        scenario: first.summary.scenario.clone(),
+        replicates: reps.iter().map(|r| r.k).collect(),
+        seeds: reps.iter().map(|r| r.summary.seeds.scenario).collect(),
+        backbone_accuracy: Summary::of(
+            &reps
+                .iter()
+                .map(|r| r.summary.backbone_accuracy.unwrap_or(f64::NAN))
+                .collect::<Vec<_>>(),
+        ),
+        networks,
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&out.join("aggregate.json"), &json)?;
+    write_curves(out, &reps, &file)?;
+    Ok(text(out, &file, &rows, &oods))
+}
+
+/// The normalised curve of (model, probe, dataset) in one replicate.
+fn curve(r: &Replicate, model: &str, probe: &str, dataset: &str) -> Vec<f64> {
+    normalised(
+        &r.probes
+            .iter()
+            .filter(|p| p.model == model && p.probe == probe && p.dataset == dataset)
+            .map(|p| p.accuracy)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The mean across replicates of one normalised curve per layer, named `label`, with its 95%
+/// t-interval as a band.
+fn mean_curve(reps: &[Replicate], model: &str, probe: &str, dataset: &str, label: String) -> Series {
+    let curves: Vec<Vec<f64>> = reps.iter().map(|r| curve(r, model, probe, dataset)).collect();
+    let layers = curves.iter().map(Vec::len).min().unwrap_or(0);
+    let per_layer: Vec<Summary> = (0..layers)
+        .map(|l| Summary::of(&curves.iter().map(|c| c[l]).collect::<Vec<_>>()))
+        .collect();
+    let series = Series::new(label, per_layer.iter().map(|s| s.mean).collect::<Vec<_>>());
+    if per_layer.iter().all(|s| s.ci_low.is_finite()) {
+        series.band(
+            per_layer.iter().map(|s| s.ci_low).collect::<Vec<_>>(),
+            per_layer.iter().map(|s| s.ci_high).collect::<Vec<_>>(),
+        )
+    } else {
+        series
+    }
+}
+
+/// curves.svg/png: per network (main probe), the ID curve and every OOD curve, each the mean of
+/// the seeds' normalised curves with its 95% interval across seeds, and the tunnel start of the
+/// mean OOD curve.
+fn write_curves(out: &Path, reps: &[Replicate], file: &AggregateFile) -> Result<()> {
+    let first = &reps[0];
+    let Some(probe) = first.summary.means.first().map(|m| m.probe.clone()) else {
+        return Ok(());
+    };
+    let Some(id) = first.probes.iter().find(|p| p.role == "id").map(|p| p.dataset.clone()) else {
+        return Ok(());
+    };
+    let oods: Vec<String> = ordered(first.probes.iter().filter(|p| p.role == "ood").map(|p| &p.dataset));
+    let mut panels = Vec::new();
+    for model in ["trained", "random-init"] {
+        if !first.probes.iter().any(|p| p.model == model) {
+            continue;
+        }
+        let mut chart = LineChart::new(format!("{model} network, probe {probe}"))
+            .x_label("probed layer")
+            .y_label("accuracy / best layer's")
+            .y_range(0.0, 1.05)
+            .series(mean_curve(reps, model, &probe, &id, format!("ID: {id}")));
+        for o in &oods {
+            chart = chart.series(mean_curve(reps, model, &probe, o, format!("OOD: {o}")).dashed());
+        }
+        let all: Vec<Vec<f64>> = oods
+            .iter()
+            .flat_map(|o| reps.iter().map(|r| curve(r, model, &probe, o)))
+            .collect();
+        let layers = all.iter().map(Vec::len).min().unwrap_or(0);
+        let mean_ood: Vec<f64> = (0..layers)
+            .map(|l| (all.iter().map(|c| c[l]).sum::<f64>() / all.len() as f64).clamp(0.0, 1.0))
+            .collect();
+        if let Some(start) = tunnel_start_ood(&mean_ood) {
+            chart = chart.vline(start as f64, "tunnel start (mean OOD)");
+        }
+        panels.push(chart.build()?);
+    }
+    if panels.is_empty() {
+        return Ok(());
+    }
+    let mut fig = Figure::new(1, panels.len()).title(format!(
+        "{} — {}: mean of {} seeds with its 95% interval",
+        file.scenario,
+        first.summary.config.model.name,
+        reps.len()
+    ));
+    for p in panels {
+        fig = fig.push(p);
+    }
+    write_chart(&fig.build()?, out, "curves")?;
+    Ok(())
+}
+
+/// The summary printed at the end.
+fn text(out: &Path, file: &AggregateFile, rows: &[AggregateRow], oods: &[String]) -> String {
+    let n = file.replicates.len();
+    let mut s = format!(
+        "\n== {} — {n} replicates ==\nbackbone accuracy {} % (mean ± half-width of the 95% interval across seeds)\n",
+        file.scenario,
+        file.backbone_accuracy.text(100.0, 2)
+    );
+    s.push_str(&format!(
+        "\n{:<13}{:<26}{:>16}{:>16}{:>16}  tunnel class (seeds)\n",
+        "model", "probe", "mean r (%)", "mean ρ", "mean A"
+    ));
+    for net in &file.networks {
+        let counts: Vec<String> = net.tunnel_classes.iter().map(|(c, k)| format!("{c} {k}/{n}")).collect();
+        s.push_str(&format!(
+            "{:<13}{:<26}{:>16}{:>16}{:>16}  {}\n",
+            net.model,
+            crate::run::truncate(&net.probe, 25),
+            net.retained_pct.text(1.0, 2),
+            net.pearson.text(1.0, 3),
+            net.alignment.text(1.0, 3),
+            counts.join(", ")
+        ));
+    }
+    s.push_str(&format!("\nr (%) per OOD set\n{:<13}{:<26}", "model", "probe"));
+    for o in oods {
+        s.push_str(&format!("{:>16}", crate::run::truncate(o, 15)));
+    }
+    s.push('\n');
+    for net in &file.networks {
+        s.push_str(&format!(
+            "{:<13}{:<26}",
+            net.model,
+            crate::run::truncate(&net.probe, 25)
+        ));
+        for o in oods {
+            let cell = rows
+                .iter()
+                .find(|r| {
+                    r.model == net.model && r.probe == net.probe && &r.ood_dataset == o && r.metric == "retained_pct"
+                })
+                .map(|r| {
+                    Summary {
+                        n: r.n,
+                        mean: r.mean.unwrap_or(f64::NAN),
+                        sd: r.sd.unwrap_or(f64::NAN),
+                        ci_low: f64::NAN,
+                        ci_high: f64::NAN,
+                    }
+                    .text(1.0, 2)
+                })
+                .unwrap_or_default();
+            s.push_str(&format!("{cell:>16}"));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "results: {} (seed-*/ per replicate; metrics_aggregate.csv, probes_aggregate.csv, tunnel_classes.csv, curves.png)\n",
+        out.display()
+    ));
+    s
+}

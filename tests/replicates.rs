@@ -1,0 +1,289 @@
+//! Scenarios with replicates: seed folders with their own markers, resumption that never
+//! overwrites a finished replicate, shards, and aggregates that equal what the per-seed files give.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// scipy 1.17.1: stats.t.ppf(0.975, 2), the 95% t-quantile for three seeds.
+const T_975_DF2: f64 = 4.302_652_729_911_275;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// Rows of a CSV file as header → cell maps.
+fn csv(p: &Path) -> Vec<BTreeMap<String, String>> {
+    let t = read(p);
+    let mut lines = t.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .map(|h| h.to_string())
+                .zip(l.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// Mean and 95% t-interval of three values.
+fn mean_ci(v: &[f64]) -> (f64, f64, f64) {
+    assert_eq!(v.len(), 3);
+    let m = v.iter().sum::<f64>() / 3.0;
+    let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 2.0).sqrt();
+    let h = T_975_DF2 * sd / 3f64.sqrt();
+    (m, m - h, m + h)
+}
+
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+}
+
+fn num(row: &BTreeMap<String, String>, col: &str) -> f64 {
+    row[col].parse().unwrap_or_else(|_| panic!("{col} = {:?}", row[col]))
+}
+
+#[test]
+fn replicates_resume_shard_and_aggregate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tiny");
+    let tiny = scenario("tiny.toml");
+    let args = ["run", s(&tiny), "--quiet", "--set", "replicates=3", "--out", s(&out)];
+    ok(&run(&args));
+    for k in 0..3 {
+        assert!(out.join(format!("seed-{k}/done")).is_file(), "seed-{k}");
+        assert!(out.join(format!("seed-{k}/probes.csv")).is_file());
+    }
+    for f in [
+        "metrics_aggregate.csv",
+        "probes_aggregate.csv",
+        "tunnel_classes.csv",
+        "aggregate.json",
+        "curves.png",
+        "curves.svg",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+
+    // Replicate 0 is the single-seed run.
+    let single = tmp.path().join("single");
+    ok(&run(&["run", s(&tiny), "--quiet", "--out", s(&single)]));
+    assert_eq!(read(&single.join("probes.csv")), read(&out.join("seed-0/probes.csv")));
+
+    // Every aggregate is the mean and t-interval of the seeds' values.
+    let agg = csv(&out.join("metrics_aggregate.csv"));
+    let seeds: Vec<Vec<BTreeMap<String, String>>> = (0..3)
+        .map(|k| csv(&out.join(format!("seed-{k}/metrics_all.csv"))))
+        .collect();
+    let mut checked = 0;
+    for row in agg
+        .iter()
+        .filter(|r| r["ood_dataset"] == "texture" && r["metric"] == "retained_pct")
+    {
+        let values: Vec<f64> = seeds
+            .iter()
+            .map(|rows| {
+                let r = rows
+                    .iter()
+                    .find(|r| r["model"] == row["model"] && r["probe"] == row["probe"])
+                    .unwrap();
+                num(r, "retained_pct")
+            })
+            .collect();
+        let (m, lo, hi) = mean_ci(&values);
+        close(num(row, "mean"), m);
+        close(num(row, "ci_low"), lo);
+        close(num(row, "ci_high"), hi);
+        assert_eq!(row["n"], "3");
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "trained and random-init, two probes");
+
+    // Running again skips every finished replicate and changes nothing.
+    let done0 = read(&out.join("seed-0/done"));
+    let o = run(&args);
+    ok(&o);
+    assert_eq!(
+        text(&o.stderr).matches("done earlier").count(),
+        3,
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(read(&out.join("seed-0/done")), done0);
+
+    // An interrupted replicate (no marker) is run again from nothing, to the same bytes.
+    let probes1 = read(&out.join("seed-1/probes.csv"));
+    std::fs::remove_file(out.join("seed-1/done")).unwrap();
+    std::fs::write(out.join("seed-1/probes.csv"), "half a file").unwrap();
+    let o = run(&args);
+    ok(&o);
+    assert_eq!(text(&o.stderr).matches("done earlier").count(), 2);
+    assert_eq!(read(&out.join("seed-1/probes.csv")), probes1);
+
+    // Another scenario into the same folder: refused before any work, nothing overwritten.
+    let o = run(&[
+        "run",
+        s(&tiny),
+        "--quiet",
+        "--set",
+        "replicates=3",
+        "--set",
+        "train.epochs=1",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("seed-0") && text(&o.stderr).contains("another scenario"));
+    assert_eq!(read(&out.join("seed-0/done")), done0);
+    // A single-seed run into a folder of replicates, and replicates into a single run's folder.
+    let o = run(&["run", s(&tiny), "--quiet", "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let o = run(&["run", s(&tiny), "--quiet", "--set", "replicates=3", "--out", s(&single)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+
+    // Shards: 0/2 runs seeds 0 and 2 and leaves the aggregate to whoever finishes last.
+    let sharded = tmp.path().join("sharded");
+    let shard = |i: &str| {
+        run(&[
+            "run",
+            s(&tiny),
+            "--quiet",
+            "--set",
+            "replicates=3",
+            "--shard",
+            i,
+            "--out",
+            s(&sharded),
+        ])
+    };
+    let o = shard("0/2");
+    ok(&o);
+    assert!(sharded.join("seed-0/done").is_file() && sharded.join("seed-2/done").is_file());
+    assert!(!sharded.join("seed-1").exists());
+    assert!(!sharded.join("metrics_aggregate.csv").exists());
+    assert!(
+        text(&o.stderr).contains("2 of 3 replicates finished"),
+        "{}",
+        text(&o.stderr)
+    );
+    ok(&shard("1/2"));
+    assert_eq!(
+        read(&sharded.join("metrics_aggregate.csv")),
+        read(&out.join("metrics_aggregate.csv"))
+    );
+    std::fs::remove_file(sharded.join("metrics_aggregate.csv")).unwrap();
+    ok(&run(&["collect", s(&sharded)]));
+    assert!(sharded.join("metrics_aggregate.csv").is_file());
+
+    // A baseline recorded from the replicates keeps every seed's value; the run passes it.
+    let base = tmp.path().join("base.json");
+    ok(&run(&["compare", s(&out), s(&base), "--record"]));
+    let b: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    assert_eq!(b["replicates"], 3);
+    assert_eq!(b["metrics"][0]["values"].as_array().unwrap().len(), 3);
+    let o = run(&["compare", s(&out), s(&base)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("verdict: NO CHANGE"), "{}", text(&o.stdout));
+    let o = run(&["compare", s(&out.join("seed-2")), s(&base)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+}
+
+#[test]
+fn cl_aggregates_equal_the_per_seed_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cl");
+    let o = run(&[
+        "run",
+        s(&scenario("tiny-cl.toml")),
+        "--quiet",
+        "--set",
+        "replicates=3",
+        "--out",
+        s(&out),
+    ]);
+    ok(&o);
+    let agg = csv(&out.join("cl_aggregate.csv"));
+    let per_seed: Vec<serde_json::Value> = (0..3)
+        .map(|k| serde_json::from_str(&read(&out.join(format!("seed-{k}/cl_metrics.json")))).unwrap())
+        .collect();
+    let mut checked = 0;
+    for (i, variant) in per_seed[0]["variants"].as_array().unwrap().iter().enumerate() {
+        for (eval, key) in [("task-aware", "task_aware"), ("task-agnostic", "task_agnostic")] {
+            for metric in ["acc", "aia", "forgetting", "bwt", "fwt"] {
+                let values: Vec<f64> = per_seed
+                    .iter()
+                    .filter_map(|j| j["variants"][i][key][metric].as_f64())
+                    .collect();
+                let row = agg.iter().find(|r| {
+                    r["architecture"] == variant["architecture"].as_str().unwrap()
+                        && r["variant"] == variant["variant"].as_str().unwrap()
+                        && r["strategy"] == variant["strategy"].as_str().unwrap()
+                        && r["eval"] == eval
+                        && r["metric"] == metric
+                });
+                if values.len() < 3 {
+                    // Undefined in some seed (FWT with task-specific heads, say): no row, or
+                    // a row of the defined ones.
+                    assert!(row.is_none_or(|r| num(r, "n") < 3.0));
+                    continue;
+                }
+                let row = row.unwrap_or_else(|| panic!("no row for {variant} {eval} {metric}"));
+                let (m, lo, hi) = mean_ci(&values);
+                close(num(row, "mean"), m);
+                if values.iter().any(|v| (v - m).abs() > 1e-12) {
+                    close(num(row, "ci_low"), lo);
+                    close(num(row, "ci_high"), hi);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked} metrics checked");
+
+    // The swap differences are paired by seed.
+    let comps = csv(&out.join("cl_comparisons.csv"));
+    let swap: Vec<Vec<BTreeMap<String, String>>> =
+        (0..3).map(|k| csv(&out.join(format!("seed-{k}/swap.csv")))).collect();
+    let row = comps
+        .iter()
+        .find(|r| r["kind"] == "swap" && r["a"] == "E1 + T2" && r["b"] == "E1 + T1")
+        .unwrap();
+    let d: Vec<f64> = swap
+        .iter()
+        .map(|rows| {
+            let get = |c: &str| num(rows.iter().find(|r| r["combination"] == c).unwrap(), "task1_accuracy");
+            get("E1 + T2") - get("E1 + T1")
+        })
+        .collect();
+    let (m, lo, hi) = mean_ci(&d);
+    close(num(row, "mean_diff"), m);
+    close(num(row, "ci_low"), lo);
+    close(num(row, "ci_high"), hi);
+    assert_eq!(row["test"], "paired t");
+    assert!(read(&out.join("cl_claims.md")).contains("swap E1 + T2 vs E1 + T1"));
+    assert!(text(&o.stderr).contains("claims (paired by seed)"));
+}
