@@ -5,9 +5,8 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
 
 use crate::backend::BackendKind;
@@ -54,11 +53,11 @@ fn sync(device: &burn::tensor::Device) -> Result<()> {
 pub struct TrainStep {
     model: Option<Backbone>,
     optim: burn::optim::ModuleOptimizer,
-    loss_fn: burn::nn::loss::CrossEntropyLoss,
     /// One random batch, made once: the timed steps are the step alone, as in the PyTorch
     /// reference script.
     x: Tensor<4>,
-    labels: Vec<i64>,
+    /// Label-smoothed targets of the batch, as training builds them.
+    targets: Tensor<2>,
     ad: burn::tensor::Device,
 }
 
@@ -70,21 +69,25 @@ impl TrainStep {
         Ok(TrainStep {
             model: Some(Backbone::new(&spec.arch, spec.classes, &ad)?),
             optim: AdamWConfig::new().with_weight_decay(0.05).init(),
-            loss_fn: CrossEntropyLossConfig::new().with_smoothing(Some(0.1)).init(&ad),
             x: Tensor::<4>::random(
                 [spec.batch, 3, spec.resolution, spec.resolution],
                 Distribution::Normal(0.0, 1.0),
                 &ad,
             ),
-            labels: (0..spec.batch).map(|i| (i % spec.classes) as i64).collect(),
+            targets: crate::train::soft_targets(
+                &(0..spec.batch).map(|i| (i % spec.classes) as u32).collect::<Vec<_>>(),
+                spec.classes,
+                0.1,
+                None,
+                &ad,
+            ),
             ad,
         })
     }
 
     pub fn step(&mut self) -> Result<()> {
         let model = self.model.take().ok_or_else(|| Error::Internal("no model".into()))?;
-        let y = Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [self.labels.len()]), &self.ad);
-        let loss = self.loss_fn.forward(model.forward(self.x.clone()), y);
+        let loss = crate::kernel::rows::cross_entropy(model.forward(self.x.clone()), self.targets.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optim.step(1e-3, model, grads));
         sync(&self.ad)

@@ -5,12 +5,21 @@
 //! with their n, mean and s.d., and the machine and backend they came from. A metric is judged
 //! in two steps, as criterion separates its noise threshold from its significance level:
 //!
-//! 1. a test of the new value(s) against the baseline's distribution: for one new run, the
-//!    prediction test t = (x − mean) / (sd·√(1 + 1/n)) on n − 1 degrees of freedom (x outside
-//!    the 95% prediction interval is p < 0.05); for several, Welch's t-test. The p-values of all
-//!    metrics are adjusted together (Benjamini–Hochberg), since a run has hundreds of them;
+//! 1. a test of the new value(s) against the baseline's spread, with the run's hundreds of metrics
+//!    taken together:
+//!    - one new run: the prediction statistic t = (x − mean) / (sd·√(1 + 1/n)) of every metric,
+//!      judged against the baseline's own seeds (Westfall–Young max-t, by leave-one-out): each
+//!      baseline seed is scored against the other seeds in the same way, its largest |t| over the
+//!      metrics is its deviation, and a metric is significant where the new run's |t| exceeds
+//!      the ⌈0.95·(n + 1)⌉-th smallest of the n deviations (with 20 seeds, the largest). A run
+//!      like the baseline's seeds is then flagged with probability at most 5% whatever the
+//!      metrics' distributions and correlations. With fewer than 19 seeds no order statistic
+//!      reaches 95%, and the normal-theory p-values of the prediction test are adjusted instead;
+//!    - several new runs: Welch's t-test per metric, the p-values adjusted together;
+//!    - the adjustment is Holm's, or Benjamini–Hochberg's where the baseline's `correction` says;
 //! 2. a practical threshold per kind of metric (accuracy 1 point, r 2 points, ρ 0.05, A 0.02, CL
-//!    metrics 1 point): a difference below it is "no change" whatever its p-value.
+//!    metrics 1 point): a difference below it is "no change" whatever its test says, and the
+//!    leave-one-out deviations count only differences beyond it.
 //!
 //! A significant difference beyond the threshold is "improved" or "regressed" by the metric's
 //! direction (higher is better, except forgetting). A metric missing from the run, or undefined
@@ -26,14 +35,44 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::isa::Machine;
 use crate::report::write_atomic;
-use crate::stats::describe::mean;
-use crate::stats::inference::{benjamini_hochberg, prediction_t, welch_t};
+use crate::stats::describe::{finite, mean};
+use crate::stats::inference::{benjamini_hochberg, holm, prediction_t, welch_t};
 
 /// The baseline file format written by `--record`.
 pub const FORMAT: u32 = 2;
 
-/// Family-wise significance level of the Benjamini–Hochberg adjustment.
+/// Significance level of the adjusted p-values.
 pub const ALPHA: f64 = 0.05;
+
+/// How normal-theory p-values of a run's metrics are adjusted for their number (several new
+/// replicates, or a baseline of fewer than 19 seeds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// Holm: bounds the chance of any false alarm, whatever changed.
+    #[default]
+    Holm,
+    /// Benjamini–Hochberg: bounds the expected share of false alarms among the flagged metrics;
+    /// more power, but a cluster of correlated moderate deviations (one unusual seed moving many
+    /// metrics) is flagged more easily.
+    BenjaminiHochberg,
+}
+
+impl Correction {
+    fn name(self) -> &'static str {
+        match self {
+            Correction::BenjaminiHochberg => "Benjamini–Hochberg",
+            Correction::Holm => "Holm",
+        }
+    }
+
+    fn adjust(self, p: &[f64]) -> Vec<f64> {
+        match self {
+            Correction::BenjaminiHochberg => benjamini_hochberg(p),
+            Correction::Holm => holm(p),
+        }
+    }
+}
 
 /// Kinds of metrics, each with its own practical threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -102,8 +141,8 @@ impl Entry {
             name,
             kind,
             n: s.n,
-            mean: s.mean.is_finite().then_some(s.mean),
-            sd: s.sd.is_finite().then_some(s.sd),
+            mean: finite(s.mean),
+            sd: finite(s.sd),
             values,
             threshold: None,
         }
@@ -132,6 +171,9 @@ pub struct Baseline {
     pub machine: Option<Machine>,
     /// Replicates recorded.
     pub replicates: usize,
+    /// How the metrics' p-values are adjusted together.
+    #[serde(default)]
+    pub correction: Correction,
     /// Practical threshold per kind; kinds not listed use the built-in defaults.
     #[serde(default)]
     pub thresholds: BTreeMap<Kind, f64>,
@@ -184,6 +226,7 @@ impl Baseline {
                     tunnelbench_version: v1.tunnelbench_version,
                     machine: None,
                     replicates: 1,
+                    correction: Correction::default(),
                     thresholds: v1.tolerances,
                     metrics: v1
                         .metrics
@@ -244,9 +287,13 @@ pub struct Line {
     pub now_mean: Option<f64>,
     pub diff: Option<f64>,
     pub threshold: f64,
-    /// Raw p-value of the test (None without a test: one baseline value, or nothing to compare).
+    /// Raw normal-theory p-value of the test (None without a test: one baseline value, or
+    /// nothing to compare).
     pub p: Option<f64>,
-    /// Benjamini–Hochberg adjusted p-value.
+    /// |t| of the prediction test of one new run.
+    pub t: Option<f64>,
+    /// The p-value for the whole run: the share of baseline seeds (counting the new run) whose
+    /// leave-one-out deviation reaches this metric's |t|, or the adjusted normal-theory p-value.
     pub p_adjusted: Option<f64>,
     /// Present in the run at all.
     pub present: bool,
@@ -265,6 +312,9 @@ pub struct Verdict {
     pub baseline_replicates: usize,
     pub baseline_machine: Option<Machine>,
     pub machine: Option<Machine>,
+    /// The leave-one-out max-t threshold, when it judged the run.
+    pub max_t: Option<f64>,
+    pub correction: Correction,
     pub thresholds: BTreeMap<Kind, f64>,
 }
 
@@ -356,15 +406,22 @@ impl Verdict {
                 )
             })
             .collect();
+        let test = match self.max_t {
+            _ if self.baseline_replicates < 2 => "none (one baseline value: thresholds only)".to_string(),
+            Some(t) => format!(
+                "prediction t of one new run against the baseline seeds' own leave-one-out deviations (|t| > {t:.2}; a run like them is flagged with probability <= {ALPHA})"
+            ),
+            None if self.replicates == 1 => format!(
+                "prediction interval of one new run, {} over the metrics at α = {ALPHA}",
+                self.correction.name()
+            ),
+            None => format!(
+                "Welch's t-test, {} over the metrics at α = {ALPHA}",
+                self.correction.name()
+            ),
+        };
         s.push_str(&format!(
-            "test: {}, Benjamini–Hochberg over the tested metrics at α = {ALPHA}; no-change thresholds: {}\n",
-            if self.baseline_replicates < 2 {
-                "none (one baseline value: thresholds only)"
-            } else if self.replicates == 1 {
-                "prediction interval of one new run"
-            } else {
-                "Welch's t-test"
-            },
+            "test: {test}; no-change thresholds: {}\n",
             thresholds.join(", ")
         ));
         let (reg, imp, same) = (
@@ -391,10 +448,6 @@ impl Verdict {
         ));
         s
     }
-}
-
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -693,11 +746,13 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
         let b = e.defined();
         let (now_mean, base_mean) = (finite(mean(&x)), finite(mean(&b)));
         let diff = now_mean.zip(base_mean).map(|(n, m)| n - m);
-        let p = match (b.len(), x.len()) {
+        let test = match (b.len(), x.len()) {
             (0 | 1, _) | (_, 0) => None,
-            (_, 1) => finite(prediction_t(&b, x[0]).p),
-            _ => finite(welch_t(&x, &b).p),
+            (_, 1) => Some(prediction_t(&b, x[0])),
+            _ => Some(welch_t(&x, &b)),
         };
+        let p = test.and_then(|t| finite(t.p));
+        let t = test.filter(|_| x.len() == 1).map(|t| t.t.abs()).filter(|t| !t.is_nan());
         lines.push(Line {
             name: e.name.clone(),
             baseline_n: b.len(),
@@ -708,15 +763,24 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
             diff,
             threshold,
             p,
+            t,
             p_adjusted: None,
             present: present.is_some(),
             change: Change::NoChange,
             why: String::new(),
         });
     }
+    let max_t = if now.replicates == 1 { MaxT::of(baseline) } else { None };
     let raw: Vec<f64> = lines.iter().map(|l| l.p.unwrap_or(f64::NAN)).collect();
-    for (l, adj) in lines.iter_mut().zip(benjamini_hochberg(&raw)) {
-        l.p_adjusted = finite(adj);
+    for (l, adj) in lines.iter_mut().zip(baseline.correction.adjust(&raw)) {
+        l.p_adjusted = match (&max_t, l.t) {
+            (Some(m), Some(t)) => Some(m.p(t)),
+            _ => finite(adj),
+        };
+        let significant = match (&max_t, l.t) {
+            (Some(m), Some(t)) => t > m.threshold,
+            _ => l.p_adjusted.is_some_and(|p| p <= ALPHA),
+        };
         let better = |d: f64| if higher_is_better(&l.name) { d > 0.0 } else { d < 0.0 };
         let direction = |d: f64| if better(d) { Change::Improved } else { Change::Regressed };
         (l.change, l.why) = match (l.present, l.baseline_n, l.now_n, l.diff) {
@@ -726,10 +790,8 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
             (_, _, 0, _) => (Change::Regressed, "undefined now".into()),
             (_, _, _, Some(d)) if d.abs() <= l.threshold + 1e-12 => (Change::NoChange, String::new()),
             (_, 1, _, Some(d)) => (direction(d), "beyond the threshold (one baseline value)".into()),
-            (_, _, _, Some(d)) => match l.p_adjusted {
-                Some(p) if p <= ALPHA => (direction(d), String::new()),
-                _ => (Change::NoChange, "within the baseline's spread".into()),
-            },
+            (_, _, _, Some(d)) if significant => (direction(d), String::new()),
+            (_, _, _, Some(_)) => (Change::NoChange, "within the baseline's spread".into()),
             (_, _, _, None) => (Change::NoChange, String::new()),
         };
     }
@@ -747,19 +809,75 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
         baseline_replicates: baseline.replicates,
         baseline_machine: baseline.machine.clone(),
         machine: now.machine.clone(),
+        max_t: max_t.map(|m| m.threshold),
+        correction: baseline.correction,
         thresholds: baseline.thresholds.clone(),
     }
 }
 
+/// The family-wise threshold of one new run's prediction |t|, from the baseline's own seeds.
+struct MaxT {
+    /// Each baseline seed's largest |t| against the other seeds, over the metrics where it
+    /// differs from their mean by more than the threshold.
+    deviations: Vec<f64>,
+    threshold: f64,
+}
+
+impl MaxT {
+    /// None below the seeds that a 1 − α order statistic needs (19 for α = 0.05), or for a
+    /// baseline whose metrics do not all hold one value per seed.
+    fn of(baseline: &Baseline) -> Option<MaxT> {
+        let n = baseline.replicates;
+        let k = ((1.0 - ALPHA) * (n + 1) as f64).ceil() as usize;
+        if n < 2 || k > n || baseline.metrics.iter().any(|e| e.values.len() != n) {
+            return None;
+        }
+        let mut deviations = vec![0f64; n];
+        for e in &baseline.metrics {
+            let threshold = baseline.threshold(e);
+            for (i, dev) in deviations.iter_mut().enumerate() {
+                let Some(x) = e.values[i].filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let rest: Vec<f64> = (0..n)
+                    .filter(|&j| j != i)
+                    .filter_map(|j| e.values[j].filter(|v| v.is_finite()))
+                    .collect();
+                if rest.len() < 2 || (x - mean(&rest)).abs() <= threshold + 1e-12 {
+                    continue;
+                }
+                let t = prediction_t(&rest, x).t.abs();
+                if !t.is_nan() {
+                    *dev = dev.max(t);
+                }
+            }
+        }
+        let mut sorted = deviations.clone();
+        sorted.sort_by(f64::total_cmp);
+        Some(MaxT {
+            threshold: sorted[k - 1],
+            deviations,
+        })
+    }
+
+    /// (1 + the seeds whose deviation reaches |t|) / (n + 1).
+    fn p(&self, t: f64) -> f64 {
+        let at_least = self.deviations.iter().filter(|&&d| d >= t).count();
+        (1 + at_least) as f64 / (self.deviations.len() + 1) as f64
+    }
+}
+
 /// Record a run folder's metrics (every replicate's value) as a baseline, keeping the thresholds
-/// of an existing file.
+/// and correction of an existing file.
 pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
     let now = collect_metrics(run_dir)?;
     let mut thresholds: BTreeMap<Kind, f64> = Kind::ALL.iter().map(|k| (*k, k.default_threshold())).collect();
     let mut own: BTreeMap<String, f64> = BTreeMap::new();
+    let mut correction = Correction::default();
     if baseline_path.is_file() {
         let old = Baseline::load(baseline_path)?;
         if old.format == FORMAT {
+            correction = old.correction;
             thresholds.extend(old.thresholds.iter().map(|(k, v)| (*k, *v)));
             own = old
                 .metrics
@@ -775,6 +893,7 @@ pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
         tunnelbench_version: env!("CARGO_PKG_VERSION").to_string(),
         machine: now.machine,
         replicates: now.replicates,
+        correction,
         thresholds,
         metrics: now
             .metrics
@@ -805,6 +924,7 @@ mod tests {
             tunnelbench_version: String::new(),
             machine: None,
             replicates: values.len(),
+            correction: Correction::default(),
             thresholds: BTreeMap::new(),
             metrics: vec![Entry::new(name.into(), Kind::Accuracy, values.to_vec())],
         }
@@ -875,7 +995,8 @@ mod tests {
 
     #[test]
     fn many_metrics_are_adjusted_together() {
-        // 100 metrics: 99 unchanged, one at raw p ≈ 0.0084; adjusted it is 0.84.
+        // 100 metrics: 99 unchanged, one at raw p ≈ 0.0084; Holm (the default) multiplies it by
+        // 100: 0.84.
         let mut b = baseline(&B, "m0");
         let mut now = run(&[Some(0.70)], "m0");
         for i in 1..100 {
@@ -883,8 +1004,55 @@ mod tests {
             now.metrics.push((format!("m{i}"), Kind::Accuracy, vec![Some(0.80)]));
         }
         let v = judge(&b, &now);
-        assert!(v.lines[0].p_adjusted.unwrap() > 0.8);
+        assert!((v.lines[0].p_adjusted.unwrap() - 0.839_578_278_514_691).abs() < 1e-9);
         assert_eq!(v.lines[0].change, Change::NoChange);
         assert!(!v.regressed());
+        // Benjamini–Hochberg gives the smallest p-value the same factor, the others larger ones.
+        b.correction = Correction::BenjaminiHochberg;
+        assert!(judge(&b, &now).lines[0].p_adjusted.unwrap() > 0.8);
+        // Alone, the metric regressed.
+        b.metrics.truncate(1);
+        now.metrics.truncate(1);
+        assert_eq!(judge(&b, &now).lines[0].change, Change::Regressed);
+    }
+
+    #[test]
+    fn one_new_run_against_twenty_seeds_uses_their_own_deviations() {
+        // Twenty seeds of two metrics: normal quantiles around 0.8 (sd ≈ 0.01), and a second metric
+        // with one seed 8 sd out, as a heavy-tailed metric has.
+        let z: Vec<f64> = (0..20)
+            .map(|i| crate::stats::describe::student_t_quantile((i as f64 + 0.5) / 20.0, 1e9))
+            .collect();
+        let a: Vec<Option<f64>> = z.iter().map(|z| Some(0.8 + 0.01 * z)).collect();
+        let mut heavy = a.clone();
+        heavy[0] = Some(0.8 + 0.08);
+        let mut b = baseline(&a, "a");
+        b.metrics.push(Entry::new("heavy".into(), Kind::Accuracy, heavy));
+        let m = MaxT::of(&b).unwrap();
+        // The outlier seed is itself the largest deviation: nothing short of it is flagged.
+        assert_eq!(m.threshold, m.deviations[0]);
+        assert!(m.threshold > 7.0, "{}", m.threshold);
+        let judged = |x: f64| {
+            let mut now = run(&[Some(x)], "a");
+            now.metrics.push(("heavy".into(), Kind::Accuracy, vec![Some(0.8)]));
+            judge(&b, &now)
+        };
+        let v = judged(0.75);
+        assert_eq!(v.max_t, Some(m.threshold));
+        assert_eq!(
+            v.lines[0].change,
+            Change::NoChange,
+            "5 sd: within the seeds' own deviations"
+        );
+        let v = judged(0.60);
+        assert_eq!(v.lines[0].change, Change::Regressed, "20 sd");
+        assert!((v.lines[0].p_adjusted.unwrap() - 1.0 / 21.0).abs() < 1e-12);
+        // Several new runs: Welch and Holm, not the leave-one-out threshold.
+        let mut now = run(&[Some(0.75), Some(0.76)], "a");
+        now.metrics
+            .push(("heavy".into(), Kind::Accuracy, vec![Some(0.8), Some(0.8)]));
+        assert_eq!(judge(&b, &now).max_t, None);
+        // Fewer than 19 seeds: normal theory.
+        assert!(MaxT::of(&baseline(&a[..18], "a")).is_none());
     }
 }

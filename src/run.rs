@@ -15,7 +15,7 @@ use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
-use crate::report::write_atomic;
+use crate::report::{csv_bytes, write_atomic};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
@@ -434,14 +434,6 @@ fn agreement(rows: &[ProbeRow], models: &[(String, Backbone)], probes: &[ProbeCo
         }
     }
     out
-}
-
-fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
-    }
-    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
 }
 
 fn fmt_opt(v: Option<usize>) -> String {

@@ -110,6 +110,7 @@ fn bad_scenario_keys_and_values_are_exit_2_and_named() {
         ("resolution=4", "key `resolution`"),
         ("train.epochs=\"three\"", "train.epochs"),
         ("id.path=/tmp", "id.path"),
+        ("replicates=0", "key `replicates`: 0 is outside 1..=1000"),
     ];
     for (set, expect) in cases {
         let o = run(&[
@@ -127,6 +128,17 @@ fn bad_scenario_keys_and_values_are_exit_2_and_named() {
     let o = run(&["run", "does/not/exist.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("does/not/exist.toml"));
+    // --shard needs a study or replicates.
+    let o = run(&[
+        "run",
+        tiny().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--shard",
+        "0/2",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--shard applies to study scenarios and to scenarios with replicates"));
 }
 
 #[test]

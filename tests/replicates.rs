@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// scipy 1.17.1: stats.t.ppf(0.975, 2), the 95% t-quantile for three seeds.
-const T_975_DF2: f64 = 4.302_652_729_911_275;
+const T_975_DF2: f64 = 4.302_652_729_749_462;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tunnelbench"))

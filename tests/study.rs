@@ -461,4 +461,10 @@ fn study_with_replicates_averages_over_seeds_per_configuration() {
     assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(0));
     assert!(run(&["report", s(&out)]).status.success());
     assert!(read(&out.join("report.md")).contains("## Configurations across seeds"));
+
+    // The same study without replicates into this folder would mix the layouts: refused.
+    let o = run(&["run", s(&tiny_study()), "--out", s(&out), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("holds replicates"), "{}", text(&o.stderr));
+    assert!(out.join("runs").join(first_id).join("seed-1/done").is_file());
 }

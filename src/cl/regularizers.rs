@@ -89,7 +89,8 @@ impl Ewc {
                 logits = logits + crate::train::group_mask(groups, ds, chunk, ad);
             }
             let classes = logits.dims()[1];
-            let targets = crate::train::soft_targets(ds, chunk, classes, 0.0, class_groups, ad);
+            let labels = crate::train::batch_labels(ds, chunk);
+            let targets = crate::train::soft_targets(&labels, classes, 0.0, class_groups, ad);
             let loss = crate::kernel::rows::cross_entropy(logits, targets);
             let grads = GradientsParams::from_grads(loss.backward(), &frozen_bn);
             frozen_bn.visit(&mut SquaredGrads {

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
-use crate::report::write_atomic;
+use crate::report::{csv_bytes, read_csv, write_atomic};
+use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 use crate::stats::paired::Paired;
 
@@ -59,13 +60,6 @@ type Sequence = (String, String, String);
 struct Replicate {
     metrics: BTreeMap<(Sequence, String), BTreeMap<String, f64>>,
     swap: Vec<SwapRecord>,
-}
-
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
-    rdr.deserialize()
-        .collect::<std::result::Result<Vec<T>, _>>()
-        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
 }
 
 fn value(v: &crate::metrics::tunnel::Value) -> f64 {
@@ -157,21 +151,8 @@ pub struct ClAggregateRow {
     pub ci_high: Option<f64>,
 }
 
-/// One comparison: what is compared, and the result.
-#[derive(Clone, Debug)]
-pub struct ComparisonRow {
-    pub kind: &'static str,
-    pub a: String,
-    pub b: String,
-    pub architecture: String,
-    pub variant: String,
-    pub strategy: String,
-    pub eval: String,
-    pub metric: String,
-    pub paired: Paired,
-}
-
-/// A row of `cl_comparisons.csv` (an undefined number is an empty cell).
+/// A row of `cl_comparisons.csv`: what is compared, and the result (an undefined number is an
+/// empty cell).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ComparisonRecord {
     pub kind: String,
@@ -198,18 +179,33 @@ pub struct ComparisonRecord {
     pub cliffs_delta: Option<f64>,
 }
 
-impl ComparisonRow {
-    fn record(&self) -> ComparisonRecord {
-        let p = &self.paired;
-        ComparisonRecord {
+/// What a comparison compares: its kind, the two sides, and the context
+/// `[architecture, variant, strategy, eval, metric]`.
+struct Compared<'a> {
+    kind: &'a str,
+    a: &'a str,
+    b: &'a str,
+    context: [&'a str; 5],
+}
+
+/// One comparison, as a row and as the result it states.
+type Comparison = (ComparisonRecord, Paired);
+
+impl Compared<'_> {
+    /// Compares `a[k]` with `b[k]`, the bootstrap seeded by what is compared.
+    fn of(&self, a: &[f64], b: &[f64]) -> Comparison {
+        let [architecture, variant, strategy, eval, metric] = self.context.map(str::to_string);
+        let key = format!("{}:{}:{}:{}", self.kind, self.a, self.b, self.context.join(":"));
+        let p = Paired::of(a, b, crate::seed::fnv1a(key.as_bytes()));
+        let record = ComparisonRecord {
             kind: self.kind.to_string(),
-            a: self.a.clone(),
-            b: self.b.clone(),
-            architecture: self.architecture.clone(),
-            variant: self.variant.clone(),
-            strategy: self.strategy.clone(),
-            eval: self.eval.clone(),
-            metric: self.metric.clone(),
+            a: self.a.to_string(),
+            b: self.b.to_string(),
+            architecture,
+            variant,
+            strategy,
+            eval,
+            metric,
             n: p.n,
             mean_a: finite(p.mean_a),
             mean_b: finite(p.mean_b),
@@ -224,7 +220,8 @@ impl ComparisonRow {
             p_t: finite(p.p_t),
             p_wilcoxon: finite(p.p_wilcoxon),
             cliffs_delta: finite(p.cliffs_delta),
-        }
+        };
+        (record, p)
     }
 }
 
@@ -240,18 +237,6 @@ struct SwapAggregateRow {
     ci_high: Option<f64>,
 }
 
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
-}
-
-fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
-    }
-    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
-}
-
 /// The swap protocol's differences: (a, b, task), as [H24] Table 2 reads them.
 const SWAP_COMPARISONS: [(&str, &str, usize); 3] = [
     ("E1 + T2", "E1 + T1", 1),
@@ -265,19 +250,31 @@ const EVALS: [&str; 2] = ["task-aware", "task-agnostic"];
 /// The metrics compared, in the order they are reported.
 const COMPARED: [&str; 6] = ["acc", "aia", "forgetting", "bwt", "fwt", "plasticity"];
 
-/// Writes the aggregates of replicates `ks` of `out`; returns the printed summary.
-pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
-    let mut order: Vec<Sequence> = Vec::new();
-    let mut reps = Vec::new();
-    let mut file = None;
-    for &k in ks {
-        let (r, f) = read_replicate(out, k, &mut order)?;
-        reps.push(r);
-        file.get_or_insert(f);
+/// The replicates of a run: every sequence (in the order first seen) and each seed's results.
+struct Seeds {
+    order: Vec<Sequence>,
+    reps: Vec<Replicate>,
+    file: MetricsFile,
+}
+
+impl Seeds {
+    fn read(out: &Path, ks: &[usize]) -> Result<Seeds> {
+        let mut order: Vec<Sequence> = Vec::new();
+        let mut reps = Vec::new();
+        let mut file = None;
+        for &k in ks {
+            let (r, f) = read_replicate(out, k, &mut order)?;
+            reps.push(r);
+            file.get_or_insert(f);
+        }
+        let file = file.ok_or_else(|| Error::Internal("no replicate to aggregate".into()))?;
+        Ok(Seeds { order, reps, file })
     }
-    let file = file.ok_or_else(|| Error::Internal("no replicate".into()))?;
-    let series = |seq: &Sequence, eval: &str, metric: &str| -> Vec<f64> {
-        reps.iter()
+
+    /// One metric of one sequence and evaluation, per seed (NaN where undefined).
+    fn series(&self, seq: &Sequence, eval: &str, metric: &str) -> Vec<f64> {
+        self.reps
+            .iter()
             .map(|r| {
                 r.metrics
                     .get(&(seq.clone(), eval.to_string()))
@@ -285,137 +282,140 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
                     .unwrap_or(f64::NAN)
             })
             .collect()
-    };
+    }
 
-    // cl_aggregate.csv
-    let mut rows = Vec::new();
-    for seq in &order {
-        for eval in EVALS {
-            let names: Vec<String> = reps
-                .iter()
-                .find_map(|r| r.metrics.get(&(seq.clone(), eval.to_string())))
-                .map(|m| {
-                    let mut names: Vec<String> = COMPARED.iter().map(|s| s.to_string()).collect();
-                    names.extend(m.keys().filter(|k| k.starts_with("plasticity_task")).cloned());
-                    names
-                })
-                .unwrap_or_default();
-            for metric in names {
-                let s = Summary::of(&series(seq, eval, &metric));
-                if s.n == 0 {
+    /// One swap combination's accuracy on `task`, per seed.
+    fn swap_series(&self, combination: &str, task: usize) -> Vec<f64> {
+        self.reps
+            .iter()
+            .map(|r| {
+                r.swap
+                    .iter()
+                    .find(|s| s.combination == combination)
+                    .and_then(|s| if task == 1 { s.task1_accuracy } else { s.task2_accuracy })
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    }
+
+    /// `cl_aggregate.csv`: every metric defined in at least one seed.
+    fn aggregate_rows(&self) -> Vec<ClAggregateRow> {
+        let mut rows = Vec::new();
+        for seq in &self.order {
+            for eval in EVALS {
+                let Some(first) = self
+                    .reps
+                    .iter()
+                    .find_map(|r| r.metrics.get(&(seq.clone(), eval.to_string())))
+                else {
                     continue;
+                };
+                let mut names: Vec<String> = COMPARED.iter().map(|s| s.to_string()).collect();
+                names.extend(first.keys().filter(|k| k.starts_with("plasticity_task")).cloned());
+                for metric in names {
+                    let s = Summary::of(&self.series(seq, eval, &metric));
+                    if s.n == 0 {
+                        continue;
+                    }
+                    rows.push(ClAggregateRow {
+                        architecture: seq.0.clone(),
+                        variant: seq.1.clone(),
+                        strategy: seq.2.clone(),
+                        eval: eval.to_string(),
+                        metric,
+                        n: s.n,
+                        mean: s.mean,
+                        sd: finite(s.sd),
+                        ci_low: finite(s.ci_low),
+                        ci_high: finite(s.ci_high),
+                    });
                 }
-                rows.push(ClAggregateRow {
-                    architecture: seq.0.clone(),
-                    variant: seq.1.clone(),
-                    strategy: seq.2.clone(),
-                    eval: eval.to_string(),
-                    metric,
-                    n: s.n,
-                    mean: s.mean,
-                    sd: finite(s.sd),
-                    ci_low: finite(s.ci_low),
-                    ci_high: finite(s.ci_high),
-                });
             }
         }
+        rows
     }
-    write_atomic(&out.join("cl_aggregate.csv"), &csv_bytes(&rows)?)?;
 
-    // cl_comparisons.csv
-    let mut comps: Vec<ComparisonRow> = Vec::new();
-    let archs: Vec<String> = order.iter().fold(Vec::new(), |mut v, s| {
-        if !v.contains(&s.0) {
-            v.push(s.0.clone());
-        }
-        v
-    });
-    let mut compare = |kind: &'static str, a: &Sequence, b: &Sequence, (x, y): (&str, &str), ctx: [&str; 3]| {
+    /// Every metric of sequence `a` against sequence `b`, both evaluations, paired by seed.
+    fn compare(
+        &self,
+        kind: &str,
+        (a, b): (&Sequence, &Sequence),
+        names: (&str, &str),
+        ctx: [&str; 3],
+    ) -> Vec<Comparison> {
+        let mut out = Vec::new();
         for eval in EVALS {
             for metric in COMPARED {
-                let (va, vb) = (series(a, eval, metric), series(b, eval, metric));
-                let key = format!("{kind}:{x}:{y}:{}:{eval}:{metric}", ctx.join(":"));
-                let paired = Paired::of(&va, &vb, crate::seed::fnv1a(key.as_bytes()));
-                if paired.n == 0 {
-                    continue;
-                }
-                comps.push(ComparisonRow {
+                let what = Compared {
                     kind,
-                    a: x.to_string(),
-                    b: y.to_string(),
-                    architecture: ctx[0].to_string(),
-                    variant: ctx[1].to_string(),
-                    strategy: ctx[2].to_string(),
-                    eval: eval.to_string(),
-                    metric: metric.to_string(),
-                    paired,
-                });
+                    a: names.0,
+                    b: names.1,
+                    context: [ctx[0], ctx[1], ctx[2], eval, metric],
+                };
+                let c = what.of(&self.series(a, eval, metric), &self.series(b, eval, metric));
+                if c.1.n > 0 {
+                    out.push(c);
+                }
             }
         }
-    };
-    for full in order.iter().filter(|s| s.1 == "full") {
-        let truncated = (full.0.clone(), "truncated".to_string(), full.2.clone());
-        if order.contains(&truncated) {
-            compare(
-                "truncation",
-                &truncated,
-                full,
-                ("truncated", "full"),
-                [&full.0, "", &full.2],
-            );
-        }
+        out
     }
-    for seq in order.iter().filter(|s| s.2 != "finetune") {
-        let finetune = (seq.0.clone(), seq.1.clone(), "finetune".to_string());
-        if order.contains(&finetune) {
-            compare("strategy", seq, &finetune, (&seq.2, "finetune"), [&seq.0, &seq.1, ""]);
-        }
-    }
-    if let Some(first) = archs.first() {
-        for seq in order.iter().filter(|s| &s.0 != first) {
-            let base = (first.clone(), seq.1.clone(), seq.2.clone());
-            if order.contains(&base) {
-                compare("architecture", seq, &base, (&seq.0, first), ["", &seq.1, &seq.2]);
-            }
-        }
-    }
-    let swap_arch = file.swap_architecture.clone().unwrap_or_default();
-    let swap_value = |r: &Replicate, combination: &str, task: usize| -> f64 {
-        r.swap
-            .iter()
-            .find(|s| s.combination == combination)
-            .and_then(|s| if task == 1 { s.task1_accuracy } else { s.task2_accuracy })
-            .unwrap_or(f64::NAN)
-    };
-    if reps.iter().any(|r| !r.swap.is_empty()) {
-        for (a, b, task) in SWAP_COMPARISONS {
-            let va: Vec<f64> = reps.iter().map(|r| swap_value(r, a, task)).collect();
-            let vb: Vec<f64> = reps.iter().map(|r| swap_value(r, b, task)).collect();
-            let key = format!("swap:{a}:{b}:{task}");
-            comps.push(ComparisonRow {
-                kind: "swap",
-                a: a.to_string(),
-                b: b.to_string(),
-                architecture: swap_arch.clone(),
-                variant: "full".into(),
-                strategy: "finetune".into(),
-                eval: "task-aware".into(),
-                metric: format!("task{task}_accuracy"),
-                paired: Paired::of(&va, &vb, crate::seed::fnv1a(key.as_bytes())),
-            });
-        }
-    }
-    let records: Vec<ComparisonRecord> = comps.iter().map(ComparisonRow::record).collect();
-    write_atomic(&out.join("cl_comparisons.csv"), &csv_bytes(&records)?)?;
 
-    // swap_aggregate.csv
-    let mut swap_rows = Vec::new();
-    if let Some(first) = reps.iter().find(|r| !r.swap.is_empty()) {
+    /// `cl_comparisons.csv`: truncated − full, strategy − finetune, architecture − the first, and
+    /// the swap protocol's differences.
+    fn comparisons(&self) -> Vec<Comparison> {
+        let order = &self.order;
+        let has = |s: &Sequence| order.contains(s);
+        let mut comps = Vec::new();
+        for full in order.iter().filter(|s| s.1 == "full") {
+            let truncated = (full.0.clone(), "truncated".to_string(), full.2.clone());
+            if has(&truncated) {
+                let ctx = [full.0.as_str(), "", &full.2];
+                comps.extend(self.compare("truncation", (&truncated, full), ("truncated", "full"), ctx));
+            }
+        }
+        for seq in order.iter().filter(|s| s.2 != "finetune") {
+            let finetune = (seq.0.clone(), seq.1.clone(), "finetune".to_string());
+            if has(&finetune) {
+                let ctx = [seq.0.as_str(), &seq.1, ""];
+                comps.extend(self.compare("strategy", (seq, &finetune), (&seq.2, "finetune"), ctx));
+            }
+        }
+        if let Some(first) = order.first().map(|s| s.0.clone()) {
+            for seq in order.iter().filter(|s| s.0 != first) {
+                let base = (first.clone(), seq.1.clone(), seq.2.clone());
+                if has(&base) {
+                    let ctx = ["", seq.1.as_str(), &seq.2];
+                    comps.extend(self.compare("architecture", (seq, &base), (&seq.0, &first), ctx));
+                }
+            }
+        }
+        if self.reps.iter().any(|r| !r.swap.is_empty()) {
+            let arch = self.file.swap_architecture.clone().unwrap_or_default();
+            for (a, b, task) in SWAP_COMPARISONS {
+                let metric = format!("task{task}_accuracy");
+                let what = Compared {
+                    kind: "swap",
+                    a,
+                    b,
+                    context: [&arch, "full", "finetune", "task-aware", &metric],
+                };
+                comps.push(what.of(&self.swap_series(a, task), &self.swap_series(b, task)));
+            }
+        }
+        comps
+    }
+
+    /// `swap_aggregate.csv`: every combination's accuracy on each task across seeds.
+    fn swap_rows(&self) -> Vec<SwapAggregateRow> {
+        let Some(first) = self.reps.iter().find(|r| !r.swap.is_empty()) else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
         for s in &first.swap {
             for task in [1, 2] {
-                let v: Vec<f64> = reps.iter().map(|r| swap_value(r, &s.combination, task)).collect();
-                let sum = Summary::of(&v);
-                swap_rows.push(SwapAggregateRow {
+                let sum = Summary::of(&self.swap_series(&s.combination, task));
+                rows.push(SwapAggregateRow {
                     combination: s.combination.clone(),
                     task,
                     n: sum.n,
@@ -426,20 +426,33 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
                 });
             }
         }
+        rows
+    }
+}
+
+/// Writes the aggregates of replicates `ks` of `out`; returns the printed summary.
+pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
+    let seeds = Seeds::read(out, ks)?;
+    let rows = seeds.aggregate_rows();
+    write_atomic(&out.join("cl_aggregate.csv"), &csv_bytes(&rows)?)?;
+    let comps = seeds.comparisons();
+    let records: Vec<&ComparisonRecord> = comps.iter().map(|(r, _)| r).collect();
+    write_atomic(&out.join("cl_comparisons.csv"), &csv_bytes(&records)?)?;
+    let swap_rows = seeds.swap_rows();
+    if !swap_rows.is_empty() {
         write_atomic(&out.join("swap_aggregate.csv"), &csv_bytes(&swap_rows)?)?;
     }
-
     let claims = claims(&comps);
     let mut md = format!(
         "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6).\n\n",
-        file.scenario,
+        seeds.file.scenario,
         ks.len()
     );
     for c in &claims {
         let _ = writeln!(md, "- {c}");
     }
     write_atomic(&out.join("cl_claims.md"), md.as_bytes())?;
-    Ok(text(out, &file, ks, &rows, &swap_rows, &claims))
+    Ok(text(out, &seeds.file, ks, &rows, &swap_rows, &claims))
 }
 
 /// The evaluation a sequence's headline numbers use: task-agnostic where defined (a shared
@@ -452,41 +465,26 @@ fn main_eval(rows: &[ClAggregateRow], seq: &Sequence) -> &'static str {
 }
 
 /// The comparisons worth a sentence: forgetting, ACC and plasticity of truncated − full and of
-/// each strategy − finetune, forgetting across architectures, and the swap protocol.
-fn claims(comps: &[ComparisonRow]) -> Vec<String> {
+/// each strategy − finetune, forgetting across architectures, and the swap protocol; each in one
+/// evaluation, task-agnostic where it is defined (a shared head), task-aware otherwise.
+fn claims(comps: &[Comparison]) -> Vec<String> {
+    let same = |x: &ComparisonRecord, y: &ComparisonRecord| {
+        (&x.kind, &x.a, &x.b, &x.architecture, &x.variant, &x.strategy, &x.metric)
+            == (&y.kind, &y.a, &y.b, &y.architecture, &y.variant, &y.strategy, &y.metric)
+    };
     let mut out = Vec::new();
-    let eval_of = |c: &ComparisonRow| -> bool {
-        // One evaluation per comparison: task-agnostic where it is defined, else task-aware.
-        let agnostic_exists = comps.iter().any(|o| {
-            o.kind == c.kind
-                && o.a == c.a
-                && o.b == c.b
-                && o.architecture == c.architecture
-                && o.variant == c.variant
-                && o.strategy == c.strategy
-                && o.metric == c.metric
-                && o.eval == "task-agnostic"
-        });
-        c.eval == if agnostic_exists { "task-agnostic" } else { "task-aware" }
-    };
-    let name = |m: &str| {
-        match m {
-            "acc" => "ACC",
-            "forgetting" => "forgetting",
-            other => other,
-        }
-        .to_string()
-    };
-    for c in comps.iter().filter(|c| eval_of(c)) {
-        let wanted = match c.kind {
+    for (c, p) in comps {
+        let agnostic = comps.iter().any(|(o, _)| same(o, c) && o.eval == "task-agnostic");
+        let wanted = match c.kind.as_str() {
             "truncation" | "strategy" => ["forgetting", "acc", "plasticity"].contains(&c.metric.as_str()),
             "architecture" => c.metric == "forgetting",
             _ => true,
         };
-        if !wanted || c.paired.n == 0 {
+        if !wanted || c.eval != if agnostic { "task-agnostic" } else { "task-aware" } {
             continue;
         }
-        let what = match c.kind {
+        let metric = if c.metric == "acc" { "ACC" } else { c.metric.as_str() };
+        let what = match c.kind.as_str() {
             "swap" => format!(
                 "swap {} vs {} ({}): {}",
                 c.a,
@@ -495,31 +493,16 @@ fn claims(comps: &[ComparisonRow]) -> Vec<String> {
                 c.metric.replace("_accuracy", " accuracy").replace("task", "task ")
             ),
             "truncation" => format!(
-                "{} {}: truncated − full, {} ({})",
-                c.architecture,
-                c.strategy,
-                name(&c.metric),
-                c.eval
+                "{} {}: truncated − full, {metric} ({})",
+                c.architecture, c.strategy, c.eval
             ),
             "strategy" => format!(
-                "{} {}: {} − finetune, {} ({})",
-                c.architecture,
-                c.variant,
-                c.a,
-                name(&c.metric),
-                c.eval
+                "{} {}: {} − finetune, {metric} ({})",
+                c.architecture, c.variant, c.a, c.eval
             ),
-            _ => format!(
-                "{} {}: {} − {}, {} ({})",
-                c.variant,
-                c.strategy,
-                c.a,
-                c.b,
-                name(&c.metric),
-                c.eval
-            ),
+            _ => format!("{} {}: {} − {}, {metric} ({})", c.variant, c.strategy, c.a, c.b, c.eval),
         };
-        out.push(format!("{what} {}", c.paired.text(100.0, " points")));
+        out.push(format!("{what} {}", p.text(100.0, " points")));
     }
     out
 }

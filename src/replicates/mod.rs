@@ -152,21 +152,32 @@ const SINGLE_RUN_FILES: [&str; 2] = ["summary.json", "cl_metrics.json"];
 /// Run `sc` (from the file `path`) into `out`: once, or its replicates (those of `shard`).
 pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>, opts: &RunOptions) -> Result<()> {
     run::check_writable(out)?;
-    if sc.replicates == 1 {
-        if shard.is_some() {
-            return Err(Error::usage(format!(
-                "--shard applies to study scenarios and to scenarios with replicates; {} has neither",
-                path.display()
-            )));
-        }
-        if is_replicate_folder(out) {
-            return Err(Error::input(
-                out,
-                "holds the replicates of an earlier run (seed-*/); give another --out for a single-seed run",
-            ));
-        }
-        return run_once(sc, path, out, opts);
+    if sc.replicates > 1 {
+        return run_replicates(sc, path, out, shard, opts);
     }
+    if shard.is_some() {
+        return Err(Error::usage(format!(
+            "--shard applies to study scenarios and to scenarios with replicates; {} has neither",
+            path.display()
+        )));
+    }
+    if is_replicate_folder(out) {
+        return Err(Error::input(
+            out,
+            "holds the replicates of an earlier run (seed-*/); give another --out for a single-seed run",
+        ));
+    }
+    run_once(sc, path, out, opts)
+}
+
+/// The replicates of `shard` (all when `None`), then the aggregates once every replicate is done.
+fn run_replicates(
+    sc: &Scenario,
+    path: &Path,
+    out: &Path,
+    shard: Option<(usize, usize)>,
+    opts: &RunOptions,
+) -> Result<()> {
     if let Some(f) = SINGLE_RUN_FILES.iter().find(|f| out.join(f).is_file()) {
         return Err(Error::input(
             out,
@@ -189,7 +200,7 @@ pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>
         mine.len(),
         out.display()
     );
-    let quiet_tables = RunOptions {
+    let opts = RunOptions {
         table: false,
         ..opts.clone()
     };
@@ -197,65 +208,70 @@ pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>
         let dir = seed_dir(out, k);
         let head = format!("[replicate {}/{n}] seed-{k} (seed {})", k + 1, rs.seed);
         match state {
-            State::Done(m) => {
-                eprintln!("{head}: done earlier ({:.0} s), skipped", m.secs);
-                continue;
-            }
-            State::Failed(m) => {
-                eprintln!(
-                    "{head}: failed earlier ({}), skipped; delete {} to retry",
-                    m.reason.unwrap_or_default(),
-                    dir.display()
-                );
-                continue;
-            }
-            State::Todo => {}
-        }
-        if dir.exists() {
-            // An interrupted replicate: start it again from nothing.
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        eprintln!("{head}: running");
-        let t = Instant::now();
-        let mut marker = Marker {
-            replicate: k,
-            seed: rs.seed,
-            fingerprint: fp,
-            secs: 0.0,
-            reason: None,
-        };
-        let result = run_once(&rs, path, &dir, &quiet_tables);
-        marker.secs = t.elapsed().as_secs_f64();
-        match result {
-            Ok(()) => {
-                write_marker(&dir.join(DONE), &marker)?;
-                eprintln!("{head}: done in {:.0} s", marker.secs);
-            }
-            Err(Error::TrainingDiverged(reason)) => {
-                eprintln!("{head}: FAILED, training diverged: {reason}");
-                marker.reason = Some(format!("training diverged: {reason}"));
-                write_marker(&dir.join(FAILED), &marker)?;
-            }
-            Err(e) => return Err(e),
+            State::Done(m) => eprintln!("{head}: done earlier ({:.0} s), skipped", m.secs),
+            State::Failed(m) => eprintln!(
+                "{head}: failed earlier ({}), skipped; delete {} to retry",
+                m.reason.unwrap_or_default(),
+                dir.display()
+            ),
+            State::Todo => run_replicate(k, &rs, (path, &dir), fp, &head, &opts)?,
         }
     }
     let done = finished(out, Some(n))?.len();
     let failed = failures(out, Some(n))?.len();
     if done + failed < n {
+        let failed = if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{done} of {n} replicates finished{}; run the others (e.g. the other shards), then: tunnelbench collect {}",
-            if failed > 0 {
-                format!(", {failed} failed")
-            } else {
-                String::new()
-            },
+            "{done} of {n} replicates finished{failed}; run the others (e.g. the other shards), then: tunnelbench collect {}",
             out.display()
         );
         return Ok(());
     }
-    let text = aggregate(out, Some(n))?;
-    eprintln!("{text}");
+    eprintln!("{}", aggregate(out, Some(n))?);
+    Ok(())
+}
+
+/// Replicate `k` (scenario `rs` from the file `path`, fingerprint `fp`) into `dir`, from nothing;
+/// its marker when it ends: `done`, or `failed` when training diverged.
+fn run_replicate(
+    k: usize,
+    rs: &Scenario,
+    (path, dir): (&Path, &Path),
+    fp: String,
+    head: &str,
+    opts: &RunOptions,
+) -> Result<()> {
+    if dir.exists() {
+        // An interrupted replicate.
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    eprintln!("{head}: running");
+    let t = Instant::now();
+    let result = run_once(rs, path, dir, opts);
+    let mut marker = Marker {
+        replicate: k,
+        seed: rs.seed,
+        fingerprint: fp,
+        secs: t.elapsed().as_secs_f64(),
+        reason: None,
+    };
+    match result {
+        Ok(()) => {
+            write_marker(&dir.join(DONE), &marker)?;
+            eprintln!("{head}: done in {:.0} s", marker.secs);
+        }
+        Err(Error::TrainingDiverged(reason)) => {
+            eprintln!("{head}: FAILED, training diverged: {reason}");
+            marker.reason = Some(format!("training diverged: {reason}"));
+            write_marker(&dir.join(FAILED), &marker)?;
+        }
+        Err(e) => return Err(e),
+    }
     Ok(())
 }
 

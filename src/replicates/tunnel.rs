@@ -20,8 +20,9 @@ use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::tunnel::{normalised, tunnel_start_ood};
 use crate::report::plot::{Figure, LineChart, Series, write_chart};
-use crate::report::write_atomic;
+use crate::report::{csv_bytes, read_csv, write_atomic};
 use crate::run::ProbeRow;
+use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 
 /// A row of a run's `metrics_all.csv`.
@@ -98,13 +99,6 @@ struct Replicate {
     metrics: Vec<MetricsRecord>,
 }
 
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
-    rdr.deserialize()
-        .collect::<std::result::Result<Vec<T>, _>>()
-        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
-}
-
 fn read_replicate(out: &Path, k: usize) -> Result<Replicate> {
     let dir = seed_dir(out, k);
     let path = dir.join("summary.json");
@@ -132,13 +126,12 @@ pub struct AggregateRow {
     pub ci_high: Option<f64>,
 }
 
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
-}
-
 impl AggregateRow {
     fn new(model: &str, probe: &str, ood: &str, metric: &str, values: &[f64]) -> Self {
-        let s = Summary::of(values);
+        Self::from_summary(model, probe, ood, metric, &Summary::of(values))
+    }
+
+    fn from_summary(model: &str, probe: &str, ood: &str, metric: &str, s: &Summary) -> Self {
         AggregateRow {
             model: model.into(),
             probe: probe.into(),
@@ -202,14 +195,6 @@ struct AggregateFile {
     networks: Vec<NetworkAggregate>,
 }
 
-fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
-    }
-    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
-}
-
 /// Keys in first-seen order.
 fn ordered<'a, T: PartialEq + Clone + 'a>(items: impl IntoIterator<Item = &'a T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();
@@ -225,94 +210,109 @@ fn ordered<'a, T: PartialEq + Clone + 'a>(items: impl IntoIterator<Item = &'a T>
 pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     let reps: Vec<Replicate> = ks.iter().map(|&k| read_replicate(out, k)).collect::<Result<_>>()?;
     let first = &reps[0];
-    let nets: Vec<(String, String)> = ordered(
-        first
-            .summary
-            .means
-            .iter()
-            .map(|m| (m.model.clone(), m.probe.clone()))
-            .collect::<Vec<_>>()
-            .iter(),
-    );
     let oods: Vec<String> = ordered(first.metrics.iter().map(|m| &m.ood_dataset));
-
-    // metrics_aggregate.csv
-    let mut rows = vec![AggregateRow::new(
-        "trained",
-        "",
-        "",
-        "backbone_accuracy",
-        &reps
-            .iter()
-            .map(|r| r.summary.backbone_accuracy.unwrap_or(f64::NAN))
-            .collect::<Vec<_>>(),
-    )];
+    let backbone: Vec<f64> = reps
+        .iter()
+        .map(|r| r.summary.backbone_accuracy.unwrap_or(f64::NAN))
+        .collect();
+    let mut rows = vec![AggregateRow::new("trained", "", "", "backbone_accuracy", &backbone)];
     let mut networks = Vec::new();
     let mut classes = Vec::new();
-    for (model, probe) in &nets {
-        for ood in &oods {
-            let recs: Vec<&MetricsRecord> = reps
-                .iter()
-                .filter_map(|r| {
-                    r.metrics
-                        .iter()
-                        .find(|m| &m.model == model && &m.probe == probe && &m.ood_dataset == ood)
-                })
-                .collect();
-            for (i, (metric, _)) in recs.first().map(|r| r.values()).into_iter().flatten().enumerate() {
-                let values: Vec<f64> = recs.iter().map(|r| r.values()[i].1.unwrap_or(f64::NAN)).collect();
-                rows.push(AggregateRow::new(model, probe, ood, metric, &values));
-            }
+    for net in &first.summary.means {
+        rows.extend(per_ood_rows(&reps, &net.model, &net.probe, &oods));
+        let (network, seeds) = network(&reps, &net.model, &net.probe);
+        for (metric, s) in [
+            ("retained_pct", &network.retained_pct),
+            ("pearson", &network.pearson),
+            ("alignment", &network.alignment),
+        ] {
+            rows.push(AggregateRow::from_summary(&net.model, &net.probe, "mean", metric, s));
         }
-        let means: Vec<(usize, u64, &MeanRecord)> = reps
-            .iter()
-            .filter_map(|r| {
-                r.summary
-                    .means
-                    .iter()
-                    .find(|m| &m.model == model && &m.probe == probe)
-                    .map(|m| (r.k, r.summary.seeds.scenario, m))
-            })
-            .collect();
-        let pick = |f: &dyn Fn(&MeanRecord) -> Option<f64>| -> Vec<f64> {
-            means.iter().map(|(_, _, m)| f(m).unwrap_or(f64::NAN)).collect()
-        };
-        let (r, rho, a) = (
-            pick(&|m| m.mean_retained_pct),
-            pick(&|m| m.mean_pearson),
-            pick(&|m| m.mean_alignment),
-        );
-        rows.push(AggregateRow::new(model, probe, "mean", "retained_pct", &r));
-        rows.push(AggregateRow::new(model, probe, "mean", "pearson", &rho));
-        rows.push(AggregateRow::new(model, probe, "mean", "alignment", &a));
-        let mut counts = BTreeMap::new();
-        for (k, seed, m) in &means {
-            let class = m.tunnel_class.clone().unwrap_or_else(|| "undefined".into());
-            *counts.entry(class.clone()).or_insert(0) += 1;
-            classes.push(ClassRow {
-                model: model.clone(),
-                probe: probe.clone(),
-                replicate: *k,
-                seed: *seed,
-                mean_retained_pct: m.mean_retained_pct,
-                tunnel_class: class,
-            });
-        }
-        networks.push(NetworkAggregate {
-            model: model.clone(),
-            probe: probe.clone(),
-            retained_pct: Summary::of(&r),
-            pearson: Summary::of(&rho),
-            alignment: Summary::of(&a),
-            tunnel_classes: counts,
-        });
+        networks.push(network);
+        classes.extend(seeds);
     }
     write_atomic(&out.join("metrics_aggregate.csv"), &csv_bytes(&rows)?)?;
     write_atomic(&out.join("tunnel_classes.csv"), &csv_bytes(&classes)?)?;
+    write_atomic(&out.join("probes_aggregate.csv"), &csv_bytes(&probe_rows(&reps))?)?;
+    let file = AggregateFile {
+        scenario: first.summary.scenario.clone(),
+        replicates: reps.iter().map(|r| r.k).collect(),
+        seeds: reps.iter().map(|r| r.summary.seeds.scenario).collect(),
+        backbone_accuracy: Summary::of(&backbone),
+        networks,
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&out.join("aggregate.json"), &json)?;
+    write_curves(out, &reps, &file)?;
+    Ok(text(out, &file, &rows, &oods))
+}
 
-    // probes_aggregate.csv
-    let mut probe_rows = Vec::new();
-    for p in &first.probes {
+/// The rows of one network (model, probe) per OOD set: every metric of `metrics_all.csv`.
+fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -> Vec<AggregateRow> {
+    let mut rows = Vec::new();
+    for ood in oods {
+        let recs: Vec<&MetricsRecord> = reps
+            .iter()
+            .filter_map(|r| {
+                r.metrics
+                    .iter()
+                    .find(|m| m.model == model && m.probe == probe && &m.ood_dataset == ood)
+            })
+            .collect();
+        let Some(first) = recs.first() else { continue };
+        for (i, (metric, _)) in first.values().into_iter().enumerate() {
+            let values: Vec<f64> = recs.iter().map(|r| r.values()[i].1.unwrap_or(f64::NAN)).collect();
+            rows.push(AggregateRow::new(model, probe, ood, metric, &values));
+        }
+    }
+    rows
+}
+
+/// One network's means across seeds, and every seed's tunnel class.
+fn network(reps: &[Replicate], model: &str, probe: &str) -> (NetworkAggregate, Vec<ClassRow>) {
+    let means: Vec<(&Replicate, &MeanRecord)> = reps
+        .iter()
+        .filter_map(|r| {
+            r.summary
+                .means
+                .iter()
+                .find(|m| m.model == model && m.probe == probe)
+                .map(|m| (r, m))
+        })
+        .collect();
+    let pick = |f: fn(&MeanRecord) -> Option<f64>| -> Summary {
+        Summary::of(&means.iter().map(|(_, m)| f(m).unwrap_or(f64::NAN)).collect::<Vec<_>>())
+    };
+    let mut counts = BTreeMap::new();
+    let mut classes = Vec::new();
+    for (r, m) in &means {
+        let class = m.tunnel_class.clone().unwrap_or_else(|| "undefined".into());
+        *counts.entry(class.clone()).or_insert(0) += 1;
+        classes.push(ClassRow {
+            model: model.to_string(),
+            probe: probe.to_string(),
+            replicate: r.k,
+            seed: r.summary.seeds.scenario,
+            mean_retained_pct: m.mean_retained_pct,
+            tunnel_class: class,
+        });
+    }
+    let network = NetworkAggregate {
+        model: model.to_string(),
+        probe: probe.to_string(),
+        retained_pct: pick(|m| m.mean_retained_pct),
+        pearson: pick(|m| m.mean_pearson),
+        alignment: pick(|m| m.mean_alignment),
+        tunnel_classes: counts,
+    };
+    (network, classes)
+}
+
+/// `probes_aggregate.csv`: per (network, probe, data set, layer) the probe accuracy and, on the
+/// ID set, the numerical rank across seeds.
+fn probe_rows(reps: &[Replicate]) -> Vec<ProbeAggregateRow> {
+    let mut rows = Vec::new();
+    for p in &reps[0].probes {
         let same: Vec<&ProbeRow> = reps
             .iter()
             .filter_map(|r| {
@@ -323,7 +323,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
             .collect();
         let mut push = |metric: &'static str, values: Vec<f64>| {
             let s = Summary::of(&values);
-            probe_rows.push(ProbeAggregateRow {
+            rows.push(ProbeAggregateRow {
                 model: p.model.clone(),
                 probe: p.probe.clone(),
                 dataset: p.dataset.clone(),
@@ -346,24 +346,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
             );
         }
     }
-    write_atomic(&out.join("probes_aggregate.csv"), &csv_bytes(&probe_rows)?)?;
-
-    let file = AggregateFile {
-        scenario: first.summary.scenario.clone(),
-        replicates: reps.iter().map(|r| r.k).collect(),
-        seeds: reps.iter().map(|r| r.summary.seeds.scenario).collect(),
-        backbone_accuracy: Summary::of(
-            &reps
-                .iter()
-                .map(|r| r.summary.backbone_accuracy.unwrap_or(f64::NAN))
-                .collect::<Vec<_>>(),
-        ),
-        networks,
-    };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomic(&out.join("aggregate.json"), &json)?;
-    write_curves(out, &reps, &file)?;
-    Ok(text(out, &file, &rows, &oods))
+    rows
 }
 
 /// The normalised curve of (model, probe, dataset) in one replicate.

@@ -8,6 +8,23 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// A tidy CSV file's bytes: a header from `T`'s fields, one row per record.
+pub fn csv_bytes<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
+    }
+    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
+}
+
+/// The records of a CSV file with a header; a row that does not fit `T` names the file.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
+    rdr.deserialize()
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
+}
+
 /// Write a file under a temporary name in the same folder, fsync it, then rename it into place,
 /// so that a reader (or a restarted run) never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -1,5 +1,11 @@
 //! Descriptive statistics: mean, sample s.d., Student-t confidence interval and Pearson's r.
 
+/// `Some(v)` for a finite value, `None` for NaN or an infinity (an undefined number, an empty
+/// cell in a tidy CSV).
+pub fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
 /// Arithmetic mean; NaN for an empty slice.
 pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {

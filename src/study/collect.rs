@@ -362,6 +362,7 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
 
 /// A configuration's mean r, ρ, A (trained network, main probe) over its seeds, with intervals.
 fn config_summary(config: &str, members: &[&FoundRun]) -> Result<Vec<ConfigRow>> {
+    use crate::stats::describe::finite;
     use crate::stats::inference::Summary;
     let variables = members[0]
         .marker
@@ -380,7 +381,6 @@ fn config_summary(config: &str, members: &[&FoundRun]) -> Result<Vec<ConfigRow>>
         .map(|(c, k)| format!("{c} {k}/{}", members.len()))
         .collect::<Vec<_>>()
         .join("; ");
-    let finite = |v: f64| v.is_finite().then_some(v);
     let metric = |name: &'static str, f: &dyn Fn(&DoneMarker) -> f64| {
         let s = Summary::of(&members.iter().map(|m| f(&m.marker)).collect::<Vec<_>>());
         ConfigRow {

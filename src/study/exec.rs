@@ -81,6 +81,34 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(format!("json: {e}")))
 }
 
+/// Refuses a study folder whose finished runs have the other layout (replicates in
+/// `runs/<config>/seed-<k>/` against single runs in `runs/<config>/`): running into it would mix
+/// the two, or remove finished replicates as an interrupted run.
+fn check_layout(out: &Path, plan: &Plan, r: &PlannedRun) -> Result<()> {
+    let config = out.join("runs").join(&r.config);
+    let finished = |d: &Path| d.join(DONE).is_file() || d.join(FAILED).is_file();
+    let conflict = if plan.replicates > 1 {
+        finished(&config).then_some("a single-seed run")
+    } else {
+        std::fs::read_dir(&config)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("seed-") && finished(&e.path()))
+            .then_some("replicates (seed-*/)")
+    };
+    match conflict {
+        Some(what) => Err(Error::input(
+            &config,
+            format!(
+                "holds {what} of an earlier study with {} replicates; give another --out",
+                if plan.replicates > 1 { "no" } else { "several" }
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Run the planned runs of `shard` (all when `None`) into `out`; `log` receives progress lines.
 pub fn run_study(
     plan: &Plan,
@@ -90,9 +118,12 @@ pub fn run_study(
     log: &mut dyn FnMut(&str),
 ) -> Result<StudyOutcome> {
     run::check_writable(out)?;
+    let mine = shard_runs(plan, shard);
+    for r in &mine {
+        check_layout(out, plan, r)?;
+    }
     std::fs::create_dir_all(out.join("runs")).map_err(|e| Error::io(out.join("runs"), e))?;
     write_atomic(&out.join(PLAN_FILE), &to_json(plan)?)?;
-    let mine = shard_runs(plan, shard);
     let mut outcome = StudyOutcome {
         out_dir: out.to_path_buf(),
         shard,

@@ -1,14 +1,16 @@
 //! `tunnelbench report DIR`: `report.md` and `report.html` (same content) for a run folder or a
 //! study folder: per-run results and normalised ID/OOD curves (each run's curves.png, with the
 //! 95% interval across OOD sets), tunnel-class counts, the analysis' comparison tables and SHAP
-//! slope bars when `analysis/` exists, and continual-learning heatmaps when a run has
-//! `accuracy_matrix.csv`.
+//! slope bars when `analysis/` exists, continual-learning heatmaps when a run has
+//! `accuracy_matrix.csv`, and each configuration's means across seeds for a study with
+//! replicates. For a run with replicates: the aggregates across seeds (networks, curves, the
+//! continual-learning table and claims).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::report::plot::{BarChart, Figure, write_chart};
-use crate::report::write_atomic;
+use crate::report::{read_csv, write_atomic};
 use crate::stats::study::ComparisonResult;
 
 /// A piece of the report.
@@ -375,13 +377,6 @@ fn write_pages(dir: &Path, title: &str, b: &[Block]) -> Result<Vec<PathBuf>> {
     Ok(vec![md_path, html_path])
 }
 
-fn read_csv<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
-    rdr.deserialize()
-        .collect::<std::result::Result<Vec<T>, _>>()
-        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
-}
-
 /// `mean [low, high]` scaled by `scale`.
 fn interval(mean: Option<f64>, low: Option<f64>, high: Option<f64>, scale: f64, d: usize) -> String {
     match (mean, low, high) {
@@ -516,6 +511,37 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
             .to_vec(),
             table,
         ));
+        let swap = dir.join("swap_aggregate.csv");
+        if swap.is_file() {
+            #[derive(serde::Deserialize)]
+            struct SwapRow {
+                combination: String,
+                task: usize,
+                mean: Option<f64>,
+                ci_low: Option<f64>,
+                ci_high: Option<f64>,
+            }
+            let rows: Vec<SwapRow> = read_csv(&swap)?;
+            let mut table: Vec<Vec<String>> = Vec::new();
+            for r in rows.iter().filter(|r| r.mean.is_some()) {
+                let cell = interval(r.mean, r.ci_low, r.ci_high, 100.0, 1);
+                match table.iter_mut().find(|t| t[0] == r.combination) {
+                    Some(t) => t[r.task.min(2)] = cell,
+                    None => {
+                        let mut t = vec![r.combination.clone(), "–".into(), "–".into()];
+                        t[r.task.min(2)] = cell;
+                        table.push(t);
+                    }
+                }
+            }
+            b.push(Block::Heading(2, "Swap protocol".into()));
+            b.push(Block::Table(
+                ["combination", "task 1 accuracy %", "task 2 accuracy %"]
+                    .map(String::from)
+                    .to_vec(),
+                table,
+            ));
+        }
         let claims = dir.join("cl_claims.md");
         if claims.is_file() {
             b.push(Block::Heading(2, "Claims".into()));

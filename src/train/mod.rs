@@ -141,20 +141,19 @@ pub fn batch_tensor(
     ))
 }
 
-/// Soft targets `[batch, classes]` of a batch: `1 − smoothing` on the label plus `smoothing`
-/// spread evenly over the classes the sample's softmax runs over (all of them, or with
-/// `groups`, those of its own group).
+/// Soft targets `[labels, classes]`: `1 − smoothing` on the label plus `smoothing` spread evenly
+/// over the classes the sample's softmax runs over (all of them, or with `groups`, those of its
+/// own group).
 pub fn soft_targets(
-    ds: &ImageDataset,
-    idx: &[usize],
+    labels: &[u32],
     classes: usize,
     smoothing: f64,
     groups: Option<&[usize]>,
     device: &Device,
 ) -> Tensor<2> {
-    let mut t = vec![0f32; idx.len() * classes];
-    for (row, &i) in t.chunks_exact_mut(classes).zip(idx) {
-        let y = ds.labels[i] as usize;
+    let mut t = vec![0f32; labels.len() * classes];
+    for (row, &y) in t.chunks_exact_mut(classes).zip(labels) {
+        let y = y as usize;
         let live = |c: usize| groups.is_none_or(|g| g.get(c) == g.get(y));
         let n = (0..classes).filter(|&c| live(c)).count().max(1);
         for (c, v) in row.iter_mut().enumerate() {
@@ -164,7 +163,12 @@ pub fn soft_targets(
         }
         row[y] += (1.0 - smoothing) as f32;
     }
-    Tensor::from_data(TensorData::new(t, [idx.len(), classes]), device)
+    Tensor::from_data(TensorData::new(t, [labels.len(), classes]), device)
+}
+
+/// The labels of the images `idx` of `ds`.
+pub fn batch_labels(ds: &ImageDataset, idx: &[usize]) -> Vec<u32> {
+    idx.iter().map(|&i| ds.labels[i]).collect()
 }
 
 /// Top-1 accuracy of a (validation-mode) model on a dataset.
@@ -308,7 +312,8 @@ pub fn train_with(
                 logits = logits + group_mask(groups, train_ds, chunk, &ad);
             }
             let classes = logits.dims()[1];
-            let targets = soft_targets(train_ds, chunk, classes, cfg.label_smoothing, groups, &ad);
+            let labels = batch_labels(train_ds, chunk);
+            let targets = soft_targets(&labels, classes, cfg.label_smoothing, groups, &ad);
             let mut loss = crate::kernel::rows::cross_entropy(logits.clone(), targets);
             if let Some(extra) = extras.extra_loss.as_mut() {
                 loss = loss + extra(&model, &x, &logits);

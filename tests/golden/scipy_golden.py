@@ -113,3 +113,27 @@ def _runs(lst):
 a = [1, 2, 2, 3, 5, 5, 0.5, 7, 7, 7]
 b = [2, 2, 4, 5, 1, 9, 0.1]
 print("cliffs", cliffs_delta(a, b), cliffs_delta(b, a))
+
+# Replicates (src/stats/inference.rs, src/stats/paired.rs, src/compare.rs): t-interval, paired t,
+# Welch, the prediction test of one new value, Holm and Benjamini-Hochberg (statsmodels 0.15.0 and
+# scipy's false_discovery_control), and the percentile bootstrap of a paired mean difference.
+from statsmodels.stats.multitest import multipletests
+
+x = [0.81, 0.79, 0.83, 0.80, 0.78]
+y = [0.76, 0.77, 0.80, 0.74, 0.75]
+m, s = np.mean(x), np.std(x, ddof=1)
+print("t.interval", stats.t.interval(0.95, len(x) - 1, loc=m, scale=s / np.sqrt(len(x))))
+print("ttest_rel", stats.ttest_rel(x, y))
+print("welch", stats.ttest_ind(x, y, equal_var=False))
+print("welch unequal n", stats.ttest_ind([0.5, 0.52, 0.49, 0.55, 0.51, 0.50, 0.53], [0.44, 0.47], equal_var=False))
+t = (0.70 - m) / (s * np.sqrt(1 + 1 / len(x)))
+print("prediction t", t, "p", 2 * stats.t.sf(abs(t), len(x) - 1))
+h = stats.t.ppf(0.975, len(x) - 1) * s * np.sqrt(1 + 1 / len(x))
+print("prediction interval", m - h, m + h)
+p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.04, 0.5]
+print("holm", multipletests(p, method="holm")[1])
+print("fdr_bh", multipletests(p, method="fdr_bh")[1], stats.false_discovery_control(p))
+d = np.array(x) - np.array(y)
+print("bootstrap", stats.bootstrap((d,), np.mean, n_resamples=200000, method="percentile", random_state=1).confidence_interval)
+print("wilcoxon 1..7", stats.wilcoxon([1, 2, 3, 4, 5, 6, 7], [0] * 7))
+print("t.ppf(0.975, 2)", stats.t.ppf(0.975, 2))
