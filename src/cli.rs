@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// is I modulo N (0 <= I < N).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// When the output folder holds a finished run, move it aside to <out>.previous-<k> and run
+    /// again (without it the run refuses and changes nothing).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

@@ -19,9 +19,13 @@ pub mod probe;
 pub mod progress;
 pub mod replicates;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod stats;
 pub mod study;
 pub mod train;
+
+#[cfg(test)]
+mod scratch;

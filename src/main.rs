@@ -114,9 +114,15 @@ fn dispatch(command: Command) -> Result<()> {
                 data_dir: data_dir(args.data_dir)?,
                 quiet: args.quiet,
                 table: true,
+                force: args.force,
             };
             if sc.study.is_none() {
                 return tunnelbench::replicates::run(&sc, &args.scenario, &out, shard, &opts);
+            }
+            if args.force {
+                return Err(Error::usage(
+                    "--force applies to single runs and runs with replicates; a study resumes into its folder",
+                ));
             }
             let plan = study::plan(&args.scenario, &args.sets)?;
             let outcome = study::exec::run_study(&plan, &out, shard, &opts, &mut |l| eprintln!("{l}"))?;

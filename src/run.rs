@@ -16,6 +16,7 @@ use crate::model::{Backbone, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::report::{csv_bytes, write_atomic};
+use crate::results::{MetricsAllRecord, MetricsRecord};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
@@ -30,6 +31,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Print the results table at the end (off for the replicates of a run).
     pub table: bool,
+    /// A finished run in the output folder is moved aside (`<out>.previous-<k>`) instead of
+    /// refusing to run.
+    pub force: bool,
 }
 
 /// One probe result: a row of probes.csv.
@@ -440,61 +444,42 @@ fn fmt_opt(v: Option<usize>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn fmt_f(v: f64) -> String {
-    if v.is_finite() { format!("{v}") } else { String::new() }
+fn defined(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }
 
-/// The metric columns shared by metrics.csv and metrics_all.csv.
-fn metric_cells(m: &OodMetrics) -> String {
-    [
-        fmt_f(m.retained_pct.value),
-        fmt_f(m.pearson.value),
-        fmt_f(m.alignment.value),
-        fmt_opt(m.tunnel_start_ood),
-        fmt_opt(m.tunnel_start_id),
-        fmt_opt(m.ood_peak_layer),
-        fmt_f(m.id_final_accuracy),
-        fmt_f(m.ood_final_accuracy),
-    ]
-    .join(",")
+impl From<&MetricsRow> for MetricsAllRecord {
+    fn from(r: &MetricsRow) -> Self {
+        let m = &r.metrics;
+        MetricsAllRecord {
+            model: r.model.clone(),
+            probe: r.probe.clone(),
+            ood_dataset: r.ood_dataset.clone(),
+            retained_pct: defined(m.retained_pct.value),
+            pearson: defined(m.pearson.value),
+            alignment: defined(m.alignment.value),
+            tunnel_start_ood: m.tunnel_start_ood,
+            tunnel_start_id: m.tunnel_start_id,
+            ood_peak_layer: m.ood_peak_layer,
+            id_final_accuracy: defined(m.id_final_accuracy),
+            ood_final_accuracy: defined(m.ood_final_accuracy),
+        }
+    }
 }
 
 /// metrics.csv: one row per OOD set, for the trained model and the main probe.
-fn metrics_csv(rows: &[MetricsRow], main_probe: &str) -> Vec<u8> {
-    let mut s = String::from(
-        "ood_dataset,retained_pct,pearson,alignment,tunnel_start_ood,tunnel_start_id,ood_peak_layer,id_final_accuracy,ood_final_accuracy,undefined_reasons,probe\n",
-    );
-    for r in rows.iter().filter(|r| r.model == "trained" && r.probe == main_probe) {
-        let m = &r.metrics;
-        let reasons: Vec<&str> = [m.retained_pct.reason, m.pearson.reason, m.alignment.reason]
-            .into_iter()
-            .flatten()
-            .collect();
-        s.push_str(&format!(
-            "{},{},{},{}\n",
-            r.ood_dataset,
-            metric_cells(m),
-            reasons.join(";"),
-            r.probe
-        ));
-    }
-    s.into_bytes()
-}
-
-fn metrics_all_csv(rows: &[MetricsRow]) -> Vec<u8> {
-    let mut s = String::from(
-        "model,probe,ood_dataset,retained_pct,pearson,alignment,tunnel_start_ood,tunnel_start_id,ood_peak_layer,id_final_accuracy,ood_final_accuracy\n",
-    );
-    for r in rows {
-        s.push_str(&format!(
-            "{},{},{},{}\n",
-            r.model,
-            r.probe,
-            r.ood_dataset,
-            metric_cells(&r.metrics)
-        ));
-    }
-    s.into_bytes()
+fn metrics_records(rows: &[MetricsRow], main_probe: &str) -> Vec<MetricsRecord> {
+    rows.iter()
+        .filter(|r| r.model == "trained" && r.probe == main_probe)
+        .map(|r| {
+            let m = &r.metrics;
+            let reasons: Vec<&str> = [m.retained_pct.reason, m.pearson.reason, m.alignment.reason]
+                .into_iter()
+                .flatten()
+                .collect();
+            MetricsAllRecord::from(r).main(reasons.join(";"))
+        })
+        .collect()
 }
 
 fn write_outputs(
@@ -505,8 +490,10 @@ fn write_outputs(
     sc: &Scenario,
 ) -> Result<()> {
     write_atomic(&dir.join("probes.csv"), &csv_bytes(rows)?)?;
-    write_atomic(&dir.join("metrics.csv"), &metrics_csv(metrics, &sc.probe.main.label()))?;
-    write_atomic(&dir.join("metrics_all.csv"), &metrics_all_csv(metrics))?;
+    let main = metrics_records(metrics, &sc.probe.main.label());
+    write_atomic(&dir.join("metrics.csv"), &csv_bytes(&main)?)?;
+    let all: Vec<MetricsAllRecord> = metrics.iter().map(MetricsAllRecord::from).collect();
+    write_atomic(&dir.join("metrics_all.csv"), &csv_bytes(&all)?)?;
     let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     crate::report::curves::write_curve_plots(dir, rows, metrics, sc)?;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `tunnelbench bench`: the same VGGm network (METHOD §4.1, width multiplier),
+"""PyTorch reference for `tunnelbench bench`: the same VGGm network (method §4.1, width multiplier),
 the same batch, optimizer and thread count, timing a training step, inference, and the paper's
-linear probe (METHOD §3.3) on a feature matrix of the bench's size.
+linear probe (method §3.3) on a feature matrix of the bench's size.
 
 Runs only when torch is importable (pip install torch). Example, next to `tunnelbench bench --json`:
 

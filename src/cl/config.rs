@@ -49,7 +49,7 @@ pub enum Heads {
 pub enum CutRule {
     /// `k` probed layers, given.
     Given,
-    /// The ID-95% start (METHOD §2.7) of the task-1 probe curve of the full network after task 1.
+    /// The ID-95% start (method §2.7) of the task-1 probe curve of the full network after task 1.
     Id95,
     /// The OOD-peak start of the task-2 probe curve of the full network after task 1.
     OodPeak,
@@ -102,7 +102,7 @@ pub struct ContinualConfig {
     /// Probe every layer on every task's data after each task.
     #[serde(default = "default_true")]
     pub layer_probes: bool,
-    /// Run the extractor/tunnel swap and fine-tune protocol (METHOD §8.1; two tasks).
+    /// Run the extractor/tunnel swap and fine-tune protocol (method §8.1; two tasks).
     #[serde(default)]
     pub swap: Option<SwapConfig>,
 }

@@ -1,4 +1,4 @@
-//! Continual-learning scenarios (METHOD §8): class-incremental task sequences, training with and
+//! Continual-learning scenarios (method §8): class-incremental task sequences, training with and
 //! without the tunnel, evaluation and layer-wise probes after every task, forgetting metrics from
 //! the stored raw values, baseline strategies, and the extractor/tunnel swap protocol.
 

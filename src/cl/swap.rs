@@ -1,4 +1,4 @@
-//! The extractor/tunnel swap and fine-tune protocol of METHOD §8.1 ([H24] Table 2), on two tasks.
+//! The extractor/tunnel swap and fine-tune protocol of method §8.1 ([H24] Table 2), on two tasks.
 
 use burn::module::Module;
 use serde::Serialize;

@@ -860,7 +860,7 @@ mod tests {
 
     #[test]
     fn subset_roundtrip_verify_and_corruption() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let out = tmp.path().join("sub");
         let split = toy_split("mnist");
         let m = write_subset(&split, 4, 2, 1, &out).unwrap();
@@ -889,7 +889,7 @@ mod tests {
 
     #[test]
     fn load_and_list_report_missing_sets() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let e = load("mnist", tmp.path()).unwrap_err().to_string();
         assert!(e.contains("tunnelbench data fetch mnist"), "{e}");
         assert!(load("cifar", tmp.path()).is_err());

@@ -1,4 +1,4 @@
-//! Class and sample subsets (METHOD §6.5) and class-incremental task sequences (METHOD §8).
+//! Class and sample subsets (method §6.5) and class-incremental task sequences (method §8).
 //!
 //! Subsets and tasks keep the original class ids and the full class-name list, so accuracy
 //! matrices and probe heads can index classes the same way across tasks.

@@ -1,5 +1,5 @@
-//! Image preprocessing: the evaluation transform (METHOD §3.4), normalisation into f32 NCHW
-//! batches, and the training augmentation (METHOD §5).
+//! Image preprocessing: the evaluation transform (method §3.4), normalisation into f32 NCHW
+//! batches, and the training augmentation (method §5).
 //!
 //! Resampling follows Pillow's `Image.resize` (what torchvision applies to PIL images):
 //! separable convolution, horizontal pass first, the filter support widened by the downscale
@@ -321,7 +321,7 @@ pub fn to_f32_batch(ds: &ImageDataset, indices: &[usize], norm: &Normalization, 
     Ok(())
 }
 
-/// RandomResizedCrop + horizontal flip (METHOD §5), from the u8 store straight into a
+/// RandomResizedCrop + horizontal flip (method §5), from the u8 store straight into a
 /// normalised f32 batch.
 ///
 /// Every (epoch, image index) pair has its own random stream derived from `seed`, so an

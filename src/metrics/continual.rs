@@ -1,4 +1,4 @@
-//! Continual-learning metrics of METHOD §8.3–8.4, computed from stored raw accuracies.
+//! Continual-learning metrics of method §8.3–8.4, computed from stored raw accuracies.
 //! `r[i][j]` is the accuracy on task j after training task i (0-based here, 1-based in the text).
 
 use serde::Serialize;
@@ -48,7 +48,7 @@ pub fn average_incremental_accuracy(r: &[Vec<f64>]) -> Value {
 }
 
 /// Average forgetting: f_j = max_{l<T} R[l][j] − R[T][j] for j < T; F = mean f_j.
-/// `from_task_j` restricts l to j ≤ l ≤ T−1 (the METHOD option).
+/// `from_task_j` restricts l to j ≤ l ≤ T−1 (the variant of method §8.3).
 pub fn average_forgetting(r: &[Vec<f64>], from_task_j: bool) -> Value {
     if r.is_empty() || !square(r) || !finite(r) {
         return Value::undefined("invalid_input");
@@ -113,7 +113,7 @@ pub fn cl_metrics(r: &[Vec<f64>], baseline: Option<&[f64]>, per_task_heads: bool
     }
 }
 
-/// Layer-wise probe forgetting (METHOD §8.4) for one layer: `p[i][j]` is the probe accuracy on
+/// Layer-wise probe forgetting (method §8.4) for one layer: `p[i][j]` is the probe accuracy on
 /// task j after task i. Returns Δ[i][j] = P[j][j] − P[i][j] for i > j (NaN elsewhere).
 pub fn probe_forgetting(p: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let t = p.len();
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn two_task_closed_forms() {
-        // METHOD §8.3: ACC = (R21+R22)/2, F = R11 − R21, BWT = R21 − R11, FWT = R12 − b2.
+        // method §8.3: ACC = (R21+R22)/2, F = R11 − R21, BWT = R21 − R11, FWT = R12 − b2.
         let r = vec![vec![0.9, 0.15], vec![0.4, 0.85]];
         let b = [0.1, 0.12];
         let m = cl_metrics(&r, Some(&b), false);

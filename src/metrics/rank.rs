@@ -1,4 +1,4 @@
-//! Numerical rank of a representation (METHOD §9): the number of singular values of the feature
+//! Numerical rank of a representation (method §9): the number of singular values of the feature
 //! covariance above 1e-3 of the largest.
 
 use rand::SeedableRng;

@@ -1,4 +1,4 @@
-//! Tunnel metrics of METHOD §2: % OOD retained r, Pearson ρ, ID/OOD alignment A, tunnel classes
+//! Tunnel metrics of method §2: % OOD retained r, Pearson ρ, ID/OOD alignment A, tunnel classes
 //! and both tunnel starts. Pure functions over probe curves; undefined values are NaN with a reason
 //! code, never 0 and never a panic.
 
@@ -43,7 +43,7 @@ pub fn first_argmax(c: &[f64]) -> Option<usize> {
     best
 }
 
-/// % OOD performance retained (METHOD §2.1): 100 · ood[L] / max ood.
+/// % OOD performance retained (method §2.1): 100 · ood[L] / max ood.
 pub fn retained_pct(ood: &[f64]) -> Value {
     if ood.is_empty() || !valid_curve(ood) {
         return Value::undefined("invalid_input");
@@ -55,7 +55,7 @@ pub fn retained_pct(ood: &[f64]) -> Value {
     Value::ok(100.0 * ood[ood.len() - 1] / ood[m])
 }
 
-/// Pearson correlation between two curves over all layers (METHOD §2.2), clamped to [-1, 1].
+/// Pearson correlation between two curves over all layers (method §2.2), clamped to [-1, 1].
 pub fn pearson(id: &[f64], ood: &[f64]) -> Result<Value> {
     if id.len() != ood.len() {
         return Err(Error::Internal(format!(
@@ -94,7 +94,7 @@ pub fn pearson_raw(x: &[f64], y: &[f64]) -> Value {
     Value::ok((sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
 }
 
-/// ID/OOD alignment (METHOD §2.3): (id[L] − 1/K_id) · (ood[L] − 1/K_ood).
+/// ID/OOD alignment (method §2.3): (id[L] − 1/K_id) · (ood[L] − 1/K_ood).
 pub fn alignment(id: &[f64], ood: &[f64], id_classes: usize, ood_classes: usize) -> Value {
     if id.is_empty() || ood.is_empty() || !valid_curve(id) || !valid_curve(ood) || id_classes == 0 || ood_classes == 0 {
         return Value::undefined("invalid_input");
@@ -104,7 +104,7 @@ pub fn alignment(id: &[f64], ood: &[f64], id_classes: usize, ood_classes: usize)
     Value::ok(a * b)
 }
 
-/// OOD-based tunnel start (METHOD §2.7): the 1-based OOD-best layer m when a tunnel is present
+/// OOD-based tunnel start (method §2.7): the 1-based OOD-best layer m when a tunnel is present
 /// (m < L and ood[m] > ood[L]); `None` means no tunnel.
 pub fn tunnel_start_ood(ood: &[f64]) -> Option<usize> {
     if ood.is_empty() || !valid_curve(ood) {
@@ -115,7 +115,7 @@ pub fn tunnel_start_ood(ood: &[f64]) -> Option<usize> {
     (m < last && ood[m] > ood[last]).then_some(m + 1)
 }
 
-/// Options of the ID-based tunnel start of [M23] (METHOD §2.7).
+/// Options of the ID-based tunnel start of [M23] (method §2.7).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdStartRule {
@@ -154,7 +154,7 @@ pub fn tunnel_start_id(id: &[f64], rule: IdStartRule) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Tunnel-strength class from the mean r over a backbone's OOD sets (METHOD §2.6).
+/// Tunnel-strength class from the mean r over a backbone's OOD sets (method §2.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelClass {
@@ -190,7 +190,7 @@ impl TunnelClass {
     }
 }
 
-/// Mean of values that must all be defined (METHOD §2.4: an aggregate is NaN if any member is).
+/// Mean of values that must all be defined (method §2.4: an aggregate is NaN if any member is).
 pub fn mean_all_defined(values: &[f64]) -> f64 {
     if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
         return f64::NAN;
@@ -198,7 +198,7 @@ pub fn mean_all_defined(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-/// Curve normalised by its maximum (METHOD §2.5); all NaN when the maximum is 0.
+/// Curve normalised by its maximum (method §2.5); all NaN when the maximum is 0.
 pub fn normalised(c: &[f64]) -> Vec<f64> {
     let max = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !(max > 0.0) {

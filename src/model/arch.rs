@@ -1,4 +1,4 @@
-//! Architecture descriptions: the named backbones of METHOD.md §4 with width/depth knobs, as plain
+//! Architecture descriptions: the named backbones of method §4 with width/depth knobs, as plain
 //! data (serde) so that scenarios can name them and `tunnelbench models` can list them.
 
 use serde::{Deserialize, Serialize};
@@ -9,13 +9,13 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
-    /// VGGm (METHOD §4.1): VGG conv stack, BN, max-pools, GAP head.
+    /// VGGm (method §4.1): VGG conv stack, BN, max-pools, GAP head.
     Vggm,
-    /// VGGm† (METHOD §4.2): VGGm without the max-pools of its first two stages.
+    /// VGGm† (method §4.2): VGGm without the max-pools of its first two stages.
     VggmDagger,
-    /// torchvision ResNet with BasicBlocks (METHOD §4.3).
+    /// torchvision ResNet with BasicBlocks (method §4.3).
     Resnet,
-    /// ViT with patch stem, no class token, GAP head (METHOD §4.4).
+    /// ViT with patch stem, no class token, GAP head (method §4.4).
     Vit,
 }
 
@@ -120,7 +120,7 @@ impl ArchSpec {
         }
     }
 
-    /// The depth code of METHOD §4.5 (11/17, 18/34, 12/18).
+    /// The depth code of method §4.5 (11/17, 18/34, 12/18).
     pub fn depth_code(&self) -> Result<usize> {
         Ok(match self.name.as_str() {
             "vggm-11" | "vggm-dagger-11" => 11,
@@ -133,7 +133,7 @@ impl ArchSpec {
         })
     }
 
-    /// Stem code (first-filter or patch size) and spatial reduction φ of METHOD §4.5.
+    /// Stem code (first-filter or patch size) and spatial reduction φ of method §4.5.
     pub fn stem_and_reduction(&self) -> Result<(usize, f64)> {
         Ok(match self.family()? {
             Family::Vggm => (3, 0.5),
@@ -315,7 +315,7 @@ impl ArchSpec {
         })
     }
 
-    /// Number of probed layers L (METHOD §3.1).
+    /// Number of probed layers L (method §3.1).
     pub fn probed_layers(&self) -> Result<usize> {
         Ok(match self.resolve()? {
             Resolved::Vgg { items } => items.iter().filter(|i| matches!(i, VggItem::Conv(_))).count(),

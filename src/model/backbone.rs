@@ -1,5 +1,5 @@
 //! The backbone modules. A backbone is a stem, a sequence of probed units and a head, so that one
-//! forward pass yields the logits and the probe features of every probed layer (METHOD §3.1–3.2),
+//! forward pass yields the logits and the probe features of every probed layer (method §3.1–3.2),
 //! and surgery (truncation, extractor/tunnel swaps) is slicing the unit list.
 
 use burn::module::Module;
@@ -385,7 +385,7 @@ impl Backbone {
     }
 }
 
-/// Stable names of the probed layers of an architecture (METHOD §3.1 module names).
+/// Stable names of the probed layers of an architecture (method §3.1 module names).
 pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
     let mut names = Vec::new();
     match spec.resolve()? {
@@ -419,7 +419,7 @@ pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
         .collect())
 }
 
-/// CNN probe feature (METHOD §3.2): 2x2 adaptive average pool when H > 2, flattened channel-major.
+/// CNN probe feature (method §3.2): 2x2 adaptive average pool when H > 2, flattened channel-major.
 fn cnn_feature(x: &Tensor<4>) -> Tensor<2> {
     let [b, c, h, w] = x.dims();
     if h > 2 {
@@ -514,7 +514,7 @@ impl PatchStem {
     }
 }
 
-/// Fixed 2D sin-cos position embedding (METHOD §4.4): concat(sin xω, cos xω, sin yω, cos yω).
+/// Fixed 2D sin-cos position embedding (method §4.4): concat(sin xω, cos xω, sin yω, cos yω).
 pub fn sincos_positions(dim: usize, gh: usize, gw: usize, device: &Device) -> Tensor<2> {
     let q = dim / 4;
     let omega: Vec<f64> = (0..q)
@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn probe_feature_dimensions_follow_method_3_2() {
-        // METHOD §3.2: VGGm per stage 256, 512, 1024, 2048, 2048 at 32² (full width, 4C after 2x2 pooling).
+        // method §3.2: VGGm per stage 256, 512, 1024, 2048, 2048 at 32² (full width, 4C after 2x2 pooling).
         let vgg = dims(&ArchSpec::named("vggm-11"), 32);
         assert_eq!(vgg, vec![256, 256, 512, 512, 1024, 1024, 2048, 2048, 2048, 2048]);
         // ResNet at 32²: conv1 256, layer1 256, layer2 512, layer3 1024 (2x2), layer4 512 (1x1).

@@ -8,7 +8,7 @@ pub use backbone::{Backbone, ForwardOut, LayerInfo, layer_names, parameter_count
 
 use crate::error::Result;
 
-/// Table 11 parameter counts (METHOD §4.6), in millions, for a 100-class head.
+/// Table 11 parameter counts (method §4.6), in millions, for a 100-class head.
 pub fn table11_params_millions(name: &str) -> Option<f64> {
     Some(match name {
         "vggm-11" | "vggm-dagger-11" => 9.46,
@@ -22,7 +22,7 @@ pub fn table11_params_millions(name: &str) -> Option<f64> {
 }
 
 /// Parameters of the unused per-block halting-gate MLP that the paper's ViT counts include
-/// (192 → 96 → 1 with biases: 18,625 per block; METHOD §4.6).
+/// (192 → 96 → 1 with biases: 18,625 per block; method §4.6).
 pub const VIT_GATE_PARAMS_PER_BLOCK: usize = 192 * 96 + 96 + 96 + 1;
 
 /// One row of `tunnelbench models`.

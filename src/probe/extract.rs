@@ -1,5 +1,5 @@
 //! Feature extraction: one eval-mode forward pass over a dataset yields the probe features of every
-//! probed layer (METHOD §3.2), kept in host memory as row-major f32 matrices.
+//! probed layer (method §3.2), kept in host memory as row-major f32 matrices.
 
 use burn::tensor::{Device, Tensor, TensorData};
 

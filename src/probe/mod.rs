@@ -1,4 +1,4 @@
-//! Linear probes on frozen features (METHOD §3): the paper's AdamW probe and a closed-form ridge
+//! Linear probes on frozen features (method §3): the paper's AdamW probe and a closed-form ridge
 //! probe, behind one configuration. Features are extracted once per (backbone, dataset) for every
 //! probed layer in one forward pass, then each layer's probe is fitted from host memory.
 
@@ -19,7 +19,7 @@ pub use extract::{LayerFeatures, extract_features};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeKind {
-    /// METHOD §3.3: Linear(d, K), AdamW, cross-entropy with label smoothing, best epoch on test.
+    /// method §3.3: Linear(d, K), AdamW, cross-entropy with label smoothing, best epoch on test.
     Paper,
     /// Ridge regression on one-hot targets, solved in closed form.
     ClosedForm,
@@ -251,7 +251,7 @@ fn matrix(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)
 }
 
-/// METHOD §3.3 probe: weights N(0, 0.01²), bias 0, AdamW (β 0.9/0.999, ε 1e-8), cross-entropy with
+/// method §3.3 probe: weights N(0, 0.01²), bias 0, AdamW (β 0.9/0.999, ε 1e-8), cross-entropy with
 /// label smoothing, reshuffled each epoch, best test accuracy over the epochs. Gradients are written
 /// out by hand (softmax regression), which avoids the autodiff graph for a single linear layer.
 fn fit_paper(

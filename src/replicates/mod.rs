@@ -146,28 +146,60 @@ pub fn is_replicate_folder(dir: &Path) -> bool {
     })
 }
 
-/// Files a single-seed run leaves at the top of its folder.
+/// Files a finished single-seed run leaves at the top of its folder (written last).
 const SINGLE_RUN_FILES: [&str; 2] = ["summary.json", "cl_metrics.json"];
 
-/// Run `sc` (from the file `path`) into `out`: once, or its replicates (those of `shard`).
-pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>, opts: &RunOptions) -> Result<()> {
-    run::check_writable(out)?;
-    if sc.replicates > 1 {
-        return run_replicates(sc, path, out, shard, opts);
+/// What finished work `out` holds that a run of `sc` must not write over: a single-seed run, or,
+/// for a single-seed scenario, replicates (a scenario with replicates resumes its own).
+fn finished_work(sc: &Scenario, out: &Path) -> Option<String> {
+    if let Some(f) = SINGLE_RUN_FILES.iter().find(|f| out.join(f).is_file()) {
+        return Some(format!("a finished run ({f})"));
     }
-    if shard.is_some() {
+    (sc.replicates == 1 && is_replicate_folder(out)).then(|| "the replicates of an earlier run (seed-*/)".to_string())
+}
+
+/// `<out>.previous-<k>` with the first `k` not taken.
+fn aside(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (1..)
+        .map(|k| out.with_file_name(format!("{name}.previous-{k}")))
+        .find(|p| !p.exists())
+        .expect("a free name")
+}
+
+/// Run `sc` (from the file `path`) into `out`: once, or its replicates (those of `shard`).
+/// Finished work in `out` is never written over: the run refuses, or with `opts.force` moves the
+/// old run aside first.
+pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>, opts: &RunOptions) -> Result<()> {
+    if shard.is_some() && sc.replicates == 1 {
         return Err(Error::usage(format!(
             "--shard applies to study scenarios and to scenarios with replicates; {} has neither",
             path.display()
         )));
     }
-    if is_replicate_folder(out) {
-        return Err(Error::input(
-            out,
-            "holds the replicates of an earlier run (seed-*/); give another --out for a single-seed run",
-        ));
+    if let Some(what) = finished_work(sc, out) {
+        let to = aside(out);
+        if !opts.force {
+            return Err(Error::input(
+                out,
+                format!(
+                    "holds {what}; nothing was changed. Give another --out, or --force to move it to {} and run again",
+                    to.display()
+                ),
+            ));
+        }
+        std::fs::rename(out, &to).map_err(|e| Error::io(out, e))?;
+        eprintln!("moved the earlier run in {} to {}", out.display(), to.display());
     }
-    run_once(sc, path, out, opts)
+    run::check_writable(out)?;
+    if sc.replicates > 1 {
+        run_replicates(sc, path, out, shard, opts)
+    } else {
+        run_once(sc, path, out, opts)
+    }
 }
 
 /// The replicates of `shard` (all when `None`), then the aggregates once every replicate is done.
@@ -178,12 +210,6 @@ fn run_replicates(
     shard: Option<(usize, usize)>,
     opts: &RunOptions,
 ) -> Result<()> {
-    if let Some(f) = SINGLE_RUN_FILES.iter().find(|f| out.join(f).is_file()) {
-        return Err(Error::input(
-            out,
-            format!("holds a single-seed run ({f}); give another --out for a run with replicates"),
-        ));
-    }
     let n = sc.replicates;
     let mine: Vec<usize> = (0..n).filter(|k| shard.is_none_or(|(i, m)| k % m == i)).collect();
     // Every finished replicate is checked before any work starts.

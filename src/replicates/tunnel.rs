@@ -21,38 +21,23 @@ use crate::error::{Error, Result};
 use crate::metrics::tunnel::{normalised, tunnel_start_ood};
 use crate::report::plot::{Figure, LineChart, Series, write_chart};
 use crate::report::{csv_bytes, read_csv, write_atomic};
+use crate::results::MetricsAllRecord;
 use crate::run::ProbeRow;
 use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 
-/// A row of a run's `metrics_all.csv`.
-#[derive(Clone, Debug, Deserialize)]
-struct MetricsRecord {
-    model: String,
-    probe: String,
-    ood_dataset: String,
-    retained_pct: Option<f64>,
-    pearson: Option<f64>,
-    alignment: Option<f64>,
-    tunnel_start_ood: Option<f64>,
-    tunnel_start_id: Option<f64>,
-    id_final_accuracy: Option<f64>,
-    ood_final_accuracy: Option<f64>,
-}
-
-impl MetricsRecord {
-    /// The aggregated metrics, by column name.
-    fn values(&self) -> [(&'static str, Option<f64>); 7] {
-        [
-            ("retained_pct", self.retained_pct),
-            ("pearson", self.pearson),
-            ("alignment", self.alignment),
-            ("tunnel_start_ood", self.tunnel_start_ood),
-            ("tunnel_start_id", self.tunnel_start_id),
-            ("id_final_accuracy", self.id_final_accuracy),
-            ("ood_final_accuracy", self.ood_final_accuracy),
-        ]
-    }
+/// The aggregated metrics of a `metrics_all.csv` row, by column name.
+fn metric_values(r: &MetricsAllRecord) -> [(&'static str, Option<f64>); 7] {
+    let start = |v: Option<usize>| v.map(|v| v as f64);
+    [
+        ("retained_pct", r.retained_pct),
+        ("pearson", r.pearson),
+        ("alignment", r.alignment),
+        ("tunnel_start_ood", start(r.tunnel_start_ood)),
+        ("tunnel_start_id", start(r.tunnel_start_id)),
+        ("id_final_accuracy", r.id_final_accuracy),
+        ("ood_final_accuracy", r.ood_final_accuracy),
+    ]
 }
 
 /// What a run's `summary.json` says of its networks.
@@ -96,7 +81,7 @@ struct Replicate {
     k: usize,
     summary: SummaryRecord,
     probes: Vec<ProbeRow>,
-    metrics: Vec<MetricsRecord>,
+    metrics: Vec<MetricsAllRecord>,
 }
 
 fn read_replicate(out: &Path, k: usize) -> Result<Replicate> {
@@ -251,7 +236,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
 fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -> Vec<AggregateRow> {
     let mut rows = Vec::new();
     for ood in oods {
-        let recs: Vec<&MetricsRecord> = reps
+        let recs: Vec<&MetricsAllRecord> = reps
             .iter()
             .filter_map(|r| {
                 r.metrics
@@ -260,8 +245,8 @@ fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -
             })
             .collect();
         let Some(first) = recs.first() else { continue };
-        for (i, (metric, _)) in first.values().into_iter().enumerate() {
-            let values: Vec<f64> = recs.iter().map(|r| r.values()[i].1.unwrap_or(f64::NAN)).collect();
+        for (i, (metric, _)) in metric_values(first).into_iter().enumerate() {
+            let values: Vec<f64> = recs.iter().map(|r| metric_values(r)[i].1.unwrap_or(f64::NAN)).collect();
             rows.push(AggregateRow::new(model, probe, ood, metric, &values));
         }
     }

@@ -1,4 +1,4 @@
-//! The run's figure: normalised ID and OOD probe curves per model (METHOD §2.5) with the OOD mean
+//! The run's figure: normalised ID and OOD probe curves per model (method §2.5) with the OOD mean
 //! and its 95% interval, the tunnel start marked, and the numerical rank per layer.
 
 use std::path::Path;

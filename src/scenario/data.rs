@@ -150,7 +150,7 @@ fn subset(mut s: DataSplit, spec: &DataSpec, seed: u64) -> Result<DataSplit> {
     Ok(s)
 }
 
-/// Load and preprocess (METHOD §3.4): CIFAR at 32² is only normalised with CIFAR statistics;
+/// Load and preprocess (method §3.4): CIFAR at 32² is only normalised with CIFAR statistics;
 /// everything else is resized (bicubic) and centre-cropped, with ImageNet statistics.
 pub fn load_prepared(
     spec: &DataSpec,

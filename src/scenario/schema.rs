@@ -127,7 +127,7 @@ pub struct Scenario {
     /// `<out>/seed-<k>/`, aggregated across seeds at the top of the run folder.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub replicates: usize,
-    /// Input resolution of the backbone; every data set is processed at it (METHOD §3.4).
+    /// Input resolution of the backbone; every data set is processed at it (method §3.4).
     pub resolution: usize,
     pub id: DataSpec,
     #[serde(default)]
@@ -137,7 +137,7 @@ pub struct Scenario {
     pub probe: ProbeSection,
     #[serde(default)]
     pub control: ControlSection,
-    /// ID-based tunnel start rule (METHOD §2.7).
+    /// ID-based tunnel start rule (method §2.7).
     #[serde(default)]
     pub tunnel_start_id: crate::metrics::tunnel::IdStartRule,
     /// A continual-learning scenario: the ID data set is split into a task sequence.

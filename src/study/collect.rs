@@ -2,11 +2,11 @@
 //! set) into `study_metrics.csv` in the [H24] column schema plus `run_id` and `ood_dataset`, then
 //! `analyze` on it.
 //!
-//! Column encoding (METHOD §4.5, §6.1): Stem, Spatial Reduction, CNN vs ViT and Depth come from
+//! Column encoding (method §4.5, §6.1): Stem, Spatial Reduction, CNN vs ViT and Depth come from
 //! the architecture; Augmentations is 0 or 2; Resolution is the backbone's input size; ID Class
 //! Count is the number of ID classes the backbone was trained on; OverParam. Level is γ = P / N
 //! with N the number of ID training images and P the Table 11 count of the named architecture
-//! (METHOD §4.6), scaled by width² for width ≠ 1 — the honest size of a channel-scaled network
+//! (method §4.6), scaled by width² for width ≠ 1 — the honest size of a channel-scaled network
 //! of the same layout (conv weights scale with in × out channels), which keeps γ comparable
 //! across widths without depending on the head size, as the paper's fixed P does.
 
@@ -19,6 +19,7 @@ use super::exec::{DONE, DoneMarker, FAILED, FailedMarker, PLAN_FILE};
 use crate::error::{Error, Result};
 use crate::model::{ArchSpec, table11_params_millions};
 use crate::report::write_atomic;
+use crate::results::MetricsRecord;
 use crate::stats::analyze::{Analysis, analyze};
 
 pub const STUDY_METRICS: &str = "study_metrics.csv";
@@ -184,16 +185,6 @@ fn variable_cells(dir: &Path) -> Result<String> {
     ))
 }
 
-#[derive(Deserialize)]
-struct MetricsLine {
-    ood_dataset: String,
-    retained_pct: Option<f64>,
-    pearson: Option<f64>,
-    alignment: Option<f64>,
-    #[serde(default)]
-    undefined_reasons: String,
-}
-
 /// One run's metrics per OOD set (trained model, main probe): (ρ, A, r), or why undefined.
 struct RunMetrics {
     cells: String,
@@ -205,7 +196,7 @@ fn run_metrics(run: &FoundRun) -> Result<RunMetrics> {
     let path = run.dir.join("metrics.csv");
     let mut rdr = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
     let mut rows = Vec::new();
-    for rec in rdr.deserialize::<MetricsLine>() {
+    for rec in rdr.deserialize::<MetricsRecord>() {
         let m = rec.map_err(|e| Error::input(&path, format!("malformed row: {e}")))?;
         let values = match (m.pearson, m.alignment, m.retained_pct) {
             (Some(p), Some(a), Some(r)) if p.is_finite() && a.is_finite() && r.is_finite() => Ok([p, a, r]),

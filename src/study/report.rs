@@ -203,7 +203,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     if !rows.is_empty() {
         b.push(Block::Heading(2, "Runs".into()));
         b.push(Block::Para(
-            "Trained backbone, main probe; means over the OOD sets (r in %, ρ, A). Classes as METHOD §2.6.".into(),
+            "Trained backbone, main probe; means over the OOD sets (r in %, ρ, A). Classes as method §2.6.".into(),
         ));
         b.push(Block::Table(
             [
@@ -348,7 +348,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             write_chart(&fig.build()?, &dir.join("analysis"), "shap_slopes_bars")?;
             b.push(Block::Heading(2, "SHAP slopes".into()));
             b.push(Block::Para(
-                "Slope of each variable's SHAP values on its normalised code (GBM + TreeSHAP, METHOD §7.5); an undefined slope (single-valued variable) is drawn as 0."
+                "Slope of each variable's SHAP values on its normalised code (GBM + TreeSHAP, method §7.5); an undefined slope (single-valued variable) is drawn as 0."
                     .into(),
             ));
             b.push(Block::Image(

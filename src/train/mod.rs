@@ -1,4 +1,4 @@
-//! Supervised training of a backbone (METHOD §5): AdamW, per-epoch linear warm-up + cosine schedule,
+//! Supervised training of a backbone (method §5): AdamW, per-epoch linear warm-up + cosine schedule,
 //! cross-entropy with label smoothing, optional augmentation, best-validation checkpoint. A loss
 //! that becomes NaN or infinite stops the run with an error that names the epoch.
 
@@ -27,7 +27,7 @@ pub struct TrainConfig {
     pub lr: f64,
     #[serde(default = "defaults::weight_decay")]
     pub weight_decay: f64,
-    /// Linear warm-up epochs (METHOD §5: 5), capped at epochs − 1.
+    /// Linear warm-up epochs (method §5: 5), capped at epochs − 1.
     #[serde(default = "defaults::warmup")]
     pub warmup_epochs: usize,
     #[serde(default = "defaults::smoothing")]
@@ -79,7 +79,7 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Learning rate of epoch `e` (0-based), METHOD §5.
+    /// Learning rate of epoch `e` (0-based), method §5.
     pub fn lr_at(&self, e: usize) -> f64 {
         let warmup = self.warmup_epochs.min(self.epochs.saturating_sub(1));
         if e < warmup {

@@ -6,7 +6,7 @@ scikit-learn 1.9.1, shap 0.51.0, scipy 1.17.1, pandas, numpy (python 3.11).
    rows of 4 continuous features (no split ties), its predictions, R^2, init value, every tree
    exported (children, feature, threshold, leaf values, n_node_samples) and
    shap.TreeExplainer(model).shap_values(X) / expected_value.
-2. The [H24] SHAP analysis (METHOD.md 7.5) on the reference CSV, as in yousuf907/Tunnel
+2. The [H24] SHAP analysis (method §7.5) on the reference CSV, as in yousuf907/Tunnel
    shap_analysis/shap_slopes_calculation.py: in-sample R^2 and SHAP slopes per metric, plus
    scipy.stats.wilcoxon p-values of the augmentation comparison.
 Run: python3 sklearn_shap_golden.py [path/to/h24_experiments_results.csv]

@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn cifar10_good() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let dir = tmp.path().join("cifar-10-batches-bin");
         std::fs::create_dir(&dir).unwrap();
         write_cifar10(&dir);
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn cifar10_bad() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let dir = tmp.path();
         write_cifar10(dir);
         let mut truncated = record10(1, 1);
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn cifar100_fine_labels() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let dir = tmp.path();
         let rec = |coarse: u8, fine: u8| {
             let mut r = vec![coarse, fine];

@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn reads_raw_and_gz() {
         for gz in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = crate::scratch::tempdir().unwrap();
             let (img, lab) = pair(dir.path(), gz);
             let ds = load_idx(&img, &lab, "t", None).unwrap();
             assert_eq!((ds.len(), ds.channels, ds.height, ds.width), (3, 1, 2, 3));
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn write_read_roundtrip_colour() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::scratch::tempdir().unwrap();
         let mut ds = ImageDataset::empty("c", 3, 2, 2, vec!["a".into(), "b".into()]);
         ds.push(&[1; 12], 1);
         ds.push(&[2; 12], 0);
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn bad_files() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::scratch::tempdir().unwrap();
         let d = dir.path();
         let (img, lab) = pair(d, false);
         // Label out of range of the given names.

@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn loads_sorted_classes_png_and_jpeg() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let root = tmp.path().join("pets");
         for c in ["dog", "cat"] {
             std::fs::create_dir_all(root.join(c)).unwrap();
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn mixed_sizes_rejected_or_resized() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let root = tmp.path();
         std::fs::create_dir_all(root.join("a")).unwrap();
         save(&root.join("a/1.png"), 8, 6, 1);
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn bad_folders() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::scratch::tempdir().unwrap();
         let root = tmp.path();
         let e = load_image_folder(root, SizePolicy::RequireEqual)
             .unwrap_err()

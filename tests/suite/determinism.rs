@@ -1,11 +1,12 @@
 //! The same scenario and seed give byte-identical results on the CPU backend (flex), on the
 //! AVX2 path as on the AVX-512 path; another seed gives other results.
 
+use crate::common::{bin, scenario, tempdir};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny.toml")
+    scenario("tiny.toml")
 }
 
 /// Runs tiny.toml on flex into `out` with extra `--set` overrides.
@@ -15,7 +16,7 @@ fn run(out: &Path, sets: &[&str]) {
 
 /// [`run`] with `TUNNELBENCH_ISA` set to `isa`.
 fn run_with(out: &Path, sets: &[&str], isa: Option<&str>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunnelbench"));
+    let mut cmd = bin();
     if let Some(isa) = isa {
         cmd.env("TUNNELBENCH_ISA", isa);
     }
@@ -35,7 +36,7 @@ fn read(dir: &Path, file: &str) -> Vec<u8> {
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_results() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
     run(&a, &[]);
     run(&b, &[]);
@@ -58,15 +59,11 @@ fn same_seed_same_bytes_other_seed_other_results() {
 
 #[test]
 fn avx2_path_gives_the_same_bytes() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let (wide, narrow) = (tmp.path().join("wide"), tmp.path().join("narrow"));
     // Is the AVX2 path reachable here? Without AVX-512 both runs take it; without CPUID faulting
     // an AVX-512 machine cannot be switched, and the switch says so with exit code 2.
-    let probe = Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-        .env("TUNNELBENCH_ISA", "avx2")
-        .arg("backends")
-        .output()
-        .unwrap();
+    let probe = bin().env("TUNNELBENCH_ISA", "avx2").arg("backends").output().unwrap();
     if !probe.status.success() {
         let why = String::from_utf8_lossy(&probe.stderr);
         assert_eq!(probe.status.code(), Some(2), "{why}");
@@ -97,11 +94,7 @@ fn avx2_path_gives_the_same_bytes() {
 
 #[test]
 fn unknown_isa_is_a_usage_error() {
-    let o = Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-        .env("TUNNELBENCH_ISA", "avx9")
-        .arg("backends")
-        .output()
-        .unwrap();
+    let o = bin().env("TUNNELBENCH_ISA", "avx9").arg("backends").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("TUNNELBENCH_ISA must be `auto` or `avx2`, got `avx9`"));
 }

@@ -1,35 +1,14 @@
 //! Scenarios with replicates: seed folders with their own markers, resumption that never
 //! overwrites a finished replicate, shards, and aggregates that equal what the per-seed files give.
 
+use crate::common::{read, run, s, scenario, tempdir, text};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 /// scipy 1.17.1: stats.t.ppf(0.975, 2), the 95% t-quantile for three seeds.
 const T_975_DF2: f64 = 4.302_652_729_749_462;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn ok(o: &Output) {
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -69,7 +48,7 @@ fn num(row: &BTreeMap<String, String>, col: &str) -> f64 {
 
 #[test]
 fn replicates_resume_shard_and_aggregate() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let out = tmp.path().join("tiny");
     let tiny = scenario("tiny.toml");
     let args = ["run", s(&tiny), "--quiet", "--set", "replicates=3", "--out", s(&out)];
@@ -214,7 +193,7 @@ fn replicates_resume_shard_and_aggregate() {
 
 #[test]
 fn cl_aggregates_equal_the_per_seed_metrics() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let out = tmp.path().join("cl");
     let o = run(&[
         "run",
@@ -286,4 +265,54 @@ fn cl_aggregates_equal_the_per_seed_metrics() {
     assert_eq!(row["test"], "paired t");
     assert!(read(&out.join("cl_claims.md")).contains("swap E1 + T2 vs E1 + T1"));
     assert!(text(&o.stderr).contains("claims (paired by seed)"));
+}
+
+/// An OOD label with a comma and quotes: the run's tables quote it, and the aggregates, `collect`,
+/// `compare` and `report` read it back whole.
+#[test]
+fn labels_with_commas_and_quotes_survive_every_reader() {
+    let tmp = tempdir().unwrap();
+    let label = r#"a, "b""#;
+    let sc = read(&scenario("tiny.toml")).replace(
+        "[[ood]]\nkind = \"texture\"\n",
+        "[[ood]]\nkind = \"texture\"\nlabel = 'a, \"b\"'\n",
+    );
+    assert!(sc.contains("label ="));
+    let path = tmp.path().join("label.toml");
+    std::fs::write(&path, sc).unwrap();
+    let out = tmp.path().join("run");
+    ok(&run(&[
+        "run",
+        s(&path),
+        "--quiet",
+        "--set",
+        "replicates=2",
+        "--out",
+        s(&out),
+    ]));
+    let column = |file: &Path, col: &str| -> Vec<String> {
+        let mut rdr = csv::Reader::from_path(file).unwrap();
+        let i = rdr.headers().unwrap().iter().position(|h| h == col).unwrap();
+        rdr.records().map(|r| r.unwrap()[i].to_string()).collect()
+    };
+    for file in ["seed-0/metrics.csv", "seed-0/metrics_all.csv", "metrics_aggregate.csv"] {
+        let labels = column(&out.join(file), "ood_dataset");
+        assert!(labels.iter().any(|l| l == label), "{file}: {labels:?}");
+    }
+    assert!(
+        column(&out.join("seed-1/probes.csv"), "dataset")
+            .iter()
+            .any(|l| l == label)
+    );
+    ok(&run(&["collect", s(&out)]));
+    let base = tmp.path().join("base.json");
+    ok(&run(&["compare", s(&out), s(&base), "--record"]));
+    let o = run(&["compare", s(&out), s(&base), "--all"]);
+    ok(&o);
+    assert!(text(&o.stdout).contains(label), "{}", text(&o.stdout));
+    // The report of the replicates and of one run (its curves come from probes.csv).
+    for dir in [out.clone(), out.join("seed-0")] {
+        ok(&run(&["report", s(&dir)]));
+        assert!(dir.join("report.md").is_file());
+    }
 }

@@ -3,7 +3,9 @@
 //! tests/golden/gbm_fixture.json is written by tests/golden/sklearn_shap_golden.py:
 //! `GradientBoostingRegressor(loss="huber", random_state=0).fit(X, y)` on 80 rows of 4 continuous
 //! features, its predictions, every fitted tree, and `shap.TreeExplainer(model).shap_values(X)`.
-//! The reference-CSV numbers below come from the same script (METHOD.md §7.5 encoding).
+//! The reference-CSV numbers below come from the same script (method §7.5 encoding).
+
+use crate::common::root;
 
 use std::path::PathBuf;
 
@@ -37,7 +39,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/gbm_fixture.json");
+    let p = root().to_path_buf().join("tests/golden/gbm_fixture.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -71,7 +73,7 @@ struct Fixture1d {
 /// reproduce scikit-learn's predictions to rounding.
 #[test]
 fn gbm_matches_sklearn_without_split_ties() {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/gbm_fixture_1d.json");
+    let p = root().to_path_buf().join("tests/golden/gbm_fixture_1d.json");
     let fx: Fixture1d = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     let m = fit_huber(&fx.x, &fx.y, &GbmParams::default()).unwrap();
     assert_eq!(m.init, fx.init);
@@ -151,11 +153,7 @@ fn reference_shap_close_to_sklearn() {
         std::env::var("TUNNELBENCH_SHARED")
             .ok()
             .map(|d| PathBuf::from(d).join("reference").join(name)),
-        Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/reference")
-                .join(name),
-        ),
+        Some(root().to_path_buf().join("../shared/reference").join(name)),
     ];
     let Some(csv) = candidates.into_iter().flatten().find(|p| p.is_file()) else {
         eprintln!("skipped: reference CSV not found (set TUNNELBENCH_SHARED)");

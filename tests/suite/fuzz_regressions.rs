@@ -2,7 +2,9 @@
 //! `tests/fuzz_regressions/<target>/` is fed to the same parser and checked with the same
 //! invariants as the fuzz target of that name. None may panic.
 
-use std::path::{Path, PathBuf};
+use crate::common::root;
+
+use std::path::PathBuf;
 
 use tunnelbench::data::ImageDataset;
 use tunnelbench::data::formats::cifar::{CifarKind, parse_cifar_records};
@@ -10,9 +12,7 @@ use tunnelbench::data::formats::idx::{encode_idx, parse_idx};
 use tunnelbench::scenario::load_str;
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz_regressions")
-        .join(target);
+    let dir = root().join("tests/fuzz_regressions").join(target);
     let mut out: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -1,35 +1,13 @@
 //! End-to-end tests of study scenarios: plan, resumable and sharded runs, collect, Slurm scripts.
 
+use crate::common::{bin, read, root, run, s, tempdir, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn tiny_study() -> PathBuf {
     root().join("tests/scenarios/tiny-study.toml")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn run_ids(out: &Path) -> Vec<String> {
@@ -71,7 +49,7 @@ fn plan_lists_runs_with_stable_ids() {
 
 #[test]
 fn plan_rejects_bad_study_sections() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let base = read(&tiny_study());
     let cases: &[(&str, &str)] = &[
         ("[[study.exclude]]\nfoo = 1\n", "no study variable is named `foo`"),
@@ -118,7 +96,7 @@ fn plan_rejects_bad_study_sections() {
 /// uninterrupted run; then run it as two shards and merge them.
 #[test]
 fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let full = dir.path().join("full");
     let o = run(&["run", s(&tiny_study()), "--out", s(&full), "--quiet"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -184,7 +162,7 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
 
 #[test]
 fn diverged_runs_are_recorded_as_failed_and_the_study_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let p = dir.path().join("div.toml");
     let base = read(&tiny_study()).replace(
         "key = \"train.augment\"\nvalues = [false, true]",
@@ -207,7 +185,7 @@ fn diverged_runs_are_recorded_as_failed_and_the_study_goes_on() {
 
 #[test]
 fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("study");
     let o = run(&[
         "slurm",
@@ -263,7 +241,7 @@ fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
 
 #[test]
 fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("study");
     let o = run(&["run", s(&tiny_study()), "--out", s(&out), "--quiet"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -356,7 +334,7 @@ fn h24_study_plans_the_papers_64_dnns() {
             .map(|v| v[1].as_str().unwrap().to_string())
     };
     let count = |f: &dyn Fn(&serde_json::Value) -> bool| runs.iter().filter(|r| f(r)).count();
-    // METHOD §6.2: 40 on full ImageNet-100 + 12 on subsets, 8 on CIFAR-100, 4 on CIFAR-10.
+    // method §6.2: 40 on full ImageNet-100 + 12 on subsets, 8 on CIFAR-100, 4 on CIFAR-10.
     let subset = |r: &serde_json::Value| var(r, "id.classes").is_some();
     assert_eq!(count(&|r| var(r, "id").as_deref() == Some("in100") && !subset(r)), 40);
     assert_eq!(count(&|r| subset(r)), 12);
@@ -393,7 +371,7 @@ fn h24_study_plans_the_papers_64_dnns() {
 
 #[test]
 fn study_with_replicates_averages_over_seeds_per_configuration() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("study");
     let plan = run(&["plan", s(&tiny_study()), "--set", "replicates=2"]);
     let listing = text(&plan.stdout);

@@ -1,16 +1,17 @@
 //! Ctrl-C (SIGINT) stops a run cleanly: exit code 130, a message, and no result or temporary files.
 
-use std::path::Path;
+use crate::common::{bin, scenario, tempdir};
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
 fn sigint_stops_a_run_with_130_and_no_results() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let out = tmp.path().join("out");
-    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny.toml");
+    let tiny = scenario("tiny.toml");
     // Long enough (hundreds of epochs) that it is still training when the signal comes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+    let mut child = bin()
         .args(["run", tiny.to_str().unwrap(), "--quiet", "--out"])
         .arg(&out)
         .args(["--set", "resolution=32", "--set", "train.epochs=500"])

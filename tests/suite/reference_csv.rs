@@ -1,5 +1,7 @@
-//! Checks against the released [H24] metric file (METHOD.md §10.1, §10.2, §10.6).
+//! Checks against the released [H24] metric file (method §10.1, §10.2, §10.6).
 //! Skipped, with a printed reason, when the file is not available.
+
+use crate::common::root;
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ fn reference_csv() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("TUNNELBENCH_SHARED") {
         candidates.push(PathBuf::from(dir).join("reference").join(name));
     }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = root().to_path_buf();
     candidates.push(manifest.join("../shared/reference").join(name));
     candidates.into_iter().find(|p| p.is_file())
 }

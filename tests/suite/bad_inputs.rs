@@ -2,13 +2,10 @@
 //! referenced by scenarios, broken CSV for `analyze`, and a diverging training run. Each must end
 //! with exit code 2, a message that names the file and the key or value at fault, and no panic.
 
+use crate::common::{bin, tempdir};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-}
 
 /// A valid, seconds-long scenario; cases edit it textually.
 const BASE: &str = r#"name = "bad"
@@ -859,7 +856,7 @@ fn csv_cases(c: &mut Corpus) {
 
 #[test]
 fn every_bad_input_is_exit_2_named_and_without_panic() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let mut c = Corpus::new(tmp.path());
     scenario_cases(&mut c);
     data_cases(&mut c);
@@ -879,7 +876,7 @@ fn every_bad_input_is_exit_2_named_and_without_panic() {
 /// Mixed image sizes are fine in an ImageFolder tree: every image is resized at load time.
 #[test]
 fn image_folder_with_mixed_sizes_runs() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     write_image_folder(tmp.path());
     let scenario = tmp.path().join("folder.toml");
     let toml = with_id(&folder_spec(tmp.path())).replace("batch = 8", "batch = 4");
@@ -903,7 +900,7 @@ fn image_folder_with_mixed_sizes_runs() {
 /// says so and names the learning rate, and no result files.
 #[test]
 fn diverging_training_is_exit_2_without_results() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir().unwrap();
     let scenario = tmp.path().join("diverge.toml");
     std::fs::write(
         &scenario,

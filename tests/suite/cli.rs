@@ -1,29 +1,24 @@
 //! End-to-end tests of the binary on tiny scenarios.
 
+use crate::common::{bin, root, run, s, scenario, tempdir};
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny.toml")
+    scenario("tiny.toml")
 }
 
 /// Every shipped scenario parses and validates (its data is only needed when it runs); the
 /// analysis spec beside a study is not a scenario.
 #[test]
 fn shipped_scenarios_load() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let dir = root().join("scenarios");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -51,7 +46,7 @@ fn models_shows_paper_parameter_counts() {
     let o = run(&["models", "--classes", "100"]);
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
-    // METHOD §4.6 exact counts (100-class head) and §3.1 probed-layer counts.
+    // method §4.6 exact counts (100-class head) and §3.1 probed-layer counts.
     for (name, params, layers) in [
         ("vggm-11", "9462180", "10"),
         ("vggm-17", "20086692", "16"),
@@ -100,7 +95,7 @@ fn unknown_kernel_choice_is_exit_2() {
 
 #[test]
 fn bad_scenario_keys_and_values_are_exit_2_and_named() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("out");
     let cases: &[(&str, &str)] = &[
         ("train.epochz=3", "train.epochz"),
@@ -143,7 +138,7 @@ fn bad_scenario_keys_and_values_are_exit_2_and_named() {
 
 #[test]
 fn tiny_run_writes_every_output() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("tiny");
     let o = run(&[
         "run",
@@ -181,9 +176,50 @@ fn tiny_run_writes_every_output() {
     }
 }
 
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(snapshot(&p));
+        } else {
+            files.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+        }
+    }
+    files
+}
+
+#[test]
+fn a_finished_run_is_never_overwritten() {
+    let dir = tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let tiny = tiny();
+    let args = ["run", s(&tiny), "--out", s(&out), "--quiet"];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = snapshot(&out);
+    // Again, and again with another seed: refused, nothing changed.
+    for extra in [&[][..], &["--set", "seed=7"][..]] {
+        let o = run(&[&args[..], extra].concat());
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("finished run") && stderr(&o).contains("--force"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(snapshot(&out) == before, "a refused run changed the folder");
+    }
+    // --force moves the finished run aside, whole, and runs again.
+    let o = run(&[&args[..], &["--force", "--set", "seed=7"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(snapshot(&dir.path().join("tiny.previous-1")) == before);
+    assert!(snapshot(&out) != before && out.join("summary.json").is_file());
+}
+
 #[test]
 fn unwritable_output_is_an_error_before_training() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let o = run(&[
@@ -198,7 +234,7 @@ fn unwritable_output_is_an_error_before_training() {
 
 #[test]
 fn ndarray_backend_runs_the_tiny_scenario() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("nd");
     let o = run(&[
         "run",

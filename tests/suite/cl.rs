@@ -1,9 +1,9 @@
 //! End-to-end test of a continual-learning scenario: every output exists and the metrics in
-//! cl_metrics.json are what the METHOD §8.3 formulas give on accuracy_matrix.csv.
+//! cl_metrics.json are what the method §8.3 formulas give on accuracy_matrix.csv.
+
+use crate::common::{bin, scenario, tempdir};
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 type Key = (String, String, String, String);
 
@@ -26,10 +26,10 @@ fn matrices(csv: &str) -> BTreeMap<Key, BTreeMap<(usize, usize), f64>> {
 
 #[test]
 fn cl_metrics_follow_from_the_accuracy_matrix() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let out = dir.path().join("cl");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny-cl.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+    let scenario = scenario("tiny-cl.toml");
+    let o = bin()
         .args([
             "run",
             scenario.to_str().unwrap(),
@@ -77,7 +77,7 @@ fn cl_metrics_follow_from_the_accuracy_matrix() {
                     .unwrap_or_else(|| panic!("{name} undefined in {got}"));
                 assert!((g - want).abs() < 1e-9, "{k:?} {name}: {g} vs {want}");
             };
-            // METHOD §8.3, two tasks.
+            // method §8.3, two tasks.
             close("acc", (r21 + r22) / 2.0);
             close("forgetting", r11 - r21);
             close("bwt", r21 - r11);

@@ -2,6 +2,8 @@
 //! duration (training, probing, writing), then restarted. After every kill no file under its final
 //! name is half-written, and after the restart the outputs equal an uninterrupted run's.
 
+use crate::common::{bin, read, scenario, tempdir};
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,20 +13,12 @@ const KILL_POINTS: u32 = 20;
 /// Kills that may come too late (and are tried again earlier) before the test gives up.
 const MAX_MISSES: u32 = 20;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
-}
-
-fn scenario() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/tiny-study.toml")
-}
-
 /// The study, writing to `out`.
 fn study(out: &Path) -> Command {
     let mut c = bin();
     c.args([
         "run",
-        scenario().to_str().unwrap(),
+        scenario("tiny-study.toml").to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
@@ -84,13 +78,9 @@ fn assert_no_half_written_file(dir: &Path, point: u32) {
     }
 }
 
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
 #[test]
 fn sigkill_at_20_points_then_restart_gives_the_uninterrupted_outputs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir().unwrap();
     let reference = dir.path().join("reference");
     let t = Instant::now();
     run_to_end(&reference);

@@ -1,0 +1,40 @@
+//! Helpers shared by the test modules: the binary, the repository's files, scratch folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+#[path = "../../src/scratch.rs"]
+mod scratch;
+pub use scratch::tempdir;
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tunnelbench"))
+}
+
+/// Runs the binary with `args` and waits for it.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+/// The repository's root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scenario of the tests, `tests/scenarios/<name>`.
+pub fn scenario(name: &str) -> PathBuf {
+    root().join("tests/scenarios").join(name)
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}

@@ -1,0 +1,21 @@
+//! The integration tests, in one binary (each test binary links the whole library and burn).
+
+mod common;
+
+mod bad_inputs;
+mod cl;
+mod cli;
+mod determinism;
+mod fuzz_regressions;
+mod golden_gbm;
+mod golden_stats;
+mod interrupt;
+mod kernels;
+mod kill_restart;
+mod method_refs;
+mod plot;
+mod reference_csv;
+mod replicates;
+mod study;
+mod study_inputs;
+mod wgpu;
