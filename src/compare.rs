@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::isa::Machine;
-use crate::report::write_atomic;
+use crate::results::write_atomic;
 use crate::stats::describe::{finite, mean};
 use crate::stats::inference::{benjamini_hochberg, holm, prediction_t, welch_t};
 

@@ -49,10 +49,13 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Internal(_) => 1,
-            Error::Interrupted => crate::interrupt::EXIT_CODE,
+            Error::Interrupted => INTERRUPTED,
             _ => 2,
         }
     }
 }
+
+/// Exit status of a process stopped by SIGINT (128 + 2), as shells report it.
+pub const INTERRUPTED: i32 = 130;
 
 pub type Result<T> = std::result::Result<T, Error>;

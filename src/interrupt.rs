@@ -5,12 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, INTERRUPTED, Result};
 
 static FLAG: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
-
-/// Exit status of a process stopped by SIGINT (128 + 2), as shells report it.
-pub const EXIT_CODE: i32 = 130;
 
 /// Route SIGINT to the flag. Only commands that call [`check`] regularly may install it: any
 /// other command would no longer stop on the first Ctrl-C.
@@ -18,7 +15,7 @@ pub fn install() -> Result<()> {
     use signal_hook::consts::SIGINT;
     let flag = Arc::clone(&FLAG);
     // Registered first, so it sees the flag as it was before this signal: a second Ctrl-C exits.
-    signal_hook::flag::register_conditional_shutdown(SIGINT, EXIT_CODE, Arc::clone(&flag))
+    signal_hook::flag::register_conditional_shutdown(SIGINT, INTERRUPTED, Arc::clone(&flag))
         .and_then(|_| signal_hook::flag::register(SIGINT, flag))
         .map(|_| ())
         .map_err(|e| Error::Internal(format!("cannot install the SIGINT handler: {e}")))

@@ -1,9 +1,57 @@
-//! The records of a run's metric tables, `metrics.csv` and `metrics_all.csv`: the one definition
-//! their writer (the run) and their readers (the aggregates of replicates, a study's collection)
-//! share. They go through the csv crate's serializer, so a label holding a comma or a quote is
-//! quoted and reads back whole. An undefined value is an empty cell.
+//! Results on disk: every file is written atomically, and the tidy CSV tables go through the csv
+//! crate's serializer and deserializer, so a label holding a comma or a quote is quoted and reads
+//! back whole. Here too are the records of a run's metric tables, `metrics.csv` and
+//! `metrics_all.csv`: the one definition their writer (the run) and their readers (the aggregates
+//! of replicates, a study's collection) share. An undefined value is an empty cell.
+
+use std::io::Write;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A tidy CSV file's bytes: a header from `T`'s fields, one row per record.
+pub fn csv_bytes<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
+    }
+    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
+}
+
+/// The records of a CSV file with a header; a row that does not fit `T` names the file.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
+    rdr.deserialize()
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(|e| Error::input(path, format!("malformed row: {e}")))
+}
+
+/// Write a file under a temporary name in the same folder, fsync it, then rename it into place,
+/// so that a reader (or a restarted run) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
 
 /// A row of `metrics_all.csv`: the metrics of one (network, probe, OOD set).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,7 +132,7 @@ mod tests {
         assert!(text.contains(r#""a, ""b""""#), "{text}");
         let back: Vec<MetricsRecord> = csv::Reader::from_reader(&bytes[..])
             .deserialize()
-            .collect::<Result<_, _>>()
+            .collect::<std::result::Result<_, _>>()
             .unwrap();
         assert_eq!(back, vec![rec]);
     }

@@ -2,7 +2,6 @@
 //! without the tunnel, evaluation and layer-wise probes after every task, forgetting metrics from
 //! the stored raw values, baseline strategies, and the extractor/tunnel swap protocol.
 
-pub mod config;
 mod output;
 mod regularizers;
 mod swap;
@@ -14,7 +13,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
-pub use config::{ContinualConfig, CutRule, Heads, Strategy};
+use crate::scenario::continual::TruncateConfig;
+pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy};
 
 use crate::data::split::{ClassOrder, Task, TaskSpec, class_incremental};
 use crate::data::transform::Normalization;
@@ -384,7 +384,7 @@ pub fn arch_label(a: &ArchSpec) -> String {
 }
 
 /// Choose the cut of the truncated network from the full network's first sequence.
-fn choose_cut(cfg: &config::TruncateConfig, full: &SequenceResult) -> (usize, String) {
+fn choose_cut(cfg: &TruncateConfig, full: &SequenceResult) -> (usize, String) {
     let layers = full.layers;
     match cfg.rule {
         CutRule::Given => (cfg.k.unwrap_or(layers).min(layers), "given".into()),

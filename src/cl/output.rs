@@ -8,8 +8,8 @@ use serde_json::json;
 use super::{ClSummary, SequenceResult};
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, probe_forgetting};
-use crate::report::plot::{Figure, Heatmap, write_chart};
-use crate::report::write_atomic;
+use crate::plot::{Figure, Heatmap, write_chart};
+use crate::results::write_atomic;
 
 fn f(v: f64) -> String {
     if v.is_finite() { format!("{v}") } else { String::new() }

@@ -3,12 +3,12 @@
 use burn::module::Module;
 use serde::Serialize;
 
-use super::config::{Heads, SwapConfig};
 use super::{SequenceResult, Setup, class_groups, evaluate};
 use crate::error::{Error, Result};
 use crate::metrics::tunnel;
 use crate::model::Backbone;
 use crate::progress::Reporter;
+use crate::scenario::continual::{Heads, SwapConfig};
 use crate::seed::derive_seed;
 use crate::train::{self, TrainConfig, TrainExtras};
 

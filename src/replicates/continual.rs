@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
-use crate::report::{csv_bytes, read_csv, write_atomic};
+use crate::results::{csv_bytes, read_csv, write_atomic};
 use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 use crate::stats::paired::Paired;

@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::report::write_atomic;
+use crate::results::write_atomic;
 use crate::run::{self, RunOptions};
 use crate::scenario::Scenario;
 

@@ -1,8 +1,10 @@
 //! Scenario files: loading with `--set` overrides, schema errors that name the file and key, and
 //! validation of what serde cannot check.
 
+pub mod continual;
 pub mod data;
 pub mod schema;
+pub mod study;
 
 use std::path::Path;
 
@@ -142,12 +144,12 @@ pub fn validate(s: &Scenario) -> Result<()> {
     validate_data("id", &s.id, s.resolution)?;
     if let Some(c) = &s.continual {
         c.validate()?;
-        if c.strategies.contains(&crate::cl::Strategy::Lwf) && c.heads == crate::cl::Heads::Multi {
+        if c.strategies.contains(&continual::Strategy::Lwf) && c.heads == continual::Heads::Multi {
             return Err(Error::usage(
                 "key `continual.strategies`: lwf needs `heads = \"shared\"`",
             ));
         }
-        if c.swap.is_some() && !c.strategies.contains(&crate::cl::Strategy::Finetune) {
+        if c.swap.is_some() && !c.strategies.contains(&continual::Strategy::Finetune) {
             return Err(Error::usage(
                 "key `continual.swap`: the swap protocol runs on the finetune strategy; add it",
             ));

@@ -142,8 +142,8 @@ pub struct Scenario {
     pub tunnel_start_id: crate::metrics::tunnel::IdStartRule,
     /// A continual-learning scenario: the ID data set is split into a task sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continual: Option<crate::cl::ContinualConfig>,
+    pub continual: Option<super::continual::ContinualConfig>,
     /// A factor study: the runs this scenario expands into (`tunnelbench plan`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub study: Option<crate::study::StudySection>,
+    pub study: Option<super::study::StudySection>,
 }

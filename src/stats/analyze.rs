@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::report::plot::{BarChart, Chart, Figure, Legend, write_chart};
-pub use crate::report::write_atomic;
+use crate::plot::{BarChart, Chart, Figure, Legend, write_chart};
+use crate::results::write_atomic;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use super::exec::{DONE, DoneMarker, FAILED, FailedMarker, PLAN_FILE};
 use crate::error::{Error, Result};
 use crate::model::{ArchSpec, table11_params_millions};
-use crate::report::write_atomic;
 use crate::results::MetricsRecord;
+use crate::results::write_atomic;
 use crate::stats::analyze::{Analysis, analyze};
 
 pub const STUDY_METRICS: &str = "study_metrics.csv";

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Plan, PlannedRun};
 use crate::error::{Error, Result};
-use crate::report::write_atomic;
+use crate::results::write_atomic;
 use crate::run::{self, RunOptions};
 
 pub const DONE: &str = "done";

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::report::plot::{BarChart, Figure, write_chart};
-use crate::report::{read_csv, write_atomic};
+use crate::plot::{BarChart, Figure, write_chart};
+use crate::results::{read_csv, write_atomic};
 use crate::stats::study::ComparisonResult;
 
 /// A piece of the report.

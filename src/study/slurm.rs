@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::report::write_atomic;
+use crate::results::write_atomic;
 
 /// What the scripts run.
 #[derive(Clone, Debug)]

@@ -12,6 +12,7 @@ mod golden_stats;
 mod interrupt;
 mod kernels;
 mod kill_restart;
+mod layering;
 mod method_refs;
 mod plot;
 mod reference_csv;

@@ -172,8 +172,8 @@ pub fn write_chart(chart: &Chart, dir: &Path, stem: &str) -> Result<(PathBuf, Pa
     let png = chart.to_png()?;
     let svg_path = dir.join(format!("{stem}.svg"));
     let png_path = dir.join(format!("{stem}.png"));
-    crate::report::write_atomic(&svg_path, chart.to_svg().as_bytes())?;
-    crate::report::write_atomic(&png_path, &png)?;
+    crate::results::write_atomic(&svg_path, chart.to_svg().as_bytes())?;
+    crate::results::write_atomic(&png_path, &png)?;
     Ok((svg_path, png_path))
 }
 

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use super::plot::{Chart, Figure, LineChart, Series, write_chart};
+use super::{MetricsRow, ProbeRow};
 use crate::error::Result;
 use crate::metrics::tunnel::normalised;
-use crate::run::{MetricsRow, ProbeRow};
+use crate::plot::{Chart, Figure, LineChart, Series, write_chart};
 use crate::scenario::Scenario;
 use crate::stats::describe::t_interval;
 

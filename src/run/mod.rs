@@ -1,6 +1,8 @@
 //! `tunnelbench run`: train a backbone, probe every layer on ID and OOD data, compute the tunnel
 //! metrics, and write tidy results, a summary and plots into the run folder.
 
+mod curves;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,8 +17,7 @@ use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
-use crate::report::{csv_bytes, write_atomic};
-use crate::results::{MetricsAllRecord, MetricsRecord};
+use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, write_atomic};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
@@ -496,7 +497,7 @@ fn write_outputs(
     write_atomic(&dir.join("metrics_all.csv"), &csv_bytes(&all)?)?;
     let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    crate::report::curves::write_curve_plots(dir, rows, metrics, sc)?;
+    curves::write_curve_plots(dir, rows, metrics, sc)?;
     Ok(())
 }
 
