@@ -112,7 +112,6 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
         "swap_architecture": s.swap.as_ref().map(|w| w.architecture.clone()),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomic(&dir.join("cl_metrics.json"), text.as_bytes())?;
     if let Some(sw) = &s.swap {
         let mut csv =
             String::from("combination,task1_accuracy,task2_accuracy,task1_change_points,task2_change_points\n");
@@ -131,7 +130,9 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
         write_atomic(&dir.join("swap.csv"), csv.as_bytes())?;
         write_atomic(&dir.join("swap.md"), swap_table(s).as_bytes())?;
     }
-    heatmaps(dir, s)
+    heatmaps(dir, s)?;
+    // Last: its presence marks a finished run.
+    write_atomic(&dir.join("cl_metrics.json"), text.as_bytes())
 }
 
 fn labels(n: usize, prefix: &str) -> Vec<String> {

@@ -14,14 +14,14 @@ use crate::data::{ImageDataset, split};
 use crate::error::{Error, Result};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
-use crate::model::{Backbone, layer_names, parameter_count};
+use crate::model::{Backbone, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, write_atomic};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
-use crate::train::{self, Progress};
+use crate::train::{self, Progress, TrainReport};
 
 /// Command-line options of a run.
 #[derive(Clone)]
@@ -151,247 +151,47 @@ fn probe_train_indices(ds: &ImageDataset, max: usize, seed: u64) -> Result<Optio
     Ok(Some(split::sample_per_class(ds, per_class.min(smallest), seed)?))
 }
 
-/// Run an already loaded and validated scenario into `out_dir`.
+/// Run an already loaded and validated scenario into `out_dir`, in the stages of the pipeline:
+/// load the data, train the backbone, probe every layer of every network, compute the metrics,
+/// write the results.
 pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions) -> Result<RunSummary> {
     let t_total = Instant::now();
-    let mut reporter = Reporter::new(opts.quiet);
-    let device: Device = opts.backend.device();
-    let probe_device = crate::backend::probe_device();
-    let seeds = Seeds {
-        scenario: sc.seed,
-        init: derive_seed(sc.seed, "init"),
-        data_order: derive_seed(sc.seed, "data-order"),
-        probe: derive_seed(sc.seed, "probe"),
-    };
-
-    // Data.
-    let t = Instant::now();
-    reporter.line(&format!("scenario `{}`: loading data", sc.name));
-    let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
-    // A data set that does not fit its spec (e.g. fewer classes than asked for) is named with the
-    // scenario file and the data set's key.
-    let named = |at: &str, label: &str, e: Error| match e {
-        Error::Usage(msg) => Error::input(path, format!("key `{at}` (data set `{label}`): {msg}")),
-        other => other,
-    };
-    let id_label = data_label(&sc.id);
-    let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &opts.data_dir)
-        .map_err(|e| named("id", &id_label, e))?;
-    crate::interrupt::check()?;
-    let mut oods = Vec::new();
-    for (i, o) in sc.ood.iter().enumerate() {
-        let label = data_label(o);
-        let seed = o.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
-        let loaded = load_prepared(o, label.clone(), sc.resolution, seed, &opts.data_dir)
-            .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
-        oods.push(loaded);
-        crate::interrupt::check()?;
-    }
-    let mut timings = Timings {
-        data: t.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-
-    // Model and training.
-    device.seed(seeds.init);
-    let ad = device.clone().autodiff();
-    let model = Backbone::new(&sc.model, id.n_classes, &ad)?;
-    let parameters = parameter_count(&model);
-    let names = layer_names(&sc.model)?;
-    let control = sc.control.random_init.then(|| model.clone());
-    reporter.line(&format!(
-        "training {} (width {}, {parameters} parameters, {} probed layers) on {} ({} train / {} test images, {} classes), {} epochs, backend {}",
-        sc.model.name,
-        sc.model.width,
-        names.len(),
-        id.label,
-        id.split.train.len(),
-        id.split.test.len(),
-        id.n_classes,
-        sc.train.epochs,
-        opts.backend.name()
-    ));
-    let t = Instant::now();
-    let steps_per_epoch = id.split.train.len().div_ceil(sc.train.batch);
-    reporter.start_bar(sc.train.epochs * steps_per_epoch, "train");
-    let (trained, report) = train::train(
-        model,
-        &id.split.train,
-        &id.split.test,
-        &id.norm,
-        &sc.train,
-        seeds.data_order,
-        &device,
-        &mut |p| match p {
-            Progress::Step { .. } => reporter.tick(),
-            Progress::Epoch(log) => reporter.message(&format!(
-                "epoch {:>3}/{}: lr {:.2e}, loss {:.4}, val acc {:.2}% ({:.1}s)",
-                log.epoch,
-                sc.train.epochs,
-                log.lr,
-                log.train_loss,
-                100.0 * log.val_accuracy,
-                log.secs
-            )),
+    let mut stage = Stage {
+        sc,
+        opts,
+        reporter: Reporter::new(opts.quiet),
+        device: opts.backend.device(),
+        seeds: Seeds {
+            scenario: sc.seed,
+            init: derive_seed(sc.seed, "init"),
+            data_order: derive_seed(sc.seed, "data-order"),
+            probe: derive_seed(sc.seed, "probe"),
         },
-    )?;
-    reporter.finish_bar();
-    timings.train = t.elapsed().as_secs_f64();
-    reporter.line(&format!(
-        "best validation accuracy {:.2}% at epoch {} ({:.0} img/s)",
-        100.0 * report.best_val_accuracy,
-        report.best_epoch,
-        report.images_per_sec
-    ));
-
-    let mut models: Vec<(String, Backbone)> = vec![("trained".to_string(), trained)];
-    if let Some(c) = control {
-        models.push((
-            "random-init".to_string(),
-            train::calibrate_batchnorm(c, &id.split.train, &id.norm, sc.train.batch, 1, &device)?,
-        ));
-    }
-
-    // Features and probes.
+        timings: Timings::default(),
+    };
+    let (id, oods) = stage.load_data(path)?;
+    let trained = stage.train(&id)?;
     let probes: Vec<ProbeConfig> = std::iter::once(sc.probe.main.clone())
         .chain(sc.probe.also.iter().cloned())
         .collect();
-    let mut rows: Vec<ProbeRow> = Vec::new();
-    let mut probe_secs = vec![vec![0f64; probes.len()]; models.len()];
-    let datasets: Vec<(&PreparedData, &str)> = std::iter::once((&id, "id"))
-        .chain(oods.iter().map(|o| (o, "ood")))
-        .collect();
-    let mut dataset_summaries = Vec::new();
-    let total_probes = models.len() * datasets.len() * probes.len() * names.len();
-    reporter.start_bar(total_probes, "probes");
-    for (data, role) in &datasets {
-        let sub = probe_train_indices(
-            &data.split.train,
-            sc.probe.max_train,
-            derive_seed(seeds.probe, &data.label),
-        )?;
-        let train_ds = match &sub {
-            Some(idx) => data.split.train.subset(idx)?,
-            None => data.split.train.clone(),
-        };
-        dataset_summaries.push(DatasetSummary {
-            label: data.label.clone(),
-            role: role.to_string(),
-            n_classes: data.n_classes,
-            n_train: data.split.train.len(),
-            n_test: data.split.test.len(),
-            n_probe_train: train_ds.len(),
-        });
-        for (mi, (model_name, model)) in models.iter().enumerate() {
-            crate::interrupt::check()?;
-            let t = Instant::now();
-            let (train_f, _) = extract_features(model, &train_ds, &data.norm, 256, &device)?;
-            let (test_f, _) = extract_features(model, &data.split.test, &data.norm, 256, &device)?;
-            timings.features += t.elapsed().as_secs_f64();
-            for (layer, (tr, te)) in names.iter().zip(train_f.iter().zip(test_f.iter())) {
-                let rank = (*role == "id").then(|| {
-                    numerical_rank(
-                        &te.data,
-                        data.split.test.len(),
-                        te.dim,
-                        derive_seed(seeds.probe, "rank"),
-                    )
-                });
-                for (pi, cfg) in probes.iter().enumerate() {
-                    crate::interrupt::check()?;
-                    let t = Instant::now();
-                    let pd = ProbeData {
-                        dim: tr.dim,
-                        train_x: &tr.data,
-                        train_y: &train_ds.labels,
-                        test_x: &te.data,
-                        test_y: &data.split.test.labels,
-                        n_classes: data.n_classes,
-                    };
-                    let seed = derive_seed(seeds.probe, &format!("{}:{}:{}", data.label, layer.index, cfg.label()));
-                    let result = probe::fit(cfg, &pd, seed, &probe_device)?;
-                    let secs = t.elapsed().as_secs_f64();
-                    probe_secs[mi][pi] += secs;
-                    timings.probes += secs;
-                    rows.push(ProbeRow {
-                        model: model_name.clone(),
-                        probe: cfg.label(),
-                        dataset: data.label.clone(),
-                        role: role.to_string(),
-                        layer_index: layer.index,
-                        layer_name: layer.name.clone(),
-                        feature_dim: tr.dim,
-                        n_classes: data.n_classes,
-                        accuracy: result.accuracy,
-                        rank,
-                    });
-                    reporter.tick();
-                }
-            }
-        }
-    }
-    reporter.finish_bar();
-
-    // Metrics.
-    let curve = |model: &str, probe: &str, dataset: &str| -> Vec<f64> {
-        rows.iter()
-            .filter(|r| r.model == model && r.probe == probe && r.dataset == dataset)
-            .map(|r| r.accuracy)
-            .collect()
-    };
-    let mut metrics_rows = Vec::new();
-    let mut means = Vec::new();
-    for (mi, (model_name, _)) in models.iter().enumerate() {
-        for (pi, cfg) in probes.iter().enumerate() {
-            let label = cfg.label();
-            let id_curve = curve(model_name, &label, &id.label);
-            let mut group = Vec::new();
-            for o in &oods {
-                let m = tunnel::ood_metrics(
-                    &id_curve,
-                    &curve(model_name, &label, &o.label),
-                    id.n_classes,
-                    o.n_classes,
-                    sc.tunnel_start_id,
-                )?;
-                group.push(m.clone());
-                metrics_rows.push(MetricsRow {
-                    model: model_name.clone(),
-                    probe: label.clone(),
-                    ood_dataset: o.label.clone(),
-                    metrics: m,
-                });
-            }
-            let mean =
-                |f: &dyn Fn(&OodMetrics) -> f64| tunnel::mean_all_defined(&group.iter().map(f).collect::<Vec<_>>());
-            let mean_r = mean(&|m| m.retained_pct.value);
-            means.push(MeanMetrics {
-                model: model_name.clone(),
-                probe: label,
-                mean_retained_pct: mean_r,
-                mean_pearson: mean(&|m| m.pearson.value),
-                mean_alignment: mean(&|m| m.alignment.value),
-                tunnel_class: TunnelClass::from_mean_retained(mean_r),
-                probe_secs: probe_secs[mi][pi],
-            });
-        }
-    }
-    let probe_agreement = agreement(&rows, &models, &probes);
+    let probed = stage.probe(&trained, &probes, &id, &oods)?;
+    let (metrics_rows, means) = stage.metrics(&trained, &probes, &probed, &id, &oods)?;
+    let probe_agreement = agreement(&probed.rows, &trained.models, &probes);
+    let mut timings = stage.timings;
     timings.total = t_total.elapsed().as_secs_f64();
-
     let summary = RunSummary {
         scenario: sc.name.clone(),
         scenario_file: path.display().to_string(),
         config: sc.clone(),
         backend: opts.backend.name().to_string(),
         machine: crate::isa::Machine::current(),
-        seeds,
-        parameters,
-        probed_layers: names.len(),
+        seeds: stage.seeds,
+        parameters: trained.parameters,
+        probed_layers: trained.layers.len(),
         resampler: crate::data::transform::RESAMPLER,
-        datasets: dataset_summaries,
-        backbone_accuracy: report.best_val_accuracy,
-        train: report,
+        datasets: probed.datasets,
+        backbone_accuracy: trained.report.best_val_accuracy,
+        train: trained.report,
         means,
         probe_agreement,
         timings_secs: timings,
@@ -399,11 +199,286 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     };
     // Last point at which Ctrl-C stops the run; once writing starts, it completes.
     crate::interrupt::check()?;
-    write_outputs(out_dir, &summary, &rows, &metrics_rows, sc)?;
+    write_outputs(out_dir, &summary, &probed.rows, &metrics_rows, sc)?;
     if opts.table {
-        reporter.line(&text_summary(&summary, &rows, &metrics_rows, sc));
+        stage
+            .reporter
+            .line(&text_summary(&summary, &probed.rows, &metrics_rows, sc));
     }
     Ok(summary)
+}
+
+/// What every stage of a run uses: the scenario, the options, the progress display, the training
+/// device, the seeds, and the time each stage took.
+struct Stage<'a> {
+    sc: &'a Scenario,
+    opts: &'a RunOptions,
+    reporter: Reporter,
+    device: Device,
+    seeds: Seeds,
+    timings: Timings,
+}
+
+/// The networks that are probed: the trained backbone and, when asked for, its random-init
+/// control (batch-norm statistics calibrated on the ID training set).
+struct Trained {
+    models: Vec<(String, Backbone)>,
+    layers: Vec<LayerInfo>,
+    parameters: usize,
+    report: TrainReport,
+}
+
+/// Every probe result, the probe time per (network, probe), and the data sets as probed.
+struct Probed {
+    rows: Vec<ProbeRow>,
+    secs: Vec<Vec<f64>>,
+    datasets: Vec<DatasetSummary>,
+}
+
+impl Stage<'_> {
+    /// The ID set and the OOD sets; a data set that does not fit its spec (e.g. fewer classes than
+    /// asked for) is named with the scenario file and the data set's key.
+    fn load_data(&mut self, path: &Path) -> Result<(PreparedData, Vec<PreparedData>)> {
+        let sc = self.sc;
+        let t = Instant::now();
+        self.reporter.line(&format!("scenario `{}`: loading data", sc.name));
+        let named = |at: &str, label: &str, e: Error| match e {
+            Error::Usage(msg) => Error::input(path, format!("key `{at}` (data set `{label}`): {msg}")),
+            other => other,
+        };
+        let id_label = data_label(&sc.id);
+        let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
+        let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &self.opts.data_dir)
+            .map_err(|e| named("id", &id_label, e))?;
+        crate::interrupt::check()?;
+        let mut oods = Vec::new();
+        for (i, o) in sc.ood.iter().enumerate() {
+            let label = data_label(o);
+            let seed = o.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
+            let loaded = load_prepared(o, label.clone(), sc.resolution, seed, &self.opts.data_dir)
+                .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
+            oods.push(loaded);
+            crate::interrupt::check()?;
+        }
+        self.timings.data = t.elapsed().as_secs_f64();
+        Ok((id, oods))
+    }
+
+    /// Trains the backbone on the ID set (and prepares the random-init control).
+    fn train(&mut self, id: &PreparedData) -> Result<Trained> {
+        let (sc, device) = (self.sc, &self.device);
+        device.seed(self.seeds.init);
+        let ad = device.clone().autodiff();
+        let model = Backbone::new(&sc.model, id.n_classes, &ad)?;
+        let parameters = parameter_count(&model);
+        let layers = layer_names(&sc.model)?;
+        let control = sc.control.random_init.then(|| model.clone());
+        self.reporter.line(&format!(
+            "training {} (width {}, {parameters} parameters, {} probed layers) on {} ({} train / {} test images, {} classes), {} epochs, backend {}",
+            sc.model.name,
+            sc.model.width,
+            layers.len(),
+            id.label,
+            id.split.train.len(),
+            id.split.test.len(),
+            id.n_classes,
+            sc.train.epochs,
+            self.opts.backend.name()
+        ));
+        let t = Instant::now();
+        let steps_per_epoch = id.split.train.len().div_ceil(sc.train.batch);
+        let reporter = &mut self.reporter;
+        reporter.start_bar(sc.train.epochs * steps_per_epoch, "train");
+        let (trained, report) = train::train(
+            model,
+            &id.split.train,
+            &id.split.test,
+            &id.norm,
+            &sc.train,
+            self.seeds.data_order,
+            device,
+            &mut |p| match p {
+                Progress::Step { .. } => reporter.tick(),
+                Progress::Epoch(log) => reporter.message(&format!(
+                    "epoch {:>3}/{}: lr {:.2e}, loss {:.4}, val acc {:.2}% ({:.1}s)",
+                    log.epoch,
+                    sc.train.epochs,
+                    log.lr,
+                    log.train_loss,
+                    100.0 * log.val_accuracy,
+                    log.secs
+                )),
+            },
+        )?;
+        reporter.finish_bar();
+        self.timings.train = t.elapsed().as_secs_f64();
+        reporter.line(&format!(
+            "best validation accuracy {:.2}% at epoch {} ({:.0} img/s)",
+            100.0 * report.best_val_accuracy,
+            report.best_epoch,
+            report.images_per_sec
+        ));
+        let mut models: Vec<(String, Backbone)> = vec![("trained".to_string(), trained)];
+        if let Some(c) = control {
+            let calibrated = train::calibrate_batchnorm(c, &id.split.train, &id.norm, sc.train.batch, 1, device)?;
+            models.push(("random-init".to_string(), calibrated));
+        }
+        Ok(Trained {
+            models,
+            layers,
+            parameters,
+            report,
+        })
+    }
+
+    /// Extracts every probed layer's features of every network on every data set and fits each
+    /// probe on them (the ID set's numerical rank per layer too).
+    fn probe(
+        &mut self,
+        trained: &Trained,
+        probes: &[ProbeConfig],
+        id: &PreparedData,
+        oods: &[PreparedData],
+    ) -> Result<Probed> {
+        let (sc, device, seeds) = (self.sc, &self.device, &self.seeds);
+        let probe_device = crate::backend::probe_device();
+        let (models, layers) = (&trained.models, &trained.layers);
+        let mut out = Probed {
+            rows: Vec::new(),
+            secs: vec![vec![0f64; probes.len()]; models.len()],
+            datasets: Vec::new(),
+        };
+        let datasets: Vec<(&PreparedData, &str)> = std::iter::once((id, "id"))
+            .chain(oods.iter().map(|o| (o, "ood")))
+            .collect();
+        self.reporter
+            .start_bar(models.len() * datasets.len() * probes.len() * layers.len(), "probes");
+        for (data, role) in &datasets {
+            let sub = probe_train_indices(
+                &data.split.train,
+                sc.probe.max_train,
+                derive_seed(seeds.probe, &data.label),
+            )?;
+            let train_ds = match &sub {
+                Some(idx) => data.split.train.subset(idx)?,
+                None => data.split.train.clone(),
+            };
+            out.datasets.push(DatasetSummary {
+                label: data.label.clone(),
+                role: role.to_string(),
+                n_classes: data.n_classes,
+                n_train: data.split.train.len(),
+                n_test: data.split.test.len(),
+                n_probe_train: train_ds.len(),
+            });
+            for (mi, (model_name, model)) in models.iter().enumerate() {
+                crate::interrupt::check()?;
+                let t = Instant::now();
+                let (train_f, _) = extract_features(model, &train_ds, &data.norm, 256, device)?;
+                let (test_f, _) = extract_features(model, &data.split.test, &data.norm, 256, device)?;
+                self.timings.features += t.elapsed().as_secs_f64();
+                for (layer, (tr, te)) in layers.iter().zip(train_f.iter().zip(test_f.iter())) {
+                    let rank = (*role == "id").then(|| {
+                        numerical_rank(
+                            &te.data,
+                            data.split.test.len(),
+                            te.dim,
+                            derive_seed(seeds.probe, "rank"),
+                        )
+                    });
+                    for (pi, cfg) in probes.iter().enumerate() {
+                        crate::interrupt::check()?;
+                        let t = Instant::now();
+                        let pd = ProbeData {
+                            dim: tr.dim,
+                            train_x: &tr.data,
+                            train_y: &train_ds.labels,
+                            test_x: &te.data,
+                            test_y: &data.split.test.labels,
+                            n_classes: data.n_classes,
+                        };
+                        let seed = derive_seed(seeds.probe, &format!("{}:{}:{}", data.label, layer.index, cfg.label()));
+                        let result = probe::fit(cfg, &pd, seed, &probe_device)?;
+                        let secs = t.elapsed().as_secs_f64();
+                        out.secs[mi][pi] += secs;
+                        self.timings.probes += secs;
+                        out.rows.push(ProbeRow {
+                            model: model_name.clone(),
+                            probe: cfg.label(),
+                            dataset: data.label.clone(),
+                            role: role.to_string(),
+                            layer_index: layer.index,
+                            layer_name: layer.name.clone(),
+                            feature_dim: tr.dim,
+                            n_classes: data.n_classes,
+                            accuracy: result.accuracy,
+                            rank,
+                        });
+                        self.reporter.tick();
+                    }
+                }
+            }
+        }
+        self.reporter.finish_bar();
+        Ok(out)
+    }
+
+    /// The tunnel metrics per (network, probe, OOD set) and their means per (network, probe).
+    fn metrics(
+        &self,
+        trained: &Trained,
+        probes: &[ProbeConfig],
+        probed: &Probed,
+        id: &PreparedData,
+        oods: &[PreparedData],
+    ) -> Result<(Vec<MetricsRow>, Vec<MeanMetrics>)> {
+        let curve = |model: &str, probe: &str, dataset: &str| -> Vec<f64> {
+            probed
+                .rows
+                .iter()
+                .filter(|r| r.model == model && r.probe == probe && r.dataset == dataset)
+                .map(|r| r.accuracy)
+                .collect()
+        };
+        let mut rows = Vec::new();
+        let mut means = Vec::new();
+        for (mi, (model_name, _)) in trained.models.iter().enumerate() {
+            for (pi, cfg) in probes.iter().enumerate() {
+                let label = cfg.label();
+                let id_curve = curve(model_name, &label, &id.label);
+                let mut group = Vec::new();
+                for o in oods {
+                    let m = tunnel::ood_metrics(
+                        &id_curve,
+                        &curve(model_name, &label, &o.label),
+                        id.n_classes,
+                        o.n_classes,
+                        self.sc.tunnel_start_id,
+                    )?;
+                    group.push(m.clone());
+                    rows.push(MetricsRow {
+                        model: model_name.clone(),
+                        probe: label.clone(),
+                        ood_dataset: o.label.clone(),
+                        metrics: m,
+                    });
+                }
+                let mean =
+                    |f: &dyn Fn(&OodMetrics) -> f64| tunnel::mean_all_defined(&group.iter().map(f).collect::<Vec<_>>());
+                let mean_r = mean(&|m| m.retained_pct.value);
+                means.push(MeanMetrics {
+                    model: model_name.clone(),
+                    probe: label,
+                    mean_retained_pct: mean_r,
+                    mean_pearson: mean(&|m| m.pearson.value),
+                    mean_alignment: mean(&|m| m.alignment.value),
+                    tunnel_class: TunnelClass::from_mean_retained(mean_r),
+                    probe_secs: probed.secs[mi][pi],
+                });
+            }
+        }
+        Ok((rows, means))
+    }
 }
 
 /// Mean and max absolute per-layer accuracy difference between each probe and the main one.
@@ -495,10 +570,10 @@ fn write_outputs(
     write_atomic(&dir.join("metrics.csv"), &csv_bytes(&main)?)?;
     let all: Vec<MetricsAllRecord> = metrics.iter().map(MetricsAllRecord::from).collect();
     write_atomic(&dir.join("metrics_all.csv"), &csv_bytes(&all)?)?;
-    let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     curves::write_curve_plots(dir, rows, metrics, sc)?;
-    Ok(())
+    // Last: its presence marks a finished run.
+    let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&dir.join("summary.json"), json.as_bytes())
 }
 
 /// The table printed at the end of a run.

@@ -1,0 +1,280 @@
+//! The metrics of a run folder (one run, its replicates, or a study), by name, read from the
+//! files the run wrote.
+
+use super::*;
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+fn parse_opt(path: &Path, s: &str) -> Result<Option<f64>> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("nan") {
+        return Ok(None);
+    }
+    t.parse::<f64>()
+        .map(finite)
+        .map_err(|_| Error::input(path, format!("`{t}` is not a number")))
+}
+
+/// Rows of a CSV file as header → cell maps.
+fn csv_rows(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| Error::input(path, e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| Error::input(path, format!("malformed CSV: {e}")))?;
+        out.push(header.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
+    }
+    Ok(out)
+}
+
+fn cell<'a>(path: &Path, row: &'a BTreeMap<String, String>, col: &str) -> Result<&'a str> {
+    row.get(col)
+        .map(String::as_str)
+        .ok_or_else(|| Error::input(path, format!("missing column `{col}`")))
+}
+
+/// One metric of one run folder.
+struct Metric {
+    name: String,
+    kind: Kind,
+    value: Option<f64>,
+}
+
+fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<Metric>) {
+    match v {
+        serde_json::Value::Number(n) => out.push(Metric {
+            name: prefix.to_string(),
+            kind: Kind::Cl,
+            value: n.as_f64().and_then(finite),
+        }),
+        serde_json::Value::Null => out.push(Metric {
+            name: prefix.to_string(),
+            kind: Kind::Cl,
+            value: None,
+        }),
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                flatten_json(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                flatten_json(&format!("{prefix}.{k}"), x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| Error::input(path, e.to_string()))
+}
+
+/// The recorded metrics of one run folder, each name prefixed with `prefix`.
+fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Metric>) -> Result<()> {
+    let mut push = |name: String, kind: Kind, value: Option<f64>| {
+        out.push(Metric {
+            name: format!("{prefix}{name}"),
+            kind,
+            value,
+        })
+    };
+    let summary_path = dir.join("summary.json");
+    if summary_path.is_file() {
+        let v = read_json(&summary_path)?;
+        if let Some(a) = v.get("backbone_accuracy").and_then(|a| a.as_f64()) {
+            push("backbone_accuracy".into(), Kind::Accuracy, finite(a));
+        }
+        for m in v.get("means").and_then(|m| m.as_array()).into_iter().flatten() {
+            let s = |k: &str| m.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+            let num = |k: &str| m.get(k).and_then(|x| x.as_f64()).and_then(finite);
+            let base = format!("mean/{}/{}", s("model"), s("probe"));
+            push(
+                format!("{base}/retained_pct"),
+                Kind::RetainedPct,
+                num("mean_retained_pct"),
+            );
+            push(format!("{base}/pearson"), Kind::Pearson, num("mean_pearson"));
+            push(format!("{base}/alignment"), Kind::Alignment, num("mean_alignment"));
+        }
+    }
+    let probes = dir.join("probes.csv");
+    if probes.is_file() {
+        for row in csv_rows(&probes)? {
+            let layer: usize = cell(&probes, &row, "layer_index")?
+                .parse()
+                .map_err(|_| Error::input(&probes, "layer_index is not a number"))?;
+            push(
+                format!(
+                    "probe/{}/{}/{}/layer{layer:02}",
+                    cell(&probes, &row, "model")?,
+                    cell(&probes, &row, "probe")?,
+                    cell(&probes, &row, "dataset")?
+                ),
+                Kind::Accuracy,
+                parse_opt(&probes, cell(&probes, &row, "accuracy")?)?,
+            );
+        }
+    }
+    let metrics = dir.join("metrics_all.csv");
+    if metrics.is_file() {
+        for row in csv_rows(&metrics)? {
+            let base = format!(
+                "ood/{}/{}/{}",
+                cell(&metrics, &row, "model")?,
+                cell(&metrics, &row, "probe")?,
+                cell(&metrics, &row, "ood_dataset")?
+            );
+            for (col, kind) in [
+                ("retained_pct", Kind::RetainedPct),
+                ("pearson", Kind::Pearson),
+                ("alignment", Kind::Alignment),
+            ] {
+                push(
+                    format!("{base}/{col}"),
+                    kind,
+                    parse_opt(&metrics, cell(&metrics, &row, col)?)?,
+                );
+            }
+        }
+    }
+    let cl = dir.join("cl_metrics.json");
+    if cl.is_file() {
+        let v = read_json(&cl)?;
+        // Only the recorded CL metrics: timings and class lists are not results.
+        for variant in v["variants"].as_array().into_iter().flatten() {
+            let name = |k: &str| variant[k].as_str().unwrap_or("?").to_string();
+            let id = format!(
+                "{prefix}cl.{}/{}/{}",
+                name("architecture"),
+                name("variant"),
+                name("strategy")
+            );
+            for eval in ["task_aware", "task_agnostic"] {
+                flatten_json(&format!("{id}.{eval}"), &variant[eval], out);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The metrics of a run: per name, the kind and one value per replicate.
+pub struct Collected {
+    /// (name, kind, values) in first-seen order.
+    pub metrics: Vec<(String, Kind, Vec<Option<f64>>)>,
+    pub replicates: usize,
+    pub scenario: String,
+    pub backend: String,
+    pub machine: Option<Machine>,
+}
+
+/// Adds one replicate's metrics (replicate `k` of `n`) to `by_name`.
+fn add_replicate(
+    metrics: Vec<Metric>,
+    k: usize,
+    n: usize,
+    order: &mut Vec<String>,
+    by_name: &mut BTreeMap<String, (Kind, Vec<Option<f64>>)>,
+) {
+    for m in metrics {
+        let entry = by_name.entry(m.name.clone()).or_insert_with(|| {
+            order.push(m.name.clone());
+            (m.kind, vec![None; n])
+        });
+        entry.1[k] = m.value;
+    }
+}
+
+/// The replicate folders of a run folder: the folder itself, or its finished `seed-<k>/`.
+fn replicate_dirs(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    if crate::replicates::is_replicate_folder(dir) {
+        Ok(crate::replicates::finished(dir, None)?
+            .into_iter()
+            .map(|(k, _)| crate::replicates::seed_dir(dir, k))
+            .collect())
+    } else {
+        Ok(vec![dir.to_path_buf()])
+    }
+}
+
+/// The metrics of a run folder (one seed or replicates), or of every finished run of a study
+/// folder (names prefixed with the run id).
+pub fn collect_metrics(dir: &Path) -> Result<Collected> {
+    let mut order = Vec::new();
+    let mut by_name = BTreeMap::new();
+    let mut first_run = None;
+    let mut replicates = 0;
+    if dir.join("runs").is_dir() {
+        let (runs, _, _) = crate::study::collect::find_runs(&[dir.to_path_buf()])?;
+        // A study's configurations, each with its replicates.
+        let mut configs: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
+        for r in &runs {
+            let config = r.marker.config_id().to_string();
+            match configs.iter_mut().find(|(c, _)| *c == config) {
+                Some((_, dirs)) => dirs.push(r.dir.clone()),
+                None => configs.push((config, vec![r.dir.clone()])),
+            }
+        }
+        for (config, dirs) in &configs {
+            replicates = replicates.max(dirs.len());
+            for (k, d) in dirs.iter().enumerate() {
+                let mut ms = Vec::new();
+                run_metrics(d, &format!("{config}/"), &mut ms)?;
+                add_replicate(ms, k, dirs.len(), &mut order, &mut by_name);
+            }
+        }
+        first_run = runs.first().map(|r| r.dir.clone());
+    } else {
+        let dirs = replicate_dirs(dir)?;
+        replicates = dirs.len();
+        for (k, d) in dirs.iter().enumerate() {
+            let mut ms = Vec::new();
+            run_metrics(d, "", &mut ms)?;
+            add_replicate(ms, k, dirs.len(), &mut order, &mut by_name);
+        }
+        first_run = first_run.or_else(|| dirs.first().cloned());
+    }
+    if order.is_empty() {
+        return Err(Error::input(
+            dir,
+            "no metrics found (expected summary.json, probes.csv, metrics_all.csv or cl_metrics.json, replicates in seed-*/, or a study's runs/)",
+        ));
+    }
+    let (mut scenario, mut backend, mut machine) = (String::new(), String::new(), None);
+    if let Some(run) = &first_run {
+        for file in ["summary.json", "cl_metrics.json"] {
+            let path = run.join(file);
+            if let Ok(v) = read_json(&path) {
+                let s = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or("").to_string();
+                scenario = s("scenario");
+                backend = s("backend");
+                machine = v.get("machine").and_then(|m| serde_json::from_value(m.clone()).ok());
+                break;
+            }
+        }
+    }
+    if let Ok(v) = read_json(&dir.join(crate::study::exec::PLAN_FILE)) {
+        scenario = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+    }
+    let metrics = order
+        .into_iter()
+        .map(|name| {
+            let (kind, values) = by_name.remove(&name).unwrap_or((Kind::Cl, Vec::new()));
+            (name, kind, values)
+        })
+        .collect();
+    Ok(Collected {
+        metrics,
+        replicates,
+        scenario,
+        backend,
+        machine,
+    })
+}
