@@ -1,8 +1,9 @@
 //! Results on disk: every file is written atomically, and the tidy CSV tables go through the csv
 //! crate's serializer and deserializer, so a label holding a comma or a quote is quoted and reads
-//! back whole. Here too are the records of a run's metric tables, `metrics.csv` and
-//! `metrics_all.csv`: the one definition their writer (the run) and their readers (the aggregates
-//! of replicates, a study's collection) share. An undefined value is an empty cell.
+//! back whole. Here too are the records of the result tables (a run's `metrics.csv` and
+//! `metrics_all.csv`, a continual-learning run's accuracy matrix, layer probes, summary and swap
+//! table): the one definition their writer and their readers (the aggregates of replicates, a
+//! study's collection) share. An undefined value is an empty cell.
 
 use std::io::Write;
 use std::path::Path;
@@ -85,6 +86,63 @@ pub struct MetricsRecord {
     #[serde(default)]
     pub undefined_reasons: String,
     pub probe: String,
+}
+
+/// A row of a continual-learning run's `accuracy_matrix.csv`: the accuracy on `task` after
+/// training through `after_task` (0: the untrained baseline b).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixRecord {
+    pub architecture: String,
+    pub variant: String,
+    pub strategy: String,
+    pub eval: String,
+    pub after_task: usize,
+    pub task: usize,
+    pub accuracy: Option<f64>,
+}
+
+/// A row of `layer_probes.csv`: a layer's probe accuracy on `task` after `after_task`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerProbeRecord {
+    pub architecture: String,
+    pub variant: String,
+    pub strategy: String,
+    pub after_task: usize,
+    pub task: usize,
+    pub layer_index: usize,
+    pub layer_name: String,
+    pub accuracy: Option<f64>,
+}
+
+/// A row of `cl_summary.csv`: one sequence's metrics, task-agnostic and task-aware.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClSummaryRecord {
+    pub architecture: String,
+    pub variant: String,
+    pub strategy: String,
+    pub layers: usize,
+    pub acc_task_agnostic: Option<f64>,
+    pub forgetting_task_agnostic: Option<f64>,
+    pub bwt_task_agnostic: Option<f64>,
+    pub acc_task_aware: Option<f64>,
+    pub forgetting_task_aware: Option<f64>,
+    pub bwt_task_aware: Option<f64>,
+    pub fwt_task_aware: Option<f64>,
+}
+
+/// A row of `swap.csv`: one extractor/tunnel combination of the swap protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwapRecord {
+    pub combination: String,
+    pub task1_accuracy: Option<f64>,
+    pub task2_accuracy: Option<f64>,
+    pub task1_change_points: Option<f64>,
+    pub task2_change_points: Option<f64>,
+}
+
+/// A value as a cell: `None` (an empty cell) when it is not finite.
+pub fn defined(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }
 
 impl MetricsAllRecord {

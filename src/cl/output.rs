@@ -9,11 +9,7 @@ use super::{ClSummary, SequenceResult};
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, probe_forgetting};
 use crate::plot::{Figure, Heatmap, write_chart};
-use crate::results::write_atomic;
-
-fn f(v: f64) -> String {
-    if v.is_finite() { format!("{v}") } else { String::new() }
-}
+use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, SwapRecord, csv_bytes, defined, write_atomic};
 
 fn metrics_json(m: &ClMetrics) -> serde_json::Value {
     let v = |x: &crate::metrics::tunnel::Value| {
@@ -27,85 +23,70 @@ fn metrics_json(m: &ClMetrics) -> serde_json::Value {
 }
 
 pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
-    let mut acc = String::from("architecture,variant,strategy,eval,after_task,task,accuracy\n");
-    let mut probes = String::from("architecture,variant,strategy,after_task,task,layer_index,layer_name,accuracy\n");
-    let mut summary = String::from(
-        "architecture,variant,strategy,layers,acc_task_agnostic,forgetting_task_agnostic,bwt_task_agnostic,acc_task_aware,forgetting_task_aware,bwt_task_aware,fwt_task_aware\n",
-    );
+    let mut acc = Vec::new();
+    let mut probes = Vec::new();
+    let mut summary = Vec::new();
     let mut metrics = Vec::new();
     for r in &s.sequences {
+        let (architecture, variant, strategy) = (&r.architecture, &r.variant, r.strategy.name());
         for (eval, matrix, base) in [
             ("task-aware", &r.aware, &r.baseline_aware),
             ("task-agnostic", &r.agnostic, &r.baseline_agnostic),
         ] {
-            for (j, b) in base.iter().enumerate() {
-                let _ = writeln!(
-                    acc,
-                    "{},{},{},{eval},0,{},{}",
-                    r.architecture,
-                    r.variant,
-                    r.strategy.name(),
-                    j + 1,
-                    f(*b)
-                );
-            }
-            for (i, row) in matrix.iter().enumerate() {
+            // Row 0: the untrained baseline b of each task.
+            let rows = std::iter::once(base).chain(matrix.iter());
+            for (after_task, row) in rows.enumerate() {
                 for (j, v) in row.iter().enumerate() {
-                    let _ = writeln!(
-                        acc,
-                        "{},{},{},{eval},{},{},{}",
-                        r.architecture,
-                        r.variant,
-                        r.strategy.name(),
-                        i + 1,
-                        j + 1,
-                        f(*v)
-                    );
+                    acc.push(MatrixRecord {
+                        architecture: architecture.clone(),
+                        variant: variant.clone(),
+                        strategy: strategy.to_string(),
+                        eval: eval.to_string(),
+                        after_task,
+                        task: j + 1,
+                        accuracy: defined(*v),
+                    });
                 }
             }
         }
         for (i, after) in r.probes.iter().enumerate() {
             for (j, curve) in after.iter().enumerate() {
                 for (l, v) in curve.iter().enumerate() {
-                    let _ = writeln!(
-                        probes,
-                        "{},{},{},{},{},{},{},{}",
-                        r.architecture,
-                        r.variant,
-                        r.strategy.name(),
-                        i + 1,
-                        j + 1,
-                        l + 1,
-                        r.layer_names.get(l).map(String::as_str).unwrap_or(""),
-                        f(*v)
-                    );
+                    probes.push(LayerProbeRecord {
+                        architecture: architecture.clone(),
+                        variant: variant.clone(),
+                        strategy: strategy.to_string(),
+                        after_task: i + 1,
+                        task: j + 1,
+                        layer_index: l + 1,
+                        layer_name: r.layer_names.get(l).cloned().unwrap_or_default(),
+                        accuracy: defined(*v),
+                    });
                 }
             }
         }
         let (g, a) = (&r.metrics_agnostic, &r.metrics_aware);
-        let _ = writeln!(
-            summary,
-            "{},{},{},{},{},{},{},{},{},{},{}",
-            r.architecture,
-            r.variant,
-            r.strategy.name(),
-            r.layers,
-            f(g.acc.value),
-            f(g.forgetting.value),
-            f(g.bwt.value),
-            f(a.acc.value),
-            f(a.forgetting.value),
-            f(a.bwt.value),
-            f(a.fwt.value)
-        );
+        summary.push(ClSummaryRecord {
+            architecture: architecture.clone(),
+            variant: variant.clone(),
+            strategy: strategy.to_string(),
+            layers: r.layers,
+            acc_task_agnostic: defined(g.acc.value),
+            forgetting_task_agnostic: defined(g.forgetting.value),
+            bwt_task_agnostic: defined(g.bwt.value),
+            acc_task_aware: defined(a.acc.value),
+            forgetting_task_aware: defined(a.forgetting.value),
+            bwt_task_aware: defined(a.bwt.value),
+            fwt_task_aware: defined(a.fwt.value),
+        });
         metrics.push(json!({
-            "architecture": r.architecture, "variant": r.variant, "strategy": r.strategy.name(), "layers": r.layers,
+            "architecture": r.architecture, "variant": r.variant, "strategy": strategy, "layers": r.layers,
             "task_aware": metrics_json(a), "task_agnostic": metrics_json(g),
         }));
     }
-    write_atomic(&dir.join("accuracy_matrix.csv"), acc.as_bytes())?;
-    write_atomic(&dir.join("layer_probes.csv"), probes.as_bytes())?;
-    write_atomic(&dir.join("cl_summary.csv"), summary.as_bytes())?;
+    write_atomic(&dir.join("accuracy_matrix.csv"), &csv_bytes(&acc)?)?;
+    write_atomic(&dir.join("layer_probes.csv"), &csv_bytes(&probes)?)?;
+    write_atomic(&dir.join("cl_summary.csv"), &csv_bytes(&summary)?)?;
     let doc = json!({
         "scenario": s.scenario, "tasks": s.tasks, "heads": s.heads, "variants": metrics,
         "truncation": s.truncation, "secs": s.secs, "machine": crate::isa::Machine::current(),
@@ -113,21 +94,18 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(sw) = &s.swap {
-        let mut csv =
-            String::from("combination,task1_accuracy,task2_accuracy,task1_change_points,task2_change_points\n");
-        for r in &sw.rows {
-            let o = |v: Option<f64>| v.map(f).unwrap_or_default();
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{}",
-                r.combination,
-                f(r.task1),
-                f(r.task2),
-                o(r.task1_change),
-                o(r.task2_change)
-            );
-        }
-        write_atomic(&dir.join("swap.csv"), csv.as_bytes())?;
+        let rows: Vec<SwapRecord> = sw
+            .rows
+            .iter()
+            .map(|r| SwapRecord {
+                combination: r.combination.clone(),
+                task1_accuracy: defined(r.task1),
+                task2_accuracy: defined(r.task2),
+                task1_change_points: r.task1_change.and_then(defined),
+                task2_change_points: r.task2_change.and_then(defined),
+            })
+            .collect();
+        write_atomic(&dir.join("swap.csv"), &csv_bytes(&rows)?)?;
         write_atomic(&dir.join("swap.md"), swap_table(s).as_bytes())?;
     }
     heatmaps(dir, s)?;

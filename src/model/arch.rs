@@ -61,6 +61,13 @@ pub const NAMED: &[&str] = &[
     "vit-t-plus",
 ];
 
+/// The VGG layer lists, written as the papers' code writes them: a number is a 3×3 convolution
+/// with that many output channels (before the width multiplier), `M` a 2×2 max-pool (method §4.1, §4.2).
+const VGGM_11: &str = "64 64 M 128 128 M 256 256 M 512 512 M 512 512 M";
+const VGGM_17: &str = "64 64 M 128 128 M 256 256 256 256 M 512 512 512 512 M 512 512 512 512 M";
+const VGGM_DAGGER_11: &str = "64 64 128 128 256 256 M 512 512 M 512 512 M";
+const VGGM_DAGGER_17: &str = "64 64 128 128 256 256 256 256 M 512 512 512 512 M 512 512 512 512 M";
+
 /// One entry of a VGG configuration: a conv with this many output channels, or a 2x2 max-pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VggItem {
@@ -168,93 +175,20 @@ impl ArchSpec {
                 self.name
             )));
         }
-        let c = |n: usize| VggItem::Conv(self.scaled(n));
-        let p = VggItem::Pool;
+        let vgg = |layers: &str| Resolved::Vgg {
+            items: layers
+                .split(' ')
+                .map(|l| match l {
+                    "M" => VggItem::Pool,
+                    n => VggItem::Conv(self.scaled(n.parse().expect("a channel count"))),
+                })
+                .collect(),
+        };
         Ok(match self.name.as_str() {
-            "vggm-11" => Resolved::Vgg {
-                items: vec![
-                    c(64),
-                    c(64),
-                    p,
-                    c(128),
-                    c(128),
-                    p,
-                    c(256),
-                    c(256),
-                    p,
-                    c(512),
-                    c(512),
-                    p,
-                    c(512),
-                    c(512),
-                    p,
-                ],
-            },
-            "vggm-17" => Resolved::Vgg {
-                items: vec![
-                    c(64),
-                    c(64),
-                    p,
-                    c(128),
-                    c(128),
-                    p,
-                    c(256),
-                    c(256),
-                    c(256),
-                    c(256),
-                    p,
-                    c(512),
-                    c(512),
-                    c(512),
-                    c(512),
-                    p,
-                    c(512),
-                    c(512),
-                    c(512),
-                    c(512),
-                    p,
-                ],
-            },
-            "vggm-dagger-11" => Resolved::Vgg {
-                items: vec![
-                    c(64),
-                    c(64),
-                    c(128),
-                    c(128),
-                    c(256),
-                    c(256),
-                    p,
-                    c(512),
-                    c(512),
-                    p,
-                    c(512),
-                    c(512),
-                    p,
-                ],
-            },
-            "vggm-dagger-17" => Resolved::Vgg {
-                items: vec![
-                    c(64),
-                    c(64),
-                    c(128),
-                    c(128),
-                    c(256),
-                    c(256),
-                    c(256),
-                    c(256),
-                    p,
-                    c(512),
-                    c(512),
-                    c(512),
-                    c(512),
-                    p,
-                    c(512),
-                    c(512),
-                    c(512),
-                    c(512),
-                    p,
-                ],
-            },
+            "vggm-11" => vgg(VGGM_11),
+            "vggm-17" => vgg(VGGM_17),
+            "vggm-dagger-11" => vgg(VGGM_DAGGER_11),
+            "vggm-dagger-17" => vgg(VGGM_DAGGER_17),
             "resnet-18" | "resnet-34" => Resolved::Resnet {
                 blocks: if self.name == "resnet-18" {
                     [2, 2, 2, 2]

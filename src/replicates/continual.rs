@@ -20,30 +20,10 @@ use serde::{Deserialize, Serialize};
 use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
-use crate::results::{csv_bytes, read_csv, write_atomic};
+use crate::results::{MatrixRecord, SwapRecord, csv_bytes, read_csv, write_atomic};
 use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 use crate::stats::paired::Paired;
-
-/// A row of a run's `accuracy_matrix.csv`.
-#[derive(Clone, Debug, Deserialize)]
-struct MatrixRecord {
-    architecture: String,
-    variant: String,
-    strategy: String,
-    eval: String,
-    after_task: usize,
-    task: usize,
-    accuracy: Option<f64>,
-}
-
-/// A row of a run's `swap.csv`.
-#[derive(Clone, Debug, Deserialize)]
-struct SwapRecord {
-    combination: String,
-    task1_accuracy: Option<f64>,
-    task2_accuracy: Option<f64>,
-}
 
 #[derive(Clone, Debug, Deserialize)]
 struct MetricsFile {

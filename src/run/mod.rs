@@ -17,7 +17,7 @@ use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
-use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, write_atomic};
+use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, defined, write_atomic};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
@@ -518,10 +518,6 @@ fn agreement(rows: &[ProbeRow], models: &[(String, Backbone)], probes: &[ProbeCo
 
 fn fmt_opt(v: Option<usize>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn defined(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
 }
 
 impl From<&MetricsRow> for MetricsAllRecord {

@@ -36,26 +36,6 @@ pub fn t_interval(v: &[f64], level: f64) -> (f64, f64) {
     (m - h, m + h)
 }
 
-/// Pearson correlation with two-pass centred sums, clamped to [−1, 1]. NaN when fewer than two
-/// points, lengths differ, or either variable is constant.
-pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    if x.len() != y.len() || x.len() < 2 {
-        return f64::NAN;
-    }
-    let (mx, my) = (mean(x), mean(y));
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        let (dx, dy) = (a - mx, b - my);
-        sxy += dx * dy;
-        sxx += dx * dx;
-        syy += dy * dy;
-    }
-    if sxx == 0.0 || syy == 0.0 {
-        return f64::NAN;
-    }
-    (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0)
-}
-
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; ~1e-15 relative).
 pub fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
@@ -212,13 +192,6 @@ mod tests {
             let got = student_t_quantile(p, 1.0);
             assert!((got - want).abs() / want < 1e-12, "{p}: {got} vs {want}");
         }
-    }
-
-    #[test]
-    fn pearson_edge_cases() {
-        assert!(pearson(&[1.0], &[2.0]).is_nan());
-        assert!(pearson(&[1.0, 1.0], &[2.0, 3.0]).is_nan());
-        assert_eq!(pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]), 1.0);
     }
 
     #[test]
