@@ -126,24 +126,6 @@ pub fn probe_forgetting(p: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Relative retention q[i][j] = 100·P[i][j]/P[j][j] for i > j (NaN if the denominator is 0).
-pub fn probe_retention(p: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let t = p.len();
-    (0..t)
-        .map(|i| {
-            (0..t)
-                .map(|j| {
-                    if i > j && p[j][j] != 0.0 {
-                        100.0 * p[i][j] / p[j][j]
-                    } else {
-                        f64::NAN
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,9 +202,5 @@ mod tests {
         let d = probe_forgetting(&p);
         assert!((d[1][0] - 0.2).abs() < 1e-12);
         assert!(d[0][0].is_nan() && d[0][1].is_nan() && d[1][1].is_nan());
-        let q = probe_retention(&p);
-        assert!((q[1][0] - 75.0).abs() < 1e-12);
-        let z = probe_retention(&[vec![0.0, 0.0], vec![0.5, 0.0]]);
-        assert!(z[1][0].is_nan());
     }
 }

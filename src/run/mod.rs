@@ -298,7 +298,7 @@ impl Stage<'_> {
             self.seeds.data_order,
             device,
             &mut |p| match p {
-                Progress::Step { .. } => reporter.tick(),
+                Progress::Step => reporter.tick(),
                 Progress::Epoch(log) => reporter.message(&format!(
                     "epoch {:>3}/{}: lr {:.2e}, loss {:.4}, val acc {:.2}% ({:.1}s)",
                     log.epoch,

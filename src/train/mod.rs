@@ -112,7 +112,8 @@ pub struct TrainReport {
 
 /// Progress events for a progress bar.
 pub enum Progress<'a> {
-    Step { epoch: usize, step: usize, steps: usize },
+    /// One optimizer step done.
+    Step,
     Epoch(&'a EpochLog),
 }
 
@@ -281,7 +282,6 @@ pub fn train_with(
     let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006f_7264_6572);
     let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
     let mut order: Vec<usize> = (0..train_ds.len()).collect();
-    let steps = order.len().div_ceil(cfg.batch);
     let mut buf = Vec::new();
     let mut best: Option<(usize, f64, Backbone)> = None;
     let mut logs = Vec::new();
@@ -331,7 +331,7 @@ pub fn train_with(
             images += chunk.len();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-            progress(Progress::Step { epoch, step, steps });
+            progress(Progress::Step);
         }
         let valid = model.valid();
         let val_accuracy = evaluate(&valid, val_ds, norm, 256, device)?;
