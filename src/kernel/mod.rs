@@ -15,13 +15,9 @@
 //! [`conv2d`] and [`batch_norm`] are what the models call: on a `flex` device they take these
 //! kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own ops.
 
-pub mod conv;
-#[cfg(target_arch = "x86_64")]
-mod direct;
-pub mod norm;
 pub mod rows;
-#[cfg(target_arch = "x86_64")]
-mod winograd;
+
+pub use tunnelbench_kernels::{conv, norm};
 
 use burn::backend::DispatchTensor;
 use burn::backend::autodiff::NodeId;

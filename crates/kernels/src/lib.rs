@@ -1,0 +1,17 @@
+//! The CPU kernels of tunnelbench's default backend, on contiguous NCHW `f32` slices, with no
+//! tensor library: a 2D convolution in its three products ([`conv`]: direct AVX2 kernels and
+//! Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions of the VGG and ResNet stages, a matrix
+//! product per kernel tap for the smallest planes, im2col + matrix product for the rest) and batch
+//! norm with batch or running statistics followed by ReLU and 2x2 max-pool ([`norm`]), each with
+//! its backward pass. tunnelbench registers them as burn backend-extension ops; see README.md here
+//! for how they work and how they are checked.
+
+// `!(x > 0.0)` is used on purpose: it is true for NaN too (a NaN activation is a dead unit).
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+pub mod conv;
+#[cfg(target_arch = "x86_64")]
+mod direct;
+pub mod norm;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
