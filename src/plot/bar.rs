@@ -31,40 +31,30 @@ impl BarChart {
             ..Default::default()
         }
     }
-    pub fn x_label(mut self, s: impl Into<String>) -> Self {
-        self.x_label = s.into();
-        self
-    }
-    pub fn y_label(mut self, s: impl Into<String>) -> Self {
-        self.y_label = s.into();
-        self
-    }
+    axis_label_setters!();
     /// Category names, in order (left to right, or top to bottom when horizontal).
     pub fn categories<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.categories = names.into_iter().map(Into::into).collect();
         self
     }
     /// One bar per category for this group; groups sit side by side within a category.
-    pub fn group(mut self, name: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
-        self.groups.push(BarGroup {
-            name: name.into(),
-            values: values.into(),
-            errors: None,
-            color: None,
-        });
-        self
+    pub fn group(self, name: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
+        self.push_group(name.into(), values.into(), None)
     }
     /// Like [`BarChart::group`] with symmetric error bars (± `errors`).
     pub fn group_with_errors(
-        mut self,
+        self,
         name: impl Into<String>,
         values: impl Into<Vec<f64>>,
         errors: impl Into<Vec<f64>>,
     ) -> Self {
+        self.push_group(name.into(), values.into(), Some(errors.into()))
+    }
+    fn push_group(mut self, name: String, values: Vec<f64>, errors: Option<Vec<f64>>) -> Self {
         self.groups.push(BarGroup {
-            name: name.into(),
-            values: values.into(),
-            errors: Some(errors.into()),
+            name,
+            values,
+            errors,
             color: None,
         });
         self

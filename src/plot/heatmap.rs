@@ -92,14 +92,7 @@ impl Heatmap {
             ..Default::default()
         }
     }
-    pub fn x_label(mut self, s: impl Into<String>) -> Self {
-        self.x_label = s.into();
-        self
-    }
-    pub fn y_label(mut self, s: impl Into<String>) -> Self {
-        self.y_label = s.into();
-        self
-    }
+    axis_label_setters!();
     pub fn row_labels<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.row_labels = names.into_iter().map(Into::into).collect();
         self

@@ -87,14 +87,7 @@ impl LineChart {
             ..Default::default()
         }
     }
-    pub fn x_label(mut self, s: impl Into<String>) -> Self {
-        self.x_label = s.into();
-        self
-    }
-    pub fn y_label(mut self, s: impl Into<String>) -> Self {
-        self.y_label = s.into();
-        self
-    }
+    axis_label_setters!();
     pub fn series(mut self, s: Series) -> Self {
         self.series.push(s);
         self

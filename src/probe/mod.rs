@@ -116,8 +116,9 @@ impl ProbeConfig {
         }
     }
 
+    /// Checks the settings; the message names the setting, the caller says which probe.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::usage(format!("probe: {what}")));
+        let bad = |what: String| Err(Error::usage(what));
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!("lr must be > 0, got {}", self.lr));
         }

@@ -133,7 +133,7 @@ pub fn validate(s: &Scenario) -> Result<()> {
     s.train.validate()?;
     let at = |key: String| {
         move |e: Error| match e {
-            Error::Usage(msg) => Error::usage(format!("key `{key}`: {}", msg.trim_start_matches("probe: "))),
+            Error::Usage(msg) => Error::usage(format!("key `{key}`: {msg}")),
             other => other,
         }
     };
