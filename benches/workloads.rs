@@ -21,11 +21,13 @@ use tunnelbench::probe::{ProbeConfig, fit};
 
 type Call<'a> = Box<dyn FnMut() + 'a>;
 
+/// Whether the group `name` is to run (`cargo bench -- NAME` runs those whose name contains NAME).
+fn wanted(name: &str, filter: Option<&str>) -> bool {
+    filter.is_none_or(|f| name.contains(f))
+}
+
 /// Times the alternatives of one group in interleaved rounds and prints their medians.
-fn group(name: &str, filter: Option<&str>, mut alternatives: Vec<(&str, Call)>) {
-    if filter.is_some_and(|f| !name.contains(f)) {
-        return;
-    }
+fn group(name: &str, mut alternatives: Vec<(&str, Call)>) {
     let rounds: usize = std::env::var("TUNNELBENCH_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -71,6 +73,10 @@ fn specs() -> [(&'static str, BenchSpec); 2] {
 
 fn train_step(filter: Option<&str>) {
     for (label, spec) in specs() {
+        let name = format!("train_step_{label}_b128_32px");
+        if !wanted(&name, filter) {
+            continue;
+        }
         let mut trainers = Vec::new();
         for kind in [BackendKind::Flex, BackendKind::Ndarray] {
             if kind == BackendKind::Ndarray && spec.arch.width > 0.5 {
@@ -85,12 +91,16 @@ fn train_step(filter: Option<&str>) {
                 (*name, call)
             })
             .collect();
-        group(&format!("train_step_{label}_b128_32px"), filter, alternatives);
+        group(&name, alternatives);
     }
 }
 
 fn features(filter: Option<&str>) {
     for (label, spec) in specs() {
+        let name = format!("features_all_layers_{label}_b128_32px");
+        if !wanted(&name, filter) {
+            continue;
+        }
         let kind = BackendKind::Flex;
         let trainer = TrainStep::new(kind, &spec).expect("model builds");
         let model = trainer.model().expect("model").valid();
@@ -100,15 +110,15 @@ fn features(filter: Option<&str>) {
                 let _ = f.into_data();
             }
         });
-        group(
-            &format!("features_all_layers_{label}_b128_32px"),
-            filter,
-            vec![(kind.name(), call)],
-        );
+        group(&name, vec![(kind.name(), call)]);
     }
 }
 
 fn probes(filter: Option<&str>) {
+    let name = format!("probe_fit_{PROBE_SAMPLES}x{PROBE_DIM}");
+    if !wanted(&name, filter) {
+        return;
+    }
     let synthetic = SyntheticProbe::new(PROBE_SAMPLES, PROBE_DIM);
     let data = synthetic.data();
     let device = probe_device();
@@ -125,7 +135,7 @@ fn probes(filter: Option<&str>) {
         (name, call)
     })
     .collect();
-    group(&format!("probe_fit_{PROBE_SAMPLES}x{PROBE_DIM}"), filter, alternatives);
+    group(&name, alternatives);
 }
 
 fn main() {

@@ -140,11 +140,6 @@ pub struct SwapRecord {
     pub task2_change_points: Option<f64>,
 }
 
-/// A value as a cell: `None` (an empty cell) when it is not finite.
-pub fn defined(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
-}
-
 impl MetricsAllRecord {
     /// The `metrics.csv` row of this record (the trained network, the main probe).
     pub fn main(self, undefined_reasons: String) -> MetricsRecord {

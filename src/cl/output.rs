@@ -9,7 +9,8 @@ use super::{ClSummary, SequenceResult};
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, probe_forgetting};
 use crate::plot::{Figure, Heatmap, write_chart};
-use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, SwapRecord, csv_bytes, defined, write_atomic};
+use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, SwapRecord, csv_bytes, write_atomic};
+use crate::stats::describe::finite;
 
 fn metrics_json(m: &ClMetrics) -> serde_json::Value {
     let v = |x: &crate::metrics::tunnel::Value| {
@@ -44,7 +45,7 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
                         eval: eval.to_string(),
                         after_task,
                         task: j + 1,
-                        accuracy: defined(*v),
+                        accuracy: finite(*v),
                     });
                 }
             }
@@ -60,7 +61,7 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
                         task: j + 1,
                         layer_index: l + 1,
                         layer_name: r.layer_names.get(l).cloned().unwrap_or_default(),
-                        accuracy: defined(*v),
+                        accuracy: finite(*v),
                     });
                 }
             }
@@ -71,13 +72,13 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
             variant: variant.clone(),
             strategy: strategy.to_string(),
             layers: r.layers,
-            acc_task_agnostic: defined(g.acc.value),
-            forgetting_task_agnostic: defined(g.forgetting.value),
-            bwt_task_agnostic: defined(g.bwt.value),
-            acc_task_aware: defined(a.acc.value),
-            forgetting_task_aware: defined(a.forgetting.value),
-            bwt_task_aware: defined(a.bwt.value),
-            fwt_task_aware: defined(a.fwt.value),
+            acc_task_agnostic: finite(g.acc.value),
+            forgetting_task_agnostic: finite(g.forgetting.value),
+            bwt_task_agnostic: finite(g.bwt.value),
+            acc_task_aware: finite(a.acc.value),
+            forgetting_task_aware: finite(a.forgetting.value),
+            bwt_task_aware: finite(a.bwt.value),
+            fwt_task_aware: finite(a.fwt.value),
         });
         metrics.push(json!({
             "architecture": r.architecture, "variant": r.variant, "strategy": strategy, "layers": r.layers,
@@ -99,10 +100,10 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
             .iter()
             .map(|r| SwapRecord {
                 combination: r.combination.clone(),
-                task1_accuracy: defined(r.task1),
-                task2_accuracy: defined(r.task2),
-                task1_change_points: r.task1_change.and_then(defined),
-                task2_change_points: r.task2_change.and_then(defined),
+                task1_accuracy: finite(r.task1),
+                task2_accuracy: finite(r.task2),
+                task1_change_points: r.task1_change.and_then(finite),
+                task2_change_points: r.task2_change.and_then(finite),
             })
             .collect();
         write_atomic(&dir.join("swap.csv"), &csv_bytes(&rows)?)?;

@@ -2,42 +2,11 @@
 //! files the run wrote.
 
 use super::*;
+use crate::results::{MetricsAllRecord, read_csv};
+use crate::run::ProbeRow;
 
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
-}
-
-fn parse_opt(path: &Path, s: &str) -> Result<Option<f64>> {
-    let t = s.trim();
-    if t.is_empty() || t.eq_ignore_ascii_case("nan") {
-        return Ok(None);
-    }
-    t.parse::<f64>()
-        .map(finite)
-        .map_err(|_| Error::input(path, format!("`{t}` is not a number")))
-}
-
-/// Rows of a CSV file as header → cell maps.
-fn csv_rows(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| Error::input(path, e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut out = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| Error::input(path, format!("malformed CSV: {e}")))?;
-        out.push(header.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
-    }
-    Ok(out)
-}
-
-fn cell<'a>(path: &Path, row: &'a BTreeMap<String, String>, col: &str) -> Result<&'a str> {
-    row.get(col)
-        .map(String::as_str)
-        .ok_or_else(|| Error::input(path, format!("missing column `{col}`")))
 }
 
 /// One metric of one run folder.
@@ -107,41 +76,27 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Metric>) -> Result<()> {
     }
     let probes = dir.join("probes.csv");
     if probes.is_file() {
-        for row in csv_rows(&probes)? {
-            let layer: usize = cell(&probes, &row, "layer_index")?
-                .parse()
-                .map_err(|_| Error::input(&probes, "layer_index is not a number"))?;
+        for row in read_csv::<ProbeRow>(&probes)? {
             push(
                 format!(
-                    "probe/{}/{}/{}/layer{layer:02}",
-                    cell(&probes, &row, "model")?,
-                    cell(&probes, &row, "probe")?,
-                    cell(&probes, &row, "dataset")?
+                    "probe/{}/{}/{}/layer{:02}",
+                    row.model, row.probe, row.dataset, row.layer_index
                 ),
                 Kind::Accuracy,
-                parse_opt(&probes, cell(&probes, &row, "accuracy")?)?,
+                finite(row.accuracy),
             );
         }
     }
     let metrics = dir.join("metrics_all.csv");
     if metrics.is_file() {
-        for row in csv_rows(&metrics)? {
-            let base = format!(
-                "ood/{}/{}/{}",
-                cell(&metrics, &row, "model")?,
-                cell(&metrics, &row, "probe")?,
-                cell(&metrics, &row, "ood_dataset")?
-            );
-            for (col, kind) in [
-                ("retained_pct", Kind::RetainedPct),
-                ("pearson", Kind::Pearson),
-                ("alignment", Kind::Alignment),
+        for row in read_csv::<MetricsAllRecord>(&metrics)? {
+            let base = format!("ood/{}/{}/{}", row.model, row.probe, row.ood_dataset);
+            for (col, kind, value) in [
+                ("retained_pct", Kind::RetainedPct, row.retained_pct),
+                ("pearson", Kind::Pearson, row.pearson),
+                ("alignment", Kind::Alignment, row.alignment),
             ] {
-                push(
-                    format!("{base}/{col}"),
-                    kind,
-                    parse_opt(&metrics, cell(&metrics, &row, col)?)?,
-                );
+                push(format!("{base}/{col}"), kind, value.and_then(finite));
             }
         }
     }

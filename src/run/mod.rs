@@ -17,10 +17,11 @@ use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
-use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, defined, write_atomic};
+use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, write_atomic};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
+use crate::stats::describe::finite;
 use crate::train::{self, Progress, TrainReport};
 
 /// Command-line options of a run.
@@ -527,14 +528,14 @@ impl From<&MetricsRow> for MetricsAllRecord {
             model: r.model.clone(),
             probe: r.probe.clone(),
             ood_dataset: r.ood_dataset.clone(),
-            retained_pct: defined(m.retained_pct.value),
-            pearson: defined(m.pearson.value),
-            alignment: defined(m.alignment.value),
+            retained_pct: finite(m.retained_pct.value),
+            pearson: finite(m.pearson.value),
+            alignment: finite(m.alignment.value),
             tunnel_start_ood: m.tunnel_start_ood,
             tunnel_start_id: m.tunnel_start_id,
             ood_peak_layer: m.ood_peak_layer,
-            id_final_accuracy: defined(m.id_final_accuracy),
-            ood_final_accuracy: defined(m.ood_final_accuracy),
+            id_final_accuracy: finite(m.id_final_accuracy),
+            ood_final_accuracy: finite(m.ood_final_accuracy),
         }
     }
 }

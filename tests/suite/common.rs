@@ -38,3 +38,28 @@ pub fn s(p: &Path) -> &str {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// Every file under `dir`, recursively and in name order (only those with one of `extensions`,
+/// when given); nothing when `dir` does not exist.
+pub fn files_under(dir: &Path, extensions: Option<&[&str]>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            out.extend(files_under(&path, extensions));
+        } else if path.is_file()
+            && extensions.is_none_or(|exts| {
+                path.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| exts.contains(&e))
+            })
+        {
+            out.push(path);
+        }
+    }
+    out
+}

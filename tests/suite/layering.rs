@@ -3,9 +3,8 @@
 //! (data, model, train, probe, metrics and what they stand on) import nothing above them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use crate::common::root;
+use crate::common::{files_under, root};
 
 /// The modules the lower stages may use: the stages themselves and the leaves under them.
 const LOWER: [&str; 11] = [
@@ -21,17 +20,6 @@ const LOWER: [&str; 11] = [
     "probe",
     "metrics",
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// The top-level modules named by the `crate::` paths of `code`, `use crate::{a, b::{c, d}}`
 /// groups over several lines included.
@@ -82,8 +70,7 @@ fn uses(code: &str) -> BTreeSet<String> {
 /// Module → the modules it uses.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = root().join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = files_under(&src, Some(&["rs"]));
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut modules = BTreeSet::new();
     for f in &files {

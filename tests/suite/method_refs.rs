@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::files_under;
+
 /// Folders scanned for source-like files, and the extensions kept in them.
 const CODE_DIRS: [&str; 3] = ["src", "tests", "benches"];
 const CODE_EXTENSIONS: [&str; 3] = ["rs", "sh", "py"];
@@ -14,10 +16,6 @@ const CODE_EXTENSIONS: [&str; 3] = ["rs", "sh", "py"];
 const ALL_FILE_DIRS: [&str; 2] = ["scenarios", "docs"];
 /// Single files scanned.
 const FILES: [&str; 1] = ["README.md"];
-
-fn root() -> PathBuf {
-    crate::common::root().to_path_buf()
-}
 
 /// Section numbers defined by docs/method.md: ("2", true) for `## 2. Metrics`, ("2.1", false)
 /// for `### 2.1 ...`.
@@ -123,37 +121,13 @@ fn references_in_line(line: &str) -> Vec<String> {
     found
 }
 
-fn collect_files(dir: &Path, extensions: Option<&[&str]>, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            collect_files(&path, extensions, out);
-        } else if path.is_file() {
-            let keep = match extensions {
-                None => true,
-                Some(exts) => path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| exts.contains(&e)),
-            };
-            if keep {
-                out.push(path);
-            }
-        }
-    }
-}
-
 fn scanned_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in CODE_DIRS {
-        collect_files(&root.join(dir), Some(&CODE_EXTENSIONS), &mut files);
+        files.extend(files_under(&root.join(dir), Some(&CODE_EXTENSIONS)));
     }
     for dir in ALL_FILE_DIRS {
-        collect_files(&root.join(dir), None, &mut files);
+        files.extend(files_under(&root.join(dir), None));
     }
     for file in FILES {
         let path = root.join(file);
@@ -193,13 +167,13 @@ fn method_sections(root: &Path) -> Sections {
 
 #[test]
 fn every_method_reference_names_a_section_of_docs_method_md() {
-    let root = root();
-    let sections = method_sections(&root);
+    let root = crate::common::root();
+    let sections = method_sections(root);
     assert!(
         !sections.top.is_empty() && !sections.sub.is_empty(),
         "docs/method.md defines no `## N.` / `### N.M ` headings"
     );
-    let (bad, checked) = unresolved(&root, &sections);
+    let (bad, checked) = unresolved(root, &sections);
     assert!(
         bad.is_empty(),
         "{} of {checked} method references do not match a heading of docs/method.md \
@@ -211,7 +185,7 @@ fn every_method_reference_names_a_section_of_docs_method_md() {
 
 #[test]
 fn subsections_sit_under_their_top_level_section() {
-    let root = root();
+    let root = crate::common::root();
     let text = fs::read_to_string(root.join("docs").join("method.md")).expect("docs/method.md");
     let mut current: Option<String> = None;
     let mut misplaced = Vec::new();
