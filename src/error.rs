@@ -11,6 +11,13 @@ pub enum Error {
     /// A file's content is wrong: names the file and what is wrong with it.
     #[error("{}: {msg}", path.display())]
     Input { path: PathBuf, msg: String },
+    /// A user error that names no file itself (a bad value, an impossible request), with where it
+    /// arose: a key, a data set, a run of a study.
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
+    /// A user error that names no file itself, in the file `path`.
+    #[error("{}: {source}", path.display())]
+    InFile { path: PathBuf, source: Box<Error> },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -45,6 +52,31 @@ impl Error {
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
     }
+    /// Whether this error names no file yet: what [`Error::context`] and [`Error::in_file`] wrap.
+    fn names_no_file(&self) -> bool {
+        matches!(self, Error::Usage(_) | Error::Context { .. })
+    }
+    /// This error with where it arose (`key `probe.main``, `study run 3 (...)`), if it names no file;
+    /// any other error passes unchanged.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        if !self.names_no_file() {
+            return self;
+        }
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+    /// This error as one of the file `path`, if it names no file; any other error passes unchanged.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        if !self.names_no_file() {
+            return self;
+        }
+        Error::InFile {
+            path: path.into(),
+            source: Box::new(self),
+        }
+    }
     /// Exit code of the binary: 2 for what the user can fix, 130 after Ctrl-C, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -59,3 +91,22 @@ impl Error {
 pub const INTERRUPTED: i32 = 130;
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_wraps_only_errors_that_name_no_file() {
+        let e = Error::usage("must be positive")
+            .context("key `train.lr`")
+            .in_file("s.toml");
+        assert_eq!(e.to_string(), "s.toml: key `train.lr`: must be positive");
+        assert_eq!(e.exit_code(), 2);
+        let io = Error::io("data.bin", std::io::Error::other("gone"))
+            .context("key `id`")
+            .in_file("s.toml");
+        assert_eq!(io.to_string(), "data.bin: gone");
+        assert_eq!(Error::Internal("bug".into()).context("key `id`").exit_code(), 1);
+    }
+}

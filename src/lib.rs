@@ -38,6 +38,7 @@ pub mod data;
 pub mod error;
 pub mod interrupt;
 pub mod isa;
+pub(crate) mod json;
 pub mod kernel;
 pub(crate) mod metrics;
 pub mod model;

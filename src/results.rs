@@ -2,8 +2,9 @@
 //! crate's serializer and deserializer, so a label holding a comma or a quote is quoted and reads
 //! back whole. Here too are the records of the result tables (a run's `metrics.csv` and
 //! `metrics_all.csv`, a continual-learning run's accuracy matrix, layer probes, summary and swap
-//! table): the one definition their writer and their readers (the aggregates of replicates, a
-//! study's collection) share. An undefined value is an empty cell.
+//! table) and of a run's `summary.json`: the one definition their writer and their readers (compare,
+//! the aggregates of replicates, a study's collection and report) share. An undefined value is an
+//! empty cell in a CSV file, `null` in JSON.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,6 +12,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::isa::Machine;
+use crate::json::nan_if_null;
+use crate::metrics::tunnel::TunnelClass;
+use crate::scenario::Scenario;
+use crate::train::TrainReport;
 
 /// A tidy CSV file's bytes: a header from `T`'s fields, one row per record.
 pub fn csv_bytes<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
@@ -157,6 +163,81 @@ impl MetricsAllRecord {
             probe: self.probe,
         }
     }
+}
+
+/// Summary of one (model, probe): mean metrics and class.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MeanMetrics {
+    pub model: String,
+    pub probe: String,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_retained_pct: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_pearson: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_alignment: f64,
+    pub tunnel_class: Option<TunnelClass>,
+    pub probe_secs: f64,
+}
+
+/// `summary.json` of a single run: the scenario as resolved, the machine, the seeds, the data sets
+/// as probed, the training log, the mean metrics per (network, probe) and the stage timings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub scenario: String,
+    pub scenario_file: String,
+    pub config: Scenario,
+    pub backend: String,
+    pub machine: Machine,
+    pub seeds: Seeds,
+    pub parameters: usize,
+    pub probed_layers: usize,
+    pub resampler: String,
+    pub datasets: Vec<DatasetSummary>,
+    pub train: TrainReport,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub backbone_accuracy: f64,
+    pub means: Vec<MeanMetrics>,
+    /// Mean |closed-form − paper| per-layer accuracy, when both probe kinds ran.
+    pub probe_agreement: Vec<ProbeAgreement>,
+    pub timings_secs: Timings,
+    pub out_dir: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Seeds {
+    pub scenario: u64,
+    pub init: u64,
+    pub data_order: u64,
+    pub probe: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DatasetSummary {
+    pub label: String,
+    pub role: String,
+    pub n_classes: usize,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub n_probe_train: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProbeAgreement {
+    pub model: String,
+    pub a: String,
+    pub b: String,
+    pub mean_abs_diff: f64,
+    pub max_abs_diff: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub data: f64,
+    pub train: f64,
+    pub features: f64,
+    pub probes: f64,
+    pub total: f64,
 }
 
 #[cfg(test)]

@@ -2,12 +2,8 @@
 //! files the run wrote.
 
 use super::*;
-use crate::results::{MetricsAllRecord, read_csv};
+use crate::results::{MetricsAllRecord, RunSummary, read_csv};
 use crate::run::ProbeRow;
-
-fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
-}
 
 /// One metric of one run folder.
 struct Metric {
@@ -42,8 +38,21 @@ fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<Metric>) {
     }
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    serde_json::from_str(&read_text(path)?).map_err(|e| Error::input(path, e.to_string()))
+/// Where a run ran, as its `summary.json` or `cl_metrics.json` records it.
+#[derive(Default, serde::Deserialize)]
+struct RunHeader {
+    #[serde(default)]
+    scenario: String,
+    #[serde(default)]
+    backend: String,
+    #[serde(default)]
+    machine: Option<Machine>,
+}
+
+/// A study plan's name.
+#[derive(serde::Deserialize)]
+struct StudyName {
+    name: String,
 }
 
 /// The recorded metrics of one run folder, each name prefixed with `prefix`.
@@ -57,21 +66,17 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Metric>) -> Result<()> {
     };
     let summary_path = dir.join("summary.json");
     if summary_path.is_file() {
-        let v = read_json(&summary_path)?;
-        if let Some(a) = v.get("backbone_accuracy").and_then(|a| a.as_f64()) {
-            push("backbone_accuracy".into(), Kind::Accuracy, finite(a));
-        }
-        for m in v.get("means").and_then(|m| m.as_array()).into_iter().flatten() {
-            let s = |k: &str| m.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-            let num = |k: &str| m.get(k).and_then(|x| x.as_f64()).and_then(finite);
-            let base = format!("mean/{}/{}", s("model"), s("probe"));
+        let s: RunSummary = crate::json::read(&summary_path, "a run summary")?;
+        push("backbone_accuracy".into(), Kind::Accuracy, finite(s.backbone_accuracy));
+        for m in &s.means {
+            let base = format!("mean/{}/{}", m.model, m.probe);
             push(
                 format!("{base}/retained_pct"),
                 Kind::RetainedPct,
-                num("mean_retained_pct"),
+                finite(m.mean_retained_pct),
             );
-            push(format!("{base}/pearson"), Kind::Pearson, num("mean_pearson"));
-            push(format!("{base}/alignment"), Kind::Alignment, num("mean_alignment"));
+            push(format!("{base}/pearson"), Kind::Pearson, finite(m.mean_pearson));
+            push(format!("{base}/alignment"), Kind::Alignment, finite(m.mean_alignment));
         }
     }
     let probes = dir.join("probes.csv");
@@ -102,7 +107,7 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Metric>) -> Result<()> {
     }
     let cl = dir.join("cl_metrics.json");
     if cl.is_file() {
-        let v = read_json(&cl)?;
+        let v: serde_json::Value = crate::json::read(&cl, "CL metrics")?;
         // Only the recorded CL metrics: timings and class lists are not results.
         for variant in v["variants"].as_array().into_iter().flatten() {
             let name = |k: &str| variant[k].as_str().unwrap_or("?").to_string();
@@ -202,22 +207,15 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
             "no metrics found (expected summary.json, probes.csv, metrics_all.csv or cl_metrics.json, replicates in seed-*/, or a study's runs/)",
         ));
     }
-    let (mut scenario, mut backend, mut machine) = (String::new(), String::new(), None);
-    if let Some(run) = &first_run {
-        for file in ["summary.json", "cl_metrics.json"] {
-            let path = run.join(file);
-            if let Ok(v) = read_json(&path) {
-                let s = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or("").to_string();
-                scenario = s("scenario");
-                backend = s("backend");
-                machine = v.get("machine").and_then(|m| serde_json::from_value(m.clone()).ok());
-                break;
-            }
-        }
-    }
-    if let Ok(v) = read_json(&dir.join(crate::study::exec::PLAN_FILE)) {
-        scenario = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-    }
+    let header = first_run
+        .iter()
+        .flat_map(|run| ["summary.json", "cl_metrics.json"].map(|file| run.join(file)))
+        .find_map(|path| crate::json::read::<RunHeader>(&path, "a run's results").ok())
+        .unwrap_or_default();
+    let scenario = match crate::json::read::<StudyName>(&dir.join(crate::study::exec::PLAN_FILE), "a study plan") {
+        Ok(plan) => plan.name,
+        Err(_) => header.scenario,
+    };
     let metrics = order
         .into_iter()
         .map(|name| {
@@ -229,7 +227,7 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
         metrics,
         replicates,
         scenario,
-        backend,
-        machine,
+        backend: header.backend,
+        machine: header.machine,
     })
 }

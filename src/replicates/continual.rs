@@ -78,9 +78,7 @@ fn metrics_of(r: &[Vec<f64>], b: &[f64], eval: &str, multi: bool) -> BTreeMap<St
 fn read_replicate(out: &Path, k: usize, order: &mut Vec<Sequence>) -> Result<(Replicate, MetricsFile)> {
     let dir = seed_dir(out, k);
     let path = dir.join("cl_metrics.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let file: MetricsFile =
-        serde_json::from_str(&text).map_err(|e| Error::input(&path, format!("not CL metrics: {e}")))?;
+    let file: MetricsFile = crate::json::read(&path, "CL metrics")?;
     let multi = file.heads == "multi";
     let rows: Vec<MatrixRecord> = read_csv(&dir.join("accuracy_matrix.csv"))?;
     let mut grouped: BTreeMap<(Sequence, String), Vec<&MatrixRecord>> = BTreeMap::new();

@@ -60,8 +60,7 @@ pub fn fingerprint(sc: &Scenario) -> Result<String> {
 }
 
 fn read_marker(path: &Path) -> Result<Marker> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not a replicate marker: {e}")))
+    crate::json::read(path, "a replicate marker")
 }
 
 /// The state of one replicate's folder.

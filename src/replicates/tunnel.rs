@@ -20,8 +20,7 @@ use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::tunnel::{normalised, tunnel_start_ood};
 use crate::plot::{Figure, LineChart, Series, write_chart};
-use crate::results::MetricsAllRecord;
-use crate::results::{csv_bytes, read_csv, write_atomic};
+use crate::results::{MeanMetrics, MetricsAllRecord, RunSummary, csv_bytes, read_csv, write_atomic};
 use crate::run::ProbeRow;
 use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
@@ -40,58 +39,19 @@ fn metric_values(r: &MetricsAllRecord) -> [(&'static str, Option<f64>); 7] {
     ]
 }
 
-/// What a run's `summary.json` says of its networks.
-#[derive(Clone, Debug, Deserialize)]
-struct SummaryRecord {
-    scenario: String,
-    #[serde(default)]
-    backbone_accuracy: Option<f64>,
-    seeds: SeedsRecord,
-    means: Vec<MeanRecord>,
-    config: ConfigRecord,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct SeedsRecord {
-    scenario: u64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct ConfigRecord {
-    model: ModelRecord,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct ModelRecord {
-    name: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct MeanRecord {
-    model: String,
-    probe: String,
-    mean_retained_pct: Option<f64>,
-    mean_pearson: Option<f64>,
-    mean_alignment: Option<f64>,
-    tunnel_class: Option<String>,
-}
-
 /// One replicate's results.
 struct Replicate {
     k: usize,
-    summary: SummaryRecord,
+    summary: RunSummary,
     probes: Vec<ProbeRow>,
     metrics: Vec<MetricsAllRecord>,
 }
 
 fn read_replicate(out: &Path, k: usize) -> Result<Replicate> {
     let dir = seed_dir(out, k);
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let summary = serde_json::from_str(&text).map_err(|e| Error::input(&path, format!("not a run summary: {e}")))?;
     Ok(Replicate {
         k,
-        summary,
+        summary: crate::json::read(&dir.join("summary.json"), "a run summary")?,
         probes: read_csv(&dir.join("probes.csv"))?,
         metrics: read_csv(&dir.join("metrics_all.csv"))?,
     })
@@ -196,10 +156,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     let reps: Vec<Replicate> = ks.iter().map(|&k| read_replicate(out, k)).collect::<Result<_>>()?;
     let first = &reps[0];
     let oods: Vec<String> = ordered(first.metrics.iter().map(|m| &m.ood_dataset));
-    let backbone: Vec<f64> = reps
-        .iter()
-        .map(|r| r.summary.backbone_accuracy.unwrap_or(f64::NAN))
-        .collect();
+    let backbone: Vec<f64> = reps.iter().map(|r| r.summary.backbone_accuracy).collect();
     let mut rows = vec![AggregateRow::new("trained", "", "", "backbone_accuracy", &backbone)];
     let mut networks = Vec::new();
     let mut classes = Vec::new();
@@ -255,7 +212,7 @@ fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -
 
 /// One network's means across seeds, and every seed's tunnel class.
 fn network(reps: &[Replicate], model: &str, probe: &str) -> (NetworkAggregate, Vec<ClassRow>) {
-    let means: Vec<(&Replicate, &MeanRecord)> = reps
+    let means: Vec<(&Replicate, &MeanMetrics)> = reps
         .iter()
         .filter_map(|r| {
             r.summary
@@ -265,20 +222,19 @@ fn network(reps: &[Replicate], model: &str, probe: &str) -> (NetworkAggregate, V
                 .map(|m| (r, m))
         })
         .collect();
-    let pick = |f: fn(&MeanRecord) -> Option<f64>| -> Summary {
-        Summary::of(&means.iter().map(|(_, m)| f(m).unwrap_or(f64::NAN)).collect::<Vec<_>>())
-    };
+    let pick =
+        |f: fn(&MeanMetrics) -> f64| -> Summary { Summary::of(&means.iter().map(|(_, m)| f(m)).collect::<Vec<_>>()) };
     let mut counts = BTreeMap::new();
     let mut classes = Vec::new();
     for (r, m) in &means {
-        let class = m.tunnel_class.clone().unwrap_or_else(|| "undefined".into());
+        let class = m.tunnel_class.map_or("undefined", |c| c.name()).to_string();
         *counts.entry(class.clone()).or_insert(0) += 1;
         classes.push(ClassRow {
             model: model.to_string(),
             probe: probe.to_string(),
             replicate: r.k,
             seed: r.summary.seeds.scenario,
-            mean_retained_pct: m.mean_retained_pct,
+            mean_retained_pct: finite(m.mean_retained_pct),
             tunnel_class: class,
         });
     }

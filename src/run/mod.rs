@@ -17,7 +17,10 @@ use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
-use crate::results::{MetricsAllRecord, MetricsRecord, csv_bytes, write_atomic};
+use crate::results::{
+    DatasetSummary, MeanMetrics, MetricsAllRecord, MetricsRecord, ProbeAgreement, RunSummary, Seeds, Timings,
+    csv_bytes, write_atomic,
+};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
@@ -62,75 +65,6 @@ pub struct MetricsRow {
     pub ood_dataset: String,
     #[serde(flatten)]
     pub metrics: OodMetrics,
-}
-
-/// Summary of one (model, probe): mean metrics and class.
-#[derive(Clone, Debug, Serialize)]
-pub struct MeanMetrics {
-    pub model: String,
-    pub probe: String,
-    pub mean_retained_pct: f64,
-    pub mean_pearson: f64,
-    pub mean_alignment: f64,
-    pub tunnel_class: Option<TunnelClass>,
-    pub probe_secs: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct RunSummary {
-    pub scenario: String,
-    pub scenario_file: String,
-    pub config: Scenario,
-    pub backend: String,
-    pub machine: crate::isa::Machine,
-    pub seeds: Seeds,
-    pub parameters: usize,
-    pub probed_layers: usize,
-    pub resampler: &'static str,
-    pub datasets: Vec<DatasetSummary>,
-    pub train: train::TrainReport,
-    pub backbone_accuracy: f64,
-    pub means: Vec<MeanMetrics>,
-    /// Mean |closed-form − paper| per-layer accuracy, when both probe kinds ran.
-    pub probe_agreement: Vec<ProbeAgreement>,
-    pub timings_secs: Timings,
-    pub out_dir: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Seeds {
-    pub scenario: u64,
-    pub init: u64,
-    pub data_order: u64,
-    pub probe: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct DatasetSummary {
-    pub label: String,
-    pub role: String,
-    pub n_classes: usize,
-    pub n_train: usize,
-    pub n_test: usize,
-    pub n_probe_train: usize,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ProbeAgreement {
-    pub model: String,
-    pub a: String,
-    pub b: String,
-    pub mean_abs_diff: f64,
-    pub max_abs_diff: f64,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Timings {
-    pub data: f64,
-    pub train: f64,
-    pub features: f64,
-    pub probes: f64,
-    pub total: f64,
 }
 
 /// Make sure the output folder can be written before any work starts.
@@ -189,7 +123,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
         seeds: stage.seeds,
         parameters: trained.parameters,
         probed_layers: trained.layers.len(),
-        resampler: crate::data::transform::RESAMPLER,
+        resampler: crate::data::transform::RESAMPLER.to_string(),
         datasets: probed.datasets,
         backbone_accuracy: trained.report.best_val_accuracy,
         train: trained.report,
@@ -243,10 +177,8 @@ impl Stage<'_> {
         let sc = self.sc;
         let t = Instant::now();
         self.reporter.line(&format!("scenario `{}`: loading data", sc.name));
-        let named = |at: &str, label: &str, e: Error| match e {
-            Error::Usage(msg) => Error::input(path, format!("key `{at}` (data set `{label}`): {msg}")),
-            other => other,
-        };
+        let named =
+            |at: &str, label: &str, e: Error| e.context(format!("key `{at}` (data set `{label}`)")).in_file(path);
         let id_label = data_label(&sc.id);
         let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
         let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &self.opts.data_dir)

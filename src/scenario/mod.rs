@@ -53,19 +53,21 @@ fn parse_table(text: &str, path: &Path, sets: &[String]) -> Result<toml::Table> 
 
 /// Check a scenario table against the schema and validate it; errors name `path` and the key.
 pub fn from_table(path: &Path, table: toml::Table) -> Result<Scenario> {
+    scenario_of(table).map_err(|e| e.in_file(path))
+}
+
+/// The validated scenario of a TOML table; a wrong key or value names the key, not yet the file.
+pub fn scenario_of(table: toml::Table) -> Result<Scenario> {
     let scenario: Scenario = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let key = e.path().to_string();
-        let msg = e.into_inner().message().to_string();
+        let err = Error::usage(e.into_inner().message());
         if key == "." {
-            Error::input(path, msg)
+            err
         } else {
-            Error::input(path, format!("key `{key}`: {msg}"))
+            err.context(format!("key `{key}`"))
         }
     })?;
-    validate(&scenario).map_err(|e| match e {
-        Error::Usage(msg) => Error::input(path, msg),
-        other => other,
-    })?;
+    validate(&scenario)?;
     Ok(scenario)
 }
 
@@ -131,12 +133,7 @@ pub fn validate(s: &Scenario) -> Result<()> {
         )));
     }
     s.train.validate()?;
-    let at = |key: String| {
-        move |e: Error| match e {
-            Error::Usage(msg) => Error::usage(format!("key `{key}`: {msg}")),
-            other => other,
-        }
-    };
+    let at = |key: String| move |e: Error| e.context(format!("key `{key}`"));
     s.probe.main.validate().map_err(at("probe.main".into()))?;
     for (i, p) in s.probe.also.iter().enumerate() {
         p.validate().map_err(at(format!("probe.also[{i}]")))?;

@@ -17,9 +17,8 @@ use serde::Deserialize;
 
 use super::exec::{DONE, DoneMarker, FAILED, FailedMarker, PLAN_FILE};
 use crate::error::{Error, Result};
-use crate::model::{ArchSpec, table11_params_millions};
-use crate::results::MetricsRecord;
-use crate::results::write_atomic;
+use crate::model::table11_params_millions;
+use crate::results::{MetricsRecord, RunSummary, read_csv, write_atomic};
 use crate::stats::analyze::{Analysis, analyze};
 
 pub const STUDY_METRICS: &str = "study_metrics.csv";
@@ -64,11 +63,6 @@ struct PlanEntry {
     id: String,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not the expected JSON: {e}")))
-}
-
 /// The names of the folders in `dir`, sorted.
 fn subfolders(dir: &Path) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -95,7 +89,7 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, 
         }
         let plan_path = dir.join(PLAN_FILE);
         if plan_path.is_file() {
-            let plan: PlanFile = read_json(&plan_path)?;
+            let plan: PlanFile = crate::json::read(&plan_path, "a study plan")?;
             spec = spec.or(plan.spec);
             for e in plan.runs {
                 if !order.contains(&e.id) {
@@ -120,11 +114,11 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, 
             let rd = runs.join(&id);
             if rd.join(DONE).is_file() {
                 if !found.contains_key(&id) {
-                    let marker: DoneMarker = read_json(&rd.join(DONE))?;
+                    let marker: DoneMarker = crate::json::read(&rd.join(DONE), "a finished-run marker")?;
                     found.insert(id.clone(), FoundRun { id, dir: rd, marker });
                 }
             } else if rd.join(FAILED).is_file() && !failed.contains_key(&id) {
-                failed.insert(id.clone(), read_json(&rd.join(FAILED))?);
+                failed.insert(id.clone(), crate::json::read(&rd.join(FAILED), "a failed-run marker")?);
             }
         }
     }
@@ -142,37 +136,19 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, 
 /// The variable cells of one run, from its summary.json.
 fn variable_cells(dir: &Path) -> Result<String> {
     let path = dir.join("summary.json");
-    let v: serde_json::Value = read_json(&path)?;
-    let bad = |what: &str| Error::input(&path, format!("missing or malformed `{what}`"));
-    let config = v.get("config").ok_or_else(|| bad("config"))?;
-    let arch: ArchSpec = serde_json::from_value(config.get("model").cloned().ok_or_else(|| bad("config.model"))?)
-        .map_err(|e| Error::input(&path, format!("config.model: {e}")))?;
-    let (stem, phi) = arch
-        .stem_and_reduction()
-        .map_err(|e| Error::input(&path, e.to_string()))?;
-    let depth = arch.depth_code().map_err(|e| Error::input(&path, e.to_string()))?;
+    let s: RunSummary = crate::json::read(&path, "a run summary")?;
+    let arch = &s.config.model;
+    let (stem, phi) = arch.stem_and_reduction().map_err(|e| e.in_file(&path))?;
+    let depth = arch.depth_code().map_err(|e| e.in_file(&path))?;
     let family = if arch.is_transformer() { "Transformer" } else { "CNN" };
-    let augment = config
-        .pointer("/train/augment")
-        .and_then(|a| a.as_bool())
-        .ok_or_else(|| bad("config.train.augment"))?;
-    let resolution = config
-        .get("resolution")
-        .and_then(|r| r.as_u64())
-        .ok_or_else(|| bad("config.resolution"))?;
-    let id = v
-        .get("datasets")
-        .and_then(|d| d.as_array())
-        .and_then(|d| d.iter().find(|d| d.get("role").and_then(|r| r.as_str()) == Some("id")))
-        .ok_or_else(|| bad("datasets (role id)"))?;
-    let classes = id
-        .get("n_classes")
-        .and_then(|c| c.as_u64())
-        .ok_or_else(|| bad("n_classes"))?;
-    let n_train = id
-        .get("n_train")
-        .and_then(|c| c.as_u64())
-        .ok_or_else(|| bad("n_train"))?;
+    let augment = s.config.train.augment;
+    let resolution = s.config.resolution;
+    let id = s
+        .datasets
+        .iter()
+        .find(|d| d.role == "id")
+        .ok_or_else(|| Error::input(&path, "no data set with role `id`"))?;
+    let (classes, n_train) = (id.n_classes, id.n_train);
     let p = table11_params_millions(&arch.name)
         .ok_or_else(|| Error::input(&path, format!("no Table 11 parameter count for `{}`", arch.name)))?
         * 1e6
@@ -193,11 +169,8 @@ struct RunMetrics {
 
 fn run_metrics(run: &FoundRun) -> Result<RunMetrics> {
     let cells = variable_cells(&run.dir)?;
-    let path = run.dir.join("metrics.csv");
-    let mut rdr = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
     let mut rows = Vec::new();
-    for rec in rdr.deserialize::<MetricsRecord>() {
-        let m = rec.map_err(|e| Error::input(&path, format!("malformed row: {e}")))?;
+    for m in read_csv::<MetricsRecord>(&run.dir.join("metrics.csv"))? {
         let values = match (m.pearson, m.alignment, m.retained_pct) {
             (Some(p), Some(a), Some(r)) if p.is_finite() && a.is_finite() && r.is_finite() => Ok([p, a, r]),
             _ => Err(m.undefined_reasons),

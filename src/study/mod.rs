@@ -250,10 +250,7 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
         .clone()
         .ok_or_else(|| Error::input(path, "no [study] section: this is a single-run scenario"))?;
     table.remove("study");
-    let in_file = |e: Error| match e {
-        Error::Usage(msg) => Error::input(path, msg),
-        other => other,
-    };
+    let in_file = |e: Error| e.in_file(path);
 
     // (variables, assignments) per run, in plan order.
     let mut combos: Vec<(RunVariables, Vec<Assignment>)> = Vec::new();
@@ -352,19 +349,14 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
             .map(|(n, l, _)| format!("{n}={l}"))
             .collect::<Vec<_>>()
             .join(" ");
+        let at_run = format!("study run {index} ({what})");
         let mut t = table.clone();
         for (key, value) in sets {
             let value = resolve_data_names(&key, value, &study.data).map_err(in_file)?;
             scenario::set_value(&mut t, &key, value)
-                .map_err(|e| Error::input(path, format!("study run {index} ({what}): key `{key}`: {e}")))?;
+                .map_err(|e| e.context(format!("key `{key}`")).context(at_run.clone()).in_file(path))?;
         }
-        let mut sc = scenario::from_table(path, t).map_err(|e| match e {
-            Error::Input { path, msg } => Error::Input {
-                path,
-                msg: format!("study run {index} ({what}): {msg}"),
-            },
-            other => other,
-        })?;
+        let mut sc = scenario::scenario_of(t).map_err(|e| e.context(at_run).in_file(path))?;
         // Replicates are runs of the plan: each is one run of its configuration.
         sc.replicates = 1;
         let canonical = serde_json::to_string(&sc).map_err(|e| Error::Internal(format!("run config: {e}")))?;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::plot::{BarChart, Figure, write_chart};
-use crate::results::{read_csv, write_atomic};
+use crate::results::{MeanMetrics, RunSummary, read_csv, write_atomic};
+use crate::stats::describe::finite;
 use crate::stats::study::ComparisonResult;
 
 /// A piece of the report.
@@ -171,32 +172,22 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut counts = [0usize; 5];
     const CLASSES: [&str; 5] = ["negligible", "weak", "medium", "strong", "undefined"];
     for r in &runs {
-        let s = read_json(&r.dir.join("summary.json"))?;
-        let mean = s.get("means").and_then(|m| m.as_array()).and_then(|m| {
-            m.iter()
-                .find(|x| x.get("model").and_then(|v| v.as_str()) == Some("trained"))
-        });
-        let get = |k: &str| mean.and_then(|m| m.get(k)).and_then(|v| v.as_f64());
+        let s: RunSummary = crate::json::read(&r.dir.join("summary.json"), "a run summary")?;
+        let mean = s.means.iter().find(|m| m.model == "trained");
+        let get = |f: fn(&MeanMetrics) -> f64| mean.map(f).and_then(finite);
         let class = mean
-            .and_then(|m| m.get("tunnel_class"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("undefined")
+            .and_then(|m| m.tunnel_class)
+            .map_or("undefined", |c| c.name())
             .to_string();
         counts[CLASSES.iter().position(|c| *c == class).unwrap_or(4)] += 1;
         rows.push(vec![
             r.id.clone(),
             r.variables.clone(),
-            s.pointer("/config/model/name")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string(),
-            num(
-                s.get("backbone_accuracy").and_then(|v| v.as_f64()).map(|a| 100.0 * a),
-                2,
-            ),
-            num(get("mean_retained_pct"), 2),
-            num(get("mean_pearson"), 3),
-            num(get("mean_alignment"), 3),
+            s.config.model.name.clone(),
+            num(finite(s.backbone_accuracy).map(|a| 100.0 * a), 2),
+            num(get(|m| m.mean_retained_pct), 2),
+            num(get(|m| m.mean_pearson), 3),
+            num(get(|m| m.mean_alignment), 3),
             class,
         ]);
     }

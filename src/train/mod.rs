@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::ImageDataset;
 use crate::data::transform::{Augmenter, Normalization, to_f32_batch};
 use crate::error::{Error, Result};
+use crate::json::nan_if_null;
 use crate::model::Backbone;
 
 /// The training recipe.
@@ -92,18 +93,21 @@ impl TrainConfig {
 }
 
 /// One epoch's log line.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     pub lr: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_accuracy: f64,
     pub secs: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainReport {
     pub best_epoch: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub best_val_accuracy: f64,
     pub epochs: Vec<EpochLog>,
     pub train_secs: f64,

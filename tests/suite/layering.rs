@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::common::{files_under, root};
 
 /// The modules the lower stages may use: the stages themselves and the leaves under them.
-const LOWER: [&str; 11] = [
+const LOWER: [&str; 12] = [
     "error",
+    "json",
     "seed",
     "interrupt",
     "isa",
