@@ -308,17 +308,22 @@ pub fn to_f32_batch(ds: &ImageDataset, indices: &[usize], norm: &Normalization, 
     out.clear();
     out.reserve(indices.len() * 3 * plane);
     for &i in indices {
-        let img = ds.image(i);
-        for (c, table) in t.iter().enumerate() {
-            let src = if ds.channels == 1 {
-                img
-            } else {
-                &img[c * plane..(c + 1) * plane]
-            };
-            out.extend(src.iter().map(|&v| table[v as usize]));
-        }
+        push_normalised(out, ds.image(i), ds.channels, plane, &t);
     }
     Ok(())
+}
+
+/// Appends one u8 image (`channels` planes of `plane` pixels) to `out` as three normalised f32
+/// planes; a grey image's one plane serves all three.
+fn push_normalised(out: &mut Vec<f32>, img: &[u8], channels: usize, plane: usize, tables: &[[f32; 256]; 3]) {
+    for (c, table) in tables.iter().enumerate() {
+        let src = if channels == 1 {
+            img
+        } else {
+            &img[c * plane..(c + 1) * plane]
+        };
+        out.extend(src.iter().map(|&v| table[v as usize]));
+    }
 }
 
 /// RandomResizedCrop + horizontal flip (method §5), from the u8 store straight into a
@@ -419,10 +424,7 @@ impl Augmenter {
         out.clear();
         out.reserve(indices.len() * 3 * plane);
         for &i in indices {
-            let img = self.augment_u8(ds, i, epoch)?;
-            for (c, table) in t.iter().enumerate() {
-                out.extend(img[c * plane..(c + 1) * plane].iter().map(|&v| table[v as usize]));
-            }
+            push_normalised(out, &self.augment_u8(ds, i, epoch)?, 3, plane, &t);
         }
         Ok(())
     }

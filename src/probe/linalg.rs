@@ -35,34 +35,27 @@ pub fn cholesky_solve(a: &mut [f64], n: usize, b: &mut [f64], m: usize) -> bool 
     }
     // Forward substitution L Y = B, then back substitution Lᵀ X = Y, column block at a time.
     for i in 0..n {
-        for k in 0..i {
-            let l = a[i * n + k];
-            if l != 0.0 {
-                for c in 0..m {
-                    b[i * m + c] -= l * b[k * m + c];
-                }
-            }
-        }
-        let d = a[i * n + i];
-        for c in 0..m {
-            b[i * m + c] /= d;
-        }
+        substitute(b, m, i, a[i * n + i], (0..i).map(|k| (k, a[i * n + k])));
     }
     for i in (0..n).rev() {
-        for k in i + 1..n {
-            let l = a[k * n + i];
-            if l != 0.0 {
-                for c in 0..m {
-                    b[i * m + c] -= l * b[k * m + c];
-                }
-            }
-        }
-        let d = a[i * n + i];
-        for c in 0..m {
-            b[i * m + c] /= d;
-        }
+        substitute(b, m, i, a[i * n + i], (i + 1..n).map(|k| (k, a[k * n + i])));
     }
     true
+}
+
+/// One step of a triangular solve on the rows of `b` (`m` columns each):
+/// `b[i] = (b[i] − Σ l·b[k]) / d` over the (k, l) `terms`.
+fn substitute(b: &mut [f64], m: usize, i: usize, d: f64, terms: impl Iterator<Item = (usize, f64)>) {
+    for (k, l) in terms {
+        if l != 0.0 {
+            for c in 0..m {
+                b[i * m + c] -= l * b[k * m + c];
+            }
+        }
+    }
+    for c in 0..m {
+        b[i * m + c] /= d;
+    }
 }
 
 /// Eigenvalues of a symmetric n x n matrix (destroys `a`), in no particular order.

@@ -310,20 +310,23 @@ fn h24_spec() -> ComparisonSpec {
         ("CIFAR-10", f(&[(gamma, &[G_CIFAR11]), ("ID Class Count", &[10.0])])),
         ("CIFAR-100", f(&[(gamma, &[G_CIFAR11]), ("ID Class Count", &[100.0])])),
     ];
-    for i in 0..3 {
-        for j in i + 1..3 {
-            let mut c = cmp_def(
-                format!("id_data_{}_vs_{}", id_groups[i].0, id_groups[j].0),
-                id_groups[i].0,
-                id_groups[j].0,
-                id_groups[i].1.clone(),
-                id_groups[j].1.clone(),
-            );
-            c.within = vec![common.clone()];
-            c.exclude = vec![ids(&[56, 57])];
-            c.vary = vec!["ID Class Count".into(), gamma.into()];
-            out.push(c);
-        }
+    // The groups `i` and `j` of `groups` at the common architecture, the class count and γ varying.
+    let data_pair = |prefix: &str, groups: &[(&str, Filter)], (i, j): (usize, usize), exclude: &[u32]| {
+        let (a, b) = (&groups[i], &groups[j]);
+        let mut c = cmp_def(
+            format!("{prefix}_{}_vs_{}", a.0, b.0),
+            a.0,
+            b.0,
+            a.1.clone(),
+            b.1.clone(),
+        );
+        c.within = vec![common.clone()];
+        c.exclude = vec![ids(exclude)];
+        c.vary = vec!["ID Class Count".into(), gamma.into()];
+        c
+    };
+    for pair in [(0, 1), (0, 2), (1, 2)] {
+        out.push(data_pair("id_data", &id_groups, pair, &[56, 57]));
     }
 
     // ImageNet-100 subsets (VGGm-11, 32²), by γ = P/N and class count.
@@ -347,17 +350,7 @@ fn h24_spec() -> ComparisonSpec {
         (2, 3, "samples"),
     ];
     for (i, j, kind) in subset_pairs {
-        let mut c = cmp_def(
-            format!("{kind}_{}_vs_{}", subsets[i].0, subsets[j].0),
-            subsets[i].0,
-            subsets[j].0,
-            subsets[i].1.clone(),
-            subsets[j].1.clone(),
-        );
-        c.within = vec![common.clone()];
-        c.exclude = vec![ids(&[28, 29])];
-        c.vary = vec!["ID Class Count".into(), gamma.into()];
-        out.push(c);
+        out.push(data_pair(kind, &subsets, (i, j), &[28, 29]));
     }
     ComparisonSpec {
         name: "h24".into(),
