@@ -134,6 +134,10 @@ pub struct ClSummaryRecord {
     pub forgetting_task_aware: Option<f64>,
     pub bwt_task_aware: Option<f64>,
     pub fwt_task_aware: Option<f64>,
+    pub plasticity_task_agnostic: Option<f64>,
+    pub relative_forgetting_task_agnostic: Option<f64>,
+    pub plasticity_task_aware: Option<f64>,
+    pub relative_forgetting_task_aware: Option<f64>,
 }
 
 /// A row of `swap.csv`: one extractor/tunnel combination of the swap protocol.

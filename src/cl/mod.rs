@@ -13,8 +13,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
-use crate::scenario::continual::TruncateConfig;
-pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy};
+pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy, Trainable};
+use crate::scenario::continual::{Sweep, TruncateConfig};
 
 use crate::data::split::{ClassOrder, Task, TaskSpec, class_incremental};
 use crate::data::transform::Normalization;
@@ -22,7 +22,7 @@ use crate::data::{DataSplit, ImageDataset};
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
 use crate::metrics::tunnel;
-use crate::model::{ArchSpec, Backbone, LayerInfo, layer_names};
+use crate::model::{ArchSpec, Backbone, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::run::RunOptions;
@@ -51,6 +51,8 @@ pub struct SequenceResult {
     pub layer_names: Vec<String>,
     pub metrics_aware: ClMetrics,
     pub metrics_agnostic: ClMetrics,
+    /// The extractor/tunnel boundary k that `later_tasks_train` or a tunnel-aware strategy used.
+    pub extractor_layers: Option<usize>,
     pub train_secs: f64,
 }
 
@@ -66,13 +68,28 @@ pub struct ClSummary {
     pub secs: f64,
 }
 
+/// A truncated network: where it was cut, and its size beside the full network's.
 #[derive(Clone, Debug, Serialize)]
 pub struct TruncationChoice {
     pub architecture: String,
-    pub rule: CutRule,
+    pub variant: String,
+    /// The rule that chose the cut; none for a sweep's depths.
+    pub rule: Option<CutRule>,
     pub k: usize,
     pub layers: usize,
     pub note: String,
+    /// Width multiplier of the truncated network (wider than the full one's with `match_params`).
+    pub width: f64,
+    pub parameters_full: usize,
+    pub parameters: usize,
+}
+
+/// The network a sequence trains: the full backbone, or its first `cut` probed layers built at
+/// `arch`'s width or, capacity-matched, at a larger one.
+struct Variant {
+    label: String,
+    arch: ArchSpec,
+    cut: Option<usize>,
 }
 
 /// Data shared by every sequence.
@@ -221,7 +238,7 @@ impl Reservoir {
 fn run_sequence(
     s: &Setup,
     arch: &ArchSpec,
-    cut: Option<usize>,
+    v: &Variant,
     strategy: Strategy,
     reporter: &mut Reporter,
     keep_models: bool,
@@ -231,17 +248,22 @@ fn run_sequence(
     let multi = s.cfg.heads == Heads::Multi;
     let ad = s.device.clone().autodiff();
     let arch_label = arch_label(arch);
+    // A freshly initialised network of the variant, from the device's current seed.
+    let build = || -> Result<Backbone> {
+        let model = Backbone::new(&v.arch, s.n_classes, &ad)?;
+        match v.cut {
+            Some(k) => model.truncated(k, &ad),
+            None => Ok(model),
+        }
+    };
     s.device.seed(derive_seed(s.seed, &format!("init:{arch_label}")));
-    let mut model = Backbone::new(arch, s.n_classes, &ad)?;
-    if let Some(k) = cut {
-        model = model.truncated(k, &ad)?;
-    }
+    let mut model = build()?;
     let names: Vec<String> = layer_names(arch)?
         .into_iter()
         .take(model.n_layers())
         .map(|l: LayerInfo| l.name)
         .collect();
-    let variant = if cut.is_some() { "truncated" } else { "full" };
+    let variant = v.label.as_str();
     let seq_seed = derive_seed(s.seed, &format!("{arch_label}:{variant}:{}", strategy.name()));
 
     let init = model.valid();
@@ -260,21 +282,37 @@ fn run_sequence(
     let mut reservoir = Reservoir::new(s.cfg.replay_buffer, derive_seed(seq_seed, "reservoir"));
     let mut ewc: Option<regularizers::Ewc> = None;
     let mut lwf_prev: Option<Backbone> = None;
+    // What trains after task 1, and the extractor/tunnel boundary when that or the strategy needs it.
+    let trainable = strategy.trains_after_first().unwrap_or(s.cfg.later_tasks_train);
+    let needs_boundary = strategy.is_tunnel_aware() || trainable != Trainable::All;
+    let mut boundary: Option<usize> = None;
     for t in 0..n_tasks {
         let task = &s.tasks[t];
+        if let (true, Some(k)) = (t > 0, boundary) {
+            if t == 1 {
+                // Frozen once: the flags persist through every later task.
+                model = match trainable {
+                    Trainable::All => model,
+                    Trainable::Extractor => model.freeze_tunnel(k),
+                    Trainable::Tunnel => model.freeze_extractor(k),
+                    Trainable::Head => model.freeze_extractor(usize::MAX),
+                };
+            }
+            if strategy.resets_tunnel() {
+                s.device.seed(derive_seed(seq_seed, &format!("reset:task{t}")));
+                model = model.with_tunnel_of(build()?, k)?;
+            }
+        }
         let mut train_set = task.train.clone();
-        match strategy {
-            Strategy::Joint => {
-                for earlier in &s.tasks[..t] {
-                    train_set = train_set.concat(&earlier.train)?;
-                }
+        if strategy == Strategy::Joint {
+            for earlier in &s.tasks[..t] {
+                train_set = train_set.concat(&earlier.train)?;
             }
-            Strategy::Replay => {
-                if let Some(buf) = reservoir.dataset(&s.tasks)? {
-                    train_set = train_set.concat(&buf)?;
-                }
-            }
-            _ => {}
+        }
+        if strategy.replays()
+            && let Some(buf) = reservoir.dataset(&s.tasks)?
+        {
+            train_set = train_set.concat(&buf)?;
         }
         let groups = multi.then(|| class_groups(&s.tasks, s.n_classes));
         let old_classes: Vec<i64> = s.tasks[..t]
@@ -297,6 +335,12 @@ fn run_sequence(
         let extras = TrainExtras {
             class_groups: groups.clone(),
             extra_loss: if use_extra { Some(&mut extra) } else { None },
+            // The earlier tasks' heads are not among what trains after task 1.
+            frozen_classes: if trainable == Trainable::All {
+                Vec::new()
+            } else {
+                old_classes.iter().map(|&c| c as u32).collect()
+            },
         };
         reporter.message(&format!(
             "{arch_label} {variant} {}: task {}/{} ({} classes, {} training images)",
@@ -333,11 +377,32 @@ fn run_sequence(
                 .collect::<Result<_>>()?;
             probes.push(row);
         }
+        if t == 0 && needs_boundary {
+            let k = match s.cfg.extractor_layers {
+                Some(k) => k.min(model.n_layers()),
+                None => {
+                    let curve = match probes.first().and_then(|p: &Vec<Vec<f64>>| p.first()) {
+                        Some(c) => c.clone(),
+                        None => probe_layers(&valid, task, s, derive_seed(seq_seed, "p0:0"))?,
+                    };
+                    tunnel::tunnel_start_id(&curve, Default::default()).unwrap_or(model.n_layers())
+                }
+            };
+            reporter.message(&format!(
+                "{arch_label} {variant} {}: extractor = layers 1..{k}, tunnel = layers {}..{}",
+                strategy.name(),
+                k + 1,
+                model.n_layers()
+            ));
+            boundary = Some(k);
+        }
         if keep_models {
             kept.push(valid);
         }
+        if strategy.replays() {
+            reservoir.add_task(t, task.train.len());
+        }
         match strategy {
-            Strategy::Replay => reservoir.add_task(t, task.train.len()),
             Strategy::Ewc => {
                 let fisher = regularizers::Ewc::estimate(&model, &task.train, &s.norm, groups.as_deref(), &ad)?;
                 ewc = Some(match ewc.take() {
@@ -369,6 +434,7 @@ fn run_sequence(
             layer_names: names,
             metrics_aware,
             metrics_agnostic,
+            extractor_layers: boundary,
             train_secs: t0.elapsed().as_secs_f64(),
         },
         kept,
@@ -383,11 +449,11 @@ pub fn arch_label(a: &ArchSpec) -> String {
     }
 }
 
-/// Choose the cut of the truncated network from the full network's first sequence.
-fn choose_cut(cfg: &TruncateConfig, full: &SequenceResult) -> (usize, String) {
+/// Choose the cut of the truncated network by `rule` from the full network's first sequence.
+fn choose_cut(rule: CutRule, k: Option<usize>, full: &SequenceResult) -> (usize, String) {
     let layers = full.layers;
-    match cfg.rule {
-        CutRule::Given => (cfg.k.unwrap_or(layers).min(layers), "given".into()),
+    match rule {
+        CutRule::Given => (k.unwrap_or(layers).min(layers), "given".into()),
         CutRule::Id95 => match full.probes.first().and_then(|p| p.first()) {
             Some(curve) => {
                 let k = tunnel::tunnel_start_id(curve, Default::default()).unwrap_or(layers);
@@ -403,6 +469,96 @@ fn choose_cut(cfg: &TruncateConfig, full: &SequenceResult) -> (usize, String) {
             None => (layers, "fewer than 2 tasks or no layer probes: kept every layer".into()),
         },
     }
+}
+
+/// The truncated networks of `[continual.truncate]`: one cut by its rule, or one per depth of its
+/// sweep, each at the full network's width or, with `match_params`, widened to its parameter count.
+fn truncations(
+    tc: &TruncateConfig,
+    arch: &ArchSpec,
+    full: &SequenceResult,
+    classes: usize,
+) -> Result<Vec<TruncationChoice>> {
+    let layers = full.layers;
+    let cuts: Vec<(String, usize, String)> = match (&tc.sweep, tc.rule) {
+        (Some(sweep), _) => {
+            let depths: Vec<usize> = match sweep {
+                Sweep::Depths(d) => d.clone(),
+                Sweep::Named(_) => (1..layers).collect(),
+            };
+            depths
+                .into_iter()
+                .map(|k| (format!("truncated-{k}"), k, "sweep".to_string()))
+                .collect()
+        }
+        (None, Some(rule)) => {
+            let (k, note) = choose_cut(rule, tc.k, full);
+            vec![("truncated".to_string(), k, note)]
+        }
+        (None, None) => return Err(Error::Internal("truncate: neither rule nor sweep".into())),
+    };
+    let count = |a: &ArchSpec, k: Option<usize>| parameters(a, classes, k);
+    let parameters_full = count(arch, None)?;
+    cuts.into_iter()
+        .map(|(variant, k, note)| {
+            let width = if tc.match_params {
+                matched_width(arch, parameters_full, |a| count(a, Some(k)))
+            } else {
+                arch.width
+            };
+            Ok(TruncationChoice {
+                architecture: arch_label(arch),
+                variant,
+                rule: tc.rule,
+                k,
+                layers,
+                note,
+                width,
+                parameters_full,
+                parameters: count(&arch.clone().with_width(width), Some(k))?,
+            })
+        })
+        .collect()
+}
+
+/// The parameters of `a` for `classes` classes, cut after `k` probed layers when given.
+fn parameters(a: &ArchSpec, classes: usize, k: Option<usize>) -> Result<usize> {
+    let device = Device::flex();
+    let model = Backbone::new(a, classes, &device)?;
+    Ok(parameter_count(&match k {
+        Some(k) => model.truncated(k, &device)?,
+        None => model,
+    }))
+}
+
+/// The width multiplier at which `count` (the parameters of a truncated network at that width)
+/// comes closest to `target`: doubled from `arch`'s width until it reaches the target (or the
+/// largest width an architecture takes), then bisected in log-space. Widths an architecture
+/// refuses (a ViT dimension that the heads do not divide) are skipped.
+fn matched_width(arch: &ArchSpec, target: usize, count: impl Fn(&ArchSpec) -> Result<usize>) -> f64 {
+    const MAX_WIDTH: f64 = 16.0;
+    let mut best = (f64::INFINITY, arch.width);
+    let mut try_width = |w: f64| -> Option<usize> {
+        let n = count(&arch.clone().with_width(w)).ok()?;
+        let miss = (n as f64 / target as f64 - 1.0).abs();
+        if miss < best.0 {
+            best = (miss, w);
+        }
+        Some(n)
+    };
+    let (mut lo, mut hi) = (arch.width, arch.width);
+    while hi < MAX_WIDTH && try_width(hi).is_none_or(|n| n < target) {
+        lo = hi;
+        hi = (hi * 2.0).min(MAX_WIDTH);
+    }
+    for _ in 0..24 {
+        let mid = (lo * hi).sqrt();
+        match try_width(mid) {
+            Some(n) if n >= target => hi = mid,
+            _ => lo = mid,
+        }
+    }
+    best.1
 }
 
 /// Run the `[continual]` section of a scenario into `out_dir`.
@@ -472,7 +628,12 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         let mut first_full: Option<SequenceResult> = None;
         for (si, &strategy) in cfg.strategies.iter().enumerate() {
             let keep = ai == 0 && cfg.swap.is_some() && strategy == Strategy::Finetune;
-            let (res, models) = run_sequence(&setup, arch, None, strategy, &mut reporter, keep)?;
+            let full = Variant {
+                label: "full".into(),
+                arch: arch.clone(),
+                cut: None,
+            };
+            let (res, models) = run_sequence(&setup, arch, &full, strategy, &mut reporter, keep)?;
             reporter.line(&sequence_line(&res));
             if keep {
                 let sw = cfg.swap.as_ref().ok_or_else(|| Error::Internal("swap".into()))?;
@@ -484,23 +645,28 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
             sequences.push(res);
         }
         if let (Some(tc), Some(full)) = (&cfg.truncate, &first_full) {
-            let (k, note) = choose_cut(tc, full);
-            reporter.line(&format!(
-                "{}: truncated network keeps the first {k} of {} probed layers ({note})",
-                arch_label(arch),
-                full.layers
-            ));
-            truncation.push(TruncationChoice {
-                architecture: arch_label(arch),
-                rule: tc.rule,
-                k,
-                layers: full.layers,
-                note,
-            });
-            for &strategy in &cfg.strategies {
-                let (res, _) = run_sequence(&setup, arch, Some(k), strategy, &mut reporter, false)?;
-                reporter.line(&sequence_line(&res));
-                sequences.push(res);
+            for choice in truncations(tc, arch, full, id.n_classes)? {
+                reporter.line(&format!(
+                    "{}: {} keeps the first {} of {} probed layers ({}); {} parameters, the full network {}",
+                    choice.architecture,
+                    choice.variant,
+                    choice.k,
+                    choice.layers,
+                    choice.note,
+                    choice.parameters,
+                    choice.parameters_full
+                ));
+                let variant = Variant {
+                    label: choice.variant.clone(),
+                    arch: arch.clone().with_width(choice.width),
+                    cut: Some(choice.k),
+                };
+                truncation.push(choice);
+                for &strategy in &cfg.strategies {
+                    let (res, _) = run_sequence(&setup, arch, &variant, strategy, &mut reporter, false)?;
+                    reporter.line(&sequence_line(&res));
+                    sequences.push(res);
+                }
             }
         }
     }
@@ -548,4 +714,150 @@ pub(crate) fn input_batch(
 ) -> Result<Tensor<4>> {
     let mut buf = Vec::new();
     batch_tensor(ds, idx, norm, None, &mut buf, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::{SynthKind, SynthSpec};
+
+    /// Every float parameter of `m`, and the running statistics of its batch norms, flattened.
+    fn values(m: &impl Module) -> Vec<f32> {
+        struct All(Vec<f32>);
+        impl burn::module::ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                self.0.extend(crate::backend::floats(p.val()).unwrap());
+            }
+        }
+        let mut all = All(Vec::new());
+        m.visit(&mut all);
+        all.0
+    }
+
+    fn bn_stats(u: &crate::model::backbone::Unit) -> Vec<f32> {
+        match u {
+            crate::model::backbone::Unit::Conv(c) => crate::backend::floats(c.bn.running_mean.value()).unwrap(),
+            _ => unreachable!("a VGG unit"),
+        }
+    }
+
+    fn head_column(m: &Backbone, c: usize) -> Vec<f32> {
+        let w = crate::backend::floats(m.head.fc.weight.val()).unwrap();
+        let k = m.n_classes();
+        w.iter().skip(c).step_by(k).copied().collect()
+    }
+
+    /// Trains a VGGm-11 ×1/16 for one epoch on 4 synthetic classes after `prepare`, with the head
+    /// columns of `frozen` classes kept; returns the model before and after (validation mode).
+    fn train_once(prepare: impl Fn(Backbone) -> Backbone, frozen: Vec<u32>) -> (Backbone, Backbone) {
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let data = SynthKind::Shapes
+            .generate(&SynthSpec {
+                n_classes: 4,
+                train_per_class: 16,
+                test_per_class: 4,
+                height: 32,
+                width: 32,
+                seed: 1,
+            })
+            .unwrap();
+        device.seed(7);
+        let model = prepare(Backbone::new(&ArchSpec::named("vggm-11").with_width(0.0625), 4, &ad).unwrap());
+        let before = model.valid();
+        let cfg: TrainConfig = toml::from_str("epochs = 1\nbatch = 16\nlr = 1e-2\nwarmup_epochs = 0").unwrap();
+        let extras = TrainExtras {
+            frozen_classes: frozen,
+            ..TrainExtras::default()
+        };
+        let norm = Normalization::IMAGENET;
+        let out = train::train_with(
+            model,
+            &data.train,
+            &data.test,
+            &norm,
+            &cfg,
+            3,
+            &device,
+            extras,
+            &mut |_| {},
+        );
+        (before, out.unwrap().last.valid())
+    }
+
+    #[test]
+    fn a_frozen_tunnel_and_frozen_heads_do_not_move() {
+        let k = 6;
+        let (before, after) = train_once(|m| m.freeze_tunnel(k), vec![0, 1]);
+        for (l, (a, b)) in before.units.iter().zip(&after.units).enumerate() {
+            if l < k {
+                assert_ne!(values(a), values(b), "extractor layer {} did not train", l + 1);
+            } else {
+                assert_eq!(values(a), values(b), "tunnel layer {} moved", l + 1);
+                assert_eq!(
+                    bn_stats(a),
+                    bn_stats(b),
+                    "tunnel layer {} batch-norm statistics moved",
+                    l + 1
+                );
+            }
+        }
+        for c in 0..4 {
+            let same = head_column(&before, c) == head_column(&after, c);
+            assert_eq!(same, c < 2, "head column {c}: frozen {}, unchanged {same}", c < 2);
+        }
+    }
+
+    #[test]
+    fn a_frozen_extractor_does_not_move() {
+        let k = 4;
+        let (before, after) = train_once(|m| m.freeze_extractor(k), Vec::new());
+        for (l, (a, b)) in before.units.iter().zip(&after.units).enumerate() {
+            assert_eq!(values(a) == values(b), l < k, "layer {}", l + 1);
+        }
+        assert_ne!(values(&before.head), values(&after.head));
+    }
+
+    #[test]
+    fn capacity_matched_truncations_hold_the_full_parameter_count() {
+        for (name, width, k) in [
+            ("vggm-11", 0.125, 3),
+            ("vggm-17", 0.125, 6),
+            ("resnet-18", 0.125, 5),
+            ("vggm-11", 1.0, 2),
+        ] {
+            let arch = ArchSpec::named(name).with_width(width);
+            let full = parameters(&arch, 10, None).unwrap();
+            let plain = parameters(&arch, 10, Some(k)).unwrap();
+            let w = matched_width(&arch, full, |a| parameters(a, 10, Some(k)));
+            let matched = parameters(&arch.clone().with_width(w), 10, Some(k)).unwrap();
+            let miss = (matched as f64 / full as f64 - 1.0).abs();
+            assert!(
+                plain < full / 2,
+                "{name} cut at {k}: {plain} of {full} parameters before matching"
+            );
+            assert!(
+                miss < 0.05,
+                "{name} ×{width} cut at {k}: width {w} gives {matched} for {full} ({:.1}% off)",
+                100.0 * miss
+            );
+        }
+    }
+
+    #[test]
+    fn a_reset_tunnel_is_a_fresh_initialisation() {
+        let device = Device::flex();
+        let spec = ArchSpec::named("vggm-11").with_width(0.0625);
+        device.seed(1);
+        let trained = Backbone::new(&spec, 4, &device).unwrap();
+        device.seed(2);
+        let fresh = Backbone::new(&spec, 4, &device).unwrap();
+        let reset = trained.clone().with_tunnel_of(fresh.clone(), 6).unwrap();
+        for l in 0..reset.n_layers() {
+            let want = if l < 6 { &trained.units[l] } else { &fresh.units[l] };
+            assert_eq!(values(&reset.units[l]), values(want), "layer {}", l + 1);
+            assert_ne!(values(&trained.units[l]), values(&fresh.units[l]));
+        }
+        assert_eq!(values(&reset.head), values(&trained.head));
+    }
 }

@@ -20,7 +20,10 @@ fn metrics_json(m: &ClMetrics) -> serde_json::Value {
             json!({"value": null, "undefined": x.reason})
         }
     };
-    json!({"acc": v(&m.acc), "aia": v(&m.aia), "forgetting": v(&m.forgetting), "bwt": v(&m.bwt), "fwt": v(&m.fwt)})
+    json!({
+        "acc": v(&m.acc), "aia": v(&m.aia), "forgetting": v(&m.forgetting), "bwt": v(&m.bwt), "fwt": v(&m.fwt),
+        "plasticity": v(&m.plasticity), "relative_forgetting": v(&m.relative_forgetting),
+    })
 }
 
 pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
@@ -79,9 +82,14 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
             forgetting_task_aware: finite(a.forgetting.value),
             bwt_task_aware: finite(a.bwt.value),
             fwt_task_aware: finite(a.fwt.value),
+            plasticity_task_agnostic: finite(g.plasticity.value),
+            relative_forgetting_task_agnostic: finite(g.relative_forgetting.value),
+            plasticity_task_aware: finite(a.plasticity.value),
+            relative_forgetting_task_aware: finite(a.relative_forgetting.value),
         });
         metrics.push(json!({
             "architecture": r.architecture, "variant": r.variant, "strategy": strategy, "layers": r.layers,
+            "extractor_layers": r.extractor_layers,
             "task_aware": metrics_json(a), "task_agnostic": metrics_json(g),
         }));
     }
@@ -220,41 +228,53 @@ fn swap_table(s: &ClSummary) -> String {
     out
 }
 
-/// The table printed at the end of a CL run.
+/// The table printed at the end of a CL run: per sequence the accuracy, forgetting, backward
+/// transfer, plasticity and forgetting relative to plasticity of the scoring that applies
+/// (task-agnostic with a shared head, task-aware with task-specific heads), and the task-aware
+/// ACC and forgetting beside them with a shared head.
 pub fn table(s: &ClSummary) -> String {
-    let mut out = format!(
-        "\n== {} — {} tasks ==\n{:<18}{:<11}{:<10}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}\n",
-        s.scenario,
-        s.tasks.len(),
-        "architecture",
-        "variant",
-        "strategy",
-        "layers",
-        "ACC",
-        "forget",
-        "BWT",
-        "ACC(ta)",
-        "forg(ta)",
-        "BWT(ta)"
+    let multi = s.heads == super::Heads::Multi;
+    let width =
+        |f: &dyn Fn(&SequenceResult) -> usize, min: usize| s.sequences.iter().map(f).max().unwrap_or(0).max(min) + 2;
+    let (wa, wv, ws) = (
+        width(&|r| r.architecture.len(), 12),
+        width(&|r| r.variant.len(), 7),
+        width(&|r| r.strategy.name().len(), 8),
     );
+    let mut header = format!(
+        "{:<wa$}{:<wv$}{:<ws$}{:>7}{:>8}{:>8}{:>8}{:>8}{:>9}",
+        "architecture", "variant", "strategy", "layers", "ACC", "forget", "BWT", "plast", "F/plast"
+    );
+    if !multi {
+        header.push_str(&format!("{:>9}{:>10}", "ACC(ta)", "forg(ta)"));
+    }
+    let mut out = format!("\n== {} — {} tasks ==\n{header}\n", s.scenario, s.tasks.len());
     for r in &s.sequences {
         let (g, a) = (&r.metrics_agnostic, &r.metrics_aware);
-        let _ = writeln!(
+        let m = if multi { a } else { g };
+        let _ = write!(
             out,
-            "{:<18}{:<11}{:<10}{:>7}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+            "{:<wa$}{:<wv$}{:<ws$}{:>7}{:>8}{:>8}{:>8}{:>8}{:>9}",
             r.architecture,
             r.variant,
             r.strategy.name(),
             r.layers,
-            pct(g.acc.value),
-            pct(g.forgetting.value),
-            pct(g.bwt.value),
-            pct(a.acc.value),
-            pct(a.forgetting.value),
-            pct(a.bwt.value)
+            pct(m.acc.value),
+            pct(m.forgetting.value),
+            pct(m.bwt.value),
+            pct(m.plasticity.value),
+            pct(m.relative_forgetting.value),
         );
+        if !multi {
+            let _ = write!(out, "{:>9}{:>10}", pct(a.acc.value), pct(a.forgetting.value));
+        }
+        out.push('\n');
     }
-    out.push_str("(ACC/forget/BWT: task-agnostic, in %; (ta): task-aware)\n");
+    out.push_str(if multi {
+        "(task-aware scoring, in %; plast: mean accuracy on each task right after learning it; F/plast: forgetting relative to it)\n"
+    } else {
+        "(task-agnostic scoring, in %; plast: mean accuracy on each task right after learning it; F/plast: forgetting relative to it; (ta): task-aware)\n"
+    });
     if s.swap.is_some() {
         out.push('\n');
         out.push_str(&swap_table(s));

@@ -148,7 +148,7 @@ pub fn run(
             &s.device,
             TrainExtras {
                 class_groups: multi.then(|| class_groups(&s.tasks, s.n_classes)),
-                extra_loss: None,
+                ..TrainExtras::default()
             },
             &mut |_| {},
         )?;

@@ -18,6 +18,11 @@ pub struct ClMetrics {
     pub bwt: Value,
     /// Forward transfer against a random-init baseline; undefined without one.
     pub fwt: Value,
+    /// Plasticity: the mean accuracy on each task right after learning it, (1/T) Σ_j R[j][j].
+    pub plasticity: Value,
+    /// Forgetting relative to what was learned: F / plasticity. A network that forgets less only
+    /// because it learned less shows it here.
+    pub relative_forgetting: Value,
 }
 
 fn square(r: &[Vec<f64>]) -> bool {
@@ -103,6 +108,26 @@ pub fn forward_transfer(r: &[Vec<f64>], baseline: Option<&[f64]>, per_task_heads
     Value::ok(total / (t - 1) as f64)
 }
 
+/// Plasticity: (1/T) Σ_j R[j][j], the accuracy on each task right after learning it.
+pub fn plasticity(r: &[Vec<f64>]) -> Value {
+    if r.is_empty() || !square(r) || !finite(r) {
+        return Value::undefined("invalid_input");
+    }
+    Value::ok((0..r.len()).map(|j| r[j][j]).sum::<f64>() / r.len() as f64)
+}
+
+/// Forgetting relative to plasticity: F / ((1/T) Σ_j R[j][j]).
+pub fn relative_forgetting(r: &[Vec<f64>]) -> Value {
+    let (f, p) = (average_forgetting(r, false), plasticity(r));
+    if !f.is_defined() {
+        return f;
+    }
+    if !p.is_defined() || p.value <= 0.0 {
+        return Value::undefined("nothing_learned");
+    }
+    Value::ok(f.value / p.value)
+}
+
 pub fn cl_metrics(r: &[Vec<f64>], baseline: Option<&[f64]>, per_task_heads: bool) -> ClMetrics {
     ClMetrics {
         acc: average_accuracy(r),
@@ -110,6 +135,8 @@ pub fn cl_metrics(r: &[Vec<f64>], baseline: Option<&[f64]>, per_task_heads: bool
         forgetting: average_forgetting(r, false),
         bwt: backward_transfer(r),
         fwt: forward_transfer(r, baseline, per_task_heads),
+        plasticity: plasticity(r),
+        relative_forgetting: relative_forgetting(r),
     }
 }
 
@@ -144,6 +171,8 @@ mod tests {
         assert_eq!(m.forgetting.reason, Some("single_task"));
         assert_eq!(m.bwt.reason, Some("single_task"));
         assert_eq!(m.fwt.reason, Some("single_task"));
+        close(m.plasticity, 0.8);
+        assert_eq!(m.relative_forgetting.reason, Some("single_task"));
     }
 
     #[test]
@@ -157,6 +186,8 @@ mod tests {
         close(m.bwt, 0.4 - 0.9);
         close(m.fwt, 0.15 - 0.12);
         close(m.aia, (0.9 + (0.4 + 0.85) / 2.0) / 2.0);
+        close(m.plasticity, (0.9 + 0.85) / 2.0);
+        close(m.relative_forgetting, (0.9 - 0.4) / ((0.9 + 0.85) / 2.0));
         assert_eq!(cl_metrics(&r, Some(&b), true).fwt.reason, Some("fwt_untrained_head"));
         assert_eq!(cl_metrics(&r, None, false).fwt.reason, Some("no_random_init_baseline"));
     }

@@ -366,6 +366,37 @@ impl Backbone {
         })
     }
 
+    /// The network with its extractor (the stem and probed layers 1..k; every layer for k ≥ L)
+    /// frozen: no gradients, and batch norm on its running statistics.
+    pub fn freeze_extractor(mut self, k: usize) -> Backbone {
+        let k = k.min(self.units.len());
+        self.stem = self.stem.map(|s| s.freeze());
+        self.units = freeze_units(self.units, 0..k);
+        self
+    }
+
+    /// The network with its tunnel (probed layers k+1..L) frozen, as [`Backbone::freeze_extractor`].
+    pub fn freeze_tunnel(mut self, k: usize) -> Backbone {
+        let n = self.units.len();
+        self.units = freeze_units(self.units, k.min(n)..n);
+        self
+    }
+
+    /// The network with probed layers k+1..L taken from `fresh` (a newly initialised network of
+    /// the same architecture): its tunnel re-initialised.
+    pub fn with_tunnel_of(mut self, fresh: Backbone, k: usize) -> Result<Backbone> {
+        if fresh.n_layers() != self.n_layers() || k > self.n_layers() {
+            return Err(Error::Internal(format!(
+                "re-initialising the tunnel at layer {k} of {} from a network of {} layers",
+                self.n_layers(),
+                fresh.n_layers()
+            )));
+        }
+        self.units.truncate(k);
+        self.units.extend(fresh.units.into_iter().skip(k));
+        Ok(self)
+    }
+
     /// Recombine: stem and layers 1..k from `extractor`, layers k+1..L from `tunnel`, and `head`.
     pub fn combine(extractor: &Backbone, tunnel: &Backbone, k: usize, head: &Head) -> Result<Backbone> {
         if extractor.n_layers() != tunnel.n_layers() || k == 0 || k > extractor.n_layers() {
@@ -383,6 +414,14 @@ impl Backbone {
             head: head.clone(),
         })
     }
+}
+
+fn freeze_units(units: Vec<Unit>, range: std::ops::Range<usize>) -> Vec<Unit> {
+    units
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| if range.contains(&i) { u.freeze() } else { u })
+        .collect()
 }
 
 /// Stable names of the probed layers of an architecture (method §3.1 module names).

@@ -59,19 +59,12 @@ fn metrics_of(r: &[Vec<f64>], b: &[f64], eval: &str, multi: bool) -> BTreeMap<St
         ("forgetting".to_string(), value(&m.forgetting)),
         ("bwt".to_string(), value(&m.bwt)),
         ("fwt".to_string(), value(&m.fwt)),
+        ("plasticity".to_string(), value(&m.plasticity)),
+        ("relative_forgetting".to_string(), value(&m.relative_forgetting)),
     ]);
-    let diag: Vec<f64> = (0..r.len()).map(|j| r[j][j]).collect();
-    for (j, v) in diag.iter().enumerate() {
-        out.insert(format!("plasticity_task{}", j + 1), *v);
+    for (j, row) in r.iter().enumerate() {
+        out.insert(format!("plasticity_task{}", j + 1), row[j]);
     }
-    out.insert(
-        "plasticity".to_string(),
-        if diag.iter().all(|v| v.is_finite()) {
-            diag.iter().sum::<f64>() / diag.len().max(1) as f64
-        } else {
-            f64::NAN
-        },
-    );
     out
 }
 

@@ -19,6 +19,37 @@ pub enum Strategy {
     Ewc,
     /// Learning without forgetting (distillation on the old classes).
     Lwf,
+    /// After task 1 the tunnel and the earlier tasks' heads are frozen; the extractor and each
+    /// new task's head train.
+    FreezeTunnel,
+    /// After task 1 the extractor and the earlier tasks' heads are frozen; the tunnel and each
+    /// new task's head train.
+    FreezeExtractor,
+    /// The tunnel is re-initialised before every task after the first.
+    ResetTunnel,
+    /// `freeze-tunnel` with experience replay.
+    #[serde(rename = "freeze-tunnel+replay")]
+    FreezeTunnelReplay,
+    /// `freeze-extractor` with experience replay.
+    #[serde(rename = "freeze-extractor+replay")]
+    FreezeExtractorReplay,
+    /// `reset-tunnel` with experience replay.
+    #[serde(rename = "reset-tunnel+replay")]
+    ResetTunnelReplay,
+}
+
+/// The part of the network that trains on the tasks after the first (with each new task's head).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trainable {
+    /// Every layer, and every head.
+    All,
+    /// The extractor (the stem and the first k probed layers); the tunnel is frozen.
+    Extractor,
+    /// The tunnel (probed layers k+1..L); the extractor is frozen.
+    Tunnel,
+    /// The new task's head only.
+    Head,
 }
 
 impl Strategy {
@@ -29,7 +60,42 @@ impl Strategy {
             Strategy::Replay => "replay",
             Strategy::Ewc => "ewc",
             Strategy::Lwf => "lwf",
+            Strategy::FreezeTunnel => "freeze-tunnel",
+            Strategy::FreezeExtractor => "freeze-extractor",
+            Strategy::ResetTunnel => "reset-tunnel",
+            Strategy::FreezeTunnelReplay => "freeze-tunnel+replay",
+            Strategy::FreezeExtractorReplay => "freeze-extractor+replay",
+            Strategy::ResetTunnelReplay => "reset-tunnel+replay",
         }
+    }
+
+    /// Whether the strategy trains on a replay buffer of earlier tasks' images.
+    pub fn replays(self) -> bool {
+        use Strategy::*;
+        matches!(
+            self,
+            Replay | FreezeTunnelReplay | FreezeExtractorReplay | ResetTunnelReplay
+        )
+    }
+
+    /// What a tunnel-aware strategy trains after task 1 (`None`: not one that freezes).
+    pub fn trains_after_first(self) -> Option<Trainable> {
+        use Strategy::*;
+        match self {
+            FreezeTunnel | FreezeTunnelReplay => Some(Trainable::Extractor),
+            FreezeExtractor | FreezeExtractorReplay => Some(Trainable::Tunnel),
+            _ => None,
+        }
+    }
+
+    /// Whether the tunnel is re-initialised before every task after the first.
+    pub fn resets_tunnel(self) -> bool {
+        matches!(self, Strategy::ResetTunnel | Strategy::ResetTunnelReplay)
+    }
+
+    /// Whether the strategy needs the extractor/tunnel boundary.
+    pub fn is_tunnel_aware(self) -> bool {
+        self.trains_after_first().is_some() || self.resets_tunnel()
     }
 }
 
@@ -58,10 +124,29 @@ pub enum CutRule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TruncateConfig {
-    pub rule: CutRule,
+    /// Where the one truncated network is cut; give this or `sweep`.
+    #[serde(default)]
+    pub rule: Option<CutRule>,
     /// Layers kept (rule = "given").
     #[serde(default)]
     pub k: Option<usize>,
+    /// One truncated network per depth: a list of the probed layers kept, or "all" (every depth
+    /// 1..L−1). Variants are named `truncated-<k>`.
+    #[serde(default)]
+    pub sweep: Option<Sweep>,
+    /// Widen each truncated network until it holds about as many parameters as the full one
+    /// (within a few per cent), so that it keeps at least the full network's capacity.
+    #[serde(default)]
+    pub match_params: bool,
+}
+
+/// The depths of a truncation sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Sweep {
+    Depths(Vec<usize>),
+    /// "all".
+    Named(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,6 +190,15 @@ pub struct ContinualConfig {
     /// Run the extractor/tunnel swap and fine-tune protocol (method §8.1; two tasks).
     #[serde(default)]
     pub swap: Option<SwapConfig>,
+    /// What trains on the tasks after the first, for every strategy (method §8.2): "all", or the
+    /// "extractor", the "tunnel" or the "head" alone (with each new task's head).
+    #[serde(default = "default_trainable")]
+    pub later_tasks_train: Trainable,
+    /// The extractor/tunnel boundary of `later_tasks_train` and the tunnel-aware strategies: the
+    /// extractor is the first k probed layers. Absent: the ID-95% rule (method §2.7) on each
+    /// sequence's task-1 probe curve after task 1, as the swap protocol.
+    #[serde(default)]
+    pub extractor_layers: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +215,9 @@ pub struct SwapConfig {
     pub finetune_lr: f64,
 }
 
+fn default_trainable() -> Trainable {
+    Trainable::All
+}
 fn default_heads() -> Heads {
     Heads::Shared
 }
@@ -169,8 +266,21 @@ impl ContinualConfig {
         if self.strategies.is_empty() {
             return bad("strategies`: at least one strategy".into());
         }
-        if self.strategies.contains(&Strategy::Replay) && self.replay_buffer == 0 {
-            return bad("replay_buffer` must be > 0 for the replay strategy".into());
+        if let Some(s) = self.strategies.iter().find(|s| s.replays())
+            && self.replay_buffer == 0
+        {
+            return bad(format!("replay_buffer` must be > 0 for the {} strategy", s.name()));
+        }
+        if self.later_tasks_train != Trainable::All
+            && let Some(s) = self.strategies.iter().find(|s| s.trains_after_first().is_some())
+        {
+            return bad(format!(
+                "later_tasks_train`: the {} strategy sets what trains after task 1 itself; leave `later_tasks_train` at \"all\"",
+                s.name()
+            ));
+        }
+        if self.extractor_layers == Some(0) {
+            return bad("extractor_layers` must be > 0".into());
         }
         if !(self.ewc_lambda >= 0.0 && self.ewc_lambda.is_finite()) {
             return bad("ewc_lambda` must be >= 0".into());
@@ -179,11 +289,20 @@ impl ContinualConfig {
             return bad("lwf_temperature` must be > 0 and `lwf_alpha` >= 0".into());
         }
         if let Some(t) = &self.truncate {
-            match (t.rule, t.k) {
-                (CutRule::Given, None) => return bad("truncate.k` is required for rule \"given\"".into()),
-                (CutRule::Given, Some(0)) => return bad("truncate.k` must be > 0".into()),
-                (CutRule::Id95 | CutRule::OodPeak, Some(_)) => {
+            match (t.rule, t.k, &t.sweep) {
+                (Some(_), _, Some(_)) | (None, _, None) => {
+                    return bad("truncate`: give `rule` (one truncated network) or `sweep` (one per depth)".into());
+                }
+                (Some(CutRule::Given), None, _) => return bad("truncate.k` is required for rule \"given\"".into()),
+                (Some(CutRule::Given), Some(0), _) => return bad("truncate.k` must be > 0".into()),
+                (Some(CutRule::Id95 | CutRule::OodPeak) | None, Some(_), _) => {
                     return bad("truncate.k` applies to rule \"given\" only".into());
+                }
+                (None, None, Some(Sweep::Named(n))) if n != "all" => {
+                    return bad(format!("truncate.sweep`: \"{n}\" is not a list of depths or \"all\""));
+                }
+                (None, None, Some(Sweep::Depths(d))) if d.is_empty() || d.contains(&0) => {
+                    return bad("truncate.sweep`: depths must be a non-empty list of numbers > 0".into());
                 }
                 _ => {}
             }

@@ -151,6 +151,37 @@ pub fn validate(s: &Scenario) -> Result<()> {
                 "key `continual.swap`: the swap protocol runs on the finetune strategy; add it",
             ));
         }
+        let archs = if c.architectures.is_empty() {
+            std::slice::from_ref(&s.model)
+        } else {
+            &c.architectures[..]
+        };
+        for a in archs {
+            let layers = crate::model::layer_names(a)?.len();
+            let deepest = |key: &str, k: usize, max: usize| {
+                if k > max {
+                    Err(Error::usage(format!(
+                        "key `continual.{key}`: {k} is more than `{}` allows ({max} of its {layers} probed layers)",
+                        a.name
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            if let Some(k) = c.extractor_layers {
+                deepest("extractor_layers", k, layers)?;
+            }
+            if let Some(t) = &c.truncate {
+                if let Some(k) = t.k {
+                    deepest("truncate.k", k, layers)?;
+                }
+                if let Some(continual::Sweep::Depths(d)) = &t.sweep {
+                    for &k in d {
+                        deepest("truncate.sweep", k, layers - 1)?;
+                    }
+                }
+            }
+        }
     }
     let id_label = data_label(&s.id);
     let mut labels = vec![id_label.clone()];

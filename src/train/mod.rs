@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -238,6 +238,64 @@ pub struct TrainExtras<'a> {
     pub class_groups: Option<Vec<usize>>,
     /// A regulariser (EWC, LwF) added to the loss.
     pub extra_loss: Option<ExtraLoss<'a>>,
+    /// Classes whose head weights stay as they are (earlier tasks' heads that a continual-learning
+    /// strategy freezes): restored after every optimizer step, so that neither their gradient nor
+    /// the weight decay moves them.
+    pub frozen_classes: Vec<u32>,
+}
+
+/// The head columns of frozen classes as they were before training, and where they are.
+struct FrozenHead {
+    weight_mask: Tensor<2, Bool>,
+    weight: Tensor<2>,
+    bias_mask: Tensor<1, Bool>,
+    bias: Option<Tensor<1>>,
+}
+
+impl FrozenHead {
+    fn capture(model: &Backbone, classes: &[u32]) -> Option<Self> {
+        if classes.is_empty() {
+            return None;
+        }
+        let fc = &model.head.fc;
+        let [d_in, k] = fc.weight.shape().dims::<2>();
+        let weight = fc.weight.val().inner();
+        let device = weight.device();
+        let mut frozen = vec![false; k];
+        for &c in classes {
+            if let Some(f) = frozen.get_mut(c as usize) {
+                *f = true;
+            }
+        }
+        let bias_mask = Tensor::<1, Bool>::from_data(TensorData::new(frozen, [k]), &device);
+        Some(FrozenHead {
+            weight_mask: bias_mask.clone().reshape([1, k]).expand([d_in, k]),
+            weight,
+            bias_mask,
+            bias: fc.bias.as_ref().map(|b| b.val().inner()),
+        })
+    }
+
+    /// `model` with the frozen columns put back.
+    fn restore(&self, mut model: Backbone) -> Backbone {
+        let fc = &mut model.head.fc;
+        fc.weight = fc.weight.clone().map(|w| keep(w, &self.weight_mask, &self.weight));
+        if let (Some(b), Some(b0)) = (fc.bias.take(), &self.bias) {
+            fc.bias = Some(b.map(|b| keep(b, &self.bias_mask, b0)));
+        }
+        model
+    }
+}
+
+/// A parameter tensor with the values of `old` where `mask` holds, as a fresh leaf that keeps the
+/// parameter's autodiff settings (as the optimizer's own update does).
+fn keep<const D: usize>(t: Tensor<D>, mask: &Tensor<D, Bool>, old: &Tensor<D>) -> Tensor<D> {
+    let strategy = t.gradient_checkpointing_strategy();
+    let mut kept = Tensor::from_inner(t.inner().mask_where(mask.clone(), old.clone()));
+    if let Some(s) = strategy {
+        kept = kept.with_gradient_checkpointing_strategy(s);
+    }
+    kept.require_grad()
 }
 
 /// Logit offsets `[batch, classes]` that mask, for each sample, the classes outside its group.
@@ -288,6 +346,7 @@ pub fn train_with(
     let mut order: Vec<usize> = (0..train_ds.len()).collect();
     let mut buf = Vec::new();
     let mut best: Option<(usize, f64, Backbone)> = None;
+    let frozen_head = FrozenHead::capture(&model, &extras.frozen_classes);
     let mut logs = Vec::new();
     let start = Instant::now();
     let mut images = 0usize;
@@ -335,6 +394,9 @@ pub fn train_with(
             images += chunk.len();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
+            if let Some(f) = &frozen_head {
+                model = f.restore(model);
+            }
             progress(Progress::Step);
         }
         let valid = model.valid();

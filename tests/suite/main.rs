@@ -4,6 +4,7 @@ mod common;
 
 mod bad_inputs;
 mod cl;
+mod cl_tunnel;
 mod cli;
 mod determinism;
 mod fuzz_regressions;
