@@ -180,7 +180,14 @@ pub fn run(
             "fine-tuning: task-1 training data, extractor trainable, tunnel and head frozen (BatchNorm in eval mode), AdamW lr {}, {} epochs, constant lr (the paper: 50 epochs with StepLR)",
             cfg.finetune_lr, cfg.finetune_epochs
         ),
-        "task 2 starts from the task-1 weights with a fresh optimiser; no mixup/cutmix".into(),
+        format!(
+            "task 2 starts from the task-1 weights with a fresh optimiser; {}",
+            if s.train.mixup_cutmix {
+                "mixup (p 0.6, Beta(0.1, 0.1)) or CutMix (p 0.4, Beta(1, 1)) on every batch, fine-tuning included"
+            } else {
+                "no mixup/cutmix"
+            }
+        ),
     ];
     Ok(SwapResult {
         architecture: seq.architecture.clone(),

@@ -2,6 +2,8 @@
 //! cross-entropy with label smoothing, optional augmentation, best-validation checkpoint. A loss
 //! that becomes NaN or infinite stops the run with an error that names the epoch.
 
+pub mod mix;
+
 use std::time::Instant;
 
 use burn::module::Module;
@@ -17,6 +19,7 @@ use crate::data::transform::{Augmenter, Normalization, to_f32_batch};
 use crate::error::{Error, Result};
 use crate::json::nan_if_null;
 use crate::model::Backbone;
+use crate::seed::derive_seed;
 
 /// The training recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +39,9 @@ pub struct TrainConfig {
     /// RandomResizedCrop(scale 0.08–1) + horizontal flip; otherwise the evaluation transform.
     #[serde(default)]
     pub augment: bool,
+    /// Mixup or CutMix on every batch (method §8.1, [`mix`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mixup_cutmix: bool,
 }
 
 mod defaults {
@@ -343,6 +349,7 @@ pub fn train_with(
         .init();
     let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006f_7264_6572);
     let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
+    let mut mixer = cfg.mixup_cutmix.then(|| mix::Mixer::new(derive_seed(seed, "mix")));
     let mut order: Vec<usize> = (0..train_ds.len()).collect();
     let mut buf = Vec::new();
     let mut best: Option<(usize, f64, Backbone)> = None;
@@ -369,14 +376,21 @@ pub fn train_with(
                 &mut buf,
                 &ad,
             )?;
-            let mut logits = model.forward(x.clone());
             let groups = extras.class_groups.as_deref();
+            let labels = batch_labels(train_ds, chunk);
+            let mut targets = soft_targets(&labels, model.n_classes(), cfg.label_smoothing, groups, &ad);
+            let mut x = x;
+            if let Some(m) = mixer.as_mut() {
+                let [_, _, h, w] = x.dims();
+                let group = |i: usize| groups.map(|g| g.get(labels[i] as usize).copied());
+                let n = labels.len();
+                let mixable: Vec<bool> = (0..n).map(|i| group(i) == group(n - 1 - i)).collect();
+                (x, targets) = mix::apply(&m.draw(h, w), x, targets, &mixable);
+            }
+            let mut logits = model.forward(x.clone());
             if let Some(groups) = groups {
                 logits = logits + group_mask(groups, train_ds, chunk, &ad);
             }
-            let classes = logits.dims()[1];
-            let labels = batch_labels(train_ds, chunk);
-            let targets = soft_targets(&labels, classes, cfg.label_smoothing, groups, &ad);
             let mut loss = crate::kernel::rows::cross_entropy(logits.clone(), targets);
             if let Some(extra) = extras.extra_loss.as_mut() {
                 loss = loss + extra(&model, &x, &logits);
