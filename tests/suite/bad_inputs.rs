@@ -2,7 +2,7 @@
 //! referenced by scenarios, broken CSV for `analyze`, and a diverging training run. Each must end
 //! with exit code 2, a message that names the file and the key or value at fault, and no panic.
 
-use crate::common::{bin, tempdir};
+use crate::common::{bin, entry_names, ok, run_to, small_study, tempdir, text};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -241,77 +241,274 @@ fn folder_spec(root: &Path) -> String {
     )
 }
 
-const CSV_HEADER: &str = "run_id,ood_dataset,Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth";
+/// `run` cases that replace one piece of [`BASE`]: (case, text replaced, its replacement, what the
+/// message must name besides the file).
+const EDITS: &[(&str, &str, &str, &[&str])] = &[
+    // Unknown keys at every level.
+    ("unknown_top_key", "seed = 1\n", "seed = 1\ncolour = 3\n", &["colour"]),
+    (
+        "unknown_id_key",
+        "classes = 3\n",
+        "classes = 3\nshade = 1\n",
+        &["id", "shade"],
+    ),
+    (
+        "unknown_ood_key",
+        "kind = \"texture\"\n",
+        "kind = \"texture\"\nhue = 1\n",
+        &["ood[0]", "hue"],
+    ),
+    (
+        "unknown_model_key",
+        "width = 0.0625\n",
+        "width = 0.0625\nlayers = 3\n",
+        &["model", "layers"],
+    ),
+    (
+        "unknown_train_key",
+        "epochs = 1\n",
+        "epochz = 1\n",
+        &["train", "epochz"],
+    ),
+    (
+        "unknown_probe_key",
+        "kind = \"closed-form\"\n",
+        "kind = \"closed-form\"\nalpha = 1\n",
+        &["probe.main", "alpha"],
+    ),
+    (
+        "unknown_control_key",
+        "random_init = false\n",
+        "random_init = false\nshuffle = true\n",
+        &["control", "shuffle"],
+    ),
+    // Wrong types.
+    (
+        "resolution_is_text",
+        "resolution = 32",
+        "resolution = \"16\"",
+        &["resolution"],
+    ),
+    ("lr_is_text", "lr = 3e-3", "lr = \"fast\"", &["train.lr"]),
+    ("classes_is_float", "classes = 3\n", "classes = 2.5\n", &["id.classes"]),
+    // Negative and zero values.
+    ("epochs_negative", "epochs = 1", "epochs = -1", &["train.epochs"]),
+    ("epochs_zero", "epochs = 1", "epochs = 0", &["epochs must be > 0"]),
+    ("batch_zero", "batch = 8", "batch = 0", &["batch must be > 0"]),
+    ("lr_negative", "lr = 3e-3", "lr = -0.1", &["lr must be > 0", "-0.1"]),
+    ("lr_nan", "lr = 3e-3", "lr = nan", &["lr must be > 0", "NaN"]),
+    (
+        "weight_decay_negative",
+        "lr = 3e-3",
+        "lr = 3e-3\nweight_decay = -1",
+        &["weight_decay", "-1"],
+    ),
+    ("classes_zero", "classes = 3\n", "classes = 0\n", &["id.classes", "> 0"]),
+    ("classes_one", "classes = 3\n", "classes = 1\n", &["id.classes", ">= 2"]),
+    (
+        "test_per_class_zero",
+        "test_per_class = 2\n",
+        "test_per_class = 0\n",
+        &["id.test_per_class"],
+    ),
+    ("seed_negative", "seed = 1", "seed = -5", &["seed"]),
+    (
+        "probe_ridge_zero",
+        "kind = \"closed-form\"\n",
+        "kind = \"closed-form\"\nridge_lambda = 0\n",
+        &["key `probe.main`", "ridge_lambda", "got 0"],
+    ),
+    (
+        "probe_epochs_zero",
+        "kind = \"closed-form\"\n",
+        "kind = \"paper\"\nepochs = 0\n",
+        &["key `probe.main`", "epochs must be > 0"],
+    ),
+    // The OOD set is the ID set; two OOD sets with one label.
+    (
+        "ood_equals_id",
+        "kind = \"texture\"\n",
+        "kind = \"shapes\"\n",
+        &["ood[0]", "ID set itself"],
+    ),
+    (
+        "ood_label_twice",
+        "[model]",
+        "[[ood]]\nkind = \"texture\"\nclasses = 4\ntrain_per_class = 4\ntest_per_class = 2\n\n[model]",
+        &["ood[1]", "texture", "used twice"],
+    ),
+    // Contradictory options: a ViT knob on a CNN.
+    (
+        "vit_knob_on_cnn",
+        "width = 0.0625\n",
+        "width = 0.0625\nheads = 4\n",
+        &["vggm-11", "ViTs only"],
+    ),
+    // Names and resolutions.
+    ("empty_name", "name = \"bad\"", "name = \"\"", &["key `name`"]),
+    (
+        "name_with_slash",
+        "name = \"bad\"",
+        "name = \"../up\"",
+        &["key `name`", "../up"],
+    ),
+    (
+        "resolution_too_small",
+        "resolution = 32",
+        "resolution = 4",
+        &["key `resolution`", "4"],
+    ),
+    (
+        "resolution_zero",
+        "resolution = 32",
+        "resolution = 0",
+        &["key `resolution`"],
+    ),
+    (
+        "resolution_too_large",
+        "resolution = 32",
+        "resolution = 100000",
+        &["key `resolution`", "100000"],
+    ),
+    (
+        "resolution_negative",
+        "resolution = 32",
+        "resolution = -16",
+        &["resolution"],
+    ),
+    // Data kinds and their keys.
+    (
+        "unknown_data_kind",
+        "kind = \"shapes\"",
+        "kind = \"mnist\"",
+        &["id.kind", "mnist"],
+    ),
+    (
+        "path_on_generator",
+        "classes = 3\n",
+        "classes = 3\npath = \"/tmp\"\n",
+        &["id.path", "does not apply", "shapes"],
+    ),
+    (
+        "render_size_too_small",
+        "classes = 3\n",
+        "classes = 3\nrender_size = 2\n",
+        &["id.render_size"],
+    ),
+    // Syntax and missing tables.
+    ("invalid_toml", "[train]", "[train", &["not valid TOML", "line 21"]),
+    (
+        "missing_train_table",
+        "[train]\nepochs = 1\nbatch = 8\nlr = 3e-3\nwarmup_epochs = 0\n",
+        "",
+        &["train"],
+    ),
+    ("missing_name", "name = \"bad\"\n", "", &["name"]),
+    // Architectures.
+    (
+        "unknown_architecture",
+        "vggm-11",
+        "vggm-12",
+        &["vggm-12", "unknown architecture"],
+    ),
+    (
+        "width_zero",
+        "width = 0.0625",
+        "width = 0",
+        &["width must be in (0, 16]", "got 0"],
+    ),
+    ("width_negative", "width = 0.0625", "width = -1", &["width", "-1"]),
+    (
+        "vit_dim_not_divisible_by_heads",
+        "name = \"vggm-11\"\nwidth = 0.0625",
+        "name = \"vit-t\"\ndim = 100\nheads = 3\npatch = 4",
+        &["vit-t", "dim 100", "heads 3"],
+    ),
+    (
+        "vit_heads_zero",
+        "name = \"vggm-11\"\nwidth = 0.0625",
+        "name = \"vit-t\"\nheads = 0\npatch = 4",
+        &["vit-t", "heads 0"],
+    ),
+    (
+        "vit_patch_larger_than_image",
+        "name = \"vggm-11\"\nwidth = 0.0625",
+        "name = \"vit-t\"\nwidth = 0.25\npatch = 64",
+        &["key `resolution`", "vit-t"],
+    ),
+    (
+        "vit_dim_huge",
+        "name = \"vggm-11\"\nwidth = 0.0625",
+        "name = \"vit-t\"\nheads = 1\ndim = 4611686018427387904",
+        &["vit-t", "too large"],
+    ),
+    (
+        "generator_too_large",
+        "classes = 3\ntrain_per_class = 4\n",
+        "classes = 100000\ntrain_per_class = 100000\n",
+        &["key `id`", "GiB"],
+    ),
+    (
+        "epochs_absurd",
+        "epochs = 1",
+        "epochs = 1000000000000",
+        &["train", "epochs must be at most"],
+    ),
+    // Probes and smoothing.
+    (
+        "unknown_probe_kind",
+        "kind = \"closed-form\"",
+        "kind = \"svm\"",
+        &["probe.main.kind", "svm"],
+    ),
+    (
+        "train_label_smoothing_one",
+        "lr = 3e-3",
+        "lr = 3e-3\nlabel_smoothing = 1.0",
+        &["label_smoothing", "1"],
+    ),
+    (
+        "probe_label_smoothing_above_one",
+        "kind = \"closed-form\"\n",
+        "kind = \"paper\"\nlabel_smoothing = 1.5\n",
+        &["key `probe.main`", "label_smoothing", "1.5"],
+    ),
+];
 
-/// A small, well-formed study: two architectures, without and with augmentation, two OOD sets.
-fn study_csv() -> String {
-    let mut s = format!("{CSV_HEADER}\n");
-    let mut id = 0;
-    for (stem, sr, arch, gamma, depth) in [(3, 0.5, "CNN", 74.6, 11), (8, 1.0, "Transformer", 44.3, 12)] {
-        for aug in [0, 2] {
-            for (k, ood) in ["stl10", "cifar100"].iter().enumerate() {
-                let r = 60.0 + 10.0 * aug as f64 + 3.0 * k as f64 + stem as f64;
-                s += &format!(
-                    "run{id},{ood},{:.2},{:.3},{r},{stem},{sr},{arch},{aug},32,10,{gamma},{depth}\n",
-                    0.5 + r / 200.0,
-                    0.1 + r / 1000.0
-                );
-            }
-            id += 1;
-        }
-    }
-    s
-}
+/// `run` cases whose `[id]` table is replaced: (case, the table's keys, what the message must name).
+const ID_EDITS: &[(&str, &str, &[&str])] = &[
+    // Data kinds without the keys they need, or with an unknown set.
+    (
+        "idx_without_files",
+        "kind = \"idx\"",
+        &["id.train_images", "required", "idx"],
+    ),
+    ("fetched_without_name", "kind = \"fetched\"", &["id.name", "required"]),
+    (
+        "embedded_unknown_name",
+        "kind = \"embedded\"\nname = \"imagenet\"",
+        &["key `id`", "imagenet"],
+    ),
+    (
+        "fetched_not_installed",
+        "kind = \"fetched\"\nname = \"mnist\"",
+        &["mnist", "not installed", "data fetch"],
+    ),
+    (
+        "fetched_unknown_name",
+        "kind = \"fetched\"\nname = \"no-such-set\"",
+        &["no-such-set"],
+    ),
+];
 
 fn scenario_cases(c: &mut Corpus) {
-    // Unknown keys at every level.
-    c.scenario(
-        "unknown_top_key",
-        &edit("seed = 1\n", "seed = 1\ncolour = 3\n"),
-        &["colour"],
-    );
-    c.scenario(
-        "unknown_id_key",
-        &edit("classes = 3\n", "classes = 3\nshade = 1\n"),
-        &["id", "shade"],
-    );
-    c.scenario(
-        "unknown_ood_key",
-        &edit("kind = \"texture\"\n", "kind = \"texture\"\nhue = 1\n"),
-        &["ood[0]", "hue"],
-    );
-    c.scenario(
-        "unknown_model_key",
-        &edit("width = 0.0625\n", "width = 0.0625\nlayers = 3\n"),
-        &["model", "layers"],
-    );
-    c.scenario(
-        "unknown_train_key",
-        &edit("epochs = 1\n", "epochz = 1\n"),
-        &["train", "epochz"],
-    );
-    c.scenario(
-        "unknown_probe_key",
-        &edit("kind = \"closed-form\"\n", "kind = \"closed-form\"\nalpha = 1\n"),
-        &["probe.main", "alpha"],
-    );
-    c.scenario(
-        "unknown_control_key",
-        &edit("random_init = false\n", "random_init = false\nshuffle = true\n"),
-        &["control", "shuffle"],
-    );
-    // Wrong types.
-    c.scenario(
-        "resolution_is_text",
-        &edit("resolution = 32", "resolution = \"16\""),
-        &["resolution"],
-    );
-    c.scenario("lr_is_text", &edit("lr = 3e-3", "lr = \"fast\""), &["train.lr"]);
-    c.scenario(
-        "classes_is_float",
-        &edit("classes = 3\n", "classes = 2.5\n"),
-        &["id.classes"],
-    );
+    for (name, old, new, expect) in EDITS {
+        c.scenario(name, &edit(old, new), expect);
+    }
+    for (name, id, expect) in ID_EDITS {
+        c.id_case(name, id, expect);
+    }
+    // A string where a list of tables belongs.
     let no_ood = edit(
         "[[ood]]\nkind = \"texture\"\nclasses = 3\ntrain_per_class = 4\ntest_per_class = 2\n",
         "",
@@ -320,224 +517,6 @@ fn scenario_cases(c: &mut Corpus) {
         "ood_is_a_string",
         &no_ood.replace("seed = 1\n", "seed = 1\nood = \"texture\"\n"),
         &["key `ood`", "expected a sequence"],
-    );
-    // Negative and zero values.
-    c.scenario("epochs_negative", &edit("epochs = 1", "epochs = -1"), &["train.epochs"]);
-    c.scenario(
-        "epochs_zero",
-        &edit("epochs = 1", "epochs = 0"),
-        &["epochs must be > 0"],
-    );
-    c.scenario("batch_zero", &edit("batch = 8", "batch = 0"), &["batch must be > 0"]);
-    c.scenario(
-        "lr_negative",
-        &edit("lr = 3e-3", "lr = -0.1"),
-        &["lr must be > 0", "-0.1"],
-    );
-    c.scenario("lr_nan", &edit("lr = 3e-3", "lr = nan"), &["lr must be > 0", "NaN"]);
-    c.scenario(
-        "weight_decay_negative",
-        &edit("lr = 3e-3", "lr = 3e-3\nweight_decay = -1"),
-        &["weight_decay", "-1"],
-    );
-    c.scenario(
-        "classes_zero",
-        &edit("classes = 3\n", "classes = 0\n"),
-        &["id.classes", "> 0"],
-    );
-    c.scenario(
-        "classes_one",
-        &edit("classes = 3\n", "classes = 1\n"),
-        &["id.classes", ">= 2"],
-    );
-    c.scenario(
-        "test_per_class_zero",
-        &edit("test_per_class = 2\n", "test_per_class = 0\n"),
-        &["id.test_per_class"],
-    );
-    c.scenario("seed_negative", &edit("seed = 1", "seed = -5"), &["seed"]);
-    c.scenario(
-        "probe_ridge_zero",
-        &edit("kind = \"closed-form\"\n", "kind = \"closed-form\"\nridge_lambda = 0\n"),
-        &["key `probe.main`", "ridge_lambda", "got 0"],
-    );
-    c.scenario(
-        "probe_epochs_zero",
-        &edit("kind = \"closed-form\"\n", "kind = \"paper\"\nepochs = 0\n"),
-        &["key `probe.main`", "epochs must be > 0"],
-    );
-    // The OOD set is the ID set; two OOD sets with one label.
-    c.scenario(
-        "ood_equals_id",
-        &edit("kind = \"texture\"\n", "kind = \"shapes\"\n"),
-        &["ood[0]", "ID set itself"],
-    );
-    c.scenario(
-        "ood_label_twice",
-        &edit(
-            "[model]",
-            "[[ood]]\nkind = \"texture\"\nclasses = 4\ntrain_per_class = 4\ntest_per_class = 2\n\n[model]",
-        ),
-        &["ood[1]", "texture", "used twice"],
-    );
-    // Contradictory options: ViT knobs on a CNN, a render size for real data.
-    c.scenario(
-        "vit_knob_on_cnn",
-        &edit("width = 0.0625\n", "width = 0.0625\nheads = 4\n"),
-        &["vggm-11", "ViTs only"],
-    );
-    // Names and resolutions.
-    c.scenario("empty_name", &edit("name = \"bad\"", "name = \"\""), &["key `name`"]);
-    c.scenario(
-        "name_with_slash",
-        &edit("name = \"bad\"", "name = \"../up\""),
-        &["key `name`", "../up"],
-    );
-    c.scenario(
-        "resolution_too_small",
-        &edit("resolution = 32", "resolution = 4"),
-        &["key `resolution`", "4"],
-    );
-    c.scenario(
-        "resolution_zero",
-        &edit("resolution = 32", "resolution = 0"),
-        &["key `resolution`"],
-    );
-    c.scenario(
-        "resolution_too_large",
-        &edit("resolution = 32", "resolution = 100000"),
-        &["key `resolution`", "100000"],
-    );
-    c.scenario(
-        "resolution_negative",
-        &edit("resolution = 32", "resolution = -16"),
-        &["resolution"],
-    );
-    // Data kinds and their keys.
-    c.scenario(
-        "unknown_data_kind",
-        &edit("kind = \"shapes\"", "kind = \"mnist\""),
-        &["id.kind", "mnist"],
-    );
-    c.id_case(
-        "idx_without_files",
-        "kind = \"idx\"",
-        &["id.train_images", "required", "idx"],
-    );
-    c.id_case("fetched_without_name", "kind = \"fetched\"", &["id.name", "required"]);
-    c.scenario(
-        "path_on_generator",
-        &edit("classes = 3\n", "classes = 3\npath = \"/tmp\"\n"),
-        &["id.path", "does not apply", "shapes"],
-    );
-    c.scenario(
-        "render_size_too_small",
-        &edit("classes = 3\n", "classes = 3\nrender_size = 2\n"),
-        &["id.render_size"],
-    );
-    c.id_case(
-        "embedded_unknown_name",
-        "kind = \"embedded\"\nname = \"imagenet\"",
-        &["key `id`", "imagenet"],
-    );
-    c.id_case(
-        "fetched_not_installed",
-        "kind = \"fetched\"\nname = \"mnist\"",
-        &["mnist", "not installed", "data fetch"],
-    );
-    c.id_case(
-        "fetched_unknown_name",
-        "kind = \"fetched\"\nname = \"no-such-set\"",
-        &["no-such-set"],
-    );
-    // Syntax and missing tables.
-    c.scenario(
-        "invalid_toml",
-        &edit("[train]", "[train"),
-        &["not valid TOML", "line 21"],
-    );
-    c.scenario(
-        "missing_train_table",
-        &edit("[train]\nepochs = 1\nbatch = 8\nlr = 3e-3\nwarmup_epochs = 0\n", ""),
-        &["train"],
-    );
-    c.scenario("missing_name", &edit("name = \"bad\"\n", ""), &["name"]);
-    // Architectures.
-    c.scenario(
-        "unknown_architecture",
-        &edit("vggm-11", "vggm-12"),
-        &["vggm-12", "unknown architecture"],
-    );
-    c.scenario(
-        "width_zero",
-        &edit("width = 0.0625", "width = 0"),
-        &["width must be in (0, 16]", "got 0"],
-    );
-    c.scenario(
-        "width_negative",
-        &edit("width = 0.0625", "width = -1"),
-        &["width", "-1"],
-    );
-    c.scenario(
-        "vit_dim_not_divisible_by_heads",
-        &edit(
-            "name = \"vggm-11\"\nwidth = 0.0625",
-            "name = \"vit-t\"\ndim = 100\nheads = 3\npatch = 4",
-        ),
-        &["vit-t", "dim 100", "heads 3"],
-    );
-    c.scenario(
-        "vit_heads_zero",
-        &edit(
-            "name = \"vggm-11\"\nwidth = 0.0625",
-            "name = \"vit-t\"\nheads = 0\npatch = 4",
-        ),
-        &["vit-t", "heads 0"],
-    );
-    c.scenario(
-        "vit_patch_larger_than_image",
-        &edit(
-            "name = \"vggm-11\"\nwidth = 0.0625",
-            "name = \"vit-t\"\nwidth = 0.25\npatch = 64",
-        ),
-        &["key `resolution`", "vit-t"],
-    );
-    c.scenario(
-        "vit_dim_huge",
-        &edit(
-            "name = \"vggm-11\"\nwidth = 0.0625",
-            "name = \"vit-t\"\nheads = 1\ndim = 4611686018427387904",
-        ),
-        &["vit-t", "too large"],
-    );
-    c.scenario(
-        "generator_too_large",
-        &edit(
-            "classes = 3\ntrain_per_class = 4\n",
-            "classes = 100000\ntrain_per_class = 100000\n",
-        ),
-        &["key `id`", "GiB"],
-    );
-    c.scenario(
-        "epochs_absurd",
-        &edit("epochs = 1", "epochs = 1000000000000"),
-        &["train", "epochs must be at most"],
-    );
-    // Probes and smoothing.
-    c.scenario(
-        "unknown_probe_kind",
-        &edit("kind = \"closed-form\"", "kind = \"svm\""),
-        &["probe.main.kind", "svm"],
-    );
-    c.scenario(
-        "train_label_smoothing_one",
-        &edit("lr = 3e-3", "lr = 3e-3\nlabel_smoothing = 1.0"),
-        &["label_smoothing", "1"],
-    );
-    c.scenario(
-        "probe_label_smoothing_above_one",
-        &edit("kind = \"closed-form\"\n", "kind = \"paper\"\nlabel_smoothing = 1.5\n"),
-        &["key `probe.main`", "label_smoothing", "1.5"],
     );
     // The file itself: not UTF-8, a directory, missing, and a bad --set.
     let dir = c.dir("not_utf8");
@@ -681,41 +660,46 @@ fn data_cases(c: &mut Corpus) {
         );
     }
 
-    // CIFAR-10 and CIFAR-100 binary batches.
-    let d = c.dir("cifar_truncated");
-    write_cifar10(&d);
-    let mut b = cifar10_record(3);
-    b.truncate(2000);
-    std::fs::write(d.join("data_batch_4.bin"), b).unwrap();
-    c.data_case(
-        "cifar_truncated",
-        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
-        &["data_batch_4.bin", "truncated", "2000 bytes"],
-    );
-    let d = c.dir("cifar_label_out_of_range");
-    write_cifar10(&d);
-    std::fs::write(d.join("test_batch.bin"), cifar10_record(12)).unwrap();
-    c.data_case(
-        "cifar_label_out_of_range",
-        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
-        &["test_batch.bin", "label 12 out of range"],
-    );
-    let d = c.dir("cifar_missing_batch");
-    write_cifar10(&d);
-    std::fs::remove_file(d.join("data_batch_2.bin")).unwrap();
-    c.data_case(
-        "cifar_missing_batch",
-        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
-        &["data_batch_2.bin"],
-    );
-    let d = c.dir("cifar_empty_batch");
-    write_cifar10(&d);
-    std::fs::write(d.join("data_batch_5.bin"), b"").unwrap();
-    c.data_case(
-        "cifar_empty_batch",
-        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
-        &["data_batch_5.bin", "zero images"],
-    );
+    // CIFAR-10 binary batches: each case breaks one file of an otherwise valid set.
+    type Spoil = fn(&Path);
+    let cifar_breaks: [(&str, Spoil, &[&str]); 5] = [
+        (
+            "cifar_truncated",
+            |d| {
+                let mut b = cifar10_record(3);
+                b.truncate(2000);
+                std::fs::write(d.join("data_batch_4.bin"), b).unwrap();
+            },
+            &["data_batch_4.bin", "truncated", "2000 bytes"],
+        ),
+        (
+            "cifar_label_out_of_range",
+            |d| std::fs::write(d.join("test_batch.bin"), cifar10_record(12)).unwrap(),
+            &["test_batch.bin", "label 12 out of range"],
+        ),
+        (
+            "cifar_missing_batch",
+            |d| std::fs::remove_file(d.join("data_batch_2.bin")).unwrap(),
+            &["data_batch_2.bin"],
+        ),
+        (
+            "cifar_empty_batch",
+            |d| std::fs::write(d.join("data_batch_5.bin"), b"").unwrap(),
+            &["data_batch_5.bin", "zero images"],
+        ),
+        (
+            "cifar_bad_meta",
+            |d| std::fs::write(d.join("batches.meta.txt"), "cat\ndog\n").unwrap(),
+            &["batches.meta.txt", "2 class names", "expected 10"],
+        ),
+    ];
+    for (name, spoil, expect) in cifar_breaks {
+        let d = c.dir(name);
+        write_cifar10(&d);
+        spoil(&d);
+        c.data_case(name, &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)), expect);
+    }
+    // A CIFAR-100 batch.
     let d = c.dir("cifar100_coarse_out_of_range");
     let rec = |coarse: u8, fine: u8| [vec![coarse, fine], vec![fine; 3072]].concat();
     std::fs::write(d.join("train.bin"), [rec(1, 2), rec(25, 3)].concat()).unwrap();
@@ -725,34 +709,35 @@ fn data_cases(c: &mut Corpus) {
         &format!("kind = \"cifar100\"\npath = \"{}\"", s(&d)),
         &["train.bin", "record 1", "coarse label 25"],
     );
-    let d = c.dir("cifar_bad_meta");
-    write_cifar10(&d);
-    std::fs::write(d.join("batches.meta.txt"), "cat\ndog\n").unwrap();
-    c.data_case(
-        "cifar_bad_meta",
-        &format!("kind = \"cifar10\"\npath = \"{}\"", s(&d)),
-        &["batches.meta.txt", "2 class names", "expected 10"],
-    );
 
-    // ImageFolder trees.
-    let d = c.dir("folder_undecodable");
-    write_image_folder(&d);
-    std::fs::write(d.join("train/b/9.png"), b"\x89PNG\r\n\x1a\n not really").unwrap();
-    c.data_case("folder_undecodable", &folder_spec(&d), &["9.png", "cannot decode"]);
-    let d = c.dir("folder_empty_class");
-    write_image_folder(&d);
-    std::fs::create_dir_all(d.join("test/c")).unwrap();
-    std::fs::create_dir_all(d.join("train/c")).unwrap();
-    std::fs::write(d.join("train/c/readme.txt"), "no images").unwrap();
-    c.data_case(
-        "folder_empty_class",
-        &folder_spec(&d),
-        &["train/c", "empty class folder"],
-    );
-    let d = c.dir("folder_class_mismatch");
-    write_image_folder(&d);
-    std::fs::rename(d.join("test/b"), d.join("test/z")).unwrap();
-    c.data_case("folder_class_mismatch", &folder_spec(&d), &["test", "class folder `z`"]);
+    // ImageFolder trees: each case spoils one valid tree, then a missing and an empty one.
+    let folder_breaks: [(&str, Spoil, &[&str]); 3] = [
+        (
+            "folder_undecodable",
+            |d| std::fs::write(d.join("train/b/9.png"), b"\x89PNG\r\n\x1a\n not really").unwrap(),
+            &["9.png", "cannot decode"],
+        ),
+        (
+            "folder_empty_class",
+            |d| {
+                std::fs::create_dir_all(d.join("test/c")).unwrap();
+                std::fs::create_dir_all(d.join("train/c")).unwrap();
+                std::fs::write(d.join("train/c/readme.txt"), "no images").unwrap();
+            },
+            &["train/c", "empty class folder"],
+        ),
+        (
+            "folder_class_mismatch",
+            |d| std::fs::rename(d.join("test/b"), d.join("test/z")).unwrap(),
+            &["test", "class folder `z`"],
+        ),
+    ];
+    for (name, spoil, expect) in folder_breaks {
+        let d = c.dir(name);
+        write_image_folder(&d);
+        spoil(&d);
+        c.data_case(name, &folder_spec(&d), expect);
+    }
     let d = c.dir("folder_missing_root");
     c.data_case(
         "folder_missing_root",
@@ -766,7 +751,7 @@ fn data_cases(c: &mut Corpus) {
 }
 
 fn csv_cases(c: &mut Corpus) {
-    let good = study_csv();
+    let good = small_study();
     let write = |c: &Corpus, name: &str, file: &str, text: &str| {
         let p = c.dir(name).join(file);
         std::fs::write(&p, text).unwrap();
@@ -882,17 +867,7 @@ fn image_folder_with_mixed_sizes_runs() {
     let toml = with_id(&folder_spec(tmp.path())).replace("batch = 8", "batch = 4");
     std::fs::write(&scenario, toml).unwrap();
     let out = tmp.path().join("out");
-    let o = bin()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&run_to(&scenario, &out, &["--quiet"]));
     assert!(out.join("probes.csv").is_file());
 }
 
@@ -908,25 +883,11 @@ fn diverging_training_is_exit_2_without_results() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let o = bin()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let o = run_to(&scenario, &out, &["--quiet"]);
+    let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("training diverged") && err.contains("train.lr"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let written: Vec<String> = std::fs::read_dir(&out)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let written = entry_names(&out);
     assert!(written.is_empty(), "files written after divergence: {written:?}");
 }

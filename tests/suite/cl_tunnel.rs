@@ -1,32 +1,28 @@
 //! The tunnel-aware continual-learning options end to end: three tasks, the tunnel-aware
 //! strategies, a capacity-matched sweep of truncated networks, and what trains on later tasks.
 
-use std::collections::BTreeMap;
+use crate::common::{
+    AccuracyMatrices, accuracy_matrices as matrices, ok, read, read_json, run_to, scenario, tempdir, text,
+};
 
-use crate::common::{read, run, s, scenario, tempdir};
-
-/// accuracy_matrix.csv as (architecture, variant, strategy, eval) -> (after_task, task) -> accuracy.
-fn matrices(path: &std::path::Path) -> BTreeMap<[String; 4], BTreeMap<(usize, usize), f64>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let mut out: BTreeMap<[String; 4], BTreeMap<(usize, usize), f64>> = BTreeMap::new();
-    for rec in rdr.records() {
-        let r = rec.unwrap();
-        let key = [0, 1, 2, 3].map(|i| r[i].to_string());
-        let v = r[6].parse().unwrap_or(f64::NAN);
-        out.entry(key)
-            .or_default()
-            .insert((r[4].parse().unwrap(), r[5].parse().unwrap()), v);
+/// Runs tiny-cl-tunnel.toml quietly with each of `sets` as a `--set`; returns its accuracy matrices.
+fn matrices_with(sets: &[&str]) -> AccuracyMatrices {
+    let dir = tempdir().unwrap();
+    let out = dir.path().join("cl");
+    let mut args = vec!["--quiet"];
+    for set in sets {
+        args.extend(["--set", set]);
     }
-    out
+    ok(&run_to(&scenario("tiny-cl-tunnel.toml"), &out, &args));
+    matrices(&out.join("accuracy_matrix.csv"))
 }
 
 #[test]
 fn tunnel_aware_strategies_and_a_matched_sweep_run_on_three_tasks() {
     let dir = tempdir().unwrap();
     let out = dir.path().join("cl");
-    let o = run(&["run", s(&scenario("tiny-cl-tunnel.toml")), "--out", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let json: serde_json::Value = serde_json::from_str(&read(&out.join("cl_metrics.json"))).unwrap();
+    ok(&run_to(&scenario("tiny-cl-tunnel.toml"), &out, &["--quiet"]));
+    let json = read_json(&out.join("cl_metrics.json"));
     // 4 strategies × (full, truncated-2, truncated-5).
     let variants = json["variants"].as_array().unwrap();
     assert_eq!(variants.len(), 12);
@@ -80,27 +76,15 @@ fn tunnel_aware_strategies_and_a_matched_sweep_run_on_three_tasks() {
 
 #[test]
 fn training_only_the_new_head_leaves_earlier_tasks_untouched() {
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("cl");
-    let o = run(&[
-        "run",
-        s(&scenario("tiny-cl-tunnel.toml")),
-        "--out",
-        s(&out),
-        "--quiet",
-        "--set",
+    let m = matrices_with(&[
         "continual.later_tasks_train=head",
-        "--set",
         "continual.strategies=[\"finetune\"]",
-        "--set",
         "continual.truncate.sweep=[2]",
-        "--set",
         "continual.extractor_layers=4",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // With the whole body and the earlier heads frozen (batch norm on its running statistics),
     // the task-aware accuracy on every earlier task stays exactly where it was.
-    for (key, r) in matrices(&out.join("accuracy_matrix.csv")) {
+    for (key, r) in m {
         if key[3] != "task-aware" {
             continue;
         }
@@ -108,6 +92,21 @@ fn training_only_the_new_head_leaves_earlier_tasks_untouched() {
             for i in j + 1..=3 {
                 assert_eq!(r[&(i, j)], r[&(j, j)], "{key:?}: task {j} after task {i}");
             }
+        }
+    }
+}
+
+#[test]
+fn mixup_and_cutmix_train_across_task_heads() {
+    let m = matrices_with(&[
+        "train.mixup_cutmix=true",
+        "continual.strategies=[\"replay\", \"joint\"]",
+        "continual.truncate.sweep=[3]",
+    ]);
+    // Every accuracy is defined: no sample was mixed with a partner outside its head's classes.
+    for (key, r) in m {
+        if key[3] == "task-aware" {
+            assert!(r.values().all(|v| v.is_finite()), "{key:?}: {r:?}");
         }
     }
 }
@@ -126,17 +125,11 @@ fn tunnel_options_are_checked() {
         ("continual.truncate.sweep=\"most\"", "continual.truncate.sweep"),
         ("continual.truncate.rule=\"id95\"", "continual.truncate"),
         ("continual.strategies=[\"freeze-everything\"]", "strategies"),
+        ("train.mixup_cutmix=\"yes\"", "train.mixup_cutmix"),
     ] {
         let out = dir.path().join("bad");
-        let o = run(&[
-            "run",
-            s(&scenario("tiny-cl-tunnel.toml")),
-            "--out",
-            s(&out),
-            "--set",
-            set,
-        ]);
-        let err = String::from_utf8_lossy(&o.stderr);
+        let o = run_to(&scenario("tiny-cl-tunnel.toml"), &out, &["--set", set]);
+        let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{set}: {err}");
         assert!(err.contains(key) && err.contains("tiny-cl-tunnel.toml"), "{set}: {err}");
         assert!(!out.exists(), "{set}: a refused scenario wrote {}", out.display());

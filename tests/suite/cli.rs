@@ -1,14 +1,11 @@
 //! End-to-end tests of the binary on tiny scenarios.
 
-use crate::common::{bin, root, run, s, scenario, tempdir};
+use crate::common::{
+    assert_files, bin, entry_names, ok, read_json, refused, root, run, run_to, s, scenario, tempdir, text,
+};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn tiny() -> PathBuf {
     scenario("tiny.toml")
@@ -69,12 +66,10 @@ fn models_shows_paper_parameter_counts() {
 #[test]
 fn unknown_or_missing_backend_is_exit_2() {
     let o = run(&["run", tiny().to_str().unwrap(), "--backend", "cuda"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown backend `cuda`"), "{}", stderr(&o));
+    refused(&o, &["unknown backend `cuda`"]);
     if !cfg!(feature = "wgpu") {
         let o = run(&["run", tiny().to_str().unwrap(), "--backend", "wgpu"]);
-        assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("not compiled into this binary"), "{}", stderr(&o));
+        refused(&o, &["not compiled into this binary"]);
     }
 }
 
@@ -85,12 +80,7 @@ fn unknown_kernel_choice_is_exit_2() {
         .env("TUNNELBENCH_KERNELS", "fast")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("TUNNELBENCH_KERNELS must be `own` or `burn`, got `fast`"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, &["TUNNELBENCH_KERNELS must be `own` or `burn`, got `fast`"]);
 }
 
 #[test]
@@ -108,70 +98,48 @@ fn bad_scenario_keys_and_values_are_exit_2_and_named() {
         ("replicates=0", "key `replicates`: 0 is outside 1..=1000"),
     ];
     for (set, expect) in cases {
-        let o = run(&[
-            "run",
-            tiny().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            set,
-        ]);
-        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
-        let e = stderr(&o);
+        let o = run_to(&tiny(), &out, &["--set", set]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", text(&o.stderr));
+        let e = text(&o.stderr);
         assert!(e.contains(expect) && e.contains("tiny.toml"), "--set {set}: {e}");
     }
     let o = run(&["run", "does/not/exist.toml"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("does/not/exist.toml"));
+    refused(&o, &["does/not/exist.toml"]);
     // --shard needs a study or replicates.
-    let o = run(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--shard",
-        "0/2",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--shard applies to study scenarios and to scenarios with replicates"));
+    refused(
+        &run_to(&tiny(), &out, &["--shard", "0/2"]),
+        &["--shard applies to study scenarios and to scenarios with replicates"],
+    );
 }
 
 #[test]
 fn tiny_run_writes_every_output() {
     let dir = tempdir().unwrap();
     let out = dir.path().join("tiny");
-    let o = run(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    for f in [
-        "probes.csv",
-        "metrics.csv",
-        "metrics_all.csv",
-        "summary.json",
-        "curves.svg",
-        "curves.png",
-    ] {
-        assert!(out.join(f).is_file(), "missing {f}");
-    }
+    ok(&run_to(&tiny(), &out, &["--quiet"]));
+    assert_files(
+        &out,
+        &[
+            "probes.csv",
+            "metrics.csv",
+            "metrics_all.csv",
+            "summary.json",
+            "curves.svg",
+            "curves.png",
+        ],
+    );
     // One metrics row per OOD set; one probes row per (model, probe, dataset, layer).
     let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 1 + 1);
     let probes = std::fs::read_to_string(out.join("probes.csv")).unwrap();
     assert_eq!(probes.lines().count(), 1 + 2 * 2 * 2 * 10);
     assert!(probes.starts_with("model,probe,dataset,role,layer_index,layer_name,feature_dim,n_classes,accuracy,rank"));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["backend"], "flex");
     assert_eq!(summary["probed_layers"], 10);
     assert!(summary["means"].as_array().unwrap().len() == 4);
     // No temp files are left behind.
-    for e in std::fs::read_dir(&out).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+    for name in entry_names(&out) {
         assert!(!name.starts_with('.'), "left over {name}");
     }
 }
@@ -196,23 +164,16 @@ fn a_finished_run_is_never_overwritten() {
     let out = dir.path().join("tiny");
     let tiny = tiny();
     let args = ["run", s(&tiny), "--out", s(&out), "--quiet"];
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&run(&args));
     let before = snapshot(&out);
     // Again, and again with another seed: refused, nothing changed.
     for extra in [&[][..], &["--set", "seed=7"][..]] {
         let o = run(&[&args[..], extra].concat());
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-        assert!(
-            stderr(&o).contains("finished run") && stderr(&o).contains("--force"),
-            "{}",
-            stderr(&o)
-        );
+        refused(&o, &["finished run", "--force"]);
         assert!(snapshot(&out) == before, "a refused run changed the folder");
     }
     // --force moves the finished run aside, whole, and runs again.
-    let o = run(&[&args[..], &["--force", "--set", "seed=7"]].concat());
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&run(&[&args[..], &["--force", "--set", "seed=7"]].concat()));
     assert!(snapshot(&dir.path().join("tiny.previous-1")) == before);
     assert!(snapshot(&out) != before && out.join("summary.json").is_file());
 }
@@ -222,36 +183,29 @@ fn unwritable_output_is_an_error_before_training() {
     let dir = tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    let o = run(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--out",
-        file.join("sub").to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("training"), "{}", stderr(&o));
+    let o = run_to(&tiny(), &file.join("sub"), &[]);
+    refused(&o, &[]);
+    assert!(!text(&o.stderr).contains("training"), "{}", text(&o.stderr));
 }
 
 #[test]
 fn ndarray_backend_runs_the_tiny_scenario() {
     let dir = tempdir().unwrap();
     let out = dir.path().join("nd");
-    let o = run(&[
-        "run",
-        tiny().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        "ndarray",
-        "--quiet",
-        "--set",
-        "control.random_init=false",
-        "--set",
-        "probe.also=[]",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    ok(&run_to(
+        &tiny(),
+        &out,
+        &[
+            "--backend",
+            "ndarray",
+            "--quiet",
+            "--set",
+            "control.random_init=false",
+            "--set",
+            "probe.also=[]",
+        ],
+    ));
+    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["backend"], "ndarray");
     assert!(out.join("metrics.csv").is_file());
 }

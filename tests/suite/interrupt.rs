@@ -1,6 +1,6 @@
 //! Ctrl-C (SIGINT) stops a run cleanly: exit code 130, a message, and no result or temporary files.
 
-use crate::common::{bin, scenario, tempdir};
+use crate::common::{bin, entry_names, scenario, tempdir};
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,11 +42,6 @@ fn sigint_stops_a_run_with_130_and_no_results() {
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let left: Vec<String> = std::fs::read_dir(&out)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let left = entry_names(&out);
     assert!(left.is_empty(), "files left after SIGINT: {left:?}");
 }

@@ -272,22 +272,16 @@ fn heatmap_colours_labels_and_hatching() {
 #[test]
 fn colormaps_match_matplotlib() {
     // matplotlib 3.11.2, matplotlib.colormaps[name](t) * 255 rounded (tests/golden/colormap_reference.py).
-    let viridis = [
-        (0.0, [68, 1, 84]),
-        (0.3, [53, 95, 141]),
-        (0.5, [33, 145, 140]),
-        (0.7, [68, 191, 112]),
-        (1.0, [253, 231, 37]),
+    // t, viridis, RdBu.
+    let reference = [
+        (0.0, [68, 1, 84], [5, 48, 97]),
+        (0.3, [53, 95, 141], [144, 196, 221]),
+        (0.5, [33, 145, 140], [247, 246, 246]),
+        (0.7, [68, 191, 112], [243, 164, 129]),
+        (1.0, [253, 231, 37], [103, 0, 31]),
     ];
-    let rdbu = [
-        (0.0, [5, 48, 97]),
-        (0.3, [144, 196, 221]),
-        (0.5, [247, 246, 246]),
-        (0.7, [243, 164, 129]),
-        (1.0, [103, 0, 31]),
-    ];
-    for (map, table, tol) in [(Colormap::Viridis, viridis, 2), (Colormap::RedBlue, rdbu, 6)] {
-        for (t, want) in table {
+    for (t, viridis, rdbu) in reference {
+        for (map, want, tol) in [(Colormap::Viridis, viridis, 2), (Colormap::RedBlue, rdbu, 6)] {
             let c = map.at(t);
             assert!(near(want, c, tol), "{map:?}({t}) = {c:?}, matplotlib {want:?}");
         }

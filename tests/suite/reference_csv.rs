@@ -1,7 +1,7 @@
 //! Checks against the released [H24] metric file (method §10.1, §10.2, §10.6).
 //! Skipped, with a printed reason, when the file is not available.
 
-use crate::common::root;
+use crate::common::{read_json, root};
 
 use std::path::PathBuf;
 
@@ -169,8 +169,7 @@ fn reference_classes_models_and_augmentation() {
     let fam = a.comparison("family_VGGm_vs_ViT", Metric::RetainedPct).unwrap();
     assert_eq!((fam.n_a, fam.n_b, fam.p_value), (96, 96, None));
 
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    let json = read_json(&out.join("analysis.json"));
     for k in ["n_rows", "n_models", "tunnel_classes", "comparisons", "shap"] {
         assert!(json.get(k).is_some(), "analysis.json lacks {k}");
     }

@@ -1,18 +1,13 @@
 //! Scenarios with replicates: seed folders with their own markers, resumption that never
 //! overwrites a finished replicate, shards, and aggregates that equal what the per-seed files give.
 
-use crate::common::{read, run, s, scenario, tempdir, text};
+use crate::common::{assert_files, ok, read, read_json, refused, run, run_to, s, scenario, tempdir, text};
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Output;
 
 /// scipy 1.17.1: stats.t.ppf(0.975, 2), the 95% t-quantile for three seeds.
 const T_975_DF2: f64 = 4.302_652_729_749_462;
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}", text(&o.stderr));
-}
 
 /// Rows of a CSV file as header → cell maps.
 fn csv(p: &Path) -> Vec<BTreeMap<String, String>> {
@@ -42,6 +37,14 @@ fn close(a: f64, b: f64) {
     assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
 }
 
+/// `row`'s `mean_col`, `ci_low` and `ci_high` are the mean and 95% t-interval of `values`.
+fn assert_mean_ci(row: &BTreeMap<String, String>, mean_col: &str, values: &[f64]) {
+    let (m, lo, hi) = mean_ci(values);
+    close(num(row, mean_col), m);
+    close(num(row, "ci_low"), lo);
+    close(num(row, "ci_high"), hi);
+}
+
 fn num(row: &BTreeMap<String, String>, col: &str) -> f64 {
     row[col].parse().unwrap_or_else(|_| panic!("{col} = {:?}", row[col]))
 }
@@ -57,20 +60,21 @@ fn replicates_resume_shard_and_aggregate() {
         assert!(out.join(format!("seed-{k}/done")).is_file(), "seed-{k}");
         assert!(out.join(format!("seed-{k}/probes.csv")).is_file());
     }
-    for f in [
-        "metrics_aggregate.csv",
-        "probes_aggregate.csv",
-        "tunnel_classes.csv",
-        "aggregate.json",
-        "curves.png",
-        "curves.svg",
-    ] {
-        assert!(out.join(f).is_file(), "missing {f}");
-    }
+    assert_files(
+        &out,
+        &[
+            "metrics_aggregate.csv",
+            "probes_aggregate.csv",
+            "tunnel_classes.csv",
+            "aggregate.json",
+            "curves.png",
+            "curves.svg",
+        ],
+    );
 
     // Replicate 0 is the single-seed run.
     let single = tmp.path().join("single");
-    ok(&run(&["run", s(&tiny), "--quiet", "--out", s(&single)]));
+    ok(&run_to(&tiny, &single, &["--quiet"]));
     assert_eq!(read(&single.join("probes.csv")), read(&out.join("seed-0/probes.csv")));
 
     // Every aggregate is the mean and t-interval of the seeds' values.
@@ -93,10 +97,7 @@ fn replicates_resume_shard_and_aggregate() {
                 num(r, "retained_pct")
             })
             .collect();
-        let (m, lo, hi) = mean_ci(&values);
-        close(num(row, "mean"), m);
-        close(num(row, "ci_low"), lo);
-        close(num(row, "ci_high"), hi);
+        assert_mean_ci(row, "mean", &values);
         assert_eq!(row["n"], "3");
         checked += 1;
     }
@@ -124,41 +125,20 @@ fn replicates_resume_shard_and_aggregate() {
     assert_eq!(read(&out.join("seed-1/probes.csv")), probes1);
 
     // Another scenario into the same folder: refused before any work, nothing overwritten.
-    let o = run(&[
-        "run",
-        s(&tiny),
-        "--quiet",
-        "--set",
-        "replicates=3",
-        "--set",
-        "train.epochs=1",
-        "--out",
-        s(&out),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("seed-0") && text(&o.stderr).contains("another scenario"));
+    let o = run_to(
+        &tiny,
+        &out,
+        &["--quiet", "--set", "replicates=3", "--set", "train.epochs=1"],
+    );
+    refused(&o, &["seed-0", "another scenario"]);
     assert_eq!(read(&out.join("seed-0/done")), done0);
     // A single-seed run into a folder of replicates, and replicates into a single run's folder.
-    let o = run(&["run", s(&tiny), "--quiet", "--out", s(&out)]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let o = run(&["run", s(&tiny), "--quiet", "--set", "replicates=3", "--out", s(&single)]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    refused(&run_to(&tiny, &out, &["--quiet"]), &[]);
+    refused(&run_to(&tiny, &single, &["--quiet", "--set", "replicates=3"]), &[]);
 
     // Shards: 0/2 runs seeds 0 and 2 and leaves the aggregate to whoever finishes last.
     let sharded = tmp.path().join("sharded");
-    let shard = |i: &str| {
-        run(&[
-            "run",
-            s(&tiny),
-            "--quiet",
-            "--set",
-            "replicates=3",
-            "--shard",
-            i,
-            "--out",
-            s(&sharded),
-        ])
-    };
+    let shard = |i: &str| run_to(&tiny, &sharded, &["--quiet", "--set", "replicates=3", "--shard", i]);
     let o = shard("0/2");
     ok(&o);
     assert!(sharded.join("seed-0/done").is_file() && sharded.join("seed-2/done").is_file());
@@ -181,7 +161,7 @@ fn replicates_resume_shard_and_aggregate() {
     // A baseline recorded from the replicates keeps every seed's value; the run passes it.
     let base = tmp.path().join("base.json");
     ok(&run(&["compare", s(&out), s(&base), "--record"]));
-    let b: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    let b = read_json(&base);
     assert_eq!(b["replicates"], 3);
     assert_eq!(b["metrics"][0]["values"].as_array().unwrap().len(), 3);
     let o = run(&["compare", s(&out), s(&base)]);
@@ -195,19 +175,11 @@ fn replicates_resume_shard_and_aggregate() {
 fn cl_aggregates_equal_the_per_seed_metrics() {
     let tmp = tempdir().unwrap();
     let out = tmp.path().join("cl");
-    let o = run(&[
-        "run",
-        s(&scenario("tiny-cl.toml")),
-        "--quiet",
-        "--set",
-        "replicates=3",
-        "--out",
-        s(&out),
-    ]);
+    let o = run_to(&scenario("tiny-cl.toml"), &out, &["--quiet", "--set", "replicates=3"]);
     ok(&o);
     let agg = csv(&out.join("cl_aggregate.csv"));
     let per_seed: Vec<serde_json::Value> = (0..3)
-        .map(|k| serde_json::from_str(&read(&out.join(format!("seed-{k}/cl_metrics.json")))).unwrap())
+        .map(|k| read_json(&out.join(format!("seed-{k}/cl_metrics.json"))))
         .collect();
     let mut checked = 0;
     for (i, variant) in per_seed[0]["variants"].as_array().unwrap().iter().enumerate() {
@@ -258,10 +230,7 @@ fn cl_aggregates_equal_the_per_seed_metrics() {
             get("E1 + T2") - get("E1 + T1")
         })
         .collect();
-    let (m, lo, hi) = mean_ci(&d);
-    close(num(row, "mean_diff"), m);
-    close(num(row, "ci_low"), lo);
-    close(num(row, "ci_high"), hi);
+    assert_mean_ci(row, "mean_diff", &d);
     assert_eq!(row["test"], "paired t");
     assert!(read(&out.join("cl_claims.md")).contains("swap E1 + T2 vs E1 + T1"));
     assert!(text(&o.stderr).contains("claims (paired by seed)"));
@@ -281,15 +250,7 @@ fn labels_with_commas_and_quotes_survive_every_reader() {
     let path = tmp.path().join("label.toml");
     std::fs::write(&path, sc).unwrap();
     let out = tmp.path().join("run");
-    ok(&run(&[
-        "run",
-        s(&path),
-        "--quiet",
-        "--set",
-        "replicates=2",
-        "--out",
-        s(&out),
-    ]));
+    ok(&run_to(&path, &out, &["--quiet", "--set", "replicates=2"]));
     let column = |file: &Path, col: &str| -> Vec<String> {
         let mut rdr = csv::Reader::from_path(file).unwrap();
         let i = rdr.headers().unwrap().iter().position(|h| h == col).unwrap();

@@ -1,6 +1,6 @@
 //! End-to-end tests of study scenarios: plan, resumable and sharded runs, collect, Slurm scripts.
 
-use crate::common::{bin, read, root, run, s, tempdir, text};
+use crate::common::{bin, ok, read, read_json, refused, root, run, run_to, s, tempdir, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,7 +22,7 @@ fn run_ids(out: &Path) -> Vec<String> {
 #[test]
 fn plan_lists_runs_with_stable_ids() {
     let a = run(&["plan", s(&tiny_study())]);
-    assert!(a.status.success(), "{}", text(&a.stderr));
+    ok(&a);
     let out = text(&a.stdout);
     assert!(out.contains(": 4 runs"), "{out}");
     for v in [
@@ -88,8 +88,7 @@ fn plan_rejects_bad_study_sections() {
         "--set",
         "resolution=32",
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("no [study] section"));
+    refused(&o, &["no [study] section"]);
 }
 
 /// Interrupt a study after its first finished run, run it again, and compare with an
@@ -98,8 +97,7 @@ fn plan_rejects_bad_study_sections() {
 fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     let dir = tempdir().unwrap();
     let full = dir.path().join("full");
-    let o = run(&["run", s(&tiny_study()), "--out", s(&full), "--quiet"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(&run_to(&tiny_study(), &full, &["--quiet"]));
     let reference = read(&full.join("study_metrics.csv"));
     assert_eq!(reference.lines().count(), 1 + 4, "{reference}");
     assert!(reference.starts_with("Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,"));
@@ -133,8 +131,8 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     let stale = part.join("runs").join(run_ids(&full).last().unwrap());
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("leftover"), "x").unwrap();
-    let o = run(&["run", s(&tiny_study()), "--out", s(&part), "--quiet"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run_to(&tiny_study(), &part, &["--quiet"]);
+    ok(&o);
     assert!(text(&o.stderr).contains("done earlier, skipped"), "{}", text(&o.stderr));
     assert!(first_done.join("sentinel").is_file(), "a finished run was redone");
     assert!(!stale.join("leftover").exists(), "an unfinished run was not restarted");
@@ -143,21 +141,18 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     // Two shards into separate folders, merged by collect.
     let (a, b) = (dir.path().join("s0"), dir.path().join("s1"));
     for (shard, out) in [("0/2", &a), ("1/2", &b)] {
-        let o = run(&["run", s(&tiny_study()), "--shard", shard, "--out", s(out), "--quiet"]);
-        assert!(o.status.success(), "{}", text(&o.stderr));
+        ok(&run_to(&tiny_study(), out, &["--shard", shard, "--quiet"]));
         assert!(!out.join("study_metrics.csv").exists());
         assert_eq!(run_ids(out).len(), 2);
     }
     assert_ne!(run_ids(&a), run_ids(&b));
     let merged = dir.path().join("merged");
-    let o = run(&["collect", s(&a), s(&b), "--out", s(&merged)]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(&run(&["collect", s(&a), s(&b), "--out", s(&merged)]));
     assert_eq!(read(&merged.join("study_metrics.csv")), reference);
     assert!(merged.join("analysis/analysis.md").is_file());
 
-    let o = run(&["run", s(&tiny_study()), "--shard", "2/2", "--out", s(&a)]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("--shard `2/2`"));
+    let o = run_to(&tiny_study(), &a, &["--shard", "2/2"]);
+    refused(&o, &["--shard `2/2`"]);
 }
 
 #[test]
@@ -170,8 +165,8 @@ fn diverged_runs_are_recorded_as_failed_and_the_study_goes_on() {
     );
     std::fs::write(&p, base).unwrap();
     let out = dir.path().join("out");
-    let o = run(&["run", s(&p), "--out", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run_to(&p, &out, &["--quiet"]);
+    ok(&o);
     let failed: Vec<String> = run_ids(&out)
         .into_iter()
         .filter(|id| out.join("runs").join(id).join("failed").is_file())
@@ -187,7 +182,7 @@ fn diverged_runs_are_recorded_as_failed_and_the_study_goes_on() {
 fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
     let dir = tempdir().unwrap();
     let out = dir.path().join("study");
-    let o = run(&[
+    ok(&run(&[
         "slurm",
         s(&tiny_study()),
         "--shards",
@@ -198,8 +193,7 @@ fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
         "partition=debug",
         "--set",
         "train.epochs=1",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ]));
     let array = read(&out.join("slurm/array.sbatch"));
     let scenario = tiny_study();
     let lines: Vec<&str> = array.lines().collect();
@@ -243,11 +237,9 @@ fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
 fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
     let dir = tempdir().unwrap();
     let out = dir.path().join("study");
-    let o = run(&["run", s(&tiny_study()), "--out", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(&run_to(&tiny_study(), &out, &["--quiet"]));
     let base = dir.path().join("results/tiny.json");
-    let o = run(&["compare", s(&out), s(&base), "--record"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(&run(&["compare", s(&out), s(&base), "--record"]));
     let o = run(&["compare", s(&out), s(&base)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
     assert!(
@@ -258,7 +250,7 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
 
     // Move one per-layer accuracy's recorded value far up: with one seed per run there is no
     // spread to test, so the threshold decides: the run is 0.5 lower, it regressed, exit 1.
-    let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    let mut json = read_json(&base);
     assert_eq!(json["format"], 2);
     let metrics = json["metrics"].as_array_mut().unwrap();
     let i = metrics
@@ -277,7 +269,7 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
     assert!(line.contains("REGRESSED") && line.contains("-0.5000"), "{line}");
 
     // A per-metric threshold that covers the change makes it no change.
-    let mut json: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    let mut json = read_json(&base);
     json["metrics"][i]["threshold"] = serde_json::json!(0.6);
     std::fs::write(&base, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     assert_eq!(run(&["compare", s(&out), s(&base)]).status.code(), Some(0));
@@ -300,12 +292,10 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
     // Not a baseline: a usage error, exit 2.
     std::fs::write(&base, "{\"metrics\": 3}").unwrap();
     let o = run(&["compare", s(&out), s(&base)]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("tiny.json"), "{}", text(&o.stderr));
+    refused(&o, &["tiny.json"]);
 
     // The report embeds every run's curves and the analysis' SHAP bars.
-    let o = run(&["report", s(&out)]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(&run(&["report", s(&out)]));
     let md = read(&out.join("report.md"));
     let html = read(&out.join("report.html"));
     assert_eq!(md.matches("/curves.png)").count(), 4, "{md}");
@@ -321,7 +311,7 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
 #[test]
 fn h24_study_plans_the_papers_64_dnns() {
     let o = run(&["plan", s(&root().join("scenarios/h24-study.toml")), "--json"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(&o);
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let runs = plan["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 64);
@@ -384,16 +374,8 @@ fn study_with_replicates_averages_over_seeds_per_configuration() {
     let first_id = single.lines().nth(1).unwrap().split_whitespace().nth(1).unwrap();
     assert!(listing.contains(&format!("{first_id}/seed-1")), "{listing}");
 
-    let o = run(&[
-        "run",
-        s(&tiny_study()),
-        "--set",
-        "replicates=2",
-        "--out",
-        s(&out),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run_to(&tiny_study(), &out, &["--set", "replicates=2", "--quiet"]);
+    ok(&o);
     assert!(out.join("runs").join(first_id).join("seed-1/done").is_file());
     assert!(
         text(&o.stdout).contains("averaged over the 2 seeds"),
@@ -432,7 +414,7 @@ fn study_with_replicates_averages_over_seeds_per_configuration() {
     // The baseline keeps both seeds of every configuration; the report lists the configurations.
     let base = dir.path().join("base.json");
     assert!(run(&["compare", s(&out), s(&base), "--record"]).status.success());
-    let b: serde_json::Value = serde_json::from_str(&read(&base)).unwrap();
+    let b = read_json(&base);
     assert_eq!(b["replicates"], 2);
     assert!(b["metrics"][0]["name"].as_str().unwrap().starts_with(first_id));
     assert_eq!(b["metrics"][0]["values"].as_array().unwrap().len(), 2);
@@ -441,8 +423,7 @@ fn study_with_replicates_averages_over_seeds_per_configuration() {
     assert!(read(&out.join("report.md")).contains("## Configurations across seeds"));
 
     // The same study without replicates into this folder would mix the layouts: refused.
-    let o = run(&["run", s(&tiny_study()), "--out", s(&out), "--quiet"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("holds replicates"), "{}", text(&o.stderr));
+    let o = run_to(&tiny_study(), &out, &["--quiet"]);
+    refused(&o, &["holds replicates"]);
     assert!(out.join("runs").join(first_id).join("seed-1/done").is_file());
 }

@@ -1,13 +1,13 @@
 //! Bad inputs give one clear `Error::Input`; tunnelbench's own studies (with `run_id` and
 //! `ood_dataset` columns) pair by variables and OOD name; absent groups are skipped.
 
+use crate::common::{self, STUDY_HEADER as HEADER};
+
 use std::path::PathBuf;
 
 use tunnelbench::error::Error;
 use tunnelbench::stats::analyze::{AnalyzeOptions, analyze, compute};
 use tunnelbench::stats::study::{ComparisonSpec, Metric, Study};
-
-const HEADER: &str = "Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth";
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tunnelbench-stats-{}", std::process::id()));
@@ -64,25 +64,11 @@ fn bad_csv_inputs_name_the_problem() {
     assert!(input_msg(Study::read(&p)).contains("no data rows"));
 }
 
-/// A small tunnelbench study: 2 architectures × (no aug, aug), 2 OOD sets each, run ids.
+/// The small study, or that plus a run whose augmented twin is missing.
 fn small_study(extra_unpaired: bool) -> String {
-    let mut s = format!("run_id,ood_dataset,{HEADER}\n");
-    let mut id = 0;
-    for (stem, sr, arch, gamma, depth) in [(3, 0.5, "CNN", 74.6, 11), (8, 1.0, "Transformer", 44.3, 12)] {
-        for aug in [0, 2] {
-            for (k, ood) in ["stl10", "cifar100"].iter().enumerate() {
-                let r = 60.0 + 10.0 * aug as f64 + 3.0 * k as f64 + stem as f64;
-                s += &format!(
-                    "run{id},{ood},{:.2},{:.3},{r},{stem},{sr},{arch},{aug},32,10,{gamma},{depth}\n",
-                    0.5 + r / 200.0,
-                    0.1 + r / 1000.0
-                );
-            }
-            id += 1;
-        }
-    }
+    let mut s = common::small_study();
     if extra_unpaired {
-        s += &format!("run{id},stl10,0.9,0.2,90,3,0.5,CNN,0,64,10,74.6,11\n");
+        s += "run4,stl10,0.9,0.2,90,3,0.5,CNN,0,64,10,74.6,11\n";
     }
     s
 }
