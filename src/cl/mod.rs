@@ -13,7 +13,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
-pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy, Trainable};
+pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Sequence, Strategy, Trainable};
 use crate::scenario::continual::{Sweep, TruncateConfig};
 
 use crate::data::split::{ClassOrder, Task, TaskSpec, class_incremental};
@@ -27,7 +27,7 @@ use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::run::RunOptions;
 use crate::scenario::Scenario;
-use crate::scenario::data::load_prepared;
+use crate::scenario::data::{PreparedData, load_prepared};
 use crate::seed::derive_seed;
 use crate::train::{self, TrainConfig, TrainExtras, batch_tensor};
 
@@ -561,6 +561,44 @@ fn matched_width(arch: &ArchSpec, target: usize, count: impl Fn(&ArchSpec) -> Re
     best.1
 }
 
+/// The tasks of a sequence of data sets, one per set, their classes numbered on from the previous
+/// set's (task 2's first class is task 1's class count, and so on), grey images given three
+/// channels when the sets mix grey and colour: the tasks, the total class count, the sets' labels.
+fn dataset_tasks(sets: &[&PreparedData]) -> (Vec<Task>, usize, Vec<String>) {
+    let names: Vec<String> = sets
+        .iter()
+        .flat_map(|p| {
+            p.split
+                .train
+                .class_names
+                .iter()
+                .map(move |c| format!("{}/{c}", p.label))
+        })
+        .collect();
+    let colour = sets.iter().any(|p| p.split.train.channels != 1);
+    let mut tasks = Vec::new();
+    let mut offset = 0u32;
+    for p in sets {
+        let k = p.n_classes as u32;
+        let renumber = |ds: &ImageDataset| {
+            let mut ds = ds.clone();
+            ds.labels.iter_mut().for_each(|y| *y += offset);
+            ds.class_names = names.clone();
+            if colour { ds.rgb() } else { ds }
+        };
+        let (train, test) = (renumber(&p.split.train), renumber(&p.split.test));
+        tasks.push(Task {
+            classes: (offset..offset + k).collect(),
+            train_indices: (0..train.len()).collect(),
+            test_indices: (0..test.len()).collect(),
+            train,
+            test,
+        });
+        offset += k;
+    }
+    (tasks, names.len(), sets.iter().map(|p| p.label.clone()).collect())
+}
+
 /// Run the `[continual]` section of a scenario into `out_dir`.
 pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary> {
     let t0 = Instant::now();
@@ -577,29 +615,45 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         id_seed,
         &opts.data_dir,
     )?;
-    let spec = match &cfg.task_classes {
-        Some(lists) => TaskSpec::Explicit(lists.clone()),
-        None => TaskSpec::Uniform {
-            n_tasks: cfg.tasks.unwrap_or(0),
-            classes_per_task: cfg.classes_per_task.unwrap_or(0),
-            order: match cfg.class_order_seed {
-                Some(seed) => ClassOrder::Seeded(seed),
-                None => ClassOrder::Identity,
-            },
-        },
+    let (tasks, n_classes, labels) = match cfg.sequence {
+        Sequence::Classes => {
+            let spec = match &cfg.task_classes {
+                Some(lists) => TaskSpec::Explicit(lists.clone()),
+                None => TaskSpec::Uniform {
+                    n_tasks: cfg.tasks.unwrap_or(0),
+                    classes_per_task: cfg.classes_per_task.unwrap_or(0),
+                    order: match cfg.class_order_seed {
+                        Some(seed) => ClassOrder::Seeded(seed),
+                        None => ClassOrder::Identity,
+                    },
+                },
+            };
+            let split = DataSplit {
+                train: id.split.train.clone(),
+                test: id.split.test.clone(),
+            };
+            (class_incremental(&split, &spec)?, id.n_classes, vec![id.label.clone()])
+        }
+        Sequence::Datasets => {
+            let mut later = Vec::new();
+            for (i, d) in cfg.datasets.iter().enumerate() {
+                let label = crate::scenario::data_label(d);
+                let seed = d.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
+                later.push(
+                    load_prepared(d, label.clone(), sc.resolution, seed, &opts.data_dir)
+                        .map_err(|e| e.context(format!("key `continual.datasets[{i}]` (data set `{label}`)")))?,
+                );
+            }
+            dataset_tasks(&std::iter::once(&id).chain(&later).collect::<Vec<_>>())
+        }
     };
-    let split = DataSplit {
-        train: id.split.train.clone(),
-        test: id.split.test.clone(),
-    };
-    let tasks = class_incremental(&split, &spec)?;
     let task_lists: Vec<Vec<u32>> = tasks.iter().map(|t| t.classes.clone()).collect();
     reporter.line(&format!(
         "continual scenario `{}`: {} tasks of {:?} classes from {} ({} heads)",
         sc.name,
         tasks.len(),
         task_lists.iter().map(|t| t.len()).collect::<Vec<_>>(),
-        id.label,
+        labels.join(" → "),
         if cfg.heads == Heads::Multi {
             "task-specific"
         } else {
@@ -608,7 +662,8 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
     ));
     let setup = Setup {
         tasks,
-        n_classes: id.n_classes,
+        n_classes,
+        // A sequence of data sets is normalised as its first (the ID set): one network sees them all.
         norm: id.norm,
         cfg,
         train: &sc.train,
@@ -645,7 +700,7 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
             sequences.push(res);
         }
         if let (Some(tc), Some(full)) = (&cfg.truncate, &first_full) {
-            for choice in truncations(tc, arch, full, id.n_classes)? {
+            for choice in truncations(tc, arch, full, n_classes)? {
                 reporter.line(&format!(
                     "{}: {} keeps the first {} of {} probed layers ({}); {} parameters, the full network {}",
                     choice.architecture,

@@ -140,6 +140,16 @@ impl ImageDataset {
 
     /// Appends `other` after `self`. Both must have the same image shape and class names, as
     /// labels are only comparable under the same class list.
+    /// The data set with three channels: a grey image's plane repeated (a colour one unchanged).
+    pub fn rgb(mut self) -> ImageDataset {
+        if self.channels == 1 {
+            let plane = self.height * self.width;
+            self.pixels = self.pixels.chunks_exact(plane).flat_map(|p| p.repeat(3)).collect();
+            self.channels = 3;
+        }
+        self
+    }
+
     pub fn concat(&self, other: &ImageDataset) -> Result<ImageDataset> {
         if (self.channels, self.height, self.width) != (other.channels, other.height, other.width) {
             return Err(Error::usage(format!(

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::schema::DataSpec;
 use crate::error::{Error, Result};
 use crate::model::ArchSpec;
 
@@ -99,6 +100,18 @@ impl Strategy {
     }
 }
 
+/// What the tasks of a sequence are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sequence {
+    /// Class-incremental: the ID set's classes cut into tasks.
+    #[default]
+    Classes,
+    /// Dataset-incremental: `[id]` is task 1, each of `continual.datasets` one more task, each
+    /// with its own head.
+    Datasets,
+}
+
 /// How the classifier is organised across tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -152,6 +165,12 @@ pub enum Sweep {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContinualConfig {
+    /// What the tasks are: the ID set's classes cut into tasks, or whole data sets.
+    #[serde(default)]
+    pub sequence: Sequence,
+    /// The data sets of tasks 2..T (sequence = "datasets"); task 1 is `[id]`.
+    #[serde(default)]
+    pub datasets: Vec<DataSpec>,
     /// Number of tasks (with `classes_per_task`), or give `task_classes`.
     #[serde(default)]
     pub tasks: Option<usize>,
@@ -249,19 +268,42 @@ fn default_ft_lr() -> f64 {
 impl ContinualConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::usage(format!("key `continual.{m}")));
-        match (&self.task_classes, self.tasks, self.classes_per_task) {
-            (Some(lists), None, None) => {
-                if lists.is_empty() || lists.iter().any(|l| l.is_empty()) {
-                    return bad("task_classes`: empty task list".into());
+        match self.sequence {
+            Sequence::Datasets => {
+                if self.datasets.is_empty() {
+                    return bad("datasets`: sequence \"datasets\" needs at least one data set after [id]".into());
+                }
+                if self.tasks.is_some() || self.classes_per_task.is_some() || self.task_classes.is_some() {
+                    return bad(
+                        "sequence`: with \"datasets\" every data set is one task; leave out `tasks`, `classes_per_task` and `task_classes`"
+                            .into(),
+                    );
+                }
+                if self.heads != Heads::Multi {
+                    return bad(
+                        "heads`: a sequence of data sets needs `heads = \"multi\"` (one head per data set)".into(),
+                    );
                 }
             }
-            (None, Some(t), Some(c)) => {
-                if t == 0 || c == 0 {
-                    return bad("tasks` and `classes_per_task` must be > 0".into());
+            Sequence::Classes => {
+                if !self.datasets.is_empty() {
+                    return bad("datasets` needs `sequence = \"datasets\"`".into());
+                }
+                match (&self.task_classes, self.tasks, self.classes_per_task) {
+                    (Some(lists), None, None) => {
+                        if lists.is_empty() || lists.iter().any(|l| l.is_empty()) {
+                            return bad("task_classes`: empty task list".into());
+                        }
+                    }
+                    (None, Some(t), Some(c)) => {
+                        if t == 0 || c == 0 {
+                            return bad("tasks` and `classes_per_task` must be > 0".into());
+                        }
+                    }
+                    (Some(_), _, _) => return bad("task_classes` excludes `tasks` and `classes_per_task`".into()),
+                    _ => return bad("tasks`: give `tasks` and `classes_per_task`, or `task_classes`".into()),
                 }
             }
-            (Some(_), _, _) => return bad("task_classes` excludes `tasks` and `classes_per_task`".into()),
-            _ => return bad("tasks`: give `tasks` and `classes_per_task`, or `task_classes`".into()),
         }
         if self.strategies.is_empty() {
             return bad("strategies`: at least one strategy".into());
@@ -317,9 +359,10 @@ impl ContinualConfig {
     }
 
     pub fn n_tasks(&self) -> usize {
-        match &self.task_classes {
-            Some(l) => l.len(),
-            None => self.tasks.unwrap_or(0),
+        match (self.sequence, &self.task_classes) {
+            (Sequence::Datasets, _) => 1 + self.datasets.len(),
+            (Sequence::Classes, Some(l)) => l.len(),
+            (Sequence::Classes, None) => self.tasks.unwrap_or(0),
         }
     }
 }

@@ -141,6 +141,9 @@ pub fn validate(s: &Scenario) -> Result<()> {
     validate_data("id", &s.id, s.resolution)?;
     if let Some(c) = &s.continual {
         c.validate()?;
+        for (i, d) in c.datasets.iter().enumerate() {
+            validate_data(&format!("continual.datasets[{i}]"), d, s.resolution)?;
+        }
         if c.strategies.contains(&continual::Strategy::Lwf) && c.heads == continual::Heads::Multi {
             return Err(Error::usage(
                 "key `continual.strategies`: lwf needs `heads = \"shared\"`",

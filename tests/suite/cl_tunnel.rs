@@ -126,6 +126,11 @@ fn tunnel_options_are_checked() {
         ("continual.truncate.rule=\"id95\"", "continual.truncate"),
         ("continual.strategies=[\"freeze-everything\"]", "strategies"),
         ("train.mixup_cutmix=\"yes\"", "train.mixup_cutmix"),
+        ("continual.sequence=\"datasets\"", "continual.datasets"),
+        (
+            "continual.datasets=[{ kind = \"shapes\", classes = 2 }]",
+            "continual.datasets",
+        ),
     ] {
         let out = dir.path().join("bad");
         let o = run_to(&scenario("tiny-cl-tunnel.toml"), &out, &["--set", set]);
@@ -133,5 +138,30 @@ fn tunnel_options_are_checked() {
         assert_eq!(o.status.code(), Some(2), "{set}: {err}");
         assert!(err.contains(key) && err.contains("tiny-cl-tunnel.toml"), "{set}: {err}");
         assert!(!out.exists(), "{set}: a refused scenario wrote {}", out.display());
+    }
+}
+
+#[test]
+fn a_sequence_of_three_data_sets_gives_a_3x3_matrix() {
+    let dir = tempdir().unwrap();
+    let out = dir.path().join("cl");
+    ok(&run_to(&scenario("tiny-cl-datasets.toml"), &out, &["--quiet"]));
+    let json = read_json(&out.join("cl_metrics.json"));
+    // Classes numbered on from set to set: shapes 0..3, mnist 3..7, texture 7..9.
+    assert_eq!(json["tasks"], serde_json::json!([[0, 1, 2], [3, 4, 5, 6], [7, 8]]));
+    let m = matrices(&out.join("accuracy_matrix.csv"));
+    for v in json["variants"].as_array().unwrap() {
+        let name = |k: &str| v[k].as_str().unwrap().to_string();
+        let r = &m[&[
+            name("architecture"),
+            name("variant"),
+            name("strategy"),
+            "task-aware".into(),
+        ]];
+        assert_eq!(r.len(), 4 * 3, "{v}");
+        let last = (r[&(3, 1)] + r[&(3, 2)] + r[&(3, 3)]) / 3.0;
+        let bwt = (r[&(3, 1)] - r[&(1, 1)] + r[&(3, 2)] - r[&(2, 2)]) / 2.0;
+        assert!((v["task_aware"]["acc"].as_f64().unwrap() - last).abs() < 1e-9, "{v}");
+        assert!((v["task_aware"]["bwt"].as_f64().unwrap() - bwt).abs() < 1e-9, "{v}");
     }
 }
