@@ -13,9 +13,7 @@ struct BarGroup {
 /// Grouped bars around zero, vertical or horizontal, with optional value labels and error bars.
 #[derive(Clone, Debug, Default)]
 pub struct BarChart {
-    title: String,
-    x_label: String,
-    y_label: String,
+    titles: Titles,
     categories: Vec<String>,
     groups: Vec<BarGroup>,
     horizontal: bool,
@@ -27,14 +25,14 @@ pub struct BarChart {
 impl BarChart {
     pub fn new(title: impl Into<String>) -> Self {
         BarChart {
-            title: title.into(),
+            titles: Titles::new(title),
             ..Default::default()
         }
     }
-    axis_label_setters!();
+    chart_setters!(legend);
     /// Category names, in order (left to right, or top to bottom when horizontal).
     pub fn categories<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.categories = names.into_iter().map(Into::into).collect();
+        self.categories = super::names(names);
         self
     }
     /// One bar per category for this group; groups sit side by side within a category.
@@ -79,14 +77,10 @@ impl BarChart {
         self.value_range = Some((lo, hi));
         self
     }
-    pub fn legend(mut self, pos: Legend) -> Self {
-        self.legend = pos;
-        self
-    }
 
     /// Checks lengths and returns the chart; a horizontal chart grows with its categories.
     pub fn build(self) -> Result<Chart> {
-        let what = format!("bar chart {:?}", self.title);
+        let what = format!("bar chart {:?}", self.titles.title);
         for g in &self.groups {
             if g.values.len() != self.categories.len() {
                 return Err(Error::usage(format!(
@@ -119,7 +113,7 @@ impl BarChart {
     }
 
     fn color_of(&self, i: usize) -> Color {
-        self.groups[i].color.unwrap_or(PALETTE[i % PALETTE.len()])
+        series_color(self.groups[i].color, i)
     }
 
     pub(super) fn draw(&self, sc: &mut Scene, outer: Rect) {
@@ -162,31 +156,22 @@ impl BarChart {
         let ncat = self.categories.len().max(1) as f32;
         let slot_guess = (outer.w - 120.0) / ncat;
         let rotate_cats = !h && cat_w > slot_guess * 0.9;
-        let entries = self.legend_entries();
-        let outside = self.legend == Legend::Outside && !entries.is_empty();
-        let lsize = legend_size(&entries);
+        let legend = LegendBox::new(self.legend, self.legend_entries());
 
         let (vt, vstep) = axis::linear_ticks(lo, hi, if h { 7 } else { 6 }, false);
         let vlabels: Vec<String> = vt.iter().map(|v| tick_label(*v, vstep)).collect();
         let m = if h {
-            Margins {
-                left: 6.0 + label_block(&self.y_label) + cat_w + TICK_LEN + 8.0,
-                right: if outside { lsize.0 + 20.0 } else { 18.0 },
-                top: title_block(&self.title),
-                bottom: 6.0 + label_block(&self.x_label) + line_height(TICK_SIZE) + TICK_LEN + 4.0,
-            }
+            // Category names get a little more air than numbers.
+            self.titles
+                .margins(cat_w, 8.0, line_height(TICK_SIZE), legend.right_margin(18.0))
         } else {
             let cat_h = if rotate_cats {
                 cat_w + 10.0
             } else {
                 line_height(TICK_SIZE)
             };
-            Margins {
-                left: 6.0 + label_block(&self.y_label) + max_width(&vlabels, TICK_SIZE) + TICK_LEN + 6.0,
-                right: if outside { lsize.0 + 20.0 } else { 16.0 },
-                top: title_block(&self.title),
-                bottom: 6.0 + label_block(&self.x_label) + cat_h + TICK_LEN + 4.0,
-            }
+            self.titles
+                .margins(max_width(&vlabels, TICK_SIZE), 6.0, cat_h, legend.right_margin(16.0))
         };
         let plot = plot_area(outer, &m);
         // Make room for value labels beyond the longest bars.
@@ -212,28 +197,14 @@ impl BarChart {
             }
         };
         let slot = if h { plot.h } else { plot.w } / ncat;
-        let cat_center = |k: usize| {
-            if h {
-                plot.y + slot * (k as f32 + 0.5)
-            } else {
-                plot.x + slot * (k as f32 + 0.5)
-            }
-        };
+        let cat_start = if h { plot.y } else { plot.x };
+        let cat_center = |k: usize| slot_center(cat_start, slot, k);
         let vticks = AxisTicks {
             major: vt.iter().map(|v| (vpos(*v), tick_label(*v, vstep))).collect(),
             minor: vec![],
             grid: true,
         };
-        let cticks = AxisTicks {
-            major: self
-                .categories
-                .iter()
-                .enumerate()
-                .map(|(k, c)| (cat_center(k), c.clone()))
-                .collect(),
-            minor: vec![],
-            grid: false,
-        };
+        let cticks = AxisTicks::categories(&self.categories, cat_start, slot);
         let (xt, yt) = if h { (&vticks, &cticks) } else { (&cticks, &vticks) };
         draw_grid(sc, plot, xt, yt);
 
@@ -254,7 +225,7 @@ impl BarChart {
                         } else {
                             (Anchor::Middle, VAlign::Bottom)
                         };
-                        sc.text(x, y, "n/a", NOTE_SIZE, Color::hex(0x888888), a, va, false);
+                        sc.text((x, y), "n/a", TextStyle::new(NOTE_SIZE, MISSING, a, va));
                     }
                     continue;
                 }
@@ -262,28 +233,11 @@ impl BarChart {
                 let (a, b) = (zero.min(e), zero.max(e));
                 let inset = (bw * 0.06).min(1.0);
                 let rect = if h {
-                    Rect {
-                        x: a,
-                        y: c0 + inset,
-                        w: b - a,
-                        h: bw - 2.0 * inset,
-                    }
+                    Rect::new(a, c0 + inset, b - a, bw - 2.0 * inset)
                 } else {
-                    Rect {
-                        x: c0 + inset,
-                        y: a,
-                        w: bw - 2.0 * inset,
-                        h: b - a,
-                    }
+                    Rect::new(c0 + inset, a, bw - 2.0 * inset, b - a)
                 };
-                sc.push(Prim::Rect {
-                    x: rect.x,
-                    y: rect.y,
-                    w: rect.w,
-                    h: rect.h,
-                    fill: Some(color),
-                    stroke: None,
-                });
+                sc.fill_rect(rect, color);
                 points.extend([
                     (rect.x, rect.y),
                     (rect.right(), rect.bottom()),
@@ -320,14 +274,14 @@ impl BarChart {
                         } else {
                             (tip.min(e) - 3.0, Anchor::End)
                         };
-                        sc.text(x, cmid, t, NOTE_SIZE, TEXT, an, VAlign::Middle, false);
+                        sc.text((x, cmid), t, TextStyle::new(NOTE_SIZE, TEXT, an, VAlign::Middle));
                     } else {
                         let (y, va) = if *v >= 0.0 {
                             (tip.min(e) - 3.0, VAlign::Bottom)
                         } else {
                             (tip.max(e) + 3.0, VAlign::Top)
                         };
-                        sc.text(cmid, y, t, NOTE_SIZE, TEXT, Anchor::Middle, va, false);
+                        sc.text((cmid, y), t, TextStyle::new(NOTE_SIZE, TEXT, Anchor::Middle, va));
                     }
                 }
             }
@@ -344,36 +298,20 @@ impl BarChart {
             no_data(sc, plot);
         }
         draw_frame(sc, plot, xt, yt, rotate_cats);
-        if outside {
-            draw_legend(sc, &entries, (plot.right() + 12.0, plot.y));
-        } else if !entries.is_empty() {
-            let cands = legend_corner(self.legend, plot, lsize);
-            if let Some(at) = best_corner(&cands, lsize, &points) {
-                draw_legend(sc, &entries, at);
-            }
-        }
-        draw_titles(sc, outer, plot, &self.title, &self.x_label, &self.y_label);
+        legend.draw(sc, plot, &points);
+        self.titles.draw(sc, outer, plot);
     }
 
     fn legend_entries(&self) -> Vec<LegendEntry> {
         // A single group needs no legend: the title says what the bars are.
-        if self.legend == Legend::Hidden || self.groups.len() < 2 {
+        if self.groups.len() < 2 {
             return vec![];
         }
         self.groups
             .iter()
             .enumerate()
             .filter(|(_, g)| !g.name.is_empty())
-            .map(|(i, g)| {
-                let color = self.color_of(i);
-                LegendEntry {
-                    name: g.name.clone(),
-                    color,
-                    line: None,
-                    marker: None,
-                    patch: Some(color),
-                }
-            })
+            .map(|(i, g)| LegendEntry::patch(g.name.clone(), self.color_of(i)))
             .collect()
     }
 }

@@ -68,28 +68,18 @@ impl Figure {
 
     pub(super) fn draw(&self, sc: &mut Scene, outer: Rect) {
         let th = self.title_h();
-        sc.text(
-            outer.x + outer.w / 2.0,
-            outer.y + 10.0,
-            self.title.clone(),
-            TITLE_SIZE + 1.0,
-            TEXT,
-            Anchor::Middle,
-            VAlign::Top,
-            false,
-        );
+        let style = TextStyle {
+            size: TITLE_SIZE + 1.0,
+            ..TITLE
+        };
+        sc.text((outer.x + outer.w / 2.0, outer.y + 10.0), self.title.clone(), style);
         let cw = outer.w / self.cols as f32;
         let ch = (outer.h - th) / self.rows as f32;
         for (k, c) in self.charts.iter().enumerate() {
             let (i, j) = (k / self.cols, k % self.cols);
             c.draw(
                 sc,
-                Rect {
-                    x: outer.x + j as f32 * cw,
-                    y: outer.y + th + i as f32 * ch,
-                    w: cw,
-                    h: ch,
-                },
+                Rect::new(outer.x + j as f32 * cw, outer.y + th + i as f32 * ch, cw, ch),
             );
         }
     }

@@ -68,9 +68,7 @@ impl Colormap {
 /// and hatched so that "not measured" never looks like a value.
 #[derive(Clone, Debug, Default)]
 pub struct Heatmap {
-    title: String,
-    x_label: String,
-    y_label: String,
+    titles: Titles,
     values: Vec<Vec<f64>>,
     row_labels: Vec<String>,
     col_labels: Vec<String>,
@@ -85,20 +83,20 @@ impl Heatmap {
     /// `values[i][j]` is row i, column j (R[i][j]: after training task i, accuracy on task j).
     pub fn new(title: impl Into<String>, values: Vec<Vec<f64>>) -> Self {
         Heatmap {
-            title: title.into(),
+            titles: Titles::new(title),
             values,
             annotate: true,
             decimals: 2,
             ..Default::default()
         }
     }
-    axis_label_setters!();
+    chart_setters!();
     pub fn row_labels<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.row_labels = names.into_iter().map(Into::into).collect();
+        self.row_labels = super::names(names);
         self
     }
     pub fn col_labels<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.col_labels = names.into_iter().map(Into::into).collect();
+        self.col_labels = super::names(names);
         self
     }
     /// Fixed colour scale (e.g. 0..1 for accuracies, so that plots compare); by default the
@@ -124,7 +122,7 @@ impl Heatmap {
 
     /// Checks the matrix shape and labels; the size follows the number of cells.
     pub fn build(self) -> Result<Chart> {
-        let what = format!("heatmap {:?}", self.title);
+        let what = format!("heatmap {:?}", self.titles.title);
         let rows = self.values.len();
         let cols = self.values.first().map_or(0, Vec::len);
         if rows == 0 || cols == 0 {
@@ -190,38 +188,18 @@ impl Heatmap {
         let col_w = max_width(&cl, TICK_SIZE);
         let slot_guess = (outer.w - 150.0) / cols as f32;
         let rotate = col_w > slot_guess * 0.92;
-        let m = Margins {
-            left: 6.0 + label_block(&self.y_label) + max_width(&rl, TICK_SIZE) + TICK_LEN + 6.0,
-            right: cb_room,
-            top: title_block(&self.title),
-            bottom: 6.0
-                + label_block(&self.x_label)
-                + if rotate { col_w + 10.0 } else { line_height(TICK_SIZE) }
-                + TICK_LEN
-                + 4.0,
-        };
+        let col_h = if rotate { col_w + 10.0 } else { line_height(TICK_SIZE) };
+        let m = self.titles.margins(max_width(&rl, TICK_SIZE), 6.0, col_h, cb_room);
         let plot = plot_area(outer, &m);
         let (cw, ch) = (plot.w / cols as f32, plot.h / rows as f32);
         let scale = Scale::new(lo, hi, false);
         let ann = NOTE_SIZE.min(ch * 0.45).min(cw / (self.decimals as f32 + 3.0) * 1.6);
         for (i, row) in self.values.iter().enumerate() {
             for (j, v) in row.iter().enumerate() {
-                let r = Rect {
-                    x: plot.x + j as f32 * cw,
-                    y: plot.y + i as f32 * ch,
-                    w: cw,
-                    h: ch,
-                };
+                let r = Rect::new(plot.x + j as f32 * cw, plot.y + i as f32 * ch, cw, ch);
                 if v.is_finite() {
                     let c = self.colormap.at(scale.unit(*v));
-                    sc.push(Prim::Rect {
-                        x: r.x,
-                        y: r.y,
-                        w: r.w,
-                        h: r.h,
-                        fill: Some(c),
-                        stroke: None,
-                    });
+                    sc.fill_rect(r, c);
                     if self.annotate && ann >= 5.0 {
                         let tc = if c.luminance() > 0.35 {
                             scene::BLACK
@@ -229,40 +207,16 @@ impl Heatmap {
                             scene::WHITE
                         };
                         let t = axis::minus(format!("{:.*}", self.decimals, v));
-                        sc.text(
-                            r.x + cw / 2.0,
-                            r.y + ch / 2.0,
-                            t,
-                            ann,
-                            tc,
-                            Anchor::Middle,
-                            VAlign::Middle,
-                            false,
-                        );
+                        let style = TextStyle::new(ann, tc, Anchor::Middle, VAlign::Middle);
+                        sc.text((r.x + cw / 2.0, r.y + ch / 2.0), t, style);
                     }
                 } else {
                     hatch(sc, r);
                 }
             }
         }
-        let xt = AxisTicks {
-            major: cl
-                .iter()
-                .enumerate()
-                .map(|(j, l)| (plot.x + (j as f32 + 0.5) * cw, l.clone()))
-                .collect(),
-            minor: vec![],
-            grid: false,
-        };
-        let yt = AxisTicks {
-            major: rl
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (plot.y + (i as f32 + 0.5) * ch, l.clone()))
-                .collect(),
-            minor: vec![],
-            grid: false,
-        };
+        let xt = AxisTicks::categories(&cl, plot.x, cw);
+        let yt = AxisTicks::categories(&rl, plot.y, ch);
         draw_frame(sc, plot, &xt, &yt, rotate);
 
         // Colour bar: thin slices so the gradient looks continuous in both back ends.
@@ -271,70 +225,34 @@ impl Heatmap {
         for k in 0..n {
             let y0 = plot.bottom() - plot.h * (k + 1) as f32 / n as f32;
             let c = self.colormap.at((k as f64 + 0.5) / n as f64);
-            sc.push(Prim::Rect {
-                x: bx,
-                y: y0.floor(),
-                w: bar_w,
-                h: plot.h / n as f32 + 1.0,
-                fill: Some(c),
-                stroke: None,
-            });
+            sc.fill_rect(Rect::new(bx, y0.floor(), bar_w, plot.h / n as f32 + 1.0), c);
         }
-        sc.push(Prim::Rect {
-            x: bx,
-            y: plot.y,
-            w: bar_w,
-            h: plot.h,
-            fill: None,
-            stroke: Some(Stroke::solid(SPINE, 0.8)),
-        });
+        sc.rect(
+            Rect::new(bx, plot.y, bar_w, plot.h),
+            None,
+            Some(Stroke::solid(SPINE, 0.8)),
+        );
+        let tick_style = TextStyle::new(TICK_SIZE, TEXT, Anchor::Start, VAlign::Middle);
         for (v, l) in ct.iter().zip(clabels) {
             let y = plot.bottom() - scale.unit(*v) as f32 * plot.h;
             sc.line((bx + bar_w, y), (bx + bar_w + TICK_LEN, y), Stroke::solid(SPINE, 0.8));
-            sc.text(
-                bx + bar_w + TICK_LEN + 3.0,
-                y,
-                l,
-                TICK_SIZE,
-                TEXT,
-                Anchor::Start,
-                VAlign::Middle,
-                false,
-            );
+            sc.text((bx + bar_w + TICK_LEN + 3.0, y), l, tick_style);
         }
-        if !self.colorbar_label.is_empty() {
-            let x = outer.right() - 6.0 - LABEL_SIZE;
-            sc.text(
-                x,
-                plot.y + plot.h / 2.0,
-                self.colorbar_label.clone(),
-                LABEL_SIZE,
-                TEXT,
-                Anchor::Middle,
-                VAlign::Top,
-                true,
-            );
-        }
-        draw_titles(sc, outer, plot, &self.title, &self.x_label, &self.y_label);
+        let x = outer.right() - 6.0 - LABEL_SIZE;
+        sc.text((x, plot.y + plot.h / 2.0), self.colorbar_label.clone(), Y_LABEL);
+        self.titles.draw(sc, outer, plot);
     }
 }
 
 /// Grey cell with diagonal hatching, the usual mark for a missing value.
 fn hatch(sc: &mut Scene, r: Rect) {
-    sc.push(Prim::Rect {
-        x: r.x,
-        y: r.y,
-        w: r.w,
-        h: r.h,
-        fill: Some(Color::hex(0xE6E6E6)),
-        stroke: None,
-    });
+    sc.fill_rect(r, Color::hex(0xE6E6E6));
     let st = Stroke::solid(Color::hex(0x9A9A9A), 0.8);
     let step = 6.0;
     // Lines on a grid shared by all cells, so hatching runs on across neighbouring NaN cells.
     let mut d = step - (r.x + r.y).rem_euclid(step);
     while d < r.w + r.h {
-        if let Some((a, b)) = scene::clip_segment((r.x + d, r.y), (r.x + d - r.h, r.bottom()), &r) {
+        if let Some((a, b)) = clip::clip_segment((r.x + d, r.y), (r.x + d - r.h, r.bottom()), &r) {
             sc.line(a, b, st.clone());
         }
         d += step;

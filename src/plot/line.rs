@@ -68,9 +68,7 @@ struct RefLine {
 /// Curves over layers, with optional bands, dashes, reference lines and a log y axis.
 #[derive(Clone, Debug, Default)]
 pub struct LineChart {
-    title: String,
-    x_label: String,
-    y_label: String,
+    titles: Titles,
     series: Vec<Series>,
     x_range: Option<(f64, f64)>,
     y_range: Option<(f64, f64)>,
@@ -83,11 +81,11 @@ pub struct LineChart {
 impl LineChart {
     pub fn new(title: impl Into<String>) -> Self {
         LineChart {
-            title: title.into(),
+            titles: Titles::new(title),
             ..Default::default()
         }
     }
-    axis_label_setters!();
+    chart_setters!(legend);
     pub fn series(mut self, s: Series) -> Self {
         self.series.push(s);
         self
@@ -128,15 +126,11 @@ impl LineChart {
         });
         self
     }
-    pub fn legend(mut self, pos: Legend) -> Self {
-        self.legend = pos;
-        self
-    }
 
     /// Checks the series and returns a 640×420 chart. Mismatched lengths are errors; NaN values
     /// are gaps; no series at all gives an empty plot that says "no data".
     pub fn build(self) -> Result<Chart> {
-        let what = format!("line chart {:?}", self.title);
+        let what = format!("line chart {:?}", self.titles.title);
         for s in &self.series {
             if let Some(x) = &s.x
                 && x.len() != s.y.len()
@@ -227,15 +221,13 @@ impl LineChart {
                 }
             })
             .collect();
-        let entries = self.legend_entries();
-        let outside = self.legend == Legend::Outside && !entries.is_empty();
-        let lsize = legend_size(&entries);
-        let m = Margins {
-            left: 6.0 + label_block(&self.y_label) + max_width(&ylabels, TICK_SIZE) + TICK_LEN + 6.0,
-            right: if outside { lsize.0 + 20.0 } else { 16.0 },
-            top: title_block(&self.title),
-            bottom: 6.0 + label_block(&self.x_label) + line_height(TICK_SIZE) + TICK_LEN + 4.0,
-        };
+        let legend = LegendBox::new(self.legend, self.legend_entries());
+        let m = self.titles.margins(
+            max_width(&ylabels, TICK_SIZE),
+            6.0,
+            line_height(TICK_SIZE),
+            legend.right_margin(16.0),
+        );
         let plot = plot_area(outer, &m);
         let px = |x: f64| plot.x + (xs.unit(x) as f32) * plot.w;
         let py = |y: f64| plot.bottom() - (ys.unit(y) as f32) * plot.h;
@@ -287,59 +279,31 @@ impl LineChart {
         let mut ref_labels = Scene::new(0.0, 0.0);
         for r in &self.refs {
             let st = Stroke::dashed(REF_LINE, 1.2, &[5.0, 3.0]);
-            if r.vertical {
+            let len = text_width(&r.label, NOTE_SIZE);
+            let thick = text::cap_height(NOTE_SIZE) + text::descent(NOTE_SIZE);
+            // The label and the halo behind it: along a vertical line at its top, above a
+            // horizontal one at its right end.
+            let (halo, at, style) = if r.vertical {
                 if !in_x(r.at) {
                     continue;
                 }
                 let x = px(r.at);
                 sc.line((x, plot.y), (x, plot.bottom()), st);
-                let len = text_width(&r.label, NOTE_SIZE);
-                let thick = scene::cap_height(NOTE_SIZE) + scene::descent(NOTE_SIZE);
-                ref_labels.push(Prim::Rect {
-                    x: x + 3.0,
-                    y: plot.y + 4.0,
-                    w: thick + 2.0,
-                    h: len + 4.0,
-                    fill: Some(HALO),
-                    stroke: None,
-                });
-                ref_labels.text(
-                    x + 4.0,
-                    plot.y + 6.0,
-                    r.label.clone(),
-                    NOTE_SIZE,
-                    REF_LINE,
-                    Anchor::End,
-                    VAlign::Top,
-                    true,
-                );
+                let halo = Rect::new(x + 3.0, plot.y + 4.0, thick + 2.0, len + 4.0);
+                let style = TextStyle::new(NOTE_SIZE, REF_LINE, Anchor::End, VAlign::Top).rotated();
+                (halo, (x + 4.0, plot.y + 6.0), style)
             } else {
                 if !in_y(r.at) || (log && r.at <= 0.0) {
                     continue;
                 }
                 let y = py(r.at);
                 sc.line((plot.x, y), (plot.right(), y), st);
-                let len = text_width(&r.label, NOTE_SIZE);
-                let thick = scene::cap_height(NOTE_SIZE) + scene::descent(NOTE_SIZE);
-                ref_labels.push(Prim::Rect {
-                    x: plot.right() - 8.0 - len,
-                    y: y - 4.0 - thick,
-                    w: len + 4.0,
-                    h: thick + 2.0,
-                    fill: Some(HALO),
-                    stroke: None,
-                });
-                ref_labels.text(
-                    plot.right() - 6.0,
-                    y - 4.0,
-                    r.label.clone(),
-                    NOTE_SIZE,
-                    REF_LINE,
-                    Anchor::End,
-                    VAlign::Bottom,
-                    false,
-                );
-            }
+                let halo = Rect::new(plot.right() - 8.0 - len, y - 4.0 - thick, len + 4.0, thick + 2.0);
+                let style = TextStyle::new(NOTE_SIZE, REF_LINE, Anchor::End, VAlign::Bottom);
+                (halo, (plot.right() - 6.0, y - 4.0), style)
+            };
+            ref_labels.fill_rect(halo, HALO);
+            ref_labels.text(at, r.label.clone(), style);
         }
         for (i, s) in self.series.iter().enumerate() {
             let color = self.color_of(i);
@@ -373,13 +337,7 @@ impl LineChart {
                 }
                 if show_markers {
                     for p in pts.iter().filter(|p| plot.contains(**p)) {
-                        sc.push(Prim::Marker {
-                            x: p.0,
-                            y: p.1,
-                            shape: MARKERS[i % MARKERS.len()],
-                            size: 5.5,
-                            fill: color,
-                        });
+                        sc.marker(*p, MARKERS[i % MARKERS.len()], 5.5, color);
                     }
                 }
             }
@@ -389,25 +347,15 @@ impl LineChart {
             no_data(sc, plot);
         }
         draw_frame(sc, plot, &xticks, &yticks, false);
-        if outside {
-            draw_legend(sc, &entries, (plot.right() + 12.0, plot.y));
-        } else if !entries.is_empty() {
-            let cands = legend_corner(self.legend, plot, lsize);
-            if let Some(at) = best_corner(&cands, lsize, &points) {
-                draw_legend(sc, &entries, at);
-            }
-        }
-        draw_titles(sc, outer, plot, &self.title, &self.x_label, &self.y_label);
+        legend.draw(sc, plot, &points);
+        self.titles.draw(sc, outer, plot);
     }
 
     fn color_of(&self, i: usize) -> Color {
-        self.series[i].color.unwrap_or(PALETTE[i % PALETTE.len()])
+        series_color(self.series[i].color, i)
     }
 
     fn legend_entries(&self) -> Vec<LegendEntry> {
-        if self.legend == Legend::Hidden {
-            return vec![];
-        }
         self.series
             .iter()
             .enumerate()
