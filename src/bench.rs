@@ -67,7 +67,7 @@ impl TrainStep {
         let ad = device.clone().autodiff();
         device.seed(0);
         Ok(TrainStep {
-            model: Some(Backbone::new(&spec.arch, spec.classes, &ad)?),
+            model: Some(Backbone::new(&spec.arch, spec.classes, spec.resolution, &ad)?),
             optim: AdamWConfig::new().with_weight_decay(0.05).init(),
             x: Tensor::<4>::random(
                 [spec.batch, 3, spec.resolution, spec.resolution],

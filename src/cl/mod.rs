@@ -102,6 +102,7 @@ struct Setup<'a> {
     probe: &'a ProbeConfig,
     device: Device,
     seed: u64,
+    resolution: usize,
 }
 
 /// The task of every class (classes in no task get their own group).
@@ -250,7 +251,7 @@ fn run_sequence(
     let arch_label = arch_label(arch);
     // A freshly initialised network of the variant, from the device's current seed.
     let build = || -> Result<Backbone> {
-        let model = Backbone::new(&v.arch, s.n_classes, &ad)?;
+        let model = Backbone::new(&v.arch, s.n_classes, s.resolution, &ad)?;
         match v.cut {
             Some(k) => model.truncated(k, &ad),
             None => Ok(model),
@@ -478,6 +479,7 @@ fn truncations(
     arch: &ArchSpec,
     full: &SequenceResult,
     classes: usize,
+    resolution: usize,
 ) -> Result<Vec<TruncationChoice>> {
     let layers = full.layers;
     let cuts: Vec<(String, usize, String)> = match (&tc.sweep, tc.rule) {
@@ -497,7 +499,7 @@ fn truncations(
         }
         (None, None) => return Err(Error::Internal("truncate: neither rule nor sweep".into())),
     };
-    let count = |a: &ArchSpec, k: Option<usize>| parameters(a, classes, k);
+    let count = |a: &ArchSpec, k: Option<usize>| parameters(a, classes, resolution, k);
     let parameters_full = count(arch, None)?;
     cuts.into_iter()
         .map(|(variant, k, note)| {
@@ -521,10 +523,10 @@ fn truncations(
         .collect()
 }
 
-/// The parameters of `a` for `classes` classes, cut after `k` probed layers when given.
-fn parameters(a: &ArchSpec, classes: usize, k: Option<usize>) -> Result<usize> {
+/// The parameters of `a` for `classes` classes at `resolution`², cut after `k` probed layers when given.
+fn parameters(a: &ArchSpec, classes: usize, resolution: usize, k: Option<usize>) -> Result<usize> {
     let device = Device::flex();
-    let model = Backbone::new(a, classes, &device)?;
+    let model = Backbone::new(a, classes, resolution, &device)?;
     Ok(parameter_count(&match k {
         Some(k) => model.truncated(k, &device)?,
         None => model,
@@ -670,6 +672,7 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         probe: &sc.probe.main,
         device: opts.backend.device(),
         seed: sc.seed,
+        resolution: sc.resolution,
     };
     let archs: Vec<ArchSpec> = if cfg.architectures.is_empty() {
         vec![sc.model.clone()]
@@ -700,7 +703,7 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
             sequences.push(res);
         }
         if let (Some(tc), Some(full)) = (&cfg.truncate, &first_full) {
-            for choice in truncations(tc, arch, full, n_classes)? {
+            for choice in truncations(tc, arch, full, n_classes, sc.resolution)? {
                 reporter.line(&format!(
                     "{}: {} keeps the first {} of {} probed layers ({}); {} parameters, the full network {}",
                     choice.architecture,
@@ -818,7 +821,7 @@ mod tests {
             })
             .unwrap();
         device.seed(7);
-        let model = prepare(Backbone::new(&ArchSpec::named("vggm-11").with_width(0.0625), 4, &ad).unwrap());
+        let model = prepare(Backbone::new(&ArchSpec::named("vggm-11").with_width(0.0625), 4, 32, &ad).unwrap());
         let before = model.valid();
         let cfg: TrainConfig = toml::from_str("epochs = 1\nbatch = 16\nlr = 1e-2\nwarmup_epochs = 0").unwrap();
         let extras = TrainExtras {
@@ -882,10 +885,10 @@ mod tests {
             ("vggm-11", 1.0, 2),
         ] {
             let arch = ArchSpec::named(name).with_width(width);
-            let full = parameters(&arch, 10, None).unwrap();
-            let plain = parameters(&arch, 10, Some(k)).unwrap();
-            let w = matched_width(&arch, full, |a| parameters(a, 10, Some(k)));
-            let matched = parameters(&arch.clone().with_width(w), 10, Some(k)).unwrap();
+            let full = parameters(&arch, 10, 32, None).unwrap();
+            let plain = parameters(&arch, 10, 32, Some(k)).unwrap();
+            let w = matched_width(&arch, full, |a| parameters(a, 10, 32, Some(k)));
+            let matched = parameters(&arch.clone().with_width(w), 10, 32, Some(k)).unwrap();
             let miss = (matched as f64 / full as f64 - 1.0).abs();
             assert!(
                 plain < full / 2,
@@ -904,9 +907,9 @@ mod tests {
         let device = Device::flex();
         let spec = ArchSpec::named("vggm-11").with_width(0.0625);
         device.seed(1);
-        let trained = Backbone::new(&spec, 4, &device).unwrap();
+        let trained = Backbone::new(&spec, 4, 32, &device).unwrap();
         device.seed(2);
-        let fresh = Backbone::new(&spec, 4, &device).unwrap();
+        let fresh = Backbone::new(&spec, 4, 32, &device).unwrap();
         let reset = trained.clone().with_tunnel_of(fresh.clone(), 6).unwrap();
         for l in 0..reset.n_layers() {
             let want = if l < 6 { &trained.units[l] } else { &fresh.units[l] };

@@ -17,6 +17,8 @@ pub enum Family {
     Resnet,
     /// ViT with patch stem, no class token, GAP head (method §4.4).
     Vit,
+    /// A multilayer perceptron on the flattened image: `depth` hidden ReLU layers of `dim` units.
+    Mlp,
 }
 
 /// A fully resolved architecture: family, depth and every width.
@@ -28,10 +30,12 @@ pub struct ArchSpec {
     /// Channel multiplier for CNNs (1.0 = paper size); embedding-dimension multiplier for ViTs.
     #[serde(default = "one")]
     pub width: f64,
-    /// ViT only: number of transformer blocks (default 12 for ViT-T, 18 for ViT-T+).
+    /// ViT: number of transformer blocks (default 12 for ViT-T, 18 for ViT-T+); MLP: number of
+    /// hidden layers (default 2).
     #[serde(default)]
     pub depth: Option<usize>,
-    /// ViT only: embedding dimension before the width multiplier (default 192).
+    /// ViT: embedding dimension before the width multiplier (default 192); MLP: hidden units per
+    /// layer before the width multiplier (default 400).
     #[serde(default)]
     pub dim: Option<usize>,
     /// ViT only: number of attention heads (default 3).
@@ -59,6 +63,7 @@ pub const NAMED: &[&str] = &[
     "resnet-34",
     "vit-t",
     "vit-t-plus",
+    "mlp",
 ];
 
 /// The VGG layer lists, written as the papers' code writes them: a number is a 3×3 convolution
@@ -94,6 +99,10 @@ pub enum Resolved {
         mlp_ratio: usize,
         drop_path: f64,
     },
+    /// The hidden layers' widths.
+    Mlp {
+        hidden: Vec<usize>,
+    },
 }
 
 impl ArchSpec {
@@ -120,6 +129,7 @@ impl ArchSpec {
             "vggm-dagger-11" | "vggm-dagger-17" => Ok(Family::VggmDagger),
             "resnet-18" | "resnet-34" => Ok(Family::Resnet),
             "vit-t" | "vit-t-plus" => Ok(Family::Vit),
+            "mlp" => Ok(Family::Mlp),
             other => Err(Error::usage(format!(
                 "unknown architecture `{other}`; allowed: {}",
                 NAMED.join(", ")
@@ -136,6 +146,7 @@ impl ArchSpec {
             "resnet-34" => 34,
             "vit-t" => self.depth.unwrap_or(12),
             "vit-t-plus" => self.depth.unwrap_or(18),
+            "mlp" => self.depth.unwrap_or(2),
             _ => return Err(self.family().err().unwrap_or_else(|| Error::Internal("depth".into()))),
         })
     }
@@ -147,6 +158,12 @@ impl ArchSpec {
             Family::VggmDagger => (3, 1.0),
             Family::Resnet => (7, 0.25),
             Family::Vit => (self.patch.unwrap_or(8), 1.0),
+            Family::Mlp => {
+                return Err(Error::usage(format!(
+                    "architecture `{}` has no stem code or spatial reduction (method §4.5 covers CNNs and ViTs)",
+                    self.name
+                )));
+            }
         })
     }
 
@@ -167,11 +184,15 @@ impl ArchSpec {
                 self.name, self.width
             )));
         }
-        if family != Family::Vit
-            && (self.depth.is_some() || self.dim.is_some() || self.heads.is_some() || self.patch.is_some())
-        {
+        if family != Family::Vit && (self.heads.is_some() || self.patch.is_some() || self.drop_path.is_some()) {
             return Err(Error::usage(format!(
-                "architecture `{}`: depth/dim/heads/patch apply to ViTs only",
+                "architecture `{}`: heads/patch/drop_path apply to ViTs only",
+                self.name
+            )));
+        }
+        if !matches!(family, Family::Vit | Family::Mlp) && (self.depth.is_some() || self.dim.is_some()) {
+            return Err(Error::usage(format!(
+                "architecture `{}`: depth/dim apply to ViTs and the MLP only",
                 self.name
             )));
         }
@@ -198,6 +219,19 @@ impl ArchSpec {
                 widths: [self.scaled(64), self.scaled(128), self.scaled(256), self.scaled(512)],
                 stem_width: self.scaled(64),
             },
+            "mlp" => {
+                let depth = self.depth.unwrap_or(2);
+                let dim = self.scaled(self.dim.unwrap_or(400));
+                if depth == 0 || depth > 64 || dim > 65_536 {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: depth {depth} must be in 1..=64 and the hidden width {dim} at most 65536",
+                        self.name
+                    )));
+                }
+                Resolved::Mlp {
+                    hidden: vec![dim; depth],
+                }
+            }
             _ => {
                 let heads = self.heads.unwrap_or(3);
                 let dim = self.scaled(self.dim.unwrap_or(192));
@@ -255,6 +289,7 @@ impl ArchSpec {
             Resolved::Vgg { items } => items.iter().filter(|i| matches!(i, VggItem::Conv(_))).count(),
             Resolved::Resnet { blocks, .. } => 1 + 2 * blocks.iter().sum::<usize>(),
             Resolved::Vit { depth, .. } => depth,
+            Resolved::Mlp { hidden } => hidden.len(),
         })
     }
 
@@ -264,6 +299,7 @@ impl ArchSpec {
             Resolved::Vgg { items } => 1 << items.iter().filter(|i| matches!(i, VggItem::Pool)).count(),
             Resolved::Resnet { .. } => 32,
             Resolved::Vit { patch, .. } => patch,
+            Resolved::Mlp { .. } => 1,
         })
     }
 }

@@ -53,6 +53,12 @@ pub struct ResSecond {
     pub down_bn: Option<BatchNorm>,
 }
 
+/// A hidden layer of the MLP: Linear -> ReLU -> [probe].
+#[derive(Module, Debug)]
+pub struct DenseUnit {
+    pub fc: Linear,
+}
+
 /// Pre-norm transformer block: x + Attn(LN x), then x + MLP(LN x), with stochastic depth.
 #[derive(Module, Debug)]
 pub struct VitBlock {
@@ -71,6 +77,7 @@ pub enum Unit {
     ResFirst(ResFirst),
     ResSecond(ResSecond),
     Vit(VitBlock),
+    Dense(DenseUnit),
 }
 
 /// ViT patch embedding (conv k = stride = patch) with fixed 2D sin-cos positions.
@@ -96,8 +103,13 @@ pub struct Backbone {
 /// What flows between units.
 #[allow(clippy::large_enum_variant)]
 enum Flow {
-    Map { x: Tensor<4>, identity: Option<Tensor<4>> },
+    Map {
+        x: Tensor<4>,
+        identity: Option<Tensor<4>>,
+    },
     Tokens(Tensor<3>),
+    /// The MLP's activations, one row per image.
+    Flat(Tensor<2>),
 }
 
 /// Static description of one probed layer.
@@ -172,9 +184,20 @@ fn vit_head(dim: usize, classes: usize, device: &Device) -> Head {
     }
 }
 
+/// A linear layer initialised as PyTorch's default: weights and biases U(±1/√fan_in).
+fn torch_linear(din: usize, dout: usize, device: &Device) -> Linear {
+    LinearConfig::new(din, dout)
+        .with_initializer(Initializer::KaimingUniform {
+            gain: 1.0 / 3f64.sqrt(),
+            fan_out_only: false,
+        })
+        .init(device)
+}
+
 impl Backbone {
-    /// Build a freshly initialised backbone for `classes` classes.
-    pub fn new(spec: &ArchSpec, classes: usize, device: &Device) -> Result<Self> {
+    /// Build a freshly initialised backbone for `classes` classes and `resolution`² RGB inputs
+    /// (only the MLP, whose first layer sees every pixel, depends on the resolution).
+    pub fn new(spec: &ArchSpec, classes: usize, resolution: usize, device: &Device) -> Result<Self> {
         if classes < 2 {
             return Err(Error::usage(format!(
                 "a classifier needs at least 2 classes, got {classes}"
@@ -241,6 +264,30 @@ impl Backbone {
                     head: cnn_head(cin, classes, device),
                 }
             }
+            Resolved::Mlp { hidden } => {
+                let mut din = 3 * resolution * resolution;
+                if din.saturating_mul(hidden[0]) > 1 << 30 {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: {din} inputs ({resolution}² RGB) × {} hidden units is too large a first layer; lower `resolution` or `dim`",
+                        spec.name, hidden[0]
+                    )));
+                }
+                let mut units = Vec::new();
+                for &dout in &hidden {
+                    units.push(Unit::Dense(DenseUnit {
+                        fc: torch_linear(din, dout, device),
+                    }));
+                    din = dout;
+                }
+                Backbone {
+                    stem: None,
+                    units,
+                    head: Head {
+                        norm: None,
+                        fc: torch_linear(din, classes, device),
+                    },
+                }
+            }
             Resolved::Vit {
                 dim,
                 depth,
@@ -295,6 +342,7 @@ impl Backbone {
             Unit::ResFirst(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::ResSecond(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::Vit(u) => u.norm2.gamma.shape().dims::<1>()[0],
+            Unit::Dense(u) => u.fc.weight.shape().dims::<2>()[1],
         }
     }
 
@@ -338,6 +386,7 @@ impl Backbone {
                 };
                 t.mean_dim(1).squeeze_dim(1)
             }
+            Flow::Flat(h) => h,
         };
         ForwardOut {
             logits: self.head.fc.forward(pooled),
@@ -450,6 +499,7 @@ pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
             }
         }
         Resolved::Vit { depth, .. } => names.extend((0..depth).map(|i| format!("blocks.{i}"))),
+        Resolved::Mlp { hidden } => names.extend((0..hidden.len()).map(|i| format!("fc.{i}"))),
     }
     Ok(names
         .into_iter()
@@ -527,6 +577,19 @@ impl Unit {
                 });
                 (Flow::Tokens(t), f)
             }
+            (Unit::Dense(u), flow) => {
+                let x = match flow {
+                    Flow::Map { x, .. } => {
+                        let [b, c, h, w] = x.dims();
+                        x.reshape([b, c * h * w])
+                    }
+                    Flow::Flat(x) => x,
+                    Flow::Tokens(_) => unreachable!("an MLP has no patch stem"),
+                };
+                let h = relu(u.fc.forward(x));
+                let f = want_features.then(|| h.clone().detach());
+                (Flow::Flat(h), f)
+            }
             _ => unreachable!("unit sequence built by Backbone::new is consistent"),
         }
     }
@@ -588,7 +651,7 @@ pub fn parameter_count(model: &Backbone) -> usize {
             Unit::ResSecond(u) => {
                 u.bn.gamma.shape().dims::<1>()[0] + u.down_bn.as_ref().map_or(0, |b| b.gamma.shape().dims::<1>()[0])
             }
-            Unit::Vit(_) => 0,
+            Unit::Vit(_) | Unit::Dense(_) => 0,
         })
         .sum();
     model.num_params() - 2 * running
@@ -604,7 +667,7 @@ mod tests {
 
     fn dims(spec: &ArchSpec, res: usize) -> Vec<usize> {
         let device = Device::flex();
-        let model = Backbone::new(spec, 10, &device).unwrap().valid();
+        let model = Backbone::new(spec, 10, res, &device).unwrap().valid();
         let out = model.forward_features(input(2, res, &device));
         assert_eq!(out.logits.dims(), [2, 10]);
         out.features.iter().map(|f| f.dims()[1]).collect()
@@ -635,11 +698,34 @@ mod tests {
     }
 
     #[test]
+    fn the_mlp_probes_every_hidden_layer() {
+        let spec = ArchSpec {
+            depth: Some(3),
+            dim: Some(50),
+            ..ArchSpec::named("mlp")
+        };
+        assert_eq!(dims(&spec, 28), vec![50, 50, 50]);
+        let names: Vec<String> = layer_names(&spec).unwrap().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["fc.0", "fc.1", "fc.2"]);
+        // 3·28·28 inputs: (2352 + 1)·50 + 2·(50 + 1)·50 + (50 + 1)·10 parameters.
+        let model = Backbone::new(&spec, 10, 28, &Device::flex()).unwrap();
+        assert_eq!(parameter_count(&model), 2353 * 50 + 2 * 51 * 50 + 51 * 10);
+        assert!(
+            ArchSpec {
+                heads: Some(2),
+                ..spec.clone()
+            }
+            .resolve()
+            .is_err()
+        );
+    }
+
+    #[test]
     fn truncation_and_recombination() {
         let device = Device::flex();
         let spec = ArchSpec::named("resnet-18").with_width(0.125);
-        let a = Backbone::new(&spec, 5, &device).unwrap();
-        let b = Backbone::new(&spec, 5, &device).unwrap();
+        let a = Backbone::new(&spec, 5, 32, &device).unwrap();
+        let b = Backbone::new(&spec, 5, 32, &device).unwrap();
         for k in [1, 2, 3, 9, 17] {
             let t = a.truncated(k, &device).unwrap();
             assert_eq!(t.n_layers(), k);

@@ -42,7 +42,7 @@ pub fn model_rows(classes: usize) -> Result<Vec<ModelRow>> {
         .iter()
         .map(|name| {
             let spec = ArchSpec::named(name);
-            let model = Backbone::new(&spec, classes, &device)?;
+            let model = Backbone::new(&spec, classes, 32, &device)?;
             let parameters = parameter_count(&model);
             let paper_parameters = if spec.is_transformer() {
                 parameters + model.n_layers() * VIT_GATE_PARAMS_PER_BLOCK

@@ -202,10 +202,11 @@ impl Stage<'_> {
         let (sc, device) = (self.sc, &self.device);
         device.seed(self.seeds.init);
         let ad = device.clone().autodiff();
-        let model = Backbone::new(&sc.model, id.n_classes, &ad)?;
+        let model = Backbone::new(&sc.model, id.n_classes, sc.resolution, &ad)?;
         let parameters = parameter_count(&model);
         let layers = layer_names(&sc.model)?;
         let control = sc.control.random_init.then(|| model.clone());
+        let (plan, max_steps) = sc.train.in_epochs(id.split.train.len());
         self.reporter.line(&format!(
             "training {} (width {}, {parameters} parameters, {} probed layers) on {} ({} train / {} test images, {} classes), {} epochs, backend {}",
             sc.model.name,
@@ -215,13 +216,13 @@ impl Stage<'_> {
             id.split.train.len(),
             id.split.test.len(),
             id.n_classes,
-            sc.train.epochs,
+            plan.epochs,
             self.opts.backend.name()
         ));
         let t = Instant::now();
         let steps_per_epoch = id.split.train.len().div_ceil(sc.train.batch);
         let reporter = &mut self.reporter;
-        reporter.start_bar(sc.train.epochs * steps_per_epoch, "train");
+        reporter.start_bar((plan.epochs * steps_per_epoch).min(max_steps), "train");
         let (trained, report) = train::train(
             model,
             &id.split.train,
@@ -235,7 +236,7 @@ impl Stage<'_> {
                 Progress::Epoch(log) => reporter.message(&format!(
                     "epoch {:>3}/{}: lr {:.2e}, loss {:.4}, val acc {:.2}% ({:.1}s)",
                     log.epoch,
-                    sc.train.epochs,
+                    plan.epochs,
                     log.lr,
                     log.train_loss,
                     100.0 * log.val_accuracy,

@@ -7,7 +7,8 @@ pub mod mix;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -25,7 +26,13 @@ use crate::seed::derive_seed;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Passes over the training data; or give `iterations`.
+    #[serde(default)]
     pub epochs: usize,
+    /// Optimizer steps (batches) instead of epochs, the data reshuffled at every pass; the
+    /// schedule then spans the passes these steps take. Per task in continual learning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
     #[serde(default = "defaults::batch")]
     pub batch: usize,
     pub lr: f64,
@@ -42,6 +49,34 @@ pub struct TrainConfig {
     /// Mixup or CutMix on every batch (method §8.1, [`mix`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mixup_cutmix: bool,
+    /// "adamw" (decoupled weight decay, method §5) or "adam" (weight decay as an L2 term).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub optimizer: OptimizerKind,
+    /// "cosine" (after the warm-up, method §5) or "constant" (the learning rate after the warm-up).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub schedule: Schedule,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// The optimizer of a recipe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    #[default]
+    Adamw,
+    Adam,
+}
+
+/// The learning-rate schedule after the warm-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    #[default]
+    Cosine,
+    Constant,
 }
 
 mod defaults {
@@ -62,8 +97,12 @@ mod defaults {
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |what: String| Err(Error::usage(format!("train: {what}")));
-        if self.epochs == 0 {
-            return bad("epochs must be > 0".into());
+        match self.iterations {
+            None if self.epochs == 0 => return bad("epochs must be > 0 (or give `iterations` instead)".into()),
+            Some(_) if self.epochs != 0 => return bad("give `epochs` or `iterations`, not both".into()),
+            Some(0) => return bad("iterations must be > 0".into()),
+            Some(n) if n > 100_000_000 => return bad(format!("iterations must be at most 100000000, got {n}")),
+            _ => {}
         }
         if self.epochs > 1_000_000 {
             return bad(format!("epochs must be at most 1000000, got {}", self.epochs));
@@ -86,11 +125,31 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The recipe with `iterations` turned into the epochs that `n_train` images take for them
+    /// (the last, partial pass included), and the step count at which training stops.
+    pub fn in_epochs(&self, n_train: usize) -> (TrainConfig, usize) {
+        match self.iterations {
+            None => (self.clone(), usize::MAX),
+            Some(steps) => {
+                // Batches of one sample are skipped (batch statistics), so a pass has this many steps.
+                let full = n_train / self.batch;
+                let per_pass = (full + usize::from(n_train % self.batch >= 2)).max(1);
+                let cfg = TrainConfig {
+                    epochs: steps.div_ceil(per_pass),
+                    ..self.clone()
+                };
+                (cfg, steps)
+            }
+        }
+    }
+
     /// Learning rate of epoch `e` (0-based), method §5.
     pub fn lr_at(&self, e: usize) -> f64 {
         let warmup = self.warmup_epochs.min(self.epochs.saturating_sub(1));
         if e < warmup {
             self.lr * (0.01 + 0.99 * e as f64 / warmup as f64)
+        } else if self.schedule == Schedule::Constant {
+            self.lr
         } else {
             let span = (self.epochs - warmup).max(1) as f64;
             self.lr * 0.5 * (1.0 + (std::f64::consts::PI * (e - warmup) as f64 / span).cos())
@@ -342,11 +401,19 @@ pub fn train_with(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
+    let (cfg, max_steps) = &cfg.in_epochs(train_ds.len());
     let ad = device.clone().autodiff();
-    let mut optim = AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(cfg.weight_decay as f32)
-        .init();
+    let mut optim = match cfg.optimizer {
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(cfg.weight_decay as f32)
+            .init(),
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init(),
+    };
+    let mut steps = 0usize;
     let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006f_7264_6572);
     let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
     let mut mixer = cfg.mixup_cutmix.then(|| mix::Mixer::new(derive_seed(seed, "mix")));
@@ -362,12 +429,18 @@ pub fn train_with(
         let lr = cfg.lr_at(epoch);
         order.shuffle(&mut order_rng);
         let mut loss_sum = 0.0;
+        let mut epoch_images = 0usize;
         for (step, chunk) in order.chunks(cfg.batch).enumerate() {
             crate::interrupt::check()?;
             // A final batch of one sample would break batch statistics.
             if chunk.len() < 2 {
                 continue;
             }
+            if steps == *max_steps {
+                break;
+            }
+            steps += 1;
+            epoch_images += chunk.len();
             let x = batch_tensor(
                 train_ds,
                 chunk,
@@ -418,7 +491,14 @@ pub fn train_with(
         let log = EpochLog {
             epoch: epoch + 1,
             lr,
-            train_loss: loss_sum / train_ds.len().max(1) as f64,
+            // The mean over the epoch's images (by iterations, the last pass may be partial).
+            train_loss: loss_sum
+                / if cfg.iterations.is_some() {
+                    epoch_images
+                } else {
+                    train_ds.len()
+                }
+                .max(1) as f64,
             val_accuracy,
             secs: t0.elapsed().as_secs_f64(),
         };
@@ -469,4 +549,82 @@ pub fn calibrate_batchnorm(
         }
     }
     Ok(model.valid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(text: &str) -> TrainConfig {
+        toml::from_str(&format!("lr = 1e-3\n{text}")).unwrap()
+    }
+
+    #[test]
+    fn iterations_become_the_passes_they_take() {
+        // 1000 images in batches of 128: 7 full batches and one of 104, 8 steps a pass.
+        let (cfg, steps) = recipe("iterations = 20\nbatch = 128").in_epochs(1000);
+        assert_eq!((cfg.epochs, steps), (3, 20));
+        // 1025 images: the last batch of one sample is skipped, so still 8 steps a pass.
+        assert_eq!(recipe("iterations = 16\nbatch = 128").in_epochs(1025).0.epochs, 2);
+        let (cfg, steps) = recipe("epochs = 4").in_epochs(1000);
+        assert_eq!((cfg.epochs, steps), (4, usize::MAX));
+    }
+
+    #[test]
+    fn training_by_iterations_takes_that_many_steps() {
+        use crate::data::synth::{SynthKind, SynthSpec};
+        let data = SynthKind::Shapes
+            .generate(&SynthSpec {
+                n_classes: 4,
+                train_per_class: 10,
+                test_per_class: 2,
+                height: 8,
+                width: 8,
+                seed: 1,
+            })
+            .unwrap();
+        let device = Device::flex();
+        let spec = crate::model::ArchSpec {
+            dim: Some(16),
+            ..crate::model::ArchSpec::named("mlp")
+        };
+        let model = Backbone::new(&spec, 4, 8, &device.clone().autodiff()).unwrap();
+        let cfg = recipe("iterations = 12\nbatch = 8\noptimizer = \"adam\"\nwarmup_epochs = 0");
+        let (mut steps, mut epochs) = (0, 0);
+        let norm = crate::data::transform::Normalization::IMAGENET;
+        let out = train(
+            model,
+            &data.train,
+            &data.test,
+            &norm,
+            &cfg,
+            1,
+            &device,
+            &mut |p| match p {
+                Progress::Step => steps += 1,
+                Progress::Epoch(_) => epochs += 1,
+            },
+        )
+        .unwrap();
+        // 40 images in batches of 8: 5 steps a pass, so 12 steps take 3 passes.
+        assert_eq!((steps, epochs, out.1.epochs.len()), (12, 3, 3));
+    }
+
+    #[test]
+    fn recipes_give_epochs_or_iterations() {
+        assert!(recipe("epochs = 2").validate().is_ok());
+        assert!(recipe("iterations = 5").validate().is_ok());
+        assert!(recipe("").validate().is_err());
+        assert!(recipe("epochs = 2\niterations = 5").validate().is_err());
+        assert!(recipe("iterations = 0").validate().is_err());
+    }
+
+    #[test]
+    fn a_constant_schedule_keeps_the_rate_after_the_warm_up() {
+        let cfg = recipe("epochs = 10\nwarmup_epochs = 2\nschedule = \"constant\"");
+        assert!(cfg.lr_at(0) < 1e-3);
+        assert!((2..10).all(|e| cfg.lr_at(e) == 1e-3));
+        let cosine = recipe("epochs = 10\nwarmup_epochs = 2");
+        assert!(cosine.lr_at(9) < cosine.lr_at(2));
+    }
 }

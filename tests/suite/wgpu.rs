@@ -36,7 +36,7 @@ fn wgpu_matches_flex_and_trains() {
     let gpu = BackendKind::Wgpu.device();
     for arch in ["vggm-11", "resnet-18", "vit-t"] {
         let spec = ArchSpec::named(arch).with_width(0.0625);
-        let model = Backbone::new(&spec, 10, &flex).expect("model builds");
+        let model = Backbone::new(&spec, 10, 32, &flex).expect("model builds");
         let on_gpu = model.clone().fork(&gpu);
         let (a, b) = (
             model.forward_features(input(&flex)),
