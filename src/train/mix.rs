@@ -65,21 +65,23 @@ impl Mixer {
     }
 }
 
-/// The mixed inputs `[B, C, H, W]` and soft targets `[B, K]`; `mixable[i]`: whether sample i may
-/// be mixed with its partner (sample B − 1 − i).
-pub fn apply(mix: &Mix, x: Tensor<4>, targets: Tensor<2>, mixable: &[bool]) -> (Tensor<4>, Tensor<2>) {
+/// The share of each sample's own target: λ where it is mixed with its partner, 1 where not.
+fn own_share(mix: &Mix, mixable: &[bool], device: &burn::tensor::Device) -> Tensor<1> {
+    let lambda = match mix {
+        Mix::Mixup { lambda } | Mix::CutMix { lambda, .. } => *lambda as f32,
+    };
+    let own: Vec<f32> = mixable.iter().map(|&m| if m { lambda } else { 1.0 }).collect();
+    Tensor::<1>::from_data(TensorData::new(own, [mixable.len()]), device)
+}
+
+/// The mixed inputs `[B, C, H, W]`; `mixable[i]`: whether sample i may be mixed with its partner
+/// (sample B − 1 − i).
+pub fn inputs(mix: &Mix, x: Tensor<4>, mixable: &[bool]) -> Tensor<4> {
     let [b, _, h, w] = x.dims();
     let device = x.device();
-    let lambda = match mix {
-        Mix::Mixup { lambda } | Mix::CutMix { lambda, .. } => *lambda,
-    };
-    // The share of each sample's own target: λ where it is mixed, 1 where not.
-    let own: Vec<f32> = mixable.iter().map(|&m| if m { lambda as f32 } else { 1.0 }).collect();
-    let own = Tensor::<1>::from_data(TensorData::new(own, [b]), &device);
-    let (x_partner, t_partner) = (x.clone().flip([0]), targets.clone().flip([0]));
-    let mixed_targets = mix_rows(targets, t_partner, own.clone().reshape([b, 1]));
-    let mixed_x = match mix {
-        Mix::Mixup { .. } => mix_rows(x, x_partner, own.reshape([b, 1, 1, 1])),
+    let partner = x.clone().flip([0]);
+    match mix {
+        Mix::Mixup { .. } => mix_rows(x, partner, own_share(mix, mixable, &device).reshape([b, 1, 1, 1])),
         Mix::CutMix { rows, cols, .. } => {
             // 1 inside the box for the samples that are mixed.
             let mut m = vec![0f32; b * h * w];
@@ -91,10 +93,16 @@ pub fn apply(mix: &Mix, x: Tensor<4>, targets: Tensor<2>, mixable: &[bool]) -> (
                 }
             }
             let inside = Tensor::<4>::from_data(TensorData::new(m, [b, 1, h, w]), &device);
-            mix_rows(x, x_partner, inside.neg().add_scalar(1.0))
+            mix_rows(x, partner, inside.neg().add_scalar(1.0))
         }
-    };
-    (mixed_x, mixed_targets)
+    }
+}
+
+/// The soft targets `[B, K]` mixed with the weights of [`inputs`].
+pub fn targets(mix: &Mix, t: Tensor<2>, mixable: &[bool]) -> Tensor<2> {
+    let own = own_share(mix, mixable, &t.device()).reshape([mixable.len(), 1]);
+    let partner = t.clone().flip([0]);
+    mix_rows(t, partner, own)
 }
 
 /// a·s + b·(1 − s), `s` broadcast over `a`.
@@ -197,7 +205,11 @@ mod tests {
         );
         let t = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [2, 2]), &device);
         let floats = |t: Tensor<4>| crate::backend::floats(t).unwrap();
-        let (mx, mt) = apply(&Mix::Mixup { lambda: 0.75 }, x.clone(), t.clone(), &[true, false]);
+        let mixup = Mix::Mixup { lambda: 0.75 };
+        let (mx, mt) = (
+            inputs(&mixup, x.clone(), &[true, false]),
+            targets(&mixup, t, &[true, false]),
+        );
         assert_eq!(floats(mx), vec![1.0, 2.0, 3.0, 4.0, 4.0, 5.0, 6.0, 7.0]);
         assert_eq!(crate::backend::floats(mt).unwrap(), vec![0.75, 0.25, 0.0, 1.0]);
         let cut = Mix::CutMix {
@@ -205,7 +217,7 @@ mod tests {
             rows: (0, 1),
             cols: (1, 2),
         };
-        let (cx, _) = apply(&cut, x, t, &[true, true]);
+        let cx = inputs(&cut, x, &[true, true]);
         assert_eq!(floats(cx), vec![0.0, 5.0, 2.0, 3.0, 4.0, 1.0, 6.0, 7.0]);
     }
 }

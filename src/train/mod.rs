@@ -451,18 +451,27 @@ pub fn train_with(
             )?;
             let groups = extras.class_groups.as_deref();
             let labels = batch_labels(train_ds, chunk);
-            let mut targets = soft_targets(&labels, model.n_classes(), cfg.label_smoothing, groups, &ad);
-            let mut x = x;
-            if let Some(m) = mixer.as_mut() {
+            let mix = mixer.as_mut().map(|m| {
                 let [_, _, h, w] = x.dims();
                 let group = |i: usize| groups.map(|g| g.get(labels[i] as usize).copied());
                 let n = labels.len();
                 let mixable: Vec<bool> = (0..n).map(|i| group(i) == group(n - 1 - i)).collect();
-                (x, targets) = mix::apply(&m.draw(h, w), x, targets, &mixable);
-            }
+                (m.draw(h, w), mixable)
+            });
+            let x = match &mix {
+                Some((m, mixable)) => mix::inputs(m, x, mixable),
+                None => x,
+            };
+            // Nothing reads the model before its forward pass: parameters initialise lazily, on
+            // first use, and reading one first would change the order of the random draws.
             let mut logits = model.forward(x.clone());
             if let Some(groups) = groups {
                 logits = logits + group_mask(groups, train_ds, chunk, &ad);
+            }
+            let classes = logits.dims()[1];
+            let mut targets = soft_targets(&labels, classes, cfg.label_smoothing, groups, &ad);
+            if let Some((m, mixable)) = &mix {
+                targets = mix::targets(m, targets, mixable);
             }
             let mut loss = crate::kernel::rows::cross_entropy(logits.clone(), targets);
             if let Some(extra) = extras.extra_loss.as_mut() {
