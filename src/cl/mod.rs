@@ -4,7 +4,10 @@
 
 mod output;
 mod regularizers;
+mod replay;
 mod swap;
+mod tasks;
+mod truncation;
 
 use std::path::Path;
 use std::time::Instant;
@@ -13,23 +16,25 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
-pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Sequence, Strategy, Trainable};
-use crate::scenario::continual::{Sweep, TruncateConfig};
+pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy, Trainable};
+pub use truncation::TruncationChoice;
 
-use crate::data::split::{ClassOrder, Task, TaskSpec, class_incremental};
+use crate::data::ImageDataset;
+use crate::data::split::Task;
 use crate::data::transform::Normalization;
-use crate::data::{DataSplit, ImageDataset};
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
 use crate::metrics::tunnel;
-use crate::model::{ArchSpec, Backbone, LayerInfo, layer_names, parameter_count};
+use crate::model::{ArchSpec, Backbone, LayerInfo, layer_names};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::run::RunOptions;
 use crate::scenario::Scenario;
-use crate::scenario::data::{PreparedData, load_prepared};
+use crate::scenario::data::load_prepared;
 use crate::seed::derive_seed;
 use crate::train::{self, TrainConfig, TrainExtras, batch_tensor};
+use replay::Reservoir;
+use truncation::{Variant, truncations};
 
 /// One trained sequence: an architecture, a variant (full or truncated at k), a strategy.
 #[derive(Clone, Debug, Serialize)]
@@ -66,30 +71,6 @@ pub struct ClSummary {
     pub truncation: Vec<TruncationChoice>,
     pub swap: Option<swap::SwapResult>,
     pub secs: f64,
-}
-
-/// A truncated network: where it was cut, and its size beside the full network's.
-#[derive(Clone, Debug, Serialize)]
-pub struct TruncationChoice {
-    pub architecture: String,
-    pub variant: String,
-    /// The rule that chose the cut; none for a sweep's depths.
-    pub rule: Option<CutRule>,
-    pub k: usize,
-    pub layers: usize,
-    pub note: String,
-    /// Width multiplier of the truncated network (wider than the full one's with `match_params`).
-    pub width: f64,
-    pub parameters_full: usize,
-    pub parameters: usize,
-}
-
-/// The network a sequence trains: the full backbone, or its first `cut` probed layers built at
-/// `arch`'s width or, capacity-matched, at a larger one.
-struct Variant {
-    label: String,
-    arch: ArchSpec,
-    cut: Option<usize>,
 }
 
 /// Data shared by every sequence.
@@ -182,57 +163,6 @@ fn probe_layers(model: &Backbone, task: &Task, s: &Setup, seed: u64) -> Result<V
             Ok(probe::fit(s.probe, &data, derive_seed(seed, &format!("probe:{l}")), &probe_device)?.accuracy)
         })
         .collect()
-}
-
-/// Reservoir sample over (task, image) pairs (Vitter's algorithm R), seeded.
-struct Reservoir {
-    capacity: usize,
-    seen: usize,
-    items: Vec<(usize, usize)>,
-    rng: rand_chacha::ChaCha8Rng,
-}
-
-impl Reservoir {
-    fn new(capacity: usize, seed: u64) -> Self {
-        use rand::SeedableRng;
-        Reservoir {
-            capacity,
-            seen: 0,
-            items: Vec::new(),
-            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
-        }
-    }
-
-    fn add_task(&mut self, task: usize, n: usize) {
-        use rand::Rng;
-        for i in 0..n {
-            self.seen += 1;
-            if self.items.len() < self.capacity {
-                self.items.push((task, i));
-            } else {
-                let j = self.rng.random_range(0..self.seen);
-                if j < self.capacity {
-                    self.items[j] = (task, i);
-                }
-            }
-        }
-    }
-
-    fn dataset(&self, tasks: &[Task]) -> Result<Option<ImageDataset>> {
-        let mut out: Option<ImageDataset> = None;
-        for (t, task) in tasks.iter().enumerate() {
-            let idx: Vec<usize> = self.items.iter().filter(|(a, _)| *a == t).map(|(_, i)| *i).collect();
-            if idx.is_empty() {
-                continue;
-            }
-            let part = task.train.subset(&idx)?;
-            out = Some(match out {
-                Some(o) => o.concat(&part)?,
-                None => part,
-            });
-        }
-        Ok(out)
-    }
 }
 
 /// Train one task sequence and record everything.
@@ -450,157 +380,6 @@ pub fn arch_label(a: &ArchSpec) -> String {
     }
 }
 
-/// Choose the cut of the truncated network by `rule` from the full network's first sequence.
-fn choose_cut(rule: CutRule, k: Option<usize>, full: &SequenceResult) -> (usize, String) {
-    let layers = full.layers;
-    match rule {
-        CutRule::Given => (k.unwrap_or(layers).min(layers), "given".into()),
-        CutRule::Id95 => match full.probes.first().and_then(|p| p.first()) {
-            Some(curve) => {
-                let k = tunnel::tunnel_start_id(curve, Default::default()).unwrap_or(layers);
-                (k, "ID-95% rule on the task-1 probe curve after task 1".into())
-            }
-            None => (layers, "no layer probes: kept every layer".into()),
-        },
-        CutRule::OodPeak => match full.probes.first().and_then(|p| p.get(1)) {
-            Some(curve) => {
-                let k = tunnel::tunnel_start_ood(curve).unwrap_or(layers);
-                (k, "OOD-peak rule on the task-2 probe curve after task 1".into())
-            }
-            None => (layers, "fewer than 2 tasks or no layer probes: kept every layer".into()),
-        },
-    }
-}
-
-/// The truncated networks of `[continual.truncate]`: one cut by its rule, or one per depth of its
-/// sweep, each at the full network's width or, with `match_params`, widened to its parameter count.
-fn truncations(
-    tc: &TruncateConfig,
-    arch: &ArchSpec,
-    full: &SequenceResult,
-    classes: usize,
-    resolution: usize,
-) -> Result<Vec<TruncationChoice>> {
-    let layers = full.layers;
-    let cuts: Vec<(String, usize, String)> = match (&tc.sweep, tc.rule) {
-        (Some(sweep), _) => {
-            let depths: Vec<usize> = match sweep {
-                Sweep::Depths(d) => d.clone(),
-                Sweep::Named(_) => (1..layers).collect(),
-            };
-            depths
-                .into_iter()
-                .map(|k| (format!("truncated-{k}"), k, "sweep".to_string()))
-                .collect()
-        }
-        (None, Some(rule)) => {
-            let (k, note) = choose_cut(rule, tc.k, full);
-            vec![("truncated".to_string(), k, note)]
-        }
-        (None, None) => return Err(Error::Internal("truncate: neither rule nor sweep".into())),
-    };
-    let count = |a: &ArchSpec, k: Option<usize>| parameters(a, classes, resolution, k);
-    let parameters_full = count(arch, None)?;
-    cuts.into_iter()
-        .map(|(variant, k, note)| {
-            let width = if tc.match_params {
-                matched_width(arch, parameters_full, |a| count(a, Some(k)))
-            } else {
-                arch.width
-            };
-            Ok(TruncationChoice {
-                architecture: arch_label(arch),
-                variant,
-                rule: tc.rule,
-                k,
-                layers,
-                note,
-                width,
-                parameters_full,
-                parameters: count(&arch.clone().with_width(width), Some(k))?,
-            })
-        })
-        .collect()
-}
-
-/// The parameters of `a` for `classes` classes at `resolution`², cut after `k` probed layers when given.
-fn parameters(a: &ArchSpec, classes: usize, resolution: usize, k: Option<usize>) -> Result<usize> {
-    let device = Device::flex();
-    let model = Backbone::new(a, classes, resolution, &device)?;
-    Ok(parameter_count(&match k {
-        Some(k) => model.truncated(k, &device)?,
-        None => model,
-    }))
-}
-
-/// The width multiplier at which `count` (the parameters of a truncated network at that width)
-/// comes closest to `target`: doubled from `arch`'s width until it reaches the target (or the
-/// largest width an architecture takes), then bisected in log-space. Widths an architecture
-/// refuses (a ViT dimension that the heads do not divide) are skipped.
-fn matched_width(arch: &ArchSpec, target: usize, count: impl Fn(&ArchSpec) -> Result<usize>) -> f64 {
-    const MAX_WIDTH: f64 = 16.0;
-    let mut best = (f64::INFINITY, arch.width);
-    let mut try_width = |w: f64| -> Option<usize> {
-        let n = count(&arch.clone().with_width(w)).ok()?;
-        let miss = (n as f64 / target as f64 - 1.0).abs();
-        if miss < best.0 {
-            best = (miss, w);
-        }
-        Some(n)
-    };
-    let (mut lo, mut hi) = (arch.width, arch.width);
-    while hi < MAX_WIDTH && try_width(hi).is_none_or(|n| n < target) {
-        lo = hi;
-        hi = (hi * 2.0).min(MAX_WIDTH);
-    }
-    for _ in 0..24 {
-        let mid = (lo * hi).sqrt();
-        match try_width(mid) {
-            Some(n) if n >= target => hi = mid,
-            _ => lo = mid,
-        }
-    }
-    best.1
-}
-
-/// The tasks of a sequence of data sets, one per set, their classes numbered on from the previous
-/// set's (task 2's first class is task 1's class count, and so on), grey images given three
-/// channels when the sets mix grey and colour: the tasks, the total class count, the sets' labels.
-fn dataset_tasks(sets: &[&PreparedData]) -> (Vec<Task>, usize, Vec<String>) {
-    let names: Vec<String> = sets
-        .iter()
-        .flat_map(|p| {
-            p.split
-                .train
-                .class_names
-                .iter()
-                .map(move |c| format!("{}/{c}", p.label))
-        })
-        .collect();
-    let colour = sets.iter().any(|p| p.split.train.channels != 1);
-    let mut tasks = Vec::new();
-    let mut offset = 0u32;
-    for p in sets {
-        let k = p.n_classes as u32;
-        let renumber = |ds: &ImageDataset| {
-            let mut ds = ds.clone();
-            ds.labels.iter_mut().for_each(|y| *y += offset);
-            ds.class_names = names.clone();
-            if colour { ds.rgb() } else { ds }
-        };
-        let (train, test) = (renumber(&p.split.train), renumber(&p.split.test));
-        tasks.push(Task {
-            classes: (offset..offset + k).collect(),
-            train_indices: (0..train.len()).collect(),
-            test_indices: (0..test.len()).collect(),
-            train,
-            test,
-        });
-        offset += k;
-    }
-    (tasks, names.len(), sets.iter().map(|p| p.label.clone()).collect())
-}
-
 /// Run the `[continual]` section of a scenario into `out_dir`.
 pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary> {
     let t0 = Instant::now();
@@ -617,38 +396,7 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         id_seed,
         &opts.data_dir,
     )?;
-    let (tasks, n_classes, labels) = match cfg.sequence {
-        Sequence::Classes => {
-            let spec = match &cfg.task_classes {
-                Some(lists) => TaskSpec::Explicit(lists.clone()),
-                None => TaskSpec::Uniform {
-                    n_tasks: cfg.tasks.unwrap_or(0),
-                    classes_per_task: cfg.classes_per_task.unwrap_or(0),
-                    order: match cfg.class_order_seed {
-                        Some(seed) => ClassOrder::Seeded(seed),
-                        None => ClassOrder::Identity,
-                    },
-                },
-            };
-            let split = DataSplit {
-                train: id.split.train.clone(),
-                test: id.split.test.clone(),
-            };
-            (class_incremental(&split, &spec)?, id.n_classes, vec![id.label.clone()])
-        }
-        Sequence::Datasets => {
-            let mut later = Vec::new();
-            for (i, d) in cfg.datasets.iter().enumerate() {
-                let label = crate::scenario::data_label(d);
-                let seed = d.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
-                later.push(
-                    load_prepared(d, label.clone(), sc.resolution, seed, &opts.data_dir)
-                        .map_err(|e| e.context(format!("key `continual.datasets[{i}]` (data set `{label}`)")))?,
-                );
-            }
-            dataset_tasks(&std::iter::once(&id).chain(&later).collect::<Vec<_>>())
-        }
-    };
+    let (tasks, n_classes, labels) = tasks::build(sc, cfg, &id, &opts.data_dir)?;
     let task_lists: Vec<Vec<u32>> = tasks.iter().map(|t| t.classes.clone()).collect();
     reporter.line(&format!(
         "continual scenario `{}`: {} tasks of {:?} classes from {} ({} heads)",
@@ -874,32 +622,6 @@ mod tests {
             assert_eq!(values(a) == values(b), l < k, "layer {}", l + 1);
         }
         assert_ne!(values(&before.head), values(&after.head));
-    }
-
-    #[test]
-    fn capacity_matched_truncations_hold_the_full_parameter_count() {
-        for (name, width, k) in [
-            ("vggm-11", 0.125, 3),
-            ("vggm-17", 0.125, 6),
-            ("resnet-18", 0.125, 5),
-            ("vggm-11", 1.0, 2),
-        ] {
-            let arch = ArchSpec::named(name).with_width(width);
-            let full = parameters(&arch, 10, 32, None).unwrap();
-            let plain = parameters(&arch, 10, 32, Some(k)).unwrap();
-            let w = matched_width(&arch, full, |a| parameters(a, 10, 32, Some(k)));
-            let matched = parameters(&arch.clone().with_width(w), 10, 32, Some(k)).unwrap();
-            let miss = (matched as f64 / full as f64 - 1.0).abs();
-            assert!(
-                plain < full / 2,
-                "{name} cut at {k}: {plain} of {full} parameters before matching"
-            );
-            assert!(
-                miss < 0.05,
-                "{name} ×{width} cut at {k}: width {w} gives {matched} for {full} ({:.1}% off)",
-                100.0 * miss
-            );
-        }
     }
 
     #[test]

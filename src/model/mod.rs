@@ -1,7 +1,8 @@
-//! Backbones (VGGm, VGGm†, ResNet, ViT) with per-layer probe points and model surgery.
+//! Backbones (VGGm, VGGm†, ResNet, ViT, MLP) with per-layer probe points and model surgery.
 
 pub mod arch;
 pub mod backbone;
+mod build;
 
 pub use arch::{ArchSpec, Family, NAMED};
 pub use backbone::{Backbone, ForwardOut, LayerInfo, layer_names, parameter_count};

@@ -1,6 +1,8 @@
 //! The tunnel-aware continual-learning options end to end: three tasks, the tunnel-aware
 //! strategies, a capacity-matched sweep of truncated networks, and what trains on later tasks.
 
+use std::collections::BTreeMap;
+
 use crate::common::{
     AccuracyMatrices, accuracy_matrices as matrices, ok, read, read_json, run_to, scenario, tempdir, text,
 };
@@ -17,6 +19,18 @@ fn matrices_with(sets: &[&str]) -> AccuracyMatrices {
     matrices(&out.join("accuracy_matrix.csv"))
 }
 
+/// The task-aware accuracy matrix of the sequence that `v` (an entry of cl_metrics.json's
+/// `variants`) describes.
+fn task_aware<'a>(m: &'a AccuracyMatrices, v: &serde_json::Value) -> &'a BTreeMap<(usize, usize), f64> {
+    let name = |k: &str| v[k].as_str().unwrap().to_string();
+    &m[&[
+        name("architecture"),
+        name("variant"),
+        name("strategy"),
+        "task-aware".into(),
+    ]]
+}
+
 #[test]
 fn tunnel_aware_strategies_and_a_matched_sweep_run_on_three_tasks() {
     let dir = tempdir().unwrap();
@@ -28,13 +42,7 @@ fn tunnel_aware_strategies_and_a_matched_sweep_run_on_three_tasks() {
     assert_eq!(variants.len(), 12);
     let m = matrices(&out.join("accuracy_matrix.csv"));
     for v in variants {
-        let name = |k: &str| v[k].as_str().unwrap().to_string();
-        let r = &m[&[
-            name("architecture"),
-            name("variant"),
-            name("strategy"),
-            "task-aware".into(),
-        ]];
+        let r = task_aware(&m, v);
         // Rows 1..3 (after each task) × 3 tasks, plus the random-init row 0.
         assert_eq!(r.len(), 4 * 3, "{v}");
         let got = |k: &str| {
@@ -54,7 +62,7 @@ fn tunnel_aware_strategies_and_a_matched_sweep_run_on_three_tasks() {
             (f1 + f2) / 2.0 / ((r11 + r22 + r33) / 3.0),
             "relative forgetting",
         );
-        let tunnel_aware = name("strategy") != "finetune";
+        let tunnel_aware = v["strategy"] != "finetune";
         assert_eq!(v["extractor_layers"].is_u64(), tunnel_aware, "{v}");
     }
     let truncation = json["truncation"].as_array().unwrap();
@@ -151,13 +159,7 @@ fn a_sequence_of_three_data_sets_gives_a_3x3_matrix() {
     assert_eq!(json["tasks"], serde_json::json!([[0, 1, 2], [3, 4, 5, 6], [7, 8]]));
     let m = matrices(&out.join("accuracy_matrix.csv"));
     for v in json["variants"].as_array().unwrap() {
-        let name = |k: &str| v[k].as_str().unwrap().to_string();
-        let r = &m[&[
-            name("architecture"),
-            name("variant"),
-            name("strategy"),
-            "task-aware".into(),
-        ]];
+        let r = task_aware(&m, v);
         assert_eq!(r.len(), 4 * 3, "{v}");
         let last = (r[&(3, 1)] + r[&(3, 2)] + r[&(3, 3)]) / 3.0;
         let bwt = (r[&(3, 1)] - r[&(1, 1)] + r[&(3, 2)] - r[&(2, 2)]) / 2.0;
