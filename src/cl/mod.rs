@@ -220,19 +220,17 @@ fn run_sequence(
     for t in 0..n_tasks {
         let task = &s.tasks[t];
         if let (true, Some(k)) = (t > 0, boundary) {
-            if t == 1 {
-                // Frozen once: the flags persist through every later task.
-                model = match trainable {
-                    Trainable::All => model,
-                    Trainable::Extractor => model.freeze_tunnel(k),
-                    Trainable::Tunnel => model.freeze_extractor(k),
-                    Trainable::Head => model.freeze_extractor(usize::MAX),
-                };
-            }
             if strategy.resets_tunnel() {
                 s.device.seed(derive_seed(seq_seed, &format!("reset:task{t}")));
                 model = model.with_tunnel_of(build()?, k)?;
             }
+            // After a reset too: a fresh tunnel is frozen as the old one was.
+            model = match trainable {
+                Trainable::All => model,
+                Trainable::Extractor => model.freeze_tunnel(k),
+                Trainable::Tunnel => model.freeze_extractor(k),
+                Trainable::Head => model.freeze_extractor(usize::MAX),
+            };
         }
         let mut train_set = task.train.clone();
         if strategy == Strategy::Joint {
