@@ -36,6 +36,19 @@ pub enum Error {
     Internal(String),
 }
 
+/// The plotting and statistics crates' errors keep their kind (and so their exit code).
+impl From<tunnelbench_plot::Error> for Error {
+    fn from(e: tunnelbench_plot::Error) -> Self {
+        use tunnelbench_plot::Error as E;
+        match e {
+            E::Usage(msg) => Error::Usage(msg),
+            E::Input { path, msg } => Error::Input { path, msg },
+            E::Io { path, source } => Error::Io { path, source },
+            E::Internal(msg) => Error::Internal(msg),
+        }
+    }
+}
+
 impl Error {
     pub fn input(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Input {

@@ -42,7 +42,6 @@ pub(crate) mod json;
 pub mod kernel;
 pub(crate) mod metrics;
 pub mod model;
-pub mod plot;
 pub mod probe;
 pub(crate) mod progress;
 pub mod replicates;
@@ -50,9 +49,12 @@ pub(crate) mod results;
 pub mod run;
 pub mod scenario;
 pub(crate) mod seed;
-pub mod stats;
 pub mod study;
 pub(crate) mod train;
+
+/// The plotting and statistics crates, under the names the harness uses for them.
+pub(crate) use tunnelbench_plot as plot;
+pub(crate) use tunnelbench_stats as stats;
 
 #[cfg(test)]
 mod scratch;

@@ -299,7 +299,7 @@ fn dispatch(command: Command) -> Result<()> {
             }
         },
         Command::Analyze { csv, spec, out } => {
-            let analysis = tunnelbench::stats::analyze::analyze(&csv, spec.as_deref(), &out)?;
+            let analysis = tunnelbench_stats::analyze::analyze(&csv, spec.as_deref(), &out)?;
             println!("{analysis}");
             println!("results: {}", out.display());
             Ok(())

@@ -154,41 +154,7 @@ pub fn tunnel_start_id(id: &[f64], rule: IdStartRule) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Tunnel-strength class from the mean r over a backbone's OOD sets (method §2.6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TunnelClass {
-    Negligible,
-    Weak,
-    Medium,
-    Strong,
-}
-
-impl TunnelClass {
-    pub fn from_mean_retained(mean_r: f64) -> Option<Self> {
-        if !mean_r.is_finite() {
-            return None;
-        }
-        Some(if mean_r >= 95.0 {
-            TunnelClass::Negligible
-        } else if mean_r >= 90.0 {
-            TunnelClass::Weak
-        } else if mean_r >= 80.0 {
-            TunnelClass::Medium
-        } else {
-            TunnelClass::Strong
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TunnelClass::Negligible => "negligible",
-            TunnelClass::Weak => "weak",
-            TunnelClass::Medium => "medium",
-            TunnelClass::Strong => "strong",
-        }
-    }
-}
+pub use tunnelbench_stats::TunnelClass;
 
 /// Mean of values that must all be defined (method §2.4: an aggregate is NaN if any member is).
 pub fn mean_all_defined(values: &[f64]) -> f64 {

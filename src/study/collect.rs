@@ -297,7 +297,7 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
             )),
         )
     } else {
-        match analyze(&csv, spec.as_deref(), &out.join("analysis")) {
+        match analyze(&csv, spec.as_deref(), &out.join("analysis")).map_err(Error::from) {
             Ok(a) => (Some(a), None),
             // An incomplete study (failed or missing runs) can leave a comparison unpaired; the
             // table is still written and can be analysed once the study is complete.

@@ -1,8 +1,8 @@
-"""Generates src/report/plot/font.rs: glyph outlines of DejaVu Sans for the characters plots use.
+"""Generates crates/plot/src/font.rs: glyph outlines of DejaVu Sans for the characters plots use.
 
 The PNG back end draws text from these outlines so that rendering needs no system font.
 Produced with fontTools 4.68.0 from DejaVuSans.ttf as shipped by matplotlib 3.11.2
-(`pip install matplotlib==3.11.2 fonttools==4.68.0`, then `python3 tests/golden/gen_font.py > src/report/plot/font.rs`).
+(`pip install matplotlib==3.11.2 fonttools==4.68.0`, then `python3 tests/golden/gen_font.py > crates/plot/src/font.rs`).
 Also prints the anchor colours of the viridis (17 points) and RdBu_r (9 points) colour maps on standard error;
 src/report/plot.rs copies them into its VIRIDIS and RDBU tables.
 """

@@ -114,7 +114,7 @@ a = [1, 2, 2, 3, 5, 5, 0.5, 7, 7, 7]
 b = [2, 2, 4, 5, 1, 9, 0.1]
 print("cliffs", cliffs_delta(a, b), cliffs_delta(b, a))
 
-# Replicates (src/stats/inference.rs, src/stats/paired.rs, src/compare.rs): t-interval, paired t,
+# Replicates (crates/stats/src/inference.rs, crates/stats/src/paired.rs, src/compare/): t-interval, paired t,
 # Welch, the prediction test of one new value, Holm and Benjamini-Hochberg (statsmodels 0.15.0 and
 # scipy's false_discovery_control), and the percentile bootstrap of a paired mean difference.
 from statsmodels.stats.multitest import multipletests

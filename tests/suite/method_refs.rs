@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::common::files_under;
 
 /// Folders scanned for source-like files, and the extensions kept in them.
-const CODE_DIRS: [&str; 3] = ["src", "tests", "benches"];
+const CODE_DIRS: [&str; 4] = ["src", "crates", "tests", "benches"];
 const CODE_EXTENSIONS: [&str; 3] = ["rs", "sh", "py"];
 /// Folders scanned whole (every file).
 const ALL_FILE_DIRS: [&str; 2] = ["scenarios", "docs"];

@@ -5,8 +5,8 @@ use crate::common::{read_json, root};
 
 use std::path::PathBuf;
 
-use tunnelbench::stats::analyze::{AnalyzeOptions, analyze, compute};
-use tunnelbench::stats::study::{Metric, TunnelClass};
+use tunnelbench_stats::analyze::{AnalyzeOptions, analyze, compute};
+use tunnelbench_stats::study::{Metric, TunnelClass};
 
 fn reference_csv() -> Option<PathBuf> {
     let name = "h24_experiments_results.csv";

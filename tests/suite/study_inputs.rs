@@ -5,9 +5,9 @@ use crate::common::{self, STUDY_HEADER as HEADER};
 
 use std::path::PathBuf;
 
-use tunnelbench::error::Error;
-use tunnelbench::stats::analyze::{AnalyzeOptions, analyze, compute};
-use tunnelbench::stats::study::{ComparisonSpec, Metric, Study};
+use tunnelbench_stats::Error;
+use tunnelbench_stats::analyze::{AnalyzeOptions, analyze, compute};
+use tunnelbench_stats::study::{ComparisonSpec, Metric, Study};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tunnelbench-stats-{}", std::process::id()));

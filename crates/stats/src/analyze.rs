@@ -5,8 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::plot::{BarChart, Chart, Figure, Legend, write_chart};
-use crate::results::write_atomic;
+use tunnelbench_plot::{BarChart, Chart, Figure, Legend, write_atomic, write_chart};
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -17,7 +16,7 @@ use super::study::{
     Study, class_counts, evaluate, shap_analysis,
 };
 use super::wilcoxon::WilcoxonOptions;
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnalyzeOptions {

@@ -15,7 +15,7 @@ use super::describe::{mean, t_interval};
 use super::gbm::{GbmParams, fit_huber, r2_score};
 use super::treeshap::gbm_shap;
 use super::wilcoxon::{WilcoxonOptions, wilcoxon};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 pub use evaluate::*;
 pub use shap::*;
@@ -104,7 +104,41 @@ impl StudyRow {
     }
 }
 
-pub use crate::metrics::tunnel::TunnelClass;
+/// Tunnel-strength class from the mean r over a backbone's OOD sets (method §2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelClass {
+    Negligible,
+    Weak,
+    Medium,
+    Strong,
+}
+
+impl TunnelClass {
+    pub fn from_mean_retained(mean_r: f64) -> Option<Self> {
+        if !mean_r.is_finite() {
+            return None;
+        }
+        Some(if mean_r >= 95.0 {
+            TunnelClass::Negligible
+        } else if mean_r >= 90.0 {
+            TunnelClass::Weak
+        } else if mean_r >= 80.0 {
+            TunnelClass::Medium
+        } else {
+            TunnelClass::Strong
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelClass::Negligible => "negligible",
+            TunnelClass::Weak => "weak",
+            TunnelClass::Medium => "medium",
+            TunnelClass::Strong => "strong",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {

@@ -175,7 +175,7 @@ fn recurse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::gbm::{GbmParams, fit_huber};
+    use crate::gbm::{GbmParams, fit_huber};
 
     /// Local accuracy: Σφ + E[f] = f(x) for every row.
     #[test]

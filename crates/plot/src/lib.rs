@@ -10,6 +10,9 @@
 //! Missing values (NaN) are gaps, never errors: probe accuracies that do not exist for a layer
 //! or task must stay visibly missing rather than be drawn as 0.
 
+// `!(x > 0.0)` is used on purpose: it rejects NaN together with the out-of-range values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 /// Builder setters shared by the charts: `x_label` and `y_label`, which fill the chart's
 /// `titles`; with `legend`, also the setter of its `legend` placement.
 macro_rules! chart_setters {
@@ -64,7 +67,8 @@ pub use scene::Color;
 use scene::{Anchor, MarkerShape, Prim, Rect, Scene, Stroke, TextStyle, VAlign};
 use text::text_width;
 
-use crate::error::{Error, Result};
+mod error;
+pub use error::{Error, Result, write_atomic};
 
 /// Okabe–Ito colours, distinguishable with the common colour-vision deficiencies; yellow comes
 /// last because it is faint on white.
@@ -199,8 +203,8 @@ pub fn write_chart(chart: &Chart, dir: &Path, stem: &str) -> Result<(PathBuf, Pa
     let png = chart.to_png()?;
     let svg_path = dir.join(format!("{stem}.svg"));
     let png_path = dir.join(format!("{stem}.png"));
-    crate::results::write_atomic(&svg_path, chart.to_svg().as_bytes())?;
-    crate::results::write_atomic(&png_path, &png)?;
+    write_atomic(&svg_path, chart.to_svg().as_bytes())?;
+    write_atomic(&png_path, &png)?;
     Ok((svg_path, png_path))
 }
 

@@ -6,9 +6,9 @@
 //! `wilcoxon` (`method="auto"` rule) on scipy's own exact null distribution.
 //! Cliff's δ: neilernst/cliffsDelta `cliffs_delta`, copied into the same script.
 
-use tunnelbench::stats::cliffs::cliffs_delta;
-use tunnelbench::stats::describe::student_t_quantile;
-use tunnelbench::stats::wilcoxon::{WilcoxonMethod, WilcoxonOptions, WilcoxonPolicy, erfc, wilcoxon_diffs};
+use tunnelbench_stats::cliffs::cliffs_delta;
+use tunnelbench_stats::describe::student_t_quantile;
+use tunnelbench_stats::wilcoxon::{WilcoxonMethod, WilcoxonOptions, WilcoxonPolicy, erfc, wilcoxon_diffs};
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1e-300)

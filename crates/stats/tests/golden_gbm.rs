@@ -5,15 +5,13 @@
 //! features, its predictions, every fitted tree, and `shap.TreeExplainer(model).shap_values(X)`.
 //! The reference-CSV numbers below come from the same script (method §7.5 encoding).
 
-use crate::common::root;
-
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tunnelbench::stats::analyze::{AnalyzeOptions, compute};
-use tunnelbench::stats::gbm::{GbmModel, GbmParams, Node, Split, Tree, fit_huber, r2_score};
-use tunnelbench::stats::study::Metric;
-use tunnelbench::stats::treeshap::gbm_shap;
+use tunnelbench_stats::analyze::{AnalyzeOptions, compute};
+use tunnelbench_stats::gbm::{GbmModel, GbmParams, Node, Split, Tree, fit_huber, r2_score};
+use tunnelbench_stats::study::Metric;
+use tunnelbench_stats::treeshap::gbm_shap;
 
 #[derive(Deserialize)]
 struct SkTree {
@@ -236,4 +234,9 @@ fn reference_shap_close_to_sklearn() {
         assert_eq!(c.wilcoxon_statistic, Some(t));
         assert!((c.p_value.unwrap() - p).abs() <= 1e-12 * p, "{metric:?}");
     }
+}
+
+/// The repository's root folder.
+fn root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

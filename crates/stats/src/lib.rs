@@ -2,7 +2,14 @@
 //! gradient-boosting + TreeSHAP variable-importance analysis, and the `analyze` command.
 //!
 //! Everything here is a pure function over numbers (no tensors), so it can be checked against
-//! scipy / scikit-learn / shap reference values.
+//! scipy / scikit-learn / shap reference values. It builds and tests without burn.
+
+// `!(x > 0.0)` is used on purpose: it rejects NaN together with the out-of-range values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+pub use study::TunnelClass;
+/// The errors, shared with the plotting crate.
+pub use tunnelbench_plot::{Error, Result};
 
 pub mod analyze;
 pub mod cliffs;

@@ -6,7 +6,7 @@ use tiny_skia::{FillRule, LineCap, LineJoin, Paint, PathBuilder, Pixmap, Transfo
 use super::font;
 use super::scene::{Color, Outline, Prim, Scene, Stroke, marker_outline};
 use super::text::{anchor_shift, baseline_shift, glyph, text_width};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 fn paint(c: Color) -> Paint<'static> {
     let mut p = Paint::default();

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// scikit-learn's `FEATURE_THRESHOLD`: feature values closer than this are not split apart.
 const FEATURE_THRESHOLD: f64 = 1e-7;

@@ -1,7 +1,7 @@
 //! Plot rendering: well-formed SVG, decodable non-blank PNG, NaN gaps and input errors.
 
-use tunnelbench::error::Error;
-use tunnelbench::plot::*;
+use tunnelbench_plot::Error;
+use tunnelbench_plot::*;
 
 fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
     let dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
