@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
-use tunnelbench::backend::{BackendKind, probe_device};
-use tunnelbench::bench::{BenchSpec, PROBE_DIM, PROBE_SAMPLES, SyntheticProbe, TrainStep};
-use tunnelbench::model::ArchSpec;
-use tunnelbench::probe::{ProbeConfig, fit};
+use tunnelbench::{
+    ArchSpec, BackendKind, BenchSpec, PROBE_DIM, PROBE_SAMPLES, ProbeConfig, SyntheticProbe, TrainStep,
+    fit_probe as fit, probe_device,
+};
 
 type Call<'a> = Box<dyn FnMut() + 'a>;
 
@@ -139,7 +139,7 @@ fn probes(filter: Option<&str>) {
 }
 
 fn main() {
-    tunnelbench::kernel::keep_freed_memory();
+    tunnelbench::keep_freed_memory();
     // `cargo bench` passes `--bench`; the first other argument filters the groups by name.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let filter = filter.as_deref();

@@ -8,16 +8,12 @@ use clap::Parser;
 use std::path::PathBuf;
 
 use cli::{Cli, Command, DataCommand};
-use tunnelbench::backend::{self, BackendKind};
-use tunnelbench::data::fetch;
-use tunnelbench::error::{Error, Result};
-use tunnelbench::scenario::data::{EMBEDDED, embedded_dir};
-use tunnelbench::study;
+use tunnelbench::{BackendKind, EMBEDDED, Error, Result, embedded_dir};
 
 fn main() {
     let cli = Cli::parse();
     // The instruction set first: it must be chosen before anything reads the CPU's features.
-    let setup = tunnelbench::isa::configure().and_then(|()| tunnelbench::kernel::configure());
+    let setup = tunnelbench::configure();
     if let Err(e) = setup.and_then(|()| dispatch(cli.command)) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
@@ -27,7 +23,7 @@ fn main() {
 fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Backends => {
-            for kind in backend::ALL {
+            for kind in tunnelbench::BACKENDS {
                 let mark = if kind.is_compiled() {
                     "compiled in"
                 } else {
@@ -35,18 +31,18 @@ fn dispatch(command: Command) -> Result<()> {
                 };
                 println!("{:<8} {:<13} {}", kind.name(), mark, kind.describe());
             }
-            let m = tunnelbench::isa::Machine::current();
+            let m = tunnelbench::Machine::current();
             println!(
                 "CPU: {} ({} threads), vector path {} ({}=avx2 takes the AVX2 path)",
                 m.cpu,
                 m.threads,
                 m.isa,
-                tunnelbench::isa::ENV
+                tunnelbench::ISA_ENV
             );
             Ok(())
         }
         Command::Models { classes } => {
-            print!("{}", tunnelbench::model::models_table(classes)?);
+            print!("{}", tunnelbench::models_table(classes)?);
             Ok(())
         }
         Command::Bench(args) => {
@@ -58,8 +54,8 @@ fn dispatch(command: Command) -> Result<()> {
                     .map(|b| BackendKind::parse(b))
                     .collect::<Result<_>>()?
             };
-            let spec = tunnelbench::bench::BenchSpec {
-                arch: tunnelbench::model::ArchSpec::named(&args.arch).with_width(args.width),
+            let spec = tunnelbench::BenchSpec {
+                arch: tunnelbench::ArchSpec::named(&args.arch).with_width(args.width),
                 batch: args.batch,
                 resolution: args.resolution,
                 classes: args.classes,
@@ -68,7 +64,7 @@ fn dispatch(command: Command) -> Result<()> {
             spec.arch.resolve()?;
             let mut results = Vec::new();
             for kind in kinds {
-                let r = tunnelbench::bench::run(kind, &spec)?;
+                let r = tunnelbench::run_bench(kind, &spec)?;
                 if !args.json {
                     println!(
                         "{:<8} {} x{} batch {} {}px: train {:.1} img/s, inference {:.1} img/s, features {:.1} img/s ({} params, {} threads); probe fit on {}x{}: paper {:.3} s, closed form {:.3} s",
@@ -93,22 +89,21 @@ fn dispatch(command: Command) -> Result<()> {
             if args.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&results)
-                        .map_err(|e| tunnelbench::error::Error::Internal(e.to_string()))?
+                    serde_json::to_string_pretty(&results).map_err(|e| Error::Internal(e.to_string()))?
                 );
             }
             Ok(())
         }
         Command::Run(args) => {
-            tunnelbench::interrupt::install()?;
+            tunnelbench::install_interrupt_handler()?;
             let backend = match &args.backend {
                 Some(b) => BackendKind::parse(b)?,
                 None => BackendKind::default(),
             };
-            let shard = args.shard.as_deref().map(study::parse_shard).transpose()?;
-            let sc = tunnelbench::scenario::load(&args.scenario, &args.sets)?;
+            let shard = args.shard.as_deref().map(tunnelbench::parse_shard).transpose()?;
+            let sc = tunnelbench::load_scenario(&args.scenario, &args.sets)?;
             let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&sc.name));
-            let opts = tunnelbench::run::RunOptions {
+            let opts = tunnelbench::RunOptions {
                 out: Some(out.clone()),
                 backend,
                 data_dir: data_dir(args.data_dir)?,
@@ -117,15 +112,15 @@ fn dispatch(command: Command) -> Result<()> {
                 force: args.force,
             };
             if sc.study.is_none() {
-                return tunnelbench::replicates::run(&sc, &args.scenario, &out, shard, &opts);
+                return tunnelbench::run_scenario(&sc, &args.scenario, &out, shard, &opts);
             }
             if args.force {
                 return Err(Error::usage(
                     "--force applies to single runs and runs with replicates; a study resumes into its folder",
                 ));
             }
-            let plan = study::plan(&args.scenario, &args.sets)?;
-            let outcome = study::exec::run_study(&plan, &out, shard, &opts, &mut |l| eprintln!("{l}"))?;
+            let plan = tunnelbench::plan_study(&args.scenario, &args.sets)?;
+            let outcome = tunnelbench::run_study(&plan, &out, shard, &opts, &mut |l| eprintln!("{l}"))?;
             println!(
                 "study `{}`: {} ran, {} done earlier, {} failed ({} failed earlier)",
                 plan.name,
@@ -141,7 +136,7 @@ fn dispatch(command: Command) -> Result<()> {
                 );
                 return Ok(());
             }
-            let collected = study::collect::collect(std::slice::from_ref(&out), &out, None)?;
+            let collected = tunnelbench::collect(std::slice::from_ref(&out), &out, None)?;
             print!("{}", collected.text());
             Ok(())
         }
@@ -152,7 +147,7 @@ fn dispatch(command: Command) -> Result<()> {
             all,
         } => {
             if record {
-                let b = tunnelbench::compare::record(&run_dir, &baseline)?;
+                let b = tunnelbench::record_baseline(&run_dir, &baseline)?;
                 println!(
                     "recorded {} metrics of {} ({} replicate(s)) into {}",
                     b.metrics.len(),
@@ -167,7 +162,7 @@ fn dispatch(command: Command) -> Result<()> {
                 }
                 return Ok(());
             }
-            let verdict = tunnelbench::compare::compare(&run_dir, &baseline)?;
+            let verdict = tunnelbench::compare(&run_dir, &baseline)?;
             print!("{}", verdict.text(all));
             if verdict.regressed() {
                 std::process::exit(1);
@@ -175,14 +170,14 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Report { dir } => {
-            let written = study::report::write_report(&dir)?;
+            let written = tunnelbench::write_report(&dir)?;
             for p in written {
                 println!("wrote {}", p.display());
             }
             Ok(())
         }
         Command::Plan { scenario, sets, json } => {
-            let plan = study::plan(&scenario, &sets)?;
+            let plan = tunnelbench::plan_study(&scenario, &sets)?;
             if json {
                 println!(
                     "{}",
@@ -195,26 +190,26 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Collect { dirs, out, spec } => {
             if let [dir] = dirs.as_slice()
-                && tunnelbench::replicates::is_replicate_folder(dir)
+                && tunnelbench::is_replicate_folder(dir)
             {
                 if out.as_ref().is_some_and(|o| o != dir) || spec.is_some() {
                     return Err(Error::usage(
                         "--out and --spec apply to study folders; a run's replicates are aggregated in its own folder",
                     ));
                 }
-                eprintln!("{}", tunnelbench::replicates::aggregate(dir, None)?);
+                eprintln!("{}", tunnelbench::aggregate_replicates(dir, None)?);
                 return Ok(());
             }
             let out = out.unwrap_or_else(|| dirs[0].clone());
-            let collected = study::collect::collect(&dirs, &out, spec.as_deref())?;
+            let collected = tunnelbench::collect(&dirs, &out, spec.as_deref())?;
             print!("{}", collected.text());
             Ok(())
         }
         Command::Slurm(args) => {
             // A study's plan entries, or a scenario's replicates.
-            let sc = tunnelbench::scenario::load(&args.scenario, &args.sets)?;
+            let sc = tunnelbench::load_scenario(&args.scenario, &args.sets)?;
             let (name, runs) = if sc.study.is_some() {
-                let plan = study::plan(&args.scenario, &args.sets)?;
+                let plan = tunnelbench::plan_study(&args.scenario, &args.sets)?;
                 (plan.name, plan.runs.len())
             } else if sc.replicates > 1 {
                 (sc.name.clone(), sc.replicates)
@@ -232,17 +227,17 @@ fn dispatch(command: Command) -> Result<()> {
                 Some(b) => b,
                 None => std::env::current_exe().map_err(|e| Error::io("tunnelbench binary", e))?,
             };
-            let job = study::slurm::SlurmJob {
-                bin: study::slurm::absolute(&bin)?,
-                scenario: study::slurm::absolute(&args.scenario)?,
-                out: study::slurm::absolute(&out)?,
+            let job = tunnelbench::SlurmJob {
+                bin: tunnelbench::absolute_path(&bin)?,
+                scenario: tunnelbench::absolute_path(&args.scenario)?,
+                out: tunnelbench::absolute_path(&out)?,
                 shards: args.shards,
                 sets: args.sets,
                 backend: args.backend,
                 sbatch: args.sbatch,
                 job_name: format!("tunnelbench-{name}"),
             };
-            let dir = study::slurm::write_scripts(&job)?;
+            let dir = tunnelbench::write_slurm_scripts(&job)?;
             println!(
                 "{runs} runs in {} shards: wrote {}/array.sbatch, collect.sbatch and submit.sh; submit with: {}/submit.sh",
                 args.shards,
@@ -255,7 +250,7 @@ fn dispatch(command: Command) -> Result<()> {
             DataCommand::List { data_dir: dir } => {
                 let dir = data_dir(dir)?;
                 println!("fetchable data sets (folder {}):", dir.display());
-                for info in fetch::list(&dir) {
+                for info in tunnelbench::list_datasets(&dir) {
                     let state = if info.installed {
                         format!(
                             "installed ({} train / {} test)",
@@ -265,7 +260,8 @@ fn dispatch(command: Command) -> Result<()> {
                     } else {
                         format!("not installed: tunnelbench data fetch {}", info.name)
                     };
-                    println!("  {:<14} {:<44} {} [{}]", info.name, state, info.origin, info.licence);
+                    println!("  {:<14} {}", info.name, info.description);
+                    println!("  {:<14} {:<44} {} [{}]", "", state, info.origin, info.licence);
                 }
                 println!("embedded subsets (no download; folder {}):", embedded_dir().display());
                 for name in EMBEDDED {
@@ -283,8 +279,8 @@ fn dispatch(command: Command) -> Result<()> {
                 out,
                 data_dir: dir,
             } => {
-                let split = fetch::load(&name, &data_dir(dir)?)?;
-                fetch::write_subset(&split, train_per_class, test_per_class, seed, &out)?;
+                let split = tunnelbench::load_fetched(&name, &data_dir(dir)?)?;
+                tunnelbench::write_subset(&split, train_per_class, test_per_class, seed, &out)?;
                 println!(
                     "wrote {name} subset ({train_per_class} + {test_per_class} per class) to {}",
                     out.display()
@@ -293,7 +289,7 @@ fn dispatch(command: Command) -> Result<()> {
             }
             DataCommand::Fetch { name, data_dir: dir } => {
                 let dir = data_dir(dir)?;
-                let path = fetch::fetch(&name, &dir)?;
+                let path = tunnelbench::fetch_dataset(&name, &dir)?;
                 println!("installed {name} in {}", path.display());
                 Ok(())
             }
@@ -310,6 +306,6 @@ fn dispatch(command: Command) -> Result<()> {
 fn data_dir(arg: Option<PathBuf>) -> Result<PathBuf> {
     match arg {
         Some(d) => Ok(d),
-        None => fetch::default_data_dir(),
+        None => tunnelbench::default_data_dir(),
     }
 }

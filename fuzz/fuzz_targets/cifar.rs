@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use tunnelbench::data::ImageDataset;
-use tunnelbench::data::formats::cifar::{CifarKind, parse_cifar_records};
+use tunnelbench::{CifarKind, ImageDataset, parse_cifar_records};
 
 fuzz_target!(|data: &[u8]| {
     for kind in [CifarKind::Cifar10, CifarKind::Cifar100] {

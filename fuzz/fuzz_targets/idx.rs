@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use tunnelbench::data::formats::idx::{encode_idx, parse_idx};
+use tunnelbench::{encode_idx, parse_idx};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(a) = parse_idx(data, Path::new("fuzz.idx")) {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use tunnelbench::scenario::load_str;
+use tunnelbench::load_scenario_str as load_str;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -126,7 +126,9 @@ fn higher_is_better(name: &str) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
-    NoChange,
+    /// Written `no_change`, as the verdict files have always named it.
+    #[serde(rename = "no_change")]
+    Unchanged,
     Improved,
     Regressed,
 }
@@ -189,7 +191,7 @@ impl Verdict {
         let shown: Vec<&Line> = self
             .lines
             .iter()
-            .filter(|l| all || l.change != Change::NoChange)
+            .filter(|l| all || l.change != Change::Unchanged)
             .collect();
         let w = shown.iter().map(|l| l.name.len()).max().unwrap_or(6).max(6);
         let mut s = String::new();
@@ -219,7 +221,7 @@ impl Verdict {
                 l.p_adjusted
                     .map_or_else(|| "-".to_string(), crate::stats::paired::p_text),
                 match l.change {
-                    Change::NoChange => "no change",
+                    Change::Unchanged => "no change",
                     Change::Improved => "IMPROVED",
                     Change::Regressed => "REGRESSED",
                 },
@@ -283,7 +285,7 @@ impl Verdict {
         let (reg, imp, same) = (
             self.count(Change::Regressed),
             self.count(Change::Improved),
-            self.count(Change::NoChange),
+            self.count(Change::Unchanged),
         );
         let missing = self.lines.iter().filter(|l| !l.present).count();
         let missing = if missing > 0 {
@@ -346,7 +348,7 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
             t,
             p_adjusted: None,
             present: present.is_some(),
-            change: Change::NoChange,
+            change: Change::Unchanged,
             why: String::new(),
         });
     }
@@ -365,14 +367,14 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
         let direction = |d: f64| if better(d) { Change::Improved } else { Change::Regressed };
         (l.change, l.why) = match (l.present, l.baseline_n, l.now_n, l.diff) {
             (false, ..) => (Change::Regressed, "missing from the run".into()),
-            (_, 0, 0, _) => (Change::NoChange, "undefined in both".into()),
+            (_, 0, 0, _) => (Change::Unchanged, "undefined in both".into()),
             (_, 0, _, _) => (Change::Improved, "defined now, undefined in the baseline".into()),
             (_, _, 0, _) => (Change::Regressed, "undefined now".into()),
-            (_, _, _, Some(d)) if d.abs() <= l.threshold + 1e-12 => (Change::NoChange, String::new()),
+            (_, _, _, Some(d)) if d.abs() <= l.threshold + 1e-12 => (Change::Unchanged, String::new()),
             (_, 1, _, Some(d)) => (direction(d), "beyond the threshold (one baseline value)".into()),
             (_, _, _, Some(d)) if significant => (direction(d), String::new()),
-            (_, _, _, Some(_)) => (Change::NoChange, "within the baseline's spread".into()),
-            (_, _, _, None) => (Change::NoChange, String::new()),
+            (_, _, _, Some(_)) => (Change::Unchanged, "within the baseline's spread".into()),
+            (_, _, _, None) => (Change::Unchanged, String::new()),
         };
     }
     let known: std::collections::BTreeSet<&str> = baseline.metrics.iter().map(|e| e.name.as_str()).collect();
@@ -527,7 +529,7 @@ mod tests {
         // The 95% prediction interval of B is (0.7435, 0.8605) (scipy, see stats::inference).
         let b = baseline(&B, "acc");
         let v = judge(&b, &run(&[Some(0.85)], "acc"));
-        assert_eq!(v.lines[0].change, Change::NoChange);
+        assert_eq!(v.lines[0].change, Change::Unchanged);
         let v = judge(&b, &run(&[Some(0.70)], "acc"));
         assert_eq!(v.lines[0].change, Change::Regressed);
         // scipy 1.17.1: 2·t.sf(4.84070577833776, 4) = 0.00839578278514691, alone in its family.
@@ -550,7 +552,7 @@ mod tests {
         // accuracy threshold of 1 point.
         let same = [Some(0.8); 5];
         let b = baseline(&same, "acc");
-        assert_eq!(judge(&b, &run(&[Some(0.795)], "acc")).lines[0].change, Change::NoChange);
+        assert_eq!(judge(&b, &run(&[Some(0.795)], "acc")).lines[0].change, Change::Unchanged);
         assert_eq!(judge(&b, &run(&[Some(0.78)], "acc")).lines[0].change, Change::Regressed);
         // Several new runs: Welch's test. scipy 1.17.1: ttest_ind(Y, X, equal_var=False).pvalue
         // = 0.02277666807192051 for Y = [.76, .77, .80, .74, .75] against X = B.
@@ -570,7 +572,7 @@ mod tests {
         assert_eq!(v.new_metrics, ["other"]);
         assert_eq!(judge(&b, &run(&[None], "acc")).lines[0].change, Change::Regressed);
         let b = baseline(&[None, None], "acc");
-        assert_eq!(judge(&b, &run(&[None], "acc")).lines[0].change, Change::NoChange);
+        assert_eq!(judge(&b, &run(&[None], "acc")).lines[0].change, Change::Unchanged);
     }
 
     #[test]
@@ -585,7 +587,7 @@ mod tests {
         }
         let v = judge(&b, &now);
         assert!((v.lines[0].p_adjusted.unwrap() - 0.839_578_278_514_691).abs() < 1e-9);
-        assert_eq!(v.lines[0].change, Change::NoChange);
+        assert_eq!(v.lines[0].change, Change::Unchanged);
         assert!(!v.regressed());
         // Benjamini–Hochberg gives the smallest p-value the same factor, the others larger ones.
         b.correction = Correction::BenjaminiHochberg;
@@ -621,7 +623,7 @@ mod tests {
         assert_eq!(v.max_t, Some(m.threshold));
         assert_eq!(
             v.lines[0].change,
-            Change::NoChange,
+            Change::Unchanged,
             "5 sd: within the seeds' own deviations"
         );
         let v = judged(0.60);

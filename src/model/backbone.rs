@@ -16,16 +16,6 @@ use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
 use crate::kernel::{batch_norm, conv2d_module};
 
-/// Max-pool following a conv unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolAfter {
-    None,
-    /// 2x2 stride 2 (VGG).
-    Half,
-    /// 3x3 stride 2 padding 1 (ResNet stem).
-    Stem,
-}
-
 /// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
 #[derive(Module, Debug)]
 pub struct ConvUnit {

@@ -4,8 +4,8 @@ pub mod arch;
 pub mod backbone;
 mod build;
 
-pub use arch::{ArchSpec, Family, NAMED};
-pub use backbone::{Backbone, ForwardOut, LayerInfo, layer_names, parameter_count};
+pub use arch::{ArchSpec, NAMED};
+pub use backbone::{Backbone, LayerInfo, layer_names, parameter_count};
 
 use crate::error::Result;
 

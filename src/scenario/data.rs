@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::schema::{DataKind, DataSpec};
 use crate::data::formats::cifar::{load_cifar10, load_cifar100};
 use crate::data::formats::idx::load_idx;
-use crate::data::formats::image_folder::{SizePolicy, load_image_folder};
+use crate::data::formats::image_folder::load_image_folder;
 use crate::data::synth::{SynthKind, SynthSpec};
 use crate::data::transform::{Normalization, prepare, prepare_with, resize_size};
 use crate::data::{DataSplit, fetch, split};
@@ -101,10 +101,10 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
         DataKind::Cifar10 => load_cifar10(Path::new(required(&spec.path, "path")?))?,
         DataKind::Cifar100 => load_cifar100(Path::new(required(&spec.path, "path")?))?,
         DataKind::ImageFolder => {
-            let policy = SizePolicy::ResizeShorterAndCrop(resize_size(resolution));
+            let size = resize_size(resolution);
             let (train_root, test_root) = (required(&spec.train, "train")?, required(&spec.test, "test")?);
-            let train = load_image_folder(Path::new(train_root), policy)?;
-            let test = load_image_folder(Path::new(test_root), policy)?;
+            let train = load_image_folder(Path::new(train_root), size)?;
+            let test = load_image_folder(Path::new(test_root), size)?;
             if train.class_names != test.class_names {
                 let only = |a: &[String], b: &[String]| a.iter().find(|c| !b.contains(c)).cloned();
                 let detail = match (

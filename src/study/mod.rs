@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::scenario::{self, DataSpec, Scenario};
 use crate::seed::{derive_seed, fnv1a};
 
-pub use crate::scenario::study::{StudySection, Variable};
+pub use crate::scenario::study::Variable;
 
 /// One run of a study plan.
 #[derive(Clone, Debug, Serialize)]

@@ -23,7 +23,7 @@ fn shipped_scenarios_load() {
         if !name.ends_with(".toml") || name.ends_with("-spec.toml") {
             continue;
         }
-        tunnelbench::scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        tunnelbench::load_scenario(&path, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         n += 1;
     }
     assert!(n >= 9, "only {n} scenarios found in {}", dir.display());

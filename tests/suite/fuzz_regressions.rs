@@ -6,10 +6,7 @@ use crate::common::root;
 
 use std::path::PathBuf;
 
-use tunnelbench::data::ImageDataset;
-use tunnelbench::data::formats::cifar::{CifarKind, parse_cifar_records};
-use tunnelbench::data::formats::idx::{encode_idx, parse_idx};
-use tunnelbench::scenario::load_str;
+use tunnelbench::{CifarKind, ImageDataset, encode_idx, load_scenario_str as load_str, parse_cifar_records, parse_idx};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = root().join("tests/fuzz_regressions").join(target);
@@ -56,7 +53,7 @@ fn scenario_inputs() {
     for (path, data) in inputs("scenario") {
         let text = String::from_utf8_lossy(&data);
         if let Ok(s) = load_str(&text, &path, &[]) {
-            tunnelbench::model::layer_names(&s.model)
+            tunnelbench::layer_names(&s.model)
                 .unwrap_or_else(|e| panic!("{}: valid scenario without layer names: {e}", path.display()));
         }
     }

@@ -9,8 +9,7 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use tunnelbench::backend::{BackendKind, floats};
-use tunnelbench::kernel;
+use tunnelbench::{BackendKind, batch_norm, conv2d, floats, use_own_kernels};
 
 /// Largest |a − b| relative to the largest |b|.
 fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -54,8 +53,8 @@ fn own_kernels_match_burn_ops() {
         let out = (size + 2 * pad - k) / stride + 1;
         let weights = random([batch, cout, out, out], &device);
         let run = |own: bool| {
-            kernel::set_enabled(own);
-            let y = kernel::conv2d(x.clone(), w.clone(), b.clone(), options.clone());
+            use_own_kernels(own);
+            let y = conv2d(x.clone(), w.clone(), b.clone(), options.clone());
             let grads = (y.clone() * weights.clone()).sum().backward();
             let mut values = vec![floats(y).unwrap(), floats(x.grad(&grads).unwrap()).unwrap()];
             values.push(floats(w.grad(&grads).unwrap()).unwrap());
@@ -94,11 +93,11 @@ fn own_kernels_match_burn_ops() {
         let channels = 5;
         let x = (random([4, channels, size, size], &device) * 2.0 + 0.5).require_grad();
         let run = |own: bool| {
-            kernel::set_enabled(own);
+            use_own_kernels(own);
             let mut bn = BatchNormConfig::new(channels).init(&device);
             bn.gamma = bn.gamma.map(|g| (g * 1.5 - 0.2).detach().require_grad());
             bn.beta = bn.beta.map(|b| (b + 0.1).detach().require_grad());
-            let y = kernel::batch_norm(&bn, x.clone(), relu, pool);
+            let y = batch_norm(&bn, x.clone(), relu, pool);
             let weights = Tensor::<4>::ones(y.shape(), &device)
                 + Tensor::arange(0..y.shape().num_elements() as i64, &device)
                     .float()
@@ -117,7 +116,7 @@ fn own_kernels_match_burn_ops() {
         // Inference on a plain device, with the running statistics of a layer that has trained.
         let plain = Device::flex();
         let eval = |own: bool| {
-            kernel::set_enabled(own);
+            use_own_kernels(own);
             let mut bn = BatchNormConfig::new(channels).init(&plain);
             bn.gamma = bn.gamma.map(|g| g * 1.5 - 0.2);
             bn.beta = bn.beta.map(|b| b + 0.1);
@@ -127,7 +126,7 @@ fn own_kernels_match_burn_ops() {
             // a model copied to a GPU does): the layer must fetch them back.
             let _elsewhere = bn.clone().fork(&BackendKind::Ndarray.device());
             let x = x.clone().inner().to_device(&plain);
-            vec![floats(kernel::batch_norm(&bn, x, relu, pool)).unwrap()]
+            vec![floats(batch_norm(&bn, x, relu, pool)).unwrap()]
         };
         let (ours, theirs) = ([run(true), eval(true)].concat(), [run(false), eval(false)].concat());
         let names = [
@@ -148,5 +147,5 @@ fn own_kernels_match_burn_ops() {
             );
         }
     }
-    kernel::set_enabled(true);
+    use_own_kernels(true);
 }

@@ -9,9 +9,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
-use tunnelbench::backend::{BackendKind, floats};
-use tunnelbench::bench::{BenchSpec, TrainStep};
-use tunnelbench::model::{ArchSpec, Backbone};
+use tunnelbench::{ArchSpec, Backbone, BackendKind, BenchSpec, TrainStep, floats};
 
 fn input(device: &burn::tensor::Device) -> Tensor<4> {
     let values: Vec<f32> = (0..2 * 3 * 32 * 32)

@@ -24,7 +24,6 @@ use crate::error::{Error, Result};
 
 mod sources;
 
-pub use sources::{PickledArray, numpy_pickle_array, parse_digits_csv, stratified_split};
 use sources::{fetch_animal, fetch_digits, fetch_fashion, fetch_mnist};
 
 /// A data set `fetch` knows how to install.
@@ -157,6 +156,7 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetInfo {
     pub name: String,
+    pub description: String,
     pub installed: bool,
     pub path: PathBuf,
     pub n_train: Option<usize>,
@@ -356,6 +356,7 @@ pub fn list(data_dir: &Path) -> Vec<DatasetInfo> {
             let m = read_manifest(&path).ok();
             DatasetInfo {
                 name: s.name.to_string(),
+                description: s.description.to_string(),
                 installed: m.is_some(),
                 n_train: m.as_ref().map(|m| m.n_train),
                 n_test: m.as_ref().map(|m| m.n_test),
@@ -407,6 +408,7 @@ pub fn write_subset(
 
 #[cfg(test)]
 mod tests {
+    use super::sources::{numpy_pickle_array, parse_digits_csv, stratified_split};
     use super::*;
 
     fn toy_split(name: &str) -> DataSplit {

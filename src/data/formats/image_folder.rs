@@ -1,26 +1,16 @@
 //! ImageFolder layout: `root/<class name>/*.png|jpg|jpeg`, classes sorted by name (byte
 //! order, as torchvision's `ImageFolder` sorts them), files sorted by name within a class.
 //!
-//! Images are decoded and converted to RGB. The store needs one image size, so the caller
-//! chooses: [`SizePolicy::RequireEqual`] keeps original pixels and rejects mixed sizes (naming
-//! the first odd file); [`SizePolicy::ResizeShorterAndCrop`] resizes the shorter side (bicubic,
-//! as [`crate::data::transform`]) and center-crops to a square at load time — the first two
-//! steps of the evaluation transform, so load at ⌊256/224·res⌋ and `prepare(ds, res)` then
-//! only crops.
+//! Images are decoded and converted to RGB. The store needs one image size, so each image's
+//! shorter side is resized to the load size (bicubic, as [`crate::data::transform`]) and the image
+//! center-cropped to a square at load time — the first two steps of the evaluation transform, so
+//! load at ⌊256/224·res⌋ and `prepare(ds, res)` then only crops.
 
 use std::path::{Path, PathBuf};
 
 use crate::data::ImageDataset;
 use crate::data::transform::resize_and_crop;
 use crate::error::{Error, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SizePolicy {
-    /// Every image must have the same height and width.
-    RequireEqual,
-    /// Shorter side to `n`, then center crop to `n x n`.
-    ResizeShorterAndCrop(usize),
-}
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
@@ -61,9 +51,10 @@ pub fn decode_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
     Ok((chw, h, w))
 }
 
-/// Loads `root/<class>/<image>`; the data set is named after `root`'s last component.
-pub fn load_image_folder(root: &Path, policy: SizePolicy) -> Result<ImageDataset> {
-    if let SizePolicy::ResizeShorterAndCrop(0) = policy {
+/// Loads `root/<class>/<image>`, each image's shorter side resized to `size` and center-cropped
+/// to `size x size`; the data set is named after `root`'s last component.
+pub fn load_image_folder(root: &Path, size: usize) -> Result<ImageDataset> {
+    if size == 0 {
         return Err(Error::usage("image folder resize target must be positive"));
     }
     let class_dirs: Vec<PathBuf> = list_dir(root)?.into_iter().filter(|p| p.is_dir()).collect();
@@ -88,32 +79,11 @@ pub fn load_image_folder(root: &Path, policy: SizePolicy) -> Result<ImageDataset
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "images".into());
-    let mut ds: Option<ImageDataset> = None;
-    let mut first_file = PathBuf::new();
+    let mut ds = ImageDataset::empty(name, 3, size, size, class_names);
     for (path, label) in &files {
         let (px, h, w) = decode_rgb(path)?;
-        let (px, h, w) = match policy {
-            SizePolicy::RequireEqual => (px, h, w),
-            SizePolicy::ResizeShorterAndCrop(n) => (resize_and_crop(&px, 3, h, w, Some(n), n)?, n, n),
-        };
-        let d = ds.get_or_insert_with(|| {
-            first_file = path.clone();
-            ImageDataset::empty(name.clone(), 3, h, w, class_names.clone())
-        });
-        if (d.height, d.width) != (h, w) {
-            return Err(Error::input(
-                path,
-                format!(
-                    "image is {h}x{w} but {} is {}x{}; mixed sizes need a resize target",
-                    first_file.display(),
-                    d.height,
-                    d.width
-                ),
-            ));
-        }
-        d.push(&px, *label);
+        ds.push(&resize_and_crop(&px, 3, h, w, Some(size), size)?, *label);
     }
-    let ds = ds.ok_or_else(|| Error::input(root, "zero images"))?;
     ds.validate()?;
     Ok(ds)
 }
@@ -142,33 +112,30 @@ mod tests {
         image::GrayImage::from_pixel(5, 4, image::Luma([77]))
             .save(root.join("cat/y.png"))
             .unwrap();
-        let ds = load_image_folder(&root, SizePolicy::RequireEqual).unwrap();
+        // The shorter side is already 4: the load size keeps the pixels and crops 5 to 4 columns.
+        let ds = load_image_folder(&root, 4).unwrap();
         assert_eq!(ds.name, "pets");
         assert_eq!(ds.class_names, vec!["cat", "dog"]);
         assert_eq!(ds.labels, vec![0, 0, 1, 1]);
-        assert_eq!((ds.channels, ds.height, ds.width), (3, 4, 5));
+        assert_eq!((ds.channels, ds.height, ds.width), (3, 4, 4));
         // a.PNG sorts before b.png; PNG is lossless: R plane is constant, G is x, B is y.
         assert_eq!(ds.image(2)[0], 20);
         assert_eq!(ds.image(3)[0], 10);
-        assert_eq!(ds.image(3)[20 + 3], 3);
-        assert_eq!(ds.image(3)[40 + 5 * 2], 2);
+        assert_eq!(ds.image(3)[16 + 3], 3);
+        assert_eq!(ds.image(3)[32 + 4 * 2], 2);
         assert!(ds.image(1).iter().all(|&v| v == 77));
         // JPEG is lossy: only roughly 200.
         assert!(ds.image(0)[0].abs_diff(200) < 12);
     }
 
     #[test]
-    fn mixed_sizes_rejected_or_resized() {
+    fn mixed_sizes_are_resized() {
         let tmp = crate::scratch::tempdir().unwrap();
         let root = tmp.path();
         std::fs::create_dir_all(root.join("a")).unwrap();
         save(&root.join("a/1.png"), 8, 6, 1);
         save(&root.join("a/2.png"), 7, 6, 1);
-        let e = load_image_folder(root, SizePolicy::RequireEqual)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("2.png") && e.contains("6x7") && e.contains("6x8"), "{e}");
-        let ds = load_image_folder(root, SizePolicy::ResizeShorterAndCrop(4)).unwrap();
+        let ds = load_image_folder(root, 4).unwrap();
         assert_eq!((ds.len(), ds.height, ds.width), (2, 4, 4));
     }
 
@@ -176,23 +143,17 @@ mod tests {
     fn bad_folders() {
         let tmp = crate::scratch::tempdir().unwrap();
         let root = tmp.path();
-        let e = load_image_folder(root, SizePolicy::RequireEqual)
-            .unwrap_err()
-            .to_string();
+        let e = load_image_folder(root, 4).unwrap_err().to_string();
         assert!(e.contains("no class folders"), "{e}");
         std::fs::create_dir_all(root.join("a")).unwrap();
         std::fs::create_dir_all(root.join("b")).unwrap();
         save(&root.join("a/1.png"), 4, 4, 1);
-        let e = load_image_folder(root, SizePolicy::RequireEqual)
-            .unwrap_err()
-            .to_string();
+        let e = load_image_folder(root, 4).unwrap_err().to_string();
         assert!(e.contains("empty class folder") && e.contains('b'), "{e}");
         std::fs::write(root.join("b/broken.png"), b"\x89PNG not really").unwrap();
-        let e = load_image_folder(root, SizePolicy::RequireEqual)
-            .unwrap_err()
-            .to_string();
+        let e = load_image_folder(root, 4).unwrap_err().to_string();
         assert!(e.contains("broken.png") && e.contains("cannot decode"), "{e}");
-        let e = load_image_folder(&root.join("missing"), SizePolicy::RequireEqual).unwrap_err();
+        let e = load_image_folder(&root.join("missing"), 4).unwrap_err();
         assert!(matches!(e, Error::Io { .. }));
     }
 }

@@ -37,22 +37,12 @@ pub enum SynthKind {
 }
 
 impl SynthKind {
-    pub const ALL: [SynthKind; 3] = [SynthKind::Fractal, SynthKind::Shapes, SynthKind::Texture];
-
     pub fn name(self) -> &'static str {
         match self {
             SynthKind::Fractal => "fractal",
             SynthKind::Shapes => "shapes",
             SynthKind::Texture => "texture",
         }
-    }
-
-    pub fn parse(s: &str) -> Result<SynthKind> {
-        SynthKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            Error::usage(format!(
-                "unknown generator {s:?}; expected one of fractal, shapes, texture"
-            ))
-        })
     }
 
     pub fn generate(self, spec: &SynthSpec) -> Result<DataSplit> {
@@ -402,8 +392,6 @@ mod tests {
             .validate()
             .is_err()
         );
-        assert_eq!(SynthKind::parse("shapes").unwrap(), SynthKind::Shapes);
-        assert!(SynthKind::parse("circles").is_err());
     }
 
     #[test]
