@@ -71,6 +71,8 @@ pub struct ClSummary {
     pub truncation: Vec<TruncationChoice>,
     pub swap: Option<swap::SwapResult>,
     pub secs: f64,
+    /// The scenario's published numbers, kept for the replicates' aggregate.
+    pub published: Vec<crate::scenario::continual::Published>,
 }
 
 /// Data shared by every sequence.
@@ -481,6 +483,7 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         sequences,
         truncation,
         swap: swap_result,
+        published: cfg.published.clone(),
         secs: t0.elapsed().as_secs_f64(),
     };
     output::write(out_dir, &summary)?;

@@ -96,11 +96,14 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
     write_atomic(&dir.join("accuracy_matrix.csv"), &csv_bytes(&acc)?)?;
     write_atomic(&dir.join("layer_probes.csv"), &csv_bytes(&probes)?)?;
     write_atomic(&dir.join("cl_summary.csv"), &csv_bytes(&summary)?)?;
-    let doc = json!({
+    let mut doc = json!({
         "scenario": s.scenario, "tasks": s.tasks, "heads": s.heads, "variants": metrics,
         "truncation": s.truncation, "secs": s.secs, "machine": crate::isa::Machine::current(),
         "swap_architecture": s.swap.as_ref().map(|w| w.architecture.clone()),
     });
+    if !s.published.is_empty() {
+        doc["published"] = json!(s.published);
+    }
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(sw) = &s.swap {
         let rows: Vec<SwapRecord> = sw

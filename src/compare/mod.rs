@@ -552,7 +552,10 @@ mod tests {
         // accuracy threshold of 1 point.
         let same = [Some(0.8); 5];
         let b = baseline(&same, "acc");
-        assert_eq!(judge(&b, &run(&[Some(0.795)], "acc")).lines[0].change, Change::Unchanged);
+        assert_eq!(
+            judge(&b, &run(&[Some(0.795)], "acc")).lines[0].change,
+            Change::Unchanged
+        );
         assert_eq!(judge(&b, &run(&[Some(0.78)], "acc")).lines[0].change, Change::Regressed);
         // Several new runs: Welch's test. scipy 1.17.1: ttest_ind(Y, X, equal_var=False).pvalue
         // = 0.02277666807192051 for Y = [.76, .77, .80, .74, .75] against X = B.

@@ -9,6 +9,8 @@
 //!   differences), each with the mean difference, its t- and bootstrap intervals, the paired test
 //!   and Cliff's δ ([`Paired`]);
 //! - `swap_aggregate.csv`: the swap table, mean across seeds with its interval;
+//! - `published_comparison.csv`: where the scenario names published numbers, each beside the
+//!   replicates' mean, with the difference, its Welch interval and test;
 //! - `cl_claims.md`: the comparisons stated as sentences, also printed.
 
 use std::collections::BTreeMap;
@@ -21,8 +23,10 @@ use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
 use crate::results::{MatrixRecord, SwapRecord, csv_bytes, read_csv, write_atomic};
+use crate::scenario::continual::{Heads, Published};
 use crate::stats::describe::finite;
-use crate::stats::inference::Summary;
+use crate::stats::describe::student_t_quantile;
+use crate::stats::inference::{Group, LEVEL, Summary, welch_t_summary};
 use crate::stats::paired::Paired;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -31,6 +35,8 @@ struct MetricsFile {
     heads: String,
     #[serde(default)]
     swap_architecture: Option<String>,
+    #[serde(default)]
+    published: Vec<Published>,
 }
 
 /// (architecture, variant, strategy).
@@ -413,7 +419,12 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     if !swap_rows.is_empty() {
         write_atomic(&out.join("swap_aggregate.csv"), &csv_bytes(&swap_rows)?)?;
     }
+    let published = published_rows(&seeds.file, &rows);
+    if !published.is_empty() {
+        write_atomic(&out.join("published_comparison.csv"), &csv_bytes(&published)?)?;
+    }
     let claims = claims(&comps);
+    let beside: Vec<String> = published.iter().map(PublishedRow::sentence).collect();
     let mut md = format!(
         "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6).\n\n",
         seeds.file.scenario,
@@ -422,8 +433,128 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     for c in &claims {
         let _ = writeln!(md, "- {c}");
     }
+    if !beside.is_empty() {
+        md.push_str("\n## Against published numbers\n\nOurs − published, with the 95% Welch interval of the difference (our seeds' standard error and the published SEM).\n\n");
+        for c in &beside {
+            let _ = writeln!(md, "- {c}");
+        }
+    }
     write_atomic(&out.join("cl_claims.md"), md.as_bytes())?;
-    Ok(text(out, &seeds.file, ks, &rows, &swap_rows, &claims))
+    Ok(text(out, &seeds.file, ks, &rows, &swap_rows, &claims, &beside))
+}
+
+/// A row of `published_comparison.csv`: a published number beside the replicates' aggregate of
+/// the full network (points; the difference is ours − published, with its Welch 95% interval).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PublishedRow {
+    pub source: String,
+    pub architecture: String,
+    pub strategy: String,
+    pub eval: String,
+    pub metric: String,
+    pub n: usize,
+    pub mean: f64,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub published_n: usize,
+    pub published_mean: f64,
+    pub published_sem: f64,
+    pub difference: f64,
+    pub difference_ci_low: Option<f64>,
+    pub difference_ci_high: Option<f64>,
+    pub p_value: Option<f64>,
+}
+
+impl PublishedRow {
+    fn sentence(&self) -> String {
+        let interval = match (self.difference_ci_low, self.difference_ci_high) {
+            (Some(lo), Some(hi)) => format!(" [{lo:.2}, {hi:.2}]"),
+            _ => String::new(),
+        };
+        let verdict = match self.p_value {
+            Some(p) if p < 1.0 - LEVEL => format!("differs from the published number (Welch p = {p:.3})"),
+            Some(p) => format!("no significant difference from the published number (Welch p = {p:.2})"),
+            None => "not testable (too few runs on one side)".into(),
+        };
+        format!(
+            "{} {} {} ({}): {:.2} over {} seeds vs {:.2} ± {:.2} SEM over {} runs in {}; difference {:+.2}{interval} points, {verdict}.",
+            self.architecture,
+            self.strategy,
+            self.metric,
+            self.eval,
+            self.mean,
+            self.n,
+            self.published_mean,
+            self.published_sem,
+            self.published_n,
+            self.source,
+            self.difference
+        )
+    }
+}
+
+/// The scenario's published numbers of its head setting, each beside the full network's
+/// aggregate of the first architecture.
+fn published_rows(file: &MetricsFile, rows: &[ClAggregateRow]) -> Vec<PublishedRow> {
+    let heads = if file.heads == "multi" {
+        Heads::Multi
+    } else {
+        Heads::Shared
+    };
+    let eval = if heads == Heads::Multi {
+        "task-aware"
+    } else {
+        "task-agnostic"
+    };
+    let Some(architecture) = rows.first().map(|r| r.architecture.clone()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in file.published.iter().filter(|p| p.heads == heads) {
+        let Some(r) = rows.iter().find(|r| {
+            r.architecture == architecture
+                && r.variant == "full"
+                && r.strategy == p.strategy.name()
+                && r.eval == eval
+                && r.metric == p.metric
+        }) else {
+            continue;
+        };
+        let scale = |v: Option<f64>| v.map(|v| 100.0 * v);
+        let mean = 100.0 * r.mean;
+        let ours = Group {
+            mean,
+            se: scale(r.sd).unwrap_or(f64::NAN) / (r.n as f64).sqrt(),
+            n: r.n,
+        };
+        let theirs = Group {
+            mean: p.mean,
+            se: p.sem,
+            n: p.n,
+        };
+        let test = welch_t_summary(ours, theirs, mean.abs().max(p.mean.abs()));
+        let difference = mean - p.mean;
+        let half = student_t_quantile(0.5 + LEVEL / 2.0, test.df) * (ours.se.powi(2) + p.sem.powi(2)).sqrt();
+        out.push(PublishedRow {
+            source: p.source.clone(),
+            architecture: architecture.clone(),
+            strategy: r.strategy.clone(),
+            eval: eval.into(),
+            metric: p.metric.clone(),
+            n: r.n,
+            mean,
+            ci_low: scale(r.ci_low),
+            ci_high: scale(r.ci_high),
+            published_n: p.n,
+            published_mean: p.mean,
+            published_sem: p.sem,
+            difference,
+            difference_ci_low: finite(difference - half),
+            difference_ci_high: finite(difference + half),
+            p_value: finite(test.p),
+        });
+    }
+    out
 }
 
 /// The evaluation a sequence's headline numbers use: task-agnostic where defined (a shared
@@ -485,6 +616,7 @@ fn text(
     rows: &[ClAggregateRow],
     swap: &[SwapAggregateRow],
     claims: &[String],
+    beside: &[String],
 ) -> String {
     let mut s = format!(
         "\n== {} — {} replicates ==\n{:<18}{:<11}{:<10}{:<15}{:>15}{:>15}{:>15}{:>15}\n",
@@ -577,10 +709,21 @@ fn text(
             let _ = writeln!(s, "- {c}");
         }
     }
+    if !beside.is_empty() {
+        s.push_str("\nagainst published numbers (ours − published, 95% Welch interval):\n");
+        for c in beside {
+            let _ = writeln!(s, "- {c}");
+        }
+    }
     let _ = writeln!(
         s,
-        "results: {} (seed-*/ per replicate; cl_aggregate.csv, cl_comparisons.csv, cl_claims.md)",
-        out.display()
+        "results: {} (seed-*/ per replicate; cl_aggregate.csv, cl_comparisons.csv, cl_claims.md{})",
+        out.display(),
+        if beside.is_empty() {
+            ""
+        } else {
+            ", published_comparison.csv"
+        }
     );
     s
 }

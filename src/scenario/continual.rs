@@ -218,7 +218,42 @@ pub struct ContinualConfig {
     /// sequence's task-1 probe curve after task 1, as the swap protocol.
     #[serde(default)]
     pub extractor_layers: Option<usize>,
+    /// Published numbers to set the replicates' results beside (`published_comparison.csv`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
 }
+
+/// A published result of the same protocol: the aggregate of a scenario's replicates is set beside
+/// it, with the difference and its Welch interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// Where it is published ("van de Ven & Tolias (2018), Table 3").
+    pub source: String,
+    /// The head setting it belongs to: "shared" (compared task-agnostic) or "multi" (task-aware).
+    pub heads: Heads,
+    pub strategy: Strategy,
+    /// A metric of `cl_aggregate.csv`: acc, aia, forgetting, bwt, fwt, plasticity,
+    /// relative_forgetting.
+    pub metric: String,
+    /// In points (accuracy × 100).
+    pub mean: f64,
+    /// The standard error of `mean`, in points.
+    pub sem: f64,
+    /// The number of runs behind it.
+    pub n: usize,
+}
+
+/// The metrics a published number can name.
+pub const PUBLISHED_METRICS: [&str; 7] = [
+    "acc",
+    "aia",
+    "forgetting",
+    "bwt",
+    "fwt",
+    "plasticity",
+    "relative_forgetting",
+];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +355,20 @@ impl ContinualConfig {
                 "later_tasks_train`: the {} strategy sets what trains after task 1 itself; leave `later_tasks_train` at \"all\"",
                 s.name()
             ));
+        }
+        for (i, p) in self.published.iter().enumerate() {
+            if !PUBLISHED_METRICS.contains(&p.metric.as_str()) {
+                return bad(format!(
+                    "published[{i}].metric`: unknown metric {:?}; expected one of {}",
+                    p.metric,
+                    PUBLISHED_METRICS.join(", ")
+                ));
+            }
+            if !(p.mean.is_finite() && p.sem >= 0.0 && p.sem.is_finite()) || p.n < 2 {
+                return bad(format!(
+                    "published[{i}]`: `mean` must be a number, `sem` >= 0 and `n` >= 2 (the number of runs behind the mean)"
+                ));
+            }
         }
         if self.extractor_layers == Some(0) {
             return bad("extractor_layers` must be > 0".into());

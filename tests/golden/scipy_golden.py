@@ -137,3 +137,7 @@ d = np.array(x) - np.array(y)
 print("bootstrap", stats.bootstrap((d,), np.mean, n_resamples=200000, method="percentile", random_state=1).confidence_interval)
 print("wilcoxon 1..7", stats.wilcoxon([1, 2, 3, 4, 5, 6, 7], [0] * 7))
 print("t.ppf(0.975, 2)", stats.t.ppf(0.975, 2))
+
+# Welch's test from summaries, for a comparison with a published mean ± SEM (stats::inference::welch_t_summary).
+print("welch from stats", stats.ttest_ind_from_stats(19.876, 0.045, 5, 19.90, 0.02 * np.sqrt(20), 20, equal_var=False))
+print("welch from stats", stats.ttest_ind_from_stats(98.05, 1.2 * np.sqrt(5), 5, 85.15, 1.00 * np.sqrt(20), 20, equal_var=False))

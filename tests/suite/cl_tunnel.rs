@@ -139,6 +139,18 @@ fn tunnel_options_are_checked() {
             "continual.datasets=[{ kind = \"shapes\", classes = 2 }]",
             "continual.datasets",
         ),
+        (
+            "continual.published=[{ source = \"x\", heads = \"shared\", strategy = \"finetune\", metric = \"accuracy\", mean = 50.0, sem = 1.0, n = 10 }]",
+            "continual.published[0].metric",
+        ),
+        (
+            "continual.published=[{ source = \"x\", heads = \"shared\", strategy = \"finetune\", metric = \"acc\", mean = 50.0, sem = 1.0, n = 1 }]",
+            "continual.published[0]",
+        ),
+        (
+            "continual.published=[{ source = \"x\", heads = \"shared\", strategy = \"finetune\", metric = \"acc\", mean = 50.0, sem = 1.0 }]",
+            "continual.published",
+        ),
     ] {
         let out = dir.path().join("bad");
         let o = run_to(&scenario("tiny-cl-tunnel.toml"), &out, &["--set", set]);

@@ -175,7 +175,15 @@ fn replicates_resume_shard_and_aggregate() {
 fn cl_aggregates_equal_the_per_seed_metrics() {
     let tmp = tempdir().unwrap();
     let out = tmp.path().join("cl");
-    let o = run_to(&scenario("tiny-cl.toml"), &out, &["--quiet", "--set", "replicates=3"]);
+    // A published number to set the aggregate beside (one of another head setting is left out).
+    let published = r#"continual.published=[
+        {source = "a paper", heads = "shared", strategy = "finetune", metric = "acc", mean = 50.0, sem = 1.5, n = 10},
+        {source = "a paper", heads = "multi", strategy = "finetune", metric = "acc", mean = 90.0, sem = 1.0, n = 10}]"#;
+    let o = run_to(
+        &scenario("tiny-cl.toml"),
+        &out,
+        &["--quiet", "--set", "replicates=3", "--set", published],
+    );
     ok(&o);
     let agg = csv(&out.join("cl_aggregate.csv"));
     let per_seed: Vec<serde_json::Value> = (0..3)
@@ -233,6 +241,30 @@ fn cl_aggregates_equal_the_per_seed_metrics() {
     assert_mean_ci(row, "mean_diff", &d);
     assert_eq!(row["test"], "paired t");
     assert!(read(&out.join("cl_claims.md")).contains("swap E1 + T2 vs E1 + T1"));
+
+    // The published number beside the full network's aggregate: ours − published, with the
+    // Welch interval of the difference from our standard error and the published SEM.
+    let rows = csv(&out.join("published_comparison.csv"));
+    assert_eq!(rows.len(), 1, "only the shared-head number applies");
+    let (row, acc) = (
+        &rows[0],
+        agg.iter()
+            .find(|r| {
+                r["variant"] == "full"
+                    && r["strategy"] == "finetune"
+                    && r["eval"] == "task-agnostic"
+                    && r["metric"] == "acc"
+            })
+            .unwrap(),
+    );
+    close(num(row, "mean"), 100.0 * num(acc, "mean"));
+    close(num(row, "difference"), num(row, "mean") - 50.0);
+    let se = ((100.0 * num(acc, "sd")).powi(2) / 3.0 + 1.5f64.powi(2)).sqrt();
+    let half = num(row, "difference_ci_high") - num(row, "difference");
+    close(num(row, "difference") - num(row, "difference_ci_low"), half);
+    // The Welch interval is wider than ±1.96 s.e. and narrower than the t of 2 degrees of freedom.
+    assert!(half > 1.96 * se && half < 4.31 * se, "{half} vs s.e. {se}");
+    assert!(read(&out.join("cl_claims.md")).contains("Against published numbers"));
     assert!(text(&o.stderr).contains("claims (paired by seed)"));
 }
 

@@ -137,18 +137,39 @@ pub fn paired_t(d: &[f64]) -> TTest {
 /// equal_var=False)`), with the Welch–Satterthwaite degrees of freedom; NaN below two values on
 /// either side.
 pub fn welch_t(x: &[f64], y: &[f64]) -> TTest {
-    let (n, m) = (x.len() as f64, y.len() as f64);
     if x.len() < 2 || y.len() < 2 {
         return undefined();
     }
-    let (vx, vy) = (sample_sd(x).powi(2) / n, sample_sd(y).powi(2) / m);
-    let se = (vx + vy).sqrt();
-    let df = if vx + vy == 0.0 {
-        n + m - 2.0
-    } else {
-        (vx + vy).powi(2) / (vx * vx / (n - 1.0) + vy * vy / (m - 1.0))
+    let side = |v: &[f64]| Group {
+        mean: mean(v),
+        se: sample_sd(v) / (v.len() as f64).sqrt(),
+        n: v.len(),
     };
-    t_test(mean(x) - mean(y), se, df, magnitude(x.iter().chain(y)))
+    welch_t_summary(side(x), side(y), magnitude(x.iter().chain(y)))
+}
+
+/// A group as a publication reports it: the mean, its standard error and the number of runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Group {
+    pub mean: f64,
+    pub se: f64,
+    pub n: usize,
+}
+
+/// [`welch_t`] from the groups' summaries (`scipy.stats.ttest_ind_from_stats(..., equal_var=False)`
+/// with sd = se·√n), for a comparison with a published mean ± SEM; `scale`: the magnitude of the
+/// values, below which a difference is rounding. NaN below two runs on either side.
+pub fn welch_t_summary(a: Group, b: Group, scale: f64) -> TTest {
+    if a.n < 2 || b.n < 2 {
+        return undefined();
+    }
+    let (vx, vy) = (a.se * a.se, b.se * b.se);
+    let df = if vx + vy == 0.0 {
+        (a.n + b.n) as f64 - 2.0
+    } else {
+        (vx + vy).powi(2) / (vx * vx / (a.n as f64 - 1.0) + vy * vy / (b.n as f64 - 1.0))
+    };
+    t_test(a.mean - b.mean, (vx + vy).sqrt(), df, scale)
 }
 
 /// Whether a single new value `x` comes from the distribution of `earlier` (normal, unknown mean
@@ -285,6 +306,25 @@ mod tests {
         close(r.t, 3.504_262_746_642_225_6, 1e-10);
         close(r.p, 0.099_282_684_664_349_35, 1e-8);
         close(r.df, 1.598_534_139_911_928_8, 1e-10);
+    }
+
+    #[test]
+    fn welch_from_summaries_matches_scipy() {
+        // scipy 1.17.1: stats.ttest_ind_from_stats(19.876, 0.045, 5, 19.90, 0.02·sqrt(20), 20,
+        //   equal_var=False) -> statistic=-0.8458888522201965, pvalue=0.41278747250795145;
+        //   (98.05, 1.2·sqrt(5), 5, 85.15, 1.00·sqrt(20), 20) -> statistic=8.258378755671783,
+        //   pvalue=6.823199577323286e-06
+        let g = |mean: f64, sd: f64, n: usize| Group {
+            mean,
+            se: sd / (n as f64).sqrt(),
+            n,
+        };
+        let r = welch_t_summary(g(19.876, 0.045, 5), g(19.90, 0.02 * 20f64.sqrt(), 20), 20.0);
+        close(r.t, -0.845_888_852_220_196_5, 1e-10);
+        close(r.p, 0.412_787_472_507_951_45, 1e-9);
+        let r = welch_t_summary(g(98.05, 1.2 * 5f64.sqrt(), 5), g(85.15, 20f64.sqrt(), 20), 100.0);
+        close(r.t, 8.258_378_755_671_783, 1e-10);
+        close(r.p, 6.823_199_577_323_286e-6, 1e-9);
     }
 
     #[test]
