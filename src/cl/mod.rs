@@ -219,6 +219,7 @@ fn run_sequence(
     let trainable = strategy.trains_after_first().unwrap_or(s.cfg.later_tasks_train);
     let needs_boundary = strategy.is_tunnel_aware() || trainable != Trainable::All;
     let mut boundary: Option<usize> = None;
+    let mut optimizer = None;
     for t in 0..n_tasks {
         let task = &s.tasks[t];
         if let (true, Some(k)) = (t > 0, boundary) {
@@ -272,6 +273,7 @@ fn run_sequence(
             } else {
                 old_classes.iter().map(|&c| c as u32).collect()
             },
+            optimizer: optimizer.take(),
         };
         reporter.message(&format!(
             "{arch_label} {variant} {}: task {}/{} ({} classes, {} training images)",
@@ -293,6 +295,9 @@ fn run_sequence(
             &mut |_| {},
         )?;
         model = outcome.last;
+        if s.cfg.keep_optimizer_state {
+            optimizer = Some(outcome.optimizer);
+        }
         let valid = model.valid();
         for (j, other) in s.tasks.iter().enumerate() {
             let (a, g) = evaluate(&valid, &other.test, &other.classes, &s.norm, &s.device)?;

@@ -218,6 +218,10 @@ pub struct ContinualConfig {
     /// sequence's task-1 probe curve after task 1, as the swap protocol.
     #[serde(default)]
     pub extractor_layers: Option<usize>,
+    /// Keep one optimizer, its state included, through a sequence's tasks (as van de Ven &
+    /// Tolias's code keeps Adam's moments); false: a fresh optimizer for every task.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_optimizer_state: bool,
     /// Published numbers to set the replicates' results beside (`published_comparison.csv`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<Published>,

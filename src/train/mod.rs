@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -307,6 +307,9 @@ pub struct TrainExtras<'a> {
     /// strategy freezes): restored after every optimizer step, so that neither their gradient nor
     /// the weight decay moves them.
     pub frozen_classes: Vec<u32>,
+    /// The optimizer to go on with, its state included (Adam's moments and step count), as a
+    /// sequence of tasks that keeps one optimizer does; absent: a fresh one from the recipe.
+    pub optimizer: Option<ModuleOptimizer>,
 }
 
 /// The head columns of frozen classes as they were before training, and where they are.
@@ -385,6 +388,8 @@ pub struct TrainOutcome {
     /// The validation-mode model of the best validation epoch.
     pub best: Backbone,
     pub report: TrainReport,
+    /// The optimizer after the last step, to go on with ([`TrainExtras::optimizer`]).
+    pub optimizer: ModuleOptimizer,
 }
 
 /// [`train`] with extra options; returns both the last and the best model.
@@ -403,7 +408,7 @@ pub fn train_with(
     cfg.validate()?;
     let (cfg, max_steps) = &cfg.in_epochs(train_ds.len());
     let ad = device.clone().autodiff();
-    let mut optim = match cfg.optimizer {
+    let mut optim = extras.optimizer.take().unwrap_or_else(|| match cfg.optimizer {
         OptimizerKind::Adamw => AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(cfg.weight_decay as f32)
@@ -412,7 +417,7 @@ pub fn train_with(
             .with_epsilon(1e-8)
             .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
             .init(),
-    };
+    });
     let mut steps = 0usize;
     let mut order_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006f_7264_6572);
     let augmenter = cfg.augment.then(|| Augmenter::new(train_ds.height, seed ^ 0x6175_676d));
@@ -523,6 +528,7 @@ pub fn train_with(
     Ok(TrainOutcome {
         last: model,
         best: best_model,
+        optimizer: optim,
         report: TrainReport {
             best_epoch,
             best_val_accuracy,

@@ -105,6 +105,25 @@ fn training_only_the_new_head_leaves_earlier_tasks_untouched() {
 }
 
 #[test]
+fn a_kept_optimizer_state_changes_only_the_later_tasks() {
+    let sets = ["continual.strategies=[\"finetune\"]", "continual.truncate.sweep=[2]"];
+    let fresh = matrices_with(&sets);
+    let kept = matrices_with(&[sets[0], sets[1], "continual.keep_optimizer_state=true"]);
+    for (key, r) in fresh.iter().filter(|(key, _)| key[3] == "task-aware") {
+        let k = &kept[key];
+        // Task 1 trains from a fresh optimizer either way; from task 2 on, Adam goes on with its
+        // moments and step count, and the weights take other steps.
+        for j in 1..=3 {
+            assert_eq!(r[&(1, j)], k[&(1, j)], "{key:?}: after task 1, on task {j}");
+        }
+        assert!(
+            (2..=3).any(|i| (1..=3).any(|j| r[&(i, j)] != k[&(i, j)])),
+            "{key:?}: {r:?}"
+        );
+    }
+}
+
+#[test]
 fn mixup_and_cutmix_train_across_task_heads() {
     let m = matrices_with(&[
         "train.mixup_cutmix=true",
@@ -134,6 +153,7 @@ fn tunnel_options_are_checked() {
         ("continual.truncate.rule=\"id95\"", "continual.truncate"),
         ("continual.strategies=[\"freeze-everything\"]", "strategies"),
         ("train.mixup_cutmix=\"yes\"", "train.mixup_cutmix"),
+        ("continual.keep_optimizer_state=1", "continual.keep_optimizer_state"),
         ("continual.sequence=\"datasets\"", "continual.datasets"),
         (
             "continual.datasets=[{ kind = \"shapes\", classes = 2 }]",
