@@ -166,7 +166,7 @@ struct Compared<'a> {
 }
 
 /// One comparison, as a row and as the result it states.
-type Comparison = (ComparisonRecord, Paired);
+pub(super) type Comparison = (ComparisonRecord, Paired);
 
 impl Compared<'_> {
     /// Compares `a[k]` with `b[k]`, the bootstrap seeded by what is compared.
@@ -344,11 +344,14 @@ impl Seeds {
         let order = &self.order;
         let has = |s: &Sequence| order.contains(s);
         let mut comps = Vec::new();
+        // Every truncated network (one, or one per depth of a sweep) against the full one.
         for full in order.iter().filter(|s| s.1 == "full") {
-            let truncated = (full.0.clone(), "truncated".to_string(), full.2.clone());
-            if has(&truncated) {
+            for truncated in order
+                .iter()
+                .filter(|s| s.0 == full.0 && s.2 == full.2 && s.1.starts_with("truncated"))
+            {
                 let ctx = [full.0.as_str(), "", &full.2];
-                comps.extend(self.compare("truncation", (&truncated, full), ("truncated", "full"), ctx));
+                comps.extend(self.compare("truncation", (truncated, full), (&truncated.1, "full"), ctx));
             }
         }
         for seq in order.iter().filter(|s| s.2 != "finetune") {
@@ -425,6 +428,12 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     }
     let claims = claims(&comps);
     let beside: Vec<String> = published.iter().map(PublishedRow::sentence).collect();
+    let main = if seeds.file.heads == "multi" {
+        "task-aware"
+    } else {
+        "task-agnostic"
+    };
+    let papers = super::papers::paper_claims(&comps, main);
     let mut md = format!(
         "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6).\n\n",
         seeds.file.scenario,
@@ -433,6 +442,12 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     for c in &claims {
         let _ = writeln!(md, "- {c}");
     }
+    if !papers.is_empty() {
+        md.push_str("\n## The papers' claims\n\nDoes the tunnel cause forgetting (Masarczyk et al. 2023, [M23]) or limit it (Harun et al. 2024, [H24])? Each comparison either paper makes a prediction about, paired by seed; a difference counts where its test is significant at the 5% level.\n\n");
+        for c in &papers {
+            let _ = writeln!(md, "- {c}");
+        }
+    }
     if !beside.is_empty() {
         md.push_str("\n## Against published numbers\n\nOurs − published, with the 95% Welch interval of the difference (our seeds' standard error and the published SEM).\n\n");
         for c in &beside {
@@ -440,7 +455,14 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         }
     }
     write_atomic(&out.join("cl_claims.md"), md.as_bytes())?;
-    Ok(text(out, &seeds.file, ks, &rows, &swap_rows, &claims, &beside))
+    Ok(text(
+        out,
+        &seeds.file,
+        ks,
+        &rows,
+        &swap_rows,
+        [&claims, &papers, &beside],
+    ))
 }
 
 /// A row of `published_comparison.csv`: a published number beside the replicates' aggregate of
@@ -595,8 +617,8 @@ fn claims(comps: &[Comparison]) -> Vec<String> {
                 c.metric.replace("_accuracy", " accuracy").replace("task", "task ")
             ),
             "truncation" => format!(
-                "{} {}: truncated − full, {metric} ({})",
-                c.architecture, c.strategy, c.eval
+                "{} {}: {} − full, {metric} ({})",
+                c.architecture, c.strategy, c.a, c.eval
             ),
             "strategy" => format!(
                 "{} {}: {} − finetune, {metric} ({})",
@@ -615,8 +637,7 @@ fn text(
     ks: &[usize],
     rows: &[ClAggregateRow],
     swap: &[SwapAggregateRow],
-    claims: &[String],
-    beside: &[String],
+    [claims, papers, beside]: [&[String]; 3],
 ) -> String {
     let mut s = format!(
         "\n== {} — {} replicates ==\n{:<18}{:<11}{:<10}{:<15}{:>15}{:>15}{:>15}{:>15}\n",
@@ -706,6 +727,12 @@ fn text(
     if !claims.is_empty() {
         s.push_str("\nclaims (paired by seed):\n");
         for c in claims {
+            let _ = writeln!(s, "- {c}");
+        }
+    }
+    if !papers.is_empty() {
+        s.push_str("\nthe papers' claims (does the tunnel cause or limit forgetting?):\n");
+        for c in papers {
             let _ = writeln!(s, "- {c}");
         }
     }

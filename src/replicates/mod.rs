@@ -10,6 +10,7 @@
 //! finished writes the aggregates (`tunnelbench collect DIR` writes them too).
 
 pub mod continual;
+mod papers;
 pub mod tunnel;
 
 use std::path::{Path, PathBuf};
