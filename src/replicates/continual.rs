@@ -19,24 +19,24 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::published::{PublishedRow, published_rows};
 use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
 use crate::results::{MatrixRecord, SwapRecord, csv_bytes, read_csv, write_atomic};
-use crate::scenario::continual::{Heads, Published};
+use crate::scenario::continual::Published;
 use crate::stats::describe::finite;
-use crate::stats::describe::student_t_quantile;
-use crate::stats::inference::{Group, LEVEL, Summary, welch_t_summary};
+use crate::stats::inference::Summary;
 use crate::stats::paired::Paired;
 
 #[derive(Clone, Debug, Deserialize)]
-struct MetricsFile {
-    scenario: String,
-    heads: String,
+pub(super) struct MetricsFile {
+    pub(super) scenario: String,
+    pub(super) heads: String,
     #[serde(default)]
     swap_architecture: Option<String>,
     #[serde(default)]
-    published: Vec<Published>,
+    pub(super) published: Vec<Published>,
 }
 
 /// (architecture, variant, strategy).
@@ -465,120 +465,6 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     ))
 }
 
-/// A row of `published_comparison.csv`: a published number beside the replicates' aggregate of
-/// the full network (points; the difference is ours − published, with its Welch 95% interval).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PublishedRow {
-    pub source: String,
-    pub architecture: String,
-    pub strategy: String,
-    pub eval: String,
-    pub metric: String,
-    pub n: usize,
-    pub mean: f64,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    pub published_n: usize,
-    pub published_mean: f64,
-    pub published_sem: f64,
-    pub difference: f64,
-    pub difference_ci_low: Option<f64>,
-    pub difference_ci_high: Option<f64>,
-    pub p_value: Option<f64>,
-}
-
-impl PublishedRow {
-    fn sentence(&self) -> String {
-        let interval = match (self.difference_ci_low, self.difference_ci_high) {
-            (Some(lo), Some(hi)) => format!(" [{lo:.2}, {hi:.2}]"),
-            _ => String::new(),
-        };
-        let verdict = match self.p_value {
-            Some(p) if p < 1.0 - LEVEL => format!("differs from the published number (Welch p = {p:.3})"),
-            Some(p) => format!("no significant difference from the published number (Welch p = {p:.2})"),
-            None => "not testable (too few runs on one side)".into(),
-        };
-        format!(
-            "{} {} {} ({}): {:.2} over {} seeds vs {:.2} ± {:.2} SEM over {} runs in {}; difference {:+.2}{interval} points, {verdict}.",
-            self.architecture,
-            self.strategy,
-            self.metric,
-            self.eval,
-            self.mean,
-            self.n,
-            self.published_mean,
-            self.published_sem,
-            self.published_n,
-            self.source,
-            self.difference
-        )
-    }
-}
-
-/// The scenario's published numbers of its head setting, each beside the full network's
-/// aggregate of the first architecture.
-fn published_rows(file: &MetricsFile, rows: &[ClAggregateRow]) -> Vec<PublishedRow> {
-    let heads = if file.heads == "multi" {
-        Heads::Multi
-    } else {
-        Heads::Shared
-    };
-    let eval = if heads == Heads::Multi {
-        "task-aware"
-    } else {
-        "task-agnostic"
-    };
-    let Some(architecture) = rows.first().map(|r| r.architecture.clone()) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for p in file.published.iter().filter(|p| p.heads == heads) {
-        let Some(r) = rows.iter().find(|r| {
-            r.architecture == architecture
-                && r.variant == "full"
-                && r.strategy == p.strategy.name()
-                && r.eval == eval
-                && r.metric == p.metric
-        }) else {
-            continue;
-        };
-        let scale = |v: Option<f64>| v.map(|v| 100.0 * v);
-        let mean = 100.0 * r.mean;
-        let ours = Group {
-            mean,
-            se: scale(r.sd).unwrap_or(f64::NAN) / (r.n as f64).sqrt(),
-            n: r.n,
-        };
-        let theirs = Group {
-            mean: p.mean,
-            se: p.sem,
-            n: p.n,
-        };
-        let test = welch_t_summary(ours, theirs, mean.abs().max(p.mean.abs()));
-        let difference = mean - p.mean;
-        let half = student_t_quantile(0.5 + LEVEL / 2.0, test.df) * (ours.se.powi(2) + p.sem.powi(2)).sqrt();
-        out.push(PublishedRow {
-            source: p.source.clone(),
-            architecture: architecture.clone(),
-            strategy: r.strategy.clone(),
-            eval: eval.into(),
-            metric: p.metric.clone(),
-            n: r.n,
-            mean,
-            ci_low: scale(r.ci_low),
-            ci_high: scale(r.ci_high),
-            published_n: p.n,
-            published_mean: p.mean,
-            published_sem: p.sem,
-            difference,
-            difference_ci_low: finite(difference - half),
-            difference_ci_high: finite(difference + half),
-            p_value: finite(test.p),
-        });
-    }
-    out
-}
-
 /// The evaluation a sequence's headline numbers use: task-agnostic where defined (a shared
 /// head), task-aware otherwise (task-specific heads).
 fn main_eval(rows: &[ClAggregateRow], seq: &Sequence) -> &'static str {
@@ -639,8 +525,22 @@ fn text(
     swap: &[SwapAggregateRow],
     [claims, papers, beside]: [&[String]; 3],
 ) -> String {
+    // Columns as wide as their longest name, and a space.
+    let width = |name: &str, of: fn(&ClAggregateRow) -> &str| {
+        rows.iter()
+            .map(|r| of(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(name.len())
+            + 1
+    };
+    let (wa, wv, ws) = (
+        width("architecture", |r| &r.architecture),
+        width("variant", |r| &r.variant),
+        width("strategy", |r| &r.strategy),
+    );
     let mut s = format!(
-        "\n== {} — {} replicates ==\n{:<18}{:<11}{:<10}{:<15}{:>15}{:>15}{:>15}{:>15}\n",
+        "\n== {} — {} replicates ==\n{:<wa$}{:<wv$}{:<ws$}{:<15}{:>15}{:>15}{:>15}{:>15}\n",
         file.scenario,
         ks.len(),
         "architecture",
@@ -682,7 +582,7 @@ fn text(
         };
         let _ = writeln!(
             s,
-            "{:<18}{:<11}{:<10}{:<15}{:>15}{:>15}{:>15}{:>15}",
+            "{:<wa$}{:<wv$}{:<ws$}{:<15}{:>15}{:>15}{:>15}{:>15}",
             seq.0,
             seq.1,
             seq.2,

@@ -11,6 +11,7 @@
 
 pub mod continual;
 mod papers;
+mod published;
 pub mod tunnel;
 
 use std::path::{Path, PathBuf};

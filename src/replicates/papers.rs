@@ -15,7 +15,7 @@
 //! A difference counts where the paired test is significant at the 5% level; otherwise the test
 //! decides for neither paper, except the tunnel swap, where [M23]'s claim is the null result.
 
-use super::continual::Comparison;
+use super::continual::{Comparison, ComparisonRecord};
 use crate::stats::paired::Paired;
 
 const H24: &str = "[H24] (Harun et al.: the tunnel limits forgetting)";
@@ -60,6 +60,45 @@ fn directional(what: String, p: &Paired, h24: f64, m23: f64) -> Outcome {
     }
 }
 
+/// A forgetting comparison on which [M23] expects less forgetting (and [H24] the sign `h24`). Less
+/// forgetting from a network that also learned significantly less (a lower plasticity, the
+/// accuracy on each task when it was learned) counts for neither paper: it forgets less because
+/// it learned less, while [M23]'s claims are about networks that keep what the full one learns.
+fn forgetting(what: String, c: &ComparisonRecord, p: &Paired, comps: &[Comparison], h24: f64) -> Outcome {
+    let plasticity = comps.iter().find(|(o, _)| {
+        (
+            &o.kind,
+            &o.a,
+            &o.b,
+            &o.architecture,
+            &o.variant,
+            &o.strategy,
+            &o.eval,
+            o.metric.as_str(),
+        ) == (
+            &c.kind,
+            &c.a,
+            &c.b,
+            &c.architecture,
+            &c.variant,
+            &c.strategy,
+            &c.eval,
+            "plasticity",
+        )
+    });
+    match plasticity {
+        Some((_, q)) if p.mean_diff < 0.0 && significant(q) == Some(-1.0) => Outcome {
+            side: Side::Neither,
+            sentence: format!(
+                "{what}: {}, but it also learned less (plasticity {}): it forgets less because it learned less, which tests neither claim.",
+                p.text(100.0, " points"),
+                q.text(100.0, " points")
+            ),
+        },
+        _ => directional(what, p, h24, -1.0),
+    }
+}
+
 /// The sentences on the papers' claims, and a last one that counts them; empty where the
 /// scenario makes none of the comparisons.
 pub fn paper_claims(comps: &[Comparison], main_eval: &str) -> Vec<String> {
@@ -96,38 +135,18 @@ pub fn paper_claims(comps: &[Comparison], main_eval: &str) -> Vec<String> {
                 0.0,
             ),
             ("strategy", "freeze-tunnel", "finetune", "forgetting") if c.variant == "full" && c.eval == main_eval => {
-                directional(
-                    format!(
-                        "Training the extractor alone ({}): forgetting of freeze-tunnel − finetune, {} (M23 expects less)",
-                        c.architecture, c.eval
-                    ),
-                    p,
-                    0.0,
-                    -1.0,
-                )
+                let what = format!(
+                    "Training the extractor alone ({}): forgetting of freeze-tunnel − finetune, {} (M23 expects less)",
+                    c.architecture, c.eval
+                );
+                forgetting(what, c, p, comps, 0.0)
             }
             ("truncation", _, "full", "forgetting") if c.strategy == "finetune" && c.eval == main_eval => {
                 let what = format!(
                     "No tunnel ({}): forgetting of {} − full, finetune, {} (M23 expects less, H24 more)",
                     c.architecture, c.a, c.eval
                 );
-                let plasticity = comps.iter().find(|(o, _)| {
-                    (&o.kind, &o.a, &o.architecture, &o.strategy, &o.eval, o.metric.as_str())
-                        == (&c.kind, &c.a, &c.architecture, &c.strategy, &c.eval, "plasticity")
-                });
-                match plasticity {
-                    // [M23]'s claim is about shallower networks that keep the extractor's
-                    // capacity: one that learned less is no test of it.
-                    Some((_, q)) if significant(q) == Some(-1.0) => Outcome {
-                        side: Side::Neither,
-                        sentence: format!(
-                            "{what}: {}, but it also learned less (plasticity {}): it forgets less because it learned less, which tests neither claim.",
-                            p.text(100.0, " points"),
-                            q.text(100.0, " points")
-                        ),
-                    },
-                    _ => directional(what, p, 1.0, -1.0),
-                }
+                forgetting(what, c, p, comps, 1.0)
             }
             _ => continue,
         };
@@ -154,7 +173,6 @@ pub fn paper_claims(comps: &[Comparison], main_eval: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replicates::continual::ComparisonRecord;
 
     /// A comparison of `a` with `b` (paired by seed) of the full network's fine-tuning.
     fn comp(kind: &str, names: (&str, &str), metric: &str, a: &[f64], b: &[f64]) -> Comparison {
