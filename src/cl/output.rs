@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{ClSummary, SequenceResult};
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, probe_forgetting};
-use crate::plot::{Figure, Heatmap, write_chart};
+use crate::plot::{Figure, Heatmap, Legend, LineChart, Series, write_chart};
 use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, SwapRecord, csv_bytes, write_atomic};
 use crate::stats::describe::finite;
 
@@ -120,7 +120,7 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
         write_atomic(&dir.join("swap.csv"), &csv_bytes(&rows)?)?;
         write_atomic(&dir.join("swap.md"), swap_table(s).as_bytes())?;
     }
-    heatmaps(dir, s)?;
+    charts(dir, s)?;
     // Last: its presence marks a finished run.
     write_atomic(&dir.join("cl_metrics.json"), text.as_bytes())
 }
@@ -129,7 +129,7 @@ fn labels(n: usize, prefix: &str) -> Vec<String> {
     (1..=n).map(|i| format!("{prefix}{i}")).collect()
 }
 
-fn heatmaps(dir: &Path, s: &ClSummary) -> Result<()> {
+fn charts(dir: &Path, s: &ClSummary) -> Result<()> {
     if s.sequences.is_empty() {
         return Ok(());
     }
@@ -159,37 +159,64 @@ fn heatmaps(dir: &Path, s: &ClSummary) -> Result<()> {
     }
     write_chart(&fig.build()?, dir, "accuracy_matrix")?;
 
-    let with_probes: Vec<&SequenceResult> = s.sequences.iter().filter(|r| r.probes.len() >= 2).collect();
-    if with_probes.is_empty() {
+    probe_forgetting_lines(dir, s)
+}
+
+/// Δ_l against layer l after the last task (method §8.4), in points and averaged over the earlier
+/// tasks: a panel per network (architecture and variant), a line per strategy, and the
+/// extractor/tunnel boundary marked where one was used (a tunnel-aware strategy's, else the
+/// truncation rule's cut of that architecture).
+fn probe_forgetting_lines(dir: &Path, s: &ClSummary) -> Result<()> {
+    let mut panels: Vec<(&str, &str)> = Vec::new();
+    for r in s.sequences.iter().filter(|r| r.probes.len() >= 2) {
+        if !panels.contains(&(r.architecture.as_str(), r.variant.as_str())) {
+            panels.push((&r.architecture, &r.variant));
+        }
+    }
+    if panels.is_empty() {
         return Ok(());
     }
-    let n = with_probes.len();
-    let cols = n.min(4);
-    let mut fig = Figure::new(n.div_ceil(cols), cols).title(format!(
-        "{}: probe forgetting after the last task (layer × earlier task, points)",
+    let cols = panels.len().min(3);
+    let mut fig = Figure::new(panels.len().div_ceil(cols), cols).title(format!(
+        "{}: probe forgetting Δ_l after the last task (mean over earlier tasks, points)",
         s.scenario
     ));
-    for r in with_probes {
-        let t = r.probes.len();
-        let layers = r.layers;
-        // Δ_l[T][j] for every earlier task j, per layer l.
-        let mut m = vec![vec![f64::NAN; t.saturating_sub(1)]; layers];
-        for (l, row) in m.iter_mut().enumerate() {
-            let p: Vec<Vec<f64>> = (0..t).map(|i| (0..t).map(|j| r.probes[i][j][l]).collect()).collect();
-            let d = probe_forgetting(&p);
-            for (j, cell) in row.iter_mut().enumerate() {
-                *cell = 100.0 * d[t - 1][j];
-            }
+    for (architecture, variant) in panels {
+        let mut chart = LineChart::new(format!("{architecture} {variant}"))
+            .x_label("probed layer l")
+            .y_label("Δ_l (points)")
+            .legend(Legend::Outside);
+        let mut boundary = None;
+        for r in s
+            .sequences
+            .iter()
+            .filter(|r| r.probes.len() >= 2 && r.architecture == architecture && r.variant == variant)
+        {
+            let t = r.probes.len();
+            let delta: Vec<f64> = (0..r.layers)
+                .map(|l| {
+                    let p: Vec<Vec<f64>> = (0..t).map(|i| (0..t).map(|j| r.probes[i][j][l]).collect()).collect();
+                    let last = &probe_forgetting(&p)[t - 1];
+                    100.0 * last[..t - 1].iter().sum::<f64>() / (t - 1) as f64
+                })
+                .collect();
+            chart = chart.series(Series::new(r.strategy.name(), delta));
+            boundary = boundary.or(r.extractor_layers);
         }
-        fig = fig.push(
-            Heatmap::new(format!("{} {} {}", r.architecture, r.variant, r.strategy.name()), m)
-                .x_label("earlier task j")
-                .y_label("probed layer")
-                .row_labels(labels(layers, ""))
-                .col_labels(labels(t - 1, "task "))
-                .annotate(layers <= 17, 0)
-                .build()?,
-        );
+        let boundary = boundary.or_else(|| {
+            (variant == "full")
+                .then(|| {
+                    s.truncation
+                        .iter()
+                        .find(|c| c.architecture == architecture && c.rule.is_some())
+                })
+                .flatten()
+                .map(|c| c.k)
+        });
+        if let Some(k) = boundary {
+            chart = chart.vline(k as f64 + 0.5, format!("extractor | tunnel (k = {k})"));
+        }
+        fig = fig.push(chart.build()?);
     }
     write_chart(&fig.build()?, dir, "probe_forgetting")?;
     Ok(())
