@@ -19,6 +19,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::leaderboard::{TunnelStarts, leaderboard, tunnel_starts};
 use super::published::{PublishedRow, published_rows};
 use super::seed_dir;
 use crate::error::{Error, Result};
@@ -46,6 +47,7 @@ type Sequence = (String, String, String);
 struct Replicate {
     metrics: BTreeMap<(Sequence, String), BTreeMap<String, f64>>,
     swap: Vec<SwapRecord>,
+    tunnel_starts: TunnelStarts,
 }
 
 fn value(v: &crate::metrics::tunnel::Value) -> f64 {
@@ -110,7 +112,15 @@ fn read_replicate(out: &Path, k: usize, order: &mut Vec<Sequence>) -> Result<(Re
     } else {
         Vec::new()
     };
-    Ok((Replicate { metrics, swap }, file))
+    let tunnel_starts = tunnel_starts(&dir)?;
+    Ok((
+        Replicate {
+            metrics,
+            swap,
+            tunnel_starts,
+        },
+        file,
+    ))
 }
 
 /// A row of `cl_aggregate.csv`.
@@ -434,6 +444,11 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         "task-agnostic"
     };
     let papers = super::papers::paper_claims(&comps, main);
+    let starts: Vec<TunnelStarts> = seeds.reps.iter().map(|r| r.tunnel_starts.clone()).collect();
+    let board = leaderboard(&rows, &starts, main);
+    if !board.is_empty() {
+        write_atomic(&out.join("cl_leaderboard.csv"), &csv_bytes(&board)?)?;
+    }
     let mut md = format!(
         "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6).\n\n",
         seeds.file.scenario,
@@ -455,15 +470,17 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         }
     }
     write_atomic(&out.join("cl_claims.md"), md.as_bytes())?;
-    Ok(text(
-        out,
-        &seeds.file,
-        ks,
-        &rows,
-        &swap_rows,
-        [&claims, &papers, &beside],
-    ))
+    let mut printed = text(out, &seeds.file, ks, &rows, &swap_rows, [&claims, &papers, &beside]);
+    if !board.is_empty() {
+        // After the table of every sequence.
+        let at = printed.find(TABLE_END).map_or(0, |i| i + TABLE_END.len());
+        printed.insert_str(at, &super::leaderboard::text(&board));
+    }
+    Ok(printed)
 }
+
+/// The last line of the printed table of every sequence.
+const TABLE_END: &str = "(in %, mean ± half-width of the 95% interval across seeds)\n";
 
 /// The evaluation a sequence's headline numbers use: task-agnostic where defined (a shared
 /// head), task-aware otherwise (task-specific heads).
@@ -594,7 +611,7 @@ fn text(
         );
         seen.push(seq);
     }
-    s.push_str("(in %, mean ± half-width of the 95% interval across seeds)\n");
+    s.push_str(TABLE_END);
     if !swap.is_empty() {
         s.push_str("\nswap protocol (accuracy %, mean ± half-width)\n");
         let combos: Vec<&str> = swap.iter().fold(Vec::new(), |mut v, r| {

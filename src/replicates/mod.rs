@@ -10,6 +10,7 @@
 //! finished writes the aggregates (`tunnelbench collect DIR` writes them too).
 
 pub mod continual;
+mod leaderboard;
 mod papers;
 mod published;
 pub mod tunnel;

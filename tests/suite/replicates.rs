@@ -309,3 +309,41 @@ fn labels_with_commas_and_quotes_survive_every_reader() {
         assert!(dir.join("report.md").is_file());
     }
 }
+
+#[test]
+fn two_architectures_make_a_leaderboard() {
+    let tmp = tempdir().unwrap();
+    let out = tmp.path().join("cl");
+    let archs =
+        r#"continual.architectures=[{ name = "vggm-11", width = 0.0625 }, { name = "mlp", depth = 5, dim = 32 }]"#;
+    ok(&run_to(
+        &scenario("tiny-cl.toml"),
+        &out,
+        &["--quiet", "--set", "replicates=2", "--set", archs],
+    ));
+    let board = csv(&out.join("cl_leaderboard.csv"));
+    // Two architectures × two strategies of the full network, ranked by ACC.
+    assert_eq!(board.len(), 4);
+    let accs: Vec<f64> = board.iter().map(|r| num(r, "acc")).collect();
+    assert!(accs.windows(2).all(|w| w[0] >= w[1]), "{accs:?}");
+    let agg = csv(&out.join("cl_aggregate.csv"));
+    for r in &board {
+        let mean = agg
+            .iter()
+            .find(|a| {
+                a["architecture"] == r["architecture"]
+                    && a["variant"] == "full"
+                    && a["strategy"] == r["strategy"]
+                    && a["eval"] == r["eval"]
+                    && a["metric"] == "acc"
+            })
+            .map(|a| num(a, "mean"))
+            .unwrap();
+        close(num(r, "acc"), 100.0 * mean);
+        // Every architecture's tunnel start, from its task-1 probe curve, within its layers.
+        assert!(
+            num(r, "tunnel_start") >= 1.0 && num(r, "tunnel_start") <= num(r, "layers"),
+            "{r:?}"
+        );
+    }
+}
