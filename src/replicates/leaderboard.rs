@@ -1,6 +1,7 @@
 //! A forgetting leaderboard across architectures (`cl_leaderboard.csv`, also printed): each
 //! architecture's full network under each strategy, ranked by ACC, with forgetting, BWT and
-//! plasticity (mean and 95% interval over seeds) and the architecture's tunnel start: the ID-95%
+//! plasticity (means over seeds; ACC, forgetting and plasticity with their 95% intervals in the
+//! file) and the architecture's tunnel start: the ID-95%
 //! rule (method §2.7) on its task-1 probe curve after task 1 under fine-tuning, the median over
 //! seeds.
 
@@ -57,8 +58,12 @@ pub struct LeaderRow {
     pub acc_ci_low: Option<f64>,
     pub acc_ci_high: Option<f64>,
     pub forgetting: Option<f64>,
+    pub forgetting_ci_low: Option<f64>,
+    pub forgetting_ci_high: Option<f64>,
     pub bwt: Option<f64>,
     pub plasticity: Option<f64>,
+    pub plasticity_ci_low: Option<f64>,
+    pub plasticity_ci_high: Option<f64>,
     /// The median over seeds of the ID-95% tunnel start (L: no tunnel).
     pub tunnel_start: Option<f64>,
     pub layers: Option<usize>,
@@ -83,7 +88,11 @@ pub(super) fn leaderboard(rows: &[ClAggregateRow], starts: &[TunnelStarts], eval
         .iter()
         .filter(|r| r.metric == "acc")
         .map(|r| {
-            let mean_of = |metric: &str| find(&r.architecture, &r.strategy, metric).map(|x| 100.0 * x.mean);
+            let of = |metric: &str| find(&r.architecture, &r.strategy, metric);
+            let mean_of = |metric: &str| of(metric).map(|x| 100.0 * x.mean);
+            let ci_of = |metric: &str| of(metric).map_or((None, None), |x| (points(x.ci_low), points(x.ci_high)));
+            let (forgetting_ci_low, forgetting_ci_high) = ci_of("forgetting");
+            let (plasticity_ci_low, plasticity_ci_high) = ci_of("plasticity");
             let mut ks: Vec<f64> = starts
                 .iter()
                 .filter_map(|s| s.get(&r.architecture).map(|(k, _)| *k as f64))
@@ -107,8 +116,12 @@ pub(super) fn leaderboard(rows: &[ClAggregateRow], starts: &[TunnelStarts], eval
                 acc_ci_low: points(r.ci_low),
                 acc_ci_high: points(r.ci_high),
                 forgetting: mean_of("forgetting"),
+                forgetting_ci_low,
+                forgetting_ci_high,
                 bwt: mean_of("bwt"),
                 plasticity: mean_of("plasticity"),
+                plasticity_ci_low,
+                plasticity_ci_high,
                 tunnel_start: median,
                 layers: starts.iter().find_map(|s| s.get(&r.architecture).map(|(_, l)| *l)),
             }
