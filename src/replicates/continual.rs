@@ -25,7 +25,7 @@ use super::seed_dir;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
 use crate::results::{MatrixRecord, SwapRecord, csv_bytes, read_csv, write_atomic};
-use crate::scenario::continual::Published;
+use crate::scenario::continual::{CL_METRICS, Published};
 use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 use crate::stats::paired::Paired;
@@ -234,9 +234,6 @@ const SWAP_COMPARISONS: [(&str, &str, usize); 3] = [
 /// The evaluations in the order they are reported.
 const EVALS: [&str; 2] = ["task-aware", "task-agnostic"];
 
-/// The metrics compared, in the order they are reported.
-const COMPARED: [&str; 6] = ["acc", "aia", "forgetting", "bwt", "fwt", "plasticity"];
-
 /// The replicates of a run: every sequence (in the order first seen) and each seed's results.
 struct Seeds {
     order: Vec<Sequence>,
@@ -297,7 +294,7 @@ impl Seeds {
                 else {
                     continue;
                 };
-                let mut names: Vec<String> = COMPARED.iter().map(|s| s.to_string()).collect();
+                let mut names: Vec<String> = CL_METRICS.iter().map(|s| s.to_string()).collect();
                 names.extend(first.keys().filter(|k| k.starts_with("plasticity_task")).cloned());
                 for metric in names {
                     let s = Summary::of(&self.series(seq, eval, &metric));
@@ -332,7 +329,7 @@ impl Seeds {
     ) -> Vec<Comparison> {
         let mut out = Vec::new();
         for eval in EVALS {
-            for metric in COMPARED {
+            for metric in CL_METRICS {
                 let what = Compared {
                     kind,
                     a: names.0,
