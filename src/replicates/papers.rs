@@ -16,6 +16,7 @@
 //! decides for neither paper, except the tunnel swap, where [M23]'s claim is the null result.
 
 use super::continual::{Comparison, ComparisonRecord};
+use crate::stats::inference::LEVEL;
 use crate::stats::paired::Paired;
 
 const H24: &str = "[H24] (Harun et al.: the tunnel limits forgetting)";
@@ -37,7 +38,7 @@ struct Outcome {
 
 /// Whether `p` shows a significant difference, and its sign.
 fn significant(p: &Paired) -> Option<f64> {
-    (p.p < 0.05).then(|| p.mean_diff.signum())
+    (p.p < 1.0 - LEVEL).then(|| p.mean_diff.signum())
 }
 
 /// The outcome of a test on which [H24] expects the sign `h24` and [M23] the sign `m23` (0: the
