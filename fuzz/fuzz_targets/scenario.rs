@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(s) = load_str(&text, Path::new("fuzz.toml"), &[]) {
         // A valid scenario resolves its architecture and layer names without error.
-        let _ = tunnelbench::model::layer_names(&s.model).expect("valid scenario has layer names");
+        let _ = tunnelbench::layer_names(&s.model).expect("valid scenario has layer names");
     }
 });
