@@ -1,4 +1,4 @@
-"""Golden values for tests/golden_stats.rs.
+"""Golden values for crates/stats/tests/golden_stats.rs and crates/stats/src/inference.rs.
 
 scipy 1.17.1 (python 3.11): scipy.stats.wilcoxon(x, y) with defaults, scipy.stats.t.ppf,
 scipy.special.erfc. Legacy policies (scipy 1.9 / 1.7 `method="auto"`) are transcribed from

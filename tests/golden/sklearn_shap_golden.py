@@ -1,4 +1,4 @@
-"""Golden values for tests/golden_gbm.rs.
+"""Golden values for crates/stats/tests/golden_gbm.rs.
 
 scikit-learn 1.9.1, shap 0.51.0, scipy 1.17.1, pandas, numpy (python 3.11).
 
