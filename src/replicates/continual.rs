@@ -429,17 +429,18 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     if !swap_rows.is_empty() {
         write_atomic(&out.join("swap_aggregate.csv"), &csv_bytes(&swap_rows)?)?;
     }
-    let published = published_rows(&seeds.file, &rows);
-    if !published.is_empty() {
-        write_atomic(&out.join("published_comparison.csv"), &csv_bytes(&published)?)?;
-    }
-    let claims = claims(&comps);
-    let beside: Vec<String> = published.iter().map(PublishedRow::sentence).collect();
+    // The headline evaluation: task-aware with task heads, task-agnostic with a shared head.
     let main = if seeds.file.heads == "multi" {
         "task-aware"
     } else {
         "task-agnostic"
     };
+    let published = published_rows(&seeds.file, &rows, main);
+    if !published.is_empty() {
+        write_atomic(&out.join("published_comparison.csv"), &csv_bytes(&published)?)?;
+    }
+    let claims = claims(&comps);
+    let beside: Vec<String> = published.iter().map(PublishedRow::sentence).collect();
     let papers = super::papers::paper_claims(&comps, main);
     let starts: Vec<TunnelStarts> = seeds.reps.iter().map(|r| r.tunnel_starts.clone()).collect();
     let board = leaderboard(&rows, &starts, main);

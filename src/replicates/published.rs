@@ -61,17 +61,12 @@ impl PublishedRow {
 }
 
 /// The scenario's published numbers of its head setting, each beside the full network's
-/// aggregate of the first architecture.
-pub(super) fn published_rows(file: &MetricsFile, rows: &[ClAggregateRow]) -> Vec<PublishedRow> {
-    let heads = if file.heads == "multi" {
+/// aggregate of the first architecture in `eval` (task-aware with task heads, else task-agnostic).
+pub(super) fn published_rows(file: &MetricsFile, rows: &[ClAggregateRow], eval: &str) -> Vec<PublishedRow> {
+    let heads = if eval == "task-aware" {
         Heads::Multi
     } else {
         Heads::Shared
-    };
-    let eval = if heads == Heads::Multi {
-        "task-aware"
-    } else {
-        "task-agnostic"
     };
     let Some(architecture) = rows.first().map(|r| r.architecture.clone()) else {
         return Vec::new();
