@@ -9,6 +9,7 @@ use super::continual::{ClAggregateRow, MetricsFile};
 use crate::scenario::continual::Heads;
 use crate::stats::describe::{finite, student_t_quantile};
 use crate::stats::inference::{Group, LEVEL, welch_t_summary};
+use crate::stats::paired::p_text;
 
 /// A row of `published_comparison.csv`: a published number beside the replicates' aggregate of
 /// the full network (points; the difference is ours − published, with its Welch 95% interval).
@@ -39,8 +40,11 @@ impl PublishedRow {
             _ => String::new(),
         };
         let verdict = match self.p_value {
-            Some(p) if p < 1.0 - LEVEL => format!("differs from the published number (Welch p = {p:.3})"),
-            Some(p) => format!("no significant difference from the published number (Welch p = {p:.2})"),
+            Some(p) if p < 1.0 - LEVEL => format!("differs from the published number (Welch p = {})", p_text(p)),
+            Some(p) => format!(
+                "no significant difference from the published number (Welch p = {})",
+                p_text(p)
+            ),
             None => "not testable (too few runs on one side)".into(),
         };
         format!(
