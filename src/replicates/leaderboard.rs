@@ -5,7 +5,7 @@
 //! rule (method §2.7) on its task-1 probe curve after task 1 under fine-tuning, the median over
 //! seeds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -73,8 +73,7 @@ pub struct LeaderRow {
 /// networks, evaluated in `eval`, ranked by mean ACC.
 pub(super) fn leaderboard(rows: &[ClAggregateRow], starts: &[TunnelStarts], eval: &str) -> Vec<LeaderRow> {
     let full: Vec<&ClAggregateRow> = rows.iter().filter(|r| r.variant == "full" && r.eval == eval).collect();
-    let mut archs: Vec<&str> = full.iter().map(|r| r.architecture.as_str()).collect();
-    archs.dedup();
+    let archs: BTreeSet<&str> = full.iter().map(|r| r.architecture.as_str()).collect();
     if archs.len() < 2 {
         return Vec::new();
     }
