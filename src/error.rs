@@ -51,44 +51,35 @@ impl From<tunnelbench_plot::Error> for Error {
 
 impl Error {
     pub fn input(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::Input {
-            path: path.into(),
-            msg: msg.into(),
-        }
+        tunnelbench_plot::Error::input(path, msg).into()
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        tunnelbench_plot::Error::io(path, source).into()
     }
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
     }
-    /// Whether this error names no file yet: what [`Error::context`] and [`Error::in_file`] wrap.
-    fn names_no_file(&self) -> bool {
-        matches!(self, Error::Usage(_) | Error::Context { .. })
+    /// `wrap(self)` if this error names no file yet; any other error passes unchanged.
+    fn wrap_unlocated(self, wrap: impl FnOnce(Box<Error>) -> Error) -> Self {
+        match self {
+            Error::Usage(_) | Error::Context { .. } => wrap(Box::new(self)),
+            located => located,
+        }
     }
     /// This error with where it arose (`key `probe.main``, `study run 3 (...)`), if it names no file;
     /// any other error passes unchanged.
     pub fn context(self, context: impl Into<String>) -> Self {
-        if !self.names_no_file() {
-            return self;
-        }
-        Error::Context {
+        self.wrap_unlocated(|source| Error::Context {
             context: context.into(),
-            source: Box::new(self),
-        }
+            source,
+        })
     }
     /// This error as one of the file `path`, if it names no file; any other error passes unchanged.
     pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
-        if !self.names_no_file() {
-            return self;
-        }
-        Error::InFile {
+        self.wrap_unlocated(|source| Error::InFile {
             path: path.into(),
-            source: Box::new(self),
-        }
+            source,
+        })
     }
     /// Exit code of the binary: 2 for what the user can fix, 130 after Ctrl-C, 1 otherwise.
     pub fn exit_code(&self) -> i32 {

@@ -480,54 +480,52 @@ fn per_thread(n: usize) -> usize {
 /// [cin, cout]` per pixel tap, read and written in place through strides, a run of images per
 /// thread.
 fn pixel_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let (taps, kk, xl, yl) = (pixel_taps(g), g.kh * g.kw, g.x_len(), g.y_len());
-    let (pi, po, rows) = (g.h * g.w, g.p(), per_thread(g.batch));
-    y.par_chunks_mut(rows * yl)
-        .zip(x.par_chunks(rows * xl))
-        .for_each(|(ys, xs)| {
-            let n = xs.len() / xl;
-            match bias {
-                Some(bias) => {
-                    for (plane, b) in ys.chunks_mut(po).zip(bias.iter().cycle()) {
-                        plane.fill(*b);
-                    }
-                }
-                None => ys.fill(0.0),
+    pixel_products(g, w, x, y, false, |ys| match bias {
+        Some(bias) => {
+            for (plane, b) in ys.chunks_mut(g.p()).zip(bias.iter().cycle()) {
+                plane.fill(*b);
             }
-            for &(o, i, t) in &taps {
-                let rhs = (kk, g.cin * kk);
-                matmul(
-                    (n, g.cout, g.cin),
-                    &mut ys[o..],
-                    (yl, po),
-                    true,
-                    &xs[i..],
-                    (xl, pi),
-                    &w[t..],
-                    rhs,
-                );
-            }
-        });
+        }
+        None => ys.fill(0.0),
+    });
 }
 
 /// `dx[b, :, i] = Σ_(o, i, t) w[:, :, t]ᵀ · dy[b, :, o]`, per pixel tap as in [`pixel_forward`].
 fn pixel_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let (taps, kk, xl, yl) = (pixel_taps(g), g.kh * g.kw, g.x_len(), g.y_len());
-    let (pi, po, rows) = (g.h * g.w, g.p(), per_thread(g.batch));
-    dx.par_chunks_mut(rows * xl)
-        .zip(dy.par_chunks(rows * yl))
-        .for_each(|(dxs, dys)| {
-            let n = dys.len() / yl;
-            dxs.fill(0.0);
+    pixel_products(g, w, dy, dx, true, |dxs| dxs.fill(0.0));
+}
+
+/// `dst[b, :, d] += Σ_taps w_t · src[b, :, s]` after `init(dst)`, a run of images per thread: the
+/// forward pass (`src` = x, `dst` = y) or, with `transposed`, the input gradient (`src` = dy,
+/// `dst` = dx, each tap's weights transposed).
+fn pixel_products(
+    g: &ConvGeom,
+    w: &[f32],
+    src: &[f32],
+    dst: &mut [f32],
+    transposed: bool,
+    init: impl Fn(&mut [f32]) + Sync,
+) {
+    let (taps, kk, rows) = (pixel_taps(g), g.kh * g.kw, per_thread(g.batch));
+    let (x, y) = ((g.x_len(), g.h * g.w), (g.y_len(), g.p()));
+    let ((sl, sp), (dl, dp), (c_dst, c_src), rhs) = match transposed {
+        false => (x, y, (g.cout, g.cin), (kk, g.cin * kk)),
+        true => (y, x, (g.cin, g.cout), (g.cin * kk, kk)),
+    };
+    dst.par_chunks_mut(rows * dl)
+        .zip(src.par_chunks(rows * sl))
+        .for_each(|(ds, ss)| {
+            let n = ss.len() / sl;
+            init(ds);
             for &(o, i, t) in &taps {
-                let rhs = (g.cin * kk, kk);
+                let (d, s) = if transposed { (i, o) } else { (o, i) };
                 matmul(
-                    (n, g.cin, g.cout),
-                    &mut dxs[i..],
-                    (xl, pi),
+                    (n, c_dst, c_src),
+                    &mut ds[d..],
+                    (dl, dp),
                     true,
-                    &dys[o..],
-                    (yl, po),
+                    &ss[s..],
+                    (sl, sp),
                     &w[t..],
                     rhs,
                 );

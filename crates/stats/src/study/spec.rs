@@ -262,39 +262,38 @@ fn h24_spec() -> ComparisonSpec {
         ("18V", "ViT-T+", &vit_tp, "66.23"),
         ("34", "ResNet-34", &r34, "168.37"),
     ];
+    // One comparison per pair of architecture groups, all resolutions pooled.
+    let mut arch_pair = |name: String, a_label: String, b_label: String, a: &Filter, b: &Filter| {
+        let mut c = cmp_def(name, &a_label, &b_label, a.clone(), b.clone());
+        c.within = vec![res_32_224.clone()];
+        c.vary = arch_vary.clone();
+        out.push(c);
+    };
     for i in 0..depth_groups.len() {
-        for j in i + 1..depth_groups.len() {
-            let (a, b) = (&depth_groups[i], &depth_groups[j]);
+        for (a, b) in depth_groups[i + 1..].iter().map(|b| (&depth_groups[i], b)) {
             if a.0 == "11" && b.0 == "17" {
                 continue;
             }
-            let mut c = cmp_def(
+            arch_pair(
                 format!("depth_{}_vs_{}", a.0, b.0),
-                &format!("depth {} ({})", a.0, a.1),
-                &format!("depth {} ({})", b.0, b.1),
-                a.2.clone(),
-                b.2.clone(),
+                format!("depth {} ({})", a.0, a.1),
+                format!("depth {} ({})", b.0, b.1),
+                a.2,
+                b.2,
             );
-            c.within = vec![res_32_224.clone()];
-            c.vary = arch_vary.clone();
-            out.push(c);
         }
     }
     let mut by_gamma = depth_groups.to_vec();
     by_gamma.sort_by(|a, b| a.3.parse::<f64>().unwrap_or(0.0).total_cmp(&b.3.parse().unwrap_or(0.0)));
     for i in 0..by_gamma.len() {
-        for j in i + 1..by_gamma.len() {
-            let (a, b) = (&by_gamma[i], &by_gamma[j]);
-            let mut c = cmp_def(
+        for (a, b) in by_gamma[i + 1..].iter().map(|b| (&by_gamma[i], b)) {
+            arch_pair(
                 format!("overparam_{}_vs_{}", a.3, b.3),
-                &format!("γ {} ({})", a.3, a.1),
-                &format!("γ {} ({})", b.3, b.1),
-                a.2.clone(),
-                b.2.clone(),
+                format!("γ {} ({})", a.3, a.1),
+                format!("γ {} ({})", b.3, b.1),
+                a.2,
+                b.2,
             );
-            c.within = vec![res_32_224.clone()];
-            c.vary = arch_vary.clone();
-            out.push(c);
         }
     }
 
