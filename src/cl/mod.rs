@@ -17,6 +17,7 @@ use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy, Trainable};
+pub use output::ClMetricsFile;
 pub use truncation::TruncationChoice;
 
 use crate::data::ImageDataset;

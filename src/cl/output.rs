@@ -3,27 +3,117 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::{ClSummary, SequenceResult};
+use super::{ClSummary, SequenceResult, TruncationChoice};
 use crate::error::{Error, Result};
+use crate::isa::Machine;
 use crate::metrics::continual::{ClMetrics, probe_forgetting};
+use crate::metrics::tunnel::Value;
 use crate::plot::{Figure, Heatmap, Legend, LineChart, Series, write_chart};
 use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, SwapRecord, csv_bytes, write_atomic};
+use crate::scenario::continual::{Heads, Published};
 use crate::stats::describe::finite;
 
-fn metrics_json(m: &ClMetrics) -> serde_json::Value {
-    let v = |x: &crate::metrics::tunnel::Value| {
-        if x.is_defined() {
-            json!(x.value)
-        } else {
-            json!({"value": null, "undefined": x.reason})
+/// `cl_metrics.json`: the run's CL metrics per sequence, written last (its presence marks a
+/// finished run) and read back by `compare`, `collect` and the replicates' aggregate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClMetricsFile {
+    pub scenario: String,
+    pub tasks: Vec<Vec<u32>>,
+    pub heads: Heads,
+    pub variants: Vec<SequenceMetrics>,
+    pub truncation: Vec<TruncationChoice>,
+    pub secs: f64,
+    pub machine: Machine,
+    pub swap_architecture: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
+
+/// The metrics of one (architecture, variant, strategy) sequence under both evaluations.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SequenceMetrics {
+    pub architecture: String,
+    pub variant: String,
+    pub strategy: String,
+    pub layers: usize,
+    pub extractor_layers: Option<usize>,
+    pub task_aware: MetricValues,
+    pub task_agnostic: MetricValues,
+}
+
+/// The metrics of one accuracy matrix (method §8.3), in the order `compare` names them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MetricValues {
+    pub acc: MetricValue,
+    pub aia: MetricValue,
+    pub bwt: MetricValue,
+    pub forgetting: MetricValue,
+    pub fwt: MetricValue,
+    pub plasticity: MetricValue,
+    pub relative_forgetting: MetricValue,
+}
+
+/// A metric: its value, or why it is undefined.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MetricValue {
+    Defined(f64),
+    Undefined {
+        value: Option<f64>,
+        undefined: Option<String>,
+    },
+}
+
+impl MetricValue {
+    /// The value, `None` when undefined.
+    pub fn get(&self) -> Option<f64> {
+        match self {
+            MetricValue::Defined(v) => finite(*v),
+            MetricValue::Undefined { .. } => None,
         }
-    };
-    json!({
-        "acc": v(&m.acc), "aia": v(&m.aia), "forgetting": v(&m.forgetting), "bwt": v(&m.bwt), "fwt": v(&m.fwt),
-        "plasticity": v(&m.plasticity), "relative_forgetting": v(&m.relative_forgetting),
-    })
+    }
+}
+
+impl From<&Value> for MetricValue {
+    fn from(v: &Value) -> Self {
+        if v.is_defined() {
+            MetricValue::Defined(v.value)
+        } else {
+            MetricValue::Undefined {
+                value: None,
+                undefined: v.reason.map(String::from),
+            }
+        }
+    }
+}
+
+impl MetricValues {
+    fn of(m: &ClMetrics) -> Self {
+        MetricValues {
+            acc: (&m.acc).into(),
+            aia: (&m.aia).into(),
+            bwt: (&m.bwt).into(),
+            forgetting: (&m.forgetting).into(),
+            fwt: (&m.fwt).into(),
+            plasticity: (&m.plasticity).into(),
+            relative_forgetting: (&m.relative_forgetting).into(),
+        }
+    }
+
+    /// (name, value) of every metric.
+    pub fn named(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("acc", self.acc.get()),
+            ("aia", self.aia.get()),
+            ("bwt", self.bwt.get()),
+            ("forgetting", self.forgetting.get()),
+            ("fwt", self.fwt.get()),
+            ("plasticity", self.plasticity.get()),
+            ("relative_forgetting", self.relative_forgetting.get()),
+        ]
+    }
 }
 
 pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
@@ -87,23 +177,30 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
             plasticity_task_aware: finite(a.plasticity.value),
             relative_forgetting_task_aware: finite(a.relative_forgetting.value),
         });
-        metrics.push(json!({
-            "architecture": r.architecture, "variant": r.variant, "strategy": strategy, "layers": r.layers,
-            "extractor_layers": r.extractor_layers,
-            "task_aware": metrics_json(a), "task_agnostic": metrics_json(g),
-        }));
+        metrics.push(SequenceMetrics {
+            architecture: r.architecture.clone(),
+            variant: r.variant.clone(),
+            strategy: strategy.to_string(),
+            layers: r.layers,
+            extractor_layers: r.extractor_layers,
+            task_aware: MetricValues::of(a),
+            task_agnostic: MetricValues::of(g),
+        });
     }
     write_atomic(&dir.join("accuracy_matrix.csv"), &csv_bytes(&acc)?)?;
     write_atomic(&dir.join("layer_probes.csv"), &csv_bytes(&probes)?)?;
     write_atomic(&dir.join("cl_summary.csv"), &csv_bytes(&summary)?)?;
-    let mut doc = json!({
-        "scenario": s.scenario, "tasks": s.tasks, "heads": s.heads, "variants": metrics,
-        "truncation": s.truncation, "secs": s.secs, "machine": crate::isa::Machine::current(),
-        "swap_architecture": s.swap.as_ref().map(|w| w.architecture.clone()),
-    });
-    if !s.published.is_empty() {
-        doc["published"] = json!(s.published);
-    }
+    let doc = ClMetricsFile {
+        scenario: s.scenario.clone(),
+        tasks: s.tasks.clone(),
+        heads: s.heads,
+        variants: metrics,
+        truncation: s.truncation.clone(),
+        secs: s.secs,
+        machine: Machine::current(),
+        swap_architecture: s.swap.as_ref().map(|w| w.architecture.clone()),
+        published: s.published.clone(),
+    };
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(sw) = &s.swap {
         let rows: Vec<SwapRecord> = sw

@@ -1,7 +1,7 @@
 //! The truncated networks of `[continual.truncate]`: where each is cut, and how wide it is built.
 
 use burn::tensor::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CutRule, SequenceResult, arch_label};
 use crate::error::{Error, Result};
@@ -10,7 +10,7 @@ use crate::model::{ArchSpec, Backbone, parameter_count};
 use crate::scenario::continual::{Sweep, TruncateConfig};
 
 /// A truncated network: where it was cut, and its size beside the full network's.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TruncationChoice {
     pub architecture: String,
     pub variant: String,

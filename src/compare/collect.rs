@@ -2,6 +2,7 @@
 //! files the run wrote.
 
 use super::*;
+use crate::cl::ClMetricsFile;
 use crate::results::{MetricsAllRecord, RunSummary, read_csv};
 use crate::run::ProbeRow;
 
@@ -10,32 +11,6 @@ struct Metric {
     name: String,
     kind: Kind,
     value: Option<f64>,
-}
-
-fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<Metric>) {
-    match v {
-        serde_json::Value::Number(n) => out.push(Metric {
-            name: prefix.to_string(),
-            kind: Kind::Cl,
-            value: n.as_f64().and_then(finite),
-        }),
-        serde_json::Value::Null => out.push(Metric {
-            name: prefix.to_string(),
-            kind: Kind::Cl,
-            value: None,
-        }),
-        serde_json::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                flatten_json(&format!("{prefix}[{i}]"), x, out);
-            }
-        }
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                flatten_json(&format!("{prefix}.{k}"), x, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Where a run ran, as its `summary.json` or `cl_metrics.json` records it.
@@ -47,12 +22,6 @@ struct RunHeader {
     backend: String,
     #[serde(default)]
     machine: Option<Machine>,
-}
-
-/// A study plan's name.
-#[derive(serde::Deserialize)]
-struct StudyName {
-    name: String,
 }
 
 /// The recorded metrics of one run folder, each name prefixed with `prefix`.
@@ -107,18 +76,18 @@ fn run_metrics(dir: &Path, prefix: &str, out: &mut Vec<Metric>) -> Result<()> {
     }
     let cl = dir.join("cl_metrics.json");
     if cl.is_file() {
-        let v: serde_json::Value = crate::json::read(&cl, "CL metrics")?;
+        let file: ClMetricsFile = crate::json::read(&cl, "CL metrics")?;
         // Only the recorded CL metrics: timings and class lists are not results.
-        for variant in v["variants"].as_array().into_iter().flatten() {
-            let name = |k: &str| variant[k].as_str().unwrap_or("?").to_string();
-            let id = format!(
-                "{prefix}cl.{}/{}/{}",
-                name("architecture"),
-                name("variant"),
-                name("strategy")
-            );
-            for eval in ["task_aware", "task_agnostic"] {
-                flatten_json(&format!("{id}.{eval}"), &variant[eval], out);
+        for v in &file.variants {
+            let id = format!("{prefix}cl.{}/{}/{}", v.architecture, v.variant, v.strategy);
+            for (eval, values) in [("task_aware", &v.task_aware), ("task_agnostic", &v.task_agnostic)] {
+                for (name, value) in values.named() {
+                    out.push(Metric {
+                        name: format!("{id}.{eval}.{name}"),
+                        kind: Kind::Cl,
+                        value,
+                    });
+                }
             }
         }
     }
@@ -212,7 +181,7 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
         .flat_map(|run| ["summary.json", "cl_metrics.json"].map(|file| run.join(file)))
         .find_map(|path| crate::json::read::<RunHeader>(&path, "a run's results").ok())
         .unwrap_or_default();
-    let scenario = match crate::json::read::<StudyName>(&dir.join(crate::study::exec::PLAN_FILE), "a study plan") {
+    let scenario = match crate::study::Plan::read(dir) {
         Ok(plan) => plan.name,
         Err(_) => header.scenario,
     };

@@ -22,23 +22,14 @@ use serde::{Deserialize, Serialize};
 use super::leaderboard::{TunnelStarts, leaderboard, tunnel_starts};
 use super::published::{PublishedRow, published_rows};
 use super::seed_dir;
+use crate::cl::ClMetricsFile;
 use crate::error::{Error, Result};
 use crate::metrics::continual::{ClMetrics, cl_metrics};
 use crate::results::{MatrixRecord, SwapRecord, csv_bytes, read_csv, write_atomic};
-use crate::scenario::continual::{CL_METRICS, Published};
+use crate::scenario::continual::{CL_METRICS, Heads};
 use crate::stats::describe::finite;
 use crate::stats::inference::Summary;
 use crate::stats::paired::Paired;
-
-#[derive(Clone, Debug, Deserialize)]
-pub(super) struct MetricsFile {
-    pub(super) scenario: String,
-    pub(super) heads: String,
-    #[serde(default)]
-    swap_architecture: Option<String>,
-    #[serde(default)]
-    pub(super) published: Vec<Published>,
-}
 
 /// (architecture, variant, strategy).
 type Sequence = (String, String, String);
@@ -76,11 +67,11 @@ fn metrics_of(r: &[Vec<f64>], b: &[f64], eval: &str, multi: bool) -> BTreeMap<St
     out
 }
 
-fn read_replicate(out: &Path, k: usize, order: &mut Vec<Sequence>) -> Result<(Replicate, MetricsFile)> {
+fn read_replicate(out: &Path, k: usize, order: &mut Vec<Sequence>) -> Result<(Replicate, ClMetricsFile)> {
     let dir = seed_dir(out, k);
     let path = dir.join("cl_metrics.json");
-    let file: MetricsFile = crate::json::read(&path, "CL metrics")?;
-    let multi = file.heads == "multi";
+    let file: ClMetricsFile = crate::json::read(&path, "CL metrics")?;
+    let multi = file.heads == Heads::Multi;
     let rows: Vec<MatrixRecord> = read_csv(&dir.join("accuracy_matrix.csv"))?;
     let mut grouped: BTreeMap<(Sequence, String), Vec<&MatrixRecord>> = BTreeMap::new();
     for r in &rows {
@@ -238,7 +229,7 @@ const EVALS: [&str; 2] = ["task-aware", "task-agnostic"];
 struct Seeds {
     order: Vec<Sequence>,
     reps: Vec<Replicate>,
-    file: MetricsFile,
+    file: ClMetricsFile,
 }
 
 impl Seeds {
@@ -430,7 +421,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         write_atomic(&out.join("swap_aggregate.csv"), &csv_bytes(&swap_rows)?)?;
     }
     // The headline evaluation: task-aware with task heads, task-agnostic with a shared head.
-    let main = if seeds.file.heads == "multi" {
+    let main = if seeds.file.heads == Heads::Multi {
         "task-aware"
     } else {
         "task-agnostic"
@@ -534,7 +525,7 @@ fn claims(comps: &[Comparison]) -> Vec<String> {
 
 fn text(
     out: &Path,
-    file: &MetricsFile,
+    file: &ClMetricsFile,
     ks: &[usize],
     rows: &[ClAggregateRow],
     swap: &[SwapAggregateRow],

@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::continual::{ClAggregateRow, MetricsFile};
+use super::continual::ClAggregateRow;
+use crate::cl::ClMetricsFile;
 use crate::scenario::continual::Heads;
 use crate::stats::describe::{finite, student_t_quantile};
 use crate::stats::inference::{Group, LEVEL, welch_t_summary};
@@ -66,7 +67,7 @@ impl PublishedRow {
 
 /// The scenario's published numbers of its head setting, each beside the full network's
 /// aggregate of the first architecture in `eval` (task-aware with task heads, else task-agnostic).
-pub(super) fn published_rows(file: &MetricsFile, rows: &[ClAggregateRow], eval: &str) -> Vec<PublishedRow> {
+pub(super) fn published_rows(file: &ClMetricsFile, rows: &[ClAggregateRow], eval: &str) -> Vec<PublishedRow> {
     let heads = if eval == "task-aware" {
         Heads::Multi
     } else {

@@ -120,24 +120,25 @@ struct ClassRow {
 }
 
 /// Per-network summary in `aggregate.json`.
-#[derive(Clone, Debug, Serialize)]
-struct NetworkAggregate {
-    model: String,
-    probe: String,
-    retained_pct: Summary,
-    pearson: Summary,
-    alignment: Summary,
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkAggregate {
+    pub model: String,
+    pub probe: String,
+    pub retained_pct: Summary,
+    pub pearson: Summary,
+    pub alignment: Summary,
     /// How many seeds fall in each tunnel class (`undefined` for an undefined mean r).
-    tunnel_classes: BTreeMap<String, usize>,
+    pub tunnel_classes: BTreeMap<String, usize>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-struct AggregateFile {
-    scenario: String,
-    replicates: Vec<usize>,
-    seeds: Vec<u64>,
-    backbone_accuracy: Summary,
-    networks: Vec<NetworkAggregate>,
+/// `aggregate.json` of a run with replicates.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AggregateFile {
+    pub scenario: String,
+    pub replicates: Vec<usize>,
+    pub seeds: Vec<u64>,
+    pub backbone_accuracy: Summary,
+    pub networks: Vec<NetworkAggregate>,
 }
 
 /// Keys in first-seen order.

@@ -13,8 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use super::Plan;
 use super::exec::{DONE, DoneMarker, FAILED, FailedMarker, PLAN_FILE};
 use crate::error::{Error, Result};
 use crate::model::table11_params_millions;
@@ -51,18 +50,6 @@ pub struct Collected {
     pub seeds: Option<(usize, usize)>,
 }
 
-#[derive(Deserialize)]
-struct PlanFile {
-    #[serde(default)]
-    spec: Option<PathBuf>,
-    runs: Vec<PlanEntry>,
-}
-
-#[derive(Deserialize)]
-struct PlanEntry {
-    id: String,
-}
-
 /// The names of the folders in `dir`, sorted.
 fn subfolders(dir: &Path) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -87,9 +74,8 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, 
         if !runs.is_dir() {
             return Err(Error::input(dir, "not a study folder (no runs/ inside)"));
         }
-        let plan_path = dir.join(PLAN_FILE);
-        if plan_path.is_file() {
-            let plan: PlanFile = crate::json::read(&plan_path, "a study plan")?;
+        if dir.join(PLAN_FILE).is_file() {
+            let plan = Plan::read(dir)?;
             spec = spec.or(plan.spec);
             for e in plan.runs {
                 if !order.contains(&e.id) {

@@ -161,9 +161,13 @@ pub fn run_study(
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         log(&format!("{head}: running"));
         let t = Instant::now();
-        match run::run_loaded(&r.scenario, Path::new(&plan.scenario_file), &dir, opts) {
+        let scenario = r
+            .scenario
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("study run {} has no scenario (a plan read back)", r.id)))?;
+        match run::run_loaded(scenario, Path::new(&plan.scenario_file), &dir, opts) {
             Ok(summary) => {
-                let main = r.scenario.probe.main.label();
+                let main = scenario.probe.main.label();
                 let m = summary.means.iter().find(|m| m.model == "trained" && m.probe == main);
                 let marker = DoneMarker {
                     run_id: r.id.clone(),

@@ -35,7 +35,7 @@ pub mod slurm;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::scenario::{self, DataSpec, Scenario};
@@ -43,8 +43,8 @@ use crate::seed::{derive_seed, fnv1a};
 
 pub use crate::scenario::study::Variable;
 
-/// One run of a study plan.
-#[derive(Clone, Debug, Serialize)]
+/// One run of a study plan, as `study.json` records it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlannedRun {
     /// Position in the plan (stable order: the product with the first variable slowest, or the
     /// order of `[[study.runs]]`; with replicates, every configuration's first replicate, then
@@ -61,12 +61,15 @@ pub struct PlannedRun {
     pub seed: u64,
     /// (variable name, value label) pairs.
     pub variables: Vec<(String, String)>,
+    /// The run's resolved scenario. Not in `study.json` (each run folder keeps its own
+    /// `scenario.toml`), so `None` in a plan read back with [`Plan::read`].
     #[serde(skip)]
-    pub scenario: Scenario,
+    pub scenario: Option<Scenario>,
 }
 
-/// A study's base description and its runs.
-#[derive(Clone, Debug, Serialize)]
+/// A study's base description and its runs: the record `study.json` holds, which `collect`,
+/// `report` and `compare` read back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Plan {
     pub name: String,
     pub scenario_file: String,
@@ -74,6 +77,7 @@ pub struct Plan {
     /// Replicates of every configuration.
     pub replicates: usize,
     /// Absolute path of the comparison spec, when the study names one.
+    #[serde(default)]
     pub spec: Option<PathBuf>,
     pub runs: Vec<PlannedRun>,
 }
@@ -391,7 +395,7 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
             replicate: 0,
             seed,
             variables: variables.into_iter().map(|(n, l, _)| (n, l)).collect(),
-            scenario: sc,
+            scenario: Some(sc),
         });
     }
     let n = base.replicates;
@@ -404,7 +408,9 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
             if n > 1 {
                 r.id = format!("{}/seed-{k}", c.config);
                 r.seed = crate::seed::replicate(c.seed, k);
-                r.scenario.seed = r.seed;
+                if let Some(sc) = &mut r.scenario {
+                    sc.seed = r.seed;
+                }
             }
             runs.push(r);
         }
@@ -420,6 +426,11 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
 }
 
 impl Plan {
+    /// The plan a study folder records (`<dir>/study.json`).
+    pub fn read(dir: &Path) -> Result<Plan> {
+        crate::json::read(&dir.join(exec::PLAN_FILE), "a study plan")
+    }
+
     /// The plan as printed by `tunnelbench plan`.
     pub fn text(&self) -> String {
         let replicates = if self.replicates > 1 {

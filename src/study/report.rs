@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::plot::{BarChart, Figure, write_chart};
 use crate::results::{MeanMetrics, RunSummary, read_csv, write_atomic};
+use crate::stats::analyze::Analysis;
 use crate::stats::describe::finite;
-use crate::stats::study::ComparisonResult;
 
 /// A piece of the report.
 enum Block {
@@ -103,11 +103,6 @@ struct ReportRun {
     dir: PathBuf,
     id: String,
     variables: String,
-}
-
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not valid JSON: {e}")))
 }
 
 fn rel_join(rel: &str, name: &str) -> String {
@@ -263,10 +258,9 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     // Analysis.
     let analysis_path = dir.join("analysis").join("analysis.json");
     if analysis_path.is_file() {
-        let a = read_json(&analysis_path)?;
+        let a = Analysis::read(&analysis_path)?;
         b.push(Block::Heading(2, "Comparisons".into()));
-        let comps: Vec<ComparisonResult> = serde_json::from_value(a.get("comparisons").cloned().unwrap_or_default())
-            .map_err(|e| Error::input(&analysis_path, format!("comparisons: {e}")))?;
+        let comps = &a.comparisons;
         if comps.is_empty() {
             b.push(Block::Para("No comparison had both groups in this study.".into()));
         } else {
@@ -307,29 +301,23 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                 rows,
             ));
         }
-        let skipped = a
-            .get("skipped_comparisons")
-            .and_then(|s| s.as_array())
-            .map_or(0, |s| s.len());
+        let skipped = a.skipped_comparisons.len();
         if skipped > 0 {
             b.push(Block::Para(format!(
                 "{skipped} comparisons of the spec were skipped (a group absent): see analysis/analysis.json."
             )));
         }
-        if let Some(shap) = a.get("shap").and_then(|s| s.as_object()).filter(|s| !s.is_empty()) {
-            let mut fig = Figure::new(1, shap.len()).title("SHAP slopes (raw)");
+        if !a.shap.is_empty() {
+            let mut fig = Figure::new(1, a.shap.len()).title("SHAP slopes (raw)");
             let mut table = Vec::new();
-            for (metric, v) in shap {
-                let slopes = v.get("slopes").and_then(|s| s.as_object());
-                let feats: Vec<String> = slopes.map(|s| s.keys().cloned().collect()).unwrap_or_default();
-                let vals: Vec<f64> = slopes
-                    .map(|s| s.values().map(|x| x.as_f64().unwrap_or(0.0)).collect())
-                    .unwrap_or_default();
+            for r in &a.shap {
+                let metric = r.metric.key();
+                let feats: Vec<String> = r.slopes.iter().map(|f| f.feature.clone()).collect();
+                let vals: Vec<f64> = r.slopes.iter().map(|f| f.slope.unwrap_or(0.0)).collect();
                 for (f, x) in feats.iter().zip(&vals) {
-                    table.push(vec![metric.clone(), f.clone(), format!("{x:.4}")]);
+                    table.push(vec![metric.to_string(), f.clone(), format!("{x:.4}")]);
                 }
-                let r2 = v.get("r2").and_then(|r| r.as_f64()).unwrap_or(f64::NAN);
-                let chart = BarChart::new(format!("{metric} (R² {r2:.2})"))
+                let chart = BarChart::new(format!("{metric} (R² {:.2})", r.r2))
                     .categories(feats)
                     .group("slope", vals)
                     .horizontal(true)
@@ -380,7 +368,7 @@ fn interval(mean: Option<f64>, low: Option<f64>, high: Option<f64>, scale: f64, 
 /// The report of a run with replicates: its aggregates across seeds.
 fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
     use crate::replicates::continual::ClAggregateRow;
-    use crate::replicates::tunnel::AggregateRow;
+    use crate::replicates::tunnel::{AggregateFile, AggregateRow};
     let done = crate::replicates::finished(dir, None)?;
     let failed = crate::replicates::failures(dir, None)?;
     let mut b = vec![Block::Para(format!(
@@ -399,24 +387,13 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
     let metrics = dir.join("metrics_aggregate.csv");
     if metrics.is_file() {
         let rows: Vec<AggregateRow> = read_csv(&metrics)?;
-        let networks: Vec<((String, String), String)> = read_json(&dir.join("aggregate.json"))?
-            .get("networks")
-            .and_then(|n| n.as_array())
+        let aggregate: AggregateFile = crate::json::read(&dir.join("aggregate.json"), "a replicates aggregate")?;
+        let networks: Vec<((String, String), String)> = aggregate
+            .networks
             .into_iter()
-            .flatten()
             .map(|n| {
-                let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-                let counts = n
-                    .get("tunnel_classes")
-                    .and_then(|c| c.as_object())
-                    .map(|c| {
-                        c.iter()
-                            .map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                ((s("model"), s("probe")), counts)
+                let counts = n.tunnel_classes.iter().map(|(k, v)| format!("{k} {v}"));
+                ((n.model, n.probe), counts.collect::<Vec<_>>().join(", "))
             })
             .collect();
         b.push(Block::Heading(2, "Networks".into()));

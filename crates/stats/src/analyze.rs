@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use tunnelbench_plot::{BarChart, Chart, Figure, Legend, write_atomic, write_chart};
 
-use serde::Serialize;
+use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::gbm::GbmParams;
 use super::study::{
-    ClassCounts, ComparisonResult, ComparisonSpec, Evaluated, Metric, ModelSummary, ShapResult, SkippedComparison,
-    Study, class_counts, evaluate, shap_analysis,
+    ClassCounts, ComparisonResult, ComparisonSpec, Evaluated, FeatureSlope, Metric, ModelSummary, ShapResult,
+    SkippedComparison, Study, class_counts, evaluate, shap_analysis,
 };
 use super::wilcoxon::WilcoxonOptions;
 use crate::{Error, Result};
@@ -49,8 +50,8 @@ impl Serialize for ShapJson {
     }
 }
 
-/// Everything `analyze` computes; serialises to `analysis.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything `analyze` computes; serialises to `analysis.json` and reads back from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     pub input: PathBuf,
     pub spec: String,
@@ -60,7 +61,7 @@ pub struct Analysis {
     pub models: Vec<ModelSummary>,
     pub comparisons: Vec<ComparisonResult>,
     pub skipped_comparisons: Vec<SkippedComparison>,
-    #[serde(serialize_with = "ser_shap")]
+    #[serde(serialize_with = "ser_shap", deserialize_with = "de_shap")]
     pub shap: Vec<ShapResult>,
 }
 
@@ -72,7 +73,68 @@ fn ser_shap<S: serde::Serializer>(v: &[ShapResult], s: S) -> std::result::Result
     m.end()
 }
 
+/// The `shap` object of `analysis.json` read back: metric key → [`ShapJson`]'s fields, the
+/// features in their written order.
+fn de_shap<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<ShapResult>, D::Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        r2: Option<f64>,
+        expected_value: Option<f64>,
+        slopes: InOrder,
+        slopes_l1: InOrder,
+    }
+    let entries = std::collections::BTreeMap::<Metric, Entry>::deserialize(d)?;
+    Ok(entries
+        .into_iter()
+        .map(|(metric, e)| ShapResult {
+            metric,
+            r2: e.r2.unwrap_or(f64::NAN),
+            expected_value: e.expected_value.unwrap_or(f64::NAN),
+            slopes: e
+                .slopes
+                .0
+                .into_iter()
+                .zip(e.slopes_l1.0)
+                .map(|((feature, slope), (_, slope_l1))| FeatureSlope {
+                    feature,
+                    slope,
+                    slope_l1,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// A JSON object of numbers (or nulls), its entries in the order written.
+struct InOrder(Vec<(String, Option<f64>)>);
+
+impl<'de> Deserialize<'de> for InOrder {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of numbers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<InOrder, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(InOrder(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
 impl Analysis {
+    /// The analysis a folder's `analysis.json` holds.
+    pub fn read(path: &Path) -> Result<Analysis> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not a tunnelbench analysis: {e}")))
+    }
+
     /// (metric, feature, raw slope) for plotting.
     pub fn shap_slopes(&self) -> Vec<(Metric, String, Option<f64>)> {
         self.shap
@@ -314,4 +376,52 @@ pub fn compute(csv_path: &Path, spec: Option<&Path>, opts: &AnalyzeOptions) -> R
         skipped_comparisons: skipped,
         shap,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `analysis.json` reads back to what was written, undefined numbers and feature order included.
+    #[test]
+    fn analysis_json_round_trips() {
+        let slope = |feature: &str, slope: Option<f64>| FeatureSlope {
+            feature: feature.into(),
+            slope,
+            slope_l1: slope.map(|s| s / 2.0),
+        };
+        let a = Analysis {
+            input: "study/metrics.csv".into(),
+            spec: "h24".into(),
+            n_rows: 3,
+            n_models: 1,
+            tunnel_classes: ClassCounts {
+                weak: 1,
+                ..ClassCounts::default()
+            },
+            models: Vec::new(),
+            comparisons: Vec::new(),
+            skipped_comparisons: Vec::new(),
+            shap: vec![
+                ShapResult {
+                    metric: Metric::RetainedPct,
+                    r2: 0.5,
+                    expected_value: 60.0,
+                    slopes: vec![slope("Resolution", Some(1.5)), slope("Augmentation", None)],
+                },
+                ShapResult {
+                    metric: Metric::Alignment,
+                    r2: f64::NAN,
+                    expected_value: 0.1,
+                    slopes: vec![slope("Depth", Some(-0.25))],
+                },
+            ],
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        let back: Analysis = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        assert_eq!(back.shap[0].slopes[0].feature, "Resolution");
+        assert_eq!(back.shap[0].slopes[1].slope, None);
+        assert!(back.shap[1].r2.is_nan());
+    }
 }
