@@ -16,8 +16,12 @@ Options that differ from the paper on purpose, to compare with the harness:
   --input harness   28x28 digits as three identical channels normalised with the ImageNet
                     statistics (what tunnelbench feeds the network) instead of the paper's 32x32
                     padded digits in [0, 1];
+  --input padded-rgb  the paper's padded 32x32 digits in [0, 1] as three identical channels
+                    (tunnelbench's `preprocess = "pad"`);
   --reset-adam      a fresh Adam state at every task (tunnelbench's trainer) instead of one Adam
                     kept over the whole sequence (the paper's default optimiser);
+  --joint           each task trains on the union of the tasks so far (the paper's joint
+                    upper bound, continued from the previous task's weights);
   --all-units       the loss over all 10 output units at every task (a shared head trained as
                     tunnelbench's `heads = "shared"`) in the class-incremental scenario.
 """
@@ -50,6 +54,9 @@ def load(data_dir, split, form):
     if form == "vdv":
         images = np.pad(images, ((0, 0), (2, 2), (2, 2)))
         x = images.reshape(len(images), -1)
+    elif form == "padded-rgb":
+        images = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+        x = np.repeat(images[:, None, :, :], 3, axis=1).reshape(len(images), -1)
     else:
         x = (images[:, None, :, :] - IMAGENET_MEAN[None, :, None, None]) / IMAGENET_STD[None, :, None, None]
         x = x.reshape(len(images), -1)
@@ -122,7 +129,8 @@ def run(seed, scenario, train, test, args):
     for t, classes in enumerate(tasks):
         if args.reset_adam:
             adam = Adam(params)
-        idx = np.flatnonzero(np.isin(train[1], classes))
+        seen = [c for task in tasks[: t + 1] for c in task]
+        idx = np.flatnonzero(np.isin(train[1], seen if args.joint else classes))
         if scenario == "task":
             units = classes
         elif args.all_units:
@@ -155,13 +163,17 @@ def main():
     ap.add_argument("--data", type=pathlib.Path, required=True, help="folder of the MNIST .gz files")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--scenario", choices=["task", "class"], default="task")
-    ap.add_argument("--input", choices=["vdv", "harness"], default="vdv")
+    ap.add_argument("--input", choices=["vdv", "harness", "padded-rgb"], default="vdv")
     ap.add_argument("--reset-adam", action="store_true")
     ap.add_argument("--all-units", action="store_true")
+    ap.add_argument("--joint", action="store_true",
+                    help="train each task on the union of the tasks so far (the paper's joint upper bound)")
     ap.add_argument("--matrix", action="store_true", help="print the accuracy on every task after each task")
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=128)
     args = ap.parse_args()
+    if args.joint and args.scenario == "task":
+        ap.error("--joint is written for the class-incremental scenario only")
     train, test = load(args.data, "train", args.input), load(args.data, "test", args.input)
     results = []
     for seed in range(args.seeds):
@@ -170,7 +182,8 @@ def main():
         print(f"seed {seed}: ACC {acc:.2f}  per task {[round(100 * a, 1) for a in per_task]}", flush=True)
     r = np.array(results)
     sem = r.std(ddof=1) / np.sqrt(len(r)) if len(r) > 1 else float("nan")
-    print(f"{args.scenario}-IL fine-tuning, input {args.input}, reset-adam {args.reset_adam}: "
+    strategy = "joint" if args.joint else "fine-tuning"
+    print(f"{args.scenario}-IL {strategy}, input {args.input}, reset-adam {args.reset_adam}: "
           f"ACC {r.mean():.2f} +- {sem:.2f} (mean +- SEM over {len(r)} seeds)")
 
 

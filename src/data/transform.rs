@@ -249,6 +249,30 @@ pub fn prepare_with(ds: &ImageDataset, resize_to: Option<usize>, crop: usize) ->
     Ok(out)
 }
 
+/// Each image zero-padded around (centred) to `res × res` without resizing, grey → 3 channels.
+pub fn pad_to(ds: &ImageDataset, res: usize) -> Result<ImageDataset> {
+    if ds.height > res || ds.width > res {
+        return Err(Error::usage(format!(
+            "`preprocess = \"pad\"`: the {}x{} images of {} are larger than the resolution {res}",
+            ds.height, ds.width, ds.name
+        )));
+    }
+    let (top, left) = ((res - ds.height) / 2, (res - ds.width) / 2);
+    let mut out = ImageDataset::empty(ds.name.clone(), 3, res, res, ds.class_names.clone());
+    let mut img = vec![0u8; 3 * res * res];
+    for i in 0..ds.len() {
+        let src = ds.image(i);
+        for c in 0..3 {
+            let plane = &src[(c % ds.channels) * ds.height * ds.width..][..ds.height * ds.width];
+            for (y, row) in plane.chunks(ds.width).enumerate() {
+                img[(c * res + top + y) * res + left..][..ds.width].copy_from_slice(row);
+            }
+        }
+        out.push(&img, ds.labels[i]);
+    }
+    Ok(out)
+}
+
 /// Per-channel normalisation applied when batches are built.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Normalization {
@@ -257,6 +281,11 @@ pub struct Normalization {
 }
 
 impl Normalization {
+    /// Pixels in [0, 1], unnormalised.
+    pub const UNIT: Normalization = Normalization {
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
     pub const IMAGENET: Normalization = Normalization {
         mean: [0.485, 0.456, 0.406],
         std: [0.229, 0.224, 0.225],
@@ -480,6 +509,24 @@ mod tests {
         assert_eq!(max_diff(&up, &BICUBIC_UP_23X16), TOL);
         let grey = resize_u8(&src[..12 * 17], 1, 12, 17, 9, 6, Filter::Bicubic);
         assert_eq!(max_diff(&grey, &GRAY_BICUBIC_6X9), TOL);
+    }
+
+    #[test]
+    fn pad_centres_the_image_and_repeats_grey() {
+        let mut ds = ImageDataset::empty("d".into(), 1, 2, 3, vec!["a".into()]);
+        ds.push(&[1, 2, 3, 4, 5, 6], 0);
+        let p = pad_to(&ds, 5).unwrap();
+        assert_eq!((p.channels, p.height, p.width), (3, 5, 5));
+        #[rustfmt::skip]
+        let plane = [
+            0, 0, 0, 0, 0,
+            0, 1, 2, 3, 0,
+            0, 4, 5, 6, 0,
+            0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0,
+        ];
+        assert_eq!(p.image(0), [plane; 3].concat());
+        assert!(pad_to(&ds, 2).is_err());
     }
 
     #[test]

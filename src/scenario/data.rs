@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{DataKind, DataSpec};
+use super::schema::{DataKind, DataSpec, Preprocess};
 use crate::data::formats::cifar::{load_cifar10, load_cifar100};
 use crate::data::formats::idx::load_idx;
 use crate::data::formats::image_folder::load_image_folder;
 use crate::data::synth::{SynthKind, SynthSpec};
-use crate::data::transform::{Normalization, prepare, prepare_with, resize_size};
+use crate::data::transform::{Normalization, pad_to, prepare, prepare_with, resize_size};
 use crate::data::{DataSplit, fetch, split};
 use crate::error::{Error, Result};
 
@@ -151,7 +151,8 @@ fn subset(mut s: DataSplit, spec: &DataSpec, seed: u64) -> Result<DataSplit> {
 }
 
 /// Load and preprocess (method §3.4): CIFAR at 32² is only normalised with CIFAR statistics;
-/// everything else is resized (bicubic) and centre-cropped, with ImageNet statistics.
+/// everything else is resized (bicubic) and centre-cropped, with ImageNet statistics; with
+/// `preprocess = "pad"`, zero-padded to the resolution and left in [0, 1].
 pub fn load_prepared(
     spec: &DataSpec,
     label: String,
@@ -166,8 +167,11 @@ pub fn load_prepared(
         DataKind::Cifar100 => Some(Normalization::CIFAR100),
         _ => None,
     };
+    let pad = spec.preprocess == Preprocess::Pad;
     let prep = |ds: &crate::data::ImageDataset| -> Result<crate::data::ImageDataset> {
-        if cifar.is_some() && resolution == 32 && ds.height == 32 && ds.width == 32 {
+        if pad {
+            pad_to(ds, resolution)
+        } else if cifar.is_some() && resolution == 32 && ds.height == 32 && ds.width == 32 {
             prepare_with(ds, None, 32)
         } else {
             prepare(ds, resolution)
@@ -180,7 +184,10 @@ pub fn load_prepared(
     Ok(PreparedData {
         label,
         split,
-        norm: cifar.unwrap_or(Normalization::IMAGENET),
+        norm: match (pad, cifar) {
+            (true, _) => Normalization::UNIT,
+            (false, cifar) => cifar.unwrap_or(Normalization::IMAGENET),
+        },
         n_classes,
     })
 }

@@ -31,6 +31,25 @@ pub enum DataKind {
     ImageFolder,
 }
 
+/// How a data set's images become the network's input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preprocess {
+    /// Method §3.4: the shorter side to ⌊256/224·res⌋ (bicubic), a centre crop to the resolution,
+    /// the ImageNet statistics (CIFAR at 32²: only the CIFAR statistics).
+    #[default]
+    ResizeCrop,
+    /// The image at its stored size, zero-padded around to the resolution, its pixels in [0, 1]
+    /// without normalisation: the input of MNIST protocols such as van de Ven & Tolias (2018).
+    Pad,
+}
+
+impl Preprocess {
+    fn is_default(&self) -> bool {
+        *self == Preprocess::default()
+    }
+}
+
 /// A data set: its source and an optional subset. Which keys apply depends on `kind`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +91,9 @@ pub struct DataSpec {
     pub train: Option<String>,
     #[serde(default)]
     pub test: Option<String>,
+    /// How the images become the input (`resize-crop` unless given).
+    #[serde(default, skip_serializing_if = "Preprocess::is_default")]
+    pub preprocess: Preprocess,
 }
 
 /// Probes: the main protocol plus others reported beside it.
