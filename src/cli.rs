@@ -92,6 +92,9 @@ pub enum Command {
     },
     /// Time the training step and inference of a backbone on a backend.
     Bench(BenchArgs),
+    /// Run a checkpoint on images given as a NumPy array and write its logits (and each probed
+    /// layer's features) as .npz, to check an import against the framework that saved it.
+    Infer(InferArgs),
 }
 
 #[derive(Args, Debug)]
@@ -204,4 +207,38 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    /// Architecture of the checkpoint (see `tunnelbench models`).
+    #[arg(long)]
+    pub arch: String,
+    /// Width multiplier of the architecture.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Checkpoint: a PyTorch state dict (.pth/.pt) or .safetensors, torchvision key layout.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Prefix stripped from every checkpoint key, e.g. `module.` or `backbone.`.
+    #[arg(long)]
+    pub key_prefix: Option<String>,
+    /// Images: a float32 .npy of shape [N, 3, H, W], already normalised.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output .npz: `logits` [N, classes] and, with --layers, one [N, dim] array per probed layer.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Classes of the head (default: the checkpoint's classifier).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Also write every probed layer's probe features (named by layer).
+    #[arg(long)]
+    pub layers: bool,
+    /// Backend.
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
 }

@@ -37,6 +37,7 @@ mod cl;
 mod compare;
 mod data;
 mod error;
+mod infer;
 mod interrupt;
 mod isa;
 mod json;
@@ -57,6 +58,7 @@ mod train;
 // use. Everything else stays inside the crate.
 
 pub use error::{Error, Result};
+pub use infer::{InferOptions, infer};
 
 /// Sets the process up before anything else: the vector path (`TUNNELBENCH_ISA`, read before
 /// anything looks at the CPU's features), then the kernels' settings.
@@ -89,6 +91,7 @@ pub use data::fetch::{
 };
 pub use data::formats::cifar::{CifarKind, parse_cifar_records};
 pub use data::formats::idx::{encode_idx, parse_idx};
+pub use data::formats::npy::{Array as NpyArray, read_npy, read_npz, write_npz};
 
 // Backends, backbones, probes and the measurements of the benchmarks and backend tests.
 pub use backend::{ALL as BACKENDS, BackendKind, floats, probe_device};

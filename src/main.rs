@@ -41,6 +41,21 @@ fn dispatch(command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Infer(args) => {
+            let opts = tunnelbench::InferOptions {
+                arch: tunnelbench::ArchSpec::named(&args.arch).with_width(args.width),
+                weights: args.weights,
+                key_prefix: args.key_prefix,
+                input: args.input,
+                out: args.out,
+                classes: args.classes,
+                layers: args.layers,
+                backend: BackendKind::parse(&args.backend)?,
+                batch: args.batch,
+            };
+            println!("{}", tunnelbench::infer(&opts)?);
+            Ok(())
+        }
         Command::Models { classes } => {
             print!("{}", tunnelbench::models_table(classes)?);
             Ok(())

@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn pad_centres_the_image_and_repeats_grey() {
-        let mut ds = ImageDataset::empty("d".into(), 1, 2, 3, vec!["a".into()]);
+        let mut ds = ImageDataset::empty("d", 1, 2, 3, vec!["a".to_string()]);
         ds.push(&[1, 2, 3, 4, 5, 6], 0);
         let p = pad_to(&ds, 5).unwrap();
         assert_eq!((p.channels, p.height, p.width), (3, 5, 5));

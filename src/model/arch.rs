@@ -13,7 +13,7 @@ pub enum Family {
     Vggm,
     /// VGGm† (method §4.2): VGGm without the max-pools of its first two stages.
     VggmDagger,
-    /// torchvision ResNet with BasicBlocks (method §4.3).
+    /// torchvision ResNet: BasicBlocks (ResNet-18/34, method §4.3) or Bottlenecks (ResNet-50).
     Resnet,
     /// ViT with patch stem, no class token, GAP head (method §4.4).
     Vit,
@@ -61,6 +61,7 @@ pub const NAMED: &[&str] = &[
     "vggm-dagger-17",
     "resnet-18",
     "resnet-34",
+    "resnet-50",
     "vit-t",
     "vit-t-plus",
     "mlp",
@@ -86,10 +87,14 @@ pub enum Resolved {
     Vgg {
         items: Vec<VggItem>,
     },
+    /// `widths` are the blocks' inner widths; a block's output has `expansion` times as many
+    /// channels (1: BasicBlock, two 3×3 convs; 4: torchvision's Bottleneck, 1×1, 3×3 with the
+    /// stride, 1×1).
     Resnet {
         blocks: [usize; 4],
         widths: [usize; 4],
         stem_width: usize,
+        expansion: usize,
     },
     Vit {
         dim: usize,
@@ -127,7 +132,7 @@ impl ArchSpec {
         match self.name.as_str() {
             "vggm-11" | "vggm-17" => Ok(Family::Vggm),
             "vggm-dagger-11" | "vggm-dagger-17" => Ok(Family::VggmDagger),
-            "resnet-18" | "resnet-34" => Ok(Family::Resnet),
+            "resnet-18" | "resnet-34" | "resnet-50" => Ok(Family::Resnet),
             "vit-t" | "vit-t-plus" => Ok(Family::Vit),
             "mlp" => Ok(Family::Mlp),
             other => Err(Error::usage(format!(
@@ -144,6 +149,7 @@ impl ArchSpec {
             "vggm-17" | "vggm-dagger-17" => 17,
             "resnet-18" => 18,
             "resnet-34" => 34,
+            "resnet-50" => 50,
             "vit-t" => self.depth.unwrap_or(12),
             "vit-t-plus" => self.depth.unwrap_or(18),
             "mlp" => self.depth.unwrap_or(2),
@@ -210,7 +216,7 @@ impl ArchSpec {
             "vggm-17" => vgg(VGGM_17),
             "vggm-dagger-11" => vgg(VGGM_DAGGER_11),
             "vggm-dagger-17" => vgg(VGGM_DAGGER_17),
-            "resnet-18" | "resnet-34" => Resolved::Resnet {
+            "resnet-18" | "resnet-34" | "resnet-50" => Resolved::Resnet {
                 blocks: if self.name == "resnet-18" {
                     [2, 2, 2, 2]
                 } else {
@@ -218,6 +224,7 @@ impl ArchSpec {
                 },
                 widths: [self.scaled(64), self.scaled(128), self.scaled(256), self.scaled(512)],
                 stem_width: self.scaled(64),
+                expansion: if self.name == "resnet-50" { 4 } else { 1 },
             },
             "mlp" => {
                 let depth = self.depth.unwrap_or(2);
@@ -287,7 +294,9 @@ impl ArchSpec {
     pub fn probed_layers(&self) -> Result<usize> {
         Ok(match self.resolve()? {
             Resolved::Vgg { items } => items.iter().filter(|i| matches!(i, VggItem::Conv(_))).count(),
-            Resolved::Resnet { blocks, .. } => 1 + 2 * blocks.iter().sum::<usize>(),
+            Resolved::Resnet { blocks, expansion, .. } => {
+                1 + if expansion == 1 { 2 } else { 3 } * blocks.iter().sum::<usize>()
+            }
             Resolved::Vit { depth, .. } => depth,
             Resolved::Mlp { hidden } => hidden.len(),
         })

@@ -62,6 +62,8 @@ pub struct VitBlock {
 pub enum Unit {
     Conv(ConvUnit),
     ResFirst(ResFirst),
+    /// The middle conv of a Bottleneck: conv -> [probe] -> BN -> ReLU; the block input rides on.
+    ResMid(ResFirst),
     ResSecond(ResSecond),
     Vit(VitBlock),
     Dense(DenseUnit),
@@ -125,7 +127,7 @@ impl Backbone {
     fn unit_channels(&self, k: usize) -> usize {
         match &self.units[k] {
             Unit::Conv(u) => u.bn.gamma.shape().dims::<1>()[0],
-            Unit::ResFirst(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::ResFirst(u) | Unit::ResMid(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::ResSecond(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::Vit(u) => u.norm2.gamma.shape().dims::<1>()[0],
             Unit::Dense(u) => u.fc.weight.shape().dims::<2>()[1],
@@ -275,12 +277,12 @@ pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
                 }
             }
         }
-        Resolved::Resnet { blocks, .. } => {
+        Resolved::Resnet { blocks, expansion, .. } => {
             names.push("conv1".to_string());
+            let convs = if expansion == 1 { 2 } else { 3 };
             for (stage, n) in blocks.iter().enumerate() {
                 for b in 0..*n {
-                    names.push(format!("layer{}.{b}.conv1", stage + 1));
-                    names.push(format!("layer{}.{b}.conv2", stage + 1));
+                    names.extend((1..=convs).map(|c| format!("layer{}.{b}.conv{c}", stage + 1)));
                 }
             }
         }
@@ -326,6 +328,17 @@ impl Unit {
                     Flow::Map {
                         x: batch_norm(&u.bn, h, true, None),
                         identity: Some(x),
+                    },
+                    f,
+                )
+            }
+            (Unit::ResMid(u), Flow::Map { x, identity }) => {
+                let h = conv2d_module(&u.conv, x);
+                let f = want_features.then(|| cnn_feature(&h));
+                (
+                    Flow::Map {
+                        x: batch_norm(&u.bn, h, true, None),
+                        identity,
                     },
                     f,
                 )
@@ -433,7 +446,7 @@ pub fn parameter_count(model: &Backbone) -> usize {
         .iter()
         .map(|u| match u {
             Unit::Conv(u) => u.bn.gamma.shape().dims::<1>()[0],
-            Unit::ResFirst(u) => u.bn.gamma.shape().dims::<1>()[0],
+            Unit::ResFirst(u) | Unit::ResMid(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::ResSecond(u) => {
                 u.bn.gamma.shape().dims::<1>()[0] + u.down_bn.as_ref().map_or(0, |b| b.gamma.shape().dims::<1>()[0])
             }
@@ -481,6 +494,26 @@ mod tests {
             32,
         );
         assert_eq!(vit, vec![192, 192, 192]);
+    }
+
+    #[test]
+    fn resnet_50_is_torchvisions() {
+        let spec = ArchSpec::named("resnet-50");
+        // torchvision.models.resnet50(): 25,557,032 parameters with its 1000-class head.
+        let model = Backbone::new(&spec, 1000, 32, &Device::flex()).unwrap();
+        assert_eq!(parameter_count(&model), 25_557_032);
+        let names = layer_names(&spec).unwrap();
+        assert_eq!(names.len(), 49);
+        assert_eq!(spec.probed_layers().unwrap(), 49);
+        assert_eq!(
+            [&names[1].name, &names[3].name, &names[48].name],
+            ["layer1.0.conv1", "layer1.0.conv3", "layer4.2.conv3"]
+        );
+        // Probe features (2x2-pooled, 4C) at 64²: the bottleneck's inner width, then its output.
+        let small = spec.clone().with_width(0.125);
+        let d = dims(&small, 64);
+        assert_eq!(&d[..5], [32, 32, 32, 128, 32]);
+        assert_eq!(d[48], 256 * 2 * 2);
     }
 
     #[test]

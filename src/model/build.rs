@@ -114,6 +114,7 @@ impl Backbone {
                 blocks,
                 widths,
                 stem_width,
+                expansion,
             } => {
                 let mut units = vec![Unit::Conv(ConvUnit {
                     conv: conv(3, stem_width, 7, 2, 3, false, false, device),
@@ -129,18 +130,34 @@ impl Backbone {
                 for (stage, (&n, &w)) in blocks.iter().zip(widths.iter()).enumerate() {
                     for b in 0..n {
                         let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                        units.push(Unit::ResFirst(ResFirst {
-                            conv: conv(cin, w, 3, stride, 1, false, false, device),
-                            bn: bn(w, device),
-                        }));
-                        let down = stride != 1 || cin != w;
+                        let out = w * expansion;
+                        let down = stride != 1 || cin != out;
+                        let (last_k, last_in) = if expansion == 1 {
+                            // BasicBlock: 3×3 with the stride, 3×3.
+                            units.push(Unit::ResFirst(ResFirst {
+                                conv: conv(cin, w, 3, stride, 1, false, false, device),
+                                bn: bn(w, device),
+                            }));
+                            (3, w)
+                        } else {
+                            // Bottleneck (torchvision, the stride on the 3×3): 1×1, 3×3, 1×1.
+                            units.push(Unit::ResFirst(ResFirst {
+                                conv: conv(cin, w, 1, 1, 0, false, false, device),
+                                bn: bn(w, device),
+                            }));
+                            units.push(Unit::ResMid(ResFirst {
+                                conv: conv(w, w, 3, stride, 1, false, false, device),
+                                bn: bn(w, device),
+                            }));
+                            (1, w)
+                        };
                         units.push(Unit::ResSecond(ResSecond {
-                            conv: conv(w, w, 3, 1, 1, false, false, device),
-                            bn: bn(w, device),
-                            down_conv: down.then(|| conv(cin, w, 1, stride, 0, false, false, device)),
-                            down_bn: down.then(|| bn(w, device)),
+                            conv: conv(last_in, out, last_k, 1, last_k / 2, false, false, device),
+                            bn: bn(out, device),
+                            down_conv: down.then(|| conv(cin, out, 1, stride, 0, false, false, device)),
+                            down_bn: down.then(|| bn(out, device)),
                         }));
-                        cin = w;
+                        cin = out;
                     }
                 }
                 Backbone {

@@ -3,9 +3,11 @@
 pub mod arch;
 pub mod backbone;
 mod build;
+mod weights;
 
 pub use arch::{ArchSpec, NAMED};
 pub use backbone::{Backbone, LayerInfo, layer_names, parameter_count};
+pub use weights::Checkpoint;
 
 use crate::error::Result;
 

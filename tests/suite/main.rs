@@ -13,6 +13,7 @@ mod kernels;
 mod kill_restart;
 mod layering;
 mod method_refs;
+mod pretrained;
 mod reference_csv;
 mod replicates;
 mod study;

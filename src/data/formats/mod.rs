@@ -3,6 +3,7 @@
 pub mod cifar;
 pub mod idx;
 pub mod image_folder;
+pub mod npy;
 
 use std::io::Read;
 use std::path::Path;

@@ -1,0 +1,230 @@
+//! Checkpoints saved by PyTorch: `tunnelbench infer` gives PyTorch's logits and probe features,
+//! and a checkpoint that does not fit is one clear error (exit 2). The fixtures in
+//! tests/fixtures/pretrained/ were written by benches/reference/pretrained_fixtures.py
+//! (torchvision's ResNet-50 with its widths divided by 16, random weights, warmed BatchNorm
+//! statistics); the full-size test writes its own with PyTorch where it is installed.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/pretrained")
+}
+
+/// `infer` of `weights` on `input` into `out`, with `extra` arguments; the output's arrays.
+fn infer(
+    arch: &[&str],
+    weights: &Path,
+    input: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<(String, tunnelbench::NpyArray)> {
+    let o = run(&[
+        &["infer"][..],
+        arch,
+        &["--weights", s(weights), "--input", s(input), "--out", s(out)],
+        extra,
+    ]
+    .concat());
+    ok(&o);
+    tunnelbench::read_npz(out).unwrap()
+}
+
+/// The largest difference relative to the largest magnitude of `want`.
+fn relative_error(got: &tunnelbench::NpyArray, want: &tunnelbench::NpyArray) -> f32 {
+    assert_eq!(got.shape, want.shape);
+    let scale = want
+        .data
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    got.data
+        .iter()
+        .zip(&want.data)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+/// Every array of `got` is within `tol` (relative) of the same-named one of `want`.
+fn assert_matches(got: &[(String, tunnelbench::NpyArray)], want: &[(String, tunnelbench::NpyArray)], tol: f32) {
+    for (name, g) in got {
+        let (_, w) = want
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no `{name}` in the reference"));
+        let e = relative_error(g, w);
+        assert!(e <= tol, "`{name}`: relative error {e:.2e} > {tol:.0e}");
+    }
+}
+
+const REDUCED: &[&str] = &["--arch", "resnet-50", "--width", "0.0625"];
+
+#[test]
+fn reduced_resnet_50_gives_pytorchs_logits_and_features_from_pth_and_safetensors() {
+    let f = fixtures();
+    let input = f.join("resnet50-div16-input.npy");
+    let want = tunnelbench::read_npz(&f.join("resnet50-div16-expected.npz")).unwrap();
+    assert_eq!(want.len(), 50, "logits and the 49 probe points");
+    let scratch = tempdir().unwrap();
+    let dir = scratch.path();
+    for file in ["resnet50-div16.pth", "resnet50-div16.safetensors"] {
+        let out = dir.join(format!("{file}.npz"));
+        let got = infer(REDUCED, &f.join(file), &input, &out, &["--layers"]);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.len(), 50);
+        assert_eq!(names[..3], ["logits", "conv1", "layer1.0.conv1"]);
+        assert_matches(&got, &want, 1e-3);
+        // A second infer into the same file refuses and leaves it alone.
+        let before = std::fs::read(&out).unwrap();
+        refused(
+            &run(&[
+                &["infer"][..],
+                REDUCED,
+                &["--weights", s(&f.join(file)), "--input", s(&input), "--out", s(&out)],
+            ]
+            .concat()),
+            &["exists"],
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+    }
+    // A float16 checkpoint loads as f32: PyTorch's logits with the same (rounded) weights.
+    let got = infer(
+        REDUCED,
+        &f.join("resnet50-div16-f16.safetensors"),
+        &input,
+        &dir.join("f16.npz"),
+        &[],
+    );
+    let want = tunnelbench::read_npy(&f.join("resnet50-div16-f16-logits.npy")).unwrap();
+    assert!(relative_error(&got[0].1, &want) <= 1e-3);
+}
+
+/// A copy of the fixture's `.safetensors` with the tensor `from` renamed `to`.
+fn renamed(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let bytes = std::fs::read(fixtures().join("resnet50-div16.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    let quoted = format!("\"{from}\"");
+    assert!(header.contains(&quoted), "{from}");
+    let header = header.replace(&quoted, &format!("\"{to}\""));
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    let path = dir.join(format!("{to}.safetensors"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
+    let f = fixtures();
+    let input = f.join("resnet50-div16-input.npy");
+    let scratch = tempdir().unwrap();
+    let dir = scratch.path();
+    let out = dir.join("out.npz");
+    let try_infer = |arch: &[&str], weights: &Path, extra: &[&str]| {
+        run(&[
+            &["infer"][..],
+            arch,
+            &["--weights", s(weights), "--input", s(&input), "--out", s(&out)],
+            extra,
+        ]
+        .concat())
+    };
+    let pth = f.join("resnet50-div16.pth");
+    // The wrong architecture, and the right one at the wrong width.
+    refused(
+        &try_infer(&["--arch", "resnet-18", "--width", "0.0625"], &pth, &[]),
+        &["resnet50-div16.pth", "unexpected tensor `layer1.0.bn3"],
+    );
+    refused(
+        &try_infer(&["--arch", "resnet-50", "--width", "0.125"], &pth, &[]),
+        &["tensor `conv1.weight` has shape [4, 3, 7, 7]", "needs [8, 3, 7, 7]"],
+    );
+    refused(&try_infer(&["--arch", "vggm-11"], &pth, &[]), &["no checkpoint layout"]);
+    // A missing and an unexpected tensor.
+    let missing = renamed(dir, "layer4.2.bn3.running_var", "layer4.2.bn3.running_vr");
+    refused(
+        &try_infer(REDUCED, &missing, &[]),
+        &["running_vr.safetensors", "missing tensor `layer4.2.bn3.running_var`"],
+    );
+    let extra = renamed(dir, "layer2.1.conv2.weight", "layer2.1.conv9.weight");
+    refused(
+        &try_infer(REDUCED, &extra, &[]),
+        &["unexpected tensor `layer2.1.conv9.weight`"],
+    );
+    // Truncated files, a file that is no checkpoint, a prefix no key has.
+    for name in ["resnet50-div16.pth", "resnet50-div16.safetensors"] {
+        let bytes = std::fs::read(f.join(name)).unwrap();
+        let cut = dir.join(format!("cut-{name}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        refused(
+            &try_infer(REDUCED, &cut, &[]),
+            &[&format!("cut-{name}"), "not a readable checkpoint"],
+        );
+    }
+    refused(
+        &try_infer(REDUCED, &root().join("README.md"), &[]),
+        &["README.md", "not a readable checkpoint"],
+    );
+    refused(
+        &try_infer(REDUCED, &pth, &["--key-prefix", "module."]),
+        &["key prefix `module.`"],
+    );
+    // Images that are not [N, 3, H, W] float32.
+    refused(
+        &run(&[
+            "infer",
+            "--arch",
+            "resnet-50",
+            "--width",
+            "0.0625",
+            "--weights",
+            s(&pth),
+            "--input",
+            s(&pth),
+            "--out",
+            s(&out),
+        ]),
+        &["not a .npy file"],
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
+/// torchvision's full-size `resnet50`, saved by PyTorch on the spot (random weights), at 224².
+/// Needs `python3` with torch, torchvision and safetensors (or `TUNNELBENCH_PYTHON`).
+#[test]
+#[ignore = "full-size model: about 100 MB of checkpoints and a minute of CPU"]
+fn torchvision_resnet_50_matches_pytorch() {
+    let python = std::env::var("TUNNELBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_torch = std::process::Command::new(&python)
+        .args(["-c", "import torch, torchvision, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_torch {
+        eprintln!("SKIPPED: `{python}` cannot import torch, torchvision and safetensors (set TUNNELBENCH_PYTHON)");
+        return;
+    }
+    let scratch = tempdir().unwrap();
+    let dir = scratch.path();
+    let script = root().join("benches/reference/pretrained_fixtures.py");
+    let o = std::process::Command::new(&python)
+        .args([s(&script), "--out", s(dir), "--full"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let input = dir.join("resnet50-input.npy");
+    let want = tunnelbench::read_npz(&dir.join("resnet50-expected.npz")).unwrap();
+    for file in ["resnet50.pth", "resnet50.safetensors"] {
+        let got = infer(
+            &["--arch", "resnet-50"],
+            &dir.join(file),
+            &input,
+            &dir.join(format!("{file}.npz")),
+            &["--layers"],
+        );
+        assert_eq!(got.len(), 50);
+        assert_matches(&got, &want, 1e-3);
+    }
+}
