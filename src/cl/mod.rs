@@ -422,7 +422,10 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         // A sequence of data sets is normalised as its first (the ID set): one network sees them all.
         norm: id.norm,
         cfg,
-        train: &sc.train,
+        train: sc
+            .train
+            .as_ref()
+            .ok_or_else(|| Error::usage("a `[continual]` scenario trains: section `[train]` is required"))?,
         probe: &sc.probe.main,
         device: opts.backend.device(),
         seed: sc.seed,

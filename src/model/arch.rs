@@ -47,6 +47,13 @@ pub struct ArchSpec {
     /// ViT only: stochastic-depth rate at the last block (default 0.1).
     #[serde(default)]
     pub drop_path: Option<f64>,
+    /// A checkpoint to start from: a PyTorch state dict (`.pth`, `.pt`) or `.safetensors` in
+    /// torchvision's layout (docs/pretrained.md). Without `[train]`, the network is probed as loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+    /// Stripped from every checkpoint key (`module.`, `backbone.`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
 }
 
 fn one() -> f64 {
@@ -120,6 +127,8 @@ impl ArchSpec {
             heads: None,
             patch: None,
             drop_path: None,
+            weights: None,
+            key_prefix: None,
         }
     }
 

@@ -125,13 +125,20 @@ impl Checkpoint {
             }
             None => {}
         }
-        if let Some((path, _)) = result.missing.first() {
+        // Without the head, the fresh classifier's parameters are missing on purpose.
+        let missing: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|path| with_head || !path.starts_with("head."))
+            .collect();
+        if let Some(path) = missing.first() {
             return Err(err(format!(
                 "missing tensor `{}`: architecture `{}` needs it{}",
                 torch_name(path),
                 spec.name,
-                if result.missing.len() > 1 {
-                    format!(" ({} tensors missing in all)", result.missing.len())
+                if missing.len() > 1 {
+                    format!(" ({} tensors missing in all)", missing.len())
                 } else {
                     String::new()
                 }

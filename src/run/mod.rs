@@ -14,7 +14,7 @@ use crate::data::{ImageDataset, split};
 use crate::error::{Error, Result};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
-use crate::model::{Backbone, LayerInfo, layer_names, parameter_count};
+use crate::model::{Backbone, Checkpoint, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
 use crate::progress::Reporter;
 use crate::results::{
@@ -66,6 +66,9 @@ pub struct MetricsRow {
     #[serde(flatten)]
     pub metrics: OodMetrics,
 }
+
+/// Images per forward pass when a loaded checkpoint is scored or a control's batch norm calibrated.
+const EVAL_BATCH: usize = 64;
 
 /// Make sure the output folder can be written before any work starts.
 pub fn check_writable(dir: &Path) -> Result<()> {
@@ -197,16 +200,32 @@ impl Stage<'_> {
         Ok((id, oods))
     }
 
-    /// Trains the backbone on the ID set (and prepares the random-init control).
+    /// Trains the backbone on the ID set (and prepares the random-init control); starts from
+    /// `model.weights` when given, and without `[train]` probes that checkpoint as loaded.
     fn train(&mut self, id: &PreparedData) -> Result<Trained> {
         let (sc, device) = (self.sc, &self.device);
         device.seed(self.seeds.init);
+        let checkpoint = match &sc.model.weights {
+            Some(w) => Some(Checkpoint::read(Path::new(w), sc.model.key_prefix.as_deref())?),
+            None => None,
+        };
+        let Some(recipe) = &sc.train else {
+            let checkpoint = checkpoint.ok_or_else(|| Error::Internal("no [train] and no weights".into()))?;
+            return self.load_only(id, &checkpoint);
+        };
         let ad = device.clone().autodiff();
-        let model = Backbone::new(&sc.model, id.n_classes, sc.resolution, &ad)?;
+        let mut model = Backbone::new(&sc.model, id.n_classes, sc.resolution, &ad)?;
         let parameters = parameter_count(&model);
         let layers = layer_names(&sc.model)?;
         let control = sc.control.random_init.then(|| model.clone());
-        let (plan, max_steps) = sc.train.in_epochs(id.split.train.len());
+        if let Some(ck) = &checkpoint {
+            let n = ck.load_into(&mut model, &sc.model, ck.head_classes() == Some(id.n_classes))?;
+            self.reporter.line(&format!(
+                "loaded {n} tensors of {}: training starts from them",
+                ck.path.display()
+            ));
+        }
+        let (plan, max_steps) = recipe.in_epochs(id.split.train.len());
         self.reporter.line(&format!(
             "training {} (width {}, {parameters} parameters, {} probed layers) on {} ({} train / {} test images, {} classes), {} epochs, backend {}",
             sc.model.name,
@@ -220,7 +239,7 @@ impl Stage<'_> {
             self.opts.backend.name()
         ));
         let t = Instant::now();
-        let steps_per_epoch = id.split.train.len().div_ceil(sc.train.batch);
+        let steps_per_epoch = id.split.train.len().div_ceil(recipe.batch);
         let reporter = &mut self.reporter;
         reporter.start_bar((plan.epochs * steps_per_epoch).min(max_steps), "train");
         let (trained, report) = train::train(
@@ -228,7 +247,7 @@ impl Stage<'_> {
             &id.split.train,
             &id.split.test,
             &id.norm,
-            &sc.train,
+            recipe,
             self.seeds.data_order,
             device,
             &mut |p| match p {
@@ -254,7 +273,7 @@ impl Stage<'_> {
         ));
         let mut models: Vec<(String, Backbone)> = vec![("trained".to_string(), trained)];
         if let Some(c) = control {
-            let calibrated = train::calibrate_batchnorm(c, &id.split.train, &id.norm, sc.train.batch, 1, device)?;
+            let calibrated = train::calibrate_batchnorm(c, &id.split.train, &id.norm, recipe.batch, 1, device)?;
             models.push(("random-init".to_string(), calibrated));
         }
         Ok(Trained {
@@ -262,6 +281,60 @@ impl Stage<'_> {
             layers,
             parameters,
             report,
+        })
+    }
+
+    /// The checkpoint as loaded, untrained: its own classifier when it has one for the ID set's
+    /// classes (the backbone accuracy is then its ID test accuracy; otherwise undefined).
+    fn load_only(&mut self, id: &PreparedData, ck: &Checkpoint) -> Result<Trained> {
+        let (sc, device) = (self.sc, &self.device);
+        let control = match sc.control.random_init {
+            true => Some(Backbone::new(
+                &sc.model,
+                id.n_classes,
+                sc.resolution,
+                &device.clone().autodiff(),
+            )?),
+            false => None,
+        };
+        let mut model = Backbone::new(&sc.model, id.n_classes, sc.resolution, device)?;
+        let with_head = ck.head_classes() == Some(id.n_classes);
+        let t = Instant::now();
+        let n = ck.load_into(&mut model, &sc.model, with_head)?;
+        let accuracy = if with_head {
+            train::evaluate(&model, &id.split.test, &id.norm, EVAL_BATCH, device)?
+        } else {
+            f64::NAN
+        };
+        self.timings.train = t.elapsed().as_secs_f64();
+        self.reporter.line(&format!(
+            "loaded {n} tensors of {} into {} (width {}), not trained{}",
+            ck.path.display(),
+            sc.model.name,
+            sc.model.width,
+            if with_head {
+                format!(": ID test accuracy {:.2}% with its own classifier", 100.0 * accuracy)
+            } else {
+                String::new()
+            }
+        ));
+        let parameters = parameter_count(&model);
+        let mut models: Vec<(String, Backbone)> = vec![("trained".to_string(), model)];
+        if let Some(c) = control {
+            let calibrated = train::calibrate_batchnorm(c, &id.split.train, &id.norm, EVAL_BATCH, 1, device)?;
+            models.push(("random-init".to_string(), calibrated));
+        }
+        Ok(Trained {
+            models,
+            layers: layer_names(&sc.model)?,
+            parameters,
+            report: TrainReport {
+                best_epoch: 0,
+                best_val_accuracy: accuracy,
+                epochs: Vec::new(),
+                train_secs: 0.0,
+                images_per_sec: 0.0,
+            },
         })
     }
 

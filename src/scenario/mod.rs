@@ -132,7 +132,23 @@ pub fn validate(s: &Scenario) -> Result<()> {
             s.resolution, s.model.name
         )));
     }
-    s.train.validate()?;
+    match (&s.train, &s.model.weights) {
+        (Some(t), _) => t.validate()?,
+        (None, None) => {
+            return Err(Error::usage(
+                "section `[train]` is required (only a scenario that loads `model.weights` may leave it out)",
+            ));
+        }
+        (None, Some(_)) if s.continual.is_some() => {
+            return Err(Error::usage(
+                "a `[continual]` scenario trains: section `[train]` is required",
+            ));
+        }
+        (None, Some(_)) => {}
+    }
+    if s.model.key_prefix.is_some() && s.model.weights.is_none() {
+        return Err(Error::usage("key `model.key_prefix` needs `model.weights`"));
+    }
     let at = |key: String| move |e: Error| e.context(format!("key `{key}`"));
     s.probe.main.validate().map_err(at("probe.main".into()))?;
     for (i, p) in s.probe.also.iter().enumerate() {

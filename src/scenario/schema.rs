@@ -155,7 +155,9 @@ pub struct Scenario {
     #[serde(default)]
     pub ood: Vec<DataSpec>,
     pub model: ArchSpec,
-    pub train: TrainConfig,
+    /// The training recipe; absent when `model.weights` is probed as loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainConfig>,
     pub probe: ProbeSection,
     #[serde(default)]
     pub control: ControlSection,

@@ -127,7 +127,7 @@ fn variable_cells(dir: &Path) -> Result<String> {
     let (stem, phi) = arch.stem_and_reduction().map_err(|e| e.in_file(&path))?;
     let depth = arch.depth_code().map_err(|e| e.in_file(&path))?;
     let family = if arch.is_transformer() { "Transformer" } else { "CNN" };
-    let augment = s.config.train.augment;
+    let augment = s.config.train.as_ref().is_some_and(|t| t.augment);
     let resolution = s.config.resolution;
     let id = s
         .datasets

@@ -228,3 +228,87 @@ fn torchvision_resnet_50_matches_pytorch() {
         assert_matches(&got, &want, 1e-3);
     }
 }
+
+/// An ImageFolder tree `root/{train,test}/{c0..c9}/*.png` of 40×40 images, each class a colour.
+fn write_image_folder(root: &Path, classes: usize) {
+    for split in ["train", "test"] {
+        for c in 0..classes {
+            let d = root.join(split).join(format!("c{c}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..4u32 {
+                image::RgbImage::from_fn(40, 40, |x, y| {
+                    image::Rgb([(25 * c) as u8, (x * 6 + i) as u8, (y * 6) as u8])
+                })
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+            }
+        }
+    }
+}
+
+/// A scenario with `model.weights` and no `[train]` probes the checkpoint as loaded and writes the
+/// usual outputs; with the checkpoint's 10 classes its own classifier is used, with 3 a fresh one.
+#[test]
+fn a_checkpoint_is_probed_without_training() {
+    let scratch = tempdir().unwrap();
+    let dir = scratch.path();
+    write_image_folder(&dir.join("id"), 10);
+    write_image_folder(&dir.join("ood"), 3);
+    let folder = |name: &str| {
+        format!(
+            "kind = \"image-folder\"\ntrain = \"{}\"\ntest = \"{}\"",
+            dir.join(name).join("train").display(),
+            dir.join(name).join("test").display()
+        )
+    };
+    let weights = fixtures().join("resnet50-div16.safetensors");
+    let scenario = format!(
+        "name = \"pretrained-tiny\"\nresolution = 32\n\n[id]\n{}\n\n[[ood]]\nlabel = \"other\"\n{}\n\n[model]\nname = \"resnet-50\"\n\
+         width = 0.0625\nweights = \"{}\"\n\n[probe.main]\nkind = \"closed-form\"\n\n[control]\nrandom_init = true\n",
+        folder("id"),
+        folder("ood"),
+        weights.display()
+    );
+    let path = dir.join("pretrained.toml");
+    std::fs::write(&path, &scenario).unwrap();
+    let out = dir.join("out");
+    let o = run_to(&path, &out, &["--quiet"]);
+    ok(&o);
+    assert_files(&out, &["probes.csv", "metrics.csv", "metrics_all.csv", "summary.json"]);
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["probed_layers"], 49);
+    assert!(
+        summary["backbone_accuracy"].is_number(),
+        "its own 10-class head scores the ID set"
+    );
+    assert_eq!(
+        summary["train"]["epochs"].as_array().map(Vec::len),
+        Some(0),
+        "not trained"
+    );
+    // 49 layers × 2 networks × 2 data sets.
+    assert_eq!(read(&out.join("probes.csv")).lines().count(), 1 + 49 * 2 * 2);
+    // Three ID classes: the backbone loads, the classifier stays fresh, no ID accuracy is claimed.
+    let three = scenario.replace(&folder("id"), &format!("{}\nclasses = 3", folder("id")));
+    std::fs::write(&path, three).unwrap();
+    let out3 = dir.join("out3");
+    ok(&run_to(&path, &out3, &["--quiet"]));
+    assert!(read_json(&out3.join("summary.json"))["backbone_accuracy"].is_null());
+    // Without weights, [train] is required; a continual scenario always needs it.
+    std::fs::write(
+        &path,
+        scenario.replace(&format!("weights = \"{}\"\n", weights.display()), ""),
+    )
+    .unwrap();
+    refused(
+        &run_to(&path, &dir.join("out4"), &["--quiet"]),
+        &["[train]", "model.weights"],
+    );
+    // A checkpoint of another width: one error naming the file and the tensor, nothing written.
+    std::fs::write(&path, scenario.replace("width = 0.0625", "width = 0.125")).unwrap();
+    refused(
+        &run_to(&path, &dir.join("out5"), &["--quiet"]),
+        &["resnet50-div16.safetensors", "conv1.weight"],
+    );
+    assert!(entry_names(&dir.join("out5")).is_empty());
+}
