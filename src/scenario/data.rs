@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use super::schema::{DataKind, DataSpec, Preprocess};
+use crate::data::ImageDataset;
 use crate::data::formats::cifar::{load_cifar10, load_cifar100};
 use crate::data::formats::idx::load_idx;
-use crate::data::formats::image_folder::load_image_folder;
+use crate::data::formats::image_folder::{FolderIndex, index_image_folder};
 use crate::data::synth::{SynthKind, SynthSpec};
 use crate::data::transform::{Normalization, pad_to, prepare, prepare_with, resize_size};
 use crate::data::{DataSplit, fetch, split};
@@ -89,7 +90,7 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
             }
             let classes = train.n_classes();
             let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
-            let fix = |mut d: crate::data::ImageDataset| {
+            let fix = |mut d: ImageDataset| {
                 d.class_names = names.clone();
                 d
             };
@@ -101,10 +102,11 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
         DataKind::Cifar10 => load_cifar10(Path::new(required(&spec.path, "path")?))?,
         DataKind::Cifar100 => load_cifar100(Path::new(required(&spec.path, "path")?))?,
         DataKind::ImageFolder => {
+            // Listed first and subset before decoding: only the images kept are ever decoded.
             let size = resize_size(resolution);
             let (train_root, test_root) = (required(&spec.train, "train")?, required(&spec.test, "test")?);
-            let train = load_image_folder(Path::new(train_root), size)?;
-            let test = load_image_folder(Path::new(test_root), size)?;
+            let train = index_image_folder(Path::new(train_root))?;
+            let test = index_image_folder(Path::new(test_root))?;
             if train.class_names != test.class_names {
                 let only = |a: &[String], b: &[String]| a.iter().find(|c| !b.contains(c)).cloned();
                 let detail = match (
@@ -120,32 +122,65 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
                     format!("{detail}; train and test must have the same class folders"),
                 ));
             }
-            DataSplit { train, test }
+            let decode = |index: &FolderIndex, per_class: Option<usize>, seed: u64| -> Result<ImageDataset> {
+                let mut ds = index.decode(&kept(&index.labels(), spec.classes, per_class, seed)?, size)?;
+                ds.class_names.truncate(spec.classes.unwrap_or(usize::MAX));
+                Ok(ds)
+            };
+            let s = DataSplit {
+                train: decode(&train, spec.train_per_class, seed)?,
+                test: decode(&test, spec.test_per_class, test_seed(seed))?,
+            };
+            s.validate()?;
+            return Ok(s);
         }
     };
     subset(split, spec, seed)
 }
 
-/// First-k classes and n samples per class (seeded), for real data sets.
-fn subset(mut s: DataSplit, spec: &DataSpec, seed: u64) -> Result<DataSplit> {
-    if let Some(k) = spec.classes {
-        if k > s.train.n_classes() {
+/// The seed of the test set's subset.
+fn test_seed(seed: u64) -> u64 {
+    seed ^ 0x7465_7374
+}
+
+/// The indices of `ds` that a subset keeps, in the order it keeps them: the first `classes`
+/// classes, then `per_class` images of each (seeded). Only the labels are read.
+fn kept(ds: &ImageDataset, classes: Option<usize>, per_class: Option<usize>, seed: u64) -> Result<Vec<usize>> {
+    let mut keep: Vec<usize> = (0..ds.len()).collect();
+    let mut pool = ds.clone();
+    if let Some(k) = classes {
+        if k > ds.n_classes() {
             return Err(Error::usage(format!(
                 "`classes = {k}` but the data set has only {} classes",
-                s.train.n_classes()
+                ds.n_classes()
             )));
         }
-        s.train = split::first_k_classes(&s.train, k)?;
-        s.test = split::first_k_classes(&s.test, k)?;
+        keep = split::first_k_indices(ds, k)?;
+        pool = split::first_k_classes(ds, k)?;
     }
-    if let Some(n) = spec.train_per_class {
-        let idx = split::sample_per_class(&s.train, n, seed)?;
-        s.train = s.train.subset(&idx)?;
+    if let Some(n) = per_class {
+        keep = split::sample_per_class(&pool, n, seed)?
+            .into_iter()
+            .map(|i| keep[i])
+            .collect();
     }
-    if let Some(n) = spec.test_per_class {
-        let idx = split::sample_per_class(&s.test, n, seed ^ 0x7465_7374)?;
-        s.test = s.test.subset(&idx)?;
-    }
+    Ok(keep)
+}
+
+/// First-k classes and n samples per class (seeded), for real data sets.
+fn subset(s: DataSplit, spec: &DataSpec, seed: u64) -> Result<DataSplit> {
+    let keep = |ds: ImageDataset, per_class: Option<usize>, seed: u64| -> Result<ImageDataset> {
+        if spec.classes.is_none() && per_class.is_none() {
+            return Ok(ds);
+        }
+        let mut out = ds.subset(&kept(&ds, spec.classes, per_class, seed)?)?;
+        out.class_names.truncate(spec.classes.unwrap_or(usize::MAX));
+        Ok(out)
+    };
+    let s = DataSplit {
+        train: keep(s.train, spec.train_per_class, seed)?,
+        test: keep(s.test, spec.test_per_class, test_seed(seed))?,
+    };
     s.validate()?;
     Ok(s)
 }
@@ -168,7 +203,7 @@ pub fn load_prepared(
         _ => None,
     };
     let pad = spec.preprocess == Preprocess::Pad;
-    let prep = |ds: &crate::data::ImageDataset| -> Result<crate::data::ImageDataset> {
+    let prep = |ds: &ImageDataset| -> Result<ImageDataset> {
         if pad {
             pad_to(ds, resolution)
         } else if cifar.is_some() && resolution == 32 && ds.height == 32 && ds.width == 32 {
@@ -190,4 +225,51 @@ pub fn load_prepared(
         },
         n_classes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ImageFolder subset decodes only what it keeps (a corrupt image in a class left out is
+    /// never read), and keeps what the same subset of the decoded set would.
+    #[test]
+    fn image_folder_subsets_before_decoding() {
+        let tmp = crate::scratch::tempdir().unwrap();
+        for split in ["train", "test"] {
+            for c in 0..4u8 {
+                let d = tmp.path().join(split).join(format!("c{c}"));
+                std::fs::create_dir_all(&d).unwrap();
+                for i in 0..5u8 {
+                    image::RgbImage::from_pixel(6, 6, image::Rgb([40 * c, 10 * i, 7]))
+                        .save(d.join(format!("{i}.png")))
+                        .unwrap();
+                }
+            }
+        }
+        let spec = |extra: &str| -> DataSpec {
+            toml::from_str(&format!(
+                "kind = \"image-folder\"\ntrain = \"{}\"\ntest = \"{}\"\n{extra}",
+                tmp.path().join("train").display(),
+                tmp.path().join("test").display()
+            ))
+            .unwrap()
+        };
+        let picked = spec("classes = 3\ntrain_per_class = 2\ntest_per_class = 4");
+        let all = load_raw(&spec(""), 6, 9, Path::new(".")).unwrap();
+        let want = subset(all, &picked, 9).unwrap();
+        std::fs::write(tmp.path().join("train/c3/4.png"), b"not a png").unwrap();
+        let got = load_raw(&picked, 6, 9, Path::new(".")).unwrap();
+        assert_eq!(got.train.labels, [0, 0, 1, 1, 2, 2]);
+        assert_eq!(got.train.class_names.len(), 3);
+        for (g, w) in [(&got.train, &want.train), (&got.test, &want.test)] {
+            assert_eq!(
+                (&g.labels, &g.pixels, &g.class_names),
+                (&w.labels, &w.pixels, &w.class_names)
+            );
+        }
+        // The whole set does decode the corrupt image, and says which.
+        let err = load_raw(&spec(""), 6, 9, Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("4.png"), "{err}");
+    }
 }

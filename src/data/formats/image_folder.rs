@@ -4,7 +4,9 @@
 //! Images are decoded and converted to RGB. The store needs one image size, so each image's
 //! shorter side is resized to the load size (bicubic, as [`crate::data::transform`]) and the image
 //! center-cropped to a square at load time — the first two steps of the evaluation transform, so
-//! load at ⌊256/224·res⌋ and `prepare(ds, res)` then only crops.
+//! load at ⌊256/224·res⌋ and `prepare(ds, res)` then only crops. A tree is listed first
+//! ([`index_image_folder`]) and only the images a subset keeps are decoded, in parallel, so the
+//! memory held is that of the kept images at the load size.
 
 use std::path::{Path, PathBuf};
 
@@ -51,12 +53,19 @@ pub fn decode_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
     Ok((chw, h, w))
 }
 
-/// Loads `root/<class>/<image>`, each image's shorter side resized to `size` and center-cropped
-/// to `size x size`; the data set is named after `root`'s last component.
-pub fn load_image_folder(root: &Path, size: usize) -> Result<ImageDataset> {
-    if size == 0 {
-        return Err(Error::usage("image folder resize target must be positive"));
-    }
+/// An ImageFolder tree listed, nothing decoded: its name (the root's last component), its
+/// classes and every image file with its label, classes sorted, files sorted within a class.
+pub struct FolderIndex {
+    pub name: String,
+    pub class_names: Vec<String>,
+    pub files: Vec<(PathBuf, u32)>,
+}
+
+/// Images decoded at a time (in parallel) before they join the data set.
+const DECODE_CHUNK: usize = 256;
+
+/// Lists `root/<class>/<image>`.
+pub fn index_image_folder(root: &Path) -> Result<FolderIndex> {
     let class_dirs: Vec<PathBuf> = list_dir(root)?.into_iter().filter(|p| p.is_dir()).collect();
     if class_dirs.is_empty() {
         return Err(Error::input(root, "no class folders (expected root/<class>/<image>)"));
@@ -79,13 +88,54 @@ pub fn load_image_folder(root: &Path, size: usize) -> Result<ImageDataset> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "images".into());
-    let mut ds = ImageDataset::empty(name, 3, size, size, class_names);
-    for (path, label) in &files {
-        let (px, h, w) = decode_rgb(path)?;
-        ds.push(&resize_and_crop(&px, 3, h, w, Some(size), size)?, *label);
+    Ok(FolderIndex {
+        name,
+        class_names,
+        files,
+    })
+}
+
+impl FolderIndex {
+    /// The labels as a data set of empty images: what class subsets are drawn from.
+    pub fn labels(&self) -> ImageDataset {
+        let mut ds = ImageDataset::empty(self.name.clone(), 3, 0, 0, self.class_names.clone());
+        ds.labels = self.files.iter().map(|(_, l)| *l).collect();
+        ds
     }
-    ds.validate()?;
-    Ok(ds)
+
+    /// The images at `indices`, in that order, decoded in parallel, each image's shorter side
+    /// resized to `size` and center-cropped to `size x size`. Only these images are ever held.
+    pub fn decode(&self, indices: &[usize], size: usize) -> Result<ImageDataset> {
+        use rayon::prelude::*;
+        if size == 0 {
+            return Err(Error::usage("image folder resize target must be positive"));
+        }
+        let mut ds = ImageDataset::empty(self.name.clone(), 3, size, size, self.class_names.clone());
+        ds.pixels.reserve(indices.len() * 3 * size * size);
+        for chunk in indices.chunks(DECODE_CHUNK) {
+            let images = chunk
+                .par_iter()
+                .map(|&i| {
+                    let path = &self.files[i].0;
+                    let (px, h, w) = decode_rgb(path)?;
+                    resize_and_crop(&px, 3, h, w, Some(size), size).map_err(|e| e.in_file(path))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for (img, &i) in images.iter().zip(chunk) {
+                ds.push(img, self.files[i].1);
+            }
+        }
+        ds.validate()?;
+        Ok(ds)
+    }
+}
+
+/// Loads `root/<class>/<image>`, each image's shorter side resized to `size` and center-cropped
+/// to `size x size`; the data set is named after `root`'s last component.
+#[cfg(test)]
+fn load_image_folder(root: &Path, size: usize) -> Result<ImageDataset> {
+    let index = index_image_folder(root)?;
+    index.decode(&(0..index.files.len()).collect::<Vec<_>>(), size)
 }
 
 #[cfg(test)]
