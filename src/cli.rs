@@ -223,6 +223,10 @@ pub struct InferArgs {
     /// Prefix stripped from every checkpoint key, e.g. `module.` or `backbone.`.
     #[arg(long)]
     pub key_prefix: Option<String>,
+    /// Leave out the checkpoint keys (after the prefix) that start with this, e.g. `projection_head.`
+    /// (repeatable).
+    #[arg(long = "ignore-key", value_name = "PREFIX")]
+    pub ignore_keys: Vec<String>,
     /// Images: a float32 .npy of shape [N, 3, H, W], already normalised.
     #[arg(long)]
     pub input: PathBuf,

@@ -17,6 +17,8 @@ pub struct InferOptions {
     pub weights: PathBuf,
     /// Stripped from every checkpoint key (`module.`, `backbone.`).
     pub key_prefix: Option<String>,
+    /// Checkpoint keys (after the prefix) starting with one of these are left out.
+    pub ignore_keys: Vec<String>,
     /// `[N, 3, H, W]` float32, already normalised.
     pub input: PathBuf,
     pub out: PathBuf,
@@ -53,7 +55,7 @@ pub fn infer(o: &InferOptions) -> Result<String> {
             format!("{h}x{w} images: square images expected"),
         ));
     }
-    let ck = Checkpoint::read(&o.weights, o.key_prefix.as_deref())?;
+    let ck = Checkpoint::read(&o.weights, o.key_prefix.as_deref(), &o.ignore_keys)?;
     let classes = match (o.classes, ck.head_classes()) {
         (Some(k), _) => k,
         (None, Some(k)) => k,

@@ -46,6 +46,7 @@ fn dispatch(command: Command) -> Result<()> {
                 arch: tunnelbench::ArchSpec::named(&args.arch).with_width(args.width),
                 weights: args.weights,
                 key_prefix: args.key_prefix,
+                ignore_keys: args.ignore_keys,
                 input: args.input,
                 out: args.out,
                 classes: args.classes,

@@ -54,6 +54,10 @@ pub struct ArchSpec {
     /// Stripped from every checkpoint key (`module.`, `backbone.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_prefix: Option<String>,
+    /// Checkpoint keys (after the prefix) starting with one of these are left out, e.g. the
+    /// projection head of a self-supervised checkpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_keys: Vec<String>,
 }
 
 fn one() -> f64 {
@@ -129,6 +133,7 @@ impl ArchSpec {
             drop_path: None,
             weights: None,
             key_prefix: None,
+            ignore_keys: Vec::new(),
         }
     }
 

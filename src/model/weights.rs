@@ -28,8 +28,10 @@ const IGNORED_LEAVES: &[&str] = &["num_batches_tracked"];
 
 impl Checkpoint {
     /// Reads the tensor index of `path` (the data is read when applied). `.safetensors` files are
-    /// read as such, anything else as a PyTorch file (zip, legacy or tar format).
-    pub fn read(path: &Path, key_prefix: Option<&str>) -> Result<Checkpoint> {
+    /// read as such, anything else as a PyTorch file (zip, legacy or tar format). `key_prefix` is
+    /// stripped from every key; then keys starting with one of `ignore` are dropped (a
+    /// self-supervised checkpoint's projection head, say).
+    pub fn read(path: &Path, key_prefix: Option<&str>, ignore: &[String]) -> Result<Checkpoint> {
         std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let bad = |e: &dyn std::fmt::Display| Error::input(path, format!("not a readable checkpoint: {e}"));
         let safetensors = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
@@ -63,6 +65,13 @@ impl Checkpoint {
                     .collect()
             }
         };
+        let tensors: BTreeMap<String, PackTensor> = tensors
+            .into_iter()
+            .filter(|(k, _)| !ignore.iter().any(|p| k.starts_with(p.as_str())))
+            .collect();
+        if tensors.is_empty() {
+            return Err(Error::input(path, "every tensor of the checkpoint is ignored"));
+        }
         Ok(Checkpoint {
             path: path.to_path_buf(),
             tensors,

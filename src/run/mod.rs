@@ -206,7 +206,11 @@ impl Stage<'_> {
         let (sc, device) = (self.sc, &self.device);
         device.seed(self.seeds.init);
         let checkpoint = match &sc.model.weights {
-            Some(w) => Some(Checkpoint::read(Path::new(w), sc.model.key_prefix.as_deref())?),
+            Some(w) => Some(Checkpoint::read(
+                Path::new(w),
+                sc.model.key_prefix.as_deref(),
+                &sc.model.ignore_keys,
+            )?),
             None => None,
         };
         let Some(recipe) = &sc.train else {

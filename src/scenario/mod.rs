@@ -146,8 +146,13 @@ pub fn validate(s: &Scenario) -> Result<()> {
         }
         (None, Some(_)) => {}
     }
-    if s.model.key_prefix.is_some() && s.model.weights.is_none() {
-        return Err(Error::usage("key `model.key_prefix` needs `model.weights`"));
+    if s.model.weights.is_none() {
+        if s.model.key_prefix.is_some() {
+            return Err(Error::usage("key `model.key_prefix` needs `model.weights`"));
+        }
+        if !s.model.ignore_keys.is_empty() {
+            return Err(Error::usage("key `model.ignore_keys` needs `model.weights`"));
+        }
     }
     let at = |key: String| move |e: Error| e.context(format!("key `{key}`"));
     s.probe.main.validate().map_err(at("probe.main".into()))?;

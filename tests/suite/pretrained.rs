@@ -116,6 +116,28 @@ fn renamed(dir: &Path, from: &str, to: &str) -> PathBuf {
     path
 }
 
+/// A copy of the fixture's `.safetensors` with one more tensor, `name` (one f32), at the end.
+fn with_extra_tensor(dir: &Path, name: &str) -> PathBuf {
+    let bytes = std::fs::read(fixtures().join("resnet50-div16.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let end = bytes.len() - 8 - n;
+    let entry = format!(
+        "{{\"{name}\":{{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[{end},{}]}},",
+        end + 4
+    );
+    let header = std::str::from_utf8(&bytes[8..8 + n])
+        .unwrap()
+        .trim_end()
+        .replacen('{', &entry, 1);
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    out.extend_from_slice(&1f32.to_le_bytes());
+    let path = dir.join("extra.safetensors");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
 #[test]
 fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
     let f = fixtures();
@@ -154,6 +176,25 @@ fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
         &try_infer(REDUCED, &extra, &[]),
         &["unexpected tensor `layer2.1.conv9.weight`"],
     );
+    // Left out on purpose, the extra tensor is no error, but then the real one is missing.
+    refused(
+        &try_infer(REDUCED, &extra, &["--ignore-key", "layer2.1.conv9"]),
+        &["missing tensor `layer2.1.conv2.weight`"],
+    );
+    let dropped = with_extra_tensor(dir, "projection_head.0.weight");
+    refused(
+        &try_infer(REDUCED, &dropped, &[]),
+        &["unexpected tensor `projection_head.0.weight`"],
+    );
+    let got = dir.join("ignored.npz");
+    ok(&run(&[
+        &["infer"][..],
+        REDUCED,
+        &["--weights", s(&dropped), "--input", s(&input), "--out", s(&got)],
+        &["--ignore-key", "projection_head."],
+    ]
+    .concat()));
+    std::fs::remove_file(&got).unwrap();
     // Truncated files, a file that is no checkpoint, a prefix no key has.
     for name in ["resnet50-div16.pth", "resnet50-div16.safetensors"] {
         let bytes = std::fs::read(f.join(name)).unwrap();
