@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{
-    ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PathFilter, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore,
+    ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
 };
 use burn::tensor::DType;
 
@@ -111,9 +111,8 @@ impl Checkpoint {
             t.name = format!("{ours}.{leaf}");
             renamed.push(t);
         }
-        let filter = (!with_head).then(|| PathFilter::new().with_regex(r"^(units|stem)\."));
         let adapter: Box<dyn ModuleAdapter> = Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
-        let result = model.apply(renamed, filter, Some(adapter), true);
+        let result = model.apply(renamed, None, Some(adapter), true);
         let torch_name = |path: &str| torch_key(&layout, path);
         match result.errors.first() {
             Some(ApplyError::ShapeMismatch { path, expected, found }) => {
