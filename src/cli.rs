@@ -217,7 +217,12 @@ pub struct InferArgs {
     /// Width multiplier of the architecture.
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
-    /// Checkpoint: a PyTorch state dict (.pth/.pt) or .safetensors, torchvision key layout.
+    /// Any other key of a scenario's `[model]` table, e.g. `depth=2`, `probe_tokens=all`
+    /// (repeatable).
+    #[arg(long = "model", value_name = "KEY=VALUE")]
+    pub model: Vec<String>,
+    /// Checkpoint: a PyTorch state dict (.pth/.pt) or .safetensors (docs/pretrained.md lists the
+    /// key layouts read).
     #[arg(long)]
     pub weights: PathBuf,
     /// Prefix stripped from every checkpoint key, e.g. `module.` or `backbone.`.

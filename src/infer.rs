@@ -31,6 +31,22 @@ pub struct InferOptions {
     pub batch: usize,
 }
 
+/// The architecture `name` at `width`, with `KEY=VALUE` settings of any other `[model]` key.
+pub fn arch_spec(name: &str, width: f64, sets: &[String]) -> Result<ArchSpec> {
+    let mut table = toml::Table::new();
+    table.insert("name".into(), name.into());
+    table.insert("width".into(), width.into());
+    for set in sets {
+        crate::scenario::apply_set(&mut table, set)
+            .map_err(|e| Error::usage(e.to_string().replace("--set", "--model")))?;
+    }
+    let spec: ArchSpec = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| Error::usage(format!("--model: {}", e.to_string().trim())))?;
+    spec.resolve()?;
+    Ok(spec)
+}
+
 /// Runs the checkpoint on the images and writes `out`; returns a one-line summary.
 pub fn infer(o: &InferOptions) -> Result<String> {
     if o.out.exists() {
@@ -56,19 +72,20 @@ pub fn infer(o: &InferOptions) -> Result<String> {
         ));
     }
     let ck = Checkpoint::read(&o.weights, o.key_prefix.as_deref(), &o.ignore_keys)?;
-    let classes = match (o.classes, ck.head_classes()) {
+    let head = ck.head_classes(&o.arch)?;
+    let classes = match (o.classes, head) {
         (Some(k), _) => k,
         (None, Some(k)) => k,
         (None, None) => {
             return Err(Error::input(
                 &o.weights,
-                "the checkpoint has no classifier (`fc.weight`): give --classes",
+                "the checkpoint has no classifier: give --classes",
             ));
         }
     };
     let device = o.backend.device();
     let mut model = Backbone::new(&o.arch, classes, h, &device)?;
-    let with_head = ck.head_classes() == Some(classes);
+    let with_head = head == Some(classes);
     ck.load_into(&mut model, &o.arch, with_head)?;
     let names = layer_names(&o.arch)?;
     let mut logits = Vec::with_capacity(n * classes);

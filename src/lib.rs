@@ -58,7 +58,7 @@ mod train;
 // use. Everything else stays inside the crate.
 
 pub use error::{Error, Result};
-pub use infer::{InferOptions, infer};
+pub use infer::{InferOptions, arch_spec, infer};
 
 /// Sets the process up before anything else: the vector path (`TUNNELBENCH_ISA`, read before
 /// anything looks at the CPU's features), then the kernels' settings.

@@ -43,7 +43,7 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Infer(args) => {
             let opts = tunnelbench::InferOptions {
-                arch: tunnelbench::ArchSpec::named(&args.arch).with_width(args.width),
+                arch: tunnelbench::arch_spec(&args.arch, args.width, &args.model)?,
                 weights: args.weights,
                 key_prefix: args.key_prefix,
                 ignore_keys: args.ignore_keys,

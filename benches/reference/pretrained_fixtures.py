@@ -1,18 +1,26 @@
 """Checkpoints and reference outputs from PyTorch, to test that tunnelbench loads a checkpoint
 and computes what PyTorch computes with it (tests/suite/pretrained.rs).
 
-For each model: random weights (BatchNorm statistics warmed up in train mode on random batches,
-so that they are not the trivial 0/1), saved as a state dict (.pth) and as .safetensors (and a
-float16 copy), a batch of normalised images (.npy) and PyTorch's outputs on them (.npz): the
-logits and, at every probe point, the feature tunnelbench probes (the conv output before its
-BatchNorm, 2x2 adaptive-average-pooled when larger than 2x2, flattened).
+For each model: random weights (ResNet: BatchNorm statistics warmed up in train mode on random
+batches, so that they are not the trivial 0/1; ViT and ConvNeXt: every LayerNorm, layer scale,
+bias, class token and head drawn at random, so that no part is an identity or zero), saved as a
+state dict (.pth) and as .safetensors, a batch of normalised images (.npy) and PyTorch's outputs
+on them (.npz): the logits and, at every probe point, the feature tunnelbench probes (a conv
+output, 2x2 adaptive-average-pooled when larger than 2x2, flattened; a ViT block's output
+through the final LayerNorm, averaged over the patch tokens).
 
-    pip install torch torchvision safetensors numpy
-    python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained           # the reduced model
-    python3 benches/reference/pretrained_fixtures.py --out /tmp/full --full                    # torchvision resnet50
+    pip install torch torchvision safetensors numpy [timm transformers]
+    python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model resnet50
+    python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model vit
+    python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model convnext
+    python3 benches/reference/pretrained_fixtures.py --out /tmp/full --full --model vit   # torchvision vit_b_16
 
-The reduced model is torchvision's ResNet-50 with every width divided by 16 (the same modules,
-the same key layout, the Bottleneck class of torchvision itself), at 64x64: small enough to commit.
+The reduced models keep torchvision's modules and key layout at a size small enough to commit:
+ResNet-50 with every width divided by 16 at 64x64; a ViT of 2 blocks, width 64, 2 heads, patch 8
+at 32x32; ConvNeXt-B's depths (3, 3, 27, 3) with widths divided by 32 at 64x64. With timm
+(ViT) or transformers (ConvNeXt) installed, the same weights are also written in timm's and
+Hugging Face's key layouts, after checking that those libraries' own models give the same
+logits.
 """
 
 import argparse
@@ -23,8 +31,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
-from torchvision.models import resnet50
+from torchvision.models import convnext_base, resnet50, vit_b_16
+from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 from torchvision.models.resnet import Bottleneck
+from torchvision.models.vision_transformer import VisionTransformer
 
 
 class ReducedResNet50(nn.Module):
@@ -73,11 +83,20 @@ def probe_feature(y):
     return torch.flatten(y, 1)
 
 
-def outputs(model, x, names):
+def vit_probe_points(model):
+    return [f"encoder.layers.encoder_layer_{i}" for i in range(len(model.encoder.layers))]
+
+
+def convnext_probe_points(model):
+    """The depthwise 7x7 conv of every block: features.{1,3,5,7}.{b}.block.0."""
+    return [f"features.{s}.{b}.block.0" for s in (1, 3, 5, 7) for b in range(len(model.features[s]))]
+
+
+def outputs(model, x, names, feature=probe_feature):
     feats = {}
     modules = dict(model.named_modules())
     hooks = [
-        modules[n].register_forward_hook(lambda m, i, o, n=n: feats.__setitem__(n, probe_feature(o)))
+        modules[n].register_forward_hook(lambda m, i, o, n=n: feats.__setitem__(n, feature(o)))
         for n in names
     ]
     with torch.no_grad():
@@ -87,22 +106,130 @@ def outputs(model, x, names):
     return {"logits": logits, **{n: feats[n] for n in names}}
 
 
+def randomise(model):
+    """Every LayerNorm, layer scale, bias, class token and classifier drawn at random (torchvision
+    initialises them to ones, 1e-6, zeros), so that none is an identity and the head is not zero."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 or "layer_scale" in name:
+                p.copy_(1 + 0.3 * torch.randn_like(p) if name.endswith("weight") or "layer_scale" in name else 0.1 * torch.randn_like(p))
+            elif name in ("class_token", "encoder.pos_embedding"):
+                p.copy_(0.5 * torch.randn_like(p))
+            elif name.startswith(("heads.", "classifier.")):
+                p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
+
+
+def reduced_vit():
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=64, mlp_dim=256, num_classes=10)
+
+
+def reduced_convnext():
+    widths = [128 // 32, 256 // 32, 512 // 32, 1024 // 32]
+    setting = [CNBlockConfig(w, n, d) for w, n, d in zip(widths, widths[1:] + [None], [3, 3, 27, 3])]
+    return ConvNeXt(setting, stochastic_depth_prob=0.0, num_classes=10)
+
+
+def timm_vit_state(model, res, x, logits):
+    """torchvision's ViT weights in timm's layout, checked against timm's own model."""
+    import timm
+
+    enc = model.encoder
+    state = {
+        "cls_token": model.class_token,
+        "pos_embed": enc.pos_embedding,
+        "patch_embed.proj.weight": model.conv_proj.weight,
+        "patch_embed.proj.bias": model.conv_proj.bias,
+        "norm.weight": enc.ln.weight,
+        "norm.bias": enc.ln.bias,
+        "head.weight": model.heads.head.weight,
+        "head.bias": model.heads.head.bias,
+    }
+    for i, layer in enumerate(enc.layers):
+        b = f"blocks.{i}"
+        for ours, theirs in [("norm1", layer.ln_1), ("norm2", layer.ln_2), ("attn.proj", layer.self_attention.out_proj), ("mlp.fc1", layer.mlp[0]), ("mlp.fc2", layer.mlp[3])]:
+            state[f"{b}.{ours}.weight"] = theirs.weight
+            state[f"{b}.{ours}.bias"] = theirs.bias
+        state[f"{b}.attn.qkv.weight"] = layer.self_attention.in_proj_weight
+        state[f"{b}.attn.qkv.bias"] = layer.self_attention.in_proj_bias
+    dim, depth = model.hidden_dim, len(enc.layers)
+    heads = enc.layers[0].self_attention.num_heads
+    t = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=res, patch_size=model.patch_size, embed_dim=dim, depth=depth, num_heads=heads, num_classes=model.heads.head.out_features)
+    state = {k: v.detach().contiguous() for k, v in state.items()}
+    t.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        assert torch.allclose(t.eval()(x), logits, atol=1e-4, rtol=1e-4), "timm's ViT disagrees"
+    return state
+
+
+def hf_convnext_state(model, x, logits):
+    """torchvision's ConvNeXt weights in Hugging Face's layout, checked against transformers' model."""
+    from transformers import ConvNextConfig, ConvNextForImageClassification
+
+    f = model.features
+    state = {
+        "convnext.embeddings.patch_embeddings.weight": f[0][0].weight,
+        "convnext.embeddings.patch_embeddings.bias": f[0][0].bias,
+        "convnext.embeddings.layernorm.weight": f[0][1].weight,
+        "convnext.embeddings.layernorm.bias": f[0][1].bias,
+        "convnext.layernorm.weight": model.classifier[0].weight,
+        "convnext.layernorm.bias": model.classifier[0].bias,
+        "classifier.weight": model.classifier[2].weight,
+        "classifier.bias": model.classifier[2].bias,
+    }
+    widths, depths = [], []
+    for s in range(4):
+        stage = f[2 * s + 1]
+        widths.append(stage[0].block[0].in_channels)
+        depths.append(len(stage))
+        t = f"convnext.encoder.stages.{s}"
+        if s > 0:
+            for i in (0, 1):
+                state[f"{t}.downsampling_layer.{i}.weight"] = f[2 * s][i].weight
+                state[f"{t}.downsampling_layer.{i}.bias"] = f[2 * s][i].bias
+        for b, block in enumerate(stage):
+            for ours, i in [("dwconv", 0), ("layernorm", 2), ("pwconv1", 3), ("pwconv2", 5)]:
+                state[f"{t}.layers.{b}.{ours}.weight"] = block.block[i].weight
+                state[f"{t}.layers.{b}.{ours}.bias"] = block.block[i].bias
+            state[f"{t}.layers.{b}.layer_scale_parameter"] = block.layer_scale.reshape(-1)
+    # The final LayerNorm's epsilon as torchvision's (the hub's convnext-base-224 says 1e-12).
+    config = ConvNextConfig(hidden_sizes=widths, depths=depths, num_labels=model.classifier[2].out_features, layer_norm_eps=1e-6)
+    hf = ConvNextForImageClassification(config)
+    state = {k: v.detach().contiguous() for k, v in state.items()}
+    hf.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        assert torch.allclose(hf.eval()(x).logits, logits, atol=1e-4, rtol=1e-4), "transformers' ConvNeXt disagrees"
+    return state
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=pathlib.Path, required=True)
-    ap.add_argument("--full", action="store_true", help="torchvision resnet50 at 224x224 instead of the reduced model")
+    ap.add_argument("--model", choices=["resnet50", "vit", "convnext"], default="resnet50")
+    ap.add_argument("--full", action="store_true", help="torchvision's full-size model at 224x224 instead of the reduced one")
     ap.add_argument("--images", type=int, default=4)
     args = ap.parse_args()
     torch.manual_seed(0)
-    if args.full:
-        model, res, name = resnet50(weights=None), 224, "resnet50"
+    feature = probe_feature
+    if args.model == "resnet50":
+        model, res, name = (resnet50(weights=None), 224, "resnet50") if args.full else (ReducedResNet50(16, 10), 64, "resnet50-div16")
+        names = probe_points(model)
+        # BatchNorm statistics that are not the trivial 0/1.
+        model.train()
+        with torch.no_grad():
+            for _ in range(3):
+                model(torch.randn(8, 3, res, res))
+    elif args.model == "vit":
+        model, res, name = (vit_b_16(weights=None), 224, "vit_b_16") if args.full else (reduced_vit(), 32, "vit-reduced")
+        randomise(model)
+        names = vit_probe_points(model)
+
+        def feature(y):
+            # The final LayerNorm on the block's output, then the mean over the patch tokens.
+            return model.encoder.ln(y)[:, 1:].mean(1)
     else:
-        model, res, name = ReducedResNet50(16, 10), 64, "resnet50-div16"
-    # BatchNorm statistics that are not the trivial 0/1.
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 3, res, res))
+        model, res, name = (convnext_base(weights=None), 224, "convnext_base") if args.full else (reduced_convnext(), 64, "convnext-div32")
+        randomise(model)
+        names = convnext_probe_points(model)
     model.eval()
     args.out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -110,14 +237,26 @@ def main():
     save_file(state, args.out / f"{name}.safetensors")
     x = torch.randn(args.images, 3, res, res)
     np.save(args.out / f"{name}-input.npy", x.numpy().astype(np.float32))
-    names = probe_points(model)
-    ref = outputs(model, x, names)
+    ref = outputs(model, x, names, feature)
+    if args.model == "vit":
+        # The other token choices of `probe_tokens`: every token, and the class token alone.
+        for tokens, pick in [("all", lambda t: t.mean(1)), ("class", lambda t: t[:, 0])]:
+            extra = outputs(model, x, names, lambda y: pick(model.encoder.ln(y)))
+            ref.update({f"{n}:{tokens}": extra[n] for n in names})
     np.savez(args.out / f"{name}-expected.npz", **{k: v.numpy().astype(np.float32) for k, v in ref.items()})
-    # A float16 checkpoint, and what PyTorch computes with its (rounded) weights in float32.
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    save_file(half, args.out / f"{name}-f16.safetensors")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
-    np.save(args.out / f"{name}-f16-logits.npy", outputs(model, x, [])["logits"].numpy().astype(np.float32))
+    if args.model == "resnet50":
+        # A float16 checkpoint, and what PyTorch computes with its (rounded) weights in float32.
+        half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+        save_file(half, args.out / f"{name}-f16.safetensors")
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+        np.save(args.out / f"{name}-f16-logits.npy", outputs(model, x, [])["logits"].numpy().astype(np.float32))
+    else:
+        other = {"vit": ("timm", lambda: timm_vit_state(model, res, x, ref["logits"])), "convnext": ("transformers", lambda: hf_convnext_state(model, x, ref["logits"]))}
+        lib, convert = other[args.model]
+        try:
+            save_file(convert(), args.out / f"{name}-{lib}.safetensors")
+        except ImportError:
+            print(f"{lib} is not installed: no {lib} layout written")
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {len(names)} probe points -> {args.out}")
 
 

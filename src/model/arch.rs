@@ -15,8 +15,11 @@ pub enum Family {
     VggmDagger,
     /// torchvision ResNet: BasicBlocks (ResNet-18/34, method §4.3) or Bottlenecks (ResNet-50).
     Resnet,
-    /// ViT with patch stem, no class token, GAP head (method §4.4).
+    /// ViT: the paper's (patch stem, fixed sin-cos positions, no class token, GAP head; method
+    /// §4.4) or torchvision's ViT-B/16 (class token, learned positions, class-token head).
     Vit,
+    /// torchvision's ConvNeXt: patchify stem, stages of depthwise 7×7 blocks with layer scale.
+    Convnext,
     /// A multilayer perceptron on the flattened image: `depth` hidden ReLU layers of `dim` units.
     Mlp,
 }
@@ -44,9 +47,15 @@ pub struct ArchSpec {
     /// ViT only: patch size (default 8).
     #[serde(default)]
     pub patch: Option<usize>,
-    /// ViT only: stochastic-depth rate at the last block (default 0.1).
+    /// ViT and ConvNeXt: stochastic-depth rate at the last block (default 0.1 for the paper's
+    /// ViTs, 0 for ViT-B/16, 0.5 for ConvNeXt-B).
     #[serde(default)]
     pub drop_path: Option<f64>,
+    /// ViT only: the tokens a block's probe feature averages (after the final LayerNorm):
+    /// `patches` (default; every token but the class token), `all`, or `class` (the class token
+    /// alone; models with one only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_tokens: Option<ProbeTokens>,
     /// A checkpoint to start from: a PyTorch state dict (`.pth`, `.pt`) or `.safetensors` in
     /// torchvision's layout (docs/pretrained.md). Without `[train]`, the network is probed as loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +67,16 @@ pub struct ArchSpec {
     /// projection head of a self-supervised checkpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_keys: Vec<String>,
+}
+
+/// Which tokens a ViT block's probe feature averages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeTokens {
+    #[default]
+    Patches,
+    All,
+    Class,
 }
 
 fn one() -> f64 {
@@ -75,6 +94,8 @@ pub const NAMED: &[&str] = &[
     "resnet-50",
     "vit-t",
     "vit-t-plus",
+    "vit-b-16",
+    "convnext-b",
     "mlp",
 ];
 
@@ -107,12 +128,24 @@ pub enum Resolved {
         stem_width: usize,
         expansion: usize,
     },
+    /// `class_token`: torchvision's layout, a class token in front of the patch tokens, learned
+    /// positions and the head on the class token; otherwise the paper's (fixed sin-cos
+    /// positions, the head on the mean token).
     Vit {
         dim: usize,
         depth: usize,
         heads: usize,
         patch: usize,
         mlp_ratio: usize,
+        drop_path: f64,
+        class_token: bool,
+        probe_tokens: ProbeTokens,
+    },
+    /// Blocks per stage and the stages' widths; stochastic depth rises linearly over all blocks
+    /// to `drop_path`.
+    Convnext {
+        depths: [usize; 4],
+        dims: [usize; 4],
         drop_path: f64,
     },
     /// The hidden layers' widths.
@@ -131,6 +164,7 @@ impl ArchSpec {
             heads: None,
             patch: None,
             drop_path: None,
+            probe_tokens: None,
             weights: None,
             key_prefix: None,
             ignore_keys: Vec::new(),
@@ -147,7 +181,8 @@ impl ArchSpec {
             "vggm-11" | "vggm-17" => Ok(Family::Vggm),
             "vggm-dagger-11" | "vggm-dagger-17" => Ok(Family::VggmDagger),
             "resnet-18" | "resnet-34" | "resnet-50" => Ok(Family::Resnet),
-            "vit-t" | "vit-t-plus" => Ok(Family::Vit),
+            "vit-t" | "vit-t-plus" | "vit-b-16" => Ok(Family::Vit),
+            "convnext-b" => Ok(Family::Convnext),
             "mlp" => Ok(Family::Mlp),
             other => Err(Error::usage(format!(
                 "unknown architecture `{other}`; allowed: {}",
@@ -166,6 +201,8 @@ impl ArchSpec {
             "resnet-50" => 50,
             "vit-t" => self.depth.unwrap_or(12),
             "vit-t-plus" => self.depth.unwrap_or(18),
+            "vit-b-16" => self.depth.unwrap_or(12),
+            "convnext-b" => 36,
             "mlp" => self.depth.unwrap_or(2),
             _ => return Err(self.family().err().unwrap_or_else(|| Error::Internal("depth".into()))),
         })
@@ -177,7 +214,8 @@ impl ArchSpec {
             Family::Vggm => (3, 0.5),
             Family::VggmDagger => (3, 1.0),
             Family::Resnet => (7, 0.25),
-            Family::Vit => (self.patch.unwrap_or(8), 1.0),
+            Family::Vit => (self.patch.unwrap_or(self.default_patch()), 1.0),
+            Family::Convnext => (4, 0.25),
             Family::Mlp => {
                 return Err(Error::usage(format!(
                     "architecture `{}` has no stem code or spatial reduction (method §4.5 covers CNNs and ViTs)",
@@ -189,6 +227,19 @@ impl ArchSpec {
 
     pub fn is_transformer(&self) -> bool {
         matches!(self.family(), Ok(Family::Vit))
+    }
+
+    fn default_patch(&self) -> usize {
+        if self.name == "vit-b-16" { 16 } else { 8 }
+    }
+
+    /// The resolution the architecture is made for: 224 for the ImageNet-1K models (ViT-B/16's
+    /// learned positions fit it), 32 for the paper's own.
+    pub fn native_resolution(&self) -> usize {
+        match self.name.as_str() {
+            "resnet-50" | "vit-b-16" | "convnext-b" => 224,
+            _ => 32,
+        }
     }
 
     fn scaled(&self, channels: usize) -> usize {
@@ -204,9 +255,23 @@ impl ArchSpec {
                 self.name, self.width
             )));
         }
-        if family != Family::Vit && (self.heads.is_some() || self.patch.is_some() || self.drop_path.is_some()) {
+        if family != Family::Vit && (self.heads.is_some() || self.patch.is_some() || self.probe_tokens.is_some()) {
             return Err(Error::usage(format!(
-                "architecture `{}`: heads/patch/drop_path apply to ViTs only",
+                "architecture `{}`: heads/patch/probe_tokens apply to ViTs only",
+                self.name
+            )));
+        }
+        if !matches!(family, Family::Vit | Family::Convnext) && self.drop_path.is_some() {
+            return Err(Error::usage(format!(
+                "architecture `{}`: drop_path applies to ViTs and ConvNeXt only",
+                self.name
+            )));
+        }
+        if let Some(rate) = self.drop_path
+            && !(0.0..1.0).contains(&rate)
+        {
+            return Err(Error::usage(format!(
+                "architecture `{}`: drop_path must be in [0, 1), got {rate}",
                 self.name
             )));
         }
@@ -240,6 +305,11 @@ impl ArchSpec {
                 stem_width: self.scaled(64),
                 expansion: if self.name == "resnet-50" { 4 } else { 1 },
             },
+            "convnext-b" => Resolved::Convnext {
+                depths: [3, 3, 27, 3],
+                dims: [self.scaled(128), self.scaled(256), self.scaled(512), self.scaled(1024)],
+                drop_path: self.drop_path.unwrap_or(0.5),
+            },
             "mlp" => {
                 let depth = self.depth.unwrap_or(2);
                 let dim = self.scaled(self.dim.unwrap_or(400));
@@ -254,18 +324,27 @@ impl ArchSpec {
                 }
             }
             _ => {
-                let heads = self.heads.unwrap_or(3);
-                let dim = self.scaled(self.dim.unwrap_or(192));
+                let class_token = self.name == "vit-b-16";
+                let (heads, dim, drop_path) = if class_token { (12, 768, 0.0) } else { (3, 192, 0.1) };
+                let heads = self.heads.unwrap_or(heads);
+                let dim = self.scaled(self.dim.unwrap_or(dim));
                 let depth = self.depth_code()?;
-                let patch = self.patch.unwrap_or(8);
-                let drop_path = self.drop_path.unwrap_or(0.1);
+                let patch = self.patch.unwrap_or(self.default_patch());
+                let drop_path = self.drop_path.unwrap_or(drop_path);
+                let probe_tokens = self.probe_tokens.unwrap_or_default();
+                if probe_tokens == ProbeTokens::Class && !class_token {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: probe_tokens = \"class\" needs a class token (vit-b-16)",
+                        self.name
+                    )));
+                }
                 if heads == 0 || !dim.is_multiple_of(heads) {
                     return Err(Error::usage(format!(
                         "architecture `{}`: embedding dim {dim} (after width) must be a positive multiple of heads {heads}",
                         self.name
                     )));
                 }
-                if !dim.is_multiple_of(4) {
+                if !class_token && !dim.is_multiple_of(4) {
                     return Err(Error::usage(format!(
                         "architecture `{}`: embedding dim {dim} must be a multiple of 4 (2D sin-cos positions)",
                         self.name
@@ -286,12 +365,6 @@ impl ArchSpec {
                         self.name
                     )));
                 }
-                if !(0.0..1.0).contains(&drop_path) {
-                    return Err(Error::usage(format!(
-                        "architecture `{}`: drop_path must be in [0, 1)",
-                        self.name
-                    )));
-                }
                 Resolved::Vit {
                     dim,
                     depth,
@@ -299,6 +372,8 @@ impl ArchSpec {
                     patch,
                     mlp_ratio: 4,
                     drop_path,
+                    class_token,
+                    probe_tokens,
                 }
             }
         })
@@ -312,6 +387,7 @@ impl ArchSpec {
                 1 + if expansion == 1 { 2 } else { 3 } * blocks.iter().sum::<usize>()
             }
             Resolved::Vit { depth, .. } => depth,
+            Resolved::Convnext { depths, .. } => depths.iter().sum(),
             Resolved::Mlp { hidden } => hidden.len(),
         })
     }
@@ -322,6 +398,7 @@ impl ArchSpec {
             Resolved::Vgg { items } => 1 << items.iter().filter(|i| matches!(i, VggItem::Pool)).count(),
             Resolved::Resnet { .. } => 32,
             Resolved::Vit { patch, .. } => patch,
+            Resolved::Convnext { .. } => 32,
             Resolved::Mlp { .. } => 1,
         })
     }

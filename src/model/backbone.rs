@@ -2,7 +2,7 @@
 //! forward pass yields the logits and the probe features of every probed layer (method §3.1–3.2),
 //! and surgery (truncation, extractor/tunnel swaps) is slicing the unit list.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
@@ -11,7 +11,7 @@ use burn::tensor::activation::{gelu, relu};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use super::arch::{ArchSpec, Resolved, VggItem};
+use super::arch::{ArchSpec, ProbeTokens, Resolved, VggItem};
 use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
 use crate::kernel::{batch_norm, conv2d_module};
@@ -57,6 +57,27 @@ pub struct VitBlock {
     pub drop_path: f64,
 }
 
+/// ConvNeXt block (torchvision's `CNBlock`), after the stage's downsampling if it opens one:
+/// depthwise 7×7 -> [probe] -> LayerNorm -> Linear 4× -> GELU -> Linear -> layer scale, added to
+/// the block input with stochastic depth.
+#[derive(Module, Debug)]
+pub struct ConvnextBlock {
+    pub down: Option<Downsample>,
+    pub dwconv: Conv2d,
+    pub norm: LayerNorm,
+    pub fc1: Linear,
+    pub fc2: Linear,
+    pub layer_scale: Param<Tensor<1>>,
+    pub drop_path: f64,
+}
+
+/// ConvNeXt's downsampling between stages: channel LayerNorm, then a 2×2 stride-2 conv.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    pub norm: LayerNorm,
+    pub conv: Conv2d,
+}
+
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Unit {
@@ -66,16 +87,38 @@ pub enum Unit {
     ResMid(ResFirst),
     ResSecond(ResSecond),
     Vit(VitBlock),
+    Convnext(ConvnextBlock),
     Dense(DenseUnit),
 }
 
-/// ViT patch embedding (conv k = stride = patch) with fixed 2D sin-cos positions.
+/// ViT patch embedding (conv k = stride = patch): with the paper's fixed 2D sin-cos positions, or
+/// torchvision's class token in front and learned positions.
 #[derive(Module, Debug)]
 pub struct PatchStem {
     pub proj: Conv2d,
+    pub class_token: Option<Param<Tensor<3>>>,
+    /// `[1, tokens, dim]`; none: fixed sin-cos positions.
+    pub positions: Option<Param<Tensor<3>>>,
+    #[module(skip)]
+    pub probe_tokens: ProbeTokens,
 }
 
-/// The classifier: CNNs pool globally then a linear layer; ViTs apply the final LayerNorm first.
+/// ConvNeXt's patchify stem: a 4×4 stride-4 conv, then a channel LayerNorm.
+#[derive(Module, Debug)]
+pub struct ConvStem {
+    pub conv: Conv2d,
+    pub norm: LayerNorm,
+}
+
+/// What comes before the first probed unit, if anything.
+#[derive(Module, Debug)]
+pub enum Stem {
+    Patch(PatchStem),
+    Conv(ConvStem),
+}
+
+/// The classifier: CNNs pool globally then a linear layer (ConvNeXt normalises the pooled
+/// vector first); ViTs apply the final LayerNorm to every token, then pool.
 #[derive(Module, Debug)]
 pub struct Head {
     pub norm: Option<LayerNorm>,
@@ -84,7 +127,7 @@ pub struct Head {
 
 #[derive(Module, Debug)]
 pub struct Backbone {
-    pub stem: Option<PatchStem>,
+    pub stem: Option<Stem>,
     pub units: Vec<Unit>,
     pub head: Head,
 }
@@ -130,6 +173,7 @@ impl Backbone {
             Unit::ResFirst(u) | Unit::ResMid(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::ResSecond(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::Vit(u) => u.norm2.gamma.shape().dims::<1>()[0],
+            Unit::Convnext(u) => u.layer_scale.shape().dims::<1>()[0],
             Unit::Dense(u) => u.fc.weight.shape().dims::<2>()[1],
         }
     }
@@ -150,13 +194,20 @@ impl Backbone {
 
     fn run(&self, x: Tensor<4>, want_features: bool) -> ForwardOut {
         let training = x.device().is_autodiff();
-        let mut flow = match &self.stem {
-            None => Flow::Map { x, identity: None },
-            Some(stem) => Flow::Tokens(stem.forward(x)),
+        let (mut flow, tokens) = match &self.stem {
+            None => (Flow::Map { x, identity: None }, None),
+            Some(Stem::Patch(stem)) => (Flow::Tokens(stem.forward(x)), Some(stem.token_pool())),
+            Some(Stem::Conv(stem)) => (
+                Flow::Map {
+                    x: channel_norm(&stem.norm, conv2d_module(&stem.conv, x)),
+                    identity: None,
+                },
+                None,
+            ),
         };
         let mut features = Vec::new();
         for unit in &self.units {
-            let (next, feature) = unit.forward(flow, want_features, training, self.head.norm.as_ref());
+            let (next, feature) = unit.forward(flow, want_features, training, self.head.norm.as_ref(), tokens);
             flow = next;
             if let Some(f) = feature {
                 features.push(f);
@@ -165,14 +216,22 @@ impl Backbone {
         let pooled = match flow {
             Flow::Map { x, .. } => {
                 let [b, c, _, _] = x.dims();
-                adaptive_avg_pool2d(x, [1, 1]).reshape([b, c])
+                let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([b, c]);
+                match &self.head.norm {
+                    Some(n) => n.forward(pooled),
+                    None => pooled,
+                }
             }
             Flow::Tokens(t) => {
                 let t = match &self.head.norm {
                     Some(n) => n.forward(t),
                     None => t,
                 };
-                t.mean_dim(1).squeeze_dim(1)
+                // The class token where there is one (torchvision's head), else the mean token.
+                match tokens {
+                    Some(TokenPool { class_token: true, .. }) => t.narrow(1, 0, 1).squeeze_dim(1),
+                    _ => t.mean_dim(1).squeeze_dim(1),
+                }
             }
             Flow::Flat(h) => h,
         };
@@ -286,7 +345,18 @@ pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
                 }
             }
         }
-        Resolved::Vit { depth, .. } => names.extend((0..depth).map(|i| format!("blocks.{i}"))),
+        Resolved::Vit { depth, class_token, .. } => names.extend((0..depth).map(|i| {
+            if class_token {
+                format!("encoder.layers.encoder_layer_{i}")
+            } else {
+                format!("blocks.{i}")
+            }
+        })),
+        Resolved::Convnext { depths, .. } => {
+            for (stage, &n) in depths.iter().enumerate() {
+                names.extend((0..n).map(|b| format!("features.{}.{b}.block.0", 2 * stage + 1)));
+            }
+        }
         Resolved::Mlp { hidden } => names.extend((0..hidden.len()).map(|i| format!("fc.{i}"))),
     }
     Ok(names
@@ -313,6 +383,7 @@ impl Unit {
         want_features: bool,
         training: bool,
         final_norm: Option<&LayerNorm>,
+        tokens: Option<TokenPool>,
     ) -> (Flow, Option<Tensor<2>>) {
         match (self, flow) {
             (Unit::Conv(u), Flow::Map { x, .. }) => {
@@ -372,9 +443,29 @@ impl Unit {
                         Some(n) => n.forward(t.clone().detach()),
                         None => t.clone().detach(),
                     };
-                    n.mean_dim(1).squeeze_dim(1)
+                    tokens.unwrap_or_default().probe_feature(n)
                 });
                 (Flow::Tokens(t), f)
+            }
+            (Unit::Convnext(u), Flow::Map { x, .. }) => {
+                let x = match &u.down {
+                    Some(d) => conv2d_module(&d.conv, channel_norm(&d.norm, x)),
+                    None => x,
+                };
+                let h = conv2d_module(&u.dwconv, x.clone());
+                let f = want_features.then(|| cnn_feature(&h));
+                // Channels last for the LayerNorm and the two linear layers, as torchvision does.
+                let h = u
+                    .fc2
+                    .forward(gelu(u.fc1.forward(u.norm.forward(h.permute([0, 2, 3, 1])))));
+                let h = (h * u.layer_scale.val().unsqueeze::<4>()).permute([0, 3, 1, 2]);
+                (
+                    Flow::Map {
+                        x: x + drop_path(h, u.drop_path, training),
+                        identity: None,
+                    },
+                    f,
+                )
             }
             (Unit::Dense(u), flow) => {
                 let x = match flow {
@@ -395,23 +486,66 @@ impl Unit {
 }
 
 /// Stochastic depth: drop the whole residual branch per sample with probability `rate`.
-fn drop_path(x: Tensor<3>, rate: f64, training: bool) -> Tensor<3> {
+fn drop_path<const D: usize>(x: Tensor<D>, rate: f64, training: bool) -> Tensor<D> {
     if !training || rate <= 0.0 {
         return x;
     }
-    let [b, _, _] = x.dims();
+    let mut shape = [1; D];
+    shape[0] = x.dims()[0];
     let keep = 1.0 - rate;
-    let mask = Tensor::<3>::random([b, 1, 1], Distribution::Bernoulli(keep), &x.device());
+    let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &x.device());
     x * mask.div_scalar(keep)
 }
 
+/// LayerNorm over the channels of an NCHW map (torchvision's `LayerNorm2d`).
+fn channel_norm(norm: &LayerNorm, x: Tensor<4>) -> Tensor<4> {
+    norm.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
+}
+
+/// How a ViT's tokens are pooled: whether token 0 is a class token, and which tokens a probe
+/// feature averages.
+#[derive(Clone, Copy, Debug, Default)]
+struct TokenPool {
+    class_token: bool,
+    probe: ProbeTokens,
+}
+
+impl TokenPool {
+    /// `[b, tokens, dim]` (after the final LayerNorm) -> `[b, dim]`.
+    fn probe_feature(self, t: Tensor<3>) -> Tensor<2> {
+        let n = t.dims()[1];
+        let t = match (self.class_token, self.probe) {
+            (true, ProbeTokens::Class) => t.narrow(1, 0, 1),
+            (true, ProbeTokens::Patches) => t.narrow(1, 1, n - 1),
+            _ => t,
+        };
+        t.mean_dim(1).squeeze_dim(1)
+    }
+}
+
 impl PatchStem {
+    fn token_pool(&self) -> TokenPool {
+        TokenPool {
+            class_token: self.class_token.is_some(),
+            probe: self.probe_tokens,
+        }
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<3> {
         let p = conv2d_module(&self.proj, x);
         let [b, d, gh, gw] = p.dims();
         let tokens = p.reshape([b, d, gh * gw]).swap_dims(1, 2);
-        let pos = sincos_positions(d, gh, gw, &tokens.device());
-        tokens + pos.unsqueeze_dim(0)
+        let tokens = match &self.class_token {
+            Some(c) => Tensor::cat(vec![c.val().expand([b as i64, 1, d as i64]), tokens], 1),
+            None => tokens,
+        };
+        match &self.positions {
+            Some(pos) => tokens + pos.val(),
+            None => {
+                let pos = sincos_positions(d, gh, gw, &tokens.device());
+                tokens + pos.unsqueeze_dim(0)
+            }
+        }
     }
 }
 
@@ -450,7 +584,7 @@ pub fn parameter_count(model: &Backbone) -> usize {
             Unit::ResSecond(u) => {
                 u.bn.gamma.shape().dims::<1>()[0] + u.down_bn.as_ref().map_or(0, |b| b.gamma.shape().dims::<1>()[0])
             }
-            Unit::Vit(_) | Unit::Dense(_) => 0,
+            Unit::Vit(_) | Unit::Convnext(_) | Unit::Dense(_) => 0,
         })
         .sum();
     model.num_params() - 2 * running
@@ -514,6 +648,67 @@ mod tests {
         let d = dims(&small, 64);
         assert_eq!(&d[..5], [32, 32, 32, 128, 32]);
         assert_eq!(d[48], 256 * 2 * 2);
+    }
+
+    #[test]
+    fn vit_b_16_and_convnext_b_are_torchvisions() {
+        let device = Device::flex();
+        // torchvision.models.vit_b_16() and convnext_base(), 1000 classes: 86,567,656 and
+        // 88,591,464 parameters.
+        for (name, params, layers, first, last) in [
+            (
+                "vit-b-16",
+                86_567_656,
+                12,
+                "encoder.layers.encoder_layer_0",
+                "encoder.layers.encoder_layer_11",
+            ),
+            (
+                "convnext-b",
+                88_591_464,
+                36,
+                "features.1.0.block.0",
+                "features.7.2.block.0",
+            ),
+        ] {
+            let spec = ArchSpec::named(name);
+            let model = Backbone::new(&spec, 1000, 224, &device).unwrap();
+            assert_eq!(parameter_count(&model), params, "{name}");
+            let names = layer_names(&spec).unwrap();
+            assert_eq!((names.len(), spec.probed_layers().unwrap()), (layers, layers));
+            assert_eq!([&names[0].name, &names[layers - 1].name], [first, last]);
+        }
+        // Probe features: the embedding per ViT block; the depthwise conv's 2x2-pooled output
+        // per ConvNeXt block (4C while the map is larger than 2x2, then C·H·W).
+        let vit = ArchSpec {
+            depth: Some(2),
+            dim: Some(64),
+            heads: Some(2),
+            patch: Some(8),
+            ..ArchSpec::named("vit-b-16")
+        };
+        assert_eq!(dims(&vit, 32), vec![64, 64]);
+        let convnext = dims(&ArchSpec::named("convnext-b").with_width(0.03125), 64);
+        assert_eq!(convnext.len(), 36);
+        assert_eq!([convnext[0], convnext[3], convnext[6], convnext[33]], [16, 32, 64, 128]);
+        // The class token alone is a choice only where there is one.
+        let class = Some(ProbeTokens::Class);
+        assert!(
+            ArchSpec {
+                probe_tokens: class,
+                ..vit
+            }
+            .resolve()
+            .is_ok()
+        );
+        assert!(
+            ArchSpec {
+                probe_tokens: class,
+                ..ArchSpec::named("vit-t")
+            }
+            .resolve()
+            .is_err()
+        );
     }
 
     #[test]

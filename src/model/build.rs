@@ -1,14 +1,18 @@
 //! Building a freshly initialised backbone from its architecture (method §4), each family's
 //! layers with the initialisation of the reference implementation.
 
+use burn::module::Param;
 use burn::nn::attention::MultiHeadAttentionConfig;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::Device;
+use burn::tensor::{Device, Distribution, Tensor};
 
 use super::arch::{ArchSpec, Resolved, VggItem};
-use super::backbone::{Backbone, ConvUnit, DenseUnit, Head, PatchStem, ResFirst, ResSecond, Unit, VitBlock};
+use super::backbone::{
+    Backbone, ConvStem, ConvUnit, ConvnextBlock, DenseUnit, Downsample, Head, PatchStem, ResFirst, ResSecond, Stem,
+    Unit, VitBlock,
+};
 use crate::error::{Error, Result};
 
 const SQRT_2: f64 = std::f64::consts::SQRT_2;
@@ -62,11 +66,35 @@ fn vit_linear(din: usize, dout: usize, device: &Device) -> Linear {
     l
 }
 
+fn layer_norm(dim: usize, device: &Device) -> burn::nn::LayerNorm {
+    LayerNormConfig::new(dim).with_epsilon(1e-6).init(device)
+}
+
 pub(super) fn vit_head(dim: usize, classes: usize, device: &Device) -> Head {
     Head {
-        norm: Some(LayerNormConfig::new(dim).with_epsilon(1e-6).init(device)),
+        norm: Some(layer_norm(dim, device)),
         fc: vit_linear(dim, classes, device),
     }
+}
+
+/// A ConvNeXt or ViT conv: normal with std 0.02 (torchvision's truncation at ±2 never bites at
+/// that std), zero bias. `groups == cin`: the depthwise 7×7 (stride 1, padding 3); otherwise a
+/// patchify conv, stride = kernel, no padding.
+fn std_conv(cin: usize, cout: usize, k: usize, groups: usize, device: &Device) -> Conv2d {
+    let depthwise = groups > 1;
+    let (stride, pad) = if depthwise { (1, k / 2) } else { (k, 0) };
+    let c = Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_groups(groups)
+        .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+        .init(device);
+    zero_bias(c)
+}
+
+/// The stochastic-depth rate of block `i` of `n`, rising linearly from 0 to `last`.
+fn depth_rate(last: f64, i: usize, n: usize) -> f64 {
+    if n > 1 { last * i as f64 / (n - 1) as f64 } else { 0.0 }
 }
 
 /// A linear layer initialised as PyTorch's default: weights and biases U(±1/√fan_in).
@@ -81,7 +109,8 @@ fn torch_linear(din: usize, dout: usize, device: &Device) -> Linear {
 
 impl Backbone {
     /// Build a freshly initialised backbone for `classes` classes and `resolution`² RGB inputs
-    /// (only the MLP, whose first layer sees every pixel, depends on the resolution).
+    /// (only the MLP, whose first layer sees every pixel, and the learned positions of ViT-B/16
+    /// depend on the resolution).
     pub fn new(spec: &ArchSpec, classes: usize, resolution: usize, device: &Device) -> Result<Self> {
         if classes < 2 {
             return Err(Error::usage(format!(
@@ -197,36 +226,76 @@ impl Backbone {
                 patch,
                 mlp_ratio,
                 drop_path,
+                class_token,
+                probe_tokens,
             } => {
-                let mut proj = Conv2dConfig::new([3, dim], [patch, patch])
-                    .with_stride([patch, patch])
-                    .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
-                    .init(device);
-                proj.bias = proj.bias.map(|b| b.map(|t| t.zeros_like()));
+                let grid = resolution / patch;
+                let tokens = grid * grid + class_token as usize;
                 let units = (0..depth)
                     .map(|i| {
-                        let rate = if depth > 1 {
-                            drop_path * i as f64 / (depth - 1) as f64
-                        } else {
-                            0.0
-                        };
                         Unit::Vit(VitBlock {
-                            norm1: LayerNormConfig::new(dim).with_epsilon(1e-6).init(device),
+                            norm1: layer_norm(dim, device),
                             attn: MultiHeadAttentionConfig::new(dim, heads)
                                 .with_dropout(0.0)
                                 .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
                                 .init(device),
-                            norm2: LayerNormConfig::new(dim).with_epsilon(1e-6).init(device),
+                            norm2: layer_norm(dim, device),
                             fc1: vit_linear(dim, dim * mlp_ratio, device),
                             fc2: vit_linear(dim * mlp_ratio, dim, device),
-                            drop_path: rate,
+                            drop_path: depth_rate(drop_path, i, depth),
                         })
                     })
                     .collect();
                 Backbone {
-                    stem: Some(PatchStem { proj }),
+                    stem: Some(Stem::Patch(PatchStem {
+                        proj: std_conv(3, dim, patch, 1, device),
+                        // torchvision: a zero class token, positions N(0, 0.02).
+                        class_token: class_token.then(|| Param::from_tensor(Tensor::zeros([1, 1, dim], device))),
+                        positions: class_token.then(|| {
+                            Param::from_tensor(Tensor::random(
+                                [1, tokens, dim],
+                                Distribution::Normal(0.0, 0.02),
+                                device,
+                            ))
+                        }),
+                        probe_tokens,
+                    })),
                     units,
                     head: vit_head(dim, classes, device),
+                }
+            }
+            Resolved::Convnext {
+                depths,
+                dims,
+                drop_path,
+            } => {
+                let total: usize = depths.iter().sum();
+                let mut units = Vec::with_capacity(total);
+                let mut cin = dims[0];
+                for (stage, (&n, &dim)) in depths.iter().zip(dims.iter()).enumerate() {
+                    for b in 0..n {
+                        units.push(Unit::Convnext(ConvnextBlock {
+                            down: (stage > 0 && b == 0).then(|| Downsample {
+                                norm: layer_norm(cin, device),
+                                conv: std_conv(cin, dim, 2, 1, device),
+                            }),
+                            dwconv: std_conv(dim, dim, 7, dim, device),
+                            norm: layer_norm(dim, device),
+                            fc1: vit_linear(dim, 4 * dim, device),
+                            fc2: vit_linear(4 * dim, dim, device),
+                            layer_scale: Param::from_tensor(Tensor::full([dim], 1e-6, device)),
+                            drop_path: depth_rate(drop_path, units.len(), total),
+                        }));
+                        cin = dim;
+                    }
+                }
+                Backbone {
+                    stem: Some(Stem::Conv(ConvStem {
+                        conv: std_conv(3, dims[0], 4, 1, device),
+                        norm: layer_norm(dims[0], device),
+                    })),
+                    units,
+                    head: vit_head(cin, classes, device),
                 }
             }
         })

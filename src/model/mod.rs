@@ -45,9 +45,10 @@ pub fn model_rows(classes: usize) -> Result<Vec<ModelRow>> {
         .iter()
         .map(|name| {
             let spec = ArchSpec::named(name);
-            let model = Backbone::new(&spec, classes, 32, &device)?;
+            let model = Backbone::new(&spec, classes, spec.native_resolution(), &device)?;
             let parameters = parameter_count(&model);
-            let paper_parameters = if spec.is_transformer() {
+            let table11_millions = table11_params_millions(name);
+            let paper_parameters = if spec.is_transformer() && table11_millions.is_some() {
                 parameters + model.n_layers() * VIT_GATE_PARAMS_PER_BLOCK
             } else {
                 parameters
@@ -56,7 +57,7 @@ pub fn model_rows(classes: usize) -> Result<Vec<ModelRow>> {
                 name: name.to_string(),
                 parameters,
                 paper_parameters,
-                table11_millions: table11_params_millions(name),
+                table11_millions,
                 probed_layers: model.n_layers(),
             })
         })
@@ -73,11 +74,11 @@ pub fn models_table(classes: usize) -> Result<String> {
         let first = names.first().map(|l| l.name.as_str()).unwrap_or("");
         let last = names.last().map(|l| l.name.as_str()).unwrap_or("");
         out.push_str(&format!(
-            "{:<16} {:>12} {:>14} {:>9}M {:>8}  {first} .. {last}\n",
+            "{:<16} {:>12} {:>14} {:>10} {:>8}  {first} .. {last}\n",
             row.name,
             row.parameters,
             row.paper_parameters,
-            row.table11_millions.map(|m| format!("{m:.2}")).unwrap_or_default(),
+            row.table11_millions.map_or("-".to_string(), |m| format!("{m:.2}M")),
             row.probed_layers
         ));
     }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::burn_pack::{Bytes, Tensor as PackTensor};
 use burn::store::{
     ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
@@ -78,46 +78,55 @@ impl Checkpoint {
         })
     }
 
-    /// The number of classes of the checkpoint's classifier (`fc.weight` rows), if it has one.
-    pub fn head_classes(&self) -> Option<usize> {
-        self.tensors
-            .get("fc.weight")
-            .and_then(|t| (t.shape.len() == 2).then(|| t.shape[0]))
+    /// The number of classes of the checkpoint's classifier (the rows of the tensor that loads
+    /// into the head's linear layer), if it has one.
+    /// A key that the architecture has no place for is an error.
+    pub fn head_classes(&self, spec: &ArchSpec) -> Result<Option<usize>> {
+        let layout = self.layout(spec)?;
+        Ok(self
+            .tensors
+            .iter()
+            .find(|(key, _)| layout.targets(key).iter().any(|t| t.path == "head.fc.weight"))
+            .and_then(|(_, t)| (t.shape.len() == 2).then(|| t.shape[0])))
     }
 
     /// Loads the checkpoint into `model` (of architecture `spec`), its classifier too when
     /// `with_head`. Returns how many tensors were applied.
     pub fn load_into(&self, model: &mut Backbone, spec: &ArchSpec, with_head: bool) -> Result<usize> {
-        let layout = torch_layout(spec)?;
+        let layout = self.layout(spec)?;
         let err = |msg: String| Error::input(&self.path, msg);
         let mut renamed = Vec::new();
-        for (key, tensor) in &self.tensors {
-            let (module, leaf) = key.rsplit_once('.').unwrap_or(("", key));
-            if IGNORED_LEAVES.contains(&leaf) {
-                continue;
+        for (key, tensor) in self.loaded() {
+            for target in layout.targets(key) {
+                if !with_head && target.path.starts_with("head.") {
+                    continue;
+                }
+                renamed.push(
+                    target
+                        .piece
+                        .cut(tensor, &target.path)
+                        .map_err(|e| err(format!("tensor `{key}`: {e}")))?,
+                );
             }
-            let Some(ours) = layout.get(module) else {
-                return Err(err(format!(
-                    "unexpected tensor `{key}` {:?}: architecture `{}` has no module `{module}`{}",
-                    tensor.shape.as_slice(),
-                    spec.name,
-                    hint(&layout)
-                )));
-            };
-            if !with_head && ours.starts_with("head.") {
-                continue;
-            }
-            let mut t = tensor.clone();
-            t.name = format!("{ours}.{leaf}");
-            renamed.push(t);
         }
         let adapter: Box<dyn ModuleAdapter> = Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
         let result = model.apply(renamed, None, Some(adapter), true);
-        let torch_name = |path: &str| torch_key(&layout, path);
+        let torch_name = |path: &str| layout.torch_key(path);
         match result.errors.first() {
             Some(ApplyError::ShapeMismatch { path, expected, found }) => {
+                // A ViT's learned positions fix the input resolution: say which one they fit.
+                let positions = match (path.as_str(), spec.resolve()?) {
+                    ("stem.positions", Resolved::Vit { patch, .. }) => {
+                        let grid = (found.as_slice().get(1).map_or(1, |t| t.saturating_sub(1)) as f64).sqrt();
+                        format!(
+                            " (its positions fit {0}x{0} images; give images of that size)",
+                            grid.round() as usize * patch
+                        )
+                    }
+                    _ => String::new(),
+                };
                 return Err(err(format!(
-                    "tensor `{}` has shape {:?}; architecture `{}` (width {}) needs {:?}",
+                    "tensor `{}` has shape {:?}; architecture `{}` (width {}) needs {:?}{positions}",
                     torch_name(path),
                     found.as_slice(),
                     spec.name,
@@ -128,7 +137,7 @@ impl Checkpoint {
             Some(e) => {
                 return Err(err(format!(
                     "{e} (as the checkpoint names it: {})",
-                    torch_names(&layout, &e.to_string())
+                    layout.torch_names(&e.to_string())
                 )));
             }
             None => {}
@@ -163,51 +172,221 @@ impl Checkpoint {
     }
 }
 
-/// The first few module names of a layout, for an error message.
-fn hint(layout: &BTreeMap<String, String>) -> String {
-    let mut names: Vec<&str> = layout.keys().map(String::as_str).collect();
-    names.sort_by_key(|n| (n.len(), *n));
-    format!(" (it has {}, ...)", names[..names.len().min(4)].join(", "))
-}
+impl Checkpoint {
+    /// The tensors to load: all but BatchNorm's step counters.
+    fn loaded(&self) -> impl Iterator<Item = (&String, &PackTensor)> {
+        self.tensors.iter().filter(|(key, _)| {
+            let leaf = key.rsplit_once('.').map_or(key.as_str(), |(_, l)| l);
+            !IGNORED_LEAVES.contains(&leaf)
+        })
+    }
 
-/// The checkpoint key of a backbone parameter path (`units.3.bn.gamma` → `layer1.0.bn3.weight`).
-fn torch_key(layout: &BTreeMap<String, String>, path: &str) -> String {
-    let (module, leaf) = path.rsplit_once('.').unwrap_or(("", path));
-    let leaf = match leaf {
-        "gamma" => "weight",
-        "beta" => "bias",
-        other => other,
-    };
-    match layout.iter().find(|(_, ours)| ours.as_str() == module) {
-        Some((torch, _)) => format!("{torch}.{leaf}"),
-        None => path.to_string(),
+    /// The key layout of `spec` that the checkpoint is written in; a tensor it has no place for
+    /// is an error naming it.
+    fn layout(&self, spec: &ArchSpec) -> Result<Layout> {
+        let layout = Layout::of(spec, self)?;
+        if let Some((key, tensor)) = self.loaded().find(|(key, _)| layout.targets(key).is_empty()) {
+            return Err(Error::input(
+                &self.path,
+                format!(
+                    "unexpected tensor `{key}` {:?}: architecture `{}` ({} layout) has no such module{}",
+                    tensor.shape.as_slice(),
+                    spec.name,
+                    layout.name,
+                    layout.hint()
+                ),
+            ));
+        }
+        Ok(layout)
     }
 }
 
-/// Every backbone parameter path named in `text`, as the checkpoint names it.
-fn torch_names(layout: &BTreeMap<String, String>, text: &str) -> String {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_'))
-        .filter(|w| w.starts_with("units.") || w.starts_with("head.") || w.starts_with("stem."))
-        .map(|w| format!("`{}`", torch_key(layout, w)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The part of a checkpoint tensor that one backbone parameter takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Piece {
+    Whole,
+    /// Rows `[i·n/3, (i+1)·n/3)` of a fused query/key/value projection (`in_proj_weight`, `qkv`).
+    Third(usize),
+    /// The tensor flattened (torchvision's `[C, 1, 1]` layer scale is a `[C]` parameter here).
+    Flat,
 }
 
-/// Checkpoint module name → backbone module path, for the architectures whose torchvision
-/// layout tunnelbench reads.
-fn torch_layout(spec: &ArchSpec) -> Result<BTreeMap<String, String>> {
-    let Resolved::Resnet { blocks, expansion, .. } = spec.resolve()? else {
-        return Err(Error::usage(format!(
-            "architecture `{}` has no checkpoint layout; weights load into resnet-18, resnet-34 and resnet-50 \
-             (torchvision's keys)",
-            spec.name
-        )));
-    };
-    let mut m = BTreeMap::from([
-        ("conv1".to_string(), "units.0.conv".to_string()),
-        ("bn1".to_string(), "units.0.bn".to_string()),
-        ("fc".to_string(), "head.fc".to_string()),
-    ]);
+impl Piece {
+    fn cut(self, t: &PackTensor, path: &str) -> std::result::Result<PackTensor, String> {
+        let mut out = match self {
+            Piece::Whole => t.clone(),
+            Piece::Flat => {
+                let mut out = t.clone();
+                out.shape = vec![t.shape.iter().product::<usize>()].into();
+                out
+            }
+            Piece::Third(i) => {
+                let rows = t.shape.first().copied().unwrap_or(0);
+                if rows == 0 || !rows.is_multiple_of(3) {
+                    return Err(format!(
+                        "shape {:?}: a fused query/key/value projection needs a first dimension divisible by 3",
+                        t.shape.as_slice()
+                    ));
+                }
+                let bytes = t.to_bytes().map_err(|e| e.to_string())?;
+                let third = bytes.len() / 3;
+                let mut shape = t.shape.as_slice().to_vec();
+                shape[0] = rows / 3;
+                PackTensor::new(
+                    String::new(),
+                    t.dtype,
+                    shape,
+                    None,
+                    Bytes::from_bytes_vec(bytes[i * third..(i + 1) * third].to_vec()),
+                )
+            }
+        };
+        out.name = path.to_string();
+        Ok(out)
+    }
+}
+
+/// One backbone parameter that a checkpoint key loads into.
+#[derive(Clone, Debug)]
+struct Target {
+    path: String,
+    piece: Piece,
+}
+
+/// Where a checkpoint's tensors go in a backbone, for one key layout.
+struct Layout {
+    /// "torchvision", "timm", "Hugging Face".
+    name: &'static str,
+    /// Checkpoint module → backbone module; the tensor's leaf name (`weight`, `bias`, `running_mean`)
+    /// is kept.
+    modules: BTreeMap<String, String>,
+    /// Whole checkpoint keys that load otherwise: renamed, split or reshaped.
+    params: BTreeMap<String, Vec<Target>>,
+}
+
+impl Layout {
+    fn new(name: &'static str) -> Layout {
+        Layout {
+            name,
+            modules: BTreeMap::new(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    fn module(&mut self, torch: impl Into<String>, ours: impl Into<String>) {
+        self.modules.insert(torch.into(), ours.into());
+    }
+
+    fn param(&mut self, torch: impl Into<String>, ours: impl Into<String>, piece: Piece) {
+        self.params.entry(torch.into()).or_default().push(Target {
+            path: ours.into(),
+            piece,
+        });
+    }
+
+    /// A fused query/key/value projection (`<torch>_weight`/`_bias` or `<torch>.weight`/`.bias`)
+    /// into the three projections of `attn`.
+    fn fused_qkv(&mut self, weight: &str, bias: &str, attn: &str) {
+        for (torch, leaf) in [(weight, "weight"), (bias, "bias")] {
+            for (i, part) in ["query", "key", "value"].into_iter().enumerate() {
+                self.param(torch, format!("{attn}.{part}.{leaf}"), Piece::Third(i));
+            }
+        }
+    }
+
+    fn targets(&self, key: &str) -> Vec<Target> {
+        if let Some(t) = self.params.get(key) {
+            return t.clone();
+        }
+        let (module, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+        self.modules
+            .get(module)
+            .map(|ours| {
+                vec![Target {
+                    path: format!("{ours}.{leaf}"),
+                    piece: Piece::Whole,
+                }]
+            })
+            .unwrap_or_default()
+    }
+
+    /// The checkpoint layout of `spec`'s family that `ck` is written in, told by its keys.
+    fn of(spec: &ArchSpec, ck: &Checkpoint) -> Result<Layout> {
+        let has = |key: &str| ck.tensors.contains_key(key);
+        match spec.resolve()? {
+            Resolved::Resnet { blocks, expansion, .. } => Ok(resnet_layout(blocks, expansion)),
+            Resolved::Vit {
+                depth,
+                class_token: true,
+                ..
+            } => Ok(if has("patch_embed.proj.weight") {
+                timm_vit_layout(depth)
+            } else {
+                torchvision_vit_layout(depth)
+            }),
+            Resolved::Convnext { depths, .. } => Ok(
+                match ["convnext.", ""]
+                    .into_iter()
+                    .find(|p| has(&format!("{p}embeddings.patch_embeddings.weight")))
+                {
+                    Some(prefix) => hf_convnext_layout(depths, prefix),
+                    None => torchvision_convnext_layout(depths),
+                },
+            ),
+            _ => Err(Error::usage(format!(
+                "architecture `{}` has no checkpoint layout; weights load into resnet-18, resnet-34, resnet-50 \
+                 (torchvision's keys), vit-b-16 (torchvision's or timm's) and convnext-b (torchvision's or \
+                 Hugging Face's)",
+                spec.name
+            ))),
+        }
+    }
+
+    /// The first few module names of the layout, for an error message.
+    fn hint(&self) -> String {
+        let mut names: Vec<&str> = self
+            .modules
+            .keys()
+            .chain(self.params.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_by_key(|n| (n.len(), *n));
+        format!(" (it has {}, ...)", names[..names.len().min(4)].join(", "))
+    }
+
+    /// The checkpoint key of a backbone parameter path (`units.3.bn.gamma` → `layer1.0.bn3.weight`).
+    fn torch_key(&self, path: &str) -> String {
+        if let Some((torch, _)) = self.params.iter().find(|(_, ts)| ts.iter().any(|t| t.path == path)) {
+            return torch.clone();
+        }
+        let (module, leaf) = path.rsplit_once('.').unwrap_or(("", path));
+        let leaf = match leaf {
+            "gamma" => "weight",
+            "beta" => "bias",
+            other => other,
+        };
+        match self.modules.iter().find(|(_, ours)| ours.as_str() == module) {
+            Some((torch, _)) => format!("{torch}.{leaf}"),
+            None => path.to_string(),
+        }
+    }
+
+    /// Every backbone parameter path named in `text`, as the checkpoint names it.
+    fn torch_names(&self, text: &str) -> String {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_'))
+            .filter(|w| w.starts_with("units.") || w.starts_with("head.") || w.starts_with("stem."))
+            .map(|w| format!("`{}`", self.torch_key(w)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// torchvision's ResNet (`conv1`, `layer2.0.downsample.0`, `fc`).
+fn resnet_layout(blocks: [usize; 4], expansion: usize) -> Layout {
+    let mut m = Layout::new("torchvision");
+    m.module("conv1", "units.0.conv");
+    m.module("bn1", "units.0.bn");
+    m.module("fc", "head.fc");
     let convs = if expansion == 1 { 2 } else { 3 };
     let mut unit = 1;
     for (stage, &n) in blocks.iter().enumerate() {
@@ -215,14 +394,124 @@ fn torch_layout(spec: &ArchSpec) -> Result<BTreeMap<String, String>> {
             let block = format!("layer{}.{b}", stage + 1);
             for c in 1..=convs {
                 let u = unit + c - 1;
-                m.insert(format!("{block}.conv{c}"), format!("units.{u}.conv"));
-                m.insert(format!("{block}.bn{c}"), format!("units.{u}.bn"));
+                m.module(format!("{block}.conv{c}"), format!("units.{u}.conv"));
+                m.module(format!("{block}.bn{c}"), format!("units.{u}.bn"));
             }
             let last = unit + convs - 1;
-            m.insert(format!("{block}.downsample.0"), format!("units.{last}.down_conv"));
-            m.insert(format!("{block}.downsample.1"), format!("units.{last}.down_bn"));
+            m.module(format!("{block}.downsample.0"), format!("units.{last}.down_conv"));
+            m.module(format!("{block}.downsample.1"), format!("units.{last}.down_bn"));
             unit += convs;
         }
     }
-    Ok(m)
+    m
+}
+
+/// torchvision's `VisionTransformer` (`conv_proj`, `encoder.layers.encoder_layer_0`, `heads.head`).
+fn torchvision_vit_layout(depth: usize) -> Layout {
+    let mut m = Layout::new("torchvision");
+    m.module("conv_proj", "stem.proj");
+    m.param("class_token", "stem.class_token", Piece::Whole);
+    m.param("encoder.pos_embedding", "stem.positions", Piece::Whole);
+    for i in 0..depth {
+        let (t, u) = (format!("encoder.layers.encoder_layer_{i}"), format!("units.{i}"));
+        m.module(format!("{t}.ln_1"), format!("{u}.norm1"));
+        m.module(format!("{t}.ln_2"), format!("{u}.norm2"));
+        m.module(format!("{t}.mlp.0"), format!("{u}.fc1"));
+        m.module(format!("{t}.mlp.3"), format!("{u}.fc2"));
+        m.module(format!("{t}.self_attention.out_proj"), format!("{u}.attn.output"));
+        m.fused_qkv(
+            &format!("{t}.self_attention.in_proj_weight"),
+            &format!("{t}.self_attention.in_proj_bias"),
+            &format!("{u}.attn"),
+        );
+    }
+    m.module("encoder.ln", "head.norm");
+    m.module("heads.head", "head.fc");
+    m
+}
+
+/// timm's `VisionTransformer` (`patch_embed.proj`, `blocks.0.attn.qkv`, `norm`, `head`): DINO and
+/// MAE checkpoints.
+fn timm_vit_layout(depth: usize) -> Layout {
+    let mut m = Layout::new("timm");
+    m.module("patch_embed.proj", "stem.proj");
+    m.param("cls_token", "stem.class_token", Piece::Whole);
+    m.param("pos_embed", "stem.positions", Piece::Whole);
+    for i in 0..depth {
+        let (t, u) = (format!("blocks.{i}"), format!("units.{i}"));
+        m.module(format!("{t}.norm1"), format!("{u}.norm1"));
+        m.module(format!("{t}.norm2"), format!("{u}.norm2"));
+        m.module(format!("{t}.mlp.fc1"), format!("{u}.fc1"));
+        m.module(format!("{t}.mlp.fc2"), format!("{u}.fc2"));
+        m.module(format!("{t}.attn.proj"), format!("{u}.attn.output"));
+        m.fused_qkv(
+            &format!("{t}.attn.qkv.weight"),
+            &format!("{t}.attn.qkv.bias"),
+            &format!("{u}.attn"),
+        );
+    }
+    m.module("norm", "head.norm");
+    m.module("head", "head.fc");
+    m
+}
+
+/// Each ConvNeXt block's unit index and its (stage, block) position.
+fn convnext_blocks(depths: [usize; 4]) -> impl Iterator<Item = (usize, usize, usize)> {
+    depths
+        .into_iter()
+        .enumerate()
+        .flat_map(|(s, n)| (0..n).map(move |b| (s, b)))
+        .enumerate()
+        .map(|(u, (s, b))| (u, s, b))
+}
+
+/// torchvision's `ConvNeXt` (`features.0.0`, `features.1.0.block.0`, `features.2.1`, `classifier.2`).
+fn torchvision_convnext_layout(depths: [usize; 4]) -> Layout {
+    let mut m = Layout::new("torchvision");
+    m.module("features.0.0", "stem.conv");
+    m.module("features.0.1", "stem.norm");
+    for (u, s, b) in convnext_blocks(depths) {
+        let (t, ours) = (format!("features.{}.{b}", 2 * s + 1), format!("units.{u}"));
+        m.module(format!("{t}.block.0"), format!("{ours}.dwconv"));
+        m.module(format!("{t}.block.2"), format!("{ours}.norm"));
+        m.module(format!("{t}.block.3"), format!("{ours}.fc1"));
+        m.module(format!("{t}.block.5"), format!("{ours}.fc2"));
+        m.param(format!("{t}.layer_scale"), format!("{ours}.layer_scale"), Piece::Flat);
+        if s > 0 && b == 0 {
+            m.module(format!("features.{}.0", 2 * s), format!("{ours}.down.norm"));
+            m.module(format!("features.{}.1", 2 * s), format!("{ours}.down.conv"));
+        }
+    }
+    m.module("classifier.0", "head.norm");
+    m.module("classifier.2", "head.fc");
+    m
+}
+
+/// Hugging Face's `ConvNextForImageClassification` (`convnext.embeddings.patch_embeddings`,
+/// `convnext.encoder.stages.0.layers.0.dwconv`, `classifier`), e.g. `facebook/convnext-base-224`;
+/// `prefix` is `convnext.`, or empty for a bare `ConvNextModel`.
+fn hf_convnext_layout(depths: [usize; 4], prefix: &str) -> Layout {
+    let mut m = Layout::new("Hugging Face");
+    m.module(format!("{prefix}embeddings.patch_embeddings"), "stem.conv");
+    m.module(format!("{prefix}embeddings.layernorm"), "stem.norm");
+    for (u, s, b) in convnext_blocks(depths) {
+        let (t, ours) = (format!("{prefix}encoder.stages.{s}.layers.{b}"), format!("units.{u}"));
+        m.module(format!("{t}.dwconv"), format!("{ours}.dwconv"));
+        m.module(format!("{t}.layernorm"), format!("{ours}.norm"));
+        m.module(format!("{t}.pwconv1"), format!("{ours}.fc1"));
+        m.module(format!("{t}.pwconv2"), format!("{ours}.fc2"));
+        m.param(
+            format!("{t}.layer_scale_parameter"),
+            format!("{ours}.layer_scale"),
+            Piece::Flat,
+        );
+        if s > 0 && b == 0 {
+            let d = format!("{prefix}encoder.stages.{s}.downsampling_layer");
+            m.module(format!("{d}.0"), format!("{ours}.down.norm"));
+            m.module(format!("{d}.1"), format!("{ours}.down.conv"));
+        }
+    }
+    m.module(format!("{prefix}layernorm"), "head.norm");
+    m.module("classifier", "head.fc");
+    m
 }

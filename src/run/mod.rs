@@ -223,7 +223,7 @@ impl Stage<'_> {
         let layers = layer_names(&sc.model)?;
         let control = sc.control.random_init.then(|| model.clone());
         if let Some(ck) = &checkpoint {
-            let n = ck.load_into(&mut model, &sc.model, ck.head_classes() == Some(id.n_classes))?;
+            let n = ck.load_into(&mut model, &sc.model, ck.head_classes(&sc.model)? == Some(id.n_classes))?;
             self.reporter.line(&format!(
                 "loaded {n} tensors of {}: training starts from them",
                 ck.path.display()
@@ -302,7 +302,7 @@ impl Stage<'_> {
             false => None,
         };
         let mut model = Backbone::new(&sc.model, id.n_classes, sc.resolution, device)?;
-        let with_head = ck.head_classes() == Some(id.n_classes);
+        let with_head = ck.head_classes(&sc.model)? == Some(id.n_classes);
         let t = Instant::now();
         let n = ck.load_into(&mut model, &sc.model, with_head)?;
         let accuracy = if with_head {

@@ -1,8 +1,9 @@
 //! Checkpoints saved by PyTorch: `tunnelbench infer` gives PyTorch's logits and probe features,
 //! and a checkpoint that does not fit is one clear error (exit 2). The fixtures in
-//! tests/fixtures/pretrained/ were written by benches/reference/pretrained_fixtures.py
-//! (torchvision's ResNet-50 with its widths divided by 16, random weights, warmed BatchNorm
-//! statistics); the full-size test writes its own with PyTorch where it is installed.
+//! tests/fixtures/pretrained/ were written by benches/reference/pretrained_fixtures.py (reduced
+//! torchvision ResNet-50, ViT-B/16 and ConvNeXt-B layouts, random weights; the ViT and ConvNeXt
+//! also in timm's and Hugging Face's layouts; their `.pth` copies are not kept, the ResNet's
+//! covers the pickle reader); the full-size test writes its own with PyTorch where it is installed.
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,72 @@ fn reduced_resnet_50_gives_pytorchs_logits_and_features_from_pth_and_safetensors
     assert!(relative_error(&got[0].1, &want) <= 1e-3);
 }
 
+/// The reduced ViT: torchvision's `VisionTransformer` of 2 blocks, width 64, 2 heads, patch 8.
+const VIT: &[&str] = &[
+    "--arch", "vit-b-16", "--model", "depth=2", "--model", "dim=64", "--model", "heads=2", "--model", "patch=8",
+];
+
+/// The reduced ConvNeXt-B: its depths, every width divided by 32.
+const CONVNEXT: &[&str] = &["--arch", "convnext-b", "--width", "0.03125"];
+
+/// torchvision's ViT-B/16 and ConvNeXt-B layouts (reduced), and the same weights in timm's and
+/// Hugging Face's layouts (written by those libraries' own models, which the fixture script
+/// checked give torchvision's logits): PyTorch's logits and every probed layer's features.
+#[test]
+fn reduced_vit_b_16_and_convnext_b_match_pytorch_in_every_key_layout() {
+    let f = fixtures();
+    let scratch = tempdir().unwrap();
+    let dir = scratch.path();
+    for (arch, name, layers, files) in [
+        (
+            VIT,
+            "vit-reduced",
+            2,
+            ["vit-reduced.safetensors", "vit-reduced-timm.safetensors"],
+        ),
+        (
+            CONVNEXT,
+            "convnext-div32",
+            36,
+            ["convnext-div32.safetensors", "convnext-div32-transformers.safetensors"],
+        ),
+    ] {
+        let input = f.join(format!("{name}-input.npy"));
+        let want = tunnelbench::read_npz(&f.join(format!("{name}-expected.npz"))).unwrap();
+        for file in files {
+            let got = infer(
+                arch,
+                &f.join(file),
+                &input,
+                &dir.join(format!("{file}.npz")),
+                &["--layers"],
+            );
+            assert_eq!(got.len(), 1 + layers, "{file}");
+            assert_matches(&got, &want, 1e-3);
+        }
+    }
+    // The ViT's other token choices: every token, and the class token alone.
+    let input = f.join("vit-reduced-input.npy");
+    for tokens in ["all", "class"] {
+        let setting = format!("probe_tokens={tokens}");
+        let arch = [VIT, &["--model", &setting]].concat();
+        let got = infer(
+            &arch,
+            &f.join("vit-reduced.safetensors"),
+            &input,
+            &dir.join(format!("{tokens}.npz")),
+            &["--layers"],
+        );
+        let renamed: Vec<(String, tunnelbench::NpyArray)> = got
+            .into_iter()
+            .skip(1)
+            .map(|(n, a)| (format!("{n}:{tokens}"), a))
+            .collect();
+        let want = tunnelbench::read_npz(&f.join("vit-reduced-expected.npz")).unwrap();
+        assert_matches(&renamed, &want, 1e-3);
+    }
+}
+
 /// A copy of the fixture's `.safetensors` with the tensor `from` renamed `to`.
 fn renamed(dir: &Path, from: &str, to: &str) -> PathBuf {
     let bytes = std::fs::read(fixtures().join("resnet50-div16.safetensors")).unwrap();
@@ -165,6 +232,20 @@ fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
         &["tensor `conv1.weight` has shape [4, 3, 7, 7]", "needs [8, 3, 7, 7]"],
     );
     refused(&try_infer(&["--arch", "vggm-11"], &pth, &[]), &["no checkpoint layout"]);
+    // A ViT checkpoint as a ConvNeXt, and with images of another size than its positions fit.
+    let vit = f.join("vit-reduced.safetensors");
+    refused(
+        &try_infer(&["--arch", "convnext-b", "--width", "0.03125"], &vit, &[]),
+        &["vit-reduced.safetensors", "unexpected tensor `class_token`"],
+    );
+    refused(
+        &try_infer(VIT, &vit, &[]),
+        &[
+            "tensor `encoder.pos_embedding` has shape [1, 17, 64]",
+            "needs [1, 65, 64]",
+            "fit 32x32 images",
+        ],
+    );
     // A missing and an unexpected tensor.
     let missing = renamed(dir, "layer4.2.bn3.running_var", "layer4.2.bn3.running_vr");
     refused(
@@ -233,11 +314,13 @@ fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
     assert!(!out.exists(), "nothing written");
 }
 
-/// torchvision's full-size `resnet50`, saved by PyTorch on the spot (random weights), at 224².
-/// Needs `python3` with torch, torchvision and safetensors (or `TUNNELBENCH_PYTHON`).
+/// torchvision's full-size `resnet50`, `vit_b_16` and `convnext_base`, saved by PyTorch on the
+/// spot (random weights), at 224², from `.pth` and `.safetensors` (and in timm's and Hugging
+/// Face's layouts where those libraries are installed). Needs `python3` with torch, torchvision and
+/// safetensors (or `TUNNELBENCH_PYTHON`).
 #[test]
-#[ignore = "full-size model: about 100 MB of checkpoints and a minute of CPU"]
-fn torchvision_resnet_50_matches_pytorch() {
+#[ignore = "full-size models: about 1.5 GB of checkpoints and a few minutes of CPU"]
+fn torchvision_resnet_50_vit_b_16_and_convnext_b_match_pytorch() {
     let python = std::env::var("TUNNELBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let has_torch = std::process::Command::new(&python)
         .args(["-c", "import torch, torchvision, safetensors"])
@@ -247,26 +330,38 @@ fn torchvision_resnet_50_matches_pytorch() {
         eprintln!("SKIPPED: `{python}` cannot import torch, torchvision and safetensors (set TUNNELBENCH_PYTHON)");
         return;
     }
-    let scratch = tempdir().unwrap();
-    let dir = scratch.path();
     let script = root().join("benches/reference/pretrained_fixtures.py");
-    let o = std::process::Command::new(&python)
-        .args([s(&script), "--out", s(dir), "--full"])
-        .output()
-        .unwrap();
-    ok(&o);
-    let input = dir.join("resnet50-input.npy");
-    let want = tunnelbench::read_npz(&dir.join("resnet50-expected.npz")).unwrap();
-    for file in ["resnet50.pth", "resnet50.safetensors"] {
-        let got = infer(
-            &["--arch", "resnet-50"],
-            &dir.join(file),
-            &input,
-            &dir.join(format!("{file}.npz")),
-            &["--layers"],
-        );
-        assert_eq!(got.len(), 50);
-        assert_matches(&got, &want, 1e-3);
+    for (model, arch, name, layers, other) in [
+        ("resnet50", "resnet-50", "resnet50", 49, None),
+        ("vit", "vit-b-16", "vit_b_16", 12, Some("timm")),
+        ("convnext", "convnext-b", "convnext_base", 36, Some("transformers")),
+    ] {
+        let scratch = tempdir().unwrap();
+        let dir = scratch.path();
+        let o = std::process::Command::new(&python)
+            .args([s(&script), "--out", s(dir), "--full", "--model", model])
+            .output()
+            .unwrap();
+        ok(&o);
+        let input = dir.join(format!("{name}-input.npy"));
+        let want = tunnelbench::read_npz(&dir.join(format!("{name}-expected.npz"))).unwrap();
+        let mut files = vec![format!("{name}.pth"), format!("{name}.safetensors")];
+        match other.map(|lib| format!("{name}-{lib}.safetensors")) {
+            Some(file) if dir.join(&file).exists() => files.push(file),
+            Some(file) => eprintln!("SKIPPED: {file} (its library is not installed)"),
+            None => {}
+        }
+        for file in files {
+            let got = infer(
+                &["--arch", arch],
+                &dir.join(&file),
+                &input,
+                &dir.join(format!("{file}.npz")),
+                &["--layers"],
+            );
+            assert_eq!(got.len(), 1 + layers, "{file}");
+            assert_matches(&got, &want, 1e-3);
+        }
     }
 }
 
