@@ -13,11 +13,13 @@ through the final LayerNorm, averaged over the patch tokens).
     python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model resnet50
     python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model vit
     python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model convnext
+    python3 benches/reference/pretrained_fixtures.py --out tests/fixtures/pretrained --model convnext-v2   # needs timm
     python3 benches/reference/pretrained_fixtures.py --out /tmp/full --full --model vit   # torchvision vit_b_16
 
 The reduced models keep torchvision's modules and key layout at a size small enough to commit:
 ResNet-50 with every width divided by 16 at 64x64; a ViT of 2 blocks, width 64, 2 heads, patch 8
-at 32x32; ConvNeXt-B's depths (3, 3, 27, 3) with widths divided by 32 at 64x64. With timm
+at 32x32; ConvNeXt-B's depths (3, 3, 27, 3) with widths divided by 32 at 64x64, and the same for
+timm's ConvNeXt-V2-B (GRN blocks; timm's model is the reference, torchvision has none). With timm
 (ViT) or transformers (ConvNeXt) installed, the same weights are also written in timm's and
 Hugging Face's key layouts, after checking that those libraries' own models give the same
 logits.
@@ -115,7 +117,7 @@ def randomise(model):
                 p.copy_(1 + 0.3 * torch.randn_like(p) if name.endswith("weight") or "layer_scale" in name else 0.1 * torch.randn_like(p))
             elif name in ("class_token", "encoder.pos_embedding"):
                 p.copy_(0.5 * torch.randn_like(p))
-            elif name.startswith(("heads.", "classifier.")):
+            elif name.startswith(("heads.", "classifier.", "head.")):
                 p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
 
 
@@ -204,7 +206,7 @@ def hf_convnext_state(model, x, logits):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=pathlib.Path, required=True)
-    ap.add_argument("--model", choices=["resnet50", "vit", "convnext"], default="resnet50")
+    ap.add_argument("--model", choices=["resnet50", "vit", "convnext", "convnext-v2"], default="resnet50")
     ap.add_argument("--full", action="store_true", help="torchvision's full-size model at 224x224 instead of the reduced one")
     ap.add_argument("--images", type=int, default=4)
     args = ap.parse_args()
@@ -226,10 +228,19 @@ def main():
         def feature(y):
             # The final LayerNorm on the block's output, then the mean over the patch tokens.
             return model.encoder.ln(y)[:, 1:].mean(1)
-    else:
+    elif args.model == "convnext":
         model, res, name = (convnext_base(weights=None), 224, "convnext_base") if args.full else (reduced_convnext(), 64, "convnext-div32")
         randomise(model)
         names = convnext_probe_points(model)
+    else:
+        # ConvNeXt V2 exists in timm only: timm's model is the reference.
+        import timm
+
+        dims = {} if args.full else {"dims": [128 // 32, 256 // 32, 512 // 32, 1024 // 32], "num_classes": 10}
+        model, res = timm.create_model("convnextv2_base", pretrained=False, **dims), 224 if args.full else 64
+        name = "convnextv2_base" if args.full else "convnextv2-div32"
+        randomise(model)
+        names = [f"stages.{s}.blocks.{b}.conv_dw" for s in range(4) for b in range(len(model.stages[s].blocks))]
     model.eval()
     args.out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -250,7 +261,7 @@ def main():
         save_file(half, args.out / f"{name}-f16.safetensors")
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
         np.save(args.out / f"{name}-f16-logits.npy", outputs(model, x, [])["logits"].numpy().astype(np.float32))
-    else:
+    elif args.model != "convnext-v2":
         other = {"vit": ("timm", lambda: timm_vit_state(model, res, x, ref["logits"])), "convnext": ("transformers", lambda: hf_convnext_state(model, x, ref["logits"]))}
         lib, convert = other[args.model]
         try:

@@ -18,7 +18,8 @@ pub enum Family {
     /// ViT: the paper's (patch stem, fixed sin-cos positions, no class token, GAP head; method
     /// §4.4) or torchvision's ViT-B/16 (class token, learned positions, class-token head).
     Vit,
-    /// torchvision's ConvNeXt: patchify stem, stages of depthwise 7×7 blocks with layer scale.
+    /// ConvNeXt: patchify stem, stages of depthwise 7×7 blocks; torchvision's V1 (layer scale)
+    /// or timm's V2 (global response normalisation in the MLP, no layer scale).
     Convnext,
     /// A multilayer perceptron on the flattened image: `depth` hidden ReLU layers of `dim` units.
     Mlp,
@@ -48,7 +49,7 @@ pub struct ArchSpec {
     #[serde(default)]
     pub patch: Option<usize>,
     /// ViT and ConvNeXt: stochastic-depth rate at the last block (default 0.1 for the paper's
-    /// ViTs, 0 for ViT-B/16, 0.5 for ConvNeXt-B).
+    /// ViTs, 0 for ViT-B/16, 0.5 for the ConvNeXts).
     #[serde(default)]
     pub drop_path: Option<f64>,
     /// ViT only: the tokens a block's probe feature averages (after the final LayerNorm):
@@ -96,6 +97,7 @@ pub const NAMED: &[&str] = &[
     "vit-t-plus",
     "vit-b-16",
     "convnext-b",
+    "convnext-v2-b",
     "mlp",
 ];
 
@@ -142,11 +144,12 @@ pub enum Resolved {
         probe_tokens: ProbeTokens,
     },
     /// Blocks per stage and the stages' widths; stochastic depth rises linearly over all blocks
-    /// to `drop_path`.
+    /// to `drop_path`. `v2`: GRN after the MLP's GELU instead of a layer scale.
     Convnext {
         depths: [usize; 4],
         dims: [usize; 4],
         drop_path: f64,
+        v2: bool,
     },
     /// The hidden layers' widths.
     Mlp {
@@ -182,7 +185,7 @@ impl ArchSpec {
             "vggm-dagger-11" | "vggm-dagger-17" => Ok(Family::VggmDagger),
             "resnet-18" | "resnet-34" | "resnet-50" => Ok(Family::Resnet),
             "vit-t" | "vit-t-plus" | "vit-b-16" => Ok(Family::Vit),
-            "convnext-b" => Ok(Family::Convnext),
+            "convnext-b" | "convnext-v2-b" => Ok(Family::Convnext),
             "mlp" => Ok(Family::Mlp),
             other => Err(Error::usage(format!(
                 "unknown architecture `{other}`; allowed: {}",
@@ -202,7 +205,7 @@ impl ArchSpec {
             "vit-t" => self.depth.unwrap_or(12),
             "vit-t-plus" => self.depth.unwrap_or(18),
             "vit-b-16" => self.depth.unwrap_or(12),
-            "convnext-b" => 36,
+            "convnext-b" | "convnext-v2-b" => 36,
             "mlp" => self.depth.unwrap_or(2),
             _ => return Err(self.family().err().unwrap_or_else(|| Error::Internal("depth".into()))),
         })
@@ -237,7 +240,7 @@ impl ArchSpec {
     /// learned positions fit it), 32 for the paper's own.
     pub fn native_resolution(&self) -> usize {
         match self.name.as_str() {
-            "resnet-50" | "vit-b-16" | "convnext-b" => 224,
+            "resnet-50" | "vit-b-16" | "convnext-b" | "convnext-v2-b" => 224,
             _ => 32,
         }
     }
@@ -305,10 +308,11 @@ impl ArchSpec {
                 stem_width: self.scaled(64),
                 expansion: if self.name == "resnet-50" { 4 } else { 1 },
             },
-            "convnext-b" => Resolved::Convnext {
+            "convnext-b" | "convnext-v2-b" => Resolved::Convnext {
                 depths: [3, 3, 27, 3],
                 dims: [self.scaled(128), self.scaled(256), self.scaled(512), self.scaled(1024)],
                 drop_path: self.drop_path.unwrap_or(0.5),
+                v2: self.name == "convnext-v2-b",
             },
             "mlp" => {
                 let depth = self.depth.unwrap_or(2);

@@ -57,18 +57,36 @@ pub struct VitBlock {
     pub drop_path: f64,
 }
 
-/// ConvNeXt block (torchvision's `CNBlock`), after the stage's downsampling if it opens one:
-/// depthwise 7×7 -> [probe] -> LayerNorm -> Linear 4× -> GELU -> Linear -> layer scale, added to
-/// the block input with stochastic depth.
+/// ConvNeXt block (torchvision's `CNBlock`, timm's V2 block), after the stage's downsampling if
+/// it opens one: depthwise 7×7 -> [probe] -> LayerNorm -> Linear 4× -> GELU -> [GRN] -> Linear ->
+/// [layer scale], added to the block input with stochastic depth.
 #[derive(Module, Debug)]
 pub struct ConvnextBlock {
     pub down: Option<Downsample>,
     pub dwconv: Conv2d,
     pub norm: LayerNorm,
     pub fc1: Linear,
+    pub grn: Option<Grn>,
     pub fc2: Linear,
-    pub layer_scale: Param<Tensor<1>>,
+    pub layer_scale: Option<Param<Tensor<1>>>,
     pub drop_path: f64,
+}
+
+/// Global response normalisation (ConvNeXt V2), channels last: each channel's L2 norm over the
+/// map, divided by its mean over the channels (+1e-6), scales the input: x + β + γ·(x·n).
+#[derive(Module, Debug)]
+pub struct Grn {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Grn {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let g = x.clone().powi_scalar(2).sum_dim(1).sum_dim(2).sqrt();
+        let n = g.clone() / (g.mean_dim(3) + 1e-6);
+        let scaled = (x.clone() * n) * self.weight.val().unsqueeze::<4>();
+        x + scaled + self.bias.val().unsqueeze::<4>()
+    }
 }
 
 /// ConvNeXt's downsampling between stages: channel LayerNorm, then a 2×2 stride-2 conv.
@@ -173,7 +191,7 @@ impl Backbone {
             Unit::ResFirst(u) | Unit::ResMid(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::ResSecond(u) => u.bn.gamma.shape().dims::<1>()[0],
             Unit::Vit(u) => u.norm2.gamma.shape().dims::<1>()[0],
-            Unit::Convnext(u) => u.layer_scale.shape().dims::<1>()[0],
+            Unit::Convnext(u) => u.dwconv.weight.shape().dims::<4>()[0],
             Unit::Dense(u) => u.fc.weight.shape().dims::<2>()[1],
         }
     }
@@ -352,9 +370,15 @@ pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
                 format!("blocks.{i}")
             }
         })),
-        Resolved::Convnext { depths, .. } => {
+        Resolved::Convnext { depths, v2, .. } => {
             for (stage, &n) in depths.iter().enumerate() {
-                names.extend((0..n).map(|b| format!("features.{}.{b}.block.0", 2 * stage + 1)));
+                names.extend((0..n).map(|b| {
+                    if v2 {
+                        format!("stages.{stage}.blocks.{b}.conv_dw")
+                    } else {
+                        format!("features.{}.{b}.block.0", 2 * stage + 1)
+                    }
+                }));
             }
         }
         Resolved::Mlp { hidden } => names.extend((0..hidden.len()).map(|i| format!("fc.{i}"))),
@@ -455,10 +479,17 @@ impl Unit {
                 let h = conv2d_module(&u.dwconv, x.clone());
                 let f = want_features.then(|| cnn_feature(&h));
                 // Channels last for the LayerNorm and the two linear layers, as torchvision does.
-                let h = u
-                    .fc2
-                    .forward(gelu(u.fc1.forward(u.norm.forward(h.permute([0, 2, 3, 1])))));
-                let h = (h * u.layer_scale.val().unsqueeze::<4>()).permute([0, 3, 1, 2]);
+                let h = gelu(u.fc1.forward(u.norm.forward(h.permute([0, 2, 3, 1]))));
+                let h = match &u.grn {
+                    Some(g) => g.forward(h),
+                    None => h,
+                };
+                let h = u.fc2.forward(h);
+                let h = match &u.layer_scale {
+                    Some(s) => h * s.val().unsqueeze::<4>(),
+                    None => h,
+                };
+                let h = h.permute([0, 3, 1, 2]);
                 (
                     Flow::Map {
                         x: x + drop_path(h, u.drop_path, training),
@@ -651,7 +682,7 @@ mod tests {
     }
 
     #[test]
-    fn vit_b_16_and_convnext_b_are_torchvisions() {
+    fn vit_b_16_and_the_convnexts_are_torchvisions_and_timms() {
         let device = Device::flex();
         // torchvision.models.vit_b_16() and convnext_base(), 1000 classes: 86,567,656 and
         // 88,591,464 parameters.
@@ -669,6 +700,14 @@ mod tests {
                 36,
                 "features.1.0.block.0",
                 "features.7.2.block.0",
+            ),
+            // timm.create_model("convnextv2_base"): 88,717,800.
+            (
+                "convnext-v2-b",
+                88_717_800,
+                36,
+                "stages.0.blocks.0.conv_dw",
+                "stages.3.blocks.2.conv_dw",
             ),
         ] {
             let spec = ArchSpec::named(name);

@@ -10,8 +10,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use super::arch::{ArchSpec, Resolved, VggItem};
 use super::backbone::{
-    Backbone, ConvStem, ConvUnit, ConvnextBlock, DenseUnit, Downsample, Head, PatchStem, ResFirst, ResSecond, Stem,
-    Unit, VitBlock,
+    Backbone, ConvStem, ConvUnit, ConvnextBlock, DenseUnit, Downsample, Grn, Head, PatchStem, ResFirst, ResSecond,
+    Stem, Unit, VitBlock,
 };
 use crate::error::{Error, Result};
 
@@ -268,6 +268,7 @@ impl Backbone {
                 depths,
                 dims,
                 drop_path,
+                v2,
             } => {
                 let total: usize = depths.iter().sum();
                 let mut units = Vec::with_capacity(total);
@@ -282,8 +283,13 @@ impl Backbone {
                             dwconv: std_conv(dim, dim, 7, dim, device),
                             norm: layer_norm(dim, device),
                             fc1: vit_linear(dim, 4 * dim, device),
+                            // timm: GRN starts as the identity (zero weight and bias).
+                            grn: v2.then(|| Grn {
+                                weight: Param::from_tensor(Tensor::zeros([4 * dim], device)),
+                                bias: Param::from_tensor(Tensor::zeros([4 * dim], device)),
+                            }),
                             fc2: vit_linear(4 * dim, dim, device),
-                            layer_scale: Param::from_tensor(Tensor::full([dim], 1e-6, device)),
+                            layer_scale: (!v2).then(|| Param::from_tensor(Tensor::full([dim], 1e-6, device))),
                             drop_path: depth_rate(drop_path, units.len(), total),
                         }));
                         cin = dim;

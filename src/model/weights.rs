@@ -330,13 +330,14 @@ impl Layout {
                     .find(|p| has(&format!("{p}embeddings.patch_embeddings.weight")))
                 {
                     Some(prefix) => hf_convnext_layout(depths, prefix),
+                    None if has("stem.0.weight") => timm_convnext_layout(depths),
                     None => torchvision_convnext_layout(depths),
                 },
             ),
             _ => Err(Error::usage(format!(
                 "architecture `{}` has no checkpoint layout; weights load into resnet-18, resnet-34, resnet-50 \
-                 (torchvision's keys), vit-b-16 (torchvision's or timm's) and convnext-b (torchvision's or \
-                 Hugging Face's)",
+                 (torchvision's keys), vit-b-16 (torchvision's or timm's), convnext-b (torchvision's, Hugging \
+                 Face's or timm's) and convnext-v2-b (timm's)",
                 spec.name
             ))),
         }
@@ -513,5 +514,29 @@ fn hf_convnext_layout(depths: [usize; 4], prefix: &str) -> Layout {
     }
     m.module(format!("{prefix}layernorm"), "head.norm");
     m.module("classifier", "head.fc");
+    m
+}
+
+/// timm's `ConvNeXt` (`stem.0`, `stages.0.blocks.0.conv_dw`, `mlp.fc1`, `mlp.grn` (V2) or `gamma`
+/// (V1), `stages.1.downsample.1`, `head.norm`, `head.fc`), e.g. `convnextv2_base.fcmae_ft_in1k`.
+fn timm_convnext_layout(depths: [usize; 4]) -> Layout {
+    let mut m = Layout::new("timm");
+    m.module("stem.0", "stem.conv");
+    m.module("stem.1", "stem.norm");
+    for (u, s, b) in convnext_blocks(depths) {
+        let (t, ours) = (format!("stages.{s}.blocks.{b}"), format!("units.{u}"));
+        m.module(format!("{t}.conv_dw"), format!("{ours}.dwconv"));
+        m.module(format!("{t}.norm"), format!("{ours}.norm"));
+        m.module(format!("{t}.mlp.fc1"), format!("{ours}.fc1"));
+        m.module(format!("{t}.mlp.grn"), format!("{ours}.grn"));
+        m.module(format!("{t}.mlp.fc2"), format!("{ours}.fc2"));
+        m.param(format!("{t}.gamma"), format!("{ours}.layer_scale"), Piece::Flat);
+        if s > 0 && b == 0 {
+            m.module(format!("stages.{s}.downsample.0"), format!("{ours}.down.norm"));
+            m.module(format!("stages.{s}.downsample.1"), format!("{ours}.down.conv"));
+        }
+    }
+    m.module("head.norm", "head.norm");
+    m.module("head.fc", "head.fc");
     m
 }
