@@ -458,3 +458,37 @@ fn a_checkpoint_is_probed_without_training() {
     );
     assert!(entry_names(&dir.join("out5")).is_empty());
 }
+
+/// The same for a ViT-B/16 checkpoint (the reduced layout, 32² like its positions), probed with
+/// the class token alone.
+#[test]
+fn a_vit_checkpoint_is_probed_without_training() {
+    let scratch = tempdir().unwrap();
+    let dir = scratch.path();
+    write_image_folder(&dir.join("id"), 10);
+    let weights = fixtures().join("vit-reduced-timm.safetensors");
+    let scenario = format!(
+        "name = \"vit-tiny\"\nresolution = 32\n\n[id]\nkind = \"image-folder\"\ntrain = \"{0}/train\"\ntest = \"{0}/test\"\n\n\
+         [model]\nname = \"vit-b-16\"\ndepth = 2\ndim = 64\nheads = 2\npatch = 8\nprobe_tokens = \"class\"\n\
+         weights = \"{1}\"\n\n[probe.main]\nkind = \"closed-form\"\n",
+        dir.join("id").display(),
+        weights.display()
+    );
+    let path = dir.join("vit.toml");
+    std::fs::write(&path, &scenario).unwrap();
+    let out = dir.join("out");
+    ok(&run_to(&path, &out, &["--quiet"]));
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["probed_layers"], 2);
+    assert!(summary["backbone_accuracy"].is_number());
+    let probes = read(&out.join("probes.csv"));
+    // 2 layers × (the checkpoint and its random-init control).
+    assert_eq!(probes.lines().count(), 1 + 2 * 2);
+    assert!(probes.contains("encoder.layers.encoder_layer_1"));
+    // A wrong token choice is one error naming the key.
+    std::fs::write(&path, scenario.replace("\"class\"", "\"cls\"")).unwrap();
+    refused(
+        &run_to(&path, &dir.join("out2"), &["--quiet"]),
+        &["probe_tokens", "cls"],
+    );
+}
