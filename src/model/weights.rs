@@ -319,11 +319,14 @@ impl Layout {
                 depth,
                 class_token: true,
                 ..
-            } => Ok(if has("patch_embed.proj.weight") {
-                timm_vit_layout(depth)
-            } else {
-                torchvision_vit_layout(depth)
-            }),
+            } => Ok(vit_layout(
+                depth,
+                if has("patch_embed.proj.weight") {
+                    &TIMM_VIT
+                } else {
+                    &TORCHVISION_VIT
+                },
+            )),
             Resolved::Convnext { depths, .. } => Ok(
                 match ["convnext.", ""]
                     .into_iter()
@@ -407,136 +410,192 @@ fn resnet_layout(blocks: [usize; 4], expansion: usize) -> Layout {
     m
 }
 
-/// torchvision's `VisionTransformer` (`conv_proj`, `encoder.layers.encoder_layer_0`, `heads.head`).
-fn torchvision_vit_layout(depth: usize) -> Layout {
-    let mut m = Layout::new("torchvision");
-    m.module("conv_proj", "stem.proj");
-    m.param("class_token", "stem.class_token", Piece::Whole);
-    m.param("encoder.pos_embedding", "stem.positions", Piece::Whole);
-    for i in 0..depth {
-        let (t, u) = (format!("encoder.layers.encoder_layer_{i}"), format!("units.{i}"));
-        m.module(format!("{t}.ln_1"), format!("{u}.norm1"));
-        m.module(format!("{t}.ln_2"), format!("{u}.norm2"));
-        m.module(format!("{t}.mlp.0"), format!("{u}.fc1"));
-        m.module(format!("{t}.mlp.3"), format!("{u}.fc2"));
-        m.module(format!("{t}.self_attention.out_proj"), format!("{u}.attn.output"));
-        m.fused_qkv(
-            &format!("{t}.self_attention.in_proj_weight"),
-            &format!("{t}.self_attention.in_proj_bias"),
-            &format!("{u}.attn"),
-        );
-    }
-    m.module("encoder.ln", "head.norm");
-    m.module("heads.head", "head.fc");
-    m
+/// The checkpoint names of a ViT key layout.
+struct VitKeys {
+    name: &'static str,
+    /// The patch conv, the class token, the positions, the final LayerNorm and the classifier.
+    proj: &'static str,
+    class_token: &'static str,
+    positions: &'static str,
+    final_norm: &'static str,
+    head: &'static str,
+    /// Block `i` is `{block}{i}`; its modules (theirs, ours) and its fused projection's weight and bias.
+    block: &'static str,
+    modules: [(&'static str, &'static str); 5],
+    qkv: [&'static str; 2],
 }
+
+/// torchvision's `VisionTransformer` (`conv_proj`, `encoder.layers.encoder_layer_0`, `heads.head`).
+const TORCHVISION_VIT: VitKeys = VitKeys {
+    name: "torchvision",
+    proj: "conv_proj",
+    class_token: "class_token",
+    positions: "encoder.pos_embedding",
+    final_norm: "encoder.ln",
+    head: "heads.head",
+    block: "encoder.layers.encoder_layer_",
+    modules: [
+        ("ln_1", "norm1"),
+        ("ln_2", "norm2"),
+        ("mlp.0", "fc1"),
+        ("mlp.3", "fc2"),
+        ("self_attention.out_proj", "attn.output"),
+    ],
+    qkv: ["self_attention.in_proj_weight", "self_attention.in_proj_bias"],
+};
 
 /// timm's `VisionTransformer` (`patch_embed.proj`, `blocks.0.attn.qkv`, `norm`, `head`): DINO and
 /// MAE checkpoints.
-fn timm_vit_layout(depth: usize) -> Layout {
-    let mut m = Layout::new("timm");
-    m.module("patch_embed.proj", "stem.proj");
-    m.param("cls_token", "stem.class_token", Piece::Whole);
-    m.param("pos_embed", "stem.positions", Piece::Whole);
+const TIMM_VIT: VitKeys = VitKeys {
+    name: "timm",
+    proj: "patch_embed.proj",
+    class_token: "cls_token",
+    positions: "pos_embed",
+    final_norm: "norm",
+    head: "head",
+    block: "blocks.",
+    modules: [
+        ("norm1", "norm1"),
+        ("norm2", "norm2"),
+        ("mlp.fc1", "fc1"),
+        ("mlp.fc2", "fc2"),
+        ("attn.proj", "attn.output"),
+    ],
+    qkv: ["attn.qkv.weight", "attn.qkv.bias"],
+};
+
+fn vit_layout(depth: usize, k: &VitKeys) -> Layout {
+    let mut m = Layout::new(k.name);
+    m.module(k.proj, "stem.proj");
+    m.param(k.class_token, "stem.class_token", Piece::Whole);
+    m.param(k.positions, "stem.positions", Piece::Whole);
     for i in 0..depth {
-        let (t, u) = (format!("blocks.{i}"), format!("units.{i}"));
-        m.module(format!("{t}.norm1"), format!("{u}.norm1"));
-        m.module(format!("{t}.norm2"), format!("{u}.norm2"));
-        m.module(format!("{t}.mlp.fc1"), format!("{u}.fc1"));
-        m.module(format!("{t}.mlp.fc2"), format!("{u}.fc2"));
-        m.module(format!("{t}.attn.proj"), format!("{u}.attn.output"));
+        let (t, u) = (format!("{}{i}", k.block), format!("units.{i}"));
+        for (theirs, ours) in k.modules {
+            m.module(format!("{t}.{theirs}"), format!("{u}.{ours}"));
+        }
         m.fused_qkv(
-            &format!("{t}.attn.qkv.weight"),
-            &format!("{t}.attn.qkv.bias"),
+            &format!("{t}.{}", k.qkv[0]),
+            &format!("{t}.{}", k.qkv[1]),
             &format!("{u}.attn"),
         );
     }
-    m.module("norm", "head.norm");
-    m.module("head", "head.fc");
+    m.module(k.final_norm, "head.norm");
+    m.module(k.head, "head.fc");
     m
 }
 
-/// Each ConvNeXt block's unit index and its (stage, block) position.
-fn convnext_blocks(depths: [usize; 4]) -> impl Iterator<Item = (usize, usize, usize)> {
-    depths
+/// The checkpoint names of a ConvNeXt key layout.
+struct ConvnextKeys<'a> {
+    name: &'static str,
+    /// The stem's conv and LayerNorm; the final LayerNorm and the classifier.
+    stem: [String; 2],
+    head: [String; 2],
+    /// Block `b` of stage `s`, and the downsampling that opens stage `s` (its LayerNorm is `.0`,
+    /// its conv `.1`).
+    block: &'a dyn Fn(usize, usize) -> String,
+    down: &'a dyn Fn(usize) -> String,
+    /// A block's modules (theirs, ours), and its layer scale's key.
+    modules: &'a [(&'a str, &'a str)],
+    layer_scale: &'a str,
+}
+
+fn convnext_layout(depths: [usize; 4], k: ConvnextKeys) -> Layout {
+    let mut m = Layout::new(k.name);
+    let [conv, norm] = k.stem;
+    m.module(conv, "stem.conv");
+    m.module(norm, "stem.norm");
+    let blocks = depths
         .into_iter()
         .enumerate()
-        .flat_map(|(s, n)| (0..n).map(move |b| (s, b)))
-        .enumerate()
-        .map(|(u, (s, b))| (u, s, b))
+        .flat_map(|(s, n)| (0..n).map(move |b| (s, b)));
+    for (u, (s, b)) in blocks.enumerate() {
+        let (t, ours) = ((k.block)(s, b), format!("units.{u}"));
+        for (theirs, name) in k.modules {
+            m.module(format!("{t}.{theirs}"), format!("{ours}.{name}"));
+        }
+        m.param(
+            format!("{t}.{}", k.layer_scale),
+            format!("{ours}.layer_scale"),
+            Piece::Flat,
+        );
+        if s > 0 && b == 0 {
+            m.module(format!("{}.0", (k.down)(s)), format!("{ours}.down.norm"));
+            m.module(format!("{}.1", (k.down)(s)), format!("{ours}.down.conv"));
+        }
+    }
+    let [norm, fc] = k.head;
+    m.module(norm, "head.norm");
+    m.module(fc, "head.fc");
+    m
 }
 
 /// torchvision's `ConvNeXt` (`features.0.0`, `features.1.0.block.0`, `features.2.1`, `classifier.2`).
 fn torchvision_convnext_layout(depths: [usize; 4]) -> Layout {
-    let mut m = Layout::new("torchvision");
-    m.module("features.0.0", "stem.conv");
-    m.module("features.0.1", "stem.norm");
-    for (u, s, b) in convnext_blocks(depths) {
-        let (t, ours) = (format!("features.{}.{b}", 2 * s + 1), format!("units.{u}"));
-        m.module(format!("{t}.block.0"), format!("{ours}.dwconv"));
-        m.module(format!("{t}.block.2"), format!("{ours}.norm"));
-        m.module(format!("{t}.block.3"), format!("{ours}.fc1"));
-        m.module(format!("{t}.block.5"), format!("{ours}.fc2"));
-        m.param(format!("{t}.layer_scale"), format!("{ours}.layer_scale"), Piece::Flat);
-        if s > 0 && b == 0 {
-            m.module(format!("features.{}.0", 2 * s), format!("{ours}.down.norm"));
-            m.module(format!("features.{}.1", 2 * s), format!("{ours}.down.conv"));
-        }
-    }
-    m.module("classifier.0", "head.norm");
-    m.module("classifier.2", "head.fc");
-    m
+    convnext_layout(
+        depths,
+        ConvnextKeys {
+            name: "torchvision",
+            stem: ["features.0.0".into(), "features.0.1".into()],
+            head: ["classifier.0".into(), "classifier.2".into()],
+            block: &|s, b| format!("features.{}.{b}", 2 * s + 1),
+            down: &|s| format!("features.{}", 2 * s),
+            modules: &[
+                ("block.0", "dwconv"),
+                ("block.2", "norm"),
+                ("block.3", "fc1"),
+                ("block.5", "fc2"),
+            ],
+            layer_scale: "layer_scale",
+        },
+    )
 }
 
 /// Hugging Face's `ConvNextForImageClassification` (`convnext.embeddings.patch_embeddings`,
 /// `convnext.encoder.stages.0.layers.0.dwconv`, `classifier`), e.g. `facebook/convnext-base-224`;
 /// `prefix` is `convnext.`, or empty for a bare `ConvNextModel`.
 fn hf_convnext_layout(depths: [usize; 4], prefix: &str) -> Layout {
-    let mut m = Layout::new("Hugging Face");
-    m.module(format!("{prefix}embeddings.patch_embeddings"), "stem.conv");
-    m.module(format!("{prefix}embeddings.layernorm"), "stem.norm");
-    for (u, s, b) in convnext_blocks(depths) {
-        let (t, ours) = (format!("{prefix}encoder.stages.{s}.layers.{b}"), format!("units.{u}"));
-        m.module(format!("{t}.dwconv"), format!("{ours}.dwconv"));
-        m.module(format!("{t}.layernorm"), format!("{ours}.norm"));
-        m.module(format!("{t}.pwconv1"), format!("{ours}.fc1"));
-        m.module(format!("{t}.pwconv2"), format!("{ours}.fc2"));
-        m.param(
-            format!("{t}.layer_scale_parameter"),
-            format!("{ours}.layer_scale"),
-            Piece::Flat,
-        );
-        if s > 0 && b == 0 {
-            let d = format!("{prefix}encoder.stages.{s}.downsampling_layer");
-            m.module(format!("{d}.0"), format!("{ours}.down.norm"));
-            m.module(format!("{d}.1"), format!("{ours}.down.conv"));
-        }
-    }
-    m.module(format!("{prefix}layernorm"), "head.norm");
-    m.module("classifier", "head.fc");
-    m
+    convnext_layout(
+        depths,
+        ConvnextKeys {
+            name: "Hugging Face",
+            stem: [
+                format!("{prefix}embeddings.patch_embeddings"),
+                format!("{prefix}embeddings.layernorm"),
+            ],
+            head: [format!("{prefix}layernorm"), "classifier".into()],
+            block: &|s, b| format!("{prefix}encoder.stages.{s}.layers.{b}"),
+            down: &|s| format!("{prefix}encoder.stages.{s}.downsampling_layer"),
+            modules: &[
+                ("dwconv", "dwconv"),
+                ("layernorm", "norm"),
+                ("pwconv1", "fc1"),
+                ("pwconv2", "fc2"),
+            ],
+            layer_scale: "layer_scale_parameter",
+        },
+    )
 }
 
 /// timm's `ConvNeXt` (`stem.0`, `stages.0.blocks.0.conv_dw`, `mlp.fc1`, `mlp.grn` (V2) or `gamma`
 /// (V1), `stages.1.downsample.1`, `head.norm`, `head.fc`), e.g. `convnextv2_base.fcmae_ft_in1k`.
 fn timm_convnext_layout(depths: [usize; 4]) -> Layout {
-    let mut m = Layout::new("timm");
-    m.module("stem.0", "stem.conv");
-    m.module("stem.1", "stem.norm");
-    for (u, s, b) in convnext_blocks(depths) {
-        let (t, ours) = (format!("stages.{s}.blocks.{b}"), format!("units.{u}"));
-        m.module(format!("{t}.conv_dw"), format!("{ours}.dwconv"));
-        m.module(format!("{t}.norm"), format!("{ours}.norm"));
-        m.module(format!("{t}.mlp.fc1"), format!("{ours}.fc1"));
-        m.module(format!("{t}.mlp.grn"), format!("{ours}.grn"));
-        m.module(format!("{t}.mlp.fc2"), format!("{ours}.fc2"));
-        m.param(format!("{t}.gamma"), format!("{ours}.layer_scale"), Piece::Flat);
-        if s > 0 && b == 0 {
-            m.module(format!("stages.{s}.downsample.0"), format!("{ours}.down.norm"));
-            m.module(format!("stages.{s}.downsample.1"), format!("{ours}.down.conv"));
-        }
-    }
-    m.module("head.norm", "head.norm");
-    m.module("head.fc", "head.fc");
-    m
+    convnext_layout(
+        depths,
+        ConvnextKeys {
+            name: "timm",
+            stem: ["stem.0".into(), "stem.1".into()],
+            head: ["head.norm".into(), "head.fc".into()],
+            block: &|s, b| format!("stages.{s}.blocks.{b}"),
+            down: &|s| format!("stages.{s}.downsample"),
+            modules: &[
+                ("conv_dw", "dwconv"),
+                ("norm", "norm"),
+                ("mlp.fc1", "fc1"),
+                ("mlp.grn", "grn"),
+                ("mlp.fc2", "fc2"),
+            ],
+            layer_scale: "gamma",
+        },
+    )
 }
