@@ -42,6 +42,10 @@ pub struct ArchSpec {
     /// layer before the width multiplier (default 400).
     #[serde(default)]
     pub dim: Option<usize>,
+    /// MLP only: the image channels it reads (default 3); 1 reads their mean, a grey image's
+    /// plane, as the continual-learning literature's MLPs on MNIST do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_channels: Option<usize>,
     /// ViT only: number of attention heads (default 3).
     #[serde(default)]
     pub heads: Option<usize>,
@@ -151,9 +155,10 @@ pub enum Resolved {
         drop_path: f64,
         v2: bool,
     },
-    /// The hidden layers' widths.
+    /// The hidden layers' widths, and the image channels the first one reads (1: their mean).
     Mlp {
         hidden: Vec<usize>,
+        channels: usize,
     },
 }
 
@@ -164,6 +169,7 @@ impl ArchSpec {
             width: 1.0,
             depth: None,
             dim: None,
+            input_channels: None,
             heads: None,
             patch: None,
             drop_path: None,
@@ -264,6 +270,12 @@ impl ArchSpec {
                 self.name
             )));
         }
+        if family != Family::Mlp && self.input_channels.is_some() {
+            return Err(Error::usage(format!(
+                "architecture `{}`: input_channels applies to the MLP only",
+                self.name
+            )));
+        }
         if !matches!(family, Family::Vit | Family::Convnext) && self.drop_path.is_some() {
             return Err(Error::usage(format!(
                 "architecture `{}`: drop_path applies to ViTs and ConvNeXt only",
@@ -323,8 +335,16 @@ impl ArchSpec {
                         self.name
                     )));
                 }
+                let channels = self.input_channels.unwrap_or(3);
+                if !matches!(channels, 1 | 3) {
+                    return Err(Error::usage(format!(
+                        "architecture `{}`: input_channels must be 1 or 3, got {channels}",
+                        self.name
+                    )));
+                }
                 Resolved::Mlp {
                     hidden: vec![dim; depth],
+                    channels,
                 }
             }
             _ => {
@@ -392,7 +412,7 @@ impl ArchSpec {
             }
             Resolved::Vit { depth, .. } => depth,
             Resolved::Convnext { depths, .. } => depths.iter().sum(),
-            Resolved::Mlp { hidden } => hidden.len(),
+            Resolved::Mlp { hidden, .. } => hidden.len(),
         })
     }
 

@@ -381,7 +381,7 @@ pub fn layer_names(spec: &ArchSpec) -> Result<Vec<LayerInfo>> {
                 }));
             }
         }
-        Resolved::Mlp { hidden } => names.extend((0..hidden.len()).map(|i| format!("fc.{i}"))),
+        Resolved::Mlp { hidden, .. } => names.extend((0..hidden.len()).map(|i| format!("fc.{i}"))),
     }
     Ok(names
         .into_iter()
@@ -500,6 +500,11 @@ impl Unit {
             }
             (Unit::Dense(u), flow) => {
                 let x = match flow {
+                    // A first layer that reads one channel takes the mean of the image's.
+                    Flow::Map { x, .. } if u.fc.weight.dims()[0] == x.dims()[2] * x.dims()[3] => {
+                        let [b, _, h, w] = x.dims();
+                        x.mean_dim(1).reshape([b, h * w])
+                    }
                     Flow::Map { x, .. } => {
                         let [b, c, h, w] = x.dims();
                         x.reshape([b, c * h * w])
@@ -763,6 +768,34 @@ mod tests {
         // 3·28·28 inputs: (2352 + 1)·50 + 2·(50 + 1)·50 + (50 + 1)·10 parameters.
         let model = Backbone::new(&spec, 10, 28, &Device::flex()).unwrap();
         assert_eq!(parameter_count(&model), 2353 * 50 + 2 * 51 * 50 + 51 * 10);
+        // Reading one channel (their mean): 28·28 inputs, and the same features as the 3-channel
+        // network whose three copies of each first-layer weight are a third of its weight.
+        let grey = ArchSpec {
+            input_channels: Some(1),
+            ..spec.clone()
+        };
+        let device = Device::flex();
+        let one = Backbone::new(&grey, 10, 28, &device).unwrap().valid();
+        assert_eq!(parameter_count(&one), 785 * 50 + 2 * 51 * 50 + 51 * 10);
+        let mut three = one.clone();
+        if let Unit::Dense(u) = &mut three.units[0] {
+            let w = u.fc.weight.val().div_scalar(3.0);
+            u.fc.weight = Param::from_tensor(Tensor::cat(vec![w.clone(), w.clone(), w], 0));
+        }
+        let x = input(2, 28, &device);
+        let (a, b) = (one.forward_features(x.clone()), three.forward_features(x));
+        for (fa, fb) in a.features.into_iter().zip(b.features) {
+            let diff = (fa - fb).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-4, "{diff}");
+        }
+        assert!(
+            ArchSpec {
+                input_channels: Some(2),
+                ..spec.clone()
+            }
+            .resolve()
+            .is_err()
+        );
         assert!(
             ArchSpec {
                 heads: Some(2),

@@ -195,8 +195,8 @@ impl Backbone {
                     head: cnn_head(cin, classes, device),
                 }
             }
-            Resolved::Mlp { hidden } => {
-                let mut din = 3 * resolution * resolution;
+            Resolved::Mlp { hidden, channels } => {
+                let mut din = channels * resolution * resolution;
                 if din.saturating_mul(hidden[0]) > 1 << 30 {
                     return Err(Error::usage(format!(
                         "architecture `{}`: {din} inputs ({resolution}² RGB) × {} hidden units is too large a first layer; lower `resolution` or `dim`",
