@@ -130,8 +130,8 @@ mod tests {
     #[test]
     fn grouped_extraction_is_one_pass() {
         use crate::data::synth::{SynthKind, SynthSpec};
-        use burn::module::Module;
         use crate::model::ArchSpec;
+        use burn::module::Module;
         let device = Device::flex();
         let model = Backbone::new(&ArchSpec::named("resnet-18"), 4, 32, &device)
             .unwrap()
