@@ -67,9 +67,14 @@ impl Reporter {
     }
 
     pub fn tick(&mut self) {
-        self.done += 1;
+        self.advance_by(1);
+    }
+
+    /// `n` more units done.
+    pub fn advance_by(&mut self, n: usize) {
+        self.done += n;
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.inc(n as u64);
         } else if !self.quiet && self.last_line.elapsed() >= LOG_EVERY {
             self.last_line = Instant::now();
             let elapsed = self.started.elapsed().as_secs_f64();
@@ -89,5 +94,19 @@ impl Reporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl crate::data::Progress for Reporter {
+    fn start(&mut self, total: usize, label: &str) {
+        self.start_bar(total, label);
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.advance_by(n);
+    }
+
+    fn finish(&mut self) {
+        self.finish_bar();
     }
 }

@@ -401,8 +401,9 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         sc.resolution,
         id_seed,
         &opts.data_dir,
+        &mut reporter,
     )?;
-    let (tasks, n_classes, labels) = tasks::build(sc, cfg, &id, &opts.data_dir)?;
+    let (tasks, n_classes, labels) = tasks::build(sc, cfg, &id, &opts.data_dir, &mut reporter)?;
     let task_lists: Vec<Vec<u32>> = tasks.iter().map(|t| t.classes.clone()).collect();
     reporter.line(&format!(
         "continual scenario `{}`: {} tasks of {:?} classes from {} ({} heads)",

@@ -17,6 +17,7 @@ pub(super) fn build(
     cfg: &ContinualConfig,
     id: &PreparedData,
     data_dir: &Path,
+    progress: &mut dyn crate::data::Progress,
 ) -> Result<(Vec<Task>, usize, Vec<String>)> {
     Ok(match cfg.sequence {
         Sequence::Classes => {
@@ -43,7 +44,7 @@ pub(super) fn build(
                 let label = crate::scenario::data_label(d);
                 let seed = d.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
                 later.push(
-                    load_prepared(d, label.clone(), sc.resolution, seed, data_dir)
+                    load_prepared(d, label.clone(), sc.resolution, seed, data_dir, progress)
                         .map_err(|e| e.context(format!("key `continual.datasets[{i}]` (data set `{label}`)")))?,
                 );
             }

@@ -6,11 +6,32 @@
 
 pub mod fetch;
 pub mod formats;
+pub mod pixels;
 pub mod split;
 pub mod synth;
 pub mod transform;
 
 use crate::error::{Error, Result};
+pub use pixels::Pixels;
+
+/// Progress of a long step over a data set (decoding, feature extraction), reported by the
+/// caller's display.
+pub trait Progress {
+    /// A step of `total` units begins.
+    fn start(&mut self, total: usize, label: &str);
+    /// `n` more units are done.
+    fn advance(&mut self, n: usize);
+    fn finish(&mut self);
+}
+
+/// No progress display.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&mut self, _: usize, _: &str) {}
+    fn advance(&mut self, _: usize) {}
+    fn finish(&mut self) {}
+}
 
 /// A labelled set of equally sized images.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +40,8 @@ pub struct ImageDataset {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
-    /// `N * C * H * W` bytes, channel-major per image.
-    pub pixels: Vec<u8>,
+    /// `N * C * H * W` bytes, channel-major per image, in memory or mapped from a cache file.
+    pub pixels: Pixels,
     pub labels: Vec<u32>,
     /// One name per class id; its length defines the number of classes, so a subset keeps the
     /// ids (and names) of the full data set.
@@ -48,7 +69,7 @@ impl ImageDataset {
             channels,
             height,
             width,
-            pixels: Vec::new(),
+            pixels: Pixels::default(),
             labels: Vec::new(),
             class_names,
         }
@@ -144,7 +165,12 @@ impl ImageDataset {
     pub fn rgb(mut self) -> ImageDataset {
         if self.channels == 1 {
             let plane = self.height * self.width;
-            self.pixels = self.pixels.chunks_exact(plane).flat_map(|p| p.repeat(3)).collect();
+            self.pixels = Pixels::from(
+                self.pixels
+                    .chunks_exact(plane)
+                    .flat_map(|p| p.repeat(3))
+                    .collect::<Vec<u8>>(),
+            );
             self.channels = 3;
         }
         self
@@ -262,7 +288,7 @@ mod tests {
         d.labels[0] = 2;
         assert!(d.validate().unwrap_err().to_string().contains("label 2"));
         let mut d = tiny();
-        d.pixels.pop();
+        d.pixels.to_mut().pop();
         assert!(d.validate().is_err());
         let mut d = tiny();
         d.class_names.clear();

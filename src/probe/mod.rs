@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use extract::extract_features;
+pub use extract::{extract_features, extract_layers, feature_dims, layer_groups};
 
 /// Which probe to fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

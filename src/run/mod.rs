@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, Checkpoint, LayerInfo, layer_names, parameter_count};
-use crate::probe::{self, ProbeConfig, ProbeData, extract_features};
+use crate::probe::{self, ProbeConfig, ProbeData, extract_layers, feature_dims, layer_groups};
 use crate::progress::Reporter;
 use crate::results::{
     DatasetSummary, MeanMetrics, MetricsAllRecord, MetricsRecord, ProbeAgreement, RunSummary, Seeds, Timings,
@@ -184,15 +184,29 @@ impl Stage<'_> {
             |at: &str, label: &str, e: Error| e.context(format!("key `{at}` (data set `{label}`)")).in_file(path);
         let id_label = data_label(&sc.id);
         let id_seed = sc.id.seed.unwrap_or_else(|| derive_seed(sc.seed, "data:id"));
-        let id = load_prepared(&sc.id, id_label.clone(), sc.resolution, id_seed, &self.opts.data_dir)
-            .map_err(|e| named("id", &id_label, e))?;
+        let id = load_prepared(
+            &sc.id,
+            id_label.clone(),
+            sc.resolution,
+            id_seed,
+            &self.opts.data_dir,
+            &mut self.reporter,
+        )
+        .map_err(|e| named("id", &id_label, e))?;
         crate::interrupt::check()?;
         let mut oods = Vec::new();
         for (i, o) in sc.ood.iter().enumerate() {
             let label = data_label(o);
             let seed = o.seed.unwrap_or_else(|| derive_seed(sc.seed, &format!("data:{label}")));
-            let loaded = load_prepared(o, label.clone(), sc.resolution, seed, &self.opts.data_dir)
-                .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
+            let loaded = load_prepared(
+                o,
+                label.clone(),
+                sc.resolution,
+                seed,
+                &self.opts.data_dir,
+                &mut self.reporter,
+            )
+            .map_err(|e| named(&format!("ood[{i}]"), &label, e))?;
             oods.push(loaded);
             crate::interrupt::check()?;
         }
@@ -362,8 +376,7 @@ impl Stage<'_> {
         let datasets: Vec<(&PreparedData, &str)> = std::iter::once((id, "id"))
             .chain(oods.iter().map(|o| (o, "ood")))
             .collect();
-        self.reporter
-            .start_bar(models.len() * datasets.len() * probes.len() * layers.len(), "probes");
+        let budget = (sc.probe.feature_memory_gb * 1e9) as u64;
         for (data, role) in &datasets {
             let sub = probe_train_indices(
                 &data.split.train,
@@ -384,48 +397,73 @@ impl Stage<'_> {
             });
             for (mi, (model_name, model)) in models.iter().enumerate() {
                 crate::interrupt::check()?;
-                let t = Instant::now();
-                let (train_f, _) = extract_features(model, &train_ds, &data.norm, 256, device)?;
-                let (test_f, _) = extract_features(model, &data.split.test, &data.norm, 256, device)?;
-                self.timings.features += t.elapsed().as_secs_f64();
-                for (layer, (tr, te)) in layers.iter().zip(train_f.iter().zip(test_f.iter())) {
-                    let rank = (*role == "id").then(|| {
-                        numerical_rank(
-                            &te.data,
-                            data.split.test.len(),
-                            te.dim,
-                            derive_seed(seeds.probe, "rank"),
-                        )
-                    });
-                    for (pi, cfg) in probes.iter().enumerate() {
-                        crate::interrupt::check()?;
-                        let t = Instant::now();
-                        let pd = ProbeData {
-                            dim: tr.dim,
-                            train_x: &tr.data,
-                            train_y: &train_ds.labels,
-                            test_x: &te.data,
-                            test_y: &data.split.test.labels,
-                            n_classes: data.n_classes,
-                        };
-                        let seed = derive_seed(seeds.probe, &format!("{}:{}:{}", data.label, layer.index, cfg.label()));
-                        let result = probe::fit(cfg, &pd, seed, &probe_device)?;
-                        let secs = t.elapsed().as_secs_f64();
-                        out.secs[mi][pi] += secs;
-                        self.timings.probes += secs;
-                        out.rows.push(ProbeRow {
-                            model: model_name.clone(),
-                            probe: cfg.label(),
-                            dataset: data.label.clone(),
-                            role: role.to_string(),
-                            layer_index: layer.index,
-                            layer_name: layer.name.clone(),
-                            feature_dim: tr.dim,
-                            n_classes: data.n_classes,
-                            accuracy: result.accuracy,
-                            rank,
+                // The layers in groups whose features fit `probe.feature_memory_gb`, one pass
+                // over the data per group; the same features, rows and seeds as a single pass.
+                let n_images = train_ds.len() + data.split.test.len();
+                let dims = feature_dims(model, &train_ds, &data.norm, device)?;
+                for group in layer_groups(&dims, n_images, budget) {
+                    let t = Instant::now();
+                    self.reporter.start_bar(n_images, "features");
+                    let (train_f, _) = extract_layers(
+                        model,
+                        &train_ds,
+                        &data.norm,
+                        256,
+                        device,
+                        group.clone(),
+                        &mut self.reporter,
+                    )?;
+                    let (test_f, _) = extract_layers(
+                        model,
+                        &data.split.test,
+                        &data.norm,
+                        256,
+                        device,
+                        group.clone(),
+                        &mut self.reporter,
+                    )?;
+                    self.timings.features += t.elapsed().as_secs_f64();
+                    self.reporter.start_bar(group.len() * probes.len(), "probes");
+                    for (layer, (tr, te)) in layers[group].iter().zip(train_f.iter().zip(test_f.iter())) {
+                        let rank = (*role == "id").then(|| {
+                            numerical_rank(
+                                &te.data,
+                                data.split.test.len(),
+                                te.dim,
+                                derive_seed(seeds.probe, "rank"),
+                            )
                         });
-                        self.reporter.tick();
+                        for (pi, cfg) in probes.iter().enumerate() {
+                            crate::interrupt::check()?;
+                            let t = Instant::now();
+                            let pd = ProbeData {
+                                dim: tr.dim,
+                                train_x: &tr.data,
+                                train_y: &train_ds.labels,
+                                test_x: &te.data,
+                                test_y: &data.split.test.labels,
+                                n_classes: data.n_classes,
+                            };
+                            let seed =
+                                derive_seed(seeds.probe, &format!("{}:{}:{}", data.label, layer.index, cfg.label()));
+                            let result = probe::fit(cfg, &pd, seed, &probe_device)?;
+                            let secs = t.elapsed().as_secs_f64();
+                            out.secs[mi][pi] += secs;
+                            self.timings.probes += secs;
+                            out.rows.push(ProbeRow {
+                                model: model_name.clone(),
+                                probe: cfg.label(),
+                                dataset: data.label.clone(),
+                                role: role.to_string(),
+                                layer_index: layer.index,
+                                layer_name: layer.name.clone(),
+                                feature_dim: tr.dim,
+                                n_classes: data.n_classes,
+                                accuracy: result.accuracy,
+                                rank,
+                            });
+                            self.reporter.tick();
+                        }
                     }
                 }
             }

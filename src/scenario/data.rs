@@ -9,7 +9,7 @@ use crate::data::formats::idx::load_idx;
 use crate::data::formats::image_folder::{FolderIndex, index_image_folder};
 use crate::data::synth::{SynthKind, SynthSpec};
 use crate::data::transform::{Normalization, pad_to, prepare, prepare_with, resize_size};
-use crate::data::{DataSplit, fetch, split};
+use crate::data::{DataSplit, Progress, fetch, split};
 use crate::error::{Error, Result};
 
 /// A data set ready for training and probing: 3 channels at the run's resolution.
@@ -36,8 +36,18 @@ fn required<'a>(v: &'a Option<String>, key: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::usage(format!("data set key `{key}` is required")))
 }
 
-/// Load the raw (unprepared) split of a data spec.
-pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) -> Result<DataSplit> {
+/// The folder under the data directory that holds the decoded ImageFolder caches.
+pub const IMAGE_FOLDER_CACHE: &str = "image-folder-cache";
+
+/// Load the raw (unprepared) split of a data spec. ImageFolder sets come already prepared (see
+/// [`load_prepared`]): decoded, resized and cropped once, through the cache under `data_dir`.
+pub fn load_raw(
+    spec: &DataSpec,
+    resolution: usize,
+    seed: u64,
+    data_dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<DataSplit> {
     let synth = |kind: SynthKind| -> Result<DataSplit> {
         let size = spec.render_size.unwrap_or(resolution);
         kind.generate(&SynthSpec {
@@ -102,8 +112,14 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
         DataKind::Cifar10 => load_cifar10(Path::new(required(&spec.path, "path")?))?,
         DataKind::Cifar100 => load_cifar100(Path::new(required(&spec.path, "path")?))?,
         DataKind::ImageFolder => {
-            // Listed first and subset before decoding: only the images kept are ever decoded.
+            // Listed first and subset before decoding: only the images kept are ever decoded,
+            // straight to the prepared crop (resize-crop), and cached as they are decoded.
             let size = resize_size(resolution);
+            let crop = match spec.preprocess {
+                Preprocess::ResizeCrop => resolution,
+                Preprocess::Pad => size,
+            };
+            let cache = data_dir.join(IMAGE_FOLDER_CACHE);
             let (train_root, test_root) = (required(&spec.train, "train")?, required(&spec.test, "test")?);
             let train = index_image_folder(Path::new(train_root))?;
             let test = index_image_folder(Path::new(test_root))?;
@@ -122,8 +138,9 @@ pub fn load_raw(spec: &DataSpec, resolution: usize, seed: u64, data_dir: &Path) 
                     format!("{detail}; train and test must have the same class folders"),
                 ));
             }
-            let decode = |index: &FolderIndex, per_class: Option<usize>, seed: u64| -> Result<ImageDataset> {
-                let mut ds = index.decode(&kept(&index.labels(), spec.classes, per_class, seed)?, size)?;
+            let mut decode = |index: &FolderIndex, per_class: Option<usize>, seed: u64| -> Result<ImageDataset> {
+                let keep = kept(&index.labels(), spec.classes, per_class, seed)?;
+                let mut ds = index.decode(&keep, size, crop, Some(&cache), progress)?;
                 ds.class_names.truncate(spec.classes.unwrap_or(usize::MAX));
                 Ok(ds)
             };
@@ -194,8 +211,10 @@ pub fn load_prepared(
     resolution: usize,
     seed: u64,
     data_dir: &Path,
+    progress: &mut dyn Progress,
 ) -> Result<PreparedData> {
-    let raw = load_raw(spec, resolution, seed, data_dir)?;
+    let raw = load_raw(spec, resolution, seed, data_dir, progress)?;
+    let prepared = spec.kind == DataKind::ImageFolder && spec.preprocess == Preprocess::ResizeCrop;
     let n_classes = raw.train.n_classes();
     let cifar = match spec.kind {
         DataKind::Cifar10 => Some(Normalization::CIFAR10),
@@ -204,7 +223,9 @@ pub fn load_prepared(
     };
     let pad = spec.preprocess == Preprocess::Pad;
     let prep = |ds: &ImageDataset| -> Result<ImageDataset> {
-        if pad {
+        if prepared {
+            Ok(ds.clone())
+        } else if pad {
             pad_to(ds, resolution)
         } else if cifar.is_some() && resolution == 32 && ds.height == 32 && ds.width == 32 {
             prepare_with(ds, None, 32)
@@ -255,11 +276,12 @@ mod tests {
             ))
             .unwrap()
         };
+        let cache = tmp.path().join("cache");
         let picked = spec("classes = 3\ntrain_per_class = 2\ntest_per_class = 4");
-        let all = load_raw(&spec(""), 6, 9, Path::new(".")).unwrap();
+        let all = load_raw(&spec(""), 6, 9, &cache, &mut crate::data::Silent).unwrap();
         let want = subset(all, &picked, 9).unwrap();
         std::fs::write(tmp.path().join("train/c3/4.png"), b"not a png").unwrap();
-        let got = load_raw(&picked, 6, 9, Path::new(".")).unwrap();
+        let got = load_raw(&picked, 6, 9, &cache, &mut crate::data::Silent).unwrap();
         assert_eq!(got.train.labels, [0, 0, 1, 1, 2, 2]);
         assert_eq!(got.train.class_names.len(), 3);
         for (g, w) in [(&got.train, &want.train), (&got.test, &want.test)] {
@@ -269,7 +291,9 @@ mod tests {
             );
         }
         // The whole set does decode the corrupt image, and says which.
-        let err = load_raw(&spec(""), 6, 9, Path::new(".")).unwrap_err().to_string();
+        let err = load_raw(&spec(""), 6, 9, &cache, &mut crate::data::Silent)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("4.png"), "{err}");
     }
 }

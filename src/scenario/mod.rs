@@ -159,6 +159,12 @@ pub fn validate(s: &Scenario) -> Result<()> {
     for (i, p) in s.probe.also.iter().enumerate() {
         p.validate().map_err(at(format!("probe.also[{i}]")))?;
     }
+    let gb = s.probe.feature_memory_gb;
+    if !(gb.is_finite() && gb > 0.0 && gb <= 1e6) {
+        return Err(Error::usage(format!(
+            "key `probe.feature_memory_gb` must be a number of GB > 0, got {gb}"
+        )));
+    }
     validate_data("id", &s.id, s.resolution)?;
     if let Some(c) = &s.continual {
         c.validate()?;

@@ -108,6 +108,24 @@ pub struct ProbeSection {
     /// Cap on probe-training images per data set (seeded stratified sample); 0 = all.
     #[serde(default)]
     pub max_train: usize,
+    /// Most memory (GB, 10^9 bytes) that the features of one data set held at once may take:
+    /// layers whose features would not fit are extracted in further passes over the data.
+    #[serde(
+        default = "default_feature_memory_gb",
+        skip_serializing_if = "is_default_feature_memory_gb"
+    )]
+    pub feature_memory_gb: f64,
+}
+
+/// Default of `probe.feature_memory_gb`.
+pub const DEFAULT_FEATURE_MEMORY_GB: f64 = 2.0;
+
+fn default_feature_memory_gb() -> f64 {
+    DEFAULT_FEATURE_MEMORY_GB
+}
+
+fn is_default_feature_memory_gb(v: &f64) -> bool {
+    *v == DEFAULT_FEATURE_MEMORY_GB
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -324,6 +324,18 @@ const EDITS: &[(&str, &str, &str, &[&str])] = &[
         "kind = \"paper\"\nepochs = 0\n",
         &["key `probe.main`", "epochs must be > 0"],
     ),
+    (
+        "feature_memory_zero",
+        "[probe.main]\n",
+        "[probe]\nfeature_memory_gb = 0\n\n[probe.main]\n",
+        &["probe.feature_memory_gb", "got 0"],
+    ),
+    (
+        "feature_memory_text",
+        "[probe.main]\n",
+        "[probe]\nfeature_memory_gb = \"lots\"\n\n[probe.main]\n",
+        &["probe.feature_memory_gb"],
+    ),
     // The OOD set is the ID set; two OOD sets with one label.
     (
         "ood_equals_id",

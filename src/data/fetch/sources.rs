@@ -80,7 +80,7 @@ fn idx_split(name: &str, files: [(&Path, Vec<u8>); 4], class_names: &[&str]) -> 
             channels: 1,
             height: h,
             width: w,
-            pixels: img.data,
+            pixels: img.data.into(),
             labels: lab.data.iter().map(|&l| l as u32).collect(),
             class_names: names.clone(),
         };
@@ -263,7 +263,7 @@ pub(super) fn fetch_animal(work: &Path) -> Result<(DataSplit, Option<String>)> {
         28,
         src.class_names.iter().map(|s| s.to_string()).collect(),
     );
-    ds.pixels = img.data;
+    ds.pixels = img.data.into();
     for chunk in lab.data.chunks_exact(8) {
         let v = i64::from_le_bytes([
             chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],

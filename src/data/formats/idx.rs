@@ -142,7 +142,7 @@ pub fn load_idx(images: &Path, labels: &Path, name: &str, class_names: Option<Ve
         channels: c,
         height: h,
         width: w,
-        pixels: img.data,
+        pixels: img.data.into(),
         labels: lab.data.iter().map(|&l| l as u32).collect(),
         class_names,
     };

@@ -10,9 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::ImageDataset;
 use crate::data::transform::resize_and_crop;
+use crate::data::{ImageDataset, Progress};
+
+mod cache;
 use crate::error::{Error, Result};
+use cache::CacheShape;
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
@@ -104,30 +107,136 @@ impl FolderIndex {
     }
 
     /// The images at `indices`, in that order, decoded in parallel, each image's shorter side
-    /// resized to `size` and center-cropped to `size x size`. Only these images are ever held.
-    pub fn decode(&self, indices: &[usize], size: usize) -> Result<ImageDataset> {
-        use rayon::prelude::*;
-        if size == 0 {
-            return Err(Error::usage("image folder resize target must be positive"));
+    /// resized to `size`, center-cropped to `size x size` and then to `crop x crop` (the crop of
+    /// [`crate::data::transform::prepare`], so `crop < size` gives the prepared images at once).
+    ///
+    /// With a cache folder, the images are written to a cache file as they are decoded (one
+    /// chunk held at a time) and the data set maps that file; a later call with the same files
+    /// (paths, sizes, modification times), sizes and order maps the file without decoding. Without
+    /// one, the kept images are held in memory.
+    pub fn decode(
+        &self,
+        indices: &[usize],
+        size: usize,
+        crop: usize,
+        cache: Option<&Path>,
+        progress: &mut dyn Progress,
+    ) -> Result<ImageDataset> {
+        if size == 0 || crop == 0 || crop > size {
+            return Err(Error::usage(format!(
+                "image folder: cannot center-crop {crop}x{crop} out of a {size}x{size} image"
+            )));
         }
-        let mut ds = ImageDataset::empty(self.name.clone(), 3, size, size, self.class_names.clone());
-        ds.pixels.reserve(indices.len() * 3 * size * size);
+        let mut ds = ImageDataset::empty(self.name.clone(), 3, crop, crop, self.class_names.clone());
+        ds.labels = indices.iter().map(|&i| self.files[i].1).collect();
+        let Some(dir) = cache else {
+            ds.pixels.reserve(indices.len() * ds.image_len());
+            self.decode_chunks(indices, size, crop, progress, |img| {
+                ds.pixels.extend_from_slice(img);
+                Ok(())
+            })?;
+            ds.validate()?;
+            return Ok(ds);
+        };
+        let key = self.cache_key(indices, size, crop)?;
+        let path = dir.join(format!("{}-{}.u8", sanitize(&self.name), &key_hex(&key)[..20]));
+        let shape = CacheShape {
+            key,
+            n: indices.len(),
+            image_len: ds.image_len(),
+        };
+        ds.pixels = match cache::open(&path, &shape, &ds.labels) {
+            Ok(Some(px)) => px,
+            // Missing, or not this data (stale, truncated, corrupt): (re)built, never trusted.
+            Ok(None) | Err(_) => {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                let mut writer = cache::Writer::create(&path, &shape)?;
+                self.decode_chunks(indices, size, crop, progress, |img| writer.image(img))?;
+                writer.finish(&ds.labels)?;
+                cache::open(&path, &shape, &ds.labels)?
+                    .ok_or_else(|| Error::input(&path, "cache file unreadable right after writing it"))?
+            }
+        };
+        ds.validate()?;
+        Ok(ds)
+    }
+
+    /// Decodes `indices` in parallel chunks of [`DECODE_CHUNK`], handing each image to `sink`
+    /// in order.
+    fn decode_chunks(
+        &self,
+        indices: &[usize],
+        size: usize,
+        crop: usize,
+        progress: &mut dyn Progress,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        progress.start(indices.len(), "decode");
         for chunk in indices.chunks(DECODE_CHUNK) {
+            crate::interrupt::check()?;
             let images = chunk
                 .par_iter()
                 .map(|&i| {
                     let path = &self.files[i].0;
                     let (px, h, w) = decode_rgb(path)?;
-                    resize_and_crop(&px, 3, h, w, Some(size), size).map_err(|e| e.in_file(path))
+                    let img = resize_and_crop(&px, 3, h, w, Some(size), size).map_err(|e| e.in_file(path))?;
+                    if crop == size {
+                        return Ok(img);
+                    }
+                    resize_and_crop(&img, 3, size, size, None, crop)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            for (img, &i) in images.iter().zip(chunk) {
-                ds.push(img, self.files[i].1);
+            for img in &images {
+                sink(img)?;
             }
+            progress.advance(chunk.len());
         }
-        ds.validate()?;
-        Ok(ds)
+        progress.finish();
+        Ok(())
     }
+
+    /// What a cache file stands for: the format, the sizes, and each kept file in order with its
+    /// label, length and modification time (a file replaced or edited gets a new key).
+    fn cache_key(&self, indices: &[usize], size: usize, crop: usize) -> Result<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(cache::MAGIC);
+        h.update(format!(
+            "size={size} crop={crop} rgb resampler={}\n",
+            crate::data::transform::RESAMPLER
+        ));
+        for &i in indices {
+            let (path, label) = &self.files[i];
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            h.update(abs.as_os_str().as_encoded_bytes());
+            h.update(format!("\0{label} {} {mtime}\n", meta.len()));
+        }
+        Ok(h.finalize().into())
+    }
+}
+
+fn key_hex(key: &[u8; 32]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file-name-safe version of a data set name.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Loads `root/<class>/<image>`, each image's shorter side resized to `size` and center-cropped
@@ -135,12 +244,19 @@ impl FolderIndex {
 #[cfg(test)]
 fn load_image_folder(root: &Path, size: usize) -> Result<ImageDataset> {
     let index = index_image_folder(root)?;
-    index.decode(&(0..index.files.len()).collect::<Vec<_>>(), size)
+    index.decode(
+        &(0..index.files.len()).collect::<Vec<_>>(),
+        size,
+        size,
+        None,
+        &mut crate::data::Silent,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Silent;
 
     fn save(path: &Path, w: u32, h: u32, v: u8) {
         let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([v, x as u8, y as u8]));
@@ -205,5 +321,92 @@ mod tests {
         assert!(e.contains("broken.png") && e.contains("cannot decode"), "{e}");
         let e = load_image_folder(&root.join("missing"), 4).unwrap_err();
         assert!(matches!(e, Error::Io { .. }));
+    }
+
+    /// Counts the images decoded.
+    #[derive(Default)]
+    struct Count(usize);
+
+    impl Progress for Count {
+        fn start(&mut self, _: usize, _: &str) {}
+        fn advance(&mut self, n: usize) {
+            self.0 += n;
+        }
+        fn finish(&mut self) {}
+    }
+
+    fn cache_files(dir: &Path) -> Vec<PathBuf> {
+        list_dir(dir).unwrap_or_default()
+    }
+
+    /// The first load writes the cache, the second maps it without decoding; a changed image,
+    /// a truncated or a corrupted cache file is decoded again, never read.
+    #[test]
+    fn cache_is_written_read_and_rebuilt() {
+        let tmp = crate::scratch::tempdir().unwrap();
+        let root = tmp.path().join("set");
+        let cache = tmp.path().join("cache");
+        for c in ["a", "b"] {
+            std::fs::create_dir_all(root.join(c)).unwrap();
+            for i in 0..3u8 {
+                save(&root.join(c).join(format!("{i}.png")), 9, 7, 30 * i + c.len() as u8);
+            }
+        }
+        let index = index_image_folder(&root).unwrap();
+        let keep = [5, 0, 2, 3];
+        let load = |index: &FolderIndex| {
+            let mut n = Count::default();
+            let ds = index.decode(&keep, 6, 4, Some(&cache), &mut n).unwrap();
+            (ds, n.0)
+        };
+        let plain = index.decode(&keep, 6, 4, None, &mut Silent).unwrap();
+        assert!(!plain.pixels.is_mapped());
+        let (first, decoded) = load(&index);
+        assert_eq!(decoded, 4);
+        assert!(first.pixels.is_mapped());
+        assert_eq!(first, plain);
+        let files = cache_files(&cache);
+        assert_eq!(files.len(), 1, "{files:?}");
+        let (second, decoded) = load(&index);
+        assert_eq!(decoded, 0);
+        assert_eq!(second, plain);
+
+        // A truncated file, then one with a flipped pixel: rebuilt, the same images again.
+        let file = &files[0];
+        let bytes = std::fs::read(file).unwrap();
+        std::fs::write(file, &bytes[..bytes.len() - 5]).unwrap();
+        let (again, decoded) = load(&index);
+        assert_eq!((decoded, &again), (4, &plain));
+        let mut flipped = std::fs::read(file).unwrap();
+        assert_eq!(flipped, bytes);
+        flipped[cache::MAGIC.len() + 32 + 16 + 10] ^= 1;
+        std::fs::write(file, &flipped).unwrap();
+        let (again, decoded) = load(&index);
+        assert_eq!((decoded, &again), (4, &plain));
+        assert_eq!(std::fs::read(file).unwrap(), bytes);
+
+        // An image replaced: a new cache file, the new pixels.
+        save(&root.join("a/0.png"), 9, 7, 250);
+        let index = index_image_folder(&root).unwrap();
+        let (changed, decoded) = load(&index);
+        assert_eq!(decoded, 4);
+        assert_ne!(changed, plain);
+        assert!(changed.image(1).iter().take(16).all(|&v| v == 250));
+        assert_eq!(cache_files(&cache).len(), 2);
+    }
+
+    /// A decoding error leaves no file in the cache folder, finished or not.
+    #[test]
+    fn failed_decoding_leaves_no_cache_file() {
+        let tmp = crate::scratch::tempdir().unwrap();
+        let root = tmp.path().join("set");
+        let cache = tmp.path().join("cache");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        save(&root.join("a/1.png"), 4, 4, 1);
+        std::fs::write(root.join("a/2.png"), b"not a png").unwrap();
+        let index = index_image_folder(&root).unwrap();
+        let e = index.decode(&[0, 1], 4, 4, Some(&cache), &mut Silent).unwrap_err();
+        assert!(e.to_string().contains("2.png"), "{e}");
+        assert!(cache_files(&cache).is_empty());
     }
 }
