@@ -404,24 +404,12 @@ impl Stage<'_> {
                 for group in layer_groups(&dims, n_images, budget) {
                     let t = Instant::now();
                     self.reporter.start_bar(n_images, "features");
-                    let (train_f, _) = extract_layers(
-                        model,
-                        &train_ds,
-                        &data.norm,
-                        256,
-                        device,
-                        group.clone(),
-                        &mut self.reporter,
-                    )?;
-                    let (test_f, _) = extract_layers(
-                        model,
-                        &data.split.test,
-                        &data.norm,
-                        256,
-                        device,
-                        group.clone(),
-                        &mut self.reporter,
-                    )?;
+                    let reporter = &mut self.reporter;
+                    let mut extract = |ds: &ImageDataset| {
+                        extract_layers(model, ds, &data.norm, 256, device, group.clone(), &mut *reporter)
+                    };
+                    let (train_f, _) = extract(&train_ds)?;
+                    let (test_f, _) = extract(&data.split.test)?;
                     self.timings.features += t.elapsed().as_secs_f64();
                     self.reporter.start_bar(group.len() * probes.len(), "probes");
                     for (layer, (tr, te)) in layers[group].iter().zip(train_f.iter().zip(test_f.iter())) {
