@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
 
@@ -152,7 +152,7 @@ impl TrainStep {
         device.seed(0);
         Ok(TrainStep {
             model: Some(Backbone::new(&spec.arch, spec.classes, spec.resolution, &ad)?),
-            optim: AdamWConfig::new().with_weight_decay(0.05).init(),
+            optim: crate::train::adamw::FusedAdamW::init(1e-5, 0.05),
             x: Tensor::<4>::random(
                 [spec.batch, 3, spec.resolution, spec.resolution],
                 Distribution::Normal(0.0, 1.0),
