@@ -40,10 +40,6 @@ impl FusedAdamW {
     }
 }
 
-fn values(t: Tensor<1>) -> Option<Vec<f32>> {
-    t.into_data().try_into_vec::<f32>().ok()
-}
-
 impl Optimizer for FusedAdamW {
     type State<const D: usize> = AdamWState<D>;
 
@@ -68,20 +64,16 @@ impl Optimizer for FusedAdamW {
         }
         let shape = tensor.shape();
         let n = shape.num_elements();
-        let flat = |t: Tensor<D>| values(t.reshape([n]));
-        let (time, moments) = match state {
-            Some(s) => (s.momentum.time + 1, Some((s.momentum.moment_1, s.momentum.moment_2))),
-            None => (1, None),
+        let flat = |t: Tensor<D>| {
+            t.reshape([n])
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("an f32 tensor reads back as f32")
         };
-        let (Some(mut p), Some(g)) = (flat(tensor), flat(grad)) else {
-            unreachable!("f32 tensors read back as f32");
-        };
-        let (mut m, mut v, first) = match moments {
-            Some((m, v)) => match (flat(m), flat(v)) {
-                (Some(m), Some(v)) => (m, v, false),
-                _ => unreachable!("f32 tensors read back as f32"),
-            },
-            None => (vec![0.0; n], vec![0.0; n], true),
+        let (mut p, g) = (flat(tensor), flat(grad));
+        let (time, mut m, mut v, first) = match state {
+            Some(s) => (s.momentum.time + 1, flat(s.momentum.moment_1), flat(s.momentum.moment_2), false),
+            None => (1, vec![0.0; n], vec![0.0; n], true),
         };
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
         let (f1, f2) = (1.0 - b1, 1.0 - b2);
