@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side timings for the README: PyTorch's reference script and `tunnelbench bench` on the
-# default backend, with tunnelbench's own kernels and with burn's ops (TUNNELBENCH_KERNELS=burn),
-# interleaved, ROUNDS rounds per network, one JSON object per line in OUT. Summarise with
-# benches/summarize.py OUT.
+# Side-by-side timings for docs/performance.md: PyTorch's reference script and `tunnelbench bench`
+# on the default backend, with tunnelbench's own kernels and with burn's ops
+# (TUNNELBENCH_KERNELS=burn), interleaved, ROUNDS rounds per network and resolution, one JSON
+# object per line in OUT. Summarise with benches/summarize.py OUT.
 #
 #   benches/side_by_side.sh PYTHON_WITH_TORCH OUT.jsonl [ROUNDS]
 set -euo pipefail
@@ -13,13 +13,16 @@ rounds="${3:-3}"
 bin="${TUNNELBENCH_BIN:-target/release/tunnelbench}"
 threads="$(nproc)"
 : > "$out"
-for net in "vggm-17 0.125" "vggm-11 0.25" "vggm-11 1"; do
-  read -r arch width <<< "$net"
+# architecture, width, resolution, batch, timed steps
+for net in "vggm-17 0.125 32 128 5" "vggm-11 1 32 128 5" "resnet-18 1 32 128 5" "vit-t 1 32 128 5" \
+           "resnet-18 1 224 32 3" "vit-t 1 224 8 2"; do
+  read -r arch width res batch steps <<< "$net"
+  args=(--arch "$arch" --width "$width" --resolution "$res" --batch "$batch" --steps "$steps")
   for _ in $(seq "$rounds"); do
-    "$py" benches/reference/pytorch_reference.py --arch "$arch" --width "$width" --threads "$threads" \
+    "$py" benches/reference/pytorch_reference.py "${args[@]}" --threads "$threads" \
       | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' >> "$out"
     for kernels in own burn; do
-      TUNNELBENCH_KERNELS="$kernels" "$bin" bench --backend flex --arch "$arch" --width "$width" --json \
+      TUNNELBENCH_KERNELS="$kernels" "$bin" bench --backend flex "${args[@]}" --json \
         | python3 -c 'import json, sys; [print(json.dumps(r)) for r in json.load(sys.stdin)]' >> "$out"
     done
   done

@@ -1,15 +1,18 @@
 //! `tunnelbench bench`: the four workloads of a study on each backend, on random inputs: training
 //! step (forward + backward + AdamW), inference, one eval pass giving every probed layer's features,
-//! and the paper and closed-form probe fits (on the CPU, where `run` fits them).
+//! and the paper and closed-form probe fits (on the CPU, where `run` fits them); and the stages of a
+//! training step (data, forward, backward, optimizer) timed one by one.
 
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
 
 use crate::backend::BackendKind;
+use crate::data::ImageDataset;
+use crate::data::transform::{Augmenter, Normalization};
 use crate::error::{Error, Result};
 use crate::model::{ArchSpec, Backbone};
 
@@ -34,6 +37,9 @@ pub struct BenchResult {
     pub resolution: usize,
     pub threads: usize,
     pub train_images_per_sec: f64,
+    /// Median seconds of each stage of a training step, over `steps` further steps in which each
+    /// stage runs to completion before the next starts.
+    pub train_stage_secs: StageSecs,
     pub inference_images_per_sec: f64,
     pub features_images_per_sec: f64,
     /// Probe fits on a synthetic `[probe_samples, probe_dim]` feature matrix with 10 classes.
@@ -41,6 +47,84 @@ pub struct BenchResult {
     pub probe_dim: usize,
     pub probe_paper_secs: f64,
     pub probe_closed_form_secs: f64,
+}
+
+/// The stages of one training step, in seconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StageSecs {
+    /// Making the batch as training does: augmenting (random resized crop and flip) and
+    /// normalising the images into the input tensor, and the label-smoothed targets.
+    pub data: f64,
+    /// The forward pass and the loss, up to reading the loss back (as training does every step).
+    pub forward: f64,
+    /// The backward pass, up to the gradients of every parameter.
+    pub backward: f64,
+    /// The AdamW step.
+    pub optimizer: f64,
+}
+
+impl StageSecs {
+    /// The per-stage medians of `steps`.
+    fn median(steps: &[StageSecs]) -> StageSecs {
+        let median = |f: fn(&StageSecs) -> f64| {
+            let mut v: Vec<f64> = steps.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            match v.len() {
+                0 => 0.0,
+                n if n % 2 == 1 => v[n / 2],
+                n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            }
+        };
+        StageSecs {
+            data: median(|s| s.data),
+            forward: median(|s| s.forward),
+            backward: median(|s| s.backward),
+            optimizer: median(|s| s.optimizer),
+        }
+    }
+}
+
+/// Random images at the bench's resolution and the state that turns them into training batches.
+struct SyntheticBatches {
+    images: ImageDataset,
+    augmenter: Augmenter,
+    buf: Vec<f32>,
+    /// Passed to the augmenter as the epoch, so that every batch draws new crops.
+    drawn: u64,
+}
+
+impl SyntheticBatches {
+    fn new(spec: &BenchSpec) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let res = spec.resolution;
+        let mut images = ImageDataset::empty("bench", 3, res, res, (0..spec.classes).map(|c| c.to_string()).collect());
+        images.pixels = (0..spec.batch * 3 * res * res).map(|_| rng.random()).collect();
+        images.labels = (0..spec.batch).map(|i| (i % spec.classes) as u32).collect();
+        SyntheticBatches {
+            images,
+            augmenter: Augmenter::new(res, 3),
+            buf: Vec::new(),
+            drawn: 0,
+        }
+    }
+
+    /// The next batch (all the images, new crops) and its label-smoothed targets.
+    fn next(&mut self, device: &burn::tensor::Device) -> Result<(Tensor<4>, Tensor<2>)> {
+        self.drawn += 1;
+        let idx: Vec<usize> = (0..self.images.len()).collect();
+        let x = crate::train::batch_tensor(
+            &self.images,
+            &idx,
+            &Normalization::IMAGENET,
+            Some((&self.augmenter, self.drawn)),
+            &mut self.buf,
+            device,
+        )?;
+        let labels = crate::train::batch_labels(&self.images, &idx);
+        let targets = crate::train::soft_targets(&labels, self.images.class_names.len(), 0.1, None, device);
+        Ok((x, targets))
+    }
 }
 
 fn sync(device: &burn::tensor::Device) -> Result<()> {
@@ -68,7 +152,7 @@ impl TrainStep {
         device.seed(0);
         Ok(TrainStep {
             model: Some(Backbone::new(&spec.arch, spec.classes, spec.resolution, &ad)?),
-            optim: AdamWConfig::new().with_weight_decay(0.05).init(),
+            optim: crate::train::adamw::FusedAdamW::init(1e-5, 0.05),
             x: Tensor::<4>::random(
                 [spec.batch, 3, spec.resolution, spec.resolution],
                 Distribution::Normal(0.0, 1.0),
@@ -93,6 +177,34 @@ impl TrainStep {
         sync(&self.ad)
     }
 
+    /// One training step on a new batch made by `data`, timing each stage; the backend is
+    /// synchronised at every stage boundary, so that each stage's work is done within its time.
+    fn staged_step(&mut self, data: &mut SyntheticBatches) -> Result<StageSecs> {
+        let model = self.model.take().ok_or_else(|| Error::Internal("no model".into()))?;
+        let t = Instant::now();
+        let (x, targets) = data.next(&self.ad)?;
+        sync(&self.ad)?;
+        let data = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let loss = crate::kernel::rows::cross_entropy(model.forward(x), targets);
+        let _ = loss.clone().into_scalar::<f32>();
+        sync(&self.ad)?;
+        let forward = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        sync(&self.ad)?;
+        let backward = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        self.model = Some(self.optim.step(1e-3, model, grads));
+        sync(&self.ad)?;
+        Ok(StageSecs {
+            data,
+            forward,
+            backward,
+            optimizer: t.elapsed().as_secs_f64(),
+        })
+    }
+
     pub fn model(&self) -> Option<&Backbone> {
         self.model.as_ref()
     }
@@ -110,6 +222,10 @@ pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
         trainer.step()?;
     }
     let train = (spec.steps * spec.batch) as f64 / t.elapsed().as_secs_f64();
+    let mut data = SyntheticBatches::new(spec);
+    let stages = (0..spec.steps)
+        .map(|_| trainer.staged_step(&mut data))
+        .collect::<Result<Vec<_>>>()?;
 
     let valid = trainer
         .model()
@@ -147,6 +263,7 @@ pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
         resolution: spec.resolution,
         threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         train_images_per_sec: train,
+        train_stage_secs: StageSecs::median(&stages),
         inference_images_per_sec: inference,
         features_images_per_sec: features,
         probe_samples: PROBE_SAMPLES,

@@ -77,7 +77,13 @@ fn dispatch(command: Command) -> Result<()> {
                 classes: args.classes,
                 steps: args.steps,
             };
-            spec.arch.resolve()?;
+            let min_res = spec.arch.min_resolution()?;
+            if spec.resolution < min_res {
+                return Err(Error::usage(format!(
+                    "--resolution {} is below what `{}` accepts ({min_res})",
+                    spec.resolution, spec.arch.name
+                )));
+            }
             let mut results = Vec::new();
             for kind in kinds {
                 let r = tunnelbench::run_bench(kind, &spec)?;
@@ -98,6 +104,15 @@ fn dispatch(command: Command) -> Result<()> {
                         r.probe_dim,
                         r.probe_paper_secs,
                         r.probe_closed_form_secs
+                    );
+                    let st = &r.train_stage_secs;
+                    println!(
+                        "{:<8} training step stages (median ms): data {:.1}, forward {:.1}, backward {:.1}, optimizer {:.1}",
+                        "",
+                        st.data * 1e3,
+                        st.forward * 1e3,
+                        st.backward * 1e3,
+                        st.optimizer * 1e3
                     );
                 }
                 results.push(r);

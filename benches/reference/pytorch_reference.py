@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `tunnelbench bench`: the same VGGm network (method §4.1, width multiplier),
-the same batch, optimizer and thread count, timing a training step, inference, and the paper's
-linear probe (method §3.3) on a feature matrix of the bench's size.
+"""PyTorch reference for `tunnelbench bench`: the same network (VGGm-11/17, ResNet-18/34 and
+ViT-T/T+ as method §4.1, §4.3 and §4.4 define them and `src/model/` builds them, width multiplier,
+any resolution), the same batch, optimizer and thread count, timing a training step, inference,
+and the paper's linear probe (method §3.3) on a feature matrix of the bench's size.
 
 Runs only when torch is importable (pip install torch). Example, next to `tunnelbench bench --json`:
 
-    python3 benches/reference/pytorch_reference.py --arch vggm-11 --width 0.25 --batch 128 --threads 2
+    python3 benches/reference/pytorch_reference.py --arch vit-t --width 1 --batch 128 --threads 2
 """
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -24,6 +26,14 @@ STACKS = {
     "vggm-11": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vggm-17": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
+RESNET_BLOCKS = {"resnet-18": [2, 2, 2, 2], "resnet-34": [3, 4, 6, 3]}
+VIT_DEPTH = {"vit-t": 12, "vit-t-plus": 18}
+ARCHS = sorted([*STACKS, *RESNET_BLOCKS, *VIT_DEPTH])
+
+
+def scaled(channels, width):
+    """A channel count times the width multiplier, rounded half away from zero as tunnelbench does."""
+    return max(1, int(math.floor(channels * width + 0.5)))
 
 
 def vggm(arch, width, classes):
@@ -32,10 +42,119 @@ def vggm(arch, width, classes):
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2))
         else:
-            cout = max(1, round(item * width))
+            cout = scaled(item, width)
             layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             cin = cout
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (x if self.down is None else self.down(x)), inplace=True)
+
+
+def resnet(arch, width, classes):
+    """torchvision's ResNet (7×7 stride-2 stem, 3×3 stride-2 max-pool) at every resolution."""
+    stem = scaled(64, width)
+    layers = [nn.Conv2d(3, stem, 7, 2, 3, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
+              nn.MaxPool2d(3, 2, 1)]
+    cin = stem
+    for stage, (n, w) in enumerate(zip(RESNET_BLOCKS[arch], [64, 128, 256, 512])):
+        w = scaled(w, width)
+        for b in range(n):
+            layers.append(BasicBlock(cin, w, 2 if stage > 0 and b == 0 else 1))
+            cin = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
+
+
+def sincos_positions(dim, gh, gw):
+    """Fixed 2D sin-cos positions, row by row: concat(sin xω, cos xω, sin yω, cos yω)."""
+    q = dim // 4
+    omega = torch.tensor([1.0 / 10000 ** (k / (q - 1) if q > 1 else 0.0) for k in range(q)], dtype=torch.float64)
+    y, x = torch.meshgrid(torch.arange(gh, dtype=torch.float64), torch.arange(gw, dtype=torch.float64), indexing="ij")
+    x, y = x.reshape(-1, 1) * omega, y.reshape(-1, 1) * omega
+    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], 1).float()
+
+
+def drop_path(x, rate, training):
+    """Stochastic depth: drop the whole residual branch per sample with probability `rate`."""
+    if not training or rate <= 0.0:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask.div_(keep)
+
+
+class Attention(nn.Module):
+    """timm's: one qkv projection, PyTorch's fused scaled dot-product attention, an output projection."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
+
+
+class VitBlock(nn.Module):
+    def __init__(self, dim, heads, drop):
+        super().__init__()
+        self.drop = drop
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x):
+        x = x + drop_path(self.attn(self.norm1(x)), self.drop, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop, self.training)
+
+
+class Vit(nn.Module):
+    """ViT-T (12 blocks) / ViT-T+ (18): patch 8, dim 192 × width, 3 heads, no class token, fixed
+    sin-cos positions, pre-norm blocks with stochastic depth rising linearly to 0.1, final
+    LayerNorm, mean over the tokens, linear head."""
+
+    def __init__(self, arch, width, classes, resolution, patch=8, heads=3, drop=0.1):
+        super().__init__()
+        dim, depth = scaled(192, width), VIT_DEPTH[arch]
+        self.proj = nn.Conv2d(3, dim, patch, patch)
+        grid = resolution // patch
+        self.register_buffer("pos", sincos_positions(dim, grid, grid), persistent=False)
+        self.blocks = nn.ModuleList(
+            VitBlock(dim, heads, drop * i / (depth - 1) if depth > 1 else 0.0) for i in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.proj(x).flatten(2).transpose(1, 2) + self.pos
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x).mean(1))
+
+
+def build(arch, width, classes, resolution):
+    if arch in STACKS:
+        return vggm(arch, width, classes)
+    if arch in RESNET_BLOCKS:
+        return resnet(arch, width, classes)
+    return Vit(arch, width, classes, resolution)
 
 
 def timed(fn, steps, device):
@@ -54,7 +173,7 @@ def timed(fn, steps, device):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--arch", default="vggm-11", choices=sorted(STACKS))
+    p.add_argument("--arch", default="vggm-11", choices=ARCHS)
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--resolution", type=int, default=32)
@@ -68,7 +187,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     device = torch.device(a.device)
-    model = vggm(a.arch, a.width, a.classes).to(device)
+    model = build(a.arch, a.width, a.classes, a.resolution).to(device)
+    parameters = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     x = torch.randn(a.batch, 3, a.resolution, a.resolution, device=device)
     y = torch.arange(a.batch, device=device) % a.classes
@@ -117,7 +237,7 @@ def main():
         probe()
         probe_secs = min(probe_secs, time.perf_counter() - t)
     print(json.dumps({
-        "implementation": "pytorch", "torch": torch.__version__, "arch": a.arch, "width": a.width,
+        "implementation": "pytorch", "torch": torch.__version__, "arch": a.arch, "width": a.width, "parameters": parameters,
         "batch": a.batch, "resolution": a.resolution, "threads": a.threads, "device": a.device,
         "train_images_per_sec": train, "inference_images_per_sec": inference,
         "probe_samples": n, "probe_dim": d, "probe_paper_secs": probe_secs,

@@ -2,13 +2,14 @@
 //! cross-entropy with label smoothing, optional augmentation, best-validation checkpoint. A loss
 //! that becomes NaN or infinite stops the run with an error that names the epoch.
 
+pub mod adamw;
 pub mod mix;
 
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -409,10 +410,7 @@ pub fn train_with(
     let (cfg, max_steps) = &cfg.in_epochs(train_ds.len());
     let ad = device.clone().autodiff();
     let mut optim = extras.optimizer.take().unwrap_or_else(|| match cfg.optimizer {
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(cfg.weight_decay as f32)
-            .init(),
+        OptimizerKind::Adamw => adamw::FusedAdamW::init(1e-8, cfg.weight_decay as f32),
         OptimizerKind::Adam => AdamConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))

@@ -63,6 +63,40 @@ fn models_shows_paper_parameter_counts() {
     }
 }
 
+/// `bench --json` reports the throughputs and the four stages of a training step, each a positive
+/// number of seconds (speed itself is measured by the benches, not here).
+#[test]
+fn bench_json_reports_the_stages_of_a_training_step() {
+    for arch in ["vggm-11", "resnet-18", "vit-t"] {
+        let o = run(&[
+            "bench",
+            "--backend",
+            "flex",
+            "--arch",
+            arch,
+            "--width",
+            "0.0625",
+            "--batch",
+            "4",
+            "--steps",
+            "2",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{arch}: {}", text(&o.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("bench prints JSON");
+        let row = &rows[0];
+        assert_eq!(row["arch"], arch);
+        assert!(row["train_images_per_sec"].as_f64().is_some_and(|v| v > 0.0), "{row}");
+        for stage in ["data", "forward", "backward", "optimizer"] {
+            let secs = row["train_stage_secs"][stage].as_f64();
+            assert!(secs.is_some_and(|v| v > 0.0), "{arch} {stage}: {row}");
+        }
+    }
+    // Five 2×2 max-pools need at least 32 pixels.
+    let o = run(&["bench", "--arch", "vggm-11", "--resolution", "16"]);
+    refused(&o, &["--resolution 16 is below what `vggm-11` accepts (32)"]);
+}
+
 #[test]
 fn unknown_or_missing_backend_is_exit_2() {
     let o = run(&["run", tiny().to_str().unwrap(), "--backend", "cuda"]);
