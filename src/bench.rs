@@ -99,7 +99,10 @@ impl SyntheticBatches {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let res = spec.resolution;
         let mut images = ImageDataset::empty("bench", 3, res, res, (0..spec.classes).map(|c| c.to_string()).collect());
-        images.pixels = (0..spec.batch * 3 * res * res).map(|_| rng.random()).collect::<Vec<u8>>().into();
+        images.pixels = (0..spec.batch * 3 * res * res)
+            .map(|_| rng.random())
+            .collect::<Vec<u8>>()
+            .into();
         images.labels = (0..spec.batch).map(|i| (i % spec.classes) as u32).collect();
         SyntheticBatches {
             images,

@@ -11,11 +11,14 @@
 //!   rest;
 //! - one op for batch norm with batch statistics + ReLU + 2x2 max-pool, the VGG unit after its
 //!   conv, and one for the same with running statistics in inference ([`norm`]).
+
+//! - layer norm, GELU and self-attention for the ViTs and ConvNeXts ([`transformer`]).
 //!
 //! [`conv2d`] and [`batch_norm`] are what the models call: on a `flex` device they take these
 //! kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own ops.
 
 pub mod rows;
+pub mod transformer;
 
 pub use tunnelbench_kernels::{conv, norm};
 

@@ -3,17 +3,18 @@
 //! and surgery (truncation, extractor/tunnel swaps) is slicing the unit list.
 
 use burn::module::{Module, Param};
-use burn::nn::attention::{MhaInput, MultiHeadAttention};
+use burn::nn::attention::MultiHeadAttention;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::arch::{ArchSpec, ProbeTokens, Resolved, VggItem};
 use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
+use crate::kernel::transformer::{gelu, layer_norm, self_attention};
 use crate::kernel::{batch_norm, conv2d_module};
 
 /// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
@@ -236,13 +237,13 @@ impl Backbone {
                 let [b, c, _, _] = x.dims();
                 let pooled = adaptive_avg_pool2d(x, [1, 1]).reshape([b, c]);
                 match &self.head.norm {
-                    Some(n) => n.forward(pooled),
+                    Some(n) => layer_norm(n, pooled),
                     None => pooled,
                 }
             }
             Flow::Tokens(t) => {
                 let t = match &self.head.norm {
-                    Some(n) => n.forward(t),
+                    Some(n) => layer_norm(n, t),
                     None => t,
                 };
                 // The class token where there is one (torchvision's head), else the mean token.
@@ -458,13 +459,13 @@ impl Unit {
                 )
             }
             (Unit::Vit(u), Flow::Tokens(t)) => {
-                let a = u.attn.forward(MhaInput::self_attn(u.norm1.forward(t.clone()))).context;
+                let a = self_attention(&u.attn, layer_norm(&u.norm1, t.clone()));
                 let t = t + drop_path(a, u.drop_path, training);
-                let m = u.fc2.forward(gelu(u.fc1.forward(u.norm2.forward(t.clone()))));
+                let m = u.fc2.forward(gelu(u.fc1.forward(layer_norm(&u.norm2, t.clone()))));
                 let t = t + drop_path(m, u.drop_path, training);
                 let f = want_features.then(|| {
                     let n = match final_norm {
-                        Some(n) => n.forward(t.clone().detach()),
+                        Some(n) => layer_norm(n, t.clone().detach()),
                         None => t.clone().detach(),
                     };
                     tokens.unwrap_or_default().probe_feature(n)
@@ -479,7 +480,7 @@ impl Unit {
                 let h = conv2d_module(&u.dwconv, x.clone());
                 let f = want_features.then(|| cnn_feature(&h));
                 // Channels last for the LayerNorm and the two linear layers, as torchvision does.
-                let h = gelu(u.fc1.forward(u.norm.forward(h.permute([0, 2, 3, 1]))));
+                let h = gelu(u.fc1.forward(layer_norm(&u.norm, h.permute([0, 2, 3, 1]))));
                 let h = match &u.grn {
                     Some(g) => g.forward(h),
                     None => h,
@@ -535,7 +536,7 @@ fn drop_path<const D: usize>(x: Tensor<D>, rate: f64, training: bool) -> Tensor<
 
 /// LayerNorm over the channels of an NCHW map (torchvision's `LayerNorm2d`).
 fn channel_norm(norm: &LayerNorm, x: Tensor<4>) -> Tensor<4> {
-    norm.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
+    layer_norm(norm, x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
 }
 
 /// How a ViT's tokens are pooled: whether token 0 is a class token, and which tokens a probe

@@ -67,7 +67,9 @@ fn vit_linear(din: usize, dout: usize, device: &Device) -> Linear {
 }
 
 fn layer_norm(dim: usize, device: &Device) -> burn::nn::LayerNorm {
-    LayerNormConfig::new(dim).with_epsilon(1e-6).init(device)
+    LayerNormConfig::new(dim)
+        .with_epsilon(crate::kernel::transformer::LAYER_NORM_EPSILON)
+        .init(device)
 }
 
 pub(super) fn vit_head(dim: usize, classes: usize, device: &Device) -> Head {

@@ -72,7 +72,12 @@ impl Optimizer for FusedAdamW {
         };
         let (mut p, g) = (flat(tensor), flat(grad));
         let (time, mut m, mut v, first) = match state {
-            Some(s) => (s.momentum.time + 1, flat(s.momentum.moment_1), flat(s.momentum.moment_2), false),
+            Some(s) => (
+                s.momentum.time + 1,
+                flat(s.momentum.moment_1),
+                flat(s.momentum.moment_2),
+                false,
+            ),
             None => (1, vec![0.0; n], vec![0.0; n], true),
         };
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);

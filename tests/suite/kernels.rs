@@ -1,15 +1,18 @@
 //! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
 //! outputs, the same gradients for every input, and the same running statistics, for every
-//! convolution shape the backbones use and for batch norm with and without ReLU and pool, in
-//! training and in inference. One
-//! test, because it switches the process-wide kernel choice.
+//! convolution shape the backbones use, for batch norm with and without ReLU and pool, and for the
+//! transformer's layer norm, GELU and self-attention (odd token counts and head sizes), in
+//! training and in inference. One test, because it switches the process-wide kernel choice.
 
 use burn::module::Module;
+use burn::nn::attention::MultiHeadAttentionConfig;
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use tunnelbench::{BackendKind, batch_norm, conv2d, floats, use_own_kernels};
+use tunnelbench::{
+    BackendKind, LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, self_attention, use_own_kernels,
+};
 
 /// Largest |a − b| relative to the largest |b|.
 fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -147,5 +150,101 @@ fn own_kernels_match_burn_ops() {
             );
         }
     }
+    transformer_kernels_match_burn_ops(&device);
     use_own_kernels(true);
+}
+
+/// Layer norm, GELU and self-attention: outputs and the gradients of inputs and parameters on an
+/// autodiff device, and outputs on a plain one.
+fn transformer_kernels_match_burn_ops(device: &Device) {
+    let plain = Device::flex();
+    let weights = |shape: burn::tensor::Shape| random(shape.dims::<3>(), device);
+    let check = |what: &str, ours: Vec<Vec<f32>>, theirs: Vec<Vec<f32>>| {
+        assert_eq!(ours.len(), theirs.len());
+        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            assert_close(&format!("{what}, value {i}"), o, t);
+        }
+    };
+
+    // Layer norm over 5 and 19 features, 7 and 17 tokens.
+    for (batch, tokens, dim) in [(3, 7, 5), (2, 17, 19)] {
+        let x = (random([batch, tokens, dim], device) * 2.0 + 0.3).require_grad();
+        let w = weights(x.shape());
+        let mut ln = LayerNormConfig::new(dim).with_epsilon(LAYER_NORM_EPSILON).init(device);
+        ln.gamma = ln
+            .gamma
+            .map(|g| (g + random([dim], device) * 0.5).detach().require_grad());
+        ln.beta = ln
+            .beta
+            .map(|b| b.map(|b| (b + random([dim], device)).detach().require_grad()));
+        let run = |own: bool| {
+            use_own_kernels(own);
+            let y = layer_norm(&ln, x.clone());
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let beta = ln.beta.as_ref().unwrap().val();
+            let eval = layer_norm(&ln.clone().fork(&plain), x.clone().inner().to_device(&plain));
+            vec![
+                floats(y).unwrap(),
+                floats(x.grad(&grads).unwrap()).unwrap(),
+                floats(ln.gamma.val().grad(&grads).unwrap()).unwrap(),
+                floats(beta.grad(&grads).unwrap()).unwrap(),
+                floats(eval).unwrap(),
+            ]
+        };
+        check(&format!("layer norm {batch}x{tokens}x{dim}"), run(true), run(false));
+    }
+
+    // GELU over both tails.
+    let x = (random([4, 9, 7], device) * 3.0).require_grad();
+    let w = weights(x.shape());
+    let run = |own: bool| {
+        use_own_kernels(own);
+        let y = gelu(x.clone());
+        let grads = (y.clone() * w.clone()).sum().backward();
+        let eval = gelu(x.clone().inner().to_device(&plain));
+        vec![
+            floats(y).unwrap(),
+            floats(x.grad(&grads).unwrap()).unwrap(),
+            floats(eval).unwrap(),
+        ]
+    };
+    check("gelu", run(true), run(false));
+
+    // Self-attention: 3 heads of 5 features over 7 tokens, 2 heads of 8 over 17 (a class token
+    // and 16 patches), 1 head of 3 over 1 token.
+    for (batch, tokens, heads, head_dim) in [(2, 7, 3, 5), (3, 17, 2, 8), (2, 1, 1, 3)] {
+        let dim = heads * head_dim;
+        let mha = MultiHeadAttentionConfig::new(dim, heads).with_dropout(0.0).init(device);
+        let x = random([batch, tokens, dim], device).require_grad();
+        let w = weights(x.shape());
+        let run = |own: bool| {
+            use_own_kernels(own);
+            let y = self_attention(&mha, x.clone());
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let mut values = vec![floats(y).unwrap(), floats(x.grad(&grads).unwrap()).unwrap()];
+            for l in [&mha.query, &mha.key, &mha.value, &mha.output] {
+                values.push(floats(l.weight.val().grad(&grads).unwrap()).unwrap());
+            }
+            // The key bias adds the same score to every key of a query, which the softmax
+            // ignores: its gradient is zero but for rounding, so it is checked against the
+            // others' scale.
+            let bias = |l: &burn::nn::Linear| floats(l.bias.as_ref().unwrap().val().grad(&grads).unwrap()).unwrap();
+            let scale = bias(&mha.query).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(bias(&mha.key).iter().all(|g| g.abs() <= 1e-5 * scale.max(1e-3)));
+            values.extend([bias(&mha.query), bias(&mha.value), bias(&mha.output)]);
+            values.push(
+                floats(self_attention(
+                    &mha.clone().fork(&plain),
+                    x.clone().inner().to_device(&plain),
+                ))
+                .unwrap(),
+            );
+            values
+        };
+        check(
+            &format!("self-attention {batch}x{tokens}, {heads} heads of {head_dim}"),
+            run(true),
+            run(false),
+        );
+    }
 }

@@ -2,8 +2,9 @@
 //! tensor library: a 2D convolution in its three products ([`conv`]: direct AVX2 kernels and
 //! Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions of the VGG and ResNet stages, a matrix
 //! product per kernel tap for the smallest planes, im2col + matrix product for the rest) and batch
-//! norm with batch or running statistics followed by ReLU and 2x2 max-pool ([`norm`]), each with
-//! its backward pass. tunnelbench registers them as burn backend-extension ops; see README.md here
+//! norm with batch or running statistics followed by ReLU and 2x2 max-pool ([`norm`]), and the
+//! transformer block's layer norm, GELU and self-attention ([`transformer`]), each with its
+//! backward pass. tunnelbench registers them as burn backend-extension ops; see README.md here
 //! for how they work and how they are checked.
 
 // `!(x > 0.0)` is used on purpose: it is true for NaN too (a NaN activation is a dead unit).
@@ -13,5 +14,6 @@ pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;
 pub mod norm;
+pub mod transformer;
 #[cfg(target_arch = "x86_64")]
 mod winograd;

@@ -1,0 +1,596 @@
+//! The transformer block's kernels on contiguous row-major `f32` slices, each with its backward
+//! pass: layer norm over the last axis, the exact (erf) GELU, and multi-head self-attention
+//! (scores, softmax and the value product per image and head, with no head-major copies of the
+//! queries, keys and values).
+//!
+//! Every sum runs in an order fixed by the shapes alone (eight accumulators, then added in one
+//! order; row blocks of a fixed size, then added in block order), never by the vector width or
+//! the thread count, so that results are the same bits on every x86-64 CPU. Products of rows go
+//! through the same single-threaded matrix product as the convolutions, parallel over images.
+
+use rayon::prelude::*;
+
+use crate::conv::matmul;
+
+/// Rows per task in the layer norm, and per partial sum of its parameter gradients.
+const ROW_BLOCK: usize = 32;
+/// Elements per task in the GELU.
+const ELEMENT_BLOCK: usize = 1 << 14;
+
+/// Σ f(i) for i in 0..n, with eight accumulators (lane l takes i ≡ l mod 8), then added in order.
+#[inline(always)]
+fn sum8(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let full = n / 8 * 8;
+    for base in (0..full).step_by(8) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(base + l);
+        }
+    }
+    for (l, i) in (full..n).enumerate() {
+        acc[l] += f(i);
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer norm
+
+/// Layer norm over the last axis of `x` (`rows × d`): `y = (x − mean) / sqrt(var + ε) · γ + β`,
+/// the biased variance, as torch and burn. Writes each row's mean and 1/sqrt(var + ε) to `stats`
+/// (`rows × 2`), which the backward pass takes.
+pub fn layer_norm_forward(
+    d: usize,
+    x: &[f32],
+    gamma: &[f32],
+    beta: Option<&[f32]>,
+    epsilon: f64,
+    y: &mut [f32],
+    stats: &mut [f32],
+) {
+    assert!(d > 0 && x.len().is_multiple_of(d) && y.len() == x.len() && gamma.len() == d);
+    assert!(beta.is_none_or(|b| b.len() == d) && stats.len() == x.len() / d * 2);
+    let eps = epsilon as f32;
+    y.par_chunks_mut(ROW_BLOCK * d)
+        .zip(x.par_chunks(ROW_BLOCK * d))
+        .zip(stats.par_chunks_mut(ROW_BLOCK * 2))
+        .for_each(|((y, x), stats)| {
+            for ((y, x), s) in y
+                .chunks_exact_mut(d)
+                .zip(x.chunks_exact(d))
+                .zip(stats.chunks_exact_mut(2))
+            {
+                let mean = sum8(d, |i| x[i]) / d as f32;
+                let var = sum8(d, |i| (x[i] - mean) * (x[i] - mean)) / d as f32;
+                let rstd = 1.0 / (var + eps).sqrt();
+                match beta {
+                    Some(b) => {
+                        for i in 0..d {
+                            y[i] = (x[i] - mean) * rstd * gamma[i] + b[i];
+                        }
+                    }
+                    None => {
+                        for i in 0..d {
+                            y[i] = (x[i] - mean) * rstd * gamma[i];
+                        }
+                    }
+                }
+                s[0] = mean;
+                s[1] = rstd;
+            }
+        });
+}
+
+/// The layer norm's gradients: `dx` (`rows × d`), and `(dγ, dβ)` (each `d`), summed over row
+/// blocks of [`ROW_BLOCK`] rows in block order. With `x̂ = (x − mean)·rstd` and `g = dy·γ`:
+/// `dx = rstd · (g − mean(g) − x̂ · mean(g·x̂))`.
+pub fn layer_norm_backward(
+    d: usize,
+    x: &[f32],
+    gamma: &[f32],
+    stats: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    assert!(d > 0 && x.len().is_multiple_of(d) && dy.len() == x.len() && dx.len() == x.len() && gamma.len() == d);
+    assert!(stats.len() == x.len() / d * 2);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(ROW_BLOCK * d)
+        .zip(x.par_chunks(ROW_BLOCK * d))
+        .zip(dy.par_chunks(ROW_BLOCK * d))
+        .zip(stats.par_chunks(ROW_BLOCK * 2))
+        .map(|(((dx, x), dy), stats)| {
+            let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
+            let mut xhat = vec![0.0f32; d];
+            let mut g = vec![0.0f32; d];
+            for (((dx, x), dy), s) in dx
+                .chunks_exact_mut(d)
+                .zip(x.chunks_exact(d))
+                .zip(dy.chunks_exact(d))
+                .zip(stats.chunks_exact(2))
+            {
+                let (mean, rstd) = (s[0], s[1]);
+                for i in 0..d {
+                    xhat[i] = (x[i] - mean) * rstd;
+                    g[i] = dy[i] * gamma[i];
+                    dgamma[i] += dy[i] * xhat[i];
+                    dbeta[i] += dy[i];
+                }
+                let mean_g = sum8(d, |i| g[i]) / d as f32;
+                let mean_gx = sum8(d, |i| g[i] * xhat[i]) / d as f32;
+                for i in 0..d {
+                    dx[i] = rstd * (g[i] - mean_g - xhat[i] * mean_gx);
+                }
+            }
+            (dgamma, dbeta)
+        })
+        .collect();
+    let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
+    for (pg, pb) in &partials {
+        for i in 0..d {
+            dgamma[i] += pg[i];
+            dbeta[i] += pb[i];
+        }
+    }
+    (dgamma, dbeta)
+}
+
+// ---------------------------------------------------------------------------------------------
+// GELU
+
+/// e^x for x in f32, by 2^n · p(r) with |r| ≤ ln2/2 and a degree-6 polynomial (relative error
+/// below 2e-7); branch-free, so that loops over it vectorise. Arguments below −87 give ~1e-38.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    // 2^n from the integer in the rounded sum's low mantissa bits (integer ops only: a float to
+    // integer cast would saturate lane by lane).
+    let two_n = f32::from_bits((x * LOG2E + ROUND).to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
+    p * two_n
+}
+
+/// erfc(u) for u ≥ 0 (Numerical Recipes' Chebyshev fit, fractional error below 1.2e-7; the
+/// coefficients as published).
+#[allow(clippy::excessive_precision)]
+#[inline(always)]
+fn erfc(u: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.5 * u);
+    let poly = -1.265_512_2
+        + t * (1.000_023_7
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    t * exp(-u * u + poly)
+}
+
+/// Φ(x), the standard normal distribution function, from erfc on |x|/√2 (no cancellation in the
+/// lower tail).
+#[inline(always)]
+fn normal_cdf(x: f32) -> f32 {
+    let half = 0.5 * erfc(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
+    if x >= 0.0 { 1.0 - half } else { half }
+}
+
+/// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
+/// IEEE-exact operations (no fused multiply-adds are formed), so every width gives the same bits.
+macro_rules! widest {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            fn wide512(f: impl FnOnce()) {
+                f()
+            }
+            #[target_feature(enable = "avx2")]
+            fn wide256(f: impl FnOnce()) {
+                f()
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the feature.
+                unsafe { wide512(|| $body($($arg),*)) }
+            } else if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the feature.
+                unsafe { wide256(|| $body($($arg),*)) }
+            } else {
+                $body($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $body($($arg),*)
+    }};
+}
+
+#[inline(always)]
+fn gelu_forward_block(x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = x * normal_cdf(x);
+    }
+}
+
+#[inline(always)]
+fn gelu_backward_block(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+        *dx = dy * (normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x));
+    }
+}
+
+/// `y = x · Φ(x)`, the exact GELU (torch's default, burn's `gelu`).
+pub fn gelu_forward(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len());
+    y.par_chunks_mut(ELEMENT_BLOCK)
+        .zip(x.par_chunks(ELEMENT_BLOCK))
+        .for_each(|(y, x)| widest!(gelu_forward_block(x, y)));
+}
+
+/// `dx = dy · (Φ(x) + x · φ(x))`.
+pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert!(x.len() == dy.len() && x.len() == dx.len());
+    dx.par_chunks_mut(ELEMENT_BLOCK)
+        .zip(x.par_chunks(ELEMENT_BLOCK).zip(dy.par_chunks(ELEMENT_BLOCK)))
+        .for_each(|(dx, (x, dy))| widest!(gelu_backward_block(x, dy, dx)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Self-attention
+
+/// Queries, keys, values and the output are `[batch, tokens, heads · head_dim]`, row-major, head
+/// `h` in columns `h·head_dim ..`; the attention weights are `[batch, heads, tokens, tokens]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attention {
+    pub batch: usize,
+    pub tokens: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl Attention {
+    pub fn dim(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// Elements of `q`, `k`, `v` and the output.
+    pub fn len(&self) -> usize {
+        self.batch * self.tokens * self.dim()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Elements of the attention weights.
+    pub fn weights_len(&self) -> usize {
+        self.batch * self.heads * self.tokens * self.tokens
+    }
+
+    fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
+/// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head; the softmax of each image and
+/// head (`tokens × tokens`) goes to `weights`, which the backward pass takes.
+pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], weights: &mut [f32], out: &mut [f32]) {
+    assert!(q.len() == a.len() && k.len() == a.len() && v.len() == a.len() && out.len() == a.len());
+    assert_eq!(weights.len(), a.weights_len());
+    if a.is_empty() {
+        return;
+    }
+    let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
+    let scale = a.scale();
+    out.par_chunks_mut(t * d)
+        .zip(weights.par_chunks_mut(a.heads * t * t))
+        .enumerate()
+        .for_each(|(b, (out, weights))| {
+            let image = b * t * d..(b + 1) * t * d;
+            let (q, k, v) = (&q[image.clone()], &k[image.clone()], &v[image]);
+            for (h, p) in weights.chunks_exact_mut(t * t).enumerate() {
+                let col = h * dh;
+                // Scores q_h · k_hᵀ: the keys' transpose read through strides.
+                matmul((t, t, dh), p, (t, 1), false, &q[col..], (d, 1), &k[col..], (1, d));
+                for row in p.chunks_exact_mut(t) {
+                    softmax_row(row, scale);
+                }
+                matmul((t, dh, t), &mut out[col..], (d, 1), false, p, (t, 1), &v[col..], (d, 1));
+            }
+        });
+}
+
+/// `row ← softmax(row · scale)`.
+#[inline(always)]
+fn softmax_row(row: &mut [f32], scale: f32) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    for s in row.iter_mut() {
+        *s = exp((*s - max) * scale);
+    }
+    let inv = 1.0 / sum8(row.len(), |j| row[j]);
+    for s in row.iter_mut() {
+        *s *= inv;
+    }
+}
+
+/// The gradients of [`attention_forward`] with respect to `q`, `k` and `v`, from the output's
+/// gradient `dout` and the forward's `weights` P: per image and head, dV = Pᵀ·dO, dP = dO·Vᵀ,
+/// dS = P ⊙ (dP − rowsum(dP ⊙ P)) / sqrt(head_dim), dQ = dS·K, dK = dSᵀ·Q.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward(
+    a: &Attention,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    weights: &[f32],
+    dout: &[f32],
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+) {
+    for s in [q, k, v, dout] {
+        assert_eq!(s.len(), a.len());
+    }
+    assert!(dq.len() == a.len() && dk.len() == a.len() && dv.len() == a.len());
+    assert_eq!(weights.len(), a.weights_len());
+    if a.is_empty() {
+        return;
+    }
+    let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
+    let scale = a.scale();
+    dq.par_chunks_mut(t * d)
+        .zip(dk.par_chunks_mut(t * d))
+        .zip(dv.par_chunks_mut(t * d))
+        .zip(weights.par_chunks(a.heads * t * t))
+        .enumerate()
+        .for_each(|(b, (((dq, dk), dv), weights))| {
+            let image = b * t * d..(b + 1) * t * d;
+            let (q, k, v, dout) = (&q[image.clone()], &k[image.clone()], &v[image.clone()], &dout[image]);
+            let mut ds = vec![0.0f32; t * t];
+            for (h, p) in weights.chunks_exact(t * t).enumerate() {
+                let col = h * dh;
+                // dV = Pᵀ · dO (P's transpose through strides).
+                matmul(
+                    (t, dh, t),
+                    &mut dv[col..],
+                    (d, 1),
+                    false,
+                    p,
+                    (1, t),
+                    &dout[col..],
+                    (d, 1),
+                );
+                // dP = dO · Vᵀ, then dS in place.
+                matmul(
+                    (t, t, dh),
+                    &mut ds,
+                    (t, 1),
+                    false,
+                    &dout[col..],
+                    (d, 1),
+                    &v[col..],
+                    (1, d),
+                );
+                for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
+                    let dot = sum8(t, |j| ds[j] * p[j]);
+                    for j in 0..t {
+                        ds[j] = p[j] * (ds[j] - dot) * scale;
+                    }
+                }
+                matmul(
+                    (t, dh, t),
+                    &mut dq[col..],
+                    (d, 1),
+                    false,
+                    &ds,
+                    (t, 1),
+                    &k[col..],
+                    (d, 1),
+                );
+                matmul(
+                    (t, dh, t),
+                    &mut dk[col..],
+                    (d, 1),
+                    false,
+                    &ds,
+                    (1, t),
+                    &q[col..],
+                    (d, 1),
+                );
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random vector in [-2, 2).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    fn close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+        let scale = want.iter().fold(1e-3f64, |m, w| m.max(w.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(((*g as f64) - w).abs() <= tol * scale, "{what}[{i}]: {g} against {w}");
+        }
+    }
+
+    #[test]
+    fn exp_and_normal_cdf_are_accurate() {
+        for i in -8000..8000 {
+            let x = i as f32 / 100.0;
+            let (got, want) = (exp(x) as f64, (x as f64).exp());
+            assert!((got - want).abs() <= 5e-7 * want, "exp({x}): {got} against {want}");
+        }
+        // Φ(x) against erfc in f64 (libm-free: a high-order series is not needed; compare with
+        // the relation Φ(x) + Φ(−x) = 1 and known values).
+        for (x, want) in [
+            (0.0f32, 0.5f64),
+            (1.0, 0.841_344_746_068_542_9),
+            (-1.0, 0.158_655_253_931_457_05),
+            (-4.0, 3.167_124_183_311_992e-5),
+            (2.5, 0.993_790_334_674_223_8),
+        ] {
+            let got = normal_cdf(x) as f64;
+            assert!((got - want).abs() <= 1e-6 * want, "Φ({x}): {got} against {want}");
+        }
+    }
+
+    #[test]
+    fn gelu_gradient_is_the_derivative() {
+        let x = values(1000, 3);
+        let dy = values(1000, 4);
+        let mut dx = vec![0.0; 1000];
+        gelu_backward(&x, &dy, &mut dx);
+        let gelu = |x: f64| {
+            let mut y = [0.0f32];
+            gelu_forward(&[x as f32], &mut y);
+            y[0] as f64
+        };
+        for i in 0..1000 {
+            let h = 1e-2;
+            let x = x[i] as f64;
+            let numeric = (gelu(x + h) - gelu(x - h)) / (2.0 * h) * dy[i] as f64;
+            assert!(
+                (dx[i] as f64 - numeric).abs() < 2e-3,
+                "at {x}: {} against {numeric}",
+                dx[i]
+            );
+        }
+    }
+
+    /// The vectorised GELU gives the bits of the plain (SSE2) loop.
+    #[test]
+    fn gelu_bits_do_not_depend_on_the_vector_width() {
+        let x: Vec<f32> = (0..20_000)
+            .map(|i| (i as f32 - 10_000.0) / 997.0)
+            .chain(values(5000, 11))
+            .collect();
+        let dy = values(x.len(), 12);
+        let (mut plain, mut wide) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        gelu_forward_block(&x, &mut plain);
+        gelu_forward(&x, &mut wide);
+        assert!(plain.iter().zip(&wide).all(|(a, b)| a.to_bits() == b.to_bits()));
+        gelu_backward_block(&x, &dy, &mut plain);
+        gelu_backward(&x, &dy, &mut wide);
+        assert!(plain.iter().zip(&wide).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn layer_norm_matches_the_definition_and_its_gradient() {
+        let (rows, d) = (37, 19);
+        let x = values(rows * d, 1);
+        let gamma = values(d, 2);
+        let beta = values(d, 5);
+        let dy = values(rows * d, 6);
+        let mut y = vec![0.0; rows * d];
+        let mut stats = vec![0.0; rows * 2];
+        layer_norm_forward(d, &x, &gamma, Some(&beta), 1e-6, &mut y, &mut stats);
+        let mut want = vec![0.0f64; rows * d];
+        let (mut want_dx, mut want_dg, mut want_db) = (vec![0.0f64; rows * d], vec![0.0f64; d], vec![0.0f64; d]);
+        for r in 0..rows {
+            let row: Vec<f64> = x[r * d..(r + 1) * d].iter().map(|&v| v as f64).collect();
+            let mean = row.iter().sum::<f64>() / d as f64;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+            let rstd = 1.0 / (var + 1e-6).sqrt();
+            let xhat: Vec<f64> = row.iter().map(|v| (v - mean) * rstd).collect();
+            let g: Vec<f64> = (0..d).map(|i| dy[r * d + i] as f64 * gamma[i] as f64).collect();
+            let mg = g.iter().sum::<f64>() / d as f64;
+            let mgx = (0..d).map(|i| g[i] * xhat[i]).sum::<f64>() / d as f64;
+            for i in 0..d {
+                want[r * d + i] = xhat[i] * gamma[i] as f64 + beta[i] as f64;
+                want_dx[r * d + i] = rstd * (g[i] - mg - xhat[i] * mgx);
+                want_dg[i] += dy[r * d + i] as f64 * xhat[i];
+                want_db[i] += dy[r * d + i] as f64;
+            }
+        }
+        close(&y, &want, 1e-5, "y");
+        let mut dx = vec![0.0; rows * d];
+        let (dg, db) = layer_norm_backward(d, &x, &gamma, &stats, &dy, &mut dx);
+        close(&dx, &want_dx, 1e-5, "dx");
+        close(&dg, &want_dg, 1e-5, "dgamma");
+        close(&db, &want_db, 1e-5, "dbeta");
+    }
+
+    /// Attention in f64 by its definition, and its gradients by central differences of
+    /// Σ out ⊙ dout.
+    #[test]
+    fn attention_matches_the_definition_and_its_gradients() {
+        let a = Attention {
+            batch: 2,
+            tokens: 7,
+            heads: 3,
+            head_dim: 5,
+        };
+        let (q, k, v, dout) = (
+            values(a.len(), 7),
+            values(a.len(), 8),
+            values(a.len(), 9),
+            values(a.len(), 10),
+        );
+        let reference = |q: &[f64], k: &[f64], v: &[f64]| {
+            let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
+            let mut out = vec![0.0f64; a.len()];
+            for b in 0..a.batch {
+                for h in 0..a.heads {
+                    let at = |m: &[f64], i: usize, c: usize| m[b * t * d + i * d + h * dh + c];
+                    for i in 0..t {
+                        let s: Vec<f64> = (0..t)
+                            .map(|j| (0..dh).map(|c| at(q, i, c) * at(k, j, c)).sum::<f64>() / (dh as f64).sqrt())
+                            .collect();
+                        let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                        let e: Vec<f64> = s.iter().map(|s| (s - m).exp()).collect();
+                        let z: f64 = e.iter().sum();
+                        for c in 0..dh {
+                            out[b * t * d + i * d + h * dh + c] = (0..t).map(|j| e[j] / z * at(v, j, c)).sum();
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let f64s = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<_>>();
+        let (q64, k64, v64) = (f64s(&q), f64s(&k), f64s(&v));
+        let mut out = vec![0.0; a.len()];
+        let mut weights = vec![0.0; a.weights_len()];
+        attention_forward(&a, &q, &k, &v, &mut weights, &mut out);
+        close(&out, &reference(&q64, &k64, &v64), 1e-5, "out");
+        let (mut dq, mut dk, mut dv) = (vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
+        attention_backward(&a, &q, &k, &v, &weights, &dout, &mut dq, &mut dk, &mut dv);
+        let loss = |q: &[f64], k: &[f64], v: &[f64]| {
+            reference(q, k, v)
+                .iter()
+                .zip(&dout)
+                .map(|(o, g)| o * *g as f64)
+                .sum::<f64>()
+        };
+        for (which, got) in [(0, &dq), (1, &dk), (2, &dv)] {
+            let mut want = vec![0.0f64; a.len()];
+            for (i, w) in want.iter_mut().enumerate() {
+                let h = 1e-5;
+                let mut inputs = [q64.clone(), k64.clone(), v64.clone()];
+                inputs[which][i] += h;
+                let up = loss(&inputs[0], &inputs[1], &inputs[2]);
+                inputs[which][i] -= 2.0 * h;
+                let down = loss(&inputs[0], &inputs[1], &inputs[2]);
+                *w = (up - down) / (2.0 * h);
+            }
+            close(got, &want, 1e-4, ["dq", "dk", "dv"][which]);
+        }
+    }
+}

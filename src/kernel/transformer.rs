@@ -1,0 +1,301 @@
+//! The transformer kernels ([`tunnelbench_kernels::transformer`]) as burn ops on the default
+//! backend, each with its backward: layer norm, GELU and multi-head self-attention. burn computes
+//! a layer norm with half a dozen generic tensor ops, the GELU with a scalar `erf`, and attention
+//! with head-major copies of the queries, keys and values and many small batched products; on
+//! the ViT-T at 32² those took about 40% of a training step.
+//!
+//! [`layer_norm`], [`gelu`] and [`self_attention`] are what the models call: on a `flex` device
+//! they take these kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's
+//! own ops.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::nn::LayerNorm;
+use burn::nn::attention::{MhaInput, MultiHeadAttention};
+use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+
+use tunnelbench_kernels::transformer::{self as kernels, Attention};
+
+use super::{contiguous, enabled, output, values, vector};
+
+/// The ε of every layer norm the models build (torchvision's and timm's ViTs and ConvNeXts use
+/// 1e-6). burn's `LayerNorm` keeps its ε private, so [`layer_norm`] takes it from here.
+pub const LAYER_NORM_EPSILON: f64 = 1e-6;
+
+#[backend_extension(Flex, Autodiff)]
+pub trait TransformerKernels: Backend {
+    /// Layer norm over the last axis with ε = `epsilon`.
+    fn tb_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The exact GELU, `x · Φ(x)`.
+    fn tb_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, on `[batch, tokens, dim]`
+    /// queries, keys and values whose last axis holds `heads` heads side by side.
+    fn tb_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether a tensor can take these kernels.
+fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    enabled() && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+}
+
+/// `norm.forward(x)`, through the kernel on the default backend. `norm` must have been built with
+/// ε = [`LAYER_NORM_EPSILON`].
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    match &norm.beta {
+        Some(beta) if on_flex(&x) => Tensor::from_dispatch(Dispatch::tb_layer_norm(
+            x.into_dispatch(),
+            norm.gamma.val().into_dispatch(),
+            beta.val().into_dispatch(),
+            LAYER_NORM_EPSILON,
+        )),
+        _ => norm.forward(x),
+    }
+}
+
+/// burn's `gelu`, through the kernel on the default backend.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if on_flex(&x) {
+        Tensor::from_dispatch(Dispatch::tb_gelu(x.into_dispatch()))
+    } else {
+        burn::tensor::activation::gelu(x)
+    }
+}
+
+/// `mha.forward(MhaInput::self_attn(x)).context` for `x` of `[batch, tokens, dim]`: the query,
+/// key and value projections, attention through the kernel on the default backend, and the output
+/// projection. Attention dropout and the quiet softmax go to burn.
+pub fn self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3> {
+    if !on_flex(&x) || mha.dropout.prob > 0.0 || mha.quiet_softmax {
+        return mha.forward(MhaInput::self_attn(x)).context;
+    }
+    let [q, k, v] = [&mha.query, &mha.key, &mha.value].map(|l| l.forward(x.clone()).into_dispatch());
+    mha.output
+        .forward(Tensor::from_dispatch(Dispatch::tb_attention(q, k, v, mha.n_heads)))
+}
+
+fn attention_geometry(q: &FlexTensor, heads: usize) -> Attention {
+    let [batch, tokens, dim] = q.shape().dims();
+    assert_eq!(dim % heads, 0, "{dim} features do not split into {heads} heads");
+    Attention {
+        batch,
+        tokens,
+        heads,
+        head_dim: dim / heads,
+    }
+}
+
+fn last_dim(x: &FlexTensor) -> usize {
+    let shape = x.shape();
+    shape[shape.num_dims() - 1]
+}
+
+/// The forward layer norm: the output and each row's (mean, 1/std).
+fn flex_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, Vec<f32>) {
+    let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+    let d = last_dim(&x);
+    let mut stats = vec![0.0f32; x.shape().num_elements() / d.max(1) * 2];
+    let y = output(x.shape(), |y| {
+        kernels::layer_norm_forward(
+            d,
+            values(&x),
+            values(&gamma),
+            Some(values(&beta)),
+            epsilon,
+            y,
+            &mut stats,
+        )
+    });
+    (y, stats)
+}
+
+fn flex_gelu(x: FlexTensor) -> FlexTensor {
+    let x = contiguous(x);
+    output(x.shape(), |y| kernels::gelu_forward(values(&x), y))
+}
+
+/// The forward attention: the output and the attention weights.
+fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> (FlexTensor, Vec<f32>) {
+    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let a = attention_geometry(&q, heads);
+    let mut weights = vec![0.0f32; a.weights_len()];
+    let out = output(q.shape(), |out| {
+        kernels::attention_forward(&a, values(&q), values(&k), values(&v), &mut weights, out)
+    });
+    (out, weights)
+}
+
+impl TransformerKernels for Flex {
+    fn tb_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> FlexTensor {
+        flex_layer_norm(x, gamma, beta, epsilon).0
+    }
+
+    fn tb_gelu(x: FlexTensor) -> FlexTensor {
+        flex_gelu(x)
+    }
+
+    fn tb_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
+        flex_attention(q, k, v, heads).0
+    }
+}
+
+/// Registers each gradient whose parent is tracked (`$parents`: an op's parents, `$values`: one
+/// gradient per parent).
+macro_rules! register {
+    ($grads:expr, $parents:expr, $values:expr) => {
+        for (node, g) in $parents.into_iter().zip($values) {
+            if let Some(node) = node {
+                $grads.register::<Flex>(node.id, g);
+            }
+        }
+    };
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    /// The input's checkpoint, γ and the rows' (mean, 1/std).
+    type State = (NodeId, FlexTensor, Vec<f32>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x_state, gamma, stats) = ops.state;
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let gamma = contiguous(gamma);
+        let d = last_dim(&x);
+        let mut params = (Vec::new(), Vec::new());
+        let dx = output(x.shape(), |dx| {
+            params = kernels::layer_norm_backward(d, values(&x), values(&gamma), &stats, values(&grad), dx)
+        });
+        register!(grads, ops.parents, [dx, vector(&params.0), vector(&params.1)]);
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = NodeId;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(ops.state));
+        let dx = output(x.shape(), |dx| kernels::gelu_backward(values(&x), values(&grad), dx));
+        register!(grads, ops.parents, [dx]);
+    }
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 3> for AttentionBackward {
+    /// The checkpoints of q, k and v, the attention weights and the number of heads.
+    type State = ([NodeId; 3], Vec<f32>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (inputs, weights, heads) = ops.state;
+        let [q, k, v] = inputs.map(|id| contiguous(checkpointer.retrieve_node_output::<FlexTensor>(id)));
+        let a = attention_geometry(&q, heads);
+        let shape: Shape = q.shape();
+        let (mut dq, mut dk, mut dv) = (vec![0.0f32; a.len()], vec![0.0f32; a.len()], vec![0.0f32; a.len()]);
+        kernels::attention_backward(
+            &a,
+            values(&q),
+            values(&k),
+            values(&v),
+            &weights,
+            values(&grad),
+            &mut dq,
+            &mut dk,
+            &mut dv,
+        );
+        let tensor = |data: Vec<f32>| FlexTensor::from_data(TensorData::new(data, shape.clone()));
+        register!(grads, ops.parents, [tensor(dq), tensor(dk), tensor(dv)]);
+    }
+}
+
+impl<C: CheckpointStrategy> TransformerKernels for Autodiff<Flex, C> {
+    fn tb_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        match LayerNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let (x_state, gamma_value) = (prep.checkpoint(&x), gamma.primitive().clone());
+                let (y, stats) = flex_layer_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                prep.finish((x_state, gamma_value, stats), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(
+                flex_layer_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                )
+                .0,
+            ),
+        }
+    }
+
+    fn tb_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, flex_gelu(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_gelu(x.into_primitive())),
+        }
+    }
+
+    fn tb_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        match AttentionBackward
+            .prepare::<C>([q.node(), k.node(), v.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let inputs = [prep.checkpoint(&q), prep.checkpoint(&k), prep.checkpoint(&v)];
+                let (out, weights) = flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads);
+                prep.finish((inputs, weights, heads), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads).0)
+            }
+        }
+    }
+}
