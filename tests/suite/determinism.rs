@@ -60,7 +60,6 @@ fn same_seed_same_bytes_other_seed_other_results() {
 #[test]
 fn avx2_path_gives_the_same_bytes() {
     let tmp = tempdir().unwrap();
-    let (wide, narrow) = (tmp.path().join("wide"), tmp.path().join("narrow"));
     // Is the AVX2 path reachable here? Without AVX-512 both runs take it; without CPUID faulting
     // an AVX-512 machine cannot be switched, and the switch says so with exit code 2.
     let probe = bin().env("TUNNELBENCH_ISA", "avx2").arg("backends").output().unwrap();
@@ -72,23 +71,33 @@ fn avx2_path_gives_the_same_bytes() {
         return;
     }
     // Ten classes: a row of logits is one 8-lane vector and a tail on the AVX2 path, a tail alone
-    // on the AVX-512 path, so a class-axis sum taken by lanes would round differently.
-    let sets = ["id.classes=10", "id.train_per_class=20"];
-    run_with(&wide, &sets, None);
-    run_with(&narrow, &sets, Some("avx2"));
-    let isa = |dir: &Path| -> String {
-        let v: serde_json::Value = serde_json::from_slice(&read(dir, "summary.json")).unwrap();
-        v["machine"]["isa"].as_str().unwrap().to_string()
-    };
-    assert_eq!(isa(&narrow), "avx2");
-    if isa(&wide) == "avx2" {
-        eprintln!("note: no AVX-512 on this machine, both runs took the AVX2 path");
-    }
-    for file in ["probes.csv", "metrics_all.csv"] {
-        assert!(
-            read(&wide, file) == read(&narrow, file),
-            "{file} differs between the vector paths"
+    // on the AVX-512 path, so a class-axis sum taken by lanes would round differently. The ViT
+    // adds layer norms, GELUs and attention softmaxes.
+    for (net, model) in [("cnn", None), ("vit", Some(["model.name=vit-t", "model.width=0.25"]))] {
+        let sets: Vec<&str> = ["id.classes=10", "id.train_per_class=20"]
+            .into_iter()
+            .chain(model.into_iter().flatten())
+            .collect();
+        let (wide, narrow) = (
+            tmp.path().join(format!("{net}-wide")),
+            tmp.path().join(format!("{net}-narrow")),
         );
+        run_with(&wide, &sets, None);
+        run_with(&narrow, &sets, Some("avx2"));
+        let isa = |dir: &Path| -> String {
+            let v: serde_json::Value = serde_json::from_slice(&read(dir, "summary.json")).unwrap();
+            v["machine"]["isa"].as_str().unwrap().to_string()
+        };
+        assert_eq!(isa(&narrow), "avx2");
+        if isa(&wide) == "avx2" {
+            eprintln!("note: no AVX-512 on this machine, both runs took the AVX2 path");
+        }
+        for file in ["probes.csv", "metrics_all.csv"] {
+            assert!(
+                read(&wide, file) == read(&narrow, file),
+                "{net}: {file} differs between the vector paths"
+            );
+        }
     }
 }
 
