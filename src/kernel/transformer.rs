@@ -16,10 +16,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::nn::LayerNorm;
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
+use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
+use tunnelbench_kernels::linear::{self as products, Mat};
 use tunnelbench_kernels::transformer::{self as kernels, Attention};
 
 use super::{contiguous, enabled, output, values, vector};
@@ -40,6 +41,9 @@ pub trait TransformerKernels: Backend {
 
     /// The exact GELU, `x · Φ(x)`.
     fn tb_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x · weight + bias` over the last axis of `x`, `weight` being `[d_in, d_out]`.
+    fn tb_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, on `[batch, tokens, dim]`
     /// queries, keys and values whose last axis holds `heads` heads side by side.
@@ -70,6 +74,18 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
     }
 }
 
+/// `linear.forward(x)`, through the kernel on the default backend (layers with a bias).
+pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    match &linear.bias {
+        Some(bias) if on_flex(&x) => Tensor::from_dispatch(Dispatch::tb_linear(
+            x.into_dispatch(),
+            linear.weight.val().into_dispatch(),
+            bias.val().into_dispatch(),
+        )),
+        _ => linear.forward(x),
+    }
+}
+
 /// burn's `gelu`, through the kernel on the default backend.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if on_flex(&x) {
@@ -86,9 +102,11 @@ pub fn self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3> {
     if !on_flex(&x) || mha.dropout.prob > 0.0 || mha.quiet_softmax {
         return mha.forward(MhaInput::self_attn(x)).context;
     }
-    let [q, k, v] = [&mha.query, &mha.key, &mha.value].map(|l| l.forward(x.clone()).into_dispatch());
-    mha.output
-        .forward(Tensor::from_dispatch(Dispatch::tb_attention(q, k, v, mha.n_heads)))
+    let [q, k, v] = [&mha.query, &mha.key, &mha.value].map(|l| linear(l, x.clone()).into_dispatch());
+    linear(
+        &mha.output,
+        Tensor::from_dispatch(Dispatch::tb_attention(q, k, v, mha.n_heads)),
+    )
 }
 
 fn attention_geometry(q: &FlexTensor, heads: usize) -> Attention {
@@ -131,6 +149,35 @@ fn flex_gelu(x: FlexTensor) -> FlexTensor {
     output(x.shape(), |y| kernels::gelu_forward(values(&x), y))
 }
 
+/// `[.., d_in] · [d_in, d_out] + bias`.
+fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+    let [d_in, d_out] = weight.shape().dims();
+    let rows = x.shape().num_elements() / d_in.max(1);
+    let mut shape = x.shape();
+    let last = shape.num_dims() - 1;
+    shape[last] = d_out;
+    output(shape, |y| {
+        products::matmul(
+            rows,
+            d_out,
+            d_in,
+            Mat {
+                data: values(&x),
+                rs: d_in,
+                cs: 1,
+            },
+            Mat {
+                data: values(&weight),
+                rs: d_out,
+                cs: 1,
+            },
+            Some(values(&bias)),
+            y,
+        )
+    })
+}
+
 /// The forward attention: the output and the attention weights.
 fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> (FlexTensor, Vec<f32>) {
     let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
@@ -149,6 +196,10 @@ impl TransformerKernels for Flex {
 
     fn tb_gelu(x: FlexTensor) -> FlexTensor {
         flex_gelu(x)
+    }
+
+    fn tb_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        flex_linear(x, weight, bias)
     }
 
     fn tb_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
@@ -200,6 +251,75 @@ impl Backward<Flex, 1> for GeluBackward {
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(ops.state));
         let dx = output(x.shape(), |dx| kernels::gelu_backward(values(&x), values(&grad), dx));
         register!(grads, ops.parents, [dx]);
+    }
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl Backward<Flex, 3> for LinearBackward {
+    /// The checkpoints of the input and the weight.
+    type State = (NodeId, NodeId);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(ops.state.0));
+        let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(ops.state.1));
+        let [d_in, d_out] = weight.shape().dims();
+        let rows = x.shape().num_elements() / d_in.max(1);
+        let [node_x, node_w, node_b] = ops.parents;
+        let (dy, w) = (values(&grad), values(&weight));
+        if let Some(node) = node_x {
+            // dX = dY · Wᵀ.
+            let dx = output(x.shape(), |dx| {
+                let wt = Mat {
+                    data: w,
+                    rs: 1,
+                    cs: d_out,
+                };
+                products::matmul(
+                    rows,
+                    d_in,
+                    d_out,
+                    Mat {
+                        data: dy,
+                        rs: d_out,
+                        cs: 1,
+                    },
+                    wt,
+                    None,
+                    dx,
+                )
+            });
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = node_w {
+            // dW = Xᵀ · dY, a sum over the rows.
+            let dw = output(weight.shape(), |dw| {
+                let xt = Mat {
+                    data: values(&x),
+                    rs: 1,
+                    cs: d_in,
+                };
+                products::matmul(
+                    d_in,
+                    d_out,
+                    rows,
+                    xt,
+                    Mat {
+                        data: dy,
+                        rs: d_out,
+                        cs: 1,
+                    },
+                    None,
+                    dw,
+                )
+            });
+            grads.register::<Flex>(node.id, dw);
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, vector(&products::column_sums(d_out, dy)));
+        }
     }
 }
 
@@ -274,6 +394,27 @@ impl<C: CheckpointStrategy> TransformerKernels for Autodiff<Flex, C> {
                 prep.finish(state, flex_gelu(x.into_primitive()))
             }
             OpsKind::UnTracked(prep) => prep.finish(flex_gelu(x.into_primitive())),
+        }
+    }
+
+    fn tb_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LinearBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                prep.finish(
+                    state,
+                    flex_linear(x.into_primitive(), weight.into_primitive(), bias.into_primitive()),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_linear(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            )),
         }
     }
 

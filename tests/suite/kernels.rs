@@ -1,17 +1,19 @@
 //! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
 //! outputs, the same gradients for every input, and the same running statistics, for every
 //! convolution shape the backbones use, for batch norm with and without ReLU and pool, and for the
-//! transformer's layer norm, GELU and self-attention (odd token counts and head sizes), in
+//! transformer's linear layers, layer norm, GELU and self-attention (odd token counts and head
+//! sizes), in
 //! training and in inference. One test, because it switches the process-wide kernel choice.
 
 use burn::module::Module;
 use burn::nn::attention::MultiHeadAttentionConfig;
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNormConfig, LayerNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use tunnelbench::{
-    BackendKind, LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, self_attention, use_own_kernels,
+    BackendKind, LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, linear, self_attention,
+    use_own_kernels,
 };
 
 /// Largest |a − b| relative to the largest |b|.
@@ -192,6 +194,35 @@ fn transformer_kernels_match_burn_ops(device: &Device) {
             ]
         };
         check(&format!("layer norm {batch}x{tokens}x{dim}"), run(true), run(false));
+    }
+
+    // Linear layers: 19 -> 37 features on 7 tokens, 64 -> 33 on 17 (more than one tile of rows
+    // and columns).
+    for (batch, tokens, d_in, d_out) in [(3, 7, 19, 37), (5, 17, 64, 33)] {
+        let mut lin = LinearConfig::new(d_in, d_out).init(device);
+        lin.bias = lin
+            .bias
+            .map(|b| b.map(|b| (b + random([d_out], device)).detach().require_grad()));
+        let x = random([batch, tokens, d_in], device).require_grad();
+        let w = random([batch, tokens, d_out], device);
+        let run = |own: bool| {
+            use_own_kernels(own);
+            let y = linear(&lin, x.clone());
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let eval = linear(&lin.clone().fork(&plain), x.clone().inner().to_device(&plain));
+            vec![
+                floats(y).unwrap(),
+                floats(x.grad(&grads).unwrap()).unwrap(),
+                floats(lin.weight.val().grad(&grads).unwrap()).unwrap(),
+                floats(lin.bias.as_ref().unwrap().val().grad(&grads).unwrap()).unwrap(),
+                floats(eval).unwrap(),
+            ]
+        };
+        check(
+            &format!("linear {d_in}->{d_out} on {batch}x{tokens}"),
+            run(true),
+            run(false),
+        );
     }
 
     // GELU over both tails.

@@ -13,6 +13,7 @@
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;
+pub mod linear;
 pub mod norm;
 pub mod transformer;
 #[cfg(target_arch = "x86_64")]
