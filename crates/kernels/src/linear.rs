@@ -102,10 +102,25 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
     let mut packed = vec![0.0f32; panels * k * NR];
     if k > 0 {
         packed.par_chunks_mut(k * NR).enumerate().for_each(|(q, panel)| {
-            let cols = NR.min(n - q * NR);
-            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                for (j, v) in row[..cols].iter_mut().enumerate() {
-                    *v = b.at(p, q * NR + j);
+            let (c0, cols) = (q * NR, NR.min(n - q * NR));
+            if b.cs == 1 {
+                // Row-major: each product's columns are contiguous.
+                for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                    row[..cols].copy_from_slice(&b.data[p * b.rs + c0..][..cols]);
+                }
+            } else if b.rs == 1 {
+                // Column-major (a transpose): each column's products are contiguous.
+                for j in 0..cols {
+                    let column = &b.data[(c0 + j) * b.cs..][..k];
+                    for (v, &x) in panel[j..].iter_mut().step_by(NR).zip(column) {
+                        *v = x;
+                    }
+                }
+            } else {
+                for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                    for (j, v) in row[..cols].iter_mut().enumerate() {
+                        *v = b.at(p, c0 + j);
+                    }
                 }
             }
         });
@@ -125,17 +140,13 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
     (0..row_blocks * col_blocks).into_par_iter().for_each(|task| {
         let (r0, c0) = (task / col_blocks * MB, task % col_blocks * nb);
         let (rows, cols) = (MB.min(m - r0), nb.min(n - c0));
-        // SAFETY: this task's block of rows r0.., columns c0.. lies inside the output (m × n),
-        // and no other task writes it.
-        let write = |i: usize, j: usize, v: f32, first: bool| unsafe {
-            let o = dst.at((r0 + i) * n + c0 + j);
-            *o = if first { v } else { *o + v };
-        };
-        block(path, a, &packed, k, (r0, rows), (c0, cols), write);
+        block(path, a, &packed, k, (r0, rows), (c0, cols), dst, n);
         if let Some(bias) = bias {
             for i in 0..rows {
-                for j in 0..cols {
-                    write(i, j, bias[c0 + j], false);
+                // SAFETY: row r0 + i, columns c0 .. + cols are this task's.
+                let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i) * n + c0), cols) };
+                for (o, b) in row.iter_mut().zip(&bias[c0..]) {
+                    *o += b;
                 }
             }
         }
@@ -150,8 +161,27 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
     }
 }
 
-/// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output, through `write(i, j,
-/// value, first)` (relative indices; `first`: the first chunk of the sum, which replaces).
+/// The left operand of a tile: row `i`, product `p` at `ptr[i·rs + p·cs]`.
+#[derive(Clone, Copy)]
+struct Rows {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
+/// Where a tile's sums go: row `i`, column `j` at `ptr[i·rs + j]`, replacing or added.
+#[derive(Clone, Copy)]
+struct Sums {
+    ptr: *mut f32,
+    rs: usize,
+    add: bool,
+}
+
+/// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output (row stride `n`),
+/// through `dst`. The first chunk of each sum replaces, the others add. Full tiles are read from
+/// a row-major left operand in place and written straight to the output; the others go through
+/// a packed strip and a tile buffer.
+#[allow(clippy::too_many_arguments)]
 fn block(
     path: Path,
     a: Mat,
@@ -159,41 +189,80 @@ fn block(
     k: usize,
     (r0, rows): (usize, usize),
     (c0, cols): (usize, usize),
-    write: impl Fn(usize, usize, f32, bool),
+    dst: Out,
+    n: usize,
 ) {
     let (mr, np) = path.tile();
-    let strips = rows.div_ceil(mr);
-    let mut packed_a = vec![0.0f32; strips * mr * KC.min(k)];
+    let mut strip = vec![0.0f32; mr * KC.min(k)];
     let mut tile = [0.0f32; TILE];
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        pack_rows(a, (r0, rows), (k0, kc), mr, &mut packed_a);
         for i0 in (0..rows).step_by(mr) {
             let live = mr.min(rows - i0);
-            let strip = &packed_a[i0 * kc..(i0 + mr) * kc];
+            let left = if a.cs == 1 && live == mr {
+                Rows {
+                    ptr: a.data[(r0 + i0) * a.rs + k0..].as_ptr(),
+                    rs: a.rs,
+                    cs: 1,
+                }
+            } else {
+                pack_rows(a, (r0 + i0, live), (k0, kc), mr, &mut strip);
+                Rows {
+                    ptr: strip.as_ptr(),
+                    rs: 1,
+                    cs: mr,
+                }
+            };
             let mut j0 = 0;
             while j0 < cols {
                 let q = (c0 + j0) / NR;
-                let panel = |q: usize| &packed[q * k * NR + k0 * NR..q * k * NR + (k0 + kc) * NR];
+                let panel = |q: usize| packed[q * k * NR + k0 * NR..].as_ptr();
                 // Two panels where the path takes two and the block has them, else one.
                 let two = np == 2 && j0 + NR < cols;
                 let width = if two { 2 * NR } else { NR };
-                match (path, two) {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the path was chosen from the CPU's features; the strip holds
-                    // kc × 8 values and each panel kc × NR.
-                    (Path::Avx512, true) => unsafe { avx512::<2>(kc, strip, [panel(q), panel(q + 1)], &mut tile) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above.
-                    (Path::Avx512, false) => unsafe { avx512::<1>(kc, strip, [panel(q)], &mut tile) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above, kc × 6 values in the strip.
-                    (Path::Avx2, _) => unsafe { avx2(kc, strip, panel(q), &mut tile) },
-                    _ => plain(mr, kc, strip, panel(q), &mut tile),
+                let len = width.min(cols - j0);
+                let direct = live == mr && len == width;
+                let out = if direct {
+                    Sums {
+                        ptr: dst.at((r0 + i0) * n + c0 + j0),
+                        rs: n,
+                        add: k0 > 0,
+                    }
+                } else {
+                    Sums {
+                        ptr: tile.as_mut_ptr(),
+                        rs: width,
+                        add: false,
+                    }
+                };
+                // SAFETY: the path was chosen from the CPU's features; `left` reaches mr rows ×
+                // kc products inside `a` or the strip, each panel holds kc × NR values from
+                // product k0, and `out` reaches mr rows × width columns inside this task's block
+                // of the output or the tile buffer.
+                unsafe {
+                    match (path, two) {
+                        #[cfg(target_arch = "x86_64")]
+                        (Path::Avx512, true) => avx512::<2>(kc, left, [panel(q), panel(q + 1)], out),
+                        #[cfg(target_arch = "x86_64")]
+                        (Path::Avx512, false) => avx512::<1>(kc, left, [panel(q)], out),
+                        #[cfg(target_arch = "x86_64")]
+                        (Path::Avx2, _) => avx2(kc, left, panel(q), out),
+                        _ => plain(mr, kc, left, panel(q), out),
+                    }
                 }
-                for i in 0..live {
-                    for j in 0..width.min(cols - j0) {
-                        write(i0 + i, j0 + j, tile[i * width + j], k0 == 0);
+                if !direct {
+                    for i in 0..live {
+                        // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this task's
+                        // block of the output.
+                        let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i0 + i) * n + c0 + j0), len) };
+                        let sums = &tile[i * width..i * width + len];
+                        if k0 == 0 {
+                            row.copy_from_slice(sums);
+                        } else {
+                            for (o, v) in row.iter_mut().zip(sums) {
+                                *o += v;
+                            }
+                        }
                     }
                 }
                 j0 += width;
@@ -202,104 +271,128 @@ fn block(
     }
 }
 
-/// Rows `r0..r0 + rows`, products `k0..k0 + kc` of `a`, in strips of `mr` rows, each strip
-/// interleaved by product (`strip[p·mr + i]`), rows past the end zero.
-fn pack_rows(a: Mat, (r0, rows): (usize, usize), (k0, kc): (usize, usize), mr: usize, packed: &mut [f32]) {
-    for (s, strip) in packed.chunks_exact_mut(mr * kc).take(rows.div_ceil(mr)).enumerate() {
-        let live = mr.min(rows - s * mr);
-        if live < mr {
-            strip.fill(0.0);
+/// Rows `r0..r0 + rows` (at most `mr`), products `k0..k0 + kc` of `a` into `strip`, interleaved by
+/// product (`strip[p·mr + i]`), rows past `rows` zero.
+fn pack_rows(a: Mat, (r0, rows): (usize, usize), (k0, kc): (usize, usize), mr: usize, strip: &mut [f32]) {
+    let strip = &mut strip[..mr * kc];
+    if rows < mr {
+        strip.fill(0.0);
+    }
+    let first = r0 * a.rs + k0 * a.cs;
+    if a.rs == 1 {
+        // Column-major (a transpose): each product's rows are contiguous.
+        for p in 0..kc {
+            strip[p * mr..p * mr + rows].copy_from_slice(&a.data[first + p * a.cs..][..rows]);
         }
-        let first = (r0 + s * mr) * a.rs + k0 * a.cs;
-        if a.cs == 1 {
-            // Row-major: each row's products are contiguous.
-            for i in 0..live {
-                let row = &a.data[first + i * a.rs..][..kc];
-                for (v, &x) in strip[i..].iter_mut().step_by(mr).zip(row) {
-                    *v = x;
-                }
-            }
-        } else if a.rs == 1 {
-            // Column-major (a transpose): each product's rows are contiguous.
-            for p in 0..kc {
-                strip[p * mr..p * mr + live].copy_from_slice(&a.data[first + p * a.cs..][..live]);
-            }
-        } else {
-            for p in 0..kc {
-                for i in 0..live {
-                    strip[p * mr + i] = a.data[first + i * a.rs + p * a.cs];
-                }
+    } else {
+        for p in 0..kc {
+            for i in 0..rows {
+                strip[p * mr + i] = a.data[first + i * a.rs + p * a.cs];
             }
         }
     }
 }
 
-/// An `mr × NR` tile (row stride NR) with scalar fused multiply-adds.
-fn plain(mr: usize, kc: usize, strip: &[f32], panel: &[f32], tile: &mut [f32; TILE]) {
-    tile[..mr * NR].fill(0.0);
-    for p in 0..kc {
-        for i in 0..mr {
-            let a = strip[p * mr + i];
-            for j in 0..NR {
-                tile[i * NR + j] = a.mul_add(panel[p * NR + j], tile[i * NR + j]);
+/// An `mr × NR` tile with scalar fused multiply-adds.
+///
+/// # Safety
+/// As for [`avx512`].
+unsafe fn plain(mr: usize, kc: usize, a: Rows, panel: *const f32, out: Sums) {
+    for i in 0..mr {
+        for j in 0..NR {
+            let mut sum = 0.0f32;
+            for p in 0..kc {
+                // SAFETY: the caller's bounds.
+                sum = unsafe { (*a.ptr.add(i * a.rs + p * a.cs)).mul_add(*panel.add(p * NR + j), sum) };
+            }
+            // SAFETY: the caller's bounds.
+            unsafe {
+                let o = out.ptr.add(i * out.rs + j);
+                *o = if out.add { *o + sum } else { sum };
             }
         }
     }
 }
 
-/// An 8 × (NP · 16) tile (row stride NP · 16).
+/// An 8 × (NP · 16) tile.
+///
+/// # Safety
+/// The CPU has AVX-512F; `a` reaches 8 rows × `kc` products, each panel `kc` × 16 values, and
+/// `out` 8 rows × NP · 16 columns.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512<const NP: usize>(kc: usize, strip: &[f32], panels: [&[f32]; NP], tile: &mut [f32; TILE]) {
+unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [*const f32; NP], out: Sums) {
     use std::arch::x86_64::*;
-    debug_assert!(strip.len() >= kc * 8 && panels.iter().all(|p| p.len() >= kc * NR));
     let mut c = [[_mm512_setzero_ps(); NP]; 8];
     let mut b = [_mm512_setzero_ps(); NP];
-    let (s, bp) = (strip.as_ptr(), panels.map(|p| p.as_ptr()));
+    let rows: [*const f32; 8] = std::array::from_fn(|i| a.ptr.wrapping_add(i * a.rs));
     for p in 0..kc {
         for q in 0..NP {
-            // SAFETY: p < kc, and each panel holds kc × NR values.
-            b[q] = unsafe { _mm512_loadu_ps(bp[q].add(p * NR)) };
+            // SAFETY: p < kc.
+            b[q] = unsafe { _mm512_loadu_ps(panels[q].add(p * NR)) };
         }
         for (i, row) in c.iter_mut().enumerate() {
-            // SAFETY: p · 8 + i < kc · 8, the strip's length.
-            let a = _mm512_set1_ps(unsafe { *s.add(p * 8 + i) });
+            // SAFETY: row i, product p.
+            let x = _mm512_set1_ps(unsafe { *rows[i].add(p * a.cs) });
             for q in 0..NP {
-                row[q] = _mm512_fmadd_ps(a, b[q], row[q]);
+                row[q] = _mm512_fmadd_ps(x, b[q], row[q]);
             }
         }
     }
     for (i, row) in c.iter().enumerate() {
         for (q, v) in row.iter().enumerate() {
-            // SAFETY: i · NP · 16 + q · 16 + 16 ≤ 8 · 2 · 16 = TILE.
-            unsafe { _mm512_storeu_ps(tile.as_mut_ptr().add(i * NP * NR + q * NR), *v) };
+            // SAFETY: row i, columns q · 16 .. + 16.
+            unsafe {
+                let o = out.ptr.add(i * out.rs + q * NR);
+                let v = if out.add {
+                    _mm512_add_ps(_mm512_loadu_ps(o), *v)
+                } else {
+                    *v
+                };
+                _mm512_storeu_ps(o, v);
+            }
         }
     }
 }
 
-/// A 6 × 16 tile (row stride 16).
+/// A 6 × 16 tile.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `a` reaches 6 rows × `kc` products, the panel `kc` × 16 values, and
+/// `out` 6 rows × 16 columns.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2(kc: usize, strip: &[f32], panel: &[f32], tile: &mut [f32; TILE]) {
+unsafe fn avx2(kc: usize, a: Rows, panel: *const f32, out: Sums) {
     use std::arch::x86_64::*;
-    debug_assert!(strip.len() >= kc * 6 && panel.len() >= kc * NR);
     let mut c = [[_mm256_setzero_ps(); 2]; 6];
-    let (s, bp) = (strip.as_ptr(), panel.as_ptr());
+    let rows: [*const f32; 6] = std::array::from_fn(|i| a.ptr.wrapping_add(i * a.rs));
     for p in 0..kc {
-        // SAFETY: p < kc, and the panel holds kc × 16 values.
-        let b = unsafe { [_mm256_loadu_ps(bp.add(p * NR)), _mm256_loadu_ps(bp.add(p * NR + 8))] };
+        // SAFETY: p < kc.
+        let b = unsafe {
+            [
+                _mm256_loadu_ps(panel.add(p * NR)),
+                _mm256_loadu_ps(panel.add(p * NR + 8)),
+            ]
+        };
         for (i, row) in c.iter_mut().enumerate() {
-            // SAFETY: p · 6 + i < kc · 6, the strip's length.
-            let a = _mm256_set1_ps(unsafe { *s.add(p * 6 + i) });
-            row[0] = _mm256_fmadd_ps(a, b[0], row[0]);
-            row[1] = _mm256_fmadd_ps(a, b[1], row[1]);
+            // SAFETY: row i, product p.
+            let x = _mm256_set1_ps(unsafe { *rows[i].add(p * a.cs) });
+            row[0] = _mm256_fmadd_ps(x, b[0], row[0]);
+            row[1] = _mm256_fmadd_ps(x, b[1], row[1]);
         }
     }
     for (i, row) in c.iter().enumerate() {
-        // SAFETY: i · 16 + 16 ≤ 96 ≤ TILE.
-        unsafe {
-            _mm256_storeu_ps(tile.as_mut_ptr().add(i * NR), row[0]);
-            _mm256_storeu_ps(tile.as_mut_ptr().add(i * NR + 8), row[1]);
+        for (h, v) in row.iter().enumerate() {
+            // SAFETY: row i, columns h · 8 .. + 8.
+            unsafe {
+                let o = out.ptr.add(i * out.rs + h * 8);
+                let v = if out.add {
+                    _mm256_add_ps(_mm256_loadu_ps(o), *v)
+                } else {
+                    *v
+                };
+                _mm256_storeu_ps(o, v);
+            }
         }
     }
 }

@@ -12,6 +12,35 @@ use rayon::prelude::*;
 
 use crate::conv::matmul;
 
+/// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
+/// IEEE-exact operations (no fused multiply-adds are formed), so every width gives the same bits.
+macro_rules! widest {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            fn wide512(f: impl FnOnce()) {
+                f()
+            }
+            #[target_feature(enable = "avx2")]
+            fn wide256(f: impl FnOnce()) {
+                f()
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the feature.
+                unsafe { wide512(|| $body($($arg),*)) }
+            } else if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the feature.
+                unsafe { wide256(|| $body($($arg),*)) }
+            } else {
+                $body($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $body($($arg),*)
+    }};
+}
+
 /// Rows per task in the layer norm, and per partial sum of its parameter gradients.
 const ROW_BLOCK: usize = 32;
 /// Elements per task in the GELU.
@@ -54,31 +83,38 @@ pub fn layer_norm_forward(
     y.par_chunks_mut(ROW_BLOCK * d)
         .zip(x.par_chunks(ROW_BLOCK * d))
         .zip(stats.par_chunks_mut(ROW_BLOCK * 2))
-        .for_each(|((y, x), stats)| {
-            for ((y, x), s) in y
-                .chunks_exact_mut(d)
-                .zip(x.chunks_exact(d))
-                .zip(stats.chunks_exact_mut(2))
-            {
-                let mean = sum8(d, |i| x[i]) / d as f32;
-                let var = sum8(d, |i| (x[i] - mean) * (x[i] - mean)) / d as f32;
-                let rstd = 1.0 / (var + eps).sqrt();
-                match beta {
-                    Some(b) => {
-                        for i in 0..d {
-                            y[i] = (x[i] - mean) * rstd * gamma[i] + b[i];
-                        }
-                    }
-                    None => {
-                        for i in 0..d {
-                            y[i] = (x[i] - mean) * rstd * gamma[i];
-                        }
-                    }
-                }
-                s[0] = mean;
-                s[1] = rstd;
+        .for_each(|((y, x), stats)| widest!(layer_norm_rows(d, x, gamma, beta, eps, y, stats)));
+}
+
+#[inline(always)]
+fn layer_norm_rows(
+    d: usize,
+    x: &[f32],
+    gamma: &[f32],
+    beta: Option<&[f32]>,
+    eps: f32,
+    y: &mut [f32],
+    stats: &mut [f32],
+) {
+    for ((y, x), s) in y
+        .chunks_exact_mut(d)
+        .zip(x.chunks_exact(d))
+        .zip(stats.chunks_exact_mut(2))
+    {
+        let mean = sum8(d, |i| x[i]) / d as f32;
+        let var = sum8(d, |i| (x[i] - mean) * (x[i] - mean)) / d as f32;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for ((y, &x), &g) in y.iter_mut().zip(x).zip(gamma) {
+            *y = (x - mean) * rstd * g;
+        }
+        if let Some(b) = beta {
+            for (y, &b) in y.iter_mut().zip(b) {
+                *y += b;
             }
-        });
+        }
+        s[0] = mean;
+        s[1] = rstd;
+    }
 }
 
 /// The layer norm's gradients: `dx` (`rows × d`), and `(dγ, dβ)` (each `d`), summed over row
@@ -101,27 +137,9 @@ pub fn layer_norm_backward(
         .zip(stats.par_chunks(ROW_BLOCK * 2))
         .map(|(((dx, x), dy), stats)| {
             let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
-            let mut xhat = vec![0.0f32; d];
-            let mut g = vec![0.0f32; d];
-            for (((dx, x), dy), s) in dx
-                .chunks_exact_mut(d)
-                .zip(x.chunks_exact(d))
-                .zip(dy.chunks_exact(d))
-                .zip(stats.chunks_exact(2))
-            {
-                let (mean, rstd) = (s[0], s[1]);
-                for i in 0..d {
-                    xhat[i] = (x[i] - mean) * rstd;
-                    g[i] = dy[i] * gamma[i];
-                    dgamma[i] += dy[i] * xhat[i];
-                    dbeta[i] += dy[i];
-                }
-                let mean_g = sum8(d, |i| g[i]) / d as f32;
-                let mean_gx = sum8(d, |i| g[i] * xhat[i]) / d as f32;
-                for i in 0..d {
-                    dx[i] = rstd * (g[i] - mean_g - xhat[i] * mean_gx);
-                }
-            }
+            let (mut xhat, mut g) = (vec![0.0f32; d], vec![0.0f32; d]);
+            let mut scratch = (&mut dgamma[..], &mut dbeta[..], &mut xhat[..], &mut g[..]);
+            widest!(layer_norm_grad_rows(d, x, gamma, stats, dy, dx, &mut scratch));
             (dgamma, dbeta)
         })
         .collect();
@@ -133,6 +151,46 @@ pub fn layer_norm_backward(
         }
     }
     (dgamma, dbeta)
+}
+
+/// The backward pass over a block of rows, summing dγ and dβ into `scratch.0` and `.1` (`.2`
+/// and `.3` hold a row's x̂ and dy·γ).
+#[inline(always)]
+fn layer_norm_grad_rows(
+    d: usize,
+    x: &[f32],
+    gamma: &[f32],
+    stats: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    scratch: &mut (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
+) {
+    let (dgamma, dbeta, xhat, g) = scratch;
+    for (((dx, x), dy), s) in dx
+        .chunks_exact_mut(d)
+        .zip(x.chunks_exact(d))
+        .zip(dy.chunks_exact(d))
+        .zip(stats.chunks_exact(2))
+    {
+        let (mean, rstd) = (s[0], s[1]);
+        for ((((xh, g), (dg, db)), &x), (&dy, &gamma)) in xhat
+            .iter_mut()
+            .zip(g.iter_mut())
+            .zip(dgamma.iter_mut().zip(dbeta.iter_mut()))
+            .zip(x)
+            .zip(dy.iter().zip(gamma))
+        {
+            *xh = (x - mean) * rstd;
+            *g = dy * gamma;
+            *dg += dy * *xh;
+            *db += dy;
+        }
+        let mean_g = sum8(d, |i| g[i]) / d as f32;
+        let mean_gx = sum8(d, |i| g[i] * xhat[i]) / d as f32;
+        for ((dx, &g), &xh) in dx.iter_mut().zip(g.iter()).zip(xhat.iter()) {
+            *dx = rstd * (g - mean_g - xh * mean_gx);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,35 +236,6 @@ fn erfc(u: f32) -> f32 {
 fn normal_cdf(x: f32) -> f32 {
     let half = 0.5 * erfc(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
     if x >= 0.0 { 1.0 - half } else { half }
-}
-
-/// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
-/// IEEE-exact operations (no fused multiply-adds are formed), so every width gives the same bits.
-macro_rules! widest {
-    ($body:ident($($arg:expr),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            fn wide512(f: impl FnOnce()) {
-                f()
-            }
-            #[target_feature(enable = "avx2")]
-            fn wide256(f: impl FnOnce()) {
-                f()
-            }
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the feature.
-                unsafe { wide512(|| $body($($arg),*)) }
-            } else if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has the feature.
-                unsafe { wide256(|| $body($($arg),*)) }
-            } else {
-                $body($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        $body($($arg),*)
-    }};
 }
 
 #[inline(always)]
@@ -305,9 +334,13 @@ pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], weights
         });
 }
 
-/// `row ← softmax(row · scale)`.
-#[inline(always)]
+/// `row ← softmax(row · scale)`, vectorised.
 fn softmax_row(row: &mut [f32], scale: f32) {
+    widest!(softmax_lanes(row, scale))
+}
+
+#[inline(always)]
+fn softmax_lanes(row: &mut [f32], scale: f32) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     for s in row.iter_mut() {
         *s = exp((*s - max) * scale);
