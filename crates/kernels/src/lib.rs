@@ -18,3 +18,20 @@ pub mod norm;
 pub mod transformer;
 #[cfg(target_arch = "x86_64")]
 mod winograd;
+
+/// Test data shared by the unit tests.
+#[cfg(test)]
+mod testing {
+    /// A deterministic pseudo-random vector, uniform in [lo, hi) (xorshift).
+    pub fn values(n: usize, seed: u64, (lo, hi): (f32, f32)) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                lo + (s >> 40) as f32 / (1u64 << 24) as f32 * (hi - lo)
+            })
+            .collect()
+    }
+}

@@ -443,17 +443,8 @@ pub fn attention_backward(
 mod tests {
     use super::*;
 
-    /// A deterministic pseudo-random vector in [-2, 2).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
+        crate::testing::values(n, seed, (-2.0, 2.0))
     }
 
     fn close(got: &[f32], want: &[f64], tol: f64, what: &str) {
