@@ -11,6 +11,10 @@
 #   TUNNELBENCH_GPU_BIN  a build with `--features wgpu` and, where it builds, `cuda`; required
 #                        unless --dry-run. Its GPU backends (`tunnelbench backends`) are measured,
 #                        or those in GPU_BACKENDS (e.g. "cuda").
+#   TUNNELBENCH_GPU_TEST_BIN  optional: the integration tests built with the same features
+#                        (`cargo test --release --features wgpu,cuda --test suite --no-run` prints
+#                        its path); its GPU tests run first: the same weights give the same logits
+#                        and per-layer features on each GPU backend as on flex, and training runs
 #   PYTHON               a python with torch (default python3); on the GPU, with CUDA
 #   THREADS              CPU threads for the CPU lines (default 16; --dry-run: this machine's)
 #   ROUNDS               rounds of the GPU and CPU networks, interleaved (default 2; --dry-run: 1)
@@ -21,7 +25,8 @@
 # network: `implementation` tunnelbench or pytorch, `backend`, `device` gpu or cpu, `threads`,
 # `tf32`, `arch`, `width`, `resolution`, `batch`, `train_images_per_sec`,
 # `inference_images_per_sec`, and for tunnelbench the training step's stages), `quick` (the quick
-# scenario: wall seconds, the run's own stage times, peak memory), `failure` (a measurement that
+# scenario: wall seconds, the run's own stage times, peak memory), `check` (the GPU tests: each
+# test's result), `failure` (a measurement that
 # failed: its command, exit status and the end of its output) and `skipped` (with a reason); the
 # last two keep the measurement's tags and its kind as `measured`. One failed measurement never
 # stops the others.
@@ -75,6 +80,10 @@ elif [ "$dry" = 0 ]; then
 else
   gpu_backends=""
 fi
+test_bin="${TUNNELBENCH_GPU_TEST_BIN:-}"
+if [ -n "$test_bin" ]; then
+  [ -x "$test_bin" ] || die "TUNNELBENCH_GPU_TEST_BIN=$test_bin is not an executable"
+fi
 "$py" -c 'import torch' 2> "$work/torch" || die "$py cannot import torch: $(tail -1 "$work/torch")"
 cuda="$("$py" -c 'import torch; print(int(torch.cuda.is_available()))' 2> /dev/null)"
 if [ "$dry" = 0 ] && [ "$cuda" != 1 ]; then
@@ -107,6 +116,14 @@ for arg in sys.argv[3:]:
             continue
     row[field] = value
 print(json.dumps(row))
+PY
+# tests.py -- COMMAND...: runs the GPU tests; prints each test's result ("ok", "FAILED", "ignored").
+cat > "$work/tests.py" << 'PY'
+import json, re, subprocess, sys
+p = subprocess.run(sys.argv[2:], capture_output=True, text=True)
+results = dict(re.findall(r"^test (\S+) \.\.\. (\w+)", p.stdout, re.M))
+print(json.dumps({"tests": results, "passed": p.returncode == 0 and bool(results),
+                  "output": (p.stdout + p.stderr)[-1500:]}))
 PY
 # quick.py OUT_DIR -- COMMAND...: runs the quick scenario; prints its wall seconds, the run's own
 # stage times (summary.json) and the peak resident memory of the run.
@@ -231,6 +248,11 @@ quick() {
     env RAYON_NUM_THREADS="$threads" "$py" "$work/quick.py" "$dir" -- \
     "$binary" run scenarios/quick.toml --backend "$backend" --out "$dir" --quiet
 }
+
+if [ -n "$test_bin" ]; then
+  measure 30 150 "{\"kind\": \"check\", \"device\": \"gpu\", \"backends\": \"$gpu_backends\"}" \
+    "$py" "$work/tests.py" -- "$test_bin" --test-threads 1 matches_flex_and_trains
+fi
 
 for round in $(seq "$rounds"); do
   gpu_round "$round"

@@ -4,8 +4,8 @@ docs/performance.md: per setting (the GPU, or the CPU with a thread count), netw
 the median (and range, min–max) of each implementation's training and inference throughput over
 the rounds and the ratio of medians to PyTorch's in the same setting (on the GPU, to PyTorch with
 TF32 on / off); then, where the runs recorded it, tunnelbench's training step stage by stage
-(median over the rounds of each run's per-step medians); then the quick scenario end to end, and
-the measurements that failed or were skipped.
+(median over the rounds of each run's per-step medians); then the quick scenario end to end, the
+GPU checks against the CPU backend, and the measurements that failed or were skipped.
 
     python3 benches/summarize.py OUT.jsonl
 """
@@ -95,6 +95,13 @@ if quick:
         t = r.get("timings_secs") or {}
         cells = " | ".join(f"{t[s]:.1f}" if s in t else "" for s in ["data", "train", "features", "probes"])
         print(f"| {setting(r)} | {r['backend']} | {r['wall_secs']:.1f} | {cells} | {r['max_rss_gb']:.2f} |")
+
+checks = [r for r in rows if r.get("kind") == "check"]
+if checks:
+    print()
+for r in checks:
+    tests = ", ".join(f"{t} {v}" for t, v in sorted(r.get("tests", {}).items())) or "no test ran"
+    print(f"GPU checks against flex ({'passed' if r.get('passed') else 'FAILED'}): {tests}")
 
 machine = [r for r in rows if r.get("kind") == "machine"]
 failed = [r for r in rows if r.get("kind") == "failure"]
