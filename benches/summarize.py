@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Summarise benches/side_by_side.sh output: per network and resolution, the median (and range,
-min–max) of each implementation's training and inference throughput over the rounds and the ratio
-of medians to PyTorch's; then, where the runs recorded it, tunnelbench's training step stage by
-stage (median over the rounds of each run's per-step medians).
+"""Summarise benches/side_by_side.sh or benches/device_check.sh output, as the tables of
+docs/performance.md: per setting (the GPU, or the CPU with a thread count), network and resolution,
+the median (and range, min–max) of each implementation's training and inference throughput over
+the rounds and the ratio of medians to PyTorch's in the same setting (on the GPU, to PyTorch with
+TF32 on / off); then, where the runs recorded it, tunnelbench's training step stage by stage
+(median over the rounds of each run's per-step medians); then the quick scenario end to end, the
+GPU checks against the CPU backend, and the measurements that failed or were skipped.
 
     python3 benches/summarize.py OUT.jsonl
 """
@@ -12,12 +15,38 @@ import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-runs = defaultdict(list)
-for r in rows:
-    who = "pytorch " + r["torch"] if r.get("implementation") == "pytorch" else f"{r['backend']} ({r['kernels']} kernels)"
-    runs[(r["arch"], float(r["width"]), r.get("resolution", 32), r.get("batch", 128), who)].append(r)
 
-nets = sorted({k[:4] for k in runs}, key=lambda n: (n[2], n[0], n[1]))
+
+def setting(r):
+    """The GPU, or the CPU with its thread count; side_by_side.sh's lines are CPU lines."""
+    if r.get("device") in ("gpu", "cuda") or r.get("backend") in ("wgpu", "cuda") and r.get("implementation") != "pytorch":
+        return "GPU"
+    return f"CPU, {r.get('threads', '?')} threads"
+
+
+def who(r):
+    if r.get("implementation") == "pytorch":
+        name = "pytorch " + r["torch"]
+        if setting(r) == "GPU":
+            name += f" CUDA, TF32 {r.get('tf32') or 'default'}"
+        return name
+    if r.get("backend") == "flex" or "kernels" in r and r.get("backend") not in ("wgpu", "cuda"):
+        return f"{r['backend']} ({r['kernels']} kernels)"
+    return r["backend"]
+
+
+def tf32(r):
+    if r.get("implementation") == "pytorch" and setting(r) == "GPU":
+        return r.get("tf32") or "default"
+    return r.get("tf32") or ""
+
+
+benches = [r for r in rows if r.get("kind", "bench") == "bench"]
+runs = defaultdict(list)
+for r in benches:
+    runs[(setting(r), r["arch"], float(r["width"]), r.get("resolution", 32), r.get("batch", 128), who(r))].append(r)
+
+groups = sorted({k[:5] for k in runs}, key=lambda g: (g[0] != "GPU", g[0], g[3], g[1], g[2]))
 
 
 def name(net):
@@ -25,28 +54,73 @@ def name(net):
     return f"{arch} ×{width:g}, {res}², batch {batch}"
 
 
-print("| network | workload | implementation | median | range | vs PyTorch |")
-print("|---|---|---|---|---|---|")
-for net in nets:
-    keys = sorted((k for k in runs if k[:4] == net), key=lambda k: k[4])
-    torch_key = next((k for k in keys if k[4].startswith("pytorch")), None)
+def ratios(med, bases):
+    return " / ".join(f"{med / b:.2f}×" for b in bases)
+
+
+print("| setting | network | workload | implementation | TF32 | median | range | vs PyTorch (GPU: TF32 on / off) |")
+print("|---|---|---|---|---|---|---|---|")
+for group in groups:
+    keys = sorted((k for k in runs if k[:5] == group), key=lambda k: (not k[5].startswith("pytorch"), k[5]))
+    torch_keys = [k for k in keys if k[5].startswith("pytorch")]
+    # On the GPU, TF32 on before off.
+    torch_keys.sort(key=lambda k: {"on": 0, "off": 1}.get(runs[k][0].get("tf32"), 2))
     for field, label in [("train_images_per_sec", "training img/s"), ("inference_images_per_sec", "inference img/s")]:
-        base = statistics.median(r[field] for r in runs[torch_key]) if torch_key else None
+        bases = [statistics.median(r[field] for r in runs[k]) for k in torch_keys]
         for key in keys:
             values = [r[field] for r in runs[key]]
             med = statistics.median(values)
-            ratio = f"{med / base:.2f}×" if base else ""
-            print(f"| {name(net)} | {label} | {key[4]} | {med:.1f} | {min(values):.1f}–{max(values):.1f} | {ratio} |")
+            print(f"| {group[0]} | {name(group[1:])} | {label} | {key[5]} | {tf32(runs[key][0])} | {med:.1f} "
+                  f"| {min(values):.1f}–{max(values):.1f} | {ratios(med, bases) if bases else ''} |")
 
 stages = ["data", "forward", "backward", "optimizer"]
-staged = [k for k in runs if all("train_stage_secs" in r for r in runs[k]) and not k[4].startswith("pytorch")]
+staged = [k for k in runs if all("train_stage_secs" in r for r in runs[k]) and not k[5].startswith("pytorch")]
 if staged:
     print()
-    print("| network | implementation | " + " | ".join(f"{s}, ms" for s in stages) + " | optimizer share | data share |")
-    print("|---|---|" + "---|" * (len(stages) + 2))
-    for key in sorted(staged, key=lambda k: (k[2], k[0], k[1], k[4])):
+    print("| setting | network | implementation | " + " | ".join(f"{s}, ms" for s in stages) + " | optimizer share | data share |")
+    print("|---|---|---|" + "---|" * (len(stages) + 2))
+    for key in sorted(staged, key=lambda k: (k[0] != "GPU", k[0], k[3], k[1], k[2], k[5])):
         med = {s: 1e3 * statistics.median(r["train_stage_secs"][s] for r in runs[key]) for s in stages}
         total = sum(med.values())
         cells = " | ".join(f"{med[s]:.1f}" for s in stages)
-        print(f"| {name(key[:4])} | {key[4]} | {cells} | {100 * med['optimizer'] / total:.1f}% "
+        print(f"| {key[0]} | {name(key[1:5])} | {key[5]} | {cells} | {100 * med['optimizer'] / total:.1f}% "
               f"| {100 * med['data'] / total:.1f}% |")
+
+quick = [r for r in rows if r.get("kind") == "quick"]
+if quick:
+    print()
+    print("| quick scenario | backend | wall, s | data, s | training, s | features, s | probes, s | peak memory, GB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in quick:
+        t = r.get("timings_secs") or {}
+        cells = " | ".join(f"{t[s]:.1f}" if s in t else "" for s in ["data", "train", "features", "probes"])
+        print(f"| {setting(r)} | {r['backend']} | {r['wall_secs']:.1f} | {cells} | {r['max_rss_gb']:.2f} |")
+
+checks = [r for r in rows if r.get("kind") == "check"]
+if checks:
+    print()
+for r in checks:
+    tests = ", ".join(f"{t} {v}" for t, v in sorted(r.get("tests", {}).items())) or "no test ran"
+    print(f"GPU checks against flex ({'passed' if r.get('passed') else 'FAILED'}): {tests}")
+
+machine = [r for r in rows if r.get("kind") == "machine"]
+failed = [r for r in rows if r.get("kind") == "failure"]
+skipped = [r for r in rows if r.get("kind") == "skipped"]
+if machine or failed or skipped:
+    print()
+for r in machine:
+    print(f"Machine: {r.get('cpu')} ({r.get('cpu_threads')} threads), GPU {r.get('gpu') or 'none'}, torch {r.get('torch')}, "
+          f"GPU backends {', '.join(r.get('gpu_backends') or []) or 'none'}, {r.get('date')}"
+          + (", dry run" if r.get("dry_run") else ""))
+
+
+def what(r):
+    shape = f"{r['arch']} ×{float(r['width']):g}, {r.get('resolution')}², batch {r.get('batch')}" if "arch" in r else ""
+    return " ".join(filter(None, [r.get("measured"), r.get("implementation"), r.get("backend"), setting(r), shape]))
+
+
+for r in failed:
+    last = (r.get("stderr") or "").strip().splitlines()[-1:] or [""]
+    print(f"- FAILED: {what(r)}: exit {r.get('exit')}: {last[0][:200]}")
+for r in skipped:
+    print(f"- skipped: {what(r)}: {r.get('reason')}")

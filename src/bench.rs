@@ -264,7 +264,8 @@ pub fn run(kind: BackendKind, spec: &BenchSpec) -> Result<BenchResult> {
         parameters,
         batch: spec.batch,
         resolution: spec.resolution,
-        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        // The CPU threads the run used: rayon's pool, which `RAYON_NUM_THREADS` sets.
+        threads: rayon::current_num_threads(),
         train_images_per_sec: train,
         train_stage_secs: StageSecs::median(&stages),
         inference_images_per_sec: inference,

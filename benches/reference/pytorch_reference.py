@@ -7,6 +7,10 @@ and the paper's linear probe (method §3.3) on a feature matrix of the bench's s
 Runs only when torch is importable (pip install torch). Example, next to `tunnelbench bench --json`:
 
     python3 benches/reference/pytorch_reference.py --arch vit-t --width 1 --batch 128 --threads 2
+
+On a GPU, `--device cuda --tf32 on|off` fixes whether cuDNN's convolutions and cuBLAS's matrix
+products may use TF32 tensor cores (PyTorch's default: convolutions yes, matrix products no), and
+the JSON records it with the GPU's name.
 """
 import argparse
 import json
@@ -157,6 +161,21 @@ def build(arch, width, classes, resolution):
     return Vit(arch, width, classes, resolution)
 
 
+def set_tf32(mode):
+    """Set whether cuDNN convolutions and cuBLAS matrix products may use TF32; return what is in force.
+
+    PyTorch 2.9 and later have `fp32_precision` ("tf32" / "ieee") and refuse to mix it with the
+    older `allow_tf32` flags, so the newer API is used where it exists."""
+    conv, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    if hasattr(getattr(conv, "conv", None), "fp32_precision"):
+        if mode != "default":
+            conv.conv.fp32_precision = matmul.fp32_precision = "tf32" if mode == "on" else "ieee"
+        return {"conv": conv.conv.fp32_precision, "matmul": matmul.fp32_precision}
+    if mode != "default":
+        conv.allow_tf32 = matmul.allow_tf32 = mode == "on"
+    return {"conv": "tf32" if conv.allow_tf32 else "ieee", "matmul": "tf32" if matmul.allow_tf32 else "ieee"}
+
+
 def timed(fn, steps, device):
     def sync():
         if device.type == "cuda":
@@ -183,8 +202,12 @@ def main():
     p.add_argument("--probe-samples", type=int, default=3000)
     p.add_argument("--probe-dim", type=int, default=256)
     p.add_argument("--device", default="cpu", help="cpu or cuda (the probe always runs on the CPU, as in tunnelbench)")
+    p.add_argument("--tf32", default="default", choices=["default", "on", "off"],
+                   help="on a GPU: let convolutions and matrix products use TF32 (on), neither (off), or PyTorch's default")
+    p.add_argument("--no-probe", action="store_true", help="skip the probe fits (probe_paper_secs is null)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    tf32 = set_tf32(a.tf32) if a.device.startswith("cuda") else None
     torch.manual_seed(0)
     device = torch.device(a.device)
     model = build(a.arch, a.width, a.classes, a.resolution).to(device)
@@ -231,14 +254,16 @@ def main():
                 best = max(best, (lin(test).argmax(1) == test_labels).float().mean().item())
         return best
 
-    probe_secs = float("inf")
-    for _ in range(3):  # the fastest of three fits, as `tunnelbench bench` reports
+    probe_secs = None if a.no_probe else float("inf")
+    for _ in range(0 if a.no_probe else 3):  # the fastest of three fits, as `tunnelbench bench` reports
         t = time.perf_counter()
         probe()
         probe_secs = min(probe_secs, time.perf_counter() - t)
     print(json.dumps({
         "implementation": "pytorch", "torch": torch.__version__, "arch": a.arch, "width": a.width, "parameters": parameters,
         "batch": a.batch, "resolution": a.resolution, "threads": a.threads, "device": a.device,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "tf32": a.tf32 if tf32 is not None else None, "fp32_precision": tf32, "steps": a.steps,
         "train_images_per_sec": train, "inference_images_per_sec": inference,
         "probe_samples": n, "probe_dim": d, "probe_paper_secs": probe_secs,
     }, indent=2))
