@@ -16,6 +16,9 @@ pub enum BackendKind {
     Ndarray,
     /// GPU through wgpu (Vulkan, Metal, DX12); only with the `wgpu` cargo feature.
     Wgpu,
+    /// NVIDIA GPU through burn's CUDA backend (CubeCL's own kernels, the driver loaded at run time);
+    /// only with the `cuda` cargo feature.
+    Cuda,
     /// libtorch on the CPU (burn's tch backend), for users who already have PyTorch; only with the
     /// `tch` cargo feature, built against an installed PyTorch (`LIBTORCH_USE_PYTORCH=1`).
     Tch,
@@ -26,6 +29,7 @@ pub const ALL: &[BackendKind] = &[
     BackendKind::Flex,
     BackendKind::Ndarray,
     BackendKind::Wgpu,
+    BackendKind::Cuda,
     BackendKind::Tch,
 ];
 
@@ -35,6 +39,7 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Ndarray => "ndarray",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
             BackendKind::Tch => "tch",
         }
     }
@@ -43,6 +48,7 @@ impl BackendKind {
         match self {
             BackendKind::Flex | BackendKind::Ndarray => true,
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
             BackendKind::Tch => cfg!(feature = "tch"),
         }
     }
@@ -52,6 +58,7 @@ impl BackendKind {
             BackendKind::Flex => "CPU, pure Rust (SIMD + rayon); the default",
             BackendKind::Ndarray => "CPU, ndarray; slow, for tiny nets and cross-checks",
             BackendKind::Wgpu => "GPU via wgpu (Vulkan/Metal/DX12); build with --features wgpu",
+            BackendKind::Cuda => "NVIDIA GPU via CUDA (burn's CubeCL kernels); build with --features cuda",
             BackendKind::Tch => "CPU via libtorch (an installed PyTorch); build with --features tch",
         }
     }
@@ -84,6 +91,10 @@ impl BackendKind {
             BackendKind::Wgpu => Device::wgpu(Default::default()),
             #[cfg(not(feature = "wgpu"))]
             BackendKind::Wgpu => unreachable!("parse() refuses backends that are not compiled in"),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => Device::cuda(0),
+            #[cfg(not(feature = "cuda"))]
+            BackendKind::Cuda => unreachable!("parse() refuses backends that are not compiled in"),
             // burn 0.22 marks its libtorch backend deprecated; it is kept here as an opt-in.
             #[cfg(feature = "tch")]
             #[allow(deprecated)]

@@ -99,11 +99,13 @@ fn bench_json_reports_the_stages_of_a_training_step() {
 
 #[test]
 fn unknown_or_missing_backend_is_exit_2() {
-    let o = run(&["run", tiny().to_str().unwrap(), "--backend", "cuda"]);
-    refused(&o, &["unknown backend `cuda`"]);
-    if !cfg!(feature = "wgpu") {
-        let o = run(&["run", tiny().to_str().unwrap(), "--backend", "wgpu"]);
-        refused(&o, &["not compiled into this binary"]);
+    let o = run(&["run", tiny().to_str().unwrap(), "--backend", "opencl"]);
+    refused(&o, &["unknown backend `opencl`"]);
+    for (gpu, compiled) in [("wgpu", cfg!(feature = "wgpu")), ("cuda", cfg!(feature = "cuda"))] {
+        if !compiled {
+            let o = run(&["run", tiny().to_str().unwrap(), "--backend", gpu]);
+            refused(&o, &["not compiled into this binary"]);
+        }
     }
 }
 

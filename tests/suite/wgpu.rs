@@ -7,69 +7,9 @@
 //! steps on wgpu run and keep the network finite.
 #![cfg(feature = "wgpu")]
 
-use burn::module::Module;
-use burn::tensor::{Tensor, TensorData};
-use tunnelbench::{ArchSpec, Backbone, BackendKind, BenchSpec, TrainStep, floats};
-
-fn input(device: &burn::tensor::Device) -> Tensor<4> {
-    let values: Vec<f32> = (0..2 * 3 * 32 * 32)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    Tensor::from_data(TensorData::new(values, [2, 3, 32, 32]), device)
-}
-
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
-    let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-    let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-    assert!(
-        worst <= 1e-3 * scale,
-        "{what}: max |flex - wgpu| = {worst} (scale {scale})"
-    );
-}
+use tunnelbench::BackendKind;
 
 #[test]
 fn wgpu_matches_flex_and_trains() {
-    let flex = BackendKind::Flex.device();
-    let gpu = BackendKind::Wgpu.device();
-    for arch in ["vggm-11", "resnet-18", "vit-t"] {
-        let spec = ArchSpec::named(arch).with_width(0.0625);
-        let model = Backbone::new(&spec, 10, 32, &flex).expect("model builds");
-        let on_gpu = model.clone().fork(&gpu);
-        let (a, b) = (
-            model.forward_features(input(&flex)),
-            on_gpu.forward_features(input(&gpu)),
-        );
-        assert_close(
-            &floats(a.logits).unwrap(),
-            &floats(b.logits).unwrap(),
-            &format!("{arch} logits"),
-        );
-        assert_eq!(a.features.len(), b.features.len());
-        for (i, (fa, fb)) in a.features.into_iter().zip(b.features).enumerate() {
-            assert_close(
-                &floats(fa).unwrap(),
-                &floats(fb).unwrap(),
-                &format!("{arch} layer {}", i + 1),
-            );
-        }
-    }
-
-    let spec = BenchSpec {
-        arch: ArchSpec::named("vggm-11").with_width(0.0625),
-        batch: 16,
-        resolution: 32,
-        classes: 10,
-        steps: 1,
-    };
-    let mut trainer = TrainStep::new(BackendKind::Wgpu, &spec).expect("wgpu trainer builds");
-    for _ in 0..3 {
-        trainer.step().expect("wgpu training step");
-    }
-    let model = trainer.model().expect("model").valid();
-    let logits = floats(model.forward(input(&gpu))).unwrap();
-    assert!(
-        logits.iter().all(|v| v.is_finite()),
-        "wgpu training produced non-finite logits"
-    );
+    crate::gpu_check::matches_flex_and_trains(BackendKind::Wgpu, 1e-3);
 }
