@@ -56,6 +56,8 @@ else
   deadline="${DEADLINE_S:-480}"
 fi
 start=$(date +%s)
+# A panic's message, not its backtrace, is what a failure line keeps.
+export RUST_BACKTRACE=0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -208,7 +210,7 @@ gpu_round() {
     shape="\"arch\": \"$arch\", \"width\": $width, \"resolution\": $res, \"batch\": $batch"
     if [ "$cuda" = 1 ]; then
       for tf32 in on off; do
-        measure 15 90 "{$base, \"backend\": \"cuda\"}" \
+        measure 15 90 "{$base, $shape, \"backend\": \"cuda\"}" \
           "$py" "$ref" "${args[@]}" --threads "$cpus" --device cuda --tf32 "$tf32" --no-probe
       done
     else
@@ -218,7 +220,7 @@ gpu_round() {
     for backend in $gpu_backends; do
       # wgpu has no TF32 path (WGSL); burn's cuda kernels choose for themselves (autotune).
       if [ "$backend" = wgpu ]; then tf32='"off"'; else tf32='"auto"'; fi
-      measure 30 150 "{$base, \"implementation\": \"tunnelbench\", \"backend\": \"$backend\", \"tf32\": $tf32}" \
+      measure 30 150 "{$base, $shape, \"implementation\": \"tunnelbench\", \"backend\": \"$backend\", \"tf32\": $tf32}" \
         "$gpu_bin" bench --backend "$backend" "${args[@]}" --json
     done
     if [ -z "$gpu_backends" ]; then
@@ -229,14 +231,15 @@ gpu_round() {
 }
 
 cpu_round() {
-  local round="$1" net arch width res batch steps args base
+  local round="$1" net arch width res batch steps args base shape
   for net in "${cpu_nets[@]}"; do
     read -r arch width res batch steps <<< "$net"
     args=(--arch "$arch" --width "$width" --resolution "$res" --batch "$batch" --steps "$steps")
     base="\"kind\": \"bench\", \"round\": $round, \"device\": \"cpu\", \"threads\": $threads, \"tf32\": null"
-    measure 15 120 "{$base, \"backend\": \"cpu\"}" \
+    shape="\"arch\": \"$arch\", \"width\": $width, \"resolution\": $res, \"batch\": $batch"
+    measure 15 120 "{$base, $shape, \"backend\": \"cpu\"}" \
       "$py" "$ref" "${args[@]}" --threads "$threads" --no-probe
-    measure 15 150 "{$base, \"implementation\": \"tunnelbench\", \"backend\": \"flex\"}" \
+    measure 15 150 "{$base, $shape, \"implementation\": \"tunnelbench\", \"backend\": \"flex\"}" \
       env RAYON_NUM_THREADS="$threads" "$bin" bench --backend flex "${args[@]}" --json
   done
 }
@@ -249,10 +252,12 @@ quick() {
     "$binary" run scenarios/quick.toml --backend "$backend" --out "$dir" --quiet
 }
 
-if [ -n "$test_bin" ]; then
-  measure 30 150 "{\"kind\": \"check\", \"device\": \"gpu\", \"backends\": \"$gpu_backends\"}" \
-    "$py" "$work/tests.py" -- "$test_bin" --test-threads 1 matches_flex_and_trains
-fi
+for backend in $gpu_backends; do
+  if [ -n "$test_bin" ]; then
+    measure 30 120 "{\"kind\": \"check\", \"device\": \"gpu\", \"backend\": \"$backend\"}" \
+      "$py" "$work/tests.py" -- "$test_bin" --test-threads 1 "$backend::"
+  fi
+done
 
 for round in $(seq "$rounds"); do
   gpu_round "$round"

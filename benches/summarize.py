@@ -101,7 +101,7 @@ if checks:
     print()
 for r in checks:
     tests = ", ".join(f"{t} {v}" for t, v in sorted(r.get("tests", {}).items())) or "no test ran"
-    print(f"GPU checks against flex ({'passed' if r.get('passed') else 'FAILED'}): {tests}")
+    print(f"GPU check of {r.get('backend')} against flex ({'passed' if r.get('passed') else 'FAILED'}): {tests}")
 
 machine = [r for r in rows if r.get("kind") == "machine"]
 failed = [r for r in rows if r.get("kind") == "failure"]
@@ -120,7 +120,9 @@ def what(r):
 
 
 for r in failed:
-    last = (r.get("stderr") or "").strip().splitlines()[-1:] or [""]
-    print(f"- FAILED: {what(r)}: exit {r.get('exit')}: {last[0][:200]}")
+    lines = (r.get("stderr") or "").strip().splitlines()
+    # A panic's message is the line after "panicked at"; else the last line.
+    panic = [lines[i + 1] for i, l in enumerate(lines[:-1]) if "panicked at" in l]
+    print(f"- FAILED: {what(r)}: exit {r.get('exit')}: {(panic or lines[-1:] or [''])[0][:200]}")
 for r in skipped:
     print(f"- skipped: {what(r)}: {r.get('reason')}")
