@@ -17,6 +17,18 @@
 //! [`conv2d`] and [`batch_norm`] are what the models call: on a `flex` device they take these
 //! kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own ops.
 
+/// Registers each gradient whose parent is tracked (`$parents`: an op's parents, `$values`: one
+/// gradient per parent).
+macro_rules! register {
+    ($grads:expr, $parents:expr, $values:expr) => {
+        for (node, g) in $parents.into_iter().zip($values) {
+            if let Some(node) = node {
+                $grads.register::<Flex>(node.id, g);
+            }
+        }
+    };
+}
+
 pub mod rows;
 pub mod transformer;
 
@@ -159,12 +171,13 @@ impl InferenceKernels for Flex {
 
 /// Whether [`conv2d`] can take its own kernels for these options and this device.
 fn supported(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
-    enabled()
-        && options.groups == 1
-        && options.dilation == [1, 1]
-        && !options.is_asymmetric()
-        && x.dtype() == DType::F32
-        && x.device().inner() == Device::flex()
+    on_flex(x) && options.groups == 1 && options.dilation == [1, 1] && !options.is_asymmetric()
+}
+
+/// Whether a tensor can take this module's kernels: they are on, and it is an f32 tensor on the
+/// default backend (tracked or not).
+fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    enabled() && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
 /// `burn::tensor::module::conv2d` with this module's kernels on the default backend.
@@ -198,7 +211,7 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
 /// burn.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
     let device = x.device();
-    let flex = enabled() && x.dtype() == DType::F32 && device.clone().inner() == Device::flex();
+    let flex = on_flex(&x);
     // burn's layer trains on batch statistics on an autodiff device with training enabled, and
     // uses the running statistics otherwise; a frozen layer on an autodiff device stays with burn.
     let training = device.is_autodiff() && bn.training.is_enabled();
@@ -478,11 +491,11 @@ impl Backward<Flex, 3> for BatchNormBackward {
             )
         });
         let (dgamma, dbeta) = param_grads;
-        for (node, g) in [(node_x, dx), (node_gamma, vector(&dgamma)), (node_beta, vector(&dbeta))] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        register!(
+            grads,
+            [node_x, node_gamma, node_beta],
+            [dx, vector(&dgamma), vector(&dbeta)]
+        );
     }
 }
 

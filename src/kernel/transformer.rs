@@ -18,12 +18,12 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use burn::tensor::{Shape, Tensor, TensorData};
 
 use tunnelbench_kernels::linear::{self as products, Mat};
 use tunnelbench_kernels::transformer::{self as kernels, Attention};
 
-use super::{contiguous, enabled, output, values, vector};
+use super::{contiguous, on_flex, output, values, vector};
 
 /// The ε of every layer norm the models build (torchvision's and timm's ViTs and ConvNeXts use
 /// 1e-6). burn's `LayerNorm` keeps its ε private, so [`layer_norm`] takes it from here.
@@ -53,11 +53,6 @@ pub trait TransformerKernels: Backend {
         v: FloatTensor<Self>,
         heads: usize,
     ) -> FloatTensor<Self>;
-}
-
-/// Whether a tensor can take these kernels.
-fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
-    enabled() && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
 /// `norm.forward(x)`, through the kernel on the default backend. `norm` must have been built with
@@ -205,18 +200,6 @@ impl TransformerKernels for Flex {
     fn tb_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
         flex_attention(q, k, v, heads).0
     }
-}
-
-/// Registers each gradient whose parent is tracked (`$parents`: an op's parents, `$values`: one
-/// gradient per parent).
-macro_rules! register {
-    ($grads:expr, $parents:expr, $values:expr) => {
-        for (node, g) in $parents.into_iter().zip($values) {
-            if let Some(node) = node {
-                $grads.register::<Flex>(node.id, g);
-            }
-        }
-    };
 }
 
 #[derive(Debug)]

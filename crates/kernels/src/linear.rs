@@ -97,34 +97,41 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        for row in out.chunks_exact_mut(n) {
+            match bias {
+                Some(bias) => row.copy_from_slice(bias),
+                None => row.fill(0.0),
+            }
+        }
+        return;
+    }
     // The right operand in panels of NR columns, each k × NR, zero beyond the last column.
     let panels = n.div_ceil(NR);
     let mut packed = vec![0.0f32; panels * k * NR];
-    if k > 0 {
-        packed.par_chunks_mut(k * NR).enumerate().for_each(|(q, panel)| {
-            let (c0, cols) = (q * NR, NR.min(n - q * NR));
-            if b.cs == 1 {
-                // Row-major: each product's columns are contiguous.
-                for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                    row[..cols].copy_from_slice(&b.data[p * b.rs + c0..][..cols]);
-                }
-            } else if b.rs == 1 {
-                // Column-major (a transpose): each column's products are contiguous.
-                for j in 0..cols {
-                    let column = &b.data[(c0 + j) * b.cs..][..k];
-                    for (v, &x) in panel[j..].iter_mut().step_by(NR).zip(column) {
-                        *v = x;
-                    }
-                }
-            } else {
-                for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                    for (j, v) in row[..cols].iter_mut().enumerate() {
-                        *v = b.at(p, c0 + j);
-                    }
+    packed.par_chunks_mut(k * NR).enumerate().for_each(|(q, panel)| {
+        let (c0, cols) = (q * NR, NR.min(n - q * NR));
+        if b.cs == 1 {
+            // Row-major: each product's columns are contiguous.
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                row[..cols].copy_from_slice(&b.data[p * b.rs + c0..][..cols]);
+            }
+        } else if b.rs == 1 {
+            // Column-major (a transpose): each column's products are contiguous.
+            for j in 0..cols {
+                let column = &b.data[(c0 + j) * b.cs..][..k];
+                for (v, &x) in panel[j..].iter_mut().step_by(NR).zip(column) {
+                    *v = x;
                 }
             }
-        });
-    }
+        } else {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (j, v) in row[..cols].iter_mut().enumerate() {
+                    *v = b.at(p, c0 + j);
+                }
+            }
+        }
+    });
     // Whole rows per task where that makes enough tasks, so that each task packs its rows of the
     // left operand once; else the columns are split too. Which task computes an output never
     // changes its sum.
@@ -151,14 +158,6 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
             }
         }
     });
-    if k == 0 {
-        for row in out.chunks_exact_mut(n) {
-            match bias {
-                Some(bias) => row.copy_from_slice(bias),
-                None => row.fill(0.0),
-            }
-        }
-    }
 }
 
 /// The left operand of a tile: row `i`, product `p` at `ptr[i·rs + p·cs]`.
