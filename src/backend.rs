@@ -12,7 +12,8 @@ pub enum BackendKind {
     /// burn's pure-Rust CPU backend with SIMD and rayon: the default.
     #[default]
     Flex,
-    /// burn's ndarray CPU backend: slow, kept for tiny nets and cross-checks.
+    /// burn's ndarray CPU backend: slow, kept for tiny nets and cross-checks; only with the `ndarray`
+    /// cargo feature.
     Ndarray,
     /// GPU through wgpu (Vulkan, Metal, DX12); only with the `wgpu` cargo feature.
     Wgpu,
@@ -46,7 +47,8 @@ impl BackendKind {
 
     pub fn is_compiled(self) -> bool {
         match self {
-            BackendKind::Flex | BackendKind::Ndarray => true,
+            BackendKind::Flex => true,
+            BackendKind::Ndarray => cfg!(feature = "ndarray"),
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
             BackendKind::Cuda => cfg!(feature = "cuda"),
             BackendKind::Tch => cfg!(feature = "tch"),
@@ -56,7 +58,7 @@ impl BackendKind {
     pub fn describe(self) -> &'static str {
         match self {
             BackendKind::Flex => "CPU, pure Rust (SIMD + rayon); the default",
-            BackendKind::Ndarray => "CPU, ndarray; slow, for tiny nets and cross-checks",
+            BackendKind::Ndarray => "CPU, ndarray; slow, for cross-checks; build with --features ndarray",
             BackendKind::Wgpu => "GPU via wgpu (Vulkan/Metal/DX12); build with --features wgpu",
             BackendKind::Cuda => "NVIDIA GPU via CUDA (burn's CubeCL kernels); build with --features cuda",
             BackendKind::Tch => "CPU via libtorch (an installed PyTorch); build with --features tch",
@@ -85,8 +87,11 @@ impl BackendKind {
     pub fn device(self) -> Device {
         match self {
             BackendKind::Flex => Device::flex(),
+            #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
+            #[cfg(not(feature = "ndarray"))]
+            BackendKind::Ndarray => unreachable!("parse() refuses backends that are not compiled in"),
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => Device::wgpu(Default::default()),
             #[cfg(not(feature = "wgpu"))]
