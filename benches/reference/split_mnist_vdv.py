@@ -11,6 +11,10 @@ use the output units of every class seen so far.
 
     pip install numpy
     python3 benches/reference/split_mnist_vdv.py --data ~/.cache/tunnelbench/mnist --seeds 3
+    python3 benches/reference/split_mnist_vdv.py --data ~/.cache/tunnelbench/mnist --seeds 3 --torch  # pip install torch
+
+`--torch` trains the same network in PyTorch, as the authors' code does: a second implementation
+that checks the first (fine-tuning only). `--first-seed N` starts the seeds at N.
 
 Options that differ from the paper on purpose, to compare with the harness:
   --input harness   28x28 digits as three identical channels normalised with the ImageNet
@@ -152,6 +156,43 @@ def run(seed, scenario, train, test, args):
     return 100 * float(np.mean(accs)), accs
 
 
+def run_torch(seed, scenario, train, test, args):
+    """The same protocol in PyTorch (nn.Linear's own initialisation, torch.optim.Adam, a
+    cross-entropy over the output units that take part), as the authors' code is written: a check
+    of the numpy implementation above. Fine-tuning only."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    dim = train[0].shape[1]
+    net = torch.nn.Sequential(
+        torch.nn.Linear(dim, 400), torch.nn.ReLU(), torch.nn.Linear(400, 400), torch.nn.ReLU(), torch.nn.Linear(400, 10)
+    )
+    adam = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    tasks = [[2 * t, 2 * t + 1] for t in range(5)]
+    xs, ys = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    for t, classes in enumerate(tasks):
+        if args.reset_adam:
+            adam = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
+        idx = np.flatnonzero(np.isin(train[1], classes))
+        units = classes if scenario == "task" else list(range(2 * t + 2))
+        order, pos = rng.permutation(idx), 0
+        for _ in range(args.iterations):
+            if pos + args.batch > len(order):
+                order, pos = rng.permutation(idx), 0
+            b = torch.from_numpy(order[pos : pos + args.batch])
+            pos += args.batch
+            y = torch.searchsorted(torch.tensor(units), ys[b])
+            loss = torch.nn.functional.cross_entropy(net(xs[b])[:, units], y)
+            adam.zero_grad()
+            loss.backward()
+            adam.step()
+    params = [p.detach().numpy().T.copy() if p.dim() == 2 else p.detach().numpy() for p in net.parameters()]
+    accs = [evaluate(params, test, scenario, c) for c in tasks]
+    return 100 * float(np.mean(accs)), accs
+
+
 def evaluate(params, test, scenario, classes):
     sel = np.isin(test[1], classes)
     units = classes if scenario == "task" else list(range(10))
@@ -162,6 +203,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=pathlib.Path, required=True, help="folder of the MNIST .gz files")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--scenario", choices=["task", "class"], default="task")
     ap.add_argument("--input", choices=["vdv", "harness", "padded-rgb"], default="vdv")
     ap.add_argument("--reset-adam", action="store_true")
@@ -169,15 +211,18 @@ def main():
     ap.add_argument("--joint", action="store_true",
                     help="train each task on the union of the tasks so far (the paper's joint upper bound)")
     ap.add_argument("--matrix", action="store_true", help="print the accuracy on every task after each task")
+    ap.add_argument("--torch", action="store_true", help="train with PyTorch instead of numpy (fine-tuning only)")
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=128)
     args = ap.parse_args()
+    if args.torch and (args.joint or args.all_units or args.matrix):
+        ap.error("--torch runs plain fine-tuning only")
     if args.joint and args.scenario == "task":
         ap.error("--joint is written for the class-incremental scenario only")
     train, test = load(args.data, "train", args.input), load(args.data, "test", args.input)
     results = []
-    for seed in range(args.seeds):
-        acc, per_task = run(seed, args.scenario, train, test, args)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        acc, per_task = (run_torch if args.torch else run)(seed, args.scenario, train, test, args)
         results.append(acc)
         print(f"seed {seed}: ACC {acc:.2f}  per task {[round(100 * a, 1) for a in per_task]}", flush=True)
     r = np.array(results)
