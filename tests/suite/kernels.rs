@@ -12,8 +12,7 @@ use burn::nn::{BatchNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use tunnelbench::{
-    BackendKind, LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, linear, self_attention,
-    use_own_kernels,
+    LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, linear, self_attention, use_own_kernels,
 };
 
 /// Largest |a − b| relative to the largest |b|.
@@ -128,8 +127,10 @@ fn own_kernels_match_burn_ops() {
             bn.running_mean.update(random([channels], &plain));
             bn.running_var.update(random([channels], &plain).abs() + 0.5);
             // A clone forked to another backend takes the shared running statistics with it (as
-            // a model copied to a GPU does): the layer must fetch them back.
-            let _elsewhere = bn.clone().fork(&BackendKind::Ndarray.device());
+            // a model copied to a GPU does): the layer must fetch them back. Only where a second
+            // backend is compiled in (with the default features none is, and nothing can move).
+            #[cfg(feature = "ndarray")]
+            let _elsewhere = bn.clone().fork(&tunnelbench::BackendKind::Ndarray.device());
             let x = x.clone().inner().to_device(&plain);
             vec![floats(batch_norm(&bn, x, relu, pool)).unwrap()]
         };
