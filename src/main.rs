@@ -11,6 +11,13 @@ use cli::{Cli, Command, DataCommand};
 use tunnelbench::{BackendKind, EMBEDDED, Error, Result, embedded_dir};
 
 fn main() {
+    // Output piped into a reader that stops early (`tunnelbench backends | head`) ends the process
+    // quietly, as other command-line tools do, instead of a panic on the failed write.
+    // SAFETY: restoring the default disposition of one signal, before any other thread exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // The instruction set first: it must be chosen before anything reads the CPU's features.
     let setup = tunnelbench::configure();
