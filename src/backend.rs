@@ -90,22 +90,17 @@ impl BackendKind {
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
-            #[cfg(not(feature = "ndarray"))]
-            BackendKind::Ndarray => unreachable!("parse() refuses backends that are not compiled in"),
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => Device::wgpu(Default::default()),
-            #[cfg(not(feature = "wgpu"))]
-            BackendKind::Wgpu => unreachable!("parse() refuses backends that are not compiled in"),
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => Device::cuda(0),
-            #[cfg(not(feature = "cuda"))]
-            BackendKind::Cuda => unreachable!("parse() refuses backends that are not compiled in"),
             // burn 0.22 marks its libtorch backend deprecated; it is kept here as an opt-in.
             #[cfg(feature = "tch")]
             #[allow(deprecated)]
             BackendKind::Tch => Device::libtorch(),
-            #[cfg(not(feature = "tch"))]
-            BackendKind::Tch => unreachable!("parse() refuses backends that are not compiled in"),
+            // Only a backend that is not compiled in comes here, and parse() refuses those.
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("parse() refuses backends that are not compiled in"),
         }
     }
 }

@@ -124,6 +124,16 @@ def accuracy(params, x, y, units):
     return float((np.asarray(units)[logits[:, units].argmax(1)] == y).mean())
 
 
+def batches(rng, idx, args):
+    """`args.iterations` batches of `args.batch` indices from reshuffled passes over `idx`."""
+    order, pos = rng.permutation(idx), 0
+    for _ in range(args.iterations):
+        if pos + args.batch > len(order):
+            order, pos = rng.permutation(idx), 0
+        yield order[pos : pos + args.batch]
+        pos += args.batch
+
+
 def run(seed, scenario, train, test, args):
     rng = np.random.default_rng(seed)
     dim = train[0].shape[1]
@@ -141,12 +151,7 @@ def run(seed, scenario, train, test, args):
             units = list(range(10))
         else:
             units = list(range(2 * t + 2))
-        order, pos = rng.permutation(idx), 0
-        for _ in range(args.iterations):
-            if pos + args.batch > len(order):
-                order, pos = rng.permutation(idx), 0
-            b = order[pos : pos + args.batch]
-            pos += args.batch
+        for b in batches(rng, idx, args):
             y = np.searchsorted(units, train[1][b])
             adam.step(params, grads(params, train[0][b], y, units))
         if args.matrix:
@@ -177,12 +182,8 @@ def run_torch(seed, scenario, train, test, args):
             adam = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
         idx = np.flatnonzero(np.isin(train[1], classes))
         units = classes if scenario == "task" else list(range(2 * t + 2))
-        order, pos = rng.permutation(idx), 0
-        for _ in range(args.iterations):
-            if pos + args.batch > len(order):
-                order, pos = rng.permutation(idx), 0
-            b = torch.from_numpy(order[pos : pos + args.batch])
-            pos += args.batch
+        for b in batches(rng, idx, args):
+            b = torch.from_numpy(b)
             y = torch.searchsorted(torch.tensor(units), ys[b])
             loss = torch.nn.functional.cross_entropy(net(xs[b])[:, units], y)
             adam.zero_grad()
