@@ -13,24 +13,25 @@ use rayon::prelude::*;
 use crate::conv::matmul;
 
 /// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
-/// IEEE-exact operations (no fused multiply-adds are formed), so every width gives the same bits.
+/// IEEE-exact operations, fused multiply-adds where written ([`fma`]) and nowhere else, so every
+/// width gives the same bits.
 macro_rules! widest {
     ($body:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            #[target_feature(enable = "avx512f")]
+            #[target_feature(enable = "avx512f,fma")]
             fn wide512(f: impl FnOnce()) {
                 f()
             }
-            #[target_feature(enable = "avx2")]
+            #[target_feature(enable = "avx2,fma")]
             fn wide256(f: impl FnOnce()) {
                 f()
             }
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the feature.
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has the features.
                 unsafe { wide512(|| $body($($arg),*)) }
-            } else if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has the feature.
+            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has the features.
                 unsafe { wide256(|| $body($($arg),*)) }
             } else {
                 $body($($arg),*)
@@ -196,6 +197,19 @@ fn layer_norm_grad_rows(
 // ---------------------------------------------------------------------------------------------
 // GELU
 
+/// `a · b + c` rounded once: one instruction in the vector loops ([`widest!`] enables FMA),
+/// correctly rounded in software elsewhere, the same bits either way.
+#[inline(always)]
+fn fma(a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
+}
+
+/// `c[0] + r · (c[1] + r · (c[2] + …))` by Horner's rule in fused multiply-adds.
+#[inline(always)]
+fn horner<const N: usize>(r: f32, c: [f32; N]) -> f32 {
+    c.iter().rev().skip(1).fold(c[N - 1], |acc, &k| fma(acc, r, k))
+}
+
 /// e^x for x in f32, by 2^n · p(r) with |r| ≤ ln2/2 and a degree-6 polynomial (relative error
 /// below 2e-7); branch-free, so that loops over it vectorise. Arguments below −87 give ~1e-38.
 #[inline(always)]
@@ -205,12 +219,13 @@ fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let shifted = fma(x, LOG2E, ROUND);
+    let n = shifted - ROUND;
+    let r = fma(-n, LN2_LO, fma(-n, LN2_HI, x));
+    let p = horner(r, [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0]);
     // 2^n from the integer in the rounded sum's low mantissa bits (integer ops only: a float to
     // integer cast would saturate lane by lane).
-    let two_n = f32::from_bits((x * LOG2E + ROUND).to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
+    let two_n = f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
     p * two_n
 }
 
@@ -219,15 +234,23 @@ fn exp(x: f32) -> f32 {
 #[allow(clippy::excessive_precision)]
 #[inline(always)]
 fn erfc(u: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.5 * u);
-    let poly = -1.265_512_2
-        + t * (1.000_023_7
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    t * exp(-u * u + poly)
+    let t = 1.0 / fma(0.5, u, 1.0);
+    let poly = horner(
+        t,
+        [
+            -1.265_512_2,
+            1.000_023_7,
+            0.374_091_96,
+            0.096_784_18,
+            -0.186_288_06,
+            0.278_868_07,
+            -1.135_203_98,
+            1.488_515_87,
+            -0.822_152_23,
+            0.170_872_77,
+        ],
+    );
+    t * exp(fma(-u, u, poly))
 }
 
 /// Φ(x), the standard normal distribution function, from erfc on |x|/√2 (no cancellation in the
