@@ -4,6 +4,7 @@
 
 pub mod adamw;
 pub mod mix;
+mod trace;
 
 use std::time::Instant;
 
@@ -425,6 +426,7 @@ pub fn train_with(
     let mut best: Option<(usize, f64, Backbone)> = None;
     let frozen_head = FrozenHead::capture(&model, &extras.frozen_classes);
     let mut logs = Vec::new();
+    let mut trace = trace::Trace::start(train_ds, norm)?;
     let start = Instant::now();
     let mut images = 0usize;
     for epoch in 0..cfg.epochs {
@@ -489,6 +491,9 @@ pub fn train_with(
                     cfg.lr
                 )));
             }
+            if let Some(t) = trace.as_mut() {
+                t.step(&model, loss_value, chunk)?;
+            }
             loss_sum += loss_value * chunk.len() as f64;
             images += chunk.len();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -519,6 +524,9 @@ pub fn train_with(
         if best.as_ref().is_none_or(|(_, acc, _)| val_accuracy > *acc) {
             best = Some((epoch + 1, val_accuracy, valid));
         }
+    }
+    if let Some(t) = trace {
+        t.finish(&model)?;
     }
     let (best_epoch, best_val_accuracy, best_model) =
         best.ok_or_else(|| Error::Internal("training ran no epoch".into()))?;
