@@ -28,6 +28,8 @@ Options that differ from the paper on purpose, to compare with the harness:
                     upper bound, continued from the previous task's weights);
   --all-units       the loss over all 10 output units at every task (a shared head trained as
                     tunnelbench's `heads = "shared"`) in the class-incremental scenario.
+  --partial-batches train on the last, smaller batch of every pass too (as tunnelbench's trainer)
+                    instead of starting the next pass.
 """
 
 import argparse
@@ -128,7 +130,8 @@ def batches(rng, idx, args):
     """`args.iterations` batches of `args.batch` indices from reshuffled passes over `idx`."""
     order, pos = rng.permutation(idx), 0
     for _ in range(args.iterations):
-        if pos + args.batch > len(order):
+        left = len(order) - pos
+        if left < (2 if args.partial_batches else args.batch):
             order, pos = rng.permutation(idx), 0
         yield order[pos : pos + args.batch]
         pos += args.batch
@@ -213,6 +216,8 @@ def main():
                     help="train each task on the union of the tasks so far (the paper's joint upper bound)")
     ap.add_argument("--matrix", action="store_true", help="print the accuracy on every task after each task")
     ap.add_argument("--torch", action="store_true", help="train with PyTorch instead of numpy (fine-tuning only)")
+    ap.add_argument("--partial-batches", action="store_true",
+                    help="train on the last, smaller batch of every pass too (as tunnelbench's trainer)")
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=128)
     args = ap.parse_args()
