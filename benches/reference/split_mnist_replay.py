@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from split_mnist_vdv import load  # noqa: E402
+from split_mnist_vdv import evaluate, load  # noqa: E402
 
 
 def safetensors(path):
@@ -139,7 +139,7 @@ def main():
             for m, k in zip([m for m in net if isinstance(m, torch.nn.Linear)], keys)
         ]
         params = [p.detach().numpy().T.copy() if p.dim() == 2 else p.detach().numpy() for p in net.parameters()]
-        row = [round(100 * evaluate_mlp(params, test, u), 2) for u in tasks]
+        row = [round(100 * evaluate(params, test, "task", u), 2) for u in tasks]
         print(
             f"task {t + 1} (classes {units}, {len(diffs)} steps): |loss - tunnelbench's| max over the first 10 steps "
             f"{max(diffs[:10]):.1e}, first 100 {max(diffs[:100]):.1e}; weights after it, relative to tunnelbench's: "
@@ -148,17 +148,6 @@ def main():
         )
     acc = float(np.mean(row))
     print(f"PyTorch replay ACC {acc:.2f} (tunnelbench's run: see its accuracy_matrix.csv)")
-
-
-def evaluate_mlp(params, test, classes):
-    """Task-aware accuracy of an MLP of any depth on the test images of `classes`."""
-    sel = np.isin(test[1], classes)
-    h = test[0][sel]
-    *hidden, (w, b) = list(zip(params[::2], params[1::2]))
-    for wi, bi in hidden:
-        h = np.maximum(h @ wi + bi, 0)
-    logits = h @ w + b
-    return float((np.asarray(classes)[logits[:, classes].argmax(1)] == test[1][sel]).mean())
 
 
 if __name__ == "__main__":
