@@ -48,6 +48,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use conv::ConvGeom;
@@ -306,6 +307,17 @@ fn values(t: &FlexTensor) -> &[f32] {
 fn output(shape: Shape, fill: impl FnOnce(&mut [f32])) -> FlexTensor {
     let mut data = vec![0.0f32; shape.num_elements()];
     fill(&mut data);
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// [`output`] for a `fill` that writes every element: the buffer is not zeroed first (zeroing a
+/// reused allocation is one more pass over memory).
+fn output_whole(shape: Shape, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> FlexTensor {
+    let n = shape.num_elements();
+    let mut data = Vec::<f32>::with_capacity(n);
+    fill(&mut data.spare_capacity_mut()[..n]);
+    // SAFETY: `fill` wrote all n elements.
+    unsafe { data.set_len(n) };
     FlexTensor::from_data(TensorData::new(data, shape))
 }
 

@@ -20,10 +20,10 @@ use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Shape, Tensor, TensorData};
 
-use tunnelbench_kernels::linear::{self as products, Mat};
+use tunnelbench_kernels::linear::{self as products, Mat, Then};
 use tunnelbench_kernels::transformer::{self as kernels, Attention};
 
-use super::{contiguous, on_flex, output, values, vector};
+use super::{contiguous, on_flex, output, output_whole, values, vector};
 
 /// The ε of every layer norm the models build (torchvision's and timm's ViTs and ConvNeXts use
 /// 1e-6). burn's `LayerNorm` keeps its ε private, so [`layer_norm`] takes it from here.
@@ -44,6 +44,10 @@ pub trait TransformerKernels: Backend {
 
     /// `x · weight + bias` over the last axis of `x`, `weight` being `[d_in, d_out]`.
     fn tb_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `gelu(x · weight + bias)`: in one pass without autodiff (each task of the product applies
+    /// the GELU to its block while it is in cache), as the two ops with it.
+    fn tb_linear_gelu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, on `[batch, tokens, dim]`
     /// queries, keys and values whose last axis holds `heads` heads side by side.
@@ -78,6 +82,18 @@ pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
             bias.val().into_dispatch(),
         )),
         _ => linear.forward(x),
+    }
+}
+
+/// `gelu(linear.forward(x))`, through the kernels on the default backend (layers with a bias).
+pub fn linear_gelu<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    match &linear.bias {
+        Some(bias) if on_flex(&x) => Tensor::from_dispatch(Dispatch::tb_linear_gelu(
+            x.into_dispatch(),
+            linear.weight.val().into_dispatch(),
+            bias.val().into_dispatch(),
+        )),
+        _ => gelu(self::linear(linear, x)),
     }
 }
 
@@ -144,15 +160,15 @@ fn flex_gelu(x: FlexTensor) -> FlexTensor {
     output(x.shape(), |y| kernels::gelu_forward(values(&x), y))
 }
 
-/// `[.., d_in] · [d_in, d_out] + bias`.
-fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+/// `[.., d_in] · [d_in, d_out] + bias`, then `then`.
+fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, then: Then) -> FlexTensor {
     let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
     let [d_in, d_out] = weight.shape().dims();
     let rows = x.shape().num_elements() / d_in.max(1);
     let mut shape = x.shape();
     let last = shape.num_dims() - 1;
     shape[last] = d_out;
-    output(shape, |y| {
+    output_whole(shape, |y| {
         products::matmul(
             rows,
             d_out,
@@ -168,6 +184,7 @@ fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTenso
                 cs: 1,
             },
             Some(values(&bias)),
+            then,
             y,
         )
     })
@@ -194,7 +211,11 @@ impl TransformerKernels for Flex {
     }
 
     fn tb_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        flex_linear(x, weight, bias)
+        flex_linear(x, weight, bias, Then::Nothing)
+    }
+
+    fn tb_linear_gelu(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        flex_linear(x, weight, bias, Then::Gelu)
     }
 
     fn tb_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
@@ -254,7 +275,7 @@ impl Backward<Flex, 3> for LinearBackward {
         let (dy, w) = (values(&grad), values(&weight));
         if let Some(node) = node_x {
             // dX = dY · Wᵀ.
-            let dx = output(x.shape(), |dx| {
+            let dx = output_whole(x.shape(), |dx| {
                 let wt = Mat {
                     data: w,
                     rs: 1,
@@ -271,6 +292,7 @@ impl Backward<Flex, 3> for LinearBackward {
                     },
                     wt,
                     None,
+                    Then::Nothing,
                     dx,
                 )
             });
@@ -278,7 +300,7 @@ impl Backward<Flex, 3> for LinearBackward {
         }
         if let Some(node) = node_w {
             // dW = Xᵀ · dY, a sum over the rows.
-            let dw = output(weight.shape(), |dw| {
+            let dw = output_whole(weight.shape(), |dw| {
                 let xt = Mat {
                     data: values(&x),
                     rs: 1,
@@ -295,6 +317,7 @@ impl Backward<Flex, 3> for LinearBackward {
                         cs: 1,
                     },
                     None,
+                    Then::Nothing,
                     dw,
                 )
             });
@@ -390,15 +413,25 @@ impl<C: CheckpointStrategy> TransformerKernels for Autodiff<Flex, C> {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
                 prep.finish(
                     state,
-                    flex_linear(x.into_primitive(), weight.into_primitive(), bias.into_primitive()),
+                    flex_linear(
+                        x.into_primitive(),
+                        weight.into_primitive(),
+                        bias.into_primitive(),
+                        Then::Nothing,
+                    ),
                 )
             }
             OpsKind::UnTracked(prep) => prep.finish(flex_linear(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
+                Then::Nothing,
             )),
         }
+    }
+
+    fn tb_linear_gelu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::tb_gelu(Self::tb_linear(x, weight, bias))
     }
 
     fn tb_attention(

@@ -14,7 +14,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use super::arch::{ArchSpec, ProbeTokens, Resolved, VggItem};
 use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
-use crate::kernel::transformer::{gelu, layer_norm, linear, self_attention};
+use crate::kernel::transformer::{layer_norm, linear, linear_gelu, self_attention};
 use crate::kernel::{batch_norm, conv2d_module};
 
 /// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
@@ -461,7 +461,7 @@ impl Unit {
             (Unit::Vit(u), Flow::Tokens(t)) => {
                 let a = self_attention(&u.attn, layer_norm(&u.norm1, t.clone()));
                 let t = t + drop_path(a, u.drop_path, training);
-                let m = linear(&u.fc2, gelu(linear(&u.fc1, layer_norm(&u.norm2, t.clone()))));
+                let m = linear(&u.fc2, linear_gelu(&u.fc1, layer_norm(&u.norm2, t.clone())));
                 let t = t + drop_path(m, u.drop_path, training);
                 let f = want_features.then(|| {
                     let n = match final_norm {
@@ -480,7 +480,7 @@ impl Unit {
                 let h = conv2d_module(&u.dwconv, x.clone());
                 let f = want_features.then(|| cnn_feature(&h));
                 // Channels last for the LayerNorm and the two linear layers, as torchvision does.
-                let h = gelu(linear(&u.fc1, layer_norm(&u.norm, h.permute([0, 2, 3, 1]))));
+                let h = linear_gelu(&u.fc1, layer_norm(&u.norm, h.permute([0, 2, 3, 1])));
                 let h = match &u.grn {
                     Some(g) => g.forward(h),
                     None => h,

@@ -12,7 +12,8 @@ use burn::nn::{BatchNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use tunnelbench::{
-    LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, linear, self_attention, use_own_kernels,
+    LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, linear, linear_gelu, self_attention,
+    use_own_kernels,
 };
 
 /// Largest |a − b| relative to the largest |b|.
@@ -211,13 +212,24 @@ fn transformer_kernels_match_burn_ops(device: &Device) {
             let y = linear(&lin, x.clone());
             let grads = (y.clone() * w.clone()).sum().backward();
             let eval = linear(&lin.clone().fork(&plain), x.clone().inner().to_device(&plain));
-            vec![
+            let mut values = vec![
                 floats(y).unwrap(),
                 floats(x.grad(&grads).unwrap()).unwrap(),
                 floats(lin.weight.val().grad(&grads).unwrap()).unwrap(),
                 floats(lin.bias.as_ref().unwrap().val().grad(&grads).unwrap()).unwrap(),
                 floats(eval).unwrap(),
-            ]
+            ];
+            // The GELU fused into the product (on the plain device) and composed (with autodiff).
+            let y = linear_gelu(&lin, x.clone());
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let eval = linear_gelu(&lin.clone().fork(&plain), x.clone().inner().to_device(&plain));
+            values.extend([
+                floats(y).unwrap(),
+                floats(x.grad(&grads).unwrap()).unwrap(),
+                floats(lin.weight.val().grad(&grads).unwrap()).unwrap(),
+                floats(eval).unwrap(),
+            ]);
+            values
         };
         check(
             &format!("linear {d_in}->{d_out} on {batch}x{tokens}"),

@@ -7,6 +7,8 @@
 //! the tile sizes and the thread count change which outputs share a register and a task, never
 //! the rounding of any output.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// A matrix operand: element (i, j) at `data[i * rs + j * cs]`.
@@ -71,9 +73,30 @@ impl Path {
     }
 }
 
-/// `out[m × n]` (row-major) `= a[m × k] · b[k × n]`, plus `bias[n]` on every row when given.
-pub fn matmul(m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Option<&[f32]>, out: &mut [f32]) {
-    matmul_on(Path::detect(), m, n, k, a, b, bias, out)
+/// What is applied to every output after the bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    Nothing,
+    /// The exact GELU, bit for bit [`crate::transformer::gelu_forward`]'s, applied by each task
+    /// to its block while the block is in cache.
+    Gelu,
+}
+
+/// `out[m × n]` (row-major) `= a[m × k] · b[k × n]`, plus `bias[n]` on every row when given,
+/// then `then` on every output. `out` need not be initialised: every element is written, none is
+/// read before it is.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    bias: Option<&[f32]>,
+    then: Then,
+    out: &mut [MaybeUninit<f32>],
+) {
+    matmul_on(Path::detect(), m, n, k, a, b, bias, then, out)
 }
 
 /// The output as a pointer that tasks writing disjoint tiles share.
@@ -91,7 +114,17 @@ impl Out {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Option<&[f32]>, out: &mut [f32]) {
+fn matmul_on(
+    path: Path,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    bias: Option<&[f32]>,
+    then: Then,
+    out: &mut [MaybeUninit<f32>],
+) {
     assert_eq!(out.len(), m * n);
     assert!(a.covers(m, k) && b.covers(k, n) && bias.is_none_or(|b| b.len() == n));
     if m == 0 || n == 0 {
@@ -99,9 +132,13 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
     }
     if k == 0 {
         for row in out.chunks_exact_mut(n) {
-            match bias {
-                Some(bias) => row.copy_from_slice(bias),
-                None => row.fill(0.0),
+            for (j, o) in row.iter_mut().enumerate() {
+                o.write(bias.map_or(0.0, |b| b[j]));
+            }
+            // SAFETY: the row was written just above.
+            let row = unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr().cast::<f32>(), n) };
+            if then == Then::Gelu {
+                crate::transformer::gelu_in_place(row);
             }
         }
         return;
@@ -143,18 +180,24 @@ fn matmul_on(path: Path, m: usize, n: usize, k: usize, a: Mat, b: Mat, bias: Opt
         n.div_ceil(want.div_ceil(row_blocks)).next_multiple_of(2 * NR)
     };
     let col_blocks = n.div_ceil(nb);
-    let dst = Out(out.as_mut_ptr());
+    let dst = Out(out.as_mut_ptr().cast::<f32>());
     (0..row_blocks * col_blocks).into_par_iter().for_each(|task| {
         let (r0, c0) = (task / col_blocks * MB, task % col_blocks * nb);
         let (rows, cols) = (MB.min(m - r0), nb.min(n - c0));
         block(path, a, &packed, k, (r0, rows), (c0, cols), dst, n);
-        if let Some(bias) = bias {
-            for i in 0..rows {
-                // SAFETY: row r0 + i, columns c0 .. + cols are this task's.
-                let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i) * n + c0), cols) };
+        if bias.is_none() && then == Then::Nothing {
+            return;
+        }
+        for i in 0..rows {
+            // SAFETY: row r0 + i, columns c0 .. + cols are this task's, and written by `block`.
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i) * n + c0), cols) };
+            if let Some(bias) = bias {
                 for (o, b) in row.iter_mut().zip(&bias[c0..]) {
                     *o += b;
                 }
+            }
+            if then == Then::Gelu {
+                crate::transformer::gelu_in_place(row);
             }
         }
     });
@@ -252,12 +295,14 @@ fn block(
                 if !direct {
                     for i in 0..live {
                         // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this task's
-                        // block of the output.
-                        let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i0 + i) * n + c0 + j0), len) };
+                        // block of the output; the first chunk writes them, the others read
+                        // what it wrote.
+                        let row = dst.at((r0 + i0 + i) * n + c0 + j0);
                         let sums = &tile[i * width..i * width + len];
                         if k0 == 0 {
-                            row.copy_from_slice(sums);
+                            unsafe { std::ptr::copy_nonoverlapping(sums.as_ptr(), row, len) };
                         } else {
+                            let row = unsafe { std::slice::from_raw_parts_mut(row, len) };
                             for (o, v) in row.iter_mut().zip(sums) {
                                 *o += v;
                             }
@@ -418,6 +463,11 @@ mod tests {
         crate::testing::values(n, seed, (-1.0, 1.0))
     }
 
+    fn as_uninit(out: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+        // SAFETY: the same layout; the product writes only f32 values.
+        unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) }
+    }
+
     fn paths() -> Vec<Path> {
         let mut paths = vec![Path::Plain];
         #[cfg(target_arch = "x86_64")]
@@ -484,13 +534,22 @@ mod tests {
             let mut first: Option<Vec<f32>> = None;
             for path in paths() {
                 let mut out = vec![f32::NAN; m * n];
-                matmul_on(path, m, n, k, a, b, Some(&bias), &mut out);
+                matmul_on(path, m, n, k, a, b, Some(&bias), Then::Nothing, as_uninit(&mut out));
                 for (o, w) in out.iter().zip(&want) {
                     assert!(
                         (*o as f64 - w).abs() <= 1e-5 * (k as f64).sqrt().max(1.0),
                         "{path:?} {m}x{n}x{k}: {o} against {w}"
                     );
                 }
+                // The fused GELU: the GELU pass's bits on the product's.
+                let mut fused = vec![f32::NAN; m * n];
+                matmul_on(path, m, n, k, a, b, Some(&bias), Then::Gelu, as_uninit(&mut fused));
+                let mut apart = vec![f32::NAN; m * n];
+                crate::transformer::gelu_forward(&out, &mut apart);
+                assert!(
+                    fused.iter().zip(&apart).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{path:?} {m}x{n}x{k}: the fused GELU differs"
+                );
                 match &first {
                     None => first = Some(out),
                     Some(f) => assert!(
