@@ -84,6 +84,7 @@ struct Setup<'a> {
     cfg: &'a ContinualConfig,
     train: &'a TrainConfig,
     probe: &'a ProbeConfig,
+    extraction_batch: usize,
     device: Device,
     seed: u64,
     resolution: usize,
@@ -139,8 +140,8 @@ fn argmax(it: impl Iterator<Item = (usize, f32)>) -> usize {
 
 /// Probe every layer of `model` on one task's data.
 fn probe_layers(model: &Backbone, task: &Task, s: &Setup, seed: u64) -> Result<Vec<f64>> {
-    let (train_f, _) = extract_features(model, &task.train, &s.norm, 256, &s.device)?;
-    let (test_f, _) = extract_features(model, &task.test, &s.norm, 256, &s.device)?;
+    let (train_f, _) = extract_features(model, &task.train, &s.norm, s.extraction_batch, &s.device)?;
+    let (test_f, _) = extract_features(model, &task.test, &s.norm, s.extraction_batch, &s.device)?;
     // Probe labels: positions within the task's class list, so the probe has exactly its classes.
     let relabel = |ds: &ImageDataset| -> Vec<u32> {
         ds.labels
@@ -428,6 +429,7 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
             .as_ref()
             .ok_or_else(|| Error::usage("a `[continual]` scenario trains: section `[train]` is required"))?,
         probe: &sc.probe.main,
+        extraction_batch: sc.probe.extraction_batch,
         device: opts.backend.device(),
         seed: sc.seed,
         resolution: sc.resolution,

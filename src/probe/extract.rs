@@ -80,6 +80,9 @@ pub fn extract_layers(
         let pred = crate::backend::ints(out.logits.argmax(1))?;
         predictions.extend(pred.into_iter().map(|p| p as u32));
         progress.advance(chunk.len());
+        // A mapped data set is read once per pass: its pages need not stay resident.
+        let image = ds.channels * ds.height * ds.width;
+        ds.pixels.release(chunk[0] * image..(chunk[0] + chunk.len()) * image);
     }
     Ok((layers, predictions))
 }
@@ -164,6 +167,12 @@ mod tests {
         for (g, a) in grouped.iter().zip(&all) {
             assert_eq!(g.dim, a.dim);
             assert!(g.data.iter().zip(&a.data).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+        // Another extraction batch: the same features too.
+        let (other, other_pred) = extract_features(&model, &ds, &norm, 2, &device).unwrap();
+        assert_eq!(other_pred, pred);
+        for (o, a) in other.iter().zip(&all) {
+            assert!(o.data.iter().zip(&a.data).all(|(x, y)| x.to_bits() == y.to_bits()));
         }
     }
 }

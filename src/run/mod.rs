@@ -406,7 +406,15 @@ impl Stage<'_> {
                     self.reporter.start_bar(n_images, "features");
                     let reporter = &mut self.reporter;
                     let mut extract = |ds: &ImageDataset| {
-                        extract_layers(model, ds, &data.norm, 256, device, group.clone(), &mut *reporter)
+                        extract_layers(
+                            model,
+                            ds,
+                            &data.norm,
+                            sc.probe.extraction_batch,
+                            device,
+                            group.clone(),
+                            &mut *reporter,
+                        )
                     };
                     let (train_f, _) = extract(&train_ds)?;
                     let (test_f, _) = extract(&data.split.test)?;

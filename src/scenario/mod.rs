@@ -165,6 +165,12 @@ pub fn validate(s: &Scenario) -> Result<()> {
             "key `probe.feature_memory_gb` must be a number of GB > 0, got {gb}"
         )));
     }
+    let batch = s.probe.extraction_batch;
+    if !(1..=1 << 16).contains(&batch) {
+        return Err(Error::usage(format!(
+            "key `probe.extraction_batch` must be a number of images from 1 to 65536, got {batch}"
+        )));
+    }
     validate_data("id", &s.id, s.resolution)?;
     if let Some(c) = &s.continual {
         c.validate()?;

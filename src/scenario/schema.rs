@@ -115,6 +115,13 @@ pub struct ProbeSection {
         skip_serializing_if = "is_default_feature_memory_gb"
     )]
     pub feature_memory_gb: f64,
+    /// Images per forward pass of feature extraction: the network's activations for this many
+    /// images are the largest term of a probe run's memory.
+    #[serde(
+        default = "default_extraction_batch",
+        skip_serializing_if = "is_default_extraction_batch"
+    )]
+    pub extraction_batch: usize,
 }
 
 /// Default of `probe.feature_memory_gb`.
@@ -126,6 +133,17 @@ fn default_feature_memory_gb() -> f64 {
 
 fn is_default_feature_memory_gb(v: &f64) -> bool {
     *v == DEFAULT_FEATURE_MEMORY_GB
+}
+
+/// Default of `probe.extraction_batch`.
+pub const DEFAULT_EXTRACTION_BATCH: usize = 256;
+
+fn default_extraction_batch() -> usize {
+    DEFAULT_EXTRACTION_BATCH
+}
+
+fn is_default_extraction_batch(v: &usize) -> bool {
+    *v == DEFAULT_EXTRACTION_BATCH
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

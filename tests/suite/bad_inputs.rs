@@ -336,6 +336,12 @@ const EDITS: &[(&str, &str, &str, &[&str])] = &[
         "[probe]\nfeature_memory_gb = \"lots\"\n\n[probe.main]\n",
         &["probe.feature_memory_gb"],
     ),
+    (
+        "extraction_batch_zero",
+        "[probe.main]\n",
+        "[probe]\nextraction_batch = 0\n\n[probe.main]\n",
+        &["probe.extraction_batch", "got 0"],
+    ),
     // The OOD set is the ID set; two OOD sets with one label.
     (
         "ood_equals_id",

@@ -108,7 +108,10 @@ pub fn open(path: &Path, shape: &CacheShape, labels: &[u32]) -> Result<Option<Pi
         return Ok(None);
     }
     let (offset, n) = (HEADER, shape.n * shape.image_len);
-    Ok(Some(Pixels::mapped(Arc::new(map), offset, n)))
+    let pixels = Pixels::mapped(Arc::new(map), offset, n);
+    // Checked: the pages read need not stay resident until they are used.
+    pixels.release(0..n);
+    Ok(Some(pixels))
 }
 
 /// A cache file being written, image by image, under a temporary name.
