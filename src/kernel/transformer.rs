@@ -190,13 +190,18 @@ fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, then: Then) 
     })
 }
 
-/// The forward attention: the output and the attention weights.
-fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> (FlexTensor, Vec<f32>) {
+/// The forward attention: the output, and the attention weights when `keep` (for a backward pass).
+fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize, keep: bool) -> (FlexTensor, Vec<f32>) {
     let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
     let a = attention_geometry(&q, heads);
-    let mut weights = vec![0.0f32; a.weights_len()];
+    let mut weights = if keep {
+        vec![0.0f32; a.weights_len()]
+    } else {
+        Vec::new()
+    };
     let out = output(q.shape(), |out| {
-        kernels::attention_forward(&a, values(&q), values(&k), values(&v), &mut weights, out)
+        let weights = keep.then_some(weights.as_mut_slice());
+        kernels::attention_forward(&a, values(&q), values(&k), values(&v), weights, out)
     });
     (out, weights)
 }
@@ -219,7 +224,7 @@ impl TransformerKernels for Flex {
     }
 
     fn tb_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
-        flex_attention(q, k, v, heads).0
+        flex_attention(q, k, v, heads, false).0
     }
 }
 
@@ -447,11 +452,12 @@ impl<C: CheckpointStrategy> TransformerKernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let inputs = [prep.checkpoint(&q), prep.checkpoint(&k), prep.checkpoint(&v)];
-                let (out, weights) = flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads);
+                let (out, weights) =
+                    flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads, true);
                 prep.finish((inputs, weights, heads), out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads).0)
+                prep.finish(flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads, false).0)
             }
         }
     }

@@ -342,32 +342,46 @@ impl Attention {
     }
 }
 
-/// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head; the softmax of each image and
-/// head (`tokens × tokens`) goes to `weights`, which the backward pass takes.
-pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], weights: &mut [f32], out: &mut [f32]) {
+/// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head. With `weights`, the softmax of
+/// each image and head (`tokens × tokens`) goes there for the backward pass; without, each task
+/// reuses one `tokens × tokens` buffer (inference need not hold `batch · heads · tokens²` floats).
+pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], weights: Option<&mut [f32]>, out: &mut [f32]) {
     assert!(q.len() == a.len() && k.len() == a.len() && v.len() == a.len() && out.len() == a.len());
-    assert_eq!(weights.len(), a.weights_len());
+    assert!(weights.as_ref().is_none_or(|w| w.len() == a.weights_len()));
     if a.is_empty() {
         return;
     }
     let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
     let scale = a.scale();
-    out.par_chunks_mut(t * d)
-        .zip(weights.par_chunks_mut(a.heads * t * t))
-        .enumerate()
-        .for_each(|(b, (out, weights))| {
-            let image = b * t * d..(b + 1) * t * d;
-            let (q, k, v) = (&q[image.clone()], &k[image.clone()], &v[image]);
-            for (h, p) in weights.chunks_exact_mut(t * t).enumerate() {
-                let col = h * dh;
-                // Scores q_h · k_hᵀ: the keys' transpose read through strides.
-                matmul((t, t, dh), p, (t, 1), false, &q[col..], (d, 1), &k[col..], (1, d));
-                for row in p.chunks_exact_mut(t) {
-                    softmax_row(row, scale);
+    // Image b's head h through the t × t buffer p.
+    let head = |b: usize, h: usize, p: &mut [f32], out: &mut [f32]| {
+        let (image, col) = (b * t * d, h * dh);
+        let (q, k, v) = (&q[image + col..], &k[image + col..], &v[image + col..]);
+        // Scores q_h · k_hᵀ: the keys' transpose read through strides.
+        matmul((t, t, dh), p, (t, 1), false, q, (d, 1), k, (1, d));
+        for row in p.chunks_exact_mut(t) {
+            softmax_row(row, scale);
+        }
+        matmul((t, dh, t), &mut out[col..], (d, 1), false, p, (t, 1), v, (d, 1));
+    };
+    let images = out.par_chunks_mut(t * d).enumerate();
+    match weights {
+        Some(weights) => images
+            .zip(weights.par_chunks_mut(a.heads * t * t))
+            .for_each(|((b, out), weights)| {
+                for (h, p) in weights.chunks_exact_mut(t * t).enumerate() {
+                    head(b, h, p, out);
                 }
-                matmul((t, dh, t), &mut out[col..], (d, 1), false, p, (t, 1), &v[col..], (d, 1));
-            }
-        });
+            }),
+        None => images.for_each_init(
+            || vec![0.0f32; t * t],
+            |p, (b, out)| {
+                for h in 0..a.heads {
+                    head(b, h, p, out);
+                }
+            },
+        ),
+    }
 }
 
 /// `row ← softmax(row · scale)`, vectorised.
@@ -628,8 +642,12 @@ mod tests {
         let (q64, k64, v64) = (f64s(&q), f64s(&k), f64s(&v));
         let mut out = vec![0.0; a.len()];
         let mut weights = vec![0.0; a.weights_len()];
-        attention_forward(&a, &q, &k, &v, &mut weights, &mut out);
+        attention_forward(&a, &q, &k, &v, Some(&mut weights), &mut out);
         close(&out, &reference(&q64, &k64, &v64), 1e-5, "out");
+        // Without the weights kept: the same bits.
+        let mut unkept = vec![f32::NAN; a.len()];
+        attention_forward(&a, &q, &k, &v, None, &mut unkept);
+        assert!(out.iter().zip(&unkept).all(|(x, y)| x.to_bits() == y.to_bits()));
         let (mut dq, mut dk, mut dv) = (vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
         attention_backward(&a, &q, &k, &v, &weights, &dout, &mut dq, &mut dk, &mut dv);
         let loss = |q: &[f64], k: &[f64], v: &[f64]| {
