@@ -75,25 +75,31 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
 
 /// `linear.forward(x)`, through the kernel on the default backend (layers with a bias).
 pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
-    match &linear.bias {
-        Some(bias) if on_flex(&x) => Tensor::from_dispatch(Dispatch::tb_linear(
-            x.into_dispatch(),
-            linear.weight.val().into_dispatch(),
-            bias.val().into_dispatch(),
-        )),
-        _ => linear.forward(x),
-    }
+    linear_then(linear, x, false)
 }
 
-/// `gelu(linear.forward(x))`, through the kernels on the default backend (layers with a bias).
+/// `gelu(linear.forward(x))`, through the kernels on the default backend (layers with a bias: in
+/// one pass without autodiff).
 pub fn linear_gelu<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    linear_then(linear, x, true)
+}
+
+fn linear_then<const D: usize>(linear: &Linear, x: Tensor<D>, then_gelu: bool) -> Tensor<D> {
     match &linear.bias {
-        Some(bias) if on_flex(&x) => Tensor::from_dispatch(Dispatch::tb_linear_gelu(
-            x.into_dispatch(),
-            linear.weight.val().into_dispatch(),
-            bias.val().into_dispatch(),
-        )),
-        _ => gelu(self::linear(linear, x)),
+        Some(bias) if on_flex(&x) => {
+            let (x, weight, bias) = (
+                x.into_dispatch(),
+                linear.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+            );
+            Tensor::from_dispatch(if then_gelu {
+                Dispatch::tb_linear_gelu(x, weight, bias)
+            } else {
+                Dispatch::tb_linear(x, weight, bias)
+            })
+        }
+        _ if then_gelu => gelu(linear.forward(x)),
+        _ => linear.forward(x),
     }
 }
 

@@ -49,8 +49,19 @@ enum Path {
     Plain,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The path the tests make [`matmul`] take on their thread.
+    static TEST_PATH: std::cell::Cell<Option<Path>> = const { std::cell::Cell::new(None) };
+}
+
 impl Path {
+    /// The CPU's widest path (in tests, the one they chose).
     fn detect() -> Path {
+        #[cfg(test)]
+        if let Some(path) = TEST_PATH.get() {
+            return path;
+        }
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
@@ -82,23 +93,6 @@ pub enum Then {
     Gelu,
 }
 
-/// `out[m × n]` (row-major) `= a[m × k] · b[k × n]`, plus `bias[n]` on every row when given,
-/// then `then` on every output. `out` need not be initialised: every element is written, none is
-/// read before it is.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Mat,
-    b: Mat,
-    bias: Option<&[f32]>,
-    then: Then,
-    out: &mut [MaybeUninit<f32>],
-) {
-    matmul_on(Path::detect(), m, n, k, a, b, bias, then, out)
-}
-
 /// The output as a pointer that tasks writing disjoint tiles share.
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
@@ -113,9 +107,11 @@ impl Out {
     }
 }
 
+/// `out[m × n]` (row-major) `= a[m × k] · b[k × n]`, plus `bias[n]` on every row when given,
+/// then `then` on every output. `out` need not be initialised: every element is written, none is
+/// read before it is.
 #[allow(clippy::too_many_arguments)]
-fn matmul_on(
-    path: Path,
+pub fn matmul(
     m: usize,
     n: usize,
     k: usize,
@@ -125,6 +121,7 @@ fn matmul_on(
     then: Then,
     out: &mut [MaybeUninit<f32>],
 ) {
+    let path = Path::detect();
     assert_eq!(out.len(), m * n);
     assert!(a.covers(m, k) && b.covers(k, n) && bias.is_none_or(|b| b.len() == n));
     if m == 0 || n == 0 {
@@ -534,7 +531,8 @@ mod tests {
             let mut first: Option<Vec<f32>> = None;
             for path in paths() {
                 let mut out = vec![f32::NAN; m * n];
-                matmul_on(path, m, n, k, a, b, Some(&bias), Then::Nothing, as_uninit(&mut out));
+                TEST_PATH.set(Some(path));
+                matmul(m, n, k, a, b, Some(&bias), Then::Nothing, as_uninit(&mut out));
                 for (o, w) in out.iter().zip(&want) {
                     assert!(
                         (*o as f64 - w).abs() <= 1e-5 * (k as f64).sqrt().max(1.0),
@@ -543,7 +541,7 @@ mod tests {
                 }
                 // The fused GELU: the GELU pass's bits on the product's.
                 let mut fused = vec![f32::NAN; m * n];
-                matmul_on(path, m, n, k, a, b, Some(&bias), Then::Gelu, as_uninit(&mut fused));
+                matmul(m, n, k, a, b, Some(&bias), Then::Gelu, as_uninit(&mut fused));
                 let mut apart = vec![f32::NAN; m * n];
                 crate::transformer::gelu_forward(&out, &mut apart);
                 assert!(
