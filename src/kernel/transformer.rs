@@ -200,16 +200,11 @@ fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, then: Then) 
 fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize, keep: bool) -> (FlexTensor, Vec<f32>) {
     let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
     let a = attention_geometry(&q, heads);
-    let mut weights = if keep {
-        vec![0.0f32; a.weights_len()]
-    } else {
-        Vec::new()
-    };
+    let mut weights = keep.then(|| vec![0.0f32; a.weights_len()]);
     let out = output(q.shape(), |out| {
-        let weights = keep.then_some(weights.as_mut_slice());
-        kernels::attention_forward(&a, values(&q), values(&k), values(&v), weights, out)
+        kernels::attention_forward(&a, values(&q), values(&k), values(&v), weights.as_deref_mut(), out)
     });
-    (out, weights)
+    (out, weights.unwrap_or_default())
 }
 
 impl TransformerKernels for Flex {
