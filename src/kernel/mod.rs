@@ -96,16 +96,14 @@ pub trait Kernels: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
 
-    /// Batch norm with batch statistics, then a ReLU when `relu` and a 2x2 max-pool when `pool`
-    /// (which implies the ReLU): (output, batch mean, biased batch variance), the statistics
-    /// untracked.
+    /// Batch norm with batch statistics, then what `after` says: (output, batch mean, biased batch
+    /// variance), the statistics untracked.
     fn tb_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-        relu: bool,
-        pool: bool,
+        after: norm::After,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -124,9 +122,7 @@ pub fn enabled() -> bool {
 /// The inference-only kernels (no autodiff: the models call them on plain `flex` devices only).
 #[backend_extension(Flex)]
 pub trait InferenceKernels: Backend {
-    /// Batch norm with the given running statistics, then a ReLU when `relu` and a 2x2 max-pool
-    /// when `pool` (which implies the ReLU).
-    #[allow(clippy::too_many_arguments)]
+    /// Batch norm with the given running statistics, then what `after` says.
     fn tb_batch_norm_eval(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -134,8 +130,7 @@ pub trait InferenceKernels: Backend {
         mean: FloatTensor<Self>,
         var: FloatTensor<Self>,
         epsilon: f64,
-        relu: bool,
-        pool: bool,
+        after: norm::After,
     ) -> FloatTensor<Self>;
 }
 
@@ -147,12 +142,10 @@ impl InferenceKernels for Flex {
         mean: FlexTensor,
         var: FlexTensor,
         epsilon: f64,
-        relu: bool,
-        pool: bool,
+        after: norm::After,
     ) -> FlexTensor {
         let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
         let g = norm_geometry(&x);
-        let after = after(relu, pool);
         let (ho, wo) = g.out_size(after);
         output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
             norm::inference(
@@ -232,6 +225,11 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
         Some(p) if !pooled => p.forward(y),
         _ => y,
     };
+    let after = match (relu, fused_pool) {
+        (_, Some(_)) => norm::After::ReluPool,
+        (true, None) => norm::After::Relu,
+        (false, None) => norm::After::Nothing,
+    };
     if inference {
         let y = <burn::backend::Dispatch as InferenceKernels>::tb_batch_norm_eval(
             x.into_dispatch(),
@@ -241,8 +239,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
             bn.running_mean.value().to_device(&device).into_dispatch(),
             bn.running_var.value().to_device(&device).into_dispatch(),
             bn.epsilon,
-            relu,
-            fused_pool.is_some(),
+            after,
         );
         return rest(Tensor::from_dispatch(y), fused_pool.is_some());
     }
@@ -255,8 +252,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         bn.epsilon,
-        relu,
-        fused_pool.is_some(),
+        after,
     );
     let update = |state: &burn::module::RunningState<Tensor<1>>, batch: DispatchTensor| {
         let running = state.value_sync().to_device(&device);
@@ -338,14 +334,6 @@ fn vector(v: &[f32]) -> FlexTensor {
     output(Shape::new([v.len()]), |out| out.copy_from_slice(v))
 }
 
-fn after(relu: bool, pool: bool) -> norm::After {
-    match (relu, pool) {
-        (_, true) => norm::After::ReluPool,
-        (true, false) => norm::After::Relu,
-        (false, false) => norm::After::Nothing,
-    }
-}
-
 /// What the backward pass needs of the forward output: nothing, the ReLU's output, or the pool's
 /// winners.
 #[derive(Clone, Debug)]
@@ -385,10 +373,9 @@ impl Kernels for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
-        relu: bool,
-        pool: bool,
+        after: norm::After,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (y, mean, var, _) = flex_batch_norm(x, gamma, beta, epsilon, after(relu, pool));
+        let (y, mean, var, _) = flex_batch_norm(x, gamma, beta, epsilon, after);
         (y, vector(&mean), vector(&var))
     }
 
@@ -517,10 +504,8 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-        relu: bool,
-        pool: bool,
+        after: norm::After,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let after = after(relu, pool);
         let forward = |x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>| {
             flex_batch_norm(
                 x.into_primitive(),
