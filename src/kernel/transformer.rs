@@ -148,15 +148,12 @@ fn flex_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: 
     let d = last_dim(&x);
     let mut stats = vec![0.0f32; x.shape().num_elements() / d.max(1) * 2];
     let y = output(x.shape(), |y| {
-        kernels::layer_norm_forward(
-            d,
-            values(&x),
-            values(&gamma),
-            Some(values(&beta)),
+        let p = kernels::LayerNormParams {
+            gamma: values(&gamma),
+            beta: Some(values(&beta)),
             epsilon,
-            y,
-            &mut stats,
-        )
+        };
+        kernels::layer_norm_forward(p, values(&x), y, &mut stats)
     });
     (y, stats)
 }
@@ -241,10 +238,9 @@ impl Backward<Flex, 3> for LayerNormBackward {
         let (x_state, gamma, stats) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let gamma = contiguous(gamma);
-        let d = last_dim(&x);
         let mut params = (Vec::new(), Vec::new());
         let dx = output(x.shape(), |dx| {
-            params = kernels::layer_norm_backward(d, values(&x), values(&gamma), &stats, values(&grad), dx)
+            params = kernels::layer_norm_backward(values(&gamma), values(&x), &stats, values(&grad), dx)
         });
         register!(grads, ops.parents, [dx, vector(&params.0), vector(&params.1)]);
     }

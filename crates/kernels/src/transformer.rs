@@ -66,37 +66,30 @@ fn sum8(n: usize, f: impl Fn(usize) -> f32) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // Layer norm
 
+/// A layer norm's affine parameters over rows of `gamma.len()` values, and its ε.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerNormParams<'a> {
+    pub gamma: &'a [f32],
+    pub beta: Option<&'a [f32]>,
+    pub epsilon: f64,
+}
+
 /// Layer norm over the last axis of `x` (`rows × d`): `y = (x − mean) / sqrt(var + ε) · γ + β`,
 /// the biased variance, as torch and burn. Writes each row's mean and 1/sqrt(var + ε) to `stats`
 /// (`rows × 2`), which the backward pass takes.
-pub fn layer_norm_forward(
-    d: usize,
-    x: &[f32],
-    gamma: &[f32],
-    beta: Option<&[f32]>,
-    epsilon: f64,
-    y: &mut [f32],
-    stats: &mut [f32],
-) {
-    assert!(d > 0 && x.len().is_multiple_of(d) && y.len() == x.len() && gamma.len() == d);
-    assert!(beta.is_none_or(|b| b.len() == d) && stats.len() == x.len() / d * 2);
-    let eps = epsilon as f32;
+pub fn layer_norm_forward(p: LayerNormParams, x: &[f32], y: &mut [f32], stats: &mut [f32]) {
+    let d = p.gamma.len();
+    assert!(d > 0 && x.len().is_multiple_of(d) && y.len() == x.len());
+    assert!(p.beta.is_none_or(|b| b.len() == d) && stats.len() == x.len() / d * 2);
     y.par_chunks_mut(ROW_BLOCK * d)
         .zip(x.par_chunks(ROW_BLOCK * d))
         .zip(stats.par_chunks_mut(ROW_BLOCK * 2))
-        .for_each(|((y, x), stats)| widest!(layer_norm_rows(d, x, gamma, beta, eps, y, stats)));
+        .for_each(|((y, x), stats)| widest!(layer_norm_rows(p, x, y, stats)));
 }
 
 #[inline(always)]
-fn layer_norm_rows(
-    d: usize,
-    x: &[f32],
-    gamma: &[f32],
-    beta: Option<&[f32]>,
-    eps: f32,
-    y: &mut [f32],
-    stats: &mut [f32],
-) {
+fn layer_norm_rows(p: LayerNormParams, x: &[f32], y: &mut [f32], stats: &mut [f32]) {
+    let (d, eps) = (p.gamma.len(), p.epsilon as f32);
     for ((y, x), s) in y
         .chunks_exact_mut(d)
         .zip(x.chunks_exact(d))
@@ -105,10 +98,10 @@ fn layer_norm_rows(
         let mean = sum8(d, |i| x[i]) / d as f32;
         let var = sum8(d, |i| (x[i] - mean) * (x[i] - mean)) / d as f32;
         let rstd = 1.0 / (var + eps).sqrt();
-        for ((y, &x), &g) in y.iter_mut().zip(x).zip(gamma) {
+        for ((y, &x), &g) in y.iter_mut().zip(x).zip(p.gamma) {
             *y = (x - mean) * rstd * g;
         }
-        if let Some(b) = beta {
+        if let Some(b) = p.beta {
             for (y, &b) in y.iter_mut().zip(b) {
                 *y += b;
             }
@@ -122,13 +115,13 @@ fn layer_norm_rows(
 /// blocks of [`ROW_BLOCK`] rows in block order. With `x̂ = (x − mean)·rstd` and `g = dy·γ`:
 /// `dx = rstd · (g − mean(g) − x̂ · mean(g·x̂))`.
 pub fn layer_norm_backward(
-    d: usize,
-    x: &[f32],
     gamma: &[f32],
+    x: &[f32],
     stats: &[f32],
     dy: &[f32],
     dx: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
+    let d = gamma.len();
     assert!(d > 0 && x.len().is_multiple_of(d) && dy.len() == x.len() && dx.len() == x.len() && gamma.len() == d);
     assert!(stats.len() == x.len() / d * 2);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -140,7 +133,7 @@ pub fn layer_norm_backward(
             let (mut dgamma, mut dbeta) = (vec![0.0f32; d], vec![0.0f32; d]);
             let (mut xhat, mut g) = (vec![0.0f32; d], vec![0.0f32; d]);
             let mut scratch = (&mut dgamma[..], &mut dbeta[..], &mut xhat[..], &mut g[..]);
-            widest!(layer_norm_grad_rows(d, x, gamma, stats, dy, dx, &mut scratch));
+            widest!(layer_norm_grad_rows(gamma, x, stats, dy, dx, &mut scratch));
             (dgamma, dbeta)
         })
         .collect();
@@ -158,14 +151,14 @@ pub fn layer_norm_backward(
 /// and `.3` hold a row's x̂ and dy·γ).
 #[inline(always)]
 fn layer_norm_grad_rows(
-    d: usize,
-    x: &[f32],
     gamma: &[f32],
+    x: &[f32],
     stats: &[f32],
     dy: &[f32],
     dx: &mut [f32],
     scratch: &mut (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
 ) {
+    let d = gamma.len();
     let (dgamma, dbeta, xhat, g) = scratch;
     for (((dx, x), dy), s) in dx
         .chunks_exact_mut(d)
@@ -574,7 +567,12 @@ mod tests {
         let dy = values(rows * d, 6);
         let mut y = vec![0.0; rows * d];
         let mut stats = vec![0.0; rows * 2];
-        layer_norm_forward(d, &x, &gamma, Some(&beta), 1e-6, &mut y, &mut stats);
+        let p = LayerNormParams {
+            gamma: &gamma,
+            beta: Some(&beta),
+            epsilon: 1e-6,
+        };
+        layer_norm_forward(p, &x, &mut y, &mut stats);
         let mut want = vec![0.0f64; rows * d];
         let (mut want_dx, mut want_dg, mut want_db) = (vec![0.0f64; rows * d], vec![0.0f64; d], vec![0.0f64; d]);
         for r in 0..rows {
@@ -595,7 +593,7 @@ mod tests {
         }
         close(&y, &want, 1e-5, "y");
         let mut dx = vec![0.0; rows * d];
-        let (dg, db) = layer_norm_backward(d, &x, &gamma, &stats, &dy, &mut dx);
+        let (dg, db) = layer_norm_backward(&gamma, &x, &stats, &dy, &mut dx);
         close(&dx, &want_dx, 1e-5, "dx");
         close(&dg, &want_dg, 1e-5, "dgamma");
         close(&db, &want_db, 1e-5, "dbeta");
