@@ -728,6 +728,7 @@ mod tests {
             stride: [s, s],
             pad: [p, p],
         };
+        let batch = |batch, geom: ConvGeom| ConvGeom { batch, ..geom };
         vec![
             g(3, 8, 8, 5, 3, 1, 1),
             g(4, 7, 9, 6, 3, 2, 1),
@@ -736,24 +737,15 @@ mod tests {
             g(5, 7, 7, 3, 1, 2, 0),
             g(3, 8, 8, 4, 4, 4, 0),
             g(2, 2, 2, 3, 3, 1, 1),
-            ConvGeom {
-                batch: 70,
-                ..g(4, 3, 3, 5, 3, 1, 1)
-            },
-            ConvGeom {
-                batch: 9,
-                ..g(3, 4, 4, 2, 1, 2, 0)
-            },
+            batch(70, g(4, 3, 3, 5, 3, 1, 1)),
+            batch(9, g(3, 4, 4, 2, 1, 2, 0)),
             g(3, 1, 1, 4, 3, 1, 1),
             g(3, 2, 2, 4, 1, 2, 0),
             // Widths that are multiples of 8 (the direct kernels on x86-64 with AVX2): channel
             // counts that leave partial register tiles, one-row planes, odd vector counts.
             g(7, 4, 16, 13, 3, 1, 1),
             g(6, 1, 8, 6, 3, 1, 1),
-            ConvGeom {
-                batch: 9,
-                ..g(13, 3, 24, 2, 3, 1, 1)
-            },
+            batch(9, g(13, 3, 24, 2, 3, 1, 1)),
             // More channels than one input block of the direct kernels, and bands of several images;
             // 64 input channels or more (16-pixel vectors with AVX-512F) forward and backward.
             g(5, 4, 8, 20, 3, 1, 1),
@@ -764,15 +756,9 @@ mod tests {
             // per run).
             g(32, 4, 12, 33, 3, 1, 1),
             g(150, 6, 4, 40, 3, 1, 1),
-            ConvGeom {
-                batch: 9,
-                ..g(64, 16, 16, 64, 3, 1, 1)
-            },
+            batch(9, g(64, 16, 16, 64, 3, 1, 1)),
             g(5, 4, 12, 66, 3, 1, 1),
-            ConvGeom {
-                batch: 40,
-                ..g(18, 2, 4, 7, 3, 1, 1)
-            },
+            batch(40, g(18, 2, 4, 7, 3, 1, 1)),
         ]
     }
 
