@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 pub use crate::scenario::continual::{ContinualConfig, CutRule, Heads, Strategy, Trainable};
-pub use output::ClMetricsFile;
+pub use output::{ClMetricsFile, ClRun};
 pub use truncation::TruncationChoice;
 
 use crate::data::ImageDataset;
@@ -65,15 +65,9 @@ pub struct SequenceResult {
 /// Everything a CL run produces.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClSummary {
-    pub scenario: String,
-    pub tasks: Vec<Vec<u32>>,
-    pub heads: Heads,
+    pub run: ClRun,
     pub sequences: Vec<SequenceResult>,
-    pub truncation: Vec<TruncationChoice>,
     pub swap: Option<swap::SwapResult>,
-    pub secs: f64,
-    /// The scenario's published numbers, kept for the replicates' aggregate.
-    pub published: Vec<crate::scenario::continual::Published>,
 }
 
 /// Data shared by every sequence.
@@ -285,7 +279,7 @@ fn run_sequence(
             task.classes.len(),
             train_set.len()
         ));
-        let outcome = train::train_with(
+        let outcome = train::train(
             model,
             &train_set,
             &task.test,
@@ -489,14 +483,16 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
         }
     }
     let summary = ClSummary {
-        scenario: sc.name.clone(),
-        tasks: task_lists,
-        heads: cfg.heads,
+        run: ClRun {
+            scenario: sc.name.clone(),
+            tasks: task_lists,
+            heads: cfg.heads,
+            truncation,
+            secs: t0.elapsed().as_secs_f64(),
+            published: cfg.published.clone(),
+        },
         sequences,
-        truncation,
         swap: swap_result,
-        published: cfg.published.clone(),
-        secs: t0.elapsed().as_secs_f64(),
     };
     output::write(out_dir, &summary)?;
     if opts.table {
@@ -590,7 +586,7 @@ mod tests {
             ..TrainExtras::default()
         };
         let norm = Normalization::IMAGENET;
-        let out = train::train_with(
+        let out = train::train(
             model,
             &data.train,
             &data.test,

@@ -11,24 +11,32 @@ use crate::isa::Machine;
 use crate::metrics::continual::{ClMetrics, probe_forgetting};
 use crate::metrics::tunnel::Value;
 use crate::plot::{Figure, Heatmap, Legend, LineChart, Series, write_chart};
-use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, SwapRecord, csv_bytes, write_atomic};
+use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, csv_bytes, write_atomic};
 use crate::scenario::continual::{Heads, Published};
 use crate::stats::describe::finite;
+
+/// What a CL run was: its scenario, tasks and heads, the truncation choices, how long it took, and
+/// the scenario's published numbers (kept for the replicates' aggregate).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClRun {
+    pub scenario: String,
+    pub tasks: Vec<Vec<u32>>,
+    pub heads: Heads,
+    pub truncation: Vec<TruncationChoice>,
+    pub secs: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
 
 /// `cl_metrics.json`: the run's CL metrics per sequence, written last (its presence marks a
 /// finished run) and read back by `compare`, `collect` and the replicates' aggregate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClMetricsFile {
-    pub scenario: String,
-    pub tasks: Vec<Vec<u32>>,
-    pub heads: Heads,
+    #[serde(flatten)]
+    pub run: ClRun,
     pub variants: Vec<SequenceMetrics>,
-    pub truncation: Vec<TruncationChoice>,
-    pub secs: f64,
     pub machine: Machine,
     pub swap_architecture: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub published: Vec<Published>,
 }
 
 /// The metrics of one (architecture, variant, strategy) sequence under both evaluations.
@@ -191,30 +199,14 @@ pub fn write(dir: &Path, s: &ClSummary) -> Result<()> {
     write_atomic(&dir.join("layer_probes.csv"), &csv_bytes(&probes)?)?;
     write_atomic(&dir.join("cl_summary.csv"), &csv_bytes(&summary)?)?;
     let doc = ClMetricsFile {
-        scenario: s.scenario.clone(),
-        tasks: s.tasks.clone(),
-        heads: s.heads,
+        run: s.run.clone(),
         variants: metrics,
-        truncation: s.truncation.clone(),
-        secs: s.secs,
         machine: Machine::current(),
         swap_architecture: s.swap.as_ref().map(|w| w.architecture.clone()),
-        published: s.published.clone(),
     };
     let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(sw) = &s.swap {
-        let rows: Vec<SwapRecord> = sw
-            .rows
-            .iter()
-            .map(|r| SwapRecord {
-                combination: r.combination.clone(),
-                task1_accuracy: finite(r.task1),
-                task2_accuracy: finite(r.task2),
-                task1_change_points: r.task1_change.and_then(finite),
-                task2_change_points: r.task2_change.and_then(finite),
-            })
-            .collect();
-        write_atomic(&dir.join("swap.csv"), &csv_bytes(&rows)?)?;
+        write_atomic(&dir.join("swap.csv"), &csv_bytes(&sw.rows)?)?;
         write_atomic(&dir.join("swap.md"), swap_table(s).as_bytes())?;
     }
     charts(dir, s)?;
@@ -233,7 +225,7 @@ fn charts(dir: &Path, s: &ClSummary) -> Result<()> {
     let n = s.sequences.len();
     let cols = n.min(4);
     let rows = n.div_ceil(cols);
-    let mut fig = Figure::new(rows, cols).title(format!("{}: accuracy on task j after task i", s.scenario));
+    let mut fig = Figure::new(rows, cols).title(format!("{}: accuracy on task j after task i", s.run.scenario));
     for r in &s.sequences {
         let (matrix, eval) = if r.agnostic.iter().flatten().any(|v| v.is_finite()) {
             (&r.agnostic, "task-agnostic")
@@ -276,7 +268,7 @@ fn probe_forgetting_lines(dir: &Path, s: &ClSummary) -> Result<()> {
     let cols = panels.len().min(3);
     let mut fig = Figure::new(panels.len().div_ceil(cols), cols).title(format!(
         "{}: probe forgetting Δ_l after the last task (mean over earlier tasks, points)",
-        s.scenario
+        s.run.scenario
     ));
     for (architecture, variant) in panels {
         let mut chart = LineChart::new(format!("{architecture} {variant}"))
@@ -303,7 +295,8 @@ fn probe_forgetting_lines(dir: &Path, s: &ClSummary) -> Result<()> {
         let boundary = boundary.or_else(|| {
             (variant == "full")
                 .then(|| {
-                    s.truncation
+                    s.run
+                        .truncation
                         .iter()
                         .find(|c| c.architecture == architecture && c.rule.is_some())
                 })
@@ -338,14 +331,15 @@ fn swap_table(s: &ClSummary) -> String {
     );
     for r in &sw.rows {
         let ch = |v: Option<f64>| v.map(|d| format!(" ({d:+.2})")).unwrap_or_default();
+        let acc = |v: Option<f64>| pct(v.unwrap_or(f64::NAN));
         let _ = writeln!(
             out,
             "| {} | {}{} | {}{} |",
             r.combination,
-            pct(r.task1),
-            ch(r.task1_change),
-            pct(r.task2),
-            ch(r.task2_change)
+            acc(r.task1_accuracy),
+            ch(r.task1_change_points),
+            acc(r.task2_accuracy),
+            ch(r.task2_change_points)
         );
     }
     out.push_str("\nAssumptions used:\n");
@@ -360,7 +354,7 @@ fn swap_table(s: &ClSummary) -> String {
 /// (task-agnostic with a shared head, task-aware with task-specific heads), and the task-aware
 /// ACC and forgetting beside them with a shared head.
 pub fn table(s: &ClSummary) -> String {
-    let multi = s.heads == super::Heads::Multi;
+    let multi = s.run.heads == super::Heads::Multi;
     let width =
         |f: &dyn Fn(&SequenceResult) -> usize, min: usize| s.sequences.iter().map(f).max().unwrap_or(0).max(min) + 2;
     let (wa, wv, ws) = (
@@ -375,7 +369,7 @@ pub fn table(s: &ClSummary) -> String {
     if !multi {
         header.push_str(&format!("{:>9}{:>10}", "ACC(ta)", "forg(ta)"));
     }
-    let mut out = format!("\n== {} — {} tasks ==\n{header}\n", s.scenario, s.tasks.len());
+    let mut out = format!("\n== {} — {} tasks ==\n{header}\n", s.run.scenario, s.run.tasks.len());
     for r in &s.sequences {
         let (g, a) = (&r.metrics_agnostic, &r.metrics_aware);
         let m = if multi { a } else { g };

@@ -8,20 +8,11 @@ use crate::error::{Error, Result};
 use crate::metrics::tunnel;
 use crate::model::Backbone;
 use crate::progress::Reporter;
+use crate::results::SwapRecord;
 use crate::scenario::continual::{Heads, SwapConfig};
 use crate::seed::derive_seed;
+use crate::stats::describe::finite;
 use crate::train::{self, TrainConfig, TrainExtras};
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SwapRow {
-    pub combination: String,
-    pub task1: f64,
-    pub task2: f64,
-    /// Drop from the original-task row (E1+T1 for task 1, E2+T2 for task 2), or gain over
-    /// E2+T2's task-1 accuracy for the fine-tuned rows; in points.
-    pub task1_change: Option<f64>,
-    pub task2_change: Option<f64>,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SwapResult {
@@ -29,7 +20,9 @@ pub struct SwapResult {
     pub k: usize,
     pub layers: usize,
     pub k_rule: String,
-    pub rows: Vec<SwapRow>,
+    /// A change is the drop from the original-task row (E1+T1 for task 1, E2+T2 for task 2), or the
+    /// gain over E2+T2's task-1 accuracy for the fine-tuned rows; in points.
+    pub rows: Vec<SwapRecord>,
     pub assumptions: Vec<String>,
 }
 
@@ -83,34 +76,19 @@ pub fn run(
     };
     let (e1t1, e1t2, e2t2, e2t1) = (eval_pair(0, 0)?, eval_pair(0, 1)?, eval_pair(1, 1)?, eval_pair(1, 0)?);
     let pts = |v: f64| 100.0 * v;
-    rows.push(SwapRow {
-        combination: "E1 + T1".into(),
-        task1: e1t1.0,
-        task2: e1t1.1,
-        task1_change: None,
-        task2_change: None,
-    });
-    rows.push(SwapRow {
-        combination: "E1 + T2".into(),
-        task1: e1t2.0,
-        task2: e1t2.1,
-        task1_change: Some(pts(e1t2.0 - e1t1.0)),
-        task2_change: None,
-    });
-    rows.push(SwapRow {
-        combination: "E2 + T2".into(),
-        task1: e2t2.0,
-        task2: e2t2.1,
-        task1_change: None,
-        task2_change: None,
-    });
-    rows.push(SwapRow {
-        combination: "E2 + T1".into(),
-        task1: e2t1.0,
-        task2: e2t1.1,
-        task1_change: None,
-        task2_change: Some(pts(e2t1.1 - e2t2.1)),
-    });
+    let row = |combination: &str, (task1, task2): (f64, f64), task1_change: Option<f64>, task2_change: Option<f64>| {
+        SwapRecord {
+            combination: combination.into(),
+            task1_accuracy: finite(task1),
+            task2_accuracy: finite(task2),
+            task1_change_points: task1_change.and_then(finite),
+            task2_change_points: task2_change.and_then(finite),
+        }
+    };
+    rows.push(row("E1 + T1", e1t1, None, None));
+    rows.push(row("E1 + T2", e1t2, Some(pts(e1t2.0 - e1t1.0)), None));
+    rows.push(row("E2 + T2", e2t2, None, None));
+    rows.push(row("E2 + T1", e2t1, None, Some(pts(e2t1.1 - e2t2.1))));
 
     // Fine-tune on task-1 data with only the extractor trainable.
     let ad = s.device.clone().autodiff();
@@ -138,7 +116,7 @@ pub fn run(
             units,
             head: start.head.freeze(),
         };
-        let outcome = train::train_with(
+        let outcome = train::train(
             model,
             &task1.train,
             &task1.test,
@@ -153,13 +131,7 @@ pub fn run(
             &mut |_| {},
         )?;
         let acc = score(&outcome.last.valid(), 0)?;
-        rows.push(SwapRow {
-            combination: label.into(),
-            task1: acc,
-            task2: f64::NAN,
-            task1_change: Some(pts(acc - e2t2.0)),
-            task2_change: None,
-        });
+        rows.push(row(label, (acc, f64::NAN), Some(pts(acc - e2t2.0)), None));
     }
     let assumptions = vec![
         format!(

@@ -71,7 +71,7 @@ fn read_replicate(out: &Path, k: usize, order: &mut Vec<Sequence>) -> Result<(Re
     let dir = seed_dir(out, k);
     let path = dir.join("cl_metrics.json");
     let file: ClMetricsFile = crate::json::read(&path, "CL metrics")?;
-    let multi = file.heads == Heads::Multi;
+    let multi = file.run.heads == Heads::Multi;
     let rows: Vec<MatrixRecord> = read_csv(&dir.join("accuracy_matrix.csv"))?;
     let mut grouped: BTreeMap<(Sequence, String), Vec<&MatrixRecord>> = BTreeMap::new();
     for r in &rows {
@@ -421,7 +421,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         write_atomic(&out.join("swap_aggregate.csv"), &csv_bytes(&swap_rows)?)?;
     }
     // The headline evaluation: task-aware with task heads, task-agnostic with a shared head.
-    let main = if seeds.file.heads == Heads::Multi {
+    let main = if seeds.file.run.heads == Heads::Multi {
         "task-aware"
     } else {
         "task-agnostic"
@@ -440,7 +440,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     }
     let mut md = format!(
         "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6).\n\n",
-        seeds.file.scenario,
+        seeds.file.run.scenario,
         ks.len()
     );
     for c in &claims {
@@ -547,7 +547,7 @@ fn text(
     );
     let mut s = format!(
         "\n== {} — {} replicates ==\n{:<wa$}{:<wv$}{:<ws$}{:<15}{:>15}{:>15}{:>15}{:>15}\n",
-        file.scenario,
+        file.run.scenario,
         ks.len(),
         "architecture",
         "variant",

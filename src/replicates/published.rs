@@ -77,7 +77,7 @@ pub(super) fn published_rows(file: &ClMetricsFile, rows: &[ClAggregateRow], eval
         return Vec::new();
     };
     let mut out = Vec::new();
-    for p in file.published.iter().filter(|p| p.heads == heads) {
+    for p in file.run.published.iter().filter(|p| p.heads == heads) {
         let Some(r) = rows.iter().find(|r| {
             r.architecture == architecture
                 && r.variant == "full"
