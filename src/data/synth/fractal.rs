@@ -10,8 +10,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{DataSplit, SynthKind, SynthSpec, composite_coverage, contrasting_colours, fill_background};
-use crate::error::Result;
+use super::{composite_coverage, contrasting_colours, fill_background};
 
 /// One class: affine maps `[a, b, c, d, e, f]` (x' = a x + b y + e, y' = c x + d y + f) and
 /// their cumulative selection probabilities.
@@ -144,7 +143,7 @@ fn supersample(h: usize, w: usize) -> usize {
     if h.min(w) <= 48 { 3 } else { 2 }
 }
 
-fn render(ifs: &Ifs, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) {
+pub(super) fn render(ifs: &Ifs, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) {
     let maps = jitter(ifs, rng);
     let (fg, bg) = contrasting_colours(rng);
     fill_background(rgb, h, w, bg, rng);
@@ -194,23 +193,10 @@ fn render(ifs: &Ifs, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) 
     composite_coverage(rgb, h, w, s, &mask, fg);
 }
 
-/// Renders `spec.n_classes` IFS classes.
-pub fn generate(spec: &SynthSpec) -> Result<DataSplit> {
-    let (h, w) = (spec.height, spec.width);
-    super::render_split(spec, SynthKind::Fractal, sample_ifs, |ifs, rng, rgb| {
-        render(ifs, rng, rgb, h, w)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[test]
-    fn generator_contract() {
-        super::super::testutil::check_generator(SynthKind::Fractal, 0.3, true);
-    }
 
     #[test]
     fn sampled_systems_are_contractive_and_in_band() {

@@ -45,11 +45,12 @@ impl SynthKind {
         }
     }
 
+    /// Renders `spec.n_classes` classes of this kind: IFS fractals, spline shapes or textures.
     pub fn generate(self, spec: &SynthSpec) -> Result<DataSplit> {
         match self {
-            SynthKind::Fractal => fractal::generate(spec),
-            SynthKind::Shapes => shapes::generate(spec),
-            SynthKind::Texture => texture::generate(spec),
+            SynthKind::Fractal => render_split(spec, self, fractal::sample_ifs, fractal::render),
+            SynthKind::Shapes => render_split(spec, self, shapes::sample_shape, shapes::render),
+            SynthKind::Texture => render_split(spec, self, texture::sample_class, texture::render),
         }
     }
 }
@@ -89,12 +90,12 @@ pub(crate) fn rng_for(parts: &[u64]) -> ChaCha8Rng {
 }
 
 /// Renders a whole split: `class_def` builds each class from its own stream and `render`
-/// draws one instance into an `H*W*3` interleaved RGB f32 buffer in [0, 1].
-pub(crate) fn render_split<C: Sync>(
+/// draws one instance into an `H*W*3` interleaved RGB f32 buffer in [0, 1] (`H`, `W` given).
+fn render_split<C: Sync>(
     spec: &SynthSpec,
     kind: SynthKind,
     class_def: impl Fn(&mut ChaCha8Rng) -> C,
-    render: impl Fn(&C, &mut ChaCha8Rng, &mut [f32]),
+    render: impl Fn(&C, &mut ChaCha8Rng, &mut [f32], usize, usize),
 ) -> Result<DataSplit> {
     spec.validate()?;
     let tag = kind as u64 + 100;
@@ -112,7 +113,7 @@ pub(crate) fn render_split<C: Sync>(
             for i in 0..per_class {
                 let mut rng = rng_for(&[spec.seed, tag, stream, c as u64, i as u64]);
                 rgb.iter_mut().for_each(|v| *v = 0.0);
-                render(def, &mut rng, &mut rgb);
+                render(def, &mut rng, &mut rgb, h, w);
                 interleaved_to_chw(&rgb, h, w, &mut chw);
                 ds.push(&chw, c as u32);
             }
@@ -210,7 +211,7 @@ pub(crate) fn composite_coverage(rgb: &mut [f32], h: usize, w: usize, s: usize, 
 }
 
 #[cfg(test)]
-pub(crate) mod testutil {
+mod testutil {
     use super::*;
 
     /// Per-image foreground map: |grey − median grey|, scaled to [0, 1]. Object colour and
@@ -278,20 +279,19 @@ pub(crate) mod testutil {
             width: 20,
             seed: 7,
         };
-        let a = kind.generate(&spec).unwrap();
-        let b = kind.generate(&spec).unwrap();
+        let generate = |spec: SynthSpec| kind.generate(&spec).unwrap();
+        let a = generate(spec.clone());
+        let b = generate(spec.clone());
         assert_eq!(a, b, "same seed must give the same bytes");
         a.validate().unwrap();
         assert_eq!(a.train.len(), 74);
         assert_eq!(a.test.len(), 37);
         assert_eq!((a.train.height, a.train.width, a.train.channels), (20, 20, 3));
         assert_eq!(a.train.n_classes(), 37);
-        let c = kind
-            .generate(&SynthSpec {
-                seed: 8,
-                ..spec.clone()
-            })
-            .unwrap();
+        let c = generate(SynthSpec {
+            seed: 8,
+            ..spec.clone()
+        });
         assert_ne!(
             a.train.pixels, c.train.pixels,
             "different seed must give different bytes"
@@ -300,26 +300,22 @@ pub(crate) mod testutil {
         assert_ne!(a.train.image(0), a.train.image(1));
         assert_ne!(a.train.image(0), a.test.image(0));
         // Adding classes or images does not change the existing ones.
-        let more = kind
-            .generate(&SynthSpec {
-                n_classes: 40,
-                train_per_class: 3,
-                ..spec.clone()
-            })
-            .unwrap();
+        let more = generate(SynthSpec {
+            n_classes: 40,
+            train_per_class: 3,
+            ..spec.clone()
+        });
         assert_eq!(more.train.image(3), a.train.image(2));
         assert_eq!(more.test.image(5), a.test.image(5));
 
-        let big = kind
-            .generate(&SynthSpec {
-                n_classes: 3,
-                train_per_class: 1,
-                test_per_class: 1,
-                height: 64,
-                width: 48,
-                seed: 1,
-            })
-            .unwrap();
+        let big = generate(SynthSpec {
+            n_classes: 3,
+            train_per_class: 1,
+            test_per_class: 1,
+            height: 64,
+            width: 48,
+            seed: 1,
+        });
         big.validate().unwrap();
         assert_eq!((big.train.height, big.train.width), (64, 48));
         // Not a blank canvas: the images have real contrast.
@@ -327,16 +323,14 @@ pub(crate) mod testutil {
         let (lo, hi) = img.iter().fold((255u8, 0u8), |(l, h), &p| (l.min(p), h.max(p)));
         assert!(hi - lo > 60, "{}: image contrast {lo}..{hi}", kind.name());
 
-        let split = kind
-            .generate(&SynthSpec {
-                n_classes: 10,
-                train_per_class: 30,
-                test_per_class: 20,
-                height: 16,
-                width: 16,
-                seed: 3,
-            })
-            .unwrap();
+        let split = generate(SynthSpec {
+            n_classes: 10,
+            train_per_class: 30,
+            test_per_class: 20,
+            height: 16,
+            width: 16,
+            seed: 3,
+        });
         let acc = if foreground {
             ncm_accuracy(&DataSplit {
                 train: foreground_map(&split.train),
@@ -356,6 +350,21 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fractal_generator_contract() {
+        testutil::check_generator(SynthKind::Fractal, 0.3, true);
+    }
+
+    #[test]
+    fn shapes_generator_contract() {
+        testutil::check_generator(SynthKind::Shapes, 0.3, true);
+    }
+
+    #[test]
+    fn texture_generator_contract() {
+        testutil::check_generator(SynthKind::Texture, 0.5, false);
+    }
 
     #[test]
     fn spec_validation() {

@@ -6,8 +6,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{DataSplit, SynthKind, SynthSpec, composite_coverage, contrasting_colours, fill_background};
-use crate::error::Result;
+use super::{composite_coverage, contrasting_colours, fill_background};
 
 /// One class: control points in the unit disc, in angular order (so the spline never crosses
 /// itself).
@@ -81,7 +80,7 @@ pub(crate) fn fill_polygon(poly: &[(f32, f32)], h: usize, w: usize, mask: &mut [
 
 const SUPERSAMPLE: usize = 4;
 
-fn render(shape: &Shape, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) {
+pub(super) fn render(shape: &Shape, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) {
     let control: Vec<(f32, f32)> = shape
         .control
         .iter()
@@ -106,22 +105,9 @@ fn render(shape: &Shape, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usi
     composite_coverage(rgb, h, w, s, &mask, fg);
 }
 
-/// Renders `spec.n_classes` spline-shape classes.
-pub fn generate(spec: &SynthSpec) -> Result<DataSplit> {
-    let (h, w) = (spec.height, spec.width);
-    super::render_split(spec, SynthKind::Shapes, sample_shape, |shape, rng, rgb| {
-        render(shape, rng, rgb, h, w)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generator_contract() {
-        super::super::testutil::check_generator(SynthKind::Shapes, 0.3, true);
-    }
 
     #[test]
     fn fills_a_square_exactly() {

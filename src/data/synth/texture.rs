@@ -10,8 +10,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{DataSplit, SynthKind, SynthSpec, hsv};
-use crate::error::Result;
+use super::hsv;
 
 #[derive(Debug, Clone)]
 pub struct TextureClass {
@@ -65,7 +64,7 @@ fn palette_at(p: &[[f32; 3]; 3], t: f32) -> [f32; 3] {
     ]
 }
 
-fn render(class: &TextureClass, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) {
+pub(super) fn render(class: &TextureClass, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize, w: usize) {
     let side = h.min(w) as f32;
     let nyquist = 0.45 * side;
     let theta = class.orientation + rng.random_range(-0.05..0.05);
@@ -108,22 +107,9 @@ fn render(class: &TextureClass, rng: &mut ChaCha8Rng, rgb: &mut [f32], h: usize,
     }
 }
 
-/// Renders `spec.n_classes` texture classes.
-pub fn generate(spec: &SynthSpec) -> Result<DataSplit> {
-    let (h, w) = (spec.height, spec.width);
-    super::render_split(spec, SynthKind::Texture, sample_class, |class, rng, rgb| {
-        render(class, rng, rgb, h, w)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generator_contract() {
-        super::super::testutil::check_generator(SynthKind::Texture, 0.5, false);
-    }
 
     #[test]
     fn palette_endpoints() {
