@@ -331,28 +331,36 @@ fn check_batch_input(ds: &ImageDataset, indices: &[usize]) -> Result<()> {
 /// Writes the images at `indices` into `out` as normalised f32 `[B, 3, H, W]` (grey images are
 /// replicated to three channels). `out` is cleared first so its allocation can be reused.
 pub fn to_f32_batch(ds: &ImageDataset, indices: &[usize], norm: &Normalization, out: &mut Vec<f32>) -> Result<()> {
-    check_batch_input(ds, indices)?;
-    let t = norm.tables();
     let plane = ds.height * ds.width;
+    normalised_batch(ds, indices, norm, (ds.channels, plane), out, |i| Ok(ds.image(i)))
+}
+
+/// Clears `out` and appends, for each of `indices`, `image(i)` (u8, `channels` planes of `plane`
+/// pixels) as three normalised f32 planes; a grey image's one plane serves all three.
+fn normalised_batch<I: AsRef<[u8]>>(
+    ds: &ImageDataset,
+    indices: &[usize],
+    norm: &Normalization,
+    (channels, plane): (usize, usize),
+    out: &mut Vec<f32>,
+    image: impl Fn(usize) -> Result<I>,
+) -> Result<()> {
+    check_batch_input(ds, indices)?;
+    let tables = norm.tables();
     out.clear();
     out.reserve(indices.len() * 3 * plane);
     for &i in indices {
-        push_normalised(out, ds.image(i), ds.channels, plane, &t);
+        let img = image(i)?;
+        for (c, table) in tables.iter().enumerate() {
+            let src = if channels == 1 {
+                img.as_ref()
+            } else {
+                &img.as_ref()[c * plane..(c + 1) * plane]
+            };
+            out.extend(src.iter().map(|&v| table[v as usize]));
+        }
     }
     Ok(())
-}
-
-/// Appends one u8 image (`channels` planes of `plane` pixels) to `out` as three normalised f32
-/// planes; a grey image's one plane serves all three.
-fn push_normalised(out: &mut Vec<f32>, img: &[u8], channels: usize, plane: usize, tables: &[[f32; 256]; 3]) {
-    for (c, table) in tables.iter().enumerate() {
-        let src = if channels == 1 {
-            img
-        } else {
-            &img[c * plane..(c + 1) * plane]
-        };
-        out.extend(src.iter().map(|&v| table[v as usize]));
-    }
 }
 
 /// RandomResizedCrop + horizontal flip (method §5), from the u8 store straight into a
@@ -447,15 +455,8 @@ impl Augmenter {
         if self.res == 0 {
             return Err(Error::usage("augmentation resolution must be positive"));
         }
-        check_batch_input(ds, indices)?;
-        let t = norm.tables();
         let plane = self.res * self.res;
-        out.clear();
-        out.reserve(indices.len() * 3 * plane);
-        for &i in indices {
-            push_normalised(out, &self.augment_u8(ds, i, epoch)?, 3, plane, &t);
-        }
-        Ok(())
+        normalised_batch(ds, indices, norm, (3, plane), out, |i| self.augment_u8(ds, i, epoch))
     }
 }
 

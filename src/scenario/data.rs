@@ -75,22 +75,16 @@ pub fn load_raw(
         }
         DataKind::Fetched => fetch::load(required(&spec.name, "name")?, data_dir)?,
         DataKind::Idx => {
-            let p = |k: &Option<String>, key| required(k, key).map(PathBuf::from);
-            let train = load_idx(
-                &p(&spec.train_images, "train_images")?,
-                &p(&spec.train_labels, "train_labels")?,
-                "train",
-                None,
-            )?;
-            let test = load_idx(
-                &p(&spec.test_images, "test_images")?,
-                &p(&spec.test_labels, "test_labels")?,
-                "test",
-                None,
-            )?;
+            let part = |part: &str, images: &Option<String>, labels: &Option<String>| {
+                let images = PathBuf::from(required(images, &format!("{part}_images"))?);
+                let labels = PathBuf::from(required(labels, &format!("{part}_labels"))?);
+                load_idx(&images, &labels, part, None)
+            };
+            let train = part("train", &spec.train_images, &spec.train_labels)?;
+            let test = part("test", &spec.test_images, &spec.test_labels)?;
             if test.n_classes() > train.n_classes() {
                 return Err(Error::input(
-                    p(&spec.test_labels, "test_labels")?,
+                    required(&spec.test_labels, "test_labels")?,
                     format!(
                         "label {} out of range: the training labels only go up to {}",
                         test.n_classes() - 1,
