@@ -260,7 +260,7 @@ impl Stage<'_> {
         let steps_per_epoch = id.split.train.len().div_ceil(recipe.batch);
         let reporter = &mut self.reporter;
         reporter.start_bar((plan.epochs * steps_per_epoch).min(max_steps), "train");
-        let (trained, report) = train::train(
+        let outcome = train::train(
             model,
             &id.split.train,
             &id.split.test,
@@ -268,6 +268,7 @@ impl Stage<'_> {
             recipe,
             self.seeds.data_order,
             device,
+            train::TrainExtras::default(),
             &mut |p| match p {
                 Progress::Step => reporter.tick(),
                 Progress::Epoch(log) => reporter.message(&format!(
@@ -281,6 +282,7 @@ impl Stage<'_> {
                 )),
             },
         )?;
+        let (trained, report) = (outcome.best, outcome.report);
         reporter.finish_bar();
         self.timings.train = t.elapsed().as_secs_f64();
         reporter.line(&format!(

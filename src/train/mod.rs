@@ -266,33 +266,6 @@ pub fn evaluate(
     Ok(correct as f64 / ds.len().max(1) as f64)
 }
 
-/// Train `model` (whose parameters live on `device.autodiff()`) and return the validation-mode
-/// model of the best validation epoch on `device`, with the log.
-#[allow(clippy::too_many_arguments)]
-pub fn train(
-    model: Backbone,
-    train_ds: &ImageDataset,
-    val_ds: &ImageDataset,
-    norm: &Normalization,
-    cfg: &TrainConfig,
-    seed: u64,
-    device: &Device,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(Backbone, TrainReport)> {
-    let out = train_with(
-        model,
-        train_ds,
-        val_ds,
-        norm,
-        cfg,
-        seed,
-        device,
-        TrainExtras::default(),
-        progress,
-    )?;
-    Ok((out.best, out.report))
-}
-
 /// An additional loss term: (model, input batch, logits) -> scalar loss to add.
 pub type ExtraLoss<'a> = &'a mut dyn FnMut(&Backbone, &Tensor<4>, &Tensor<2>) -> Tensor<1>;
 
@@ -383,7 +356,7 @@ pub fn group_mask(groups: &[usize], ds: &ImageDataset, idx: &[usize], device: &D
     Tensor::from_data(TensorData::new(m, [idx.len(), k]), device)
 }
 
-/// What `train_with` returns.
+/// What [`train`] returns.
 pub struct TrainOutcome {
     /// The model after the last epoch, still on the autodiff device (to continue training).
     pub last: Backbone,
@@ -394,9 +367,11 @@ pub struct TrainOutcome {
     pub optimizer: ModuleOptimizer,
 }
 
-/// [`train`] with extra options; returns both the last and the best model.
+/// Train `model` (whose parameters live on `device.autodiff()`) with the recipe `cfg` and the
+/// `extras` beyond it; returns the model after the last epoch, the validation-mode model of the
+/// best validation epoch on `device`, and the log.
 #[allow(clippy::too_many_arguments)]
-pub fn train_with(
+pub fn train(
     mut model: Backbone,
     train_ds: &ImageDataset,
     val_ds: &ImageDataset,
@@ -621,6 +596,7 @@ mod tests {
             &cfg,
             1,
             &device,
+            TrainExtras::default(),
             &mut |p| match p {
                 Progress::Step => steps += 1,
                 Progress::Epoch(_) => epochs += 1,
@@ -628,7 +604,7 @@ mod tests {
         )
         .unwrap();
         // 40 images in batches of 8: 5 steps a pass, so 12 steps take 3 passes.
-        assert_eq!((steps, epochs, out.1.epochs.len()), (12, 3, 3));
+        assert_eq!((steps, epochs, out.report.epochs.len()), (12, 3, 3));
     }
 
     #[test]
