@@ -97,10 +97,12 @@ pub enum Command {
     Infer(InferArgs),
 }
 
+/// What `run` and `slurm` both take: the scenario, where its outputs go, and how it runs.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct ScenarioArgs {
     /// Scenario file (TOML).
-    pub scenario: PathBuf,
+    #[arg(value_name = "SCENARIO")]
+    pub file: PathBuf,
     /// Output folder (default: runs/<scenario name>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -110,6 +112,12 @@ pub struct RunArgs {
     /// Override a scenario value: --set train.epochs=5 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
     /// Folder of fetched data sets (default: $TUNNELBENCH_DATA or the user cache dir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -128,20 +136,13 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct SlurmArgs {
-    /// Study scenario file, or a scenario with replicates.
-    pub scenario: PathBuf,
+    /// A study scenario or a scenario with replicates; every shard runs it with these options, into
+    /// an output folder on the shared file system.
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
     /// Number of array tasks (shards).
     #[arg(long)]
     pub shards: usize,
-    /// Study output folder on the shared file system (default: runs/<scenario name>/).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Override a scenario value in every shard (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<String>,
-    /// Backend of every shard.
-    #[arg(long)]
-    pub backend: Option<String>,
     /// Extra #SBATCH option, e.g. --sbatch partition=gpu --sbatch time=04:00:00 (repeatable).
     #[arg(long = "sbatch", value_name = "OPTION")]
     pub sbatch: Vec<String>,

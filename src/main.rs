@@ -134,13 +134,17 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Run(args) => {
             tunnelbench::install_interrupt_handler()?;
-            let backend = match &args.backend {
+            let backend = match &args.scenario.backend {
                 Some(b) => BackendKind::parse(b)?,
                 None => BackendKind::default(),
             };
             let shard = args.shard.as_deref().map(tunnelbench::parse_shard).transpose()?;
-            let sc = tunnelbench::load_scenario(&args.scenario, &args.sets)?;
-            let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&sc.name));
+            let sc = tunnelbench::load_scenario(&args.scenario.file, &args.scenario.sets)?;
+            let out = args
+                .scenario
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(&sc.name));
             let opts = tunnelbench::RunOptions {
                 out: Some(out.clone()),
                 backend,
@@ -150,14 +154,14 @@ fn dispatch(command: Command) -> Result<()> {
                 force: args.force,
             };
             if sc.study.is_none() {
-                return tunnelbench::run_scenario(&sc, &args.scenario, &out, shard, &opts);
+                return tunnelbench::run_scenario(&sc, &args.scenario.file, &out, shard, &opts);
             }
             if args.force {
                 return Err(Error::usage(
                     "--force applies to single runs and runs with replicates; a study resumes into its folder",
                 ));
             }
-            let plan = tunnelbench::plan_study(&args.scenario, &args.sets)?;
+            let plan = tunnelbench::plan_study(&args.scenario.file, &args.scenario.sets)?;
             let outcome = tunnelbench::run_study(&plan, &out, shard, &opts, &mut |l| eprintln!("{l}"))?;
             println!(
                 "study `{}`: {} ran, {} done earlier, {} failed ({} failed earlier)",
@@ -245,33 +249,33 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Slurm(args) => {
             // A study's plan entries, or a scenario's replicates.
-            let sc = tunnelbench::load_scenario(&args.scenario, &args.sets)?;
+            let sc = tunnelbench::load_scenario(&args.scenario.file, &args.scenario.sets)?;
             let (name, runs) = if sc.study.is_some() {
-                let plan = tunnelbench::plan_study(&args.scenario, &args.sets)?;
+                let plan = tunnelbench::plan_study(&args.scenario.file, &args.scenario.sets)?;
                 (plan.name, plan.runs.len())
             } else if sc.replicates > 1 {
                 (sc.name.clone(), sc.replicates)
             } else {
                 return Err(Error::usage(format!(
                     "{}: a Slurm job array needs a study ([study]) or replicates (replicates = N)",
-                    args.scenario.display()
+                    args.scenario.file.display()
                 )));
             };
-            if let Some(b) = &args.backend {
+            if let Some(b) = &args.scenario.backend {
                 BackendKind::parse(b)?;
             }
-            let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
+            let out = args.scenario.out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
             let bin = match args.bin {
                 Some(b) => b,
                 None => std::env::current_exe().map_err(|e| Error::io("tunnelbench binary", e))?,
             };
             let job = tunnelbench::SlurmJob {
                 bin: tunnelbench::absolute_path(&bin)?,
-                scenario: tunnelbench::absolute_path(&args.scenario)?,
+                scenario: tunnelbench::absolute_path(&args.scenario.file)?,
                 out: tunnelbench::absolute_path(&out)?,
                 shards: args.shards,
-                sets: args.sets,
-                backend: args.backend,
+                sets: args.scenario.sets,
+                backend: args.scenario.backend,
                 sbatch: args.sbatch,
                 job_name: format!("tunnelbench-{name}"),
             };
