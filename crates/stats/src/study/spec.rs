@@ -104,6 +104,22 @@ fn and(a: &Filter, b: &Filter) -> Filter {
     out
 }
 
+/// Every pair `(i, j)`, `i < j`, of `n` items, in order.
+fn all_pairs(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n).flat_map(move |i| (i + 1..n).map(move |j| (i, j)))
+}
+
+/// Group `a` against group `b`, named `{prefix}_{a}_vs_{b}`, each labelled by `label`.
+fn group_pair(prefix: &str, a: &(&str, Filter), b: &(&str, Filter), label: impl Fn(&str) -> String) -> ComparisonDef {
+    cmp_def(
+        format!("{prefix}_{}_vs_{}", a.0, b.0),
+        &label(a.0),
+        &label(b.0),
+        a.1.clone(),
+        b.1.clone(),
+    )
+}
+
 fn cmp_def(name: String, a_label: &str, b_label: &str, a: Filter, b: Filter) -> ComparisonDef {
     ComparisonDef {
         name,
@@ -162,20 +178,18 @@ fn h24_spec() -> ComparisonSpec {
     out.push(c);
 
     let res = [32.0, 64.0, 128.0, 224.0];
-    for i in 0..res.len() {
-        for j in i + 1..res.len() {
-            let (r1, r2) = (res[i], res[j]);
-            let mut c = cmp_def(
-                format!("resolution_{r1}_vs_{r2}"),
-                &format!("{r1}px"),
-                &format!("{r2}px"),
-                f(&[("Resolution", &[r1])]),
-                f(&[("Resolution", &[r2])]),
-            );
-            c.within = vec![vgg17.clone(), r18.clone(), vit_tp.clone()];
-            c.vary = vec!["Resolution".into()];
-            out.push(c);
-        }
+    for (i, j) in all_pairs(res.len()) {
+        let (r1, r2) = (res[i], res[j]);
+        let mut c = cmp_def(
+            format!("resolution_{r1}_vs_{r2}"),
+            &format!("{r1}px"),
+            &format!("{r2}px"),
+            f(&[("Resolution", &[r1])]),
+            f(&[("Resolution", &[r2])]),
+        );
+        c.within = vec![vgg17.clone(), r18.clone(), vit_tp.clone()];
+        c.vary = vec!["Resolution".into()];
+        out.push(c);
     }
 
     let mut c = cmp_def(
@@ -200,19 +214,11 @@ fn h24_spec() -> ComparisonSpec {
         ("7", f(&[("Stem", &[7.0])])),
         ("8", f(&[("Stem", &[8.0])])),
     ];
-    for i in 0..3 {
-        for j in i + 1..3 {
-            let mut c = cmp_def(
-                format!("stem_{}_vs_{}", stems[i].0, stems[j].0),
-                &format!("stem {}", stems[i].0),
-                &format!("stem {}", stems[j].0),
-                stems[i].1.clone(),
-                stems[j].1.clone(),
-            );
-            c.within = vec![and(&res_32_224, &f(&[("ID Class Count", &[100.0])]))];
-            c.vary = arch_vary.clone();
-            out.push(c);
-        }
+    for (i, j) in all_pairs(stems.len()) {
+        let mut c = group_pair("stem", &stems[i], &stems[j], |s| format!("stem {s}"));
+        c.within = vec![and(&res_32_224, &f(&[("ID Class Count", &[100.0])]))];
+        c.vary = arch_vary.clone();
+        out.push(c);
     }
 
     let families = [
@@ -223,19 +229,11 @@ fn h24_spec() -> ComparisonSpec {
         ("ResNet", f(&[("Stem", &[7.0])])),
         ("ViT", f(&[("Stem", &[8.0])])),
     ];
-    for i in 0..3 {
-        for j in i + 1..3 {
-            let mut c = cmp_def(
-                format!("family_{}_vs_{}", families[i].0, families[j].0),
-                families[i].0,
-                families[j].0,
-                families[i].1.clone(),
-                families[j].1.clone(),
-            );
-            c.within = vec![f(&[("ID Class Count", &[100.0])])];
-            c.paired = false;
-            out.push(c);
-        }
+    for (i, j) in all_pairs(families.len()) {
+        let mut c = group_pair("family", &families[i], &families[j], str::to_string);
+        c.within = vec![f(&[("ID Class Count", &[100.0])])];
+        c.paired = false;
+        out.push(c);
     }
 
     let mut c = cmp_def(
@@ -269,32 +267,28 @@ fn h24_spec() -> ComparisonSpec {
         c.vary = arch_vary.clone();
         out.push(c);
     };
-    for i in 0..depth_groups.len() {
-        for (a, b) in depth_groups[i + 1..].iter().map(|b| (&depth_groups[i], b)) {
-            if a.0 == "11" && b.0 == "17" {
-                continue;
-            }
-            arch_pair(
-                format!("depth_{}_vs_{}", a.0, b.0),
-                format!("depth {} ({})", a.0, a.1),
-                format!("depth {} ({})", b.0, b.1),
-                a.2,
-                b.2,
-            );
+    for (a, b) in all_pairs(depth_groups.len()).map(|(i, j)| (&depth_groups[i], &depth_groups[j])) {
+        if a.0 == "11" && b.0 == "17" {
+            continue;
         }
+        arch_pair(
+            format!("depth_{}_vs_{}", a.0, b.0),
+            format!("depth {} ({})", a.0, a.1),
+            format!("depth {} ({})", b.0, b.1),
+            a.2,
+            b.2,
+        );
     }
     let mut by_gamma = depth_groups.to_vec();
     by_gamma.sort_by(|a, b| a.3.parse::<f64>().unwrap_or(0.0).total_cmp(&b.3.parse().unwrap_or(0.0)));
-    for i in 0..by_gamma.len() {
-        for (a, b) in by_gamma[i + 1..].iter().map(|b| (&by_gamma[i], b)) {
-            arch_pair(
-                format!("overparam_{}_vs_{}", a.3, b.3),
-                format!("γ {} ({})", a.3, a.1),
-                format!("γ {} ({})", b.3, b.1),
-                a.2,
-                b.2,
-            );
-        }
+    for (a, b) in all_pairs(by_gamma.len()).map(|(i, j)| (&by_gamma[i], &by_gamma[j])) {
+        arch_pair(
+            format!("overparam_{}_vs_{}", a.3, b.3),
+            format!("γ {} ({})", a.3, a.1),
+            format!("γ {} ({})", b.3, b.1),
+            a.2,
+            b.2,
+        );
     }
 
     // ID data: VGGm-11 at 32² on ImageNet-100, CIFAR-10, CIFAR-100.
@@ -311,14 +305,7 @@ fn h24_spec() -> ComparisonSpec {
     ];
     // The groups `i` and `j` of `groups` at the common architecture, the class count and γ varying.
     let data_pair = |prefix: &str, groups: &[(&str, Filter)], (i, j): (usize, usize), exclude: &[u32]| {
-        let (a, b) = (&groups[i], &groups[j]);
-        let mut c = cmp_def(
-            format!("{prefix}_{}_vs_{}", a.0, b.0),
-            a.0,
-            b.0,
-            a.1.clone(),
-            b.1.clone(),
-        );
+        let mut c = group_pair(prefix, &groups[i], &groups[j], str::to_string);
         c.within = vec![common.clone()];
         c.exclude = vec![ids(exclude)];
         c.vary = vec!["ID Class Count".into(), gamma.into()];
