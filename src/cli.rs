@@ -136,8 +136,6 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct SlurmArgs {
-    /// A study scenario or a scenario with replicates; every shard runs it with these options, into
-    /// an output folder on the shared file system.
     #[command(flatten)]
     pub scenario: ScenarioArgs,
     /// Number of array tasks (shards).
