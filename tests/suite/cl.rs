@@ -1,13 +1,11 @@
 //! End-to-end test of a continual-learning scenario: every output exists and the metrics in
 //! cl_metrics.json are what the method §8.3 formulas give on accuracy_matrix.csv.
 
-use crate::common::{accuracy_matrices, assert_files, ok, read_json, run_to, scenario, tempdir};
+use crate::common::{accuracy_matrices, assert_files, ok, read_json, run_cl, scenario, tempdir};
 
 #[test]
 fn cl_metrics_follow_from_the_accuracy_matrix() {
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("cl");
-    ok(&run_to(&scenario("tiny-cl.toml"), &out, &["--quiet"]));
+    let (_dir, out, json) = run_cl("tiny-cl.toml");
     assert_files(
         &out,
         &[
@@ -22,7 +20,6 @@ fn cl_metrics_follow_from_the_accuracy_matrix() {
             "probe_forgetting.png",
         ],
     );
-    let json = read_json(&out.join("cl_metrics.json"));
     let variants = json["variants"].as_array().unwrap();
     // 2 strategies x (full, truncated).
     assert_eq!(variants.len(), 4);

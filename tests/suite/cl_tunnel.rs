@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::common::{
-    AccuracyMatrices, accuracy_matrices as matrices, ok, read, read_json, run_to, scenario, tempdir, text,
+    AccuracyMatrices, accuracy_matrices as matrices, ok, read, run_cl, run_to, scenario, tempdir, text,
 };
 
 /// Runs tiny-cl-tunnel.toml quietly with each of `sets` as a `--set`; returns its accuracy matrices.
@@ -33,10 +33,7 @@ fn task_aware<'a>(m: &'a AccuracyMatrices, v: &serde_json::Value) -> &'a BTreeMa
 
 #[test]
 fn tunnel_aware_strategies_and_a_matched_sweep_run_on_three_tasks() {
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("cl");
-    ok(&run_to(&scenario("tiny-cl-tunnel.toml"), &out, &["--quiet"]));
-    let json = read_json(&out.join("cl_metrics.json"));
+    let (_dir, out, json) = run_cl("tiny-cl-tunnel.toml");
     // 4 strategies × (full, truncated-2, truncated-5).
     let variants = json["variants"].as_array().unwrap();
     assert_eq!(variants.len(), 12);
@@ -183,10 +180,7 @@ fn tunnel_options_are_checked() {
 
 #[test]
 fn a_sequence_of_three_data_sets_gives_a_3x3_matrix() {
-    let dir = tempdir().unwrap();
-    let out = dir.path().join("cl");
-    ok(&run_to(&scenario("tiny-cl-datasets.toml"), &out, &["--quiet"]));
-    let json = read_json(&out.join("cl_metrics.json"));
+    let (_dir, out, json) = run_cl("tiny-cl-datasets.toml");
     // Classes numbered on from set to set: shapes 0..3, mnist 3..7, texture 7..9.
     assert_eq!(json["tasks"], serde_json::json!([[0, 1, 2], [3, 4, 5, 6], [7, 8]]));
     let m = matrices(&out.join("accuracy_matrix.csv"));

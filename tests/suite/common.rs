@@ -73,6 +73,16 @@ pub fn refused(o: &Output, fragments: &[&str]) {
 }
 
 /// A JSON file, parsed.
+/// Runs the test scenario `name` quietly into a fresh folder: the folder's guard, the run's output
+/// folder, and its cl_metrics.json.
+pub fn run_cl(name: &str) -> (scratch::ScratchDir, PathBuf, serde_json::Value) {
+    let dir = tempdir().unwrap();
+    let out = dir.path().join("cl");
+    ok(&run_to(&scenario(name), &out, &["--quiet"]));
+    let json = read_json(&out.join("cl_metrics.json"));
+    (dir, out, json)
+}
+
 pub fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&read(p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
