@@ -260,36 +260,31 @@ fn h24_spec() -> ComparisonSpec {
         ("18V", "ViT-T+", &vit_tp, "66.23"),
         ("34", "ResNet-34", &r34, "168.37"),
     ];
-    // One comparison per pair of architecture groups, all resolutions pooled.
-    let mut arch_pair = |name: String, a_label: String, b_label: String, a: &Filter, b: &Filter| {
-        let mut c = cmp_def(name, &a_label, &b_label, a.clone(), b.clone());
-        c.within = vec![res_32_224.clone()];
-        c.vary = arch_vary.clone();
-        out.push(c);
-    };
-    for (a, b) in all_pairs(depth_groups.len()).map(|(i, j)| (&depth_groups[i], &depth_groups[j])) {
-        if a.0 == "11" && b.0 == "17" {
-            continue;
+    // One comparison per pair of architecture groups, all resolutions pooled, named and labelled by
+    // `key` of each group (its depth or its γ) after `word`; depth 11 against 17 is compared above.
+    type Group<'a> = (&'a str, &'a str, &'a Filter, &'a str);
+    let mut arch_pairs = |prefix: &str, word: &str, groups: &[Group], key: for<'g> fn(&Group<'g>) -> &'g str| {
+        for (a, b) in all_pairs(groups.len()).map(|(i, j)| (&groups[i], &groups[j])) {
+            if (a.0, b.0) == ("11", "17") && prefix == "depth" {
+                continue;
+            }
+            let label = |g: &Group| format!("{word} {} ({})", key(g), g.1);
+            let mut c = cmp_def(
+                format!("{prefix}_{}_vs_{}", key(a), key(b)),
+                &label(a),
+                &label(b),
+                a.2.clone(),
+                b.2.clone(),
+            );
+            c.within = vec![res_32_224.clone()];
+            c.vary = arch_vary.clone();
+            out.push(c);
         }
-        arch_pair(
-            format!("depth_{}_vs_{}", a.0, b.0),
-            format!("depth {} ({})", a.0, a.1),
-            format!("depth {} ({})", b.0, b.1),
-            a.2,
-            b.2,
-        );
-    }
+    };
+    arch_pairs("depth", "depth", &depth_groups, |g| g.0);
     let mut by_gamma = depth_groups.to_vec();
     by_gamma.sort_by(|a, b| a.3.parse::<f64>().unwrap_or(0.0).total_cmp(&b.3.parse().unwrap_or(0.0)));
-    for (a, b) in all_pairs(by_gamma.len()).map(|(i, j)| (&by_gamma[i], &by_gamma[j])) {
-        arch_pair(
-            format!("overparam_{}_vs_{}", a.3, b.3),
-            format!("γ {} ({})", a.3, a.1),
-            format!("γ {} ({})", b.3, b.1),
-            a.2,
-            b.2,
-        );
-    }
+    arch_pairs("overparam", "γ", &by_gamma, |g| g.3);
 
     // ID data: VGGm-11 at 32² on ImageNet-100, CIFAR-10, CIFAR-100.
     let common = f(&[
