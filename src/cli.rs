@@ -64,7 +64,8 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Write Slurm scripts that run a study (or a scenario's replicates) as a job array of shards
-    /// plus a dependent collect job.
+    /// plus a dependent collect job; every shard runs with the same --set and --backend, into the
+    /// output folder, which must be on a file system all nodes share.
     Slurm(SlurmArgs),
     /// List the backends compiled into this binary.
     Backends,
