@@ -261,21 +261,17 @@ fn h24_spec() -> ComparisonSpec {
         ("34", "ResNet-34", &r34, "168.37"),
     ];
     // One comparison per pair of architecture groups, all resolutions pooled, named and labelled by
-    // `key` of each group (its depth or its γ) after `word`; depth 11 against 17 is compared above.
+    // `key` of each group (its depth or its γ) after `word`; a pair compared above (depth 11
+    // against 17) is not compared again.
     type Group<'a> = (&'a str, &'a str, &'a Filter, &'a str);
     let mut arch_pairs = |prefix: &str, word: &str, groups: &[Group], key: for<'g> fn(&Group<'g>) -> &'g str| {
         for (a, b) in all_pairs(groups.len()).map(|(i, j)| (&groups[i], &groups[j])) {
-            if (a.0, b.0) == ("11", "17") && prefix == "depth" {
+            let name = format!("{prefix}_{}_vs_{}", key(a), key(b));
+            if out.iter().any(|c| c.name == name) {
                 continue;
             }
             let label = |g: &Group| format!("{word} {} ({})", key(g), g.1);
-            let mut c = cmp_def(
-                format!("{prefix}_{}_vs_{}", key(a), key(b)),
-                &label(a),
-                &label(b),
-                a.2.clone(),
-                b.2.clone(),
-            );
+            let mut c = cmp_def(name, &label(a), &label(b), a.2.clone(), b.2.clone());
             c.within = vec![res_32_224.clone()];
             c.vary = arch_vary.clone();
             out.push(c);
