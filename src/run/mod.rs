@@ -260,7 +260,10 @@ impl Stage<'_> {
         let steps_per_epoch = id.split.train.len().div_ceil(recipe.batch);
         let reporter = &mut self.reporter;
         reporter.start_bar((plan.epochs * steps_per_epoch).min(max_steps), "train");
-        let outcome = train::train(
+        // The last-epoch model and the optimizer state are dropped here: only the best model goes on.
+        let train::TrainOutcome {
+            best: trained, report, ..
+        } = train::train(
             model,
             &id.split.train,
             &id.split.test,
@@ -282,7 +285,6 @@ impl Stage<'_> {
                 )),
             },
         )?;
-        let (trained, report) = (outcome.best, outcome.report);
         reporter.finish_bar();
         self.timings.train = t.elapsed().as_secs_f64();
         reporter.line(&format!(
