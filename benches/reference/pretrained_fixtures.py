@@ -20,13 +20,14 @@ The reduced models keep torchvision's modules and key layout at a size small eno
 ResNet-50 with every width divided by 16 at 64x64; a ViT of 2 blocks, width 64, 2 heads, patch 8
 at 32x32; ConvNeXt-B's depths (3, 3, 27, 3) with widths divided by 32 at 64x64, and the same for
 timm's ConvNeXt-V2-B (GRN blocks; timm's model is the reference, torchvision has none). With timm
-(ViT) or transformers (ConvNeXt) installed, the same weights are also written in timm's and
-Hugging Face's key layouts, after checking that those libraries' own models give the same
-logits.
+(ViT) or transformers (ViT, ConvNeXt, ConvNeXt-V2) installed, the same weights are also written in
+timm's and Hugging Face's key layouts, after checking that those libraries' own models give the
+same logits.
 """
 
 import argparse
 import pathlib
+import tempfile
 
 import numpy as np
 import torch
@@ -163,6 +164,55 @@ def timm_vit_state(model, res, x, logits):
     return state
 
 
+def hf_vit_state(model, res, x, logits):
+    """torchvision's ViT weights in Hugging Face's layout, checked against transformers' model."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    enc = model.encoder
+    state = {
+        "vit.embeddings.cls_token": model.class_token,
+        "vit.embeddings.position_embeddings": enc.pos_embedding,
+        "vit.embeddings.patch_embeddings.projection.weight": model.conv_proj.weight,
+        "vit.embeddings.patch_embeddings.projection.bias": model.conv_proj.bias,
+        "vit.layernorm.weight": enc.ln.weight,
+        "vit.layernorm.bias": enc.ln.bias,
+        "classifier.weight": model.heads.head.weight,
+        "classifier.bias": model.heads.head.bias,
+    }
+    dim = model.hidden_dim
+    for i, layer in enumerate(enc.layers):
+        b = f"vit.encoder.layer.{i}"
+        attn = layer.self_attention
+        for ours, theirs in [("layernorm_before", layer.ln_1), ("layernorm_after", layer.ln_2), ("attention.output.dense", attn.out_proj), ("intermediate.dense", layer.mlp[0]), ("output.dense", layer.mlp[3])]:
+            state[f"{b}.{ours}.weight"] = theirs.weight
+            state[f"{b}.{ours}.bias"] = theirs.bias
+        for j, part in enumerate(["query", "key", "value"]):
+            state[f"{b}.attention.attention.{part}.weight"] = attn.in_proj_weight[j * dim : (j + 1) * dim]
+            state[f"{b}.attention.attention.{part}.bias"] = attn.in_proj_bias[j * dim : (j + 1) * dim]
+    # LayerNorm epsilon as torchvision's (the hub's ViT configs say 1e-12).
+    config = ViTConfig(
+        hidden_size=dim,
+        num_hidden_layers=len(enc.layers),
+        num_attention_heads=enc.layers[0].self_attention.num_heads,
+        intermediate_size=enc.layers[0].mlp[0].out_features,
+        image_size=res,
+        patch_size=model.patch_size,
+        layer_norm_eps=1e-6,
+        num_labels=model.heads.head.out_features,
+    )
+    state = {k: v.detach().contiguous() for k, v in state.items()}
+    # These are the key names of the files on the hub (`google/vit-base-patch16-224`,
+    # `facebook/dino-vitb16`), which transformers 5 renames as it loads them: load them as it
+    # loads a downloaded model.
+    with tempfile.TemporaryDirectory() as d:
+        save_file(state, f"{d}/model.safetensors", metadata={"format": "pt"})
+        config.save_pretrained(d)
+        hf = ViTForImageClassification.from_pretrained(d)
+    with torch.no_grad():
+        assert torch.allclose(hf.eval()(x).logits, logits, atol=1e-4, rtol=1e-4), "transformers' ViT disagrees"
+    return state
+
+
 def hf_convnext_state(model, x, logits):
     """torchvision's ConvNeXt weights in Hugging Face's layout, checked against transformers' model."""
     from transformers import ConvNextConfig, ConvNextForImageClassification
@@ -200,6 +250,38 @@ def hf_convnext_state(model, x, logits):
     hf.load_state_dict(state, strict=True)
     with torch.no_grad():
         assert torch.allclose(hf.eval()(x).logits, logits, atol=1e-4, rtol=1e-4), "transformers' ConvNeXt disagrees"
+    return state
+
+
+def hf_convnextv2_state(model, x, logits):
+    """timm's ConvNeXt-V2 weights in Hugging Face's layout, checked against transformers' model."""
+    from transformers import ConvNextV2Config, ConvNextV2ForImageClassification
+
+    rename = [("stem.0.", "embeddings.patch_embeddings."), ("stem.1.", "embeddings.layernorm."), ("head.norm.", "layernorm.")]
+    block = [(".conv_dw.", ".dwconv."), (".norm.", ".layernorm."), (".mlp.fc1.", ".pwconv1."), (".mlp.grn.", ".grn."), (".mlp.fc2.", ".pwconv2.")]
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("head.fc."):
+            state["classifier." + key[len("head.fc."):]] = value
+            continue
+        for theirs, ours in rename:
+            key = key.replace(theirs, ours) if key.startswith(theirs) else key
+        if key.startswith("stages."):
+            key = key.replace("stages.", "encoder.stages.", 1).replace(".downsample.", ".downsampling_layer.").replace(".blocks.", ".layers.")
+            for theirs, ours in block:
+                key = key.replace(theirs, ours)
+            if ".grn." in key:
+                value = value.reshape(1, 1, 1, -1)
+        state["convnextv2." + key] = value
+    widths = [len(model.stages[s].blocks[0].norm.weight) for s in range(4)]
+    depths = [len(model.stages[s].blocks) for s in range(4)]
+    # The final LayerNorm's epsilon as timm's (the hub's convnextv2 configs say 1e-12).
+    config = ConvNextV2Config(hidden_sizes=widths, depths=depths, num_labels=model.head.fc.out_features, layer_norm_eps=1e-6)
+    hf = ConvNextV2ForImageClassification(config)
+    state = {k: v.detach().contiguous() for k, v in state.items()}
+    hf.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        assert torch.allclose(hf.eval()(x).logits, logits, atol=1e-4, rtol=1e-4), "transformers' ConvNeXt-V2 disagrees"
     return state
 
 
@@ -261,13 +343,17 @@ def main():
         save_file(half, args.out / f"{name}-f16.safetensors")
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
         np.save(args.out / f"{name}-f16-logits.npy", outputs(model, x, [])["logits"].numpy().astype(np.float32))
-    elif args.model != "convnext-v2":
-        other = {"vit": ("timm", lambda: timm_vit_state(model, res, x, ref["logits"])), "convnext": ("transformers", lambda: hf_convnext_state(model, x, ref["logits"]))}
-        lib, convert = other[args.model]
-        try:
-            save_file(convert(), args.out / f"{name}-{lib}.safetensors")
-        except ImportError:
-            print(f"{lib} is not installed: no {lib} layout written")
+    else:
+        other = {
+            "vit": [("timm", lambda: timm_vit_state(model, res, x, ref["logits"])), ("transformers", lambda: hf_vit_state(model, res, x, ref["logits"]))],
+            "convnext": [("transformers", lambda: hf_convnext_state(model, x, ref["logits"]))],
+            "convnext-v2": [("transformers", lambda: hf_convnextv2_state(model, x, ref["logits"]))],
+        }
+        for lib, convert in other[args.model]:
+            try:
+                save_file(convert(), args.out / f"{name}-{lib}.safetensors")
+            except ImportError:
+                print(f"{lib} is not installed: no {lib} layout written")
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {len(names)} probe points -> {args.out}")
 
 

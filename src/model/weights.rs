@@ -319,16 +319,18 @@ impl Layout {
                 depth,
                 class_token: true,
                 ..
-            } => Ok(vit_layout(
-                depth,
-                if has("patch_embed.proj.weight") {
-                    &TIMM_VIT
-                } else {
-                    &TORCHVISION_VIT
+            } => Ok(
+                match ["vit.", ""]
+                    .into_iter()
+                    .find(|p| has(&format!("{p}embeddings.patch_embeddings.projection.weight")))
+                {
+                    Some(prefix) => vit_layout(depth, &HUGGING_FACE_VIT, prefix),
+                    None if has("patch_embed.proj.weight") => vit_layout(depth, &TIMM_VIT, ""),
+                    None => vit_layout(depth, &TORCHVISION_VIT, ""),
                 },
-            )),
+            ),
             Resolved::Convnext { depths, .. } => Ok(
-                match ["convnext.", ""]
+                match ["convnext.", "convnextv2.", ""]
                     .into_iter()
                     .find(|p| has(&format!("{p}embeddings.patch_embeddings.weight")))
                 {
@@ -339,8 +341,8 @@ impl Layout {
             ),
             _ => Err(Error::usage(format!(
                 "architecture `{}` has no checkpoint layout; weights load into resnet-18, resnet-34, resnet-50 \
-                 (torchvision's keys), vit-b-16 (torchvision's or timm's), convnext-b (torchvision's, Hugging \
-                 Face's or timm's) and convnext-v2-b (timm's)",
+                 (torchvision's keys), vit-b-16 (torchvision's, Hugging Face's or timm's), convnext-b (torchvision's, Hugging \
+                 Face's or timm's) and convnext-v2-b (Hugging Face's or timm's)",
                 spec.name
             ))),
         }
@@ -419,10 +421,11 @@ struct VitKeys {
     positions: &'static str,
     final_norm: &'static str,
     head: &'static str,
-    /// Block `i` is `{block}{i}`; its modules (theirs, ours) and its fused projection's weight and bias.
+    /// Block `i` is `{block}{i}`; its modules (theirs, ours) and its fused projection's weight and
+    /// bias, if it has one.
     block: &'static str,
-    modules: [(&'static str, &'static str); 5],
-    qkv: [&'static str; 2],
+    modules: &'static [(&'static str, &'static str)],
+    qkv: Option<[&'static str; 2]>,
 }
 
 /// torchvision's `VisionTransformer` (`conv_proj`, `encoder.layers.encoder_layer_0`, `heads.head`).
@@ -434,14 +437,14 @@ const TORCHVISION_VIT: VitKeys = VitKeys {
     final_norm: "encoder.ln",
     head: "heads.head",
     block: "encoder.layers.encoder_layer_",
-    modules: [
+    modules: &[
         ("ln_1", "norm1"),
         ("ln_2", "norm2"),
         ("mlp.0", "fc1"),
         ("mlp.3", "fc2"),
         ("self_attention.out_proj", "attn.output"),
     ],
-    qkv: ["self_attention.in_proj_weight", "self_attention.in_proj_bias"],
+    qkv: Some(["self_attention.in_proj_weight", "self_attention.in_proj_bias"]),
 };
 
 /// timm's `VisionTransformer` (`patch_embed.proj`, `blocks.0.attn.qkv`, `norm`, `head`): DINO and
@@ -454,33 +457,56 @@ const TIMM_VIT: VitKeys = VitKeys {
     final_norm: "norm",
     head: "head",
     block: "blocks.",
-    modules: [
+    modules: &[
         ("norm1", "norm1"),
         ("norm2", "norm2"),
         ("mlp.fc1", "fc1"),
         ("mlp.fc2", "fc2"),
         ("attn.proj", "attn.output"),
     ],
-    qkv: ["attn.qkv.weight", "attn.qkv.bias"],
+    qkv: Some(["attn.qkv.weight", "attn.qkv.bias"]),
 };
 
-fn vit_layout(depth: usize, k: &VitKeys) -> Layout {
+/// Hugging Face's `ViTForImageClassification` as its files on the hub name it (`vit.embeddings`,
+/// `vit.encoder.layer.0.attention.attention.query`, `classifier`), e.g.
+/// `google/vit-base-patch16-224`, or a bare `ViTModel` (no `vit.`), e.g. `facebook/dino-vitb16`.
+const HUGGING_FACE_VIT: VitKeys = VitKeys {
+    name: "Hugging Face",
+    proj: "embeddings.patch_embeddings.projection",
+    class_token: "embeddings.cls_token",
+    positions: "embeddings.position_embeddings",
+    final_norm: "layernorm",
+    head: "classifier",
+    block: "encoder.layer.",
+    modules: &[
+        ("layernorm_before", "norm1"),
+        ("layernorm_after", "norm2"),
+        ("intermediate.dense", "fc1"),
+        ("output.dense", "fc2"),
+        ("attention.output.dense", "attn.output"),
+        ("attention.attention.query", "attn.query"),
+        ("attention.attention.key", "attn.key"),
+        ("attention.attention.value", "attn.value"),
+    ],
+    qkv: None,
+};
+
+/// `prefix` goes before every key but the classifier's (Hugging Face's `vit.`).
+fn vit_layout(depth: usize, k: &VitKeys, prefix: &str) -> Layout {
     let mut m = Layout::new(k.name);
-    m.module(k.proj, "stem.proj");
-    m.param(k.class_token, "stem.class_token", Piece::Whole);
-    m.param(k.positions, "stem.positions", Piece::Whole);
+    m.module(format!("{prefix}{}", k.proj), "stem.proj");
+    m.param(format!("{prefix}{}", k.class_token), "stem.class_token", Piece::Whole);
+    m.param(format!("{prefix}{}", k.positions), "stem.positions", Piece::Whole);
     for i in 0..depth {
-        let (t, u) = (format!("{}{i}", k.block), format!("units.{i}"));
+        let (t, u) = (format!("{prefix}{}{i}", k.block), format!("units.{i}"));
         for (theirs, ours) in k.modules {
             m.module(format!("{t}.{theirs}"), format!("{u}.{ours}"));
         }
-        m.fused_qkv(
-            &format!("{t}.{}", k.qkv[0]),
-            &format!("{t}.{}", k.qkv[1]),
-            &format!("{u}.attn"),
-        );
+        if let Some([weight, bias]) = k.qkv {
+            m.fused_qkv(&format!("{t}.{weight}"), &format!("{t}.{bias}"), &format!("{u}.attn"));
+        }
     }
-    m.module(k.final_norm, "head.norm");
+    m.module(format!("{prefix}{}", k.final_norm), "head.norm");
     m.module(k.head, "head.fc");
     m
 }
@@ -495,9 +521,10 @@ struct ConvnextKeys<'a> {
     /// its conv `.1`).
     block: &'a dyn Fn(usize, usize) -> String,
     down: &'a dyn Fn(usize) -> String,
-    /// A block's modules (theirs, ours), and its layer scale's key.
+    /// A block's modules (theirs, ours), and its parameters that load flattened (theirs, ours): the
+    /// layer scale, and Hugging Face's `[1, 1, 1, C]` GRN parameters.
     modules: &'a [(&'a str, &'a str)],
-    layer_scale: &'a str,
+    flat: &'a [(&'a str, &'a str)],
 }
 
 fn convnext_layout(depths: [usize; 4], k: ConvnextKeys) -> Layout {
@@ -514,11 +541,9 @@ fn convnext_layout(depths: [usize; 4], k: ConvnextKeys) -> Layout {
         for (theirs, name) in k.modules {
             m.module(format!("{t}.{theirs}"), format!("{ours}.{name}"));
         }
-        m.param(
-            format!("{t}.{}", k.layer_scale),
-            format!("{ours}.layer_scale"),
-            Piece::Flat,
-        );
+        for (theirs, name) in k.flat {
+            m.param(format!("{t}.{theirs}"), format!("{ours}.{name}"), Piece::Flat);
+        }
         if s > 0 && b == 0 {
             m.module(format!("{}.0", (k.down)(s)), format!("{ours}.down.norm"));
             m.module(format!("{}.1", (k.down)(s)), format!("{ours}.down.conv"));
@@ -546,14 +571,16 @@ fn torchvision_convnext_layout(depths: [usize; 4]) -> Layout {
                 ("block.3", "fc1"),
                 ("block.5", "fc2"),
             ],
-            layer_scale: "layer_scale",
+            flat: &[("layer_scale", "layer_scale")],
         },
     )
 }
 
 /// Hugging Face's `ConvNextForImageClassification` (`convnext.embeddings.patch_embeddings`,
-/// `convnext.encoder.stages.0.layers.0.dwconv`, `classifier`), e.g. `facebook/convnext-base-224`;
-/// `prefix` is `convnext.`, or empty for a bare `ConvNextModel`.
+/// `convnext.encoder.stages.0.layers.0.dwconv`, `classifier`), e.g. `facebook/convnext-base-224`,
+/// and `ConvNextV2ForImageClassification` (the same under `convnextv2.`, with `grn` instead of
+/// `layer_scale_parameter`), e.g. `facebook/convnextv2-base-1k-224`; `prefix` is `convnext.`,
+/// `convnextv2.`, or empty for a bare `ConvNextModel` / `ConvNextV2Model`.
 fn hf_convnext_layout(depths: [usize; 4], prefix: &str) -> Layout {
     convnext_layout(
         depths,
@@ -572,7 +599,11 @@ fn hf_convnext_layout(depths: [usize; 4], prefix: &str) -> Layout {
                 ("pwconv1", "fc1"),
                 ("pwconv2", "fc2"),
             ],
-            layer_scale: "layer_scale_parameter",
+            flat: &[
+                ("layer_scale_parameter", "layer_scale"),
+                ("grn.weight", "grn.weight"),
+                ("grn.bias", "grn.bias"),
+            ],
         },
     )
 }
@@ -595,7 +626,7 @@ fn timm_convnext_layout(depths: [usize; 4]) -> Layout {
                 ("mlp.grn", "grn"),
                 ("mlp.fc2", "fc2"),
             ],
-            layer_scale: "gamma",
+            flat: &[("gamma", "layer_scale")],
         },
     )
 }

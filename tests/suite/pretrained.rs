@@ -112,10 +112,9 @@ const CONVNEXT: &[&str] = &["--arch", "convnext-b", "--width", "0.03125"];
 /// timm's ConvNeXt-V2-B reduced the same way (its GRN blocks; timm's own model is the reference).
 const CONVNEXT_V2: &[&str] = &["--arch", "convnext-v2-b", "--width", "0.03125"];
 
-/// torchvision's ViT-B/16 and ConvNeXt-B layouts (reduced), and the same weights in timm's and
-/// Hugging Face's layouts (written by those libraries' own models, which the fixture script
-/// checked give torchvision's logits), and timm's ConvNeXt-V2-B: PyTorch's logits and every
-/// probed layer's features.
+/// torchvision's ViT-B/16 and ConvNeXt-B layouts (reduced) and timm's ConvNeXt-V2-B, and the same
+/// weights in timm's and Hugging Face's layouts (which the fixture script checked give the same
+/// logits in those libraries' own models): PyTorch's logits and every probed layer's features.
 #[test]
 fn reduced_vit_b_16_and_convnexts_match_pytorch_in_every_key_layout() {
     let f = fixtures();
@@ -126,7 +125,11 @@ fn reduced_vit_b_16_and_convnexts_match_pytorch_in_every_key_layout() {
             VIT,
             "vit-reduced",
             2,
-            &["vit-reduced.safetensors", "vit-reduced-timm.safetensors"][..],
+            &[
+                "vit-reduced.safetensors",
+                "vit-reduced-timm.safetensors",
+                "vit-reduced-transformers.safetensors",
+            ][..],
         ),
         (
             CONVNEXT,
@@ -134,7 +137,15 @@ fn reduced_vit_b_16_and_convnexts_match_pytorch_in_every_key_layout() {
             36,
             &["convnext-div32.safetensors", "convnext-div32-transformers.safetensors"],
         ),
-        (CONVNEXT_V2, "convnextv2-div32", 36, &["convnextv2-div32.safetensors"]),
+        (
+            CONVNEXT_V2,
+            "convnextv2-div32",
+            36,
+            &[
+                "convnextv2-div32.safetensors",
+                "convnextv2-div32-transformers.safetensors",
+            ],
+        ),
     ] {
         let input = f.join(format!("{name}-input.npy"));
         let want = tunnelbench::read_npz(&f.join(format!("{name}-expected.npz"))).unwrap();
@@ -336,11 +347,11 @@ fn full_size_resnet_50_vit_b_16_and_convnexts_match_pytorch() {
         return;
     }
     let script = root().join("benches/reference/pretrained_fixtures.py");
-    for (model, arch, name, layers, other) in [
-        ("resnet50", "resnet-50", "resnet50", 49, None),
-        ("vit", "vit-b-16", "vit_b_16", 12, Some("timm")),
-        ("convnext", "convnext-b", "convnext_base", 36, Some("transformers")),
-        ("convnext-v2", "convnext-v2-b", "convnextv2_base", 36, None),
+    for (model, arch, name, layers, others) in [
+        ("resnet50", "resnet-50", "resnet50", 49, &[][..]),
+        ("vit", "vit-b-16", "vit_b_16", 12, &["timm", "transformers"]),
+        ("convnext", "convnext-b", "convnext_base", 36, &["transformers"]),
+        ("convnext-v2", "convnext-v2-b", "convnextv2_base", 36, &["transformers"]),
     ] {
         let scratch = tempdir().unwrap();
         let dir = scratch.path();
@@ -356,10 +367,12 @@ fn full_size_resnet_50_vit_b_16_and_convnexts_match_pytorch() {
         let input = dir.join(format!("{name}-input.npy"));
         let want = tunnelbench::read_npz(&dir.join(format!("{name}-expected.npz"))).unwrap();
         let mut files = vec![format!("{name}.pth"), format!("{name}.safetensors")];
-        match other.map(|lib| format!("{name}-{lib}.safetensors")) {
-            Some(file) if dir.join(&file).exists() => files.push(file),
-            Some(file) => eprintln!("SKIPPED: {file} (its library is not installed)"),
-            None => {}
+        for file in others.iter().map(|lib| format!("{name}-{lib}.safetensors")) {
+            if dir.join(&file).exists() {
+                files.push(file);
+            } else {
+                eprintln!("SKIPPED: {file} (its library is not installed)");
+            }
         }
         for file in files {
             let got = infer(
