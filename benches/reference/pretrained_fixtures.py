@@ -22,7 +22,9 @@ at 32x32; ConvNeXt-B's depths (3, 3, 27, 3) with widths divided by 32 at 64x64, 
 timm's ConvNeXt-V2-B (GRN blocks; timm's model is the reference, torchvision has none). With timm
 (ViT) or transformers (ViT, ConvNeXt, ConvNeXt-V2) installed, the same weights are also written in
 timm's and Hugging Face's key layouts, after checking that those libraries' own models give the
-same logits.
+same logits. With timm, the reduced ViT is also written at 16x16 and 48x48 (a 2x2 and a 6x6 patch
+grid): images, and PyTorch's outputs with the positions resampled by timm's
+`resample_abs_pos_embed`.
 """
 
 import argparse
@@ -213,6 +215,32 @@ def hf_vit_state(model, res, x, logits):
     return state
 
 
+def resampled_vit(model, res, images):
+    """The ViT at `res`x`res`, its positions resampled by timm's `resample_abs_pos_embed` (bicubic,
+    antialiased): a batch of images there, and the logits and probe features."""
+    from timm.layers import resample_abs_pos_embed
+
+    state = model.state_dict()
+    grid = res // model.patch_size
+    state["encoder.pos_embedding"] = resample_abs_pos_embed(state["encoder.pos_embedding"], new_size=[grid, grid], num_prefix_tokens=1)
+    enc = model.encoder
+    layer = enc.layers[0]
+    other = VisionTransformer(
+        image_size=res,
+        patch_size=model.patch_size,
+        num_layers=len(enc.layers),
+        num_heads=layer.self_attention.num_heads,
+        hidden_dim=model.hidden_dim,
+        mlp_dim=layer.mlp[0].out_features,
+        num_classes=model.heads.head.out_features,
+    )
+    other.load_state_dict(state, strict=True)
+    other.eval()
+    x = torch.randn(images, 3, res, res)
+    ref = outputs(other, x, vit_probe_points(other), lambda y: other.encoder.ln(y)[:, 1:].mean(1))
+    return x, ref
+
+
 def hf_convnext_state(model, x, logits):
     """torchvision's ConvNeXt weights in Hugging Face's layout, checked against transformers' model."""
     from transformers import ConvNextConfig, ConvNextForImageClassification
@@ -337,6 +365,15 @@ def main():
             extra = outputs(model, x, names, lambda y: pick(model.encoder.ln(y)))
             ref.update({f"{n}:{tokens}": extra[n] for n in names})
     np.savez(args.out / f"{name}-expected.npz", **{k: v.numpy().astype(np.float32) for k, v in ref.items()})
+    if args.model == "vit" and not args.full:
+        # The same ViT at a finer and a coarser patch grid, its positions resampled as timm does.
+        try:
+            for r in (res // 2, res * 3 // 2):
+                xr, refr = resampled_vit(model, r, args.images)
+                np.save(args.out / f"{name}-{r}-input.npy", xr.numpy().astype(np.float32))
+                np.savez(args.out / f"{name}-{r}-expected.npz", **{k: v.numpy().astype(np.float32) for k, v in refr.items()})
+        except ImportError:
+            print("timm is not installed: no resampled positions written")
     if args.model == "resnet50":
         # A float16 checkpoint, and what PyTorch computes with its (rounded) weights in float32.
         half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}

@@ -49,18 +49,17 @@ impl Filter {
     }
 }
 
-const PRECISION_BITS: u32 = 32 - 8 - 2;
-
-/// Per-output-pixel filter taps: first input index and fixed-point weights.
-struct Taps {
+/// Per-output-pixel filter taps: first input index, count, and weights (`ksize` a pixel).
+struct Taps<W> {
     start: Vec<usize>,
     count: Vec<usize>,
     ksize: usize,
-    weights: Vec<i32>,
+    weights: Vec<W>,
 }
 
-/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for resizing `in_size` to `out_size`.
-fn taps(in_size: usize, out_size: usize, filter: Filter) -> Taps {
+/// Pillow's `precompute_coeffs` for resizing `in_size` to `out_size`: the taps of each output
+/// pixel, normalised to sum to one (the same as PyTorch's antialiased `interpolate`).
+fn coefficients(in_size: usize, out_size: usize, filter: Filter) -> Taps<f64> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
@@ -69,30 +68,79 @@ fn taps(in_size: usize, out_size: usize, filter: Filter) -> Taps {
         start: Vec::with_capacity(out_size),
         count: Vec::with_capacity(out_size),
         ksize,
-        weights: vec![0; out_size * ksize],
+        weights: vec![0.0; out_size * ksize],
     };
     let ss = 1.0 / filterscale;
-    let mut k = vec![0f64; ksize];
     for xx in 0..out_size {
         let center = (xx as f64 + 0.5) * scale;
         // C's (int) truncates toward zero; both bounds are then clamped to the input.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
         let n = xmax.saturating_sub(xmin).min(ksize);
-        let mut total = 0.0;
-        for (x, kx) in k.iter_mut().enumerate().take(n) {
+        let k = &mut t.weights[xx * ksize..xx * ksize + n];
+        for (x, kx) in k.iter_mut().enumerate() {
             *kx = filter.weight((x as f64 + xmin as f64 - center + 0.5) * ss);
-            total += *kx;
         }
-        for (kx, slot) in k.iter().zip(&mut t.weights[xx * ksize..xx * ksize + n]) {
-            let w = if total != 0.0 { kx / total } else { *kx };
-            let f = w * (1u32 << PRECISION_BITS) as f64;
-            *slot = if w < 0.0 { (-0.5 + f) as i32 } else { (0.5 + f) as i32 };
+        let total: f64 = k.iter().sum();
+        if total != 0.0 {
+            k.iter_mut().for_each(|kx| *kx /= total);
         }
         t.start.push(xmin);
         t.count.push(n);
     }
     t
+}
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// The taps in Pillow's fixed point (`normalize_coeffs_8bpc`).
+fn taps(in_size: usize, out_size: usize, filter: Filter) -> Taps<i32> {
+    let t = coefficients(in_size, out_size, filter);
+    let weights = t
+        .weights
+        .iter()
+        .map(|&w| {
+            let f = w * (1u32 << PRECISION_BITS) as f64;
+            if w < 0.0 { (-0.5 + f) as i32 } else { (0.5 + f) as i32 }
+        })
+        .collect();
+    Taps {
+        start: t.start,
+        count: t.count,
+        ksize: t.ksize,
+        weights,
+    }
+}
+
+/// Resizes `c` planes of `h x w` floats to `out_h x out_w`, width first, with the taps of
+/// [`resize_u8`] in f64 and no rounding between the passes.
+pub fn resize_f32(src: &[f32], c: usize, h: usize, w: usize, out_h: usize, out_w: usize, filter: Filter) -> Vec<f32> {
+    debug_assert_eq!(src.len(), c * h * w);
+    let (tw, th) = (coefficients(w, out_w, filter), coefficients(h, out_h, filter));
+    let sum = |t: &Taps<f64>, i: usize, value: &dyn Fn(usize) -> f32| {
+        let k = &t.weights[i * t.ksize..i * t.ksize + t.count[i]];
+        k.iter()
+            .enumerate()
+            .map(|(j, &kj)| value(t.start[i] + j) as f64 * kj)
+            .sum::<f64>()
+    };
+    let mut rows = vec![0f32; c * h * out_w];
+    for (r, row) in rows.chunks_exact_mut(out_w).enumerate() {
+        let line = &src[r * w..(r + 1) * w];
+        for (xx, o) in row.iter_mut().enumerate() {
+            *o = sum(&tw, xx, &|x| line[x]) as f32;
+        }
+    }
+    let mut out = vec![0f32; c * out_h * out_w];
+    for (p, plane) in out.chunks_exact_mut(out_h * out_w).enumerate() {
+        let rows = &rows[p * h * out_w..(p + 1) * h * out_w];
+        for (yy, row) in plane.chunks_exact_mut(out_w).enumerate() {
+            for (xx, o) in row.iter_mut().enumerate() {
+                *o = sum(&th, yy, &|y| rows[y * out_w + xx]) as f32;
+            }
+        }
+    }
+    out
 }
 
 fn clip8(acc: i64) -> u8 {

@@ -72,6 +72,10 @@ pub struct ArchSpec {
     /// projection head of a self-supervised checkpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_keys: Vec<String>,
+    /// ViT only: a checkpoint's learned positions for another patch grid than the resolution's are
+    /// resampled to it (bicubic, antialiased, as timm does) instead of refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resample_positions: bool,
 }
 
 /// Which tokens a ViT block's probe feature averages.
@@ -177,6 +181,7 @@ impl ArchSpec {
             weights: None,
             key_prefix: None,
             ignore_keys: Vec::new(),
+            resample_positions: false,
         }
     }
 
@@ -264,9 +269,11 @@ impl ArchSpec {
                 self.name, self.width
             )));
         }
-        if family != Family::Vit && (self.heads.is_some() || self.patch.is_some() || self.probe_tokens.is_some()) {
+        if family != Family::Vit
+            && (self.heads.is_some() || self.patch.is_some() || self.probe_tokens.is_some() || self.resample_positions)
+        {
             return Err(Error::usage(format!(
-                "architecture `{}`: heads/patch/probe_tokens apply to ViTs only",
+                "architecture `{}`: heads/patch/probe_tokens/resample_positions apply to ViTs only",
                 self.name
             )));
         }

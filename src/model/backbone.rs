@@ -185,6 +185,20 @@ impl Backbone {
         self.units.len()
     }
 
+    /// The side of the patch grid of a ViT's learned positions (`[1, 1 + grid², dim]`, a class
+    /// token first); none without learned positions.
+    pub fn position_grid(&self) -> Option<usize> {
+        let Some(Stem::Patch(PatchStem {
+            positions: Some(p),
+            class_token: Some(_),
+            ..
+        })) = &self.stem
+        else {
+            return None;
+        };
+        Some(((p.shape().dims::<3>()[1] - 1) as f64).sqrt().round() as usize)
+    }
+
     /// Output channels (or embedding dim) of unit `k` (0-based).
     fn unit_channels(&self, k: usize) -> usize {
         match &self.units[k] {

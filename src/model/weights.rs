@@ -11,10 +11,11 @@ use burn::store::{
     ApplyError, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
 };
-use burn::tensor::DType;
+use burn::tensor::{DType, TensorData};
 
 use super::arch::{ArchSpec, Resolved};
 use super::backbone::Backbone;
+use crate::data::transform::{Filter, resize_f32};
 use crate::error::{Error, Result};
 
 /// The tensors of a checkpoint file, by key (a `key_prefix` stripped).
@@ -96,17 +97,20 @@ impl Checkpoint {
         let layout = self.layout(spec)?;
         let err = |msg: String| Error::input(&self.path, msg);
         let mut renamed = Vec::new();
+        let grid = spec.resample_positions.then(|| model.position_grid()).flatten();
         for (key, tensor) in self.loaded() {
             for target in layout.targets(key) {
                 if !with_head && target.path.starts_with("head.") {
                     continue;
                 }
-                renamed.push(
-                    target
-                        .piece
-                        .cut(tensor, &target.path)
-                        .map_err(|e| err(format!("tensor `{key}`: {e}")))?,
-                );
+                let mut t = target
+                    .piece
+                    .cut(tensor, &target.path)
+                    .map_err(|e| err(format!("tensor `{key}`: {e}")))?;
+                if let Some(grid) = grid.filter(|_| target.path == "stem.positions") {
+                    t = resample_positions(t, grid).map_err(|e| err(format!("tensor `{key}`: {e}")))?;
+                }
+                renamed.push(t);
             }
         }
         let adapter: Box<dyn ModuleAdapter> = Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
@@ -119,7 +123,8 @@ impl Checkpoint {
                     ("stem.positions", Resolved::Vit { patch, .. }) => {
                         let grid = (found.as_slice().get(1).map_or(1, |t| t.saturating_sub(1)) as f64).sqrt();
                         format!(
-                            " (its positions fit {0}x{0} images; give images of that size)",
+                            " (its positions fit {0}x{0} images; give images of that size, or set \
+                             `model.resample_positions = true` to resample them)",
                             grid.round() as usize * patch
                         )
                     }
@@ -199,6 +204,51 @@ impl Checkpoint {
         }
         Ok(layout)
     }
+}
+
+/// ViT positions `[1, 1 + g², d]` (the class token's first) resampled to `[1, 1 + grid², d]`: the
+/// `g × g` grid, each of the `d` channels a plane, bicubic with antialiasing (timm's
+/// `resample_abs_pos_embed`, PyTorch's `interpolate(..., mode="bicubic", antialias=True)`); the
+/// class token's position is kept. The same tensor when the grids agree.
+fn resample_positions(t: PackTensor, grid: usize) -> std::result::Result<PackTensor, String> {
+    let [1, tokens, d] = t.shape.as_slice()[..] else {
+        return Err(format!(
+            "positions of shape {:?}, not [1, tokens, dim]",
+            t.shape.as_slice()
+        ));
+    };
+    let g = (tokens.saturating_sub(1) as f64).sqrt().round() as usize;
+    if g * g + 1 != tokens {
+        return Err(format!(
+            "{} positions after the class token's are no square grid: cannot resample them",
+            tokens.saturating_sub(1)
+        ));
+    }
+    if g == grid {
+        return Ok(t);
+    }
+    let (name, dtype, shape) = (t.name.clone(), t.dtype, t.shape.clone());
+    let bytes = t.into_bytes().map_err(|e| e.to_string())?;
+    let values: Vec<f32> = TensorData::from_bytes(bytes, shape, dtype)
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| format!("{e:?}"))?;
+    // Token-major [g², d] to channel planes [d, g, g], resampled, and back.
+    let planes: Vec<f32> = (0..d * g * g)
+        .map(|i| values[(1 + i % (g * g)) * d + i / (g * g)])
+        .collect();
+    let resized = resize_f32(&planes, d, g, g, grid, grid, Filter::Bicubic);
+    let n = grid * grid;
+    let mut out = values[..d].to_vec();
+    out.extend((0..n * d).map(|i| resized[(i % d) * n + i / d]));
+    let bytes = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok(PackTensor::new(
+        name,
+        DType::F32,
+        vec![1, 1 + n, d],
+        None,
+        Bytes::from_bytes_vec(bytes),
+    ))
 }
 
 /// The part of a checkpoint tensor that one backbone parameter takes.

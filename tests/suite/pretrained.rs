@@ -183,6 +183,31 @@ fn reduced_vit_b_16_and_convnexts_match_pytorch_in_every_key_layout() {
     }
 }
 
+/// With `resample_positions`, the reduced ViT's 4×4 grid of positions in every layout resampled to
+/// 2×2 and 6×6 (16² and 48² images) gives what PyTorch gives with the positions resampled by
+/// timm's `resample_abs_pos_embed` (the fixture script; without antialiasing the logits would
+/// differ by 4.5% and 0.8%).
+#[test]
+fn vit_positions_resample_to_other_resolutions_as_timm_does() {
+    let f = fixtures();
+    let scratch = tempdir().unwrap();
+    let arch = [VIT, &["--model", "resample_positions=true"]].concat();
+    for res in [16, 48] {
+        let want = tunnelbench::read_npz(&f.join(format!("vit-reduced-{res}-expected.npz"))).unwrap();
+        for layout in ["", "-timm", "-transformers"] {
+            let got = infer(
+                &arch,
+                &f.join(format!("vit-reduced{layout}.safetensors")),
+                &f.join(format!("vit-reduced-{res}-input.npy")),
+                &scratch.path().join(format!("{res}{layout}.npz")),
+                &["--layers"],
+            );
+            assert_eq!(got.len(), 3);
+            assert_matches(&got, &want, 1e-3);
+        }
+    }
+}
+
 /// A copy of the fixture's `.safetensors` with the tensor `from` renamed `to`.
 fn renamed(dir: &Path, from: &str, to: &str) -> PathBuf {
     let bytes = std::fs::read(fixtures().join("resnet50-div16.safetensors")).unwrap();
@@ -260,7 +285,16 @@ fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
             "tensor `encoder.pos_embedding` has shape [1, 17, 64]",
             "needs [1, 65, 64]",
             "fit 32x32 images",
+            "model.resample_positions = true",
         ],
+    );
+    refused(
+        &try_infer(
+            &["--arch", "resnet-50", "--model", "resample_positions=true"],
+            &pth,
+            &[],
+        ),
+        &["resample_positions apply to ViTs only"],
     );
     // A missing and an unexpected tensor.
     let missing = renamed(dir, "layer4.2.bn3.running_var", "layer4.2.bn3.running_vr");
