@@ -134,78 +134,82 @@ def reduced_convnext():
     return ConvNeXt(setting, stochastic_depth_prob=0.0, num_classes=10)
 
 
+def checked(other, state, x, logits, name):
+    """`state` loaded into another library's model `other`, which must give `logits` on `x`."""
+    state = {k: v.detach().contiguous() for k, v in state.items()}
+    other.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        out = other.eval()(x)
+    assert torch.allclose(getattr(out, "logits", out), logits, atol=1e-4, rtol=1e-4), f"{name} disagrees"
+    return state
+
+
+def renamed_vit(model, top, block, modules, qkv):
+    """torchvision's ViT weights under another library's key names. `top`: the class token, the
+    positions, the patch conv, the final LayerNorm and the classifier; block i is `block.format(i)`,
+    `modules` its ln_1, ln_2, attention output, mlp.0 and mlp.3; `qkv(b, weight, bias)` the entries
+    of block `b`'s query/key/value projection."""
+    enc = model.encoder
+    cls, pos, proj, norm, head = top
+    state = {cls: model.class_token, pos: enc.pos_embedding}
+    for name, m in [(proj, model.conv_proj), (norm, enc.ln), (head, model.heads.head)]:
+        state[f"{name}.weight"], state[f"{name}.bias"] = m.weight, m.bias
+    for i, layer in enumerate(enc.layers):
+        b, attn = block.format(i), layer.self_attention
+        for name, m in zip(modules, [layer.ln_1, layer.ln_2, attn.out_proj, layer.mlp[0], layer.mlp[3]]):
+            state[f"{b}.{name}.weight"], state[f"{b}.{name}.bias"] = m.weight, m.bias
+        state.update(qkv(b, attn.in_proj_weight, attn.in_proj_bias))
+    return {k: v.detach().contiguous() for k, v in state.items()}
+
+
 def timm_vit_state(model, res, x, logits):
     """torchvision's ViT weights in timm's layout, checked against timm's own model."""
     import timm
 
-    enc = model.encoder
-    state = {
-        "cls_token": model.class_token,
-        "pos_embed": enc.pos_embedding,
-        "patch_embed.proj.weight": model.conv_proj.weight,
-        "patch_embed.proj.bias": model.conv_proj.bias,
-        "norm.weight": enc.ln.weight,
-        "norm.bias": enc.ln.bias,
-        "head.weight": model.heads.head.weight,
-        "head.bias": model.heads.head.bias,
-    }
-    for i, layer in enumerate(enc.layers):
-        b = f"blocks.{i}"
-        for ours, theirs in [("norm1", layer.ln_1), ("norm2", layer.ln_2), ("attn.proj", layer.self_attention.out_proj), ("mlp.fc1", layer.mlp[0]), ("mlp.fc2", layer.mlp[3])]:
-            state[f"{b}.{ours}.weight"] = theirs.weight
-            state[f"{b}.{ours}.bias"] = theirs.bias
-        state[f"{b}.attn.qkv.weight"] = layer.self_attention.in_proj_weight
-        state[f"{b}.attn.qkv.bias"] = layer.self_attention.in_proj_bias
-    dim, depth = model.hidden_dim, len(enc.layers)
-    heads = enc.layers[0].self_attention.num_heads
+    state = renamed_vit(
+        model,
+        ["cls_token", "pos_embed", "patch_embed.proj", "norm", "head"],
+        "blocks.{}",
+        ["norm1", "norm2", "attn.proj", "mlp.fc1", "mlp.fc2"],
+        lambda b, w, bias: {f"{b}.attn.qkv.weight": w, f"{b}.attn.qkv.bias": bias},
+    )
+    dim, depth = model.hidden_dim, len(model.encoder.layers)
+    heads = model.encoder.layers[0].self_attention.num_heads
     t = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=res, patch_size=model.patch_size, embed_dim=dim, depth=depth, num_heads=heads, num_classes=model.heads.head.out_features)
-    state = {k: v.detach().contiguous() for k, v in state.items()}
-    t.load_state_dict(state, strict=True)
-    with torch.no_grad():
-        assert torch.allclose(t.eval()(x), logits, atol=1e-4, rtol=1e-4), "timm's ViT disagrees"
-    return state
+    return checked(t, state, x, logits, "timm's ViT")
 
 
 def hf_vit_state(model, res, x, logits):
     """torchvision's ViT weights in Hugging Face's layout, checked against transformers' model."""
     from transformers import ViTConfig, ViTForImageClassification
 
-    enc = model.encoder
-    state = {
-        "vit.embeddings.cls_token": model.class_token,
-        "vit.embeddings.position_embeddings": enc.pos_embedding,
-        "vit.embeddings.patch_embeddings.projection.weight": model.conv_proj.weight,
-        "vit.embeddings.patch_embeddings.projection.bias": model.conv_proj.bias,
-        "vit.layernorm.weight": enc.ln.weight,
-        "vit.layernorm.bias": enc.ln.bias,
-        "classifier.weight": model.heads.head.weight,
-        "classifier.bias": model.heads.head.bias,
-    }
     dim = model.hidden_dim
-    for i, layer in enumerate(enc.layers):
-        b = f"vit.encoder.layer.{i}"
-        attn = layer.self_attention
-        for ours, theirs in [("layernorm_before", layer.ln_1), ("layernorm_after", layer.ln_2), ("attention.output.dense", attn.out_proj), ("intermediate.dense", layer.mlp[0]), ("output.dense", layer.mlp[3])]:
-            state[f"{b}.{ours}.weight"] = theirs.weight
-            state[f"{b}.{ours}.bias"] = theirs.bias
-        for j, part in enumerate(["query", "key", "value"]):
-            state[f"{b}.attention.attention.{part}.weight"] = attn.in_proj_weight[j * dim : (j + 1) * dim]
-            state[f"{b}.attention.attention.{part}.bias"] = attn.in_proj_bias[j * dim : (j + 1) * dim]
+
+    def qkv(b, w, bias):
+        parts = enumerate(["query", "key", "value"])
+        return {f"{b}.attention.attention.{p}.{leaf}": t[j * dim : (j + 1) * dim] for j, p in parts for leaf, t in [("weight", w), ("bias", bias)]}
+
+    # The key names of the files on the hub (`google/vit-base-patch16-224`, `facebook/dino-vitb16`),
+    # which transformers 5 renames as it loads them: they are loaded as it loads a downloaded model.
+    state = renamed_vit(
+        model,
+        ["vit.embeddings.cls_token", "vit.embeddings.position_embeddings", "vit.embeddings.patch_embeddings.projection", "vit.layernorm", "classifier"],
+        "vit.encoder.layer.{}",
+        ["layernorm_before", "layernorm_after", "attention.output.dense", "intermediate.dense", "output.dense"],
+        qkv,
+    )
+    layer = model.encoder.layers[0]
     # LayerNorm epsilon as torchvision's (the hub's ViT configs say 1e-12).
     config = ViTConfig(
         hidden_size=dim,
-        num_hidden_layers=len(enc.layers),
-        num_attention_heads=enc.layers[0].self_attention.num_heads,
-        intermediate_size=enc.layers[0].mlp[0].out_features,
+        num_hidden_layers=len(model.encoder.layers),
+        num_attention_heads=layer.self_attention.num_heads,
+        intermediate_size=layer.mlp[0].out_features,
         image_size=res,
         patch_size=model.patch_size,
         layer_norm_eps=1e-6,
         num_labels=model.heads.head.out_features,
     )
-    state = {k: v.detach().contiguous() for k, v in state.items()}
-    # These are the key names of the files on the hub (`google/vit-base-patch16-224`,
-    # `facebook/dino-vitb16`), which transformers 5 renames as it loads them: load them as it
-    # loads a downloaded model.
     with tempfile.TemporaryDirectory() as d:
         save_file(state, f"{d}/model.safetensors", metadata={"format": "pt"})
         config.save_pretrained(d)
@@ -273,12 +277,7 @@ def hf_convnext_state(model, x, logits):
             state[f"{t}.layers.{b}.layer_scale_parameter"] = block.layer_scale.reshape(-1)
     # The final LayerNorm's epsilon as torchvision's (the hub's convnext-base-224 says 1e-12).
     config = ConvNextConfig(hidden_sizes=widths, depths=depths, num_labels=model.classifier[2].out_features, layer_norm_eps=1e-6)
-    hf = ConvNextForImageClassification(config)
-    state = {k: v.detach().contiguous() for k, v in state.items()}
-    hf.load_state_dict(state, strict=True)
-    with torch.no_grad():
-        assert torch.allclose(hf.eval()(x).logits, logits, atol=1e-4, rtol=1e-4), "transformers' ConvNeXt disagrees"
-    return state
+    return checked(ConvNextForImageClassification(config), state, x, logits, "transformers' ConvNeXt")
 
 
 def hf_convnextv2_state(model, x, logits):
@@ -305,12 +304,7 @@ def hf_convnextv2_state(model, x, logits):
     depths = [len(model.stages[s].blocks) for s in range(4)]
     # The final LayerNorm's epsilon as timm's (the hub's convnextv2 configs say 1e-12).
     config = ConvNextV2Config(hidden_sizes=widths, depths=depths, num_labels=model.head.fc.out_features, layer_norm_eps=1e-6)
-    hf = ConvNextV2ForImageClassification(config)
-    state = {k: v.detach().contiguous() for k, v in state.items()}
-    hf.load_state_dict(state, strict=True)
-    with torch.no_grad():
-        assert torch.allclose(hf.eval()(x).logits, logits, atol=1e-4, rtol=1e-4), "transformers' ConvNeXt-V2 disagrees"
-    return state
+    return checked(ConvNextV2ForImageClassification(config), state, x, logits, "transformers' ConvNeXt-V2")
 
 
 def main():
