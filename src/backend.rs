@@ -55,6 +55,11 @@ impl BackendKind {
         }
     }
 
+    /// Whether it computes on the CPU (flex, ndarray, tch).
+    pub fn is_cpu(self) -> bool {
+        !matches!(self, BackendKind::Wgpu | BackendKind::Cuda)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             BackendKind::Flex => "CPU, pure Rust (SIMD + rayon); the default",

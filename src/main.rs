@@ -70,7 +70,11 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Bench(args) => {
             let kinds: Vec<BackendKind> = if args.backends.is_empty() {
-                vec![BackendKind::Flex, BackendKind::Ndarray]
+                tunnelbench::BACKENDS
+                    .iter()
+                    .copied()
+                    .filter(|k| k.is_compiled() && k.is_cpu())
+                    .collect()
             } else {
                 args.backends
                     .iter()

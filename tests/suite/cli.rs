@@ -97,6 +97,27 @@ fn bench_json_reports_the_stages_of_a_training_step() {
             assert!(secs.is_some_and(|v| v > 0.0), "{arch} {stage}: {row}");
         }
     }
+    // Without `--backend`, every CPU backend compiled in (flex alone in a default build).
+    let o = run(&[
+        "bench", "--arch", "vggm-11", "--width", "0.0625", "--batch", "4", "--steps", "1", "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("bench prints JSON");
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["backend"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = [
+        ("flex", true),
+        ("ndarray", cfg!(feature = "ndarray")),
+        ("tch", cfg!(feature = "tch")),
+    ]
+    .into_iter()
+    .filter_map(|(name, compiled)| compiled.then_some(name))
+    .collect();
+    assert_eq!(names, want);
     // Five 2×2 max-pools need at least 32 pixels.
     let o = run(&["bench", "--arch", "vggm-11", "--resolution", "16"]);
     refused(&o, &["--resolution 16 is below what `vggm-11` accepts (32)"]);
