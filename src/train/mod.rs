@@ -109,8 +109,9 @@ impl TrainConfig {
         if self.epochs > 1_000_000 {
             return bad(format!("epochs must be at most 1000000, got {}", self.epochs));
         }
-        if self.batch == 0 {
-            return bad("batch must be > 0".into());
+        if self.batch < 2 {
+            // A batch of one is skipped (its batch statistics are undefined): nothing would train.
+            return bad(format!("batch must be at least 2, got {}", self.batch));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!("lr must be > 0, got {}", self.lr));
@@ -383,6 +384,13 @@ pub fn train(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
+    if train_ds.len() < 2 {
+        return Err(Error::usage(format!(
+            "train: `{}` has {} training image(s); a training step needs at least 2",
+            train_ds.name,
+            train_ds.len()
+        )));
+    }
     let (cfg, max_steps) = &cfg.in_epochs(train_ds.len());
     let ad = device.clone().autodiff();
     let mut optim = extras.optimizer.take().unwrap_or_else(|| match cfg.optimizer {

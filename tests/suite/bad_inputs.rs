@@ -294,7 +294,19 @@ const EDITS: &[(&str, &str, &str, &[&str])] = &[
     // Negative and zero values.
     ("epochs_negative", "epochs = 1", "epochs = -1", &["train.epochs"]),
     ("epochs_zero", "epochs = 1", "epochs = 0", &["epochs must be > 0"]),
-    ("batch_zero", "batch = 8", "batch = 0", &["batch must be > 0"]),
+    (
+        "batch_zero",
+        "batch = 8",
+        "batch = 0",
+        &["train", "batch must be at least 2, got 0"],
+    ),
+    // A batch of one would skip every step and train nothing.
+    (
+        "batch_one",
+        "batch = 8",
+        "batch = 1",
+        &["train", "batch must be at least 2, got 1"],
+    ),
     ("lr_negative", "lr = 3e-3", "lr = -0.1", &["lr must be > 0", "-0.1"]),
     ("lr_nan", "lr = 3e-3", "lr = nan", &["lr must be > 0", "NaN"]),
     (
