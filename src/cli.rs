@@ -192,7 +192,7 @@ pub struct BenchArgs {
     /// Width multiplier.
     #[arg(long, default_value_t = 0.25)]
     pub width: f64,
-    /// Batch size.
+    /// Batch size (at least 2).
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Input resolution.
@@ -201,7 +201,7 @@ pub struct BenchArgs {
     /// Classes of the head.
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
-    /// Timed training steps per backend (after one warm-up step).
+    /// Timed training steps per backend (after one warm-up step; at least 1).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
     /// Print JSON instead of a table.

@@ -88,10 +88,16 @@ fn dispatch(command: Command) -> Result<()> {
                 classes: args.classes,
                 steps: args.steps,
             };
-            let min_res = spec.arch.min_resolution()?;
-            if spec.resolution < min_res {
+            if spec.batch < 2 || spec.steps == 0 {
                 return Err(Error::usage(format!(
-                    "--resolution {} is below what `{}` accepts ({min_res})",
+                    "--batch must be at least 2 and --steps at least 1, got {} and {}",
+                    spec.batch, spec.steps
+                )));
+            }
+            let accepted = spec.arch.resolutions()?;
+            if !accepted.contains(&spec.resolution) {
+                return Err(Error::usage(format!(
+                    "--resolution {} is outside what `{}` accepts ({accepted:?})",
                     spec.resolution, spec.arch.name
                 )));
             }

@@ -423,14 +423,16 @@ impl ArchSpec {
         })
     }
 
-    /// The smallest input resolution the architecture accepts.
-    pub fn min_resolution(&self) -> Result<usize> {
-        Ok(match self.resolve()? {
+    /// The input resolutions the architecture accepts: from the smallest its downsampling allows
+    /// to 1024.
+    pub fn resolutions(&self) -> Result<std::ops::RangeInclusive<usize>> {
+        let min = match self.resolve()? {
             Resolved::Vgg { items } => 1 << items.iter().filter(|i| matches!(i, VggItem::Pool)).count(),
             Resolved::Resnet { .. } => 32,
             Resolved::Vit { patch, .. } => patch,
             Resolved::Convnext { .. } => 32,
             Resolved::Mlp { .. } => 1,
-        })
+        };
+        Ok(min..=1024)
     }
 }

@@ -125,10 +125,10 @@ pub fn validate(s: &Scenario) -> Result<()> {
         )));
     }
     s.model.resolve()?;
-    let min_res = s.model.min_resolution()?;
-    if s.resolution < min_res || s.resolution > 1024 {
+    let accepted = s.model.resolutions()?;
+    if !accepted.contains(&s.resolution) {
         return Err(Error::usage(format!(
-            "key `resolution`: {} is outside what `{}` accepts ({min_res}..=1024)",
+            "key `resolution`: {} is outside what `{}` accepts ({accepted:?})",
             s.resolution, s.model.name
         )));
     }

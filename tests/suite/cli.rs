@@ -118,9 +118,18 @@ fn bench_json_reports_the_stages_of_a_training_step() {
     .filter_map(|(name, compiled)| compiled.then_some(name))
     .collect();
     assert_eq!(names, want);
+    for (flag, value) in [("--batch", "0"), ("--batch", "1"), ("--steps", "0")] {
+        let o = run(&["bench", "--arch", "vggm-11", "--width", "0.0625", flag, value]);
+        refused(&o, &["--batch must be at least 2 and --steps at least 1"]);
+    }
     // Five 2×2 max-pools need at least 32 pixels.
     let o = run(&["bench", "--arch", "vggm-11", "--resolution", "16"]);
-    refused(&o, &["--resolution 16 is below what `vggm-11` accepts (32)"]);
+    refused(&o, &["--resolution 16 is outside what `vggm-11` accepts (32..=1024)"]);
+    let o = run(&["bench", "--arch", "vggm-11", "--resolution", "100000"]);
+    refused(
+        &o,
+        &["--resolution 100000 is outside what `vggm-11` accepts (32..=1024)"],
+    );
 }
 
 #[test]
