@@ -36,7 +36,12 @@ pub(super) fn build(
                 train: id.split.train.clone(),
                 test: id.split.test.clone(),
             };
-            (class_incremental(&split, &spec)?, id.n_classes, vec![id.label.clone()])
+            let key = match spec {
+                TaskSpec::Explicit(_) => "key `continual.task_classes`",
+                TaskSpec::Uniform { .. } => "key `continual.tasks` and `classes_per_task`",
+            };
+            let tasks = class_incremental(&split, &spec).map_err(|e| e.context(key))?;
+            (tasks, id.n_classes, vec![id.label.clone()])
         }
         Sequence::Datasets => {
             let mut later = Vec::new();

@@ -197,11 +197,13 @@ pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>
         eprintln!("moved the earlier run in {} to {}", out.display(), to.display());
     }
     run::check_writable(out)?;
+    // A mistake found only as the run goes (too few classes for the tasks, say) is the scenario's.
     if sc.replicates > 1 {
         run_replicates(sc, path, out, shard, opts)
     } else {
         run_once(sc, path, out, opts)
     }
+    .map_err(|e| e.in_file(path))
 }
 
 /// The replicates of `shard` (all when `None`), then the aggregates once every replicate is done.

@@ -339,6 +339,14 @@ impl ContinualConfig {
         if self.strategies.is_empty() {
             return bad("strategies`: at least one strategy".into());
         }
+        if let Some((i, s)) = self
+            .strategies
+            .iter()
+            .enumerate()
+            .find(|(i, s)| self.strategies[..*i].contains(s))
+        {
+            return bad(format!("strategies[{i}]`: `{}` is listed twice", s.name()));
+        }
         if let Some(s) = self.strategies.iter().find(|s| s.replays())
             && self.replay_buffer == 0
         {
@@ -394,8 +402,16 @@ impl ContinualConfig {
                 _ => {}
             }
         }
-        if self.swap.is_some() && self.n_tasks() != 2 {
-            return bad("swap`: the swap protocol needs exactly 2 tasks".into());
+        if let Some(swap) = &self.swap {
+            if self.n_tasks() != 2 {
+                return bad("swap`: the swap protocol needs exactly 2 tasks".into());
+            }
+            if swap.finetune_epochs == 0 || !(swap.finetune_lr > 0.0 && swap.finetune_lr.is_finite()) {
+                return bad(format!(
+                    "swap`: finetune_epochs must be > 0 and finetune_lr > 0, got {} and {}",
+                    swap.finetune_epochs, swap.finetune_lr
+                ));
+            }
         }
         for a in &self.architectures {
             a.resolve()?;

@@ -921,3 +921,38 @@ fn diverging_training_is_exit_2_without_results() {
     let written = entry_names(&out);
     assert!(written.is_empty(), "files written after divergence: {written:?}");
 }
+
+/// Impossible `[continual]` settings, including those found only once the data is loaded, are
+/// exit code 2 naming the scenario file and the key, with no result files.
+#[test]
+fn impossible_continual_settings_name_the_file_and_key() {
+    let tmp = tempdir().unwrap();
+    let scenario = crate::common::root().join("scenarios/cl-quick.toml");
+    for (i, (set, want)) in [
+        (
+            "continual.strategies=[\"finetune\", \"ewc\", \"finetune\"]",
+            "key `continual.strategies[2]`: `finetune` is listed twice",
+        ),
+        (
+            "continual.swap={finetune_epochs = 0, finetune_lr = 1e-3}",
+            "key `continual.swap`: finetune_epochs must be > 0",
+        ),
+        (
+            "continual.classes_per_task=6",
+            "key `continual.tasks` and `classes_per_task`: 2 tasks x 6 classes need 12 classes; the data has 10",
+        ),
+        (
+            "continual.tasks=3",
+            "key `continual.swap`: the swap protocol needs exactly 2 tasks",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp.path().join(format!("out{i}"));
+        let o = run_to(&scenario, &out, &["--quiet", "--set", "replicates=1", "--set", set]);
+        crate::common::refused(&o, &["cl-quick.toml", want]);
+        let written = entry_names(&out);
+        assert!(written.is_empty(), "{set}: files written: {written:?}");
+    }
+}
