@@ -342,10 +342,18 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
         }
     }
 
-    let spec = study.spec.as_ref().map(|s| {
-        let p = path.parent().unwrap_or(Path::new(".")).join(s);
-        std::fs::canonicalize(&p).unwrap_or(p)
-    });
+    // The comparison spec is read now, so that a bad one stops the study before its runs, not
+    // at the analysis after them.
+    let spec = match &study.spec {
+        Some(s) => {
+            let p = path.parent().unwrap_or(Path::new(".")).join(s);
+            let p = std::fs::canonicalize(&p).unwrap_or(p);
+            tunnelbench_stats::study::ComparisonSpec::load(&p)
+                .map_err(|e| Error::from(e).context("key `study.spec`").in_file(path))?;
+            Some(p)
+        }
+        None => None,
+    };
     let mut configs: Vec<PlannedRun> = Vec::new();
     for (index, (variables, sets)) in combos.into_iter().enumerate() {
         let what = variables

@@ -81,6 +81,17 @@ fn plan_rejects_bad_study_sections() {
     .unwrap();
     let o = run(&["plan", s(&p)]);
     assert!(text(&o.stdout).contains(": 3 runs"), "{}", text(&o.stdout));
+    // The comparison spec is read before any run: missing, or without comparisons.
+    let p = dir.path().join("spec.toml");
+    std::fs::write(dir.path().join("empty-spec.toml"), "name = \"none\"\n").unwrap();
+    std::fs::write(&p, &base).unwrap();
+    for (spec, want) in [
+        ("nope.toml", "nope.toml: No such file"),
+        ("empty-spec.toml", "empty-spec.toml: no [[comparison]] entries"),
+    ] {
+        let o = run(&["plan", s(&p), "--set", &format!("study.spec=\"{spec}\"")]);
+        refused(&o, &[want]);
+    }
     // A single-run scenario has no plan.
     let o = run(&[
         "plan",
