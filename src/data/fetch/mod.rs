@@ -380,6 +380,11 @@ pub fn write_subset(
     seed: u64,
     out_dir: &Path,
 ) -> Result<Manifest> {
+    if n_train_per_class == 0 || n_test_per_class == 0 {
+        return Err(Error::usage(format!(
+            "--train-per-class and --test-per-class must be at least 1, got {n_train_per_class} and {n_test_per_class}"
+        )));
+    }
     split.validate()?;
     let train = split
         .train
@@ -447,8 +452,13 @@ mod tests {
         let out2 = tmp.path().join("sub2");
         let m2 = write_subset(&split, 4, 2, 1, &out2).unwrap();
         assert_eq!(m.files, m2.files);
-        // Too many per class.
+        // Too many per class, or none.
         assert!(write_subset(&split, 7, 1, 1, &tmp.path().join("x")).is_err());
+        let e = write_subset(&split, 0, 0, 1, &tmp.path().join("y")).unwrap_err();
+        assert!(
+            e.to_string().contains("must be at least 1") && !tmp.path().join("y").exists(),
+            "{e}"
+        );
         // Corruption is detected.
         std::fs::write(out.join(FILES[1]), b"tampered").unwrap();
         let e = load_dir(&out).unwrap_err().to_string();
