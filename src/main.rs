@@ -94,13 +94,9 @@ fn dispatch(command: Command) -> Result<()> {
                     spec.batch, spec.steps
                 )));
             }
-            let accepted = spec.arch.resolutions()?;
-            if !accepted.contains(&spec.resolution) {
-                return Err(Error::usage(format!(
-                    "--resolution {} is outside what `{}` accepts ({accepted:?})",
-                    spec.resolution, spec.arch.name
-                )));
-            }
+            spec.arch
+                .check_resolution(spec.resolution)
+                .map_err(|e| e.context("--resolution"))?;
             let mut results = Vec::new();
             for kind in kinds {
                 let r = tunnelbench::run_bench(kind, &spec)?;

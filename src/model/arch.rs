@@ -423,16 +423,30 @@ impl ArchSpec {
         })
     }
 
-    /// The input resolutions the architecture accepts: from the smallest its downsampling allows
-    /// to 1024.
-    pub fn resolutions(&self) -> Result<std::ops::RangeInclusive<usize>> {
-        let min = match self.resolve()? {
-            Resolved::Vgg { items } => 1 << items.iter().filter(|i| matches!(i, VggItem::Pool)).count(),
+    /// Whether the architecture takes images of `resolution`²: from the smallest its downsampling
+    /// allows to 1024, and for a ViT a whole number of patches (a remainder would be cut off).
+    /// The error says why not, after the resolution.
+    pub fn check_resolution(&self, resolution: usize) -> Result<()> {
+        let resolved = self.resolve()?;
+        let min = match resolved {
+            Resolved::Vgg { ref items } => 1 << items.iter().filter(|i| matches!(i, VggItem::Pool)).count(),
             Resolved::Resnet { .. } => 32,
             Resolved::Vit { patch, .. } => patch,
             Resolved::Convnext { .. } => 32,
             Resolved::Mlp { .. } => 1,
         };
-        Ok(min..=1024)
+        if !(min..=1024).contains(&resolution) {
+            return Err(Error::usage(format!(
+                "{resolution} is outside what `{}` accepts ({min}..=1024)",
+                self.name
+            )));
+        }
+        match resolved {
+            Resolved::Vit { patch, .. } if !resolution.is_multiple_of(patch) => Err(Error::usage(format!(
+                "{resolution} is not a multiple of `{}`'s patch size {patch}",
+                self.name
+            ))),
+            _ => Ok(()),
+        }
     }
 }

@@ -125,13 +125,9 @@ pub fn validate(s: &Scenario) -> Result<()> {
         )));
     }
     s.model.resolve()?;
-    let accepted = s.model.resolutions()?;
-    if !accepted.contains(&s.resolution) {
-        return Err(Error::usage(format!(
-            "key `resolution`: {} is outside what `{}` accepts ({accepted:?})",
-            s.resolution, s.model.name
-        )));
-    }
+    s.model
+        .check_resolution(s.resolution)
+        .map_err(|e| e.context("key `resolution`"))?;
     match (&s.train, &s.model.weights) {
         (Some(t), _) => t.validate()?,
         (None, None) => {

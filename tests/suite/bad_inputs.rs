@@ -406,6 +406,12 @@ const EDITS: &[(&str, &str, &str, &[&str])] = &[
         "resolution = -16",
         &["resolution"],
     ),
+    (
+        "resolution_not_a_whole_number_of_patches",
+        "name = \"vggm-11\"",
+        "name = \"vit-t\"\npatch = 5",
+        &["key `resolution`: 32 is not a multiple of `vit-t`'s patch size 5"],
+    ),
     // Data kinds and their keys.
     (
         "unknown_data_kind",

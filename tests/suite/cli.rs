@@ -124,12 +124,15 @@ fn bench_json_reports_the_stages_of_a_training_step() {
     }
     // Five 2×2 max-pools need at least 32 pixels.
     let o = run(&["bench", "--arch", "vggm-11", "--resolution", "16"]);
-    refused(&o, &["--resolution 16 is outside what `vggm-11` accepts (32..=1024)"]);
+    refused(&o, &["--resolution: 16 is outside what `vggm-11` accepts (32..=1024)"]);
     let o = run(&["bench", "--arch", "vggm-11", "--resolution", "100000"]);
     refused(
         &o,
-        &["--resolution 100000 is outside what `vggm-11` accepts (32..=1024)"],
+        &["--resolution: 100000 is outside what `vggm-11` accepts (32..=1024)"],
     );
+    // A ViT takes a whole number of patches.
+    let o = run(&["bench", "--arch", "vit-t", "--resolution", "36"]);
+    refused(&o, &["--resolution: 36 is not a multiple of `vit-t`'s patch size 8"]);
 }
 
 #[test]
