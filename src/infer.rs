@@ -71,6 +71,9 @@ pub fn infer(o: &InferOptions) -> Result<String> {
             format!("{h}x{w} images: square images expected"),
         ));
     }
+    o.arch
+        .check_resolution(h)
+        .map_err(|e| Error::input(&o.input, format!("{h}x{w} images: {e}")))?;
     let ck = Checkpoint::read(&o.weights, o.key_prefix.as_deref(), &o.ignore_keys)?;
     let head = ck.head_classes(&o.arch)?;
     let classes = match (o.classes, head) {

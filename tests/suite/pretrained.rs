@@ -288,6 +288,14 @@ fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
             "model.resample_positions = true",
         ],
     );
+    // Images that are no whole number of patches (64² with patches of 5).
+    refused(
+        &try_infer(&[VIT, &["--model", "patch=5"]].concat(), &vit, &[]),
+        &[
+            "resnet50-div16-input.npy",
+            "64 is not a multiple of `vit-b-16`'s patch size 5",
+        ],
+    );
     refused(
         &try_infer(
             &["--arch", "resnet-50", "--model", "resample_positions=true"],
