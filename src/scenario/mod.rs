@@ -84,7 +84,8 @@ pub fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
     set_value(table, key, value).map_err(|e| Error::usage(format!("--set `{set}`: {e}")))
 }
 
-/// Set `dotted.key` to `value`, creating intermediate tables.
+/// Set `dotted.key` to `value`, creating intermediate tables; `name[i]` is entry `i` of the
+/// array `name` (`ood[1].classes`), which must exist.
 pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
     let key = key.trim();
     if key.is_empty() {
@@ -93,16 +94,44 @@ pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Resu
     let parts: Vec<&str> = key.split('.').collect();
     let mut current = table;
     for (i, part) in parts.iter().enumerate() {
-        if i + 1 == parts.len() {
-            current.insert(part.to_string(), value);
-            return Ok(());
-        }
-        let entry = current
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry
+        let so_far = parts[..=i].join(".");
+        let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, index)) => {
+                let index = index
+                    .parse::<usize>()
+                    .map_err(|_| Error::usage(format!("`{so_far}`: `[{index}]` is not an index")))?;
+                (name, Some(index))
+            }
+            None => (*part, None),
+        };
+        let last = i + 1 == parts.len();
+        let slot = match index {
+            None if last => {
+                current.insert(name.to_string(), value);
+                return Ok(());
+            }
+            None => current
+                .entry(name.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            Some(index) => {
+                let entries = current
+                    .get_mut(name)
+                    .and_then(toml::Value::as_array_mut)
+                    .ok_or_else(|| Error::usage(format!("`{so_far}`: `{name}` is not a list")))?;
+                let n = entries.len();
+                let slot = entries
+                    .get_mut(index)
+                    .ok_or_else(|| Error::usage(format!("`{so_far}`: `{name}` has {n} entries")))?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+        };
+        current = slot
             .as_table_mut()
-            .ok_or_else(|| Error::usage(format!("`{}` is not a table", parts[..=i].join("."))))?;
+            .ok_or_else(|| Error::usage(format!("`{so_far}` is not a table")))?;
     }
     Ok(())
 }
@@ -352,5 +381,15 @@ mod tests {
         assert_eq!(t["model"]["name"].as_str(), Some("vggm-17"));
         assert!(apply_set(&mut t, "noequals").is_err());
         assert!(apply_set(&mut t, "train.epochs.x=1").is_err());
+        // Entries of lists of tables.
+        let mut t: toml::Table = toml::from_str("[[ood]]\nname = \"a\"\n[[ood]]\nname = \"b\"\n").unwrap();
+        apply_set(&mut t, "ood[1].classes=4").unwrap();
+        apply_set(&mut t, "ood[0]={ name = \"c\" }").unwrap();
+        assert_eq!(t["ood"][1]["classes"].as_integer(), Some(4));
+        assert_eq!(t["ood"][0]["name"].as_str(), Some("c"));
+        let err = |set: &str| apply_set(&mut t.clone(), set).unwrap_err().to_string();
+        assert!(err("ood[2].classes=4").contains("`ood[2]`: `ood` has 2 entries"));
+        assert!(err("ood[x].classes=4").contains("`[x]` is not an index"));
+        assert!(err("id[0].classes=4").contains("`id` is not a list"));
     }
 }
