@@ -117,7 +117,7 @@ pub fn tunnel_start_ood(ood: &[f64]) -> Option<usize> {
 
 /// Options of the ID-based tunnel start of [M23] (method §2.7).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct IdStartRule {
     /// Threshold τ (0.95 or 0.98 in the literature).
     pub tau: f64,
@@ -286,6 +286,15 @@ mod tests {
         };
         assert_eq!(tunnel_start_id(&id, max_rule), Some(3));
         assert_eq!(tunnel_start_id(&id, IdStartRule { tau: 0.98, ..max_rule }), Some(4));
+        // A table that gives some keys keeps the defaults of the others.
+        let partial: IdStartRule = toml::from_str("tau = 0.98").unwrap();
+        assert_eq!(
+            partial,
+            IdStartRule {
+                tau: 0.98,
+                ..IdStartRule::default()
+            }
+        );
         // ge vs gt at equality.
         let eq = [0.95, 1.0];
         assert_eq!(tunnel_start_id(&eq, IdStartRule::default()), Some(1));

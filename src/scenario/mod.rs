@@ -153,6 +153,12 @@ pub fn validate(s: &Scenario) -> Result<()> {
             s.replicates
         )));
     }
+    let tau = s.tunnel_start_id.tau;
+    if !(tau > 0.0 && tau <= 1.0) {
+        return Err(Error::usage(format!(
+            "key `tunnel_start_id.tau`: {tau} is outside (0, 1]"
+        )));
+    }
     s.model.resolve()?;
     s.model
         .check_resolution(s.resolution)

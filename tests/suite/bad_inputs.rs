@@ -407,6 +407,12 @@ const EDITS: &[(&str, &str, &str, &[&str])] = &[
         &["resolution"],
     ),
     (
+        "tunnel_start_tau_above_one",
+        "[control]",
+        "[tunnel_start_id]\ntau = 1.5\n\n[control]",
+        &["key `tunnel_start_id.tau`: 1.5 is outside (0, 1]"],
+    ),
+    (
         "resolution_not_a_whole_number_of_patches",
         "name = \"vggm-11\"",
         "name = \"vit-t\"\npatch = 5",
