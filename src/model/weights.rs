@@ -24,6 +24,11 @@ pub struct Checkpoint {
     tensors: BTreeMap<String, PackTensor>,
 }
 
+/// The classifier's linear layer: the part of the head that `with_head = false` leaves fresh. The
+/// head's LayerNorm (ViT, ConvNeXt) is the backbone's and always loads: a ViT's probe features
+/// pass through it.
+const CLASSIFIER: &str = "head.fc.";
+
 /// PyTorch's BatchNorm step counter: not a parameter, never loaded.
 const IGNORED_LEAVES: &[&str] = &["num_batches_tracked"];
 
@@ -100,7 +105,7 @@ impl Checkpoint {
         let grid = spec.resample_positions.then(|| model.position_grid()).flatten();
         for (key, tensor) in self.loaded() {
             for target in layout.targets(key) {
-                if !with_head && target.path.starts_with("head.") {
+                if !with_head && target.path.starts_with(CLASSIFIER) {
                     continue;
                 }
                 let mut t = target
@@ -152,7 +157,7 @@ impl Checkpoint {
             .missing
             .iter()
             .map(|(path, _)| path.as_str())
-            .filter(|path| with_head || !path.starts_with("head."))
+            .filter(|path| with_head || !path.starts_with(CLASSIFIER))
             .collect();
         if let Some(path) = missing.first() {
             return Err(err(format!(

@@ -183,6 +183,28 @@ fn reduced_vit_b_16_and_convnexts_match_pytorch_in_every_key_layout() {
     }
 }
 
+/// A checkpoint read with another class count than its classifier's (or without one: DINO, MAE)
+/// gets a fresh classifier, but every layer's features are still the checkpoint's: the ViT's
+/// final LayerNorm, which its probe features pass through, is loaded.
+#[test]
+fn a_fresh_classifier_keeps_the_checkpoints_features() {
+    let f = fixtures();
+    let scratch = tempdir().unwrap();
+    for (arch, name) in [(VIT, "vit-reduced"), (CONVNEXT, "convnext-div32")] {
+        let got = infer(
+            arch,
+            &f.join(format!("{name}.safetensors")),
+            &f.join(format!("{name}-input.npy")),
+            &scratch.path().join(format!("{name}.npz")),
+            &["--layers", "--classes", "3"],
+        );
+        assert_eq!(got[0].0, "logits");
+        assert_eq!(got[0].1.shape, [4, 3]);
+        let want = tunnelbench::read_npz(&f.join(format!("{name}-expected.npz"))).unwrap();
+        assert_matches(&got[1..], &want, 1e-3);
+    }
+}
+
 /// With `resample_positions`, the reduced ViT's 4×4 grid of positions in every layout resampled to
 /// 2×2 and 6×6 (16² and 48² images) gives what PyTorch gives with the positions resampled by
 /// timm's `resample_abs_pos_embed` (the fixture script; without antialiasing the logits would
