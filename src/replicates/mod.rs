@@ -46,6 +46,9 @@ pub struct Marker {
     /// Why training failed (`failed` markers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How many replicates the scenario asks for (absent in markers of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<usize>,
 }
 
 /// The scenario of replicate `k`: the master scenario with the replicate's seed, run once.
@@ -244,7 +247,7 @@ fn run_replicates(
                 m.reason.unwrap_or_default(),
                 dir.display()
             ),
-            State::Todo => run_replicate(k, &rs, (path, &dir), fp, &head, &opts)?,
+            State::Todo => run_replicate((k, n), &rs, (path, &dir), fp, &head, &opts)?,
         }
     }
     let done = finished(out, Some(n))?.len();
@@ -268,7 +271,7 @@ fn run_replicates(
 /// Replicate `k` (scenario `rs` from the file `path`, fingerprint `fp`) into `dir`, from nothing;
 /// its marker when it ends: `done`, or `failed` when training diverged.
 fn run_replicate(
-    k: usize,
+    (k, n): (usize, usize),
     rs: &Scenario,
     (path, dir): (&Path, &Path),
     fp: String,
@@ -289,6 +292,7 @@ fn run_replicate(
         fingerprint: fp,
         secs: t.elapsed().as_secs_f64(),
         reason: None,
+        of: Some(n),
     };
     match result {
         Ok(()) => {
@@ -335,6 +339,19 @@ pub fn aggregate(out: &Path, n: Option<usize>) -> Result<String> {
     } else {
         tunnel::aggregate(out, &ks)?
     };
+    // Replicates the scenario asks for that have not run (a shard that did not finish, say).
+    let asked = done.iter().chain(&failed).filter_map(|(_, m)| m.of).max().unwrap_or(0);
+    let missing: Vec<String> = (0..asked)
+        .filter(|k| !done.iter().chain(&failed).any(|(j, _)| j == k))
+        .map(|k| format!("seed-{k}"))
+        .collect();
+    if !missing.is_empty() {
+        text.push_str(&format!(
+            "{} of {asked} replicates finished; not run: {} (the aggregates cover the finished ones)\n",
+            done.len(),
+            missing.join(", ")
+        ));
+    }
     for (k, m) in &failed {
         text.push_str(&format!(
             "seed-{k} left out: {}\n",

@@ -149,13 +149,21 @@ fn replicates_resume_shard_and_aggregate() {
         "{}",
         text(&o.stderr)
     );
+    // Collecting before the other shard says what is missing.
+    let o = run(&["collect", s(&sharded)]);
+    ok(&o);
+    let err = text(&o.stderr);
+    assert!(err.contains("2 of 3 replicates finished; not run: seed-1"), "{err}");
+    std::fs::remove_file(sharded.join("metrics_aggregate.csv")).unwrap();
     ok(&shard("1/2"));
     assert_eq!(
         read(&sharded.join("metrics_aggregate.csv")),
         read(&out.join("metrics_aggregate.csv"))
     );
     std::fs::remove_file(sharded.join("metrics_aggregate.csv")).unwrap();
-    ok(&run(&["collect", s(&sharded)]));
+    let o = run(&["collect", s(&sharded)]);
+    ok(&o);
+    assert!(!text(&o.stderr).contains("not run"), "{}", text(&o.stderr));
     assert!(sharded.join("metrics_aggregate.csv").is_file());
 
     // A baseline recorded from the replicates keeps every seed's value; the run passes it.
