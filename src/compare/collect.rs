@@ -141,7 +141,7 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
     let mut first_run = None;
     let mut replicates = 0;
     if dir.join("runs").is_dir() {
-        let (runs, _, _) = crate::study::collect::find_runs(&[dir.to_path_buf()])?;
+        let runs = crate::study::collect::find_runs(&[dir.to_path_buf()])?.finished;
         // A study's configurations, each with its replicates.
         let mut configs: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
         for r in &runs {

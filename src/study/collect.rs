@@ -48,6 +48,8 @@ pub struct Collected {
     pub note: Option<String>,
     /// With replicates: the fewest and most seeds of a configuration.
     pub seeds: Option<(usize, usize)>,
+    /// Planned runs not run yet.
+    pub not_run: Vec<String>,
 }
 
 /// The names of the folders in `dir`, sorted.
@@ -62,9 +64,19 @@ fn subfolders(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Finished and failed runs of study folders, in plan order (runs unknown to the plans last, by
-/// id); a run present in several folders counts once.
-pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, Option<PathBuf>)> {
+/// The runs of study folders.
+pub struct StudyRuns {
+    /// Finished, in plan order (runs unknown to the plans last, by id).
+    pub finished: Vec<FoundRun>,
+    pub failed: Vec<FailedMarker>,
+    /// The comparison spec the plans name.
+    pub spec: Option<PathBuf>,
+    /// Planned runs that have neither finished nor failed (a shard not run yet, say).
+    pub not_run: Vec<String>,
+}
+
+/// Finished and failed runs of study folders; a run present in several folders counts once.
+pub fn find_runs(dirs: &[PathBuf]) -> Result<StudyRuns> {
     let mut order: Vec<String> = Vec::new();
     let mut spec = None;
     let mut found: BTreeMap<String, FoundRun> = BTreeMap::new();
@@ -109,14 +121,22 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<(Vec<FoundRun>, Vec<FailedMarker>, 
         }
     }
     let mut ordered = Vec::new();
-    for id in &order {
-        if let Some(r) = found.remove(id) {
-            ordered.push(r);
+    let mut not_run = Vec::new();
+    for id in order {
+        match found.remove(&id) {
+            Some(r) => ordered.push(r),
+            None if !failed.contains_key(&id) => not_run.push(id),
+            None => {}
         }
     }
     ordered.extend(found.into_values());
     failed.retain(|id, _| !ordered.iter().any(|r| &r.id == id));
-    Ok((ordered, failed.into_values().collect(), spec))
+    Ok(StudyRuns {
+        finished: ordered,
+        failed: failed.into_values().collect(),
+        spec,
+        not_run,
+    })
 }
 
 /// The variable cells of one run, from its summary.json.
@@ -209,7 +229,12 @@ struct ConfigRow {
 /// seed's rows in `study_metrics_seeds.csv`, and each configuration's means with their
 /// 95% intervals across seeds in `study_configs.csv`.
 pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Collected> {
-    let (runs, failed, plan_spec) = find_runs(dirs)?;
+    let StudyRuns {
+        finished: runs,
+        failed,
+        spec: plan_spec,
+        not_run,
+    } = find_runs(dirs)?;
     let configs = configurations(&runs);
     let replicated = runs.iter().any(|r| r.marker.config.is_some());
     let mut lines = vec![HEADER.to_string()];
@@ -307,6 +332,7 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
         analysis,
         note,
         seeds,
+        not_run,
     })
 }
 
@@ -373,6 +399,13 @@ impl Collected {
         }
         for f in &self.failed {
             s.push_str(&format!("failed run {}: {}\n", f.run_id, f.reason));
+        }
+        if !self.not_run.is_empty() {
+            s.push_str(&format!(
+                "not run yet: {} planned run(s), {} (run the other shards, then collect again)\n",
+                self.not_run.len(),
+                self.not_run.join(", ")
+            ));
         }
         for (id, ood, why) in &self.undefined {
             s.push_str(&format!("left out {id} / {ood}: undefined metric ({why})\n"));

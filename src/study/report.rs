@@ -123,7 +123,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let study = dir.join("runs").is_dir();
     let runs: Vec<ReportRun> = if study {
-        let (found, _, _) = super::collect::find_runs(&[dir.to_path_buf()])?;
+        let found = super::collect::find_runs(&[dir.to_path_buf()])?.finished;
         found
             .into_iter()
             .map(|r| ReportRun {

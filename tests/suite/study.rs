@@ -157,8 +157,19 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
         assert_eq!(run_ids(out).len(), 2);
     }
     assert_ne!(run_ids(&a), run_ids(&b));
+    // One shard alone: collect says which planned runs have not run.
+    let alone = dir.path().join("alone");
+    let o = run(&["collect", s(&a), "--out", s(&alone)]);
+    ok(&o);
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(said.contains("not run yet: 2 planned run(s)"), "{said}");
+    for id in run_ids(&b) {
+        assert!(said.contains(&id), "{id}: {said}");
+    }
     let merged = dir.path().join("merged");
-    ok(&run(&["collect", s(&a), s(&b), "--out", s(&merged)]));
+    let o = run(&["collect", s(&a), s(&b), "--out", s(&merged)]);
+    ok(&o);
+    assert!(!format!("{}{}", text(&o.stdout), text(&o.stderr)).contains("not run yet"));
     assert_eq!(read(&merged.join("study_metrics.csv")), reference);
     assert!(merged.join("analysis/analysis.md").is_file());
 
