@@ -122,9 +122,12 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         return write_pages(dir, &title, &b);
     }
     let study = dir.join("runs").is_dir();
+    let mut not_run = Vec::new();
     let runs: Vec<ReportRun> = if study {
-        let found = super::collect::find_runs(&[dir.to_path_buf()])?.finished;
+        let found = super::collect::find_runs(&[dir.to_path_buf()])?;
+        not_run = found.not_run;
         found
+            .finished
             .into_iter()
             .map(|r| ReportRun {
                 rel: format!("runs/{}", r.id),
@@ -160,6 +163,13 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut b = vec![Block::Heading(1, title.clone())];
     if runs.is_empty() {
         b.push(Block::Para("No finished runs yet.".into()));
+    }
+    if !not_run.is_empty() {
+        b.push(Block::Para(format!(
+            "Not run yet: {} planned run(s) ({}); what follows covers the finished ones.",
+            not_run.len(),
+            not_run.join(", ")
+        )));
     }
 
     // Per-run results and tunnel classes (trained model, main probe: the first mean entry).

@@ -166,6 +166,8 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     for id in run_ids(&b) {
         assert!(said.contains(&id), "{id}: {said}");
     }
+    ok(&run(&["report", s(&a)]));
+    assert!(read(&a.join("report.md")).contains("Not run yet: 2 planned run(s)"));
     let merged = dir.path().join("merged");
     let o = run(&["collect", s(&a), s(&b), "--out", s(&merged)]);
     ok(&o);
