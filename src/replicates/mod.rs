@@ -115,6 +115,18 @@ pub fn finished(out: &Path, n: Option<usize>) -> Result<Vec<(usize, Marker)>> {
     Ok(found)
 }
 
+/// The replicates the scenario asks for (as the markers record it) that have neither finished nor
+/// failed, a shard not run yet, say: how many it asks for, and the missing ones (`seed-1, seed-3`).
+pub fn not_run(done: &[(usize, Marker)], failed: &[(usize, Marker)]) -> Option<(usize, String)> {
+    let ran = || done.iter().chain(failed);
+    let asked = ran().filter_map(|(_, m)| m.of).max().unwrap_or(0);
+    let missing: Vec<String> = (0..asked)
+        .filter(|k| !ran().any(|(j, _)| j == k))
+        .map(|k| format!("seed-{k}"))
+        .collect();
+    (!missing.is_empty()).then(|| (asked, missing.join(", ")))
+}
+
 /// The replicate failures of a replicate folder.
 pub fn failures(out: &Path, n: Option<usize>) -> Result<Vec<(usize, Marker)>> {
     let mut found = Vec::new();
@@ -339,17 +351,10 @@ pub fn aggregate(out: &Path, n: Option<usize>) -> Result<String> {
     } else {
         tunnel::aggregate(out, &ks)?
     };
-    // Replicates the scenario asks for that have not run (a shard that did not finish, say).
-    let asked = done.iter().chain(&failed).filter_map(|(_, m)| m.of).max().unwrap_or(0);
-    let missing: Vec<String> = (0..asked)
-        .filter(|k| !done.iter().chain(&failed).any(|(j, _)| j == k))
-        .map(|k| format!("seed-{k}"))
-        .collect();
-    if !missing.is_empty() {
+    if let Some((asked, missing)) = not_run(&done, &failed) {
         text.push_str(&format!(
-            "{} of {asked} replicates finished; not run: {} (the aggregates cover the finished ones)\n",
-            done.len(),
-            missing.join(", ")
+            "{} of {asked} replicates finished; not run: {missing} (the aggregates cover the finished ones)\n",
+            done.len()
         ));
     }
     for (k, m) in &failed {

@@ -394,6 +394,11 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
             format!(", {} failed", failed.len())
         }
     ))];
+    if let Some((asked, missing)) = crate::replicates::not_run(&done, &failed) {
+        b.push(Block::Para(format!(
+            "Not run yet: {missing} of the {asked} replicates the scenario asks for."
+        )));
+    }
     let metrics = dir.join("metrics_aggregate.csv");
     if metrics.is_file() {
         let rows: Vec<AggregateRow> = read_csv(&metrics)?;

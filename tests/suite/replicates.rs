@@ -154,6 +154,8 @@ fn replicates_resume_shard_and_aggregate() {
     ok(&o);
     let err = text(&o.stderr);
     assert!(err.contains("2 of 3 replicates finished; not run: seed-1"), "{err}");
+    ok(&run(&["report", s(&sharded)]));
+    assert!(read(&sharded.join("report.md")).contains("Not run yet: seed-1 of the 3 replicates"));
     std::fs::remove_file(sharded.join("metrics_aggregate.csv")).unwrap();
     ok(&shard("1/2"));
     assert_eq!(
