@@ -312,6 +312,23 @@ impl Verdict {
 pub fn compare(run_dir: &Path, baseline_path: &Path) -> Result<Verdict> {
     let baseline = Baseline::load(baseline_path)?;
     let now = collect_metrics(run_dir)?;
+    // Not one metric in common: a baseline of another scenario, not a regression.
+    if !baseline
+        .metrics
+        .iter()
+        .any(|e| now.metrics.iter().any(|(n, ..)| *n == e.name))
+    {
+        return Err(Error::input(
+            baseline_path,
+            format!(
+                "recorded from scenario `{}`, which shares no metric with {} (scenario `{}`): give the baseline \
+                 of that scenario, or record one with --record",
+                baseline.scenario,
+                run_dir.display(),
+                now.scenario
+            ),
+        ));
+    }
     Ok(judge(&baseline, &now))
 }
 

@@ -271,6 +271,12 @@ fn compare_against_own_recording_passes_and_an_edited_baseline_regresses() {
         "{}",
         text(&o.stdout)
     );
+    // The baseline of another scenario shares no metric: exit 2, not a regression of every one.
+    let o = run(&["compare", s(&out), s(&root().join("results/cl-quick.json"))]);
+    refused(
+        &o,
+        &["cl-quick.json: recorded from scenario `cl-quick`, which shares no metric"],
+    );
 
     // Move one per-layer accuracy's recorded value far up: with one seed per run there is no
     // spread to test, so the threshold decides: the run is 0.5 lower, it regressed, exit 1.
