@@ -53,6 +53,21 @@ fn bad_csv_inputs_name_the_problem() {
     let p = write("nan.csv", &format!("{HEADER}\nNaN,0.1,80,3,0.5,CNN,0,32,100,74.6,11\n"));
     let m = input_msg(Study::read(&p));
     assert!(m.contains("line 2") && m.contains("Pearson Correlation"), "{m}");
+    // The same with Windows line ends (the paper's released CSV has them).
+    let row = "0.9,0.1,80,3,0.5,CNN,0,32,100,74.6,11";
+    for (text, line) in [
+        (
+            format!("{HEADER}\r\nNaN,0.1,80,3,0.5,CNN,0,32,100,74.6,11\r\n"),
+            "line 2,",
+        ),
+        (
+            format!("{HEADER}\r\n{row}\r\n{row}\r\nNaN,0.1,80,3,0.5,CNN,0,32,100,74.6,11\r\n"),
+            "line 4,",
+        ),
+    ] {
+        let m = input_msg(Study::read(&write("crlf.csv", &text)));
+        assert!(m.contains(line), "{line}: {m}");
+    }
 
     let p = write(
         "var.csv",

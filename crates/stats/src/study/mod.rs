@@ -239,7 +239,18 @@ impl Study {
         let mut ood_cells: Vec<Option<String>> = Vec::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| Error::input(path, format!("malformed CSV: {e}")))?;
-            let line = rec.position().map(|p| p.line() as usize).unwrap_or(rows.len() + 2);
+            // The line of the record's first cell, counted here: after a CRLF line end the csv
+            // crate's position (line and byte) is still on the line end, one line short.
+            let line = rec
+                .position()
+                .map(|p| {
+                    let bytes = text.as_bytes();
+                    let start = (p.byte() as usize..bytes.len())
+                        .find(|&i| !matches!(bytes[i], b'\r' | b'\n'))
+                        .unwrap_or(bytes.len());
+                    bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1
+                })
+                .unwrap_or(rows.len() + 2);
             if rec.len() != header.len() {
                 return Err(Error::input(
                     path,
