@@ -17,6 +17,10 @@ use crate::metrics::tunnel::TunnelClass;
 use crate::scenario::Scenario;
 use crate::train::TrainReport;
 
+/// A study's plan, written into its folder so that `collect` and `report` know the run order; a
+/// single run refuses a folder that holds one.
+pub const PLAN_FILE: &str = "study.json";
+
 /// A tidy CSV file's bytes: a header from `T`'s fields, one row per record.
 pub fn csv_bytes<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());

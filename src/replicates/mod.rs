@@ -21,7 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::results::write_atomic;
+use crate::results::{PLAN_FILE, write_atomic};
 use crate::run::{self, RunOptions};
 use crate::scenario::Scenario;
 
@@ -166,11 +166,22 @@ pub fn is_replicate_folder(dir: &Path) -> bool {
 /// Files a finished single-seed run leaves at the top of its folder (written last).
 const SINGLE_RUN_FILES: [&str; 2] = ["summary.json", "cl_metrics.json"];
 
-/// What finished work `out` holds that a run of `sc` must not write over: a single-seed run, or,
-/// for a single-seed scenario, replicates (a scenario with replicates resumes its own).
+/// The finished single-seed run that `out` holds, if any (what a study must not be run into).
+pub fn single_run_in(out: &Path) -> Option<String> {
+    SINGLE_RUN_FILES
+        .iter()
+        .find(|f| out.join(f).is_file())
+        .map(|f| format!("a finished run ({f})"))
+}
+
+/// What finished work `out` holds that a run of `sc` must not write over: a single-seed run, a
+/// study, or, for a single-seed scenario, replicates (a scenario with replicates resumes its own).
 fn finished_work(sc: &Scenario, out: &Path) -> Option<String> {
-    if let Some(f) = SINGLE_RUN_FILES.iter().find(|f| out.join(f).is_file()) {
-        return Some(format!("a finished run ({f})"));
+    if let Some(run) = single_run_in(out) {
+        return Some(run);
+    }
+    if out.join(PLAN_FILE).is_file() {
+        return Some(format!("a study ({PLAN_FILE})"));
     }
     (sc.replicates == 1 && is_replicate_folder(out)).then(|| "the replicates of an earlier run (seed-*/)".to_string())
 }

@@ -14,8 +14,7 @@ use crate::run::{self, RunOptions};
 
 pub const DONE: &str = "done";
 pub const FAILED: &str = "failed";
-/// The plan, written into the study folder so that `collect` and `report` know the run order.
-pub const PLAN_FILE: &str = "study.json";
+pub use crate::results::PLAN_FILE;
 
 /// Content of a run's `done` marker: the key facts of its summary.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -118,6 +117,15 @@ pub fn run_study(
     log: &mut dyn FnMut(&str),
 ) -> Result<StudyOutcome> {
     run::check_writable(out)?;
+    // A study's folder is its own: never one that holds a single run or replicates.
+    let other = crate::replicates::single_run_in(out)
+        .or_else(|| crate::replicates::is_replicate_folder(out).then(|| "the replicates of a run (seed-*/)".into()));
+    if let Some(what) = other {
+        return Err(Error::input(
+            out,
+            format!("holds {what}, not a study; nothing was changed. Give the study another --out"),
+        ));
+    }
     let mine = shard_runs(plan, shard);
     for r in &mine {
         check_layout(out, plan, r)?;

@@ -246,10 +246,22 @@ fn a_finished_run_is_never_overwritten() {
         refused(&o, &["finished run", "--force"]);
         assert!(snapshot(&out) == before, "a refused run changed the folder");
     }
+    // A study is not run into the run's folder either.
+    let study = root().join("tests/scenarios/tiny-study.toml");
+    let o = run(&["run", s(&study), "--out", s(&out), "--quiet"]);
+    refused(&o, &["holds a finished run (summary.json), not a study"]);
+    assert!(snapshot(&out) == before, "a refused study changed the folder");
     // --force moves the finished run aside, whole, and runs again.
     ok(&run(&[&args[..], &["--force", "--set", "seed=7"]].concat()));
     assert!(snapshot(&dir.path().join("tiny.previous-1")) == before);
     assert!(snapshot(&out) != before && out.join("summary.json").is_file());
+    // A single run into a study's folder is refused the same way.
+    let studied = dir.path().join("study");
+    ok(&run(&["run", s(&study), "--out", s(&studied), "--quiet"]));
+    let before = snapshot(&studied);
+    let o = run(&["run", s(&tiny), "--out", s(&studied), "--quiet"]);
+    refused(&o, &["holds a study (study.json)", "--force"]);
+    assert!(snapshot(&studied) == before, "a refused run changed the study");
 }
 
 #[test]
