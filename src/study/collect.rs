@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::Plan;
-use super::exec::{DONE, DoneMarker, FAILED, FailedMarker, PLAN_FILE};
+use super::exec::{DONE, DoneMarker, FAILED, FailedMarker};
 use crate::error::{Error, Result};
 use crate::model::table11_params_millions;
-use crate::results::{MetricsRecord, RunSummary, read_csv, write_atomic};
+use crate::results::{MetricsRecord, PLAN_FILE, RunSummary, read_csv, write_atomic};
 use crate::stats::analyze::{Analysis, analyze};
 
 pub const STUDY_METRICS: &str = "study_metrics.csv";

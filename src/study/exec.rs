@@ -9,12 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Plan, PlannedRun};
 use crate::error::{Error, Result};
-use crate::results::write_atomic;
+use crate::results::{PLAN_FILE, write_atomic};
 use crate::run::{self, RunOptions};
 
 pub const DONE: &str = "done";
 pub const FAILED: &str = "failed";
-pub use crate::results::PLAN_FILE;
 
 /// Content of a run's `done` marker: the key facts of its summary.
 #[derive(Clone, Debug, Serialize, Deserialize)]

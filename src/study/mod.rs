@@ -436,7 +436,7 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
 impl Plan {
     /// The plan a study folder records (`<dir>/study.json`).
     pub fn read(dir: &Path) -> Result<Plan> {
-        crate::json::read(&dir.join(exec::PLAN_FILE), "a study plan")
+        crate::json::read(&dir.join(crate::results::PLAN_FILE), "a study plan")
     }
 
     /// The plan as printed by `tunnelbench plan`.
