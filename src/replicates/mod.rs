@@ -174,6 +174,11 @@ pub fn single_run_in(out: &Path) -> Option<String> {
         .map(|f| format!("a finished run ({f})"))
 }
 
+/// The replicates of a run that `out` holds, if any.
+pub fn replicates_in(out: &Path) -> Option<String> {
+    is_replicate_folder(out).then(|| "the replicates of an earlier run (seed-*/)".to_string())
+}
+
 /// What finished work `out` holds that a run of `sc` must not write over: a single-seed run, a
 /// study, or, for a single-seed scenario, replicates (a scenario with replicates resumes its own).
 fn finished_work(sc: &Scenario, out: &Path) -> Option<String> {
@@ -183,7 +188,7 @@ fn finished_work(sc: &Scenario, out: &Path) -> Option<String> {
     if out.join(PLAN_FILE).is_file() {
         return Some(format!("a study ({PLAN_FILE})"));
     }
-    (sc.replicates == 1 && is_replicate_folder(out)).then(|| "the replicates of an earlier run (seed-*/)".to_string())
+    replicates_in(out).filter(|_| sc.replicates == 1)
 }
 
 /// `<out>.previous-<k>` with the first `k` not taken.

@@ -117,8 +117,7 @@ pub fn run_study(
 ) -> Result<StudyOutcome> {
     run::check_writable(out)?;
     // A study's folder is its own: never one that holds a single run or replicates.
-    let other = crate::replicates::single_run_in(out)
-        .or_else(|| crate::replicates::is_replicate_folder(out).then(|| "the replicates of a run (seed-*/)".into()));
+    let other = crate::replicates::single_run_in(out).or_else(|| crate::replicates::replicates_in(out));
     if let Some(what) = other {
         return Err(Error::input(
             out,

@@ -2,7 +2,7 @@
 //! referenced by scenarios, broken CSV for `analyze`, and a diverging training run. Each must end
 //! with exit code 2, a message that names the file and the key or value at fault, and no panic.
 
-use crate::common::{bin, entry_names, ok, run_to, small_study, tempdir, text};
+use crate::common::{bin, entry_names, ok, refused, root, run_to, small_study, tempdir, text};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -939,7 +939,7 @@ fn diverging_training_is_exit_2_without_results() {
 #[test]
 fn impossible_continual_settings_name_the_file_and_key() {
     let tmp = tempdir().unwrap();
-    let scenario = crate::common::root().join("scenarios/cl-quick.toml");
+    let scenario = root().join("scenarios/cl-quick.toml");
     for (i, (set, want)) in [
         (
             "continual.strategies=[\"finetune\", \"ewc\", \"finetune\"]",
@@ -963,7 +963,7 @@ fn impossible_continual_settings_name_the_file_and_key() {
     {
         let out = tmp.path().join(format!("out{i}"));
         let o = run_to(&scenario, &out, &["--quiet", "--set", "replicates=1", "--set", set]);
-        crate::common::refused(&o, &["cl-quick.toml", want]);
+        refused(&o, &["cl-quick.toml", want]);
         let written = entry_names(&out);
         assert!(written.is_empty(), "{set}: files written: {written:?}");
     }
