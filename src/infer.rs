@@ -49,6 +49,9 @@ pub fn arch_spec(name: &str, width: f64, sets: &[String]) -> Result<ArchSpec> {
 
 /// Runs the checkpoint on the images and writes `out`; returns a one-line summary.
 pub fn infer(o: &InferOptions) -> Result<String> {
+    if o.batch == 0 {
+        return Err(Error::usage("--batch must be at least 1"));
+    }
     if o.out.exists() {
         return Err(Error::usage(format!(
             "{} exists; remove it or give another --out (infer never overwrites a file)",
@@ -65,6 +68,17 @@ pub fn infer(o: &InferOptions) -> Result<String> {
             ));
         }
     };
+    if let Some(i) = input.data.iter().position(|v| !v.is_finite()) {
+        let per_image = c * h * w;
+        return Err(Error::input(
+            &o.input,
+            format!(
+                "image {} holds a non-finite value ({}): the logits of such an input say nothing",
+                i / per_image,
+                input.data[i]
+            ),
+        ));
+    }
     if h != w {
         return Err(Error::input(
             &o.input,
@@ -94,8 +108,8 @@ pub fn infer(o: &InferOptions) -> Result<String> {
     let mut logits = Vec::with_capacity(n * classes);
     let mut features: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
     let plane = c * h * w;
-    for start in (0..n).step_by(o.batch.max(1)) {
-        let b = o.batch.max(1).min(n - start);
+    for start in (0..n).step_by(o.batch) {
+        let b = o.batch.min(n - start);
         let x = Tensor::<4>::from_data(
             TensorData::new(input.data[start * plane..(start + b) * plane].to_vec(), [b, c, h, w]),
             &device,

@@ -326,6 +326,26 @@ fn a_checkpoint_that_does_not_fit_is_one_error_naming_the_tensor() {
         ),
         &["resample_positions apply to ViTs only"],
     );
+    // Images with a NaN (the last value of the last image), and no images per pass.
+    let mut bytes = std::fs::read(&input).unwrap();
+    let at = bytes.len() - 4;
+    bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan = dir.join("nan.npy");
+    std::fs::write(&nan, bytes).unwrap();
+    refused(
+        &run(&[
+            &["infer"][..],
+            REDUCED,
+            &["--weights", s(&pth), "--input", s(&nan), "--out", s(&out)],
+        ]
+        .concat()),
+        &["nan.npy: image 3 holds a non-finite value (NaN)"],
+    );
+    refused(
+        &try_infer(REDUCED, &pth, &["--batch", "0"]),
+        &["--batch must be at least 1"],
+    );
+    assert!(!out.exists());
     // A missing and an unexpected tensor.
     let missing = renamed(dir, "layer4.2.bn3.running_var", "layer4.2.bn3.running_vr");
     refused(
