@@ -279,16 +279,23 @@ fn dispatch(command: Command) -> Result<()> {
                 bin: tunnelbench::absolute_path(&bin)?,
                 scenario: tunnelbench::absolute_path(&args.scenario.file)?,
                 out: tunnelbench::absolute_path(&out)?,
-                shards: args.shards,
+                // More shards than runs would start array tasks that have nothing to run.
+                shards: args.shards.min(runs),
                 sets: args.scenario.sets,
                 backend: args.scenario.backend,
                 sbatch: args.sbatch,
                 job_name: format!("tunnelbench-{name}"),
             };
             let dir = tunnelbench::write_slurm_scripts(&job)?;
+            if job.shards < args.shards {
+                eprintln!(
+                    "note: --shards {} is more than the {runs} runs: one shard per run",
+                    args.shards
+                );
+            }
             println!(
                 "{runs} runs in {} shards: wrote {}/array.sbatch, collect.sbatch and submit.sh; submit with: {}/submit.sh",
-                args.shards,
+                job.shards,
                 dir.display(),
                 dir.display()
             );

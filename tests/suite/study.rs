@@ -255,6 +255,15 @@ fn slurm_scripts_run_the_shards_and_a_dependent_collect() {
             .unwrap();
         assert!(o.status.success(), "{f}: {}", text(&o.stderr));
     }
+    // More shards than runs: one shard per run, and it says so.
+    let many = dir.path().join("many");
+    let o = run(&["slurm", s(&tiny_study()), "--shards", "100", "--out", s(&many)]);
+    ok(&o);
+    let runs: usize = text(&o.stdout).split(' ').next().unwrap().parse().unwrap();
+    assert!(text(&o.stdout).starts_with(&format!("{runs} runs in {runs} shards")));
+    assert!(text(&o.stderr).contains(&format!("--shards 100 is more than the {runs} runs")));
+    let array = read(&many.join("slurm/array.sbatch"));
+    assert!(array.contains(&format!("#SBATCH --array=0-{}\n", runs - 1)), "{array}");
 }
 
 #[test]
