@@ -485,6 +485,8 @@ pub fn run(sc: &Scenario, out_dir: &Path, opts: &RunOptions) -> Result<ClSummary
     let summary = ClSummary {
         run: ClRun {
             scenario: sc.name.clone(),
+            config: Some(sc.clone()),
+            backend: opts.backend.name().to_string(),
             tasks: task_lists,
             heads: cfg.heads,
             truncation,

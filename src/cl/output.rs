@@ -12,6 +12,7 @@ use crate::metrics::continual::{ClMetrics, probe_forgetting};
 use crate::metrics::tunnel::Value;
 use crate::plot::{Figure, Heatmap, Legend, LineChart, Series, write_chart};
 use crate::results::{ClSummaryRecord, LayerProbeRecord, MatrixRecord, csv_bytes, write_atomic};
+use crate::scenario::Scenario;
 use crate::scenario::continual::{Heads, Published};
 use crate::stats::describe::finite;
 
@@ -20,6 +21,12 @@ use crate::stats::describe::finite;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClRun {
     pub scenario: String,
+    /// The resolved scenario, every default filled in (absent in files of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Scenario>,
+    /// The backend that trained the networks (empty in files of earlier versions).
+    #[serde(default)]
+    pub backend: String,
     pub tasks: Vec<Vec<u32>>,
     pub heads: Heads,
     pub truncation: Vec<TruncationChoice>,

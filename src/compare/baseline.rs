@@ -65,6 +65,10 @@ pub struct Baseline {
     #[serde(default)]
     pub thresholds: BTreeMap<Kind, f64>,
     pub metrics: Vec<Entry>,
+    /// The resolved scenario of the recorded runs (absent in baselines of studies and of earlier
+    /// versions): `compare` names the settings in which a run differs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 /// The first format: one value per metric and absolute tolerances.
@@ -123,6 +127,7 @@ impl Baseline {
                             ..Entry::new(m.name, m.kind, vec![m.value])
                         })
                         .collect(),
+                    settings: None,
                 }
             }
             Some(f) if f.as_u64() == Some(FORMAT as u64) => serde_json::from_value(raw).map_err(bad)?,

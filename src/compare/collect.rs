@@ -22,6 +22,9 @@ struct RunHeader {
     backend: String,
     #[serde(default)]
     machine: Option<Machine>,
+    /// The resolved scenario.
+    #[serde(default)]
+    config: Option<serde_json::Value>,
 }
 
 /// The recorded metrics of one run folder, each name prefixed with `prefix`.
@@ -102,6 +105,9 @@ pub struct Collected {
     pub scenario: String,
     pub backend: String,
     pub machine: Option<Machine>,
+    /// The resolved scenario of a run folder's first replicate (none for a study, whose runs
+    /// each have their own).
+    pub settings: Option<serde_json::Value>,
 }
 
 /// Adds one replicate's metrics (replicate `k` of `n`) to `by_name`.
@@ -181,9 +187,9 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
         .flat_map(|run| ["summary.json", "cl_metrics.json"].map(|file| run.join(file)))
         .find_map(|path| crate::json::read::<RunHeader>(&path, "a run's results").ok())
         .unwrap_or_default();
-    let scenario = match crate::study::Plan::read(dir) {
-        Ok(plan) => plan.name,
-        Err(_) => header.scenario,
+    let (scenario, settings) = match crate::study::Plan::read(dir) {
+        Ok(plan) => (plan.name, None),
+        Err(_) => (header.scenario, header.config),
     };
     let metrics = order
         .into_iter()
@@ -198,5 +204,6 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
         scenario,
         backend: header.backend,
         machine: header.machine,
+        settings,
     })
 }

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::isa::Machine;
 use crate::results::write_atomic;
+use crate::scenario::diff::{Difference, NOT_THE_EXPERIMENT, differences};
 use crate::stats::describe::{finite, mean};
 use crate::stats::inference::{benjamini_hochberg, holm, prediction_t, welch_t};
 
@@ -174,6 +175,9 @@ pub struct Verdict {
     pub max_t: Option<f64>,
     pub correction: Correction,
     pub thresholds: BTreeMap<Kind, f64>,
+    /// The settings in which the run differs from the baseline's runs (none when either does not
+    /// record them: a study, a baseline of an earlier version).
+    pub settings: Option<Vec<Difference>>,
 }
 
 impl Verdict {
@@ -282,6 +286,21 @@ impl Verdict {
             "test: {test}; no-change thresholds: {}\n",
             thresholds.join(", ")
         ));
+        match &self.settings {
+            Some(d) if d.is_empty() => s.push_str("settings: the baseline's\n"),
+            Some(d) => {
+                const SHOWN: usize = 8;
+                let listed: Vec<String> = d.iter().take(SHOWN).map(|d| d.text("baseline")).collect();
+                let more = d.len().saturating_sub(SHOWN);
+                s.push_str(&format!(
+                    "warning: the run's settings differ from the baseline's in {}: {}{}; the verdict compares different experiments\n",
+                    d.len(),
+                    listed.join("; "),
+                    if more > 0 { format!("; (+{more} more)") } else { String::new() }
+                ));
+            }
+            None => {}
+        }
         let (reg, imp, same) = (
             self.count(Change::Regressed),
             self.count(Change::Improved),
@@ -411,6 +430,19 @@ pub fn judge(baseline: &Baseline, now: &Collected) -> Verdict {
         max_t: max_t.map(|m| m.threshold),
         correction: baseline.correction,
         thresholds: baseline.thresholds.clone(),
+        settings: baseline
+            .settings
+            .as_ref()
+            .zip(now.settings.as_ref())
+            .map(|(before, now)| {
+                // What a seed is, and how many were run, is what the baseline's spread is about.
+                let ignore: Vec<&str> = NOT_THE_EXPERIMENT
+                    .iter()
+                    .copied()
+                    .chain(["seed", "replicates"])
+                    .collect();
+                differences(now, before, &ignore)
+            }),
     }
 }
 
@@ -475,6 +507,15 @@ pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
     let mut correction = Correction::default();
     if baseline_path.is_file() {
         let old = Baseline::load(baseline_path)?;
+        if !old.scenario.is_empty() && old.scenario != now.scenario {
+            return Err(Error::input(
+                baseline_path,
+                format!(
+                    "holds the baseline of scenario `{}`; recording `{}` over it would lose it: give another file, or delete this one first",
+                    old.scenario, now.scenario
+                ),
+            ));
+        }
         if old.format == FORMAT {
             correction = old.correction;
             thresholds.extend(old.thresholds.iter().map(|(k, v)| (*k, *v)));
@@ -502,6 +543,7 @@ pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
                 ..Entry::new(name, kind, values)
             })
             .collect(),
+        settings: now.settings,
     };
     let json = serde_json::to_string_pretty(&b).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(parent) = baseline_path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -526,6 +568,7 @@ mod tests {
             correction: Correction::default(),
             thresholds: BTreeMap::new(),
             metrics: vec![Entry::new(name.into(), Kind::Accuracy, values.to_vec())],
+            settings: None,
         }
     }
 
@@ -536,6 +579,7 @@ mod tests {
             scenario: String::new(),
             backend: String::new(),
             machine: None,
+            settings: None,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::results::{PLAN_FILE, write_atomic};
 use crate::run::{self, RunOptions};
 use crate::scenario::Scenario;
+use crate::scenario::diff::{NOT_THE_EXPERIMENT, differences};
 
 /// The marker of a finished replicate.
 pub const DONE: &str = "done";
@@ -77,8 +78,10 @@ enum State {
     Todo,
 }
 
-/// The state of replicate `k` of `sc` in `out`; an error when it finished from another scenario.
-fn state(out: &Path, k: usize, fp: &str) -> Result<State> {
+/// The state of replicate `k` in `out`, to be run as `rs` (fingerprint `fp`); an error when it
+/// finished from another scenario. One that differs from `rs` only in what does not change the
+/// experiment (its name, the memory bounds of feature extraction) counts as finished.
+fn state(out: &Path, k: usize, rs: &Scenario, fp: &str) -> Result<State> {
     let dir = seed_dir(out, k);
     for (name, failed) in [(DONE, false), (FAILED, true)] {
         let path = dir.join(name);
@@ -87,17 +90,39 @@ fn state(out: &Path, k: usize, fp: &str) -> Result<State> {
         }
         let m = read_marker(&path)?;
         if m.fingerprint != fp {
-            return Err(Error::input(
-                &dir,
-                format!(
-                    "this replicate was run from another scenario (fingerprint {}, now {fp}); give another --out, or delete the folder to run it again",
-                    m.fingerprint
-                ),
-            ));
+            let differs = match recorded_scenario(&dir) {
+                Some(before) => {
+                    let now = serde_json::to_value(rs).map_err(|e| Error::Internal(format!("scenario: {e}")))?;
+                    differences(&now, &before, &NOT_THE_EXPERIMENT)
+                        .iter()
+                        .map(|d| d.text("finished"))
+                        .collect()
+                }
+                None => vec![format!("fingerprint {}, now {fp}", m.fingerprint)],
+            };
+            if !differs.is_empty() {
+                return Err(Error::input(
+                    &dir,
+                    format!(
+                        "this replicate was run from another scenario ({}); give another --out, or delete the folder to run it again",
+                        differs.join("; ")
+                    ),
+                ));
+            }
         }
         return Ok(if failed { State::Failed(m) } else { State::Done(m) });
     }
     Ok(State::Todo)
+}
+
+/// The resolved scenario a finished run folder records (`summary.json`, or `cl_metrics.json` of
+/// this version on), as JSON.
+fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
+    ["summary.json", "cl_metrics.json"]
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(dir.join(file)).ok())
+        .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .find_map(|v| v.get("config").filter(|c| c.is_object()).cloned())
 }
 
 /// The finished replicates of a replicate folder, by index (those of `0..n` when `n` is given).
@@ -252,7 +277,7 @@ fn run_replicates(
     for &k in &mine {
         let rs = replicate_scenario(sc, k);
         let fp = fingerprint(&rs)?;
-        plan.push((k, state(out, k, &fp)?, rs, fp));
+        plan.push((k, state(out, k, &rs, &fp)?, rs, fp));
     }
     let shard_text = shard.map(|(i, m)| format!(" (shard {i}/{m})")).unwrap_or_default();
     eprintln!(

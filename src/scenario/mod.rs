@@ -3,6 +3,7 @@
 
 pub mod continual;
 pub mod data;
+pub mod diff;
 pub mod schema;
 pub mod study;
 

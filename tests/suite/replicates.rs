@@ -130,7 +130,24 @@ fn replicates_resume_shard_and_aggregate() {
         &out,
         &["--quiet", "--set", "replicates=3", "--set", "train.epochs=1"],
     );
-    refused(&o, &["seed-0", "another scenario"]);
+    refused(&o, &["seed-0", "another scenario (train.epochs = 1 (finished: 2))"]);
+    assert_eq!(read(&out.join("seed-0/done")), done0);
+    // What names the run or bounds its memory is not another scenario: the replicates resume.
+    let o = run_to(
+        &tiny,
+        &out,
+        &[
+            "--quiet",
+            "--set",
+            "replicates=3",
+            "--set",
+            "probe.extraction_batch=16",
+            "--set",
+            "description='smaller batches'",
+        ],
+    );
+    ok(&o);
+    assert_eq!(text(&o.stderr).matches("done earlier").count(), 3);
     assert_eq!(read(&out.join("seed-0/done")), done0);
     // A single-seed run into a folder of replicates, and replicates into a single run's folder.
     refused(&run_to(&tiny, &out, &["--quiet"]), &[]);
@@ -177,8 +194,33 @@ fn replicates_resume_shard_and_aggregate() {
     let o = run(&["compare", s(&out), s(&base)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("verdict: NO CHANGE"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("settings: the baseline's"),
+        "{}",
+        text(&o.stdout)
+    );
     let o = run(&["compare", s(&out.join("seed-2")), s(&base)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    // A run of other settings is judged, and told to be another experiment.
+    let other = tmp.path().join("other");
+    ok(&run_to(&tiny, &other, &["--quiet", "--set", "train.lr=0.01"]));
+    let o = run(&["compare", s(&other), s(&base)]);
+    assert!(
+        text(&o.stdout).contains(
+            "warning: the run's settings differ from the baseline's in 1: train.lr = 0.01 (baseline: 0.003); the verdict compares different experiments"
+        ),
+        "{}",
+        text(&o.stdout)
+    );
+    // Recording over another scenario's baseline would lose it: refused, the file unchanged.
+    let cl_base = tmp.path().join("cl-quick.json");
+    std::fs::copy(crate::common::root().join("results/cl-quick.json"), &cl_base).unwrap();
+    let before = read(&cl_base);
+    refused(
+        &run(&["compare", s(&out), s(&cl_base), "--record"]),
+        &["cl-quick.json: holds the baseline of scenario `cl-quick`; recording `tiny` over it"],
+    );
+    assert_eq!(read(&cl_base), before);
 }
 
 #[test]
@@ -199,6 +241,12 @@ fn cl_aggregates_equal_the_per_seed_metrics() {
     let per_seed: Vec<serde_json::Value> = (0..3)
         .map(|k| read_json(&out.join(format!("seed-{k}/cl_metrics.json"))))
         .collect();
+    // Each replicate records what it ran: its resolved scenario (its own seed) and the backend.
+    for (k, m) in per_seed.iter().enumerate() {
+        assert_eq!(m["config"]["name"], "tiny-cl", "seed-{k}");
+        assert!(m["backend"].as_str().is_some_and(|b| !b.is_empty()));
+    }
+    assert_ne!(per_seed[0]["config"]["seed"], per_seed[1]["config"]["seed"]);
     let mut checked = 0;
     for (i, variant) in per_seed[0]["variants"].as_array().unwrap().iter().enumerate() {
         for (eval, key) in [("task-aware", "task_aware"), ("task-agnostic", "task_agnostic")] {
