@@ -117,7 +117,7 @@ fn state(out: &Path, k: usize, rs: &Scenario, fp: &str) -> Result<State> {
 
 /// The resolved scenario a finished run folder records (`summary.json`, or `cl_metrics.json` of
 /// this version on), as JSON.
-fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
+pub fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
     ["summary.json", "cl_metrics.json"]
         .iter()
         .filter_map(|file| std::fs::read_to_string(dir.join(file)).ok())

@@ -11,6 +11,7 @@ use super::{Plan, PlannedRun};
 use crate::error::{Error, Result};
 use crate::results::{PLAN_FILE, write_atomic};
 use crate::run::{self, RunOptions};
+use crate::scenario::diff::{NOT_THE_EXPERIMENT, differences};
 
 pub const DONE: &str = "done";
 pub const FAILED: &str = "failed";
@@ -107,6 +108,62 @@ fn check_layout(out: &Path, plan: &Plan, r: &PlannedRun) -> Result<()> {
     }
 }
 
+/// Refuses a study folder holding finished (or failed) runs that the plan does not have: the
+/// scenario, or its `--set`, changed since they ran, and the folder's tables would mix two
+/// experiments. The message names one such run and what differs.
+fn check_plan(out: &Path, plan: &Plan) -> Result<()> {
+    if !out.join("runs").is_dir() {
+        return Ok(());
+    }
+    let found = super::collect::find_runs(&[out.to_path_buf()])?;
+    let planned = |id: &str| plan.runs.iter().any(|r| r.id == id);
+    let strays: Vec<(&str, &[(String, String)])> = found
+        .finished
+        .iter()
+        .map(|r| (r.id.as_str(), &r.marker.variables[..]))
+        .chain(found.failed.iter().map(|m| (m.run_id.as_str(), &m.variables[..])))
+        .filter(|(id, _)| !planned(id))
+        .collect();
+    let Some(&(id, variables)) = strays.first() else {
+        return Ok(());
+    };
+    let vars = variables
+        .iter()
+        .map(|(n, l)| format!("{n}={l}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let why = match plan.runs.iter().find(|r| r.variables == variables) {
+        None => format!("run with {vars}, which the plan no longer has"),
+        Some(r) => {
+            let now = r.scenario.as_ref().map(serde_json::to_value).transpose();
+            let now = now.map_err(|e| Error::Internal(format!("scenario: {e}")))?;
+            let before = crate::replicates::recorded_scenario(&run_dir(out, id));
+            // A run's name is its id and its seed derives from it: neither is a setting.
+            let ignore: Vec<&str> = NOT_THE_EXPERIMENT.iter().copied().chain(["seed"]).collect();
+            let differs: Vec<String> = match now.zip(before) {
+                Some((now, before)) => differences(&now, &before, &ignore)
+                    .iter()
+                    .map(|d| d.text("finished"))
+                    .collect(),
+                None => Vec::new(),
+            };
+            if differs.is_empty() {
+                format!("run with {vars} from another version of the scenario")
+            } else {
+                format!("the scenario changed since it ran: {}", differs.join("; "))
+            }
+        }
+    };
+    Err(Error::input(
+        out,
+        format!(
+            "holds {} finished or failed run(s) that this study's plan does not have, e.g. runs/{id} ({why}); nothing \
+             was changed. Give the study another --out, or move those runs out of runs/ to keep them apart",
+            strays.len()
+        ),
+    ))
+}
+
 /// Run the planned runs of `shard` (all when `None`) into `out`; `log` receives progress lines.
 pub fn run_study(
     plan: &Plan,
@@ -128,6 +185,7 @@ pub fn run_study(
     for r in &mine {
         check_layout(out, plan, r)?;
     }
+    check_plan(out, plan)?;
     std::fs::create_dir_all(out.join("runs")).map_err(|e| Error::io(out.join("runs"), e))?;
     write_atomic(&out.join(PLAN_FILE), &to_json(plan)?)?;
     let mut outcome = StudyOutcome {

@@ -61,8 +61,8 @@ pub struct PlannedRun {
     pub seed: u64,
     /// (variable name, value label) pairs.
     pub variables: Vec<(String, String)>,
-    /// The run's resolved scenario. Not in `study.json` (each run folder keeps its own
-    /// `scenario.toml`), so `None` in a plan read back with [`Plan::read`].
+    /// The run's resolved scenario. Not in `study.json` (each finished run's `summary.json` keeps
+    /// its own as `config`), so `None` in a plan read back with [`Plan::read`].
     #[serde(skip)]
     pub scenario: Option<Scenario>,
 }

@@ -114,6 +114,32 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     assert!(reference.starts_with("Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,"));
     assert!(full.join("analysis/analysis.json").is_file());
     assert_eq!(run_ids(&full).len(), 4);
+    // The scenario changed under a folder of finished runs: refused, naming what changed, since the
+    // study's tables would mix both; dropping a level is refused the same way.
+    let plan_file = read(&full.join("study.json"));
+    let o = run_to(&tiny_study(), &full, &["--quiet", "--set", "train.epochs=1"]);
+    refused(
+        &o,
+        &[
+            "holds 4 finished or failed run(s) that this study's plan does not have",
+            "the scenario changed since it ran: train.epochs = 1 (finished: 2)",
+        ],
+    );
+    let o = run_to(
+        &tiny_study(),
+        &full,
+        &["--quiet", "--set", r#"study.vary[0].values=["vggm-11"]"#],
+    );
+    refused(
+        &o,
+        &[
+            "(run with model.name=vggm-17 train.augment=",
+            "which the plan no longer has",
+        ],
+    );
+    assert_eq!(run_ids(&full).len(), 4);
+    assert_eq!(read(&full.join("study.json")), plan_file);
+    assert_eq!(read(&full.join("study_metrics.csv")), reference);
 
     // Kill midway: as soon as the first run is done.
     let part = dir.path().join("part");
