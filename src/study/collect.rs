@@ -10,7 +10,7 @@
 //! of the same layout (conv weights scale with in × out channels), which keeps γ comparable
 //! across widths without depending on the head size, as the paper's fixed P does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::Plan;
@@ -81,6 +81,7 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<StudyRuns> {
     let mut spec = None;
     let mut found: BTreeMap<String, FoundRun> = BTreeMap::new();
     let mut failed: BTreeMap<String, FailedMarker> = BTreeMap::new();
+    let mut first_plan: Option<(PathBuf, BTreeSet<String>)> = None;
     for dir in dirs {
         let runs = dir.join("runs");
         if !runs.is_dir() {
@@ -88,6 +89,22 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<StudyRuns> {
         }
         if dir.join(PLAN_FILE).is_file() {
             let plan = Plan::read(dir)?;
+            let ids: BTreeSet<String> = plan.runs.iter().map(|r| r.id.clone()).collect();
+            match &first_plan {
+                None => first_plan = Some((dir.join(PLAN_FILE), ids)),
+                Some((first, first_ids)) => {
+                    if let Some(id) = first_ids.symmetric_difference(&ids).next() {
+                        return Err(Error::input(
+                            dir.join(PLAN_FILE),
+                            format!(
+                                "plans another study than {} (run {id} is in one of them only): collect merges the shards \
+                                 of one study, run with the same scenario and --set",
+                                first.display()
+                            ),
+                        ));
+                    }
+                }
+            }
             spec = spec.or(plan.spec);
             for e in plan.runs {
                 if !order.contains(&e.id) {

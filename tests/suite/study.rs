@@ -201,6 +201,17 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     assert_eq!(read(&merged.join("study_metrics.csv")), reference);
     assert!(merged.join("analysis/analysis.md").is_file());
 
+    // A shard run with other settings belongs to another study: collect refuses to merge them.
+    let other = dir.path().join("other");
+    ok(&run_to(
+        &tiny_study(),
+        &other,
+        &["--shard", "1/2", "--quiet", "--set", "train.epochs=1"],
+    ));
+    let o = run(&["collect", s(&a), s(&other), "--out", s(&dir.path().join("mixed"))]);
+    refused(&o, &["other/study.json: plans another study than", "s0/study.json"]);
+    assert!(!dir.path().join("mixed").exists());
+
     let o = run_to(&tiny_study(), &a, &["--shard", "2/2"]);
     refused(&o, &["--shard `2/2`"]);
 }
