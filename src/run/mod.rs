@@ -72,6 +72,12 @@ const EVAL_BATCH: usize = 64;
 
 /// Make sure the output folder can be written before any work starts.
 pub fn check_writable(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::usage(format!(
+            "{} is a file, not a folder: give --out a folder",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
     std::fs::write(&probe, b"ok").map_err(|e| Error::io(dir, e))?;

@@ -262,6 +262,18 @@ fn a_finished_run_is_never_overwritten() {
     let o = run(&["run", s(&tiny), "--out", s(&studied), "--quiet"]);
     refused(&o, &["holds a study (study.json)", "--force"]);
     assert!(snapshot(&studied) == before, "a refused run changed the study");
+    // A file given as the output folder: a run, replicates and a study name it, the file unchanged.
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "keep").unwrap();
+    for extra in [&[][..], &["--set", "replicates=2"][..]] {
+        let o = run(&[&["run", s(&tiny), "--out", s(&file), "--quiet"][..], extra].concat());
+        refused(&o, &["notes.txt is a file, not a folder"]);
+    }
+    refused(
+        &run(&["run", s(&study), "--out", s(&file), "--quiet"]),
+        &["notes.txt is a file, not a folder"],
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
 }
 
 #[test]
