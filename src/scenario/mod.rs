@@ -224,6 +224,26 @@ pub fn validate(s: &Scenario) -> Result<()> {
         } else {
             &c.architectures[..]
         };
+        if let Some(swap) = &c.swap {
+            // The swap runs on the first architecture's fine-tuned networks.
+            let layers = crate::model::layer_names(&archs[0])?.len();
+            match swap.k {
+                Some(k) if !(1..layers).contains(&k) => {
+                    return Err(Error::usage(format!(
+                        "key `continual.swap.k`: {k} must be between 1 and {} (`{}` has {layers} probed layers)",
+                        layers - 1,
+                        archs[0].name
+                    )));
+                }
+                None if !c.layer_probes => {
+                    return Err(Error::usage(
+                        "key `continual.swap`: without `swap.k` the protocol finds the tunnel from the layer probes; \
+                         keep `layer_probes = true` or give `swap.k`",
+                    ));
+                }
+                _ => {}
+            }
+        }
         for a in archs {
             let layers = crate::model::layer_names(a)?.len();
             let deepest = |key: &str, k: usize, max: usize| {

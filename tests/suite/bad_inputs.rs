@@ -957,6 +957,15 @@ fn impossible_continual_settings_name_the_file_and_key() {
             "continual.tasks=3",
             "key `continual.swap`: the swap protocol needs exactly 2 tasks",
         ),
+        // Checked before any sequence is trained, not after.
+        (
+            "continual.swap.k=10",
+            "key `continual.swap.k`: 10 must be between 1 and 9 (`vggm-11` has 10 probed layers)",
+        ),
+        (
+            "continual.layer_probes=false",
+            "key `continual.swap`: without `swap.k` the protocol finds the tunnel from the layer probes",
+        ),
     ]
     .into_iter()
     .enumerate()
