@@ -155,6 +155,9 @@ pub struct ComparisonRecord {
     pub p_t: Option<f64>,
     pub p_wilcoxon: Option<f64>,
     pub cliffs_delta: Option<f64>,
+    /// `p` adjusted (Holm) over the comparisons stated in `cl_claims.md`; empty for the others.
+    #[serde(default)]
+    pub p_holm: Option<f64>,
 }
 
 /// What a comparison compares: its kind, the two sides, and the context
@@ -198,6 +201,7 @@ impl Compared<'_> {
             p_t: finite(p.p_t),
             p_wilcoxon: finite(p.p_wilcoxon),
             cliffs_delta: finite(p.cliffs_delta),
+            p_holm: None,
         };
         (record, p)
     }
@@ -413,7 +417,8 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     let seeds = Seeds::read(out, ks)?;
     let rows = seeds.aggregate_rows();
     write_atomic(&out.join("cl_aggregate.csv"), &csv_bytes(&rows)?)?;
-    let comps = seeds.comparisons();
+    let mut comps = seeds.comparisons();
+    let claims = claims(&mut comps);
     let records: Vec<&ComparisonRecord> = comps.iter().map(|(r, _)| r).collect();
     write_atomic(&out.join("cl_comparisons.csv"), &csv_bytes(&records)?)?;
     let swap_rows = seeds.swap_rows();
@@ -430,7 +435,6 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     if !published.is_empty() {
         write_atomic(&out.join("published_comparison.csv"), &csv_bytes(&published)?)?;
     }
-    let claims = claims(&comps);
     let beside: Vec<String> = published.iter().map(PublishedRow::sentence).collect();
     let papers = super::papers::paper_claims(&comps, main);
     let starts: Vec<TunnelStarts> = seeds.reps.iter().map(|r| r.tunnel_starts.clone()).collect();
@@ -439,7 +443,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         write_atomic(&out.join("cl_leaderboard.csv"), &csv_bytes(&board)?)?;
     }
     let mut md = format!(
-        "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6).\n\n",
+        "# {}: claims over {} seeds\n\nDifferences in points (accuracies × 100), mean over seeds ± half-width of its 95% t-interval; the test is paired by seed (paired t below 6 seeds, Wilcoxon signed-rank from 6), and its p-value adjusted over the claims below (Holm) says whether the difference is significant.\n\n",
         seeds.file.run.scenario,
         ks.len()
     );
@@ -447,7 +451,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
         let _ = writeln!(md, "- {c}");
     }
     if !papers.is_empty() {
-        md.push_str("\n## The papers' claims\n\nDoes the tunnel cause forgetting (Masarczyk et al. 2023, [M23]) or limit it (Harun et al. 2024, [H24])? Each comparison either paper makes a prediction about, paired by seed; a difference counts where its test is significant at the 5% level.\n\n");
+        md.push_str("\n## The papers' claims\n\nDoes the tunnel cause forgetting (Masarczyk et al. 2023, [M23]) or limit it (Harun et al. 2024, [H24])? Each comparison either paper makes a prediction about, paired by seed; a difference counts where its test is significant at the 5% level after Holm's adjustment over these tests.\n\n");
         for c in &papers {
             let _ = writeln!(md, "- {c}");
         }
@@ -482,14 +486,16 @@ fn main_eval(rows: &[ClAggregateRow], seq: &Sequence) -> &'static str {
 
 /// The comparisons worth a sentence: forgetting, ACC and plasticity of truncated − full and of
 /// each strategy − finetune, forgetting across architectures, and the swap protocol; each in one
-/// evaluation, task-agnostic where it is defined (a shared head), task-aware otherwise.
-fn claims(comps: &[Comparison]) -> Vec<String> {
+/// evaluation, task-agnostic where it is defined (a shared head), task-aware otherwise. They are
+/// one family of tests: each is judged by its p-value adjusted over them (Holm), which is stored
+/// in its record's `p_holm`.
+fn claims(comps: &mut [Comparison]) -> Vec<String> {
     let same = |x: &ComparisonRecord, y: &ComparisonRecord| {
         (&x.kind, &x.a, &x.b, &x.architecture, &x.variant, &x.strategy, &x.metric)
             == (&y.kind, &y.a, &y.b, &y.architecture, &y.variant, &y.strategy, &y.metric)
     };
-    let mut out = Vec::new();
-    for (c, p) in comps {
+    let mut stated = Vec::new();
+    for (i, (c, _)) in comps.iter().enumerate() {
         let agnostic = comps.iter().any(|(o, _)| same(o, c) && o.eval == "task-agnostic");
         let wanted = match c.kind.as_str() {
             "truncation" | "strategy" => ["forgetting", "acc", "plasticity"].contains(&c.metric.as_str()),
@@ -518,7 +524,16 @@ fn claims(comps: &[Comparison]) -> Vec<String> {
             ),
             _ => format!("{} {}: {} − {}, {metric} ({})", c.variant, c.strategy, c.a, c.b, c.eval),
         };
-        out.push(format!("{what} {}", p.text(100.0, " points")));
+        stated.push((i, what));
+    }
+    let raw: Vec<f64> = stated.iter().map(|&(i, _)| comps[i].1.p).collect();
+    let adjusted = crate::stats::inference::holm(&raw);
+    let m = raw.iter().filter(|p| !p.is_nan()).count();
+    let mut out = Vec::new();
+    for ((i, what), p_holm) in stated.into_iter().zip(adjusted) {
+        let (record, p) = &mut comps[i];
+        record.p_holm = finite(p_holm);
+        out.push(format!("{what} {}", p.text_in_family(100.0, " points", p_holm, m)));
     }
     out
 }
@@ -631,7 +646,7 @@ fn text(
         }
     }
     if !claims.is_empty() {
-        s.push_str("\nclaims (paired by seed):\n");
+        s.push_str("\nclaims (paired by seed; significance after Holm's adjustment over the claims):\n");
         for c in claims {
             let _ = writeln!(s, "- {c}");
         }

@@ -12,11 +12,12 @@
 //!   forgetting (when it keeps the extractor's capacity); [H24], for whom the tunnel limits
 //!   forgetting, expects more.
 //!
-//! A difference counts where the paired test is significant at the 5% level; otherwise the test
-//! decides for neither paper, except the tunnel swap, where [M23]'s claim is the null result.
+//! The tests are one family: a difference counts where its paired test is significant at the 5%
+//! level after Holm's adjustment over them; otherwise the test decides for neither paper, except
+//! the tunnel swap, where [M23]'s claim is the null result.
 
 use super::continual::{Comparison, ComparisonRecord};
-use crate::stats::inference::LEVEL;
+use crate::stats::inference::{LEVEL, holm};
 use crate::stats::paired::Paired;
 
 const H24: &str = "[H24] (Harun et al.: the tunnel limits forgetting)";
@@ -36,15 +37,29 @@ struct Outcome {
     sentence: String,
 }
 
-/// Whether `p` shows a significant difference, and its sign.
-fn significant(p: &Paired) -> Option<f64> {
-    (p.p < 1.0 - LEVEL).then(|| p.mean_diff.signum())
+/// One test of a family of `m`: the paired comparison and its p-value adjusted over the family
+/// (Holm), which decides whether the difference is significant.
+struct Judged<'a> {
+    p: &'a Paired,
+    adjusted: f64,
+    m: usize,
+}
+
+impl Judged<'_> {
+    /// Whether the difference is significant, and its sign.
+    fn significant(&self) -> Option<f64> {
+        (self.adjusted < 1.0 - LEVEL).then(|| self.p.mean_diff.signum())
+    }
+
+    fn text(&self) -> String {
+        self.p.text_in_family(100.0, " points", self.adjusted, self.m)
+    }
 }
 
 /// The outcome of a test on which [H24] expects the sign `h24` and [M23] the sign `m23` (0: the
 /// paper makes no prediction).
-fn directional(what: String, p: &Paired, h24: f64, m23: f64) -> Outcome {
-    let side = match significant(p) {
+fn directional(what: String, j: &Judged, h24: f64, m23: f64) -> Outcome {
+    let side = match j.significant() {
         Some(sign) if h24 != 0.0 && sign == h24 => Side::H24,
         Some(sign) if m23 != 0.0 && sign == m23 => Side::M23,
         _ => Side::Neither,
@@ -52,20 +67,21 @@ fn directional(what: String, p: &Paired, h24: f64, m23: f64) -> Outcome {
     let reading = match side {
         Side::H24 => format!("supports {H24}"),
         Side::M23 => format!("supports {M23}"),
-        Side::Neither if significant(p).is_some() => "a significant difference neither paper predicts".into(),
+        Side::Neither if j.significant().is_some() => "a significant difference neither paper predicts".into(),
         Side::Neither => "no significant difference: decides for neither paper".into(),
     };
     Outcome {
         side,
-        sentence: format!("{what}: {}; {reading}.", p.text(100.0, " points")),
+        sentence: format!("{what}: {}; {reading}.", j.text()),
     }
 }
 
 /// A forgetting comparison on which [M23] expects less forgetting (and [H24] the sign `h24`). Less
-/// forgetting from a network that also learned significantly less (a lower plasticity, the
-/// accuracy on each task when it was learned) counts for neither paper: it forgets less because
-/// it learned less, while [M23]'s claims are about networks that keep what the full one learns.
-fn forgetting(what: String, c: &ComparisonRecord, p: &Paired, comps: &[Comparison], h24: f64) -> Outcome {
+/// forgetting from a network that also learned less (a plasticity, the accuracy on each task when
+/// it was learned, lower at the 5% level before any adjustment) counts for neither paper: it
+/// forgets less because it learned less, while [M23]'s claims are about networks that keep what
+/// the full one learns.
+fn forgetting(what: String, c: &ComparisonRecord, j: &Judged, comps: &[Comparison], h24: f64) -> Outcome {
     let plasticity = comps.iter().find(|(o, _)| {
         (
             &o.kind,
@@ -88,30 +104,66 @@ fn forgetting(what: String, c: &ComparisonRecord, p: &Paired, comps: &[Compariso
         )
     });
     match plasticity {
-        Some((_, q)) if p.mean_diff < 0.0 && significant(q) == Some(-1.0) => Outcome {
+        Some((_, q)) if j.p.mean_diff < 0.0 && q.p < 1.0 - LEVEL && q.mean_diff < 0.0 => Outcome {
             side: Side::Neither,
             sentence: format!(
                 "{what}: {}, but it also learned less (plasticity {}): it forgets less because it learned less, which tests neither claim.",
-                p.text(100.0, " points"),
+                j.text(),
                 q.text(100.0, " points")
             ),
         },
-        _ => directional(what, p, h24, -1.0),
+        _ => directional(what, j, h24, -1.0),
+    }
+}
+
+/// The comparisons either paper makes a prediction about.
+#[derive(Clone, Copy)]
+enum Test {
+    Swap,
+    Recovery,
+    ExtractorAlone,
+    NoTunnel,
+}
+
+fn test_of(c: &ComparisonRecord, main_eval: &str) -> Option<Test> {
+    match (c.kind.as_str(), c.a.as_str(), c.b.as_str(), c.metric.as_str()) {
+        ("swap", "E1 + T2", "E1 + T1", _) => Some(Test::Swap),
+        ("swap", "E2 + T1 (FT)", "E2 (FT)", _) => Some(Test::Recovery),
+        ("strategy", "freeze-tunnel", "finetune", "forgetting") if c.variant == "full" && c.eval == main_eval => {
+            Some(Test::ExtractorAlone)
+        }
+        ("truncation", _, "full", "forgetting") if c.strategy == "finetune" && c.eval == main_eval => {
+            Some(Test::NoTunnel)
+        }
+        _ => None,
     }
 }
 
 /// The sentences on the papers' claims, and a last one that counts them; empty where the
-/// scenario makes none of the comparisons.
+/// scenario makes none of the comparisons. The tests are one family: each is judged by its
+/// p-value adjusted over them (Holm).
 pub fn paper_claims(comps: &[Comparison], main_eval: &str) -> Vec<String> {
+    let tests: Vec<(usize, Test)> = comps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (c, _))| test_of(c, main_eval).map(|t| (i, t)))
+        .collect();
+    if tests.is_empty() {
+        return Vec::new();
+    }
+    let raw: Vec<f64> = tests.iter().map(|&(i, _)| comps[i].1.p).collect();
+    let m = raw.iter().filter(|p| !p.is_nan()).count();
     let mut outcomes = Vec::new();
-    for (c, p) in comps {
-        let outcome = match (c.kind.as_str(), c.a.as_str(), c.b.as_str(), c.metric.as_str()) {
-            ("swap", "E1 + T2", "E1 + T1", _) => {
+    for (&(i, test), adjusted) in tests.iter().zip(holm(&raw)) {
+        let (c, p) = &comps[i];
+        let j = Judged { p, adjusted, m };
+        let outcome = match test {
+            Test::Swap => {
                 let what = format!(
                     "Tunnel swap ({}): task-1 accuracy of E1 + T2 − E1 + T1 (H24 expects a drop, M23 none)",
                     c.architecture
                 );
-                let side = match significant(p) {
+                let side = match j.significant() {
                     Some(s) if s < 0.0 => Side::H24,
                     Some(_) => Side::Neither,
                     None => Side::M23,
@@ -123,38 +175,34 @@ pub fn paper_claims(comps: &[Comparison], main_eval: &str) -> Vec<String> {
                 };
                 Outcome {
                     side,
-                    sentence: format!("{what}: {}; {reading}.", p.text(100.0, " points")),
+                    sentence: format!("{what}: {}; {reading}.", j.text()),
                 }
             }
-            ("swap", "E2 + T1 (FT)", "E2 (FT)", _) => directional(
+            Test::Recovery => directional(
                 format!(
                     "Recovery ({}): task-1 accuracy of E2 + T1 (FT) − E2 (FT) (H24 expects T1 to help)",
                     c.architecture
                 ),
-                p,
+                &j,
                 1.0,
                 0.0,
             ),
-            ("strategy", "freeze-tunnel", "finetune", "forgetting") if c.variant == "full" && c.eval == main_eval => {
+            Test::ExtractorAlone => {
                 let what = format!(
                     "Training the extractor alone ({}): forgetting of freeze-tunnel − finetune, {} (M23 expects less)",
                     c.architecture, c.eval
                 );
-                forgetting(what, c, p, comps, 0.0)
+                forgetting(what, c, &j, comps, 0.0)
             }
-            ("truncation", _, "full", "forgetting") if c.strategy == "finetune" && c.eval == main_eval => {
+            Test::NoTunnel => {
                 let what = format!(
                     "No tunnel ({}): forgetting of {} − full, finetune, {} (M23 expects less, H24 more)",
                     c.architecture, c.a, c.eval
                 );
-                forgetting(what, c, p, comps, 1.0)
+                forgetting(what, c, &j, comps, 1.0)
             }
-            _ => continue,
         };
         outcomes.push(outcome);
-    }
-    if outcomes.is_empty() {
-        return Vec::new();
     }
     let count = |side| outcomes.iter().filter(|o| o.side == side).count();
     let (h, m, n) = (count(Side::H24), count(Side::M23), count(Side::Neither));
@@ -201,6 +249,7 @@ mod tests {
             p_t: None,
             p_wilcoxon: None,
             cliffs_delta: None,
+            p_holm: None,
         };
         (record, p)
     }
@@ -258,6 +307,27 @@ mod tests {
             "Of 4 tests of the papers' claims, 2 side with [H24], 1 with [M23] and 1 with neither: on balance \
              these numbers support [H24] (Harun et al.: the tunnel limits forgetting)."
         );
+    }
+
+    #[test]
+    fn the_tests_are_judged_as_one_family() {
+        let d = [-0.05, -0.03, -0.04, 0.0, -0.02];
+        let drop: Vec<f64> = BASE.iter().zip(d).map(|(b, d)| b + d).collect();
+        let gain: Vec<f64> = BASE.iter().zip(d).map(|(b, d)| b - d).collect();
+        let comps = vec![
+            comp("swap", ("E1 + T2", "E1 + T1"), "task1_accuracy", &drop, &BASE),
+            comp("swap", ("E2 + T1 (FT)", "E2 (FT)"), "task1_accuracy", &gain, &BASE),
+        ];
+        // Each alone is significant at the 5% level (paired t, p ≈ 0.031); as a family of two, after
+        // Holm's adjustment, neither is.
+        assert!(comps.iter().all(|(_, p)| p.p < 0.05 && 2.0 * p.p >= 0.05));
+        let s = paper_claims(&comps, "task-aware");
+        assert!(
+            s[0].contains("; Holm over 2: p = 0.06") && s[0].contains("consistent with [M23]"),
+            "{}",
+            s[0]
+        );
+        assert!(s[1].contains("decides for neither"), "{}", s[1]);
     }
 
     #[test]

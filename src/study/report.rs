@@ -529,7 +529,7 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
         if claims.is_file() {
             b.push(Block::Heading(2, "Claims".into()));
             b.push(Block::Para(
-                "Paired by seed: mean difference ± half-width of its 95% t-interval; bootstrap intervals, both tests and Cliff's δ in cl_comparisons.csv.".into(),
+                "Paired by seed: mean difference ± half-width of its 95% t-interval, the test's p-value and the same adjusted over the claims (Holm), which decides significance; bootstrap intervals, both tests and Cliff's δ in cl_comparisons.csv.".into(),
             ));
             let text = std::fs::read_to_string(&claims).map_err(|e| Error::io(&claims, e))?;
             for line in text.lines().filter_map(|l| l.strip_prefix("- ")) {

@@ -299,6 +299,22 @@ fn cl_aggregates_equal_the_per_seed_metrics() {
     assert_mean_ci(row, "mean_diff", &d);
     assert_eq!(row["test"], "paired t");
     assert!(read(&out.join("cl_claims.md")).contains("swap E1 + T2 vs E1 + T1"));
+    // The stated claims are one family of tests: each one's p adjusted over them (Holm's
+    // step-down, statsmodels' multipletests(method="holm")), the others left empty.
+    let family: Vec<&BTreeMap<String, String>> = comps.iter().filter(|r| !r["p_holm"].is_empty()).collect();
+    let m = family.len();
+    let claims_md = read(&out.join("cl_claims.md"));
+    assert!(
+        m >= 3 && claims_md.contains(&format!("; Holm over {m}: p = ")),
+        "{claims_md}"
+    );
+    let mut p: Vec<(f64, f64)> = family.iter().map(|r| (num(r, "p"), num(r, "p_holm"))).collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut running = 0f64;
+    for (rank, (raw, adjusted)) in p.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * raw).min(1.0));
+        close(*adjusted, running);
+    }
 
     // The published number beside the full network's aggregate: ours − published, with the
     // Welch interval of the difference from our standard error and the published SEM.
@@ -323,7 +339,7 @@ fn cl_aggregates_equal_the_per_seed_metrics() {
     // The Welch interval is wider than ±1.96 s.e. and narrower than the t of 2 degrees of freedom.
     assert!(half > 1.96 * se && half < 4.31 * se, "{half} vs s.e. {se}");
     assert!(read(&out.join("cl_claims.md")).contains("Against published numbers"));
-    assert!(text(&o.stderr).contains("claims (paired by seed)"));
+    assert!(text(&o.stderr).contains("claims (paired by seed; significance after Holm's adjustment over the claims)"));
 }
 
 /// An OOD label with a comma and quotes: the run's tables quote it, and the aggregates, `collect`,

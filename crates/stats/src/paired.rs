@@ -108,6 +108,16 @@ impl Paired {
     /// `−44.0 ± 6.1 points (n = 5, paired t p = 0.001)` for a difference of fractions, scaled by
     /// `scale` (100: points) with `unit` after it.
     pub fn text(&self, scale: f64, unit: &str) -> String {
+        self.sentence(scale, unit, None)
+    }
+
+    /// [`Paired::text`] for one of a family of `m` tests, judged by its Holm-adjusted p-value
+    /// `p_holm`: `−44.0 ± 6.1 points (n = 5, paired t p = 0.001; Holm over 36: p = 0.036)`.
+    pub fn text_in_family(&self, scale: f64, unit: &str, p_holm: f64, m: usize) -> String {
+        self.sentence(scale, unit, Some((p_holm, m)))
+    }
+
+    fn sentence(&self, scale: f64, unit: &str, family: Option<(f64, usize)>) -> String {
         if self.n == 0 {
             return "no seed with both values defined".into();
         }
@@ -117,11 +127,17 @@ impl Paired {
         } else {
             format!("{:+.1}{unit}", scale * self.mean_diff)
         };
-        let p = if self.p.is_finite() {
-            let verdict = if self.p < 1.0 - LEVEL { "" } else { ", not significant" };
-            format!(", {} p = {}{verdict}", self.test.name(), p_text(self.p))
-        } else {
-            String::new()
+        let verdict = |p: f64| if p < 1.0 - LEVEL { "" } else { ", not significant" };
+        let p = match family {
+            _ if !self.p.is_finite() => String::new(),
+            Some((adjusted, m)) if adjusted.is_finite() => format!(
+                ", {} p = {}; Holm over {m}: p = {}{}",
+                self.test.name(),
+                p_text(self.p),
+                p_text(adjusted),
+                verdict(adjusted)
+            ),
+            _ => format!(", {} p = {}{}", self.test.name(), p_text(self.p), verdict(self.p)),
         };
         format!("{diff} (n = {}{p})", self.n)
     }
@@ -164,5 +180,11 @@ mod tests {
         assert_eq!(p.test, PairedTest::Wilcoxon);
         assert!((p.p - 0.015_625).abs() < 1e-12);
         assert!(p.text(1.0, "").contains("Wilcoxon p = 0.016"), "{}", p.text(1.0, ""));
+        // One of a family of tests: significant alone, not once adjusted (0.015625 · 4 = 0.0625).
+        assert_eq!(
+            p.text_in_family(1.0, "", 0.0625, 4),
+            "+4.0 ± 2.0 (n = 7, Wilcoxon p = 0.016; Holm over 4: p = 0.062, not significant)"
+        );
+        assert!(!p.text_in_family(1.0, "", 0.03, 2).contains("not significant"));
     }
 }
