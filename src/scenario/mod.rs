@@ -54,6 +54,13 @@ fn parse_table(text: &str, path: &Path, sets: &[String]) -> Result<toml::Table> 
 
 /// Check a scenario table against the schema and validate it; errors name `path` and the key.
 pub fn from_table(path: &Path, table: toml::Table) -> Result<Scenario> {
+    if table.contains_key("comparison") && !table.contains_key("id") {
+        return Err(Error::input(
+            path,
+            "a comparison spec (`[[comparison]]`), not a scenario: give it to `analyze --spec`, `collect --spec` or a \
+             study's `study.spec`",
+        ));
+    }
     scenario_of(table).map_err(|e| e.in_file(path))
 }
 

@@ -845,6 +845,22 @@ fn csv_cases(c: &mut Corpus) {
     c.analyze("csv_short_row", &p, None, &["study.csv", "line 10"]);
     let p = c.root.join("csv_missing_file").join("absent.csv");
     c.analyze("csv_missing_file", &p, None, &["absent.csv"]);
+    // A scenario given as the comparison spec, and a spec given as the scenario.
+    let csv = write(c, "spec_is_a_scenario", "study.csv", &good);
+    let quick = root().join("scenarios/quick.toml");
+    c.analyze(
+        "spec_is_a_scenario",
+        &csv,
+        Some(&quick),
+        &["quick.toml: a scenario, not a comparison spec"],
+    );
+    let spec = root().join("scenarios/study-mini-spec.toml");
+    c.run_case(
+        "scenario_is_a_spec",
+        &spec,
+        &[],
+        vec!["study-mini-spec.toml: a comparison spec (`[[comparison]]`), not a scenario".into()],
+    );
     // Unpaired design: the augmented CNN lacks its cifar100 row.
     let unpaired: String = good
         .lines()

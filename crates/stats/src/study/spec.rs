@@ -75,6 +75,13 @@ pub struct ComparisonSpec {
 impl ComparisonSpec {
     pub fn load(path: &Path) -> Result<ComparisonSpec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::input(path, e.to_string()))?;
+        if table.contains_key("id") && !table.contains_key("comparison") {
+            return Err(Error::input(
+                path,
+                "a scenario, not a comparison spec: a spec lists `[[comparison]]` entries (see scenarios/study-mini-spec.toml)",
+            ));
+        }
         let spec: ComparisonSpec = toml::from_str(&text).map_err(|e| Error::input(path, e.to_string()))?;
         if spec.comparisons.is_empty() {
             return Err(Error::input(path, "no [[comparison]] entries"));
