@@ -49,7 +49,8 @@ pub enum Command {
         /// Run folder (summary.json, probes.csv, metrics_all.csv, cl_metrics.json; or seed-*/
         /// replicates) or study folder.
         run_dir: PathBuf,
-        /// Baseline JSON file (e.g. results/quick.json).
+        /// Baseline JSON file (e.g. results/quick.json), or another run folder whose replicates are the
+        /// baseline.
         baseline: PathBuf,
         /// Write the run's metrics (every replicate's value) as the new baseline instead.
         #[arg(long)]

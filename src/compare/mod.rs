@@ -327,9 +327,14 @@ impl Verdict {
     }
 }
 
-/// Judges the run in `run_dir` against the baseline in `baseline_path`.
+/// Judges the run in `run_dir` against the baseline in `baseline_path`: a recorded baseline file,
+/// or another run folder, whose replicates are then the baseline (default thresholds).
 pub fn compare(run_dir: &Path, baseline_path: &Path) -> Result<Verdict> {
-    let baseline = Baseline::load(baseline_path)?;
+    let baseline = if baseline_path.is_dir() {
+        baseline_of(collect_metrics(baseline_path)?, None)
+    } else {
+        Baseline::load(baseline_path)?
+    };
     let now = collect_metrics(run_dir)?;
     // Not one metric in common: a baseline of another scenario, not a regression.
     if !baseline
@@ -501,11 +506,14 @@ impl MaxT {
 /// Record a run folder's metrics (every replicate's value) as a baseline, keeping the thresholds
 /// and correction of an existing file.
 pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
+    if baseline_path.is_dir() {
+        return Err(Error::usage(format!(
+            "{} is a folder: --record writes a baseline file, e.g. results/NAME.json",
+            baseline_path.display()
+        )));
+    }
     let now = collect_metrics(run_dir)?;
-    let mut thresholds: BTreeMap<Kind, f64> = Kind::ALL.iter().map(|k| (*k, k.default_threshold())).collect();
-    let mut own: BTreeMap<String, f64> = BTreeMap::new();
-    let mut correction = Correction::default();
-    if baseline_path.is_file() {
+    let old = if baseline_path.is_file() {
         let old = Baseline::load(baseline_path)?;
         if !old.scenario.is_empty() && old.scenario != now.scenario {
             return Err(Error::input(
@@ -516,17 +524,35 @@ pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
                 ),
             ));
         }
-        if old.format == FORMAT {
-            correction = old.correction;
-            thresholds.extend(old.thresholds.iter().map(|(k, v)| (*k, *v)));
-            own = old
-                .metrics
-                .iter()
-                .filter_map(|m| m.threshold.map(|t| (m.name.clone(), t)))
-                .collect();
-        }
+        Some(old).filter(|old| old.format == FORMAT)
+    } else {
+        None
+    };
+    let b = baseline_of(now, old.as_ref());
+    let json = serde_json::to_string_pretty(&b).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(parent) = baseline_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    let b = Baseline {
+    write_atomic(baseline_path, (json + "\n").as_bytes())?;
+    Ok(b)
+}
+
+/// The baseline of a run folder's metrics, with the thresholds and correction of `old` (the
+/// defaults without it).
+fn baseline_of(now: Collected, old: Option<&Baseline>) -> Baseline {
+    let mut thresholds: BTreeMap<Kind, f64> = Kind::ALL.iter().map(|k| (*k, k.default_threshold())).collect();
+    let mut own: BTreeMap<String, f64> = BTreeMap::new();
+    let mut correction = Correction::default();
+    if let Some(old) = old {
+        correction = old.correction;
+        thresholds.extend(old.thresholds.iter().map(|(k, v)| (*k, *v)));
+        own = old
+            .metrics
+            .iter()
+            .filter_map(|m| m.threshold.map(|t| (m.name.clone(), t)))
+            .collect();
+    }
+    Baseline {
         format: FORMAT,
         scenario: now.scenario,
         backend: now.backend,
@@ -544,13 +570,7 @@ pub fn record(run_dir: &Path, baseline_path: &Path) -> Result<Baseline> {
             })
             .collect(),
         settings: now.settings,
-    };
-    let json = serde_json::to_string_pretty(&b).map_err(|e| Error::Internal(e.to_string()))?;
-    if let Some(parent) = baseline_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    write_atomic(baseline_path, (json + "\n").as_bytes())?;
-    Ok(b)
 }
 
 #[cfg(test)]

@@ -212,6 +212,15 @@ fn replicates_resume_shard_and_aggregate() {
         "{}",
         text(&o.stdout)
     );
+    // Another run folder as the baseline: its replicates are the baseline, nothing is written.
+    let o = run(&["compare", s(&other), s(&out)]);
+    let said = text(&o.stdout);
+    assert!(said.contains("baseline: 3 replicate(s)"), "{said}");
+    assert!(said.contains("train.lr = 0.01 (baseline: 0.003)"), "{said}");
+    refused(
+        &run(&["compare", s(&other), s(&out), "--record"]),
+        &["is a folder: --record writes a baseline file"],
+    );
     // Recording over another scenario's baseline would lose it: refused, the file unchanged.
     let cl_base = tmp.path().join("cl-quick.json");
     std::fs::copy(crate::common::root().join("results/cl-quick.json"), &cl_base).unwrap();
