@@ -37,12 +37,12 @@ pub fn arch_spec(name: &str, width: f64, sets: &[String]) -> Result<ArchSpec> {
     table.insert("name".into(), name.into());
     table.insert("width".into(), width.into());
     for set in sets {
-        crate::scenario::apply_set(&mut table, set)
-            .map_err(|e| Error::usage(e.to_string().replace("--set", "--model")))?;
+        crate::scenario::apply_option(&mut table, "--model", set)?;
     }
-    let spec: ArchSpec = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e| Error::usage(format!("--model: {}", e.to_string().trim())))?;
+    let spec: ArchSpec = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        Error::usage(format!("--model: key `{key}`: {}", e.into_inner().message()))
+    })?;
     spec.resolve()?;
     Ok(spec)
 }

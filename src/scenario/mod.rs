@@ -82,14 +82,20 @@ pub fn scenario_of(table: toml::Table) -> Result<Scenario> {
 /// Apply one `dotted.key=value` override. The value is parsed as a TOML value when it can be
 /// (numbers, booleans, arrays, quoted strings), otherwise taken as a bare string.
 pub fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
+    apply_option(table, "--set", set)
+}
+
+/// [`apply_set`] for a `key=value` given to the command-line option `option`, which its errors
+/// name.
+pub fn apply_option(table: &mut toml::Table, option: &str, set: &str) -> Result<()> {
     let (key, raw) = set
         .split_once('=')
-        .ok_or_else(|| Error::usage(format!("--set `{set}`: expected key=value")))?;
+        .ok_or_else(|| Error::usage(format!("{option} `{set}`: expected key=value")))?;
     let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    set_value(table, key, value).map_err(|e| Error::usage(format!("--set `{set}`: {e}")))
+    set_value(table, key, value).map_err(|e| Error::usage(format!("{option} `{set}`: {e}")))
 }
 
 /// Set `dotted.key` to `value`, creating intermediate tables; `name[i]` is entry `i` of the
