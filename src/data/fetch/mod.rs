@@ -405,10 +405,38 @@ pub fn write_subset(
     let how = format!(
         "{n_train_per_class} train + {n_test_per_class} test images per class, seed {seed}; regenerate with write_subset from `tunnelbench data fetch {base}`"
     );
+    check_subset_folder(out_dir, base)?;
     let sub = DataSplit { train, test };
     let _ = std::fs::remove_file(out_dir.join("manifest.json"));
     write_dir(&sub, out_dir, base, &src, None, Some(how))?;
     verify_dir(out_dir)
+}
+
+/// A subset is written into a new or empty folder, or over a subset of the same data set (to
+/// regenerate it): never over another data set's subset or a folder of other files.
+fn check_subset_folder(out_dir: &Path, base: &str) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return Ok(());
+    };
+    if entries.count() == 0 {
+        return Ok(());
+    }
+    let manifest = out_dir.join("manifest.json");
+    let name = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("name")?.as_str().map(str::to_string));
+    match name {
+        Some(name) if name == base => Ok(()),
+        Some(name) => Err(Error::input(
+            out_dir,
+            format!("holds a subset of `{name}`; writing one of `{base}` would replace it: give another --out"),
+        )),
+        None => Err(Error::input(
+            out_dir,
+            "holds files that are not a data subset (no manifest.json): give a new or empty folder as --out",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -454,6 +482,17 @@ mod tests {
         assert_eq!(m.files, m2.files);
         // Too many per class, or none.
         assert!(write_subset(&split, 7, 1, 1, &tmp.path().join("x")).is_err());
+        // Over itself (regenerated), but not over another data set's subset or other files.
+        write_subset(&split, 4, 2, 1, &out).unwrap();
+        let e = write_subset(&toy_split("fashion-mnist"), 4, 2, 1, &out).unwrap_err();
+        assert!(e.to_string().contains("holds a subset of `mnist`"), "{e}");
+        assert_eq!(load_dir(&out).unwrap().train.name, back.train.name);
+        let other = tmp.path().join("run");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("summary.json"), "{}").unwrap();
+        let e = write_subset(&split, 4, 2, 1, &other).unwrap_err();
+        assert!(e.to_string().contains("not a data subset"), "{e}");
+        assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
         let e = write_subset(&split, 0, 0, 1, &tmp.path().join("y")).unwrap_err();
         assert!(
             e.to_string().contains("must be at least 1") && !tmp.path().join("y").exists(),
