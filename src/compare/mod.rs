@@ -245,7 +245,7 @@ impl Verdict {
         let machine = |m: &Option<Machine>| {
             m.as_ref().map_or_else(
                 || "an unrecorded machine".to_string(),
-                |m| format!("{}, {} path", m.cpu, m.isa),
+                |m| format!("{}, {} path, {} threads", m.cpu, m.isa, m.threads),
             )
         };
         s.push_str(&format!(
