@@ -9,6 +9,8 @@
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use crate::Out;
+
 /// Shapes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
@@ -189,6 +191,15 @@ fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
     }
 }
 
+/// The length of slice a strided `rows × cols` matrix spans.
+fn extent((rs, cs): (usize, usize), rows: usize, cols: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
 /// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with explicit (row, column) strides, single-threaded:
 /// the callers parallelise over images.
 #[allow(clippy::too_many_arguments)]
@@ -202,24 +213,50 @@ pub(crate) fn matmul(
     rhs: &[f32],
     rhs_strides: (usize, usize),
 ) {
-    let extent = |(rs, cs): (usize, usize), rows: usize, cols: usize| {
-        if rows == 0 || cols == 0 {
-            0
-        } else {
-            (rows - 1) * rs + (cols - 1) * cs + 1
-        }
-    };
     assert!(dst.len() >= extent(dst_strides, m, n));
+    // SAFETY: the assert keeps every element the product writes inside `dst`, which is borrowed
+    // mutably, so nothing else reads or writes it.
+    unsafe {
+        matmul_into(
+            (m, n, k),
+            dst.as_mut_ptr(),
+            dst_strides,
+            accumulate,
+            lhs,
+            lhs_strides,
+            rhs,
+            rhs_strides,
+        )
+    }
+}
+
+/// [`matmul`] into an output that other tasks write too, at other elements.
+///
+/// # Safety
+/// Every element `dst + i·rs + j·cs` (`i < m`, `j < n`, `(rs, cs) = dst_strides`) lies inside
+/// one allocation, and no other thread reads or writes those elements while this runs.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul_into(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_strides: (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
     assert!(lhs.len() >= extent(lhs_strides, m, k));
     assert!(rhs.len() >= extent(rhs_strides, k, n));
-    // SAFETY: the asserts above keep every index the product touches inside the three slices, and
-    // `dst` is borrowed mutably, so it aliases neither operand.
+    // SAFETY: the asserts keep every index read inside the two operand slices; the caller
+    // guarantees the written elements, which alias neither operand (they are written by this
+    // task alone, and the operands are shared borrows).
     unsafe {
         gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_strides.1 as isize,
             dst_strides.0 as isize,
             accumulate,
@@ -477,60 +514,77 @@ fn per_thread(n: usize) -> usize {
 }
 
 /// `y[b, :, o] = Σ_(o, i, t) w[:, :, t] · x[b, :, i] + bias`: one product `[images, cin] ·
-/// [cin, cout]` per pixel tap, read and written in place through strides, a run of images per
-/// thread.
+/// [cin, cout]` per pixel tap, read and written in place through strides, a block of images and
+/// output channels per task.
 fn pixel_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    pixel_products(g, w, x, y, false, |ys| match bias {
-        Some(bias) => {
-            for (plane, b) in ys.chunks_mut(g.p()).zip(bias.iter().cycle()) {
-                plane.fill(*b);
-            }
-        }
-        None => ys.fill(0.0),
-    });
+    pixel_products(g, w, x, y, false, |c, plane| plane.fill(bias.map_or(0.0, |b| b[c])));
 }
 
 /// `dx[b, :, i] = Σ_(o, i, t) w[:, :, t]ᵀ · dy[b, :, o]`, per pixel tap as in [`pixel_forward`].
 fn pixel_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    pixel_products(g, w, dy, dx, true, |dxs| dxs.fill(0.0));
+    pixel_products(g, w, dy, dx, true, |_, plane| plane.fill(0.0));
 }
 
-/// `dst[b, :, d] += Σ_taps w_t · src[b, :, s]` after `init(dst)`, a run of images per thread: the
-/// forward pass (`src` = x, `dst` = y) or, with `transposed`, the input gradient (`src` = dy,
-/// `dst` = dx, each tap's weights transposed).
+/// Images per task of the per-pixel products where the batch has them: each task packs every
+/// tap's weights for its output channels, once for its images, so that with many threads a
+/// task of a few images would spend more on packing than on its products.
+const PIXEL_IMAGES: usize = 32;
+
+/// `dst[b, :, d] += Σ_taps w_t · src[b, :, s]` after `init(channel, plane)` on each of `dst`'s
+/// planes: the forward pass (`src` = x, `dst` = y) or, with `transposed`, the input gradient
+/// (`src` = dy, `dst` = dx, each tap's weights transposed). The tasks are runs of images, one per
+/// thread while that leaves each at least [`PIXEL_IMAGES`]; with more threads the output channels
+/// are split too. Every output value is summed in the same order whatever the split.
 fn pixel_products(
     g: &ConvGeom,
     w: &[f32],
     src: &[f32],
     dst: &mut [f32],
     transposed: bool,
-    init: impl Fn(&mut [f32]) + Sync,
+    init: impl Fn(usize, &mut [f32]) + Sync,
 ) {
-    let (taps, kk, rows) = (pixel_taps(g), g.kh * g.kw, per_thread(g.batch));
+    let (taps, kk) = (pixel_taps(g), g.kh * g.kw);
     let (x, y) = ((g.x_len(), g.h * g.w), (g.y_len(), g.p()));
     let ((sl, sp), (dl, dp), (c_dst, c_src), rhs) = match transposed {
         false => (x, y, (g.cout, g.cin), (kk, g.cin * kk)),
         true => (y, x, (g.cin, g.cout), (g.cin * kk, kk)),
     };
-    dst.par_chunks_mut(rows * dl)
-        .zip(src.par_chunks(rows * sl))
-        .for_each(|(ds, ss)| {
-            let n = ss.len() / sl;
-            init(ds);
-            for &(o, i, t) in &taps {
-                let (d, s) = if transposed { (i, o) } else { (o, i) };
-                matmul(
-                    (n, c_dst, c_src),
-                    &mut ds[d..],
+    assert!(dst.len() >= g.batch * dl && src.len() >= g.batch * sl);
+    let rows = per_thread(g.batch).max(PIXEL_IMAGES.min(g.batch));
+    let runs = g.batch.div_ceil(rows);
+    let width = c_dst.div_ceil(rayon::current_num_threads().div_ceil(runs).clamp(1, c_dst.max(1)));
+    let blocks = c_dst.div_ceil(width.max(1));
+    let out = Out(dst.as_mut_ptr());
+    (0..runs * blocks).into_par_iter().for_each(|task| {
+        let (b0, c0) = (task / blocks * rows, task % blocks * width);
+        let (n, cw) = (rows.min(g.batch - b0), width.min(c_dst - c0));
+        for b in b0..b0 + n {
+            for c in c0..c0 + cw {
+                // SAFETY: plane (b, c) lies inside `dst` (the assert above) and belongs to this
+                // task's images and channels alone.
+                init(c, unsafe {
+                    std::slice::from_raw_parts_mut(out.at(b * dl + c * dp), dp)
+                });
+            }
+        }
+        for &(o, i, t) in &taps {
+            let (d, s) = if transposed { (i, o) } else { (o, i) };
+            // SAFETY: the product writes dst[b0 + j, c0 + c, d] for j < n, c < cw: inside `dst`
+            // and this task's images and channels alone.
+            unsafe {
+                matmul_into(
+                    (n, cw, c_src),
+                    out.at(b0 * dl + c0 * dp + d),
                     (dl, dp),
                     true,
-                    &ss[s..],
+                    &src[b0 * sl + s..],
                     (sl, sp),
-                    &w[t..],
+                    &w[t + c0 * rhs.1..],
                     rhs,
-                );
-            }
-        });
+                )
+            };
+        }
+    });
 }
 
 /// `dw[:, :, t] = Σ_(o, i, t) Σ_b dy[b, :, o] x[b, :, i]ᵀ`, per pixel tap, a block of output channels
@@ -783,42 +837,57 @@ mod tests {
             .into_iter()
             .flat_map(|g| paths(&g).into_iter().map(move |p| (g, p)))
         {
-            let forward =
-                |x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]| forward_on(path, &g, x, w, bias, y);
-            let backward_input = |w: &[f32], dy: &[f32], dx: &mut [f32]| backward_input_on(path, &g, w, dy, dx);
-            let backward_weight = |x: &[f32], dy: &[f32], dw: &mut [f32], db: Option<&mut [f32]>| {
-                backward_weight_on(path, &g, x, dy, dw, db)
-            };
-            let x = values(g.batch * g.x_len(), 1);
-            let w = values(g.cout * g.k(), 2);
-            let bias = values(g.cout, 3);
-            let dy = values(g.batch * g.y_len(), 4);
-            let [y_ref, dx_ref, dw_ref] = naive(&g, &x, &w, &bias, &dy);
-            let mut y = vec![9.0; g.batch * g.y_len()];
-            forward(&x, &w, Some(&bias), &mut y);
-            close(&y, &y_ref, &format!("y {g:?} {path:?}"));
-            let mut dx = vec![9.0; x.len()];
-            backward_input(&w, &dy, &mut dx);
-            close(&dx, &dx_ref, &format!("dx {g:?} {path:?}"));
-            let mut dw = vec![9.0; w.len()];
-            let mut db = vec![9.0; g.cout];
-            backward_weight(&x, &dy, &mut dw, Some(&mut db));
-            close(&dw, &dw_ref, &format!("dw {g:?} {path:?}"));
-            if path == Path::Winograd {
-                // Bands of one block row, and of 4 (the last one shorter where the batch has 6).
-                for rows in [1, 4] {
-                    let mut dw = vec![9.0; w.len()];
-                    winograd::backward_weight_in_bands(&g, rows, &x, &dy, &mut dw);
-                    close(&dw, &dw_ref, &format!("dw {g:?} in bands of {rows} block rows"));
-                }
+            check(g, path);
+        }
+    }
+
+    /// The per-pixel products with 16 threads: runs of images and blocks of output channels,
+    /// with a shorter last run and last block.
+    #[test]
+    fn pixel_products_split_for_many_threads() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build().unwrap();
+        pool.install(|| {
+            for g in geoms().into_iter().filter(|g| g.h * g.w <= 4) {
+                check(g, Path::Pixels);
             }
-            let p = g.p();
-            for (co, d) in db.iter().enumerate() {
-                let s: f64 = (0..g.batch)
-                    .map(|b| dy[(b * g.cout + co) * p..][..p].iter().map(|v| *v as f64).sum::<f64>())
-                    .sum();
-                assert!((*d as f64 - s).abs() < 1e-4, "{g:?} {path:?}");
+        });
+    }
+
+    /// The forward pass and both gradients of `path` on `g` against the definition.
+    fn check(g: ConvGeom, path: Path) {
+        let forward = |x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]| forward_on(path, &g, x, w, bias, y);
+        let backward_input = |w: &[f32], dy: &[f32], dx: &mut [f32]| backward_input_on(path, &g, w, dy, dx);
+        let backward_weight =
+            |x: &[f32], dy: &[f32], dw: &mut [f32], db: Option<&mut [f32]>| backward_weight_on(path, &g, x, dy, dw, db);
+        let x = values(g.batch * g.x_len(), 1);
+        let w = values(g.cout * g.k(), 2);
+        let bias = values(g.cout, 3);
+        let dy = values(g.batch * g.y_len(), 4);
+        let [y_ref, dx_ref, dw_ref] = naive(&g, &x, &w, &bias, &dy);
+        let mut y = vec![9.0; g.batch * g.y_len()];
+        forward(&x, &w, Some(&bias), &mut y);
+        close(&y, &y_ref, &format!("y {g:?} {path:?}"));
+        let mut dx = vec![9.0; x.len()];
+        backward_input(&w, &dy, &mut dx);
+        close(&dx, &dx_ref, &format!("dx {g:?} {path:?}"));
+        let mut dw = vec![9.0; w.len()];
+        let mut db = vec![9.0; g.cout];
+        backward_weight(&x, &dy, &mut dw, Some(&mut db));
+        close(&dw, &dw_ref, &format!("dw {g:?} {path:?}"));
+        if path == Path::Winograd {
+            // Bands of one block row, and of 4 (the last one shorter where the batch has 6).
+            for rows in [1, 4] {
+                let mut dw = vec![9.0; w.len()];
+                winograd::backward_weight_in_bands(&g, rows, &x, &dy, &mut dw);
+                close(&dw, &dw_ref, &format!("dw {g:?} in bands of {rows} block rows"));
             }
+        }
+        let p = g.p();
+        for (co, d) in db.iter().enumerate() {
+            let s: f64 = (0..g.batch)
+                .map(|b| dy[(b * g.cout + co) * p..][..p].iter().map(|v| *v as f64).sum::<f64>())
+                .sum();
+            assert!((*d as f64 - s).abs() < 1e-4, "{g:?} {path:?}");
         }
     }
 }

@@ -19,6 +19,22 @@ pub mod transformer;
 #[cfg(target_arch = "x86_64")]
 mod winograd;
 
+/// An output that parallel tasks share, each writing its own disjoint elements through the
+/// pointer and nothing else.
+#[derive(Clone, Copy)]
+pub(crate) struct Out(pub(crate) *mut f32);
+// SAFETY: the tasks that share an `Out` write disjoint elements of it (each user says which),
+// and nothing reads the output while they run.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The element at `offset` (a method, so that closures capture the whole `Out`).
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// Test data shared by the unit tests.
 #[cfg(test)]
 mod testing {

@@ -11,6 +11,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::Out;
+
 /// A matrix operand: element (i, j) at `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Mat<'a> {
@@ -91,20 +93,6 @@ pub enum Then {
     /// The exact GELU, bit for bit [`crate::transformer::gelu_forward`]'s, applied by each task
     /// to its block while the block is in cache.
     Gelu,
-}
-
-/// The output as a pointer that tasks writing disjoint tiles share.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: every task writes its own rows × columns block of the output and nothing else.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The element at `offset` (a method, so that closures capture the whole `Out`).
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
 }
 
 /// `out[m × n]` (row-major) `= a[m × k] · b[k × n]`, plus `bias[n]` on every row when given,
