@@ -44,6 +44,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(tunnelbench_plot::write_atomic(path, bytes)?)
 }
 
+/// The resolved scenario a finished run folder records (`summary.json`, or `cl_metrics.json` of
+/// this version on), as JSON.
+pub fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
+    ["summary.json", "cl_metrics.json"]
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(dir.join(file)).ok())
+        .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .find_map(|v| v.get("config").filter(|c| c.is_object()).cloned())
+}
+
 /// A row of `metrics_all.csv`: the metrics of one (network, probe, OOD set).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsAllRecord {

@@ -90,7 +90,7 @@ fn state(out: &Path, k: usize, rs: &Scenario, fp: &str) -> Result<State> {
         }
         let m = read_marker(&path)?;
         if m.fingerprint != fp {
-            let differs = match recorded_scenario(&dir) {
+            let differs = match crate::results::recorded_scenario(&dir) {
                 Some(before) => {
                     let now = serde_json::to_value(rs).map_err(|e| Error::Internal(format!("scenario: {e}")))?;
                     differences(&now, &before, &NOT_THE_EXPERIMENT)
@@ -113,16 +113,6 @@ fn state(out: &Path, k: usize, rs: &Scenario, fp: &str) -> Result<State> {
         return Ok(if failed { State::Failed(m) } else { State::Done(m) });
     }
     Ok(State::Todo)
-}
-
-/// The resolved scenario a finished run folder records (`summary.json`, or `cl_metrics.json` of
-/// this version on), as JSON.
-pub fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
-    ["summary.json", "cl_metrics.json"]
-        .iter()
-        .filter_map(|file| std::fs::read_to_string(dir.join(file)).ok())
-        .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .find_map(|v| v.get("config").filter(|c| c.is_object()).cloned())
 }
 
 /// The finished replicates of a replicate folder, by index (those of `0..n` when `n` is given).

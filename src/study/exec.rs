@@ -137,7 +137,7 @@ fn check_plan(out: &Path, plan: &Plan) -> Result<()> {
         Some(r) => {
             let now = r.scenario.as_ref().map(serde_json::to_value).transpose();
             let now = now.map_err(|e| Error::Internal(format!("scenario: {e}")))?;
-            let before = crate::replicates::recorded_scenario(&run_dir(out, id));
+            let before = crate::results::recorded_scenario(&run_dir(out, id));
             // A run's name is its id and its seed derives from it: neither is a setting.
             let ignore: Vec<&str> = NOT_THE_EXPERIMENT.iter().copied().chain(["seed"]).collect();
             let differs: Vec<String> = match now.zip(before) {
