@@ -22,9 +22,6 @@ struct RunHeader {
     backend: String,
     #[serde(default)]
     machine: Option<Machine>,
-    /// The resolved scenario.
-    #[serde(default)]
-    config: Option<serde_json::Value>,
 }
 
 /// The recorded metrics of one run folder, each name prefixed with `prefix`.
@@ -189,7 +186,10 @@ pub fn collect_metrics(dir: &Path) -> Result<Collected> {
         .unwrap_or_default();
     let (scenario, settings) = match crate::study::Plan::read(dir) {
         Ok(plan) => (plan.name, None),
-        Err(_) => (header.scenario, header.config),
+        Err(_) => (
+            header.scenario,
+            first_run.as_deref().and_then(crate::results::recorded_scenario),
+        ),
     };
     let metrics = order
         .into_iter()

@@ -421,12 +421,7 @@ fn check_subset_folder(out_dir: &Path, base: &str) -> Result<()> {
     if entries.count() == 0 {
         return Ok(());
     }
-    let manifest = out_dir.join("manifest.json");
-    let name = std::fs::read_to_string(&manifest)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("name")?.as_str().map(str::to_string));
-    match name {
+    match read_manifest(out_dir).ok().map(|m| m.name) {
         Some(name) if name == base => Ok(()),
         Some(name) => Err(Error::input(
             out_dir,
