@@ -6,11 +6,13 @@ use super::*;
 struct BarGroup {
     name: String,
     values: Vec<f64>,
-    errors: Option<Vec<f64>>,
+    /// Each bar's interval (low, high), drawn as an error bar.
+    intervals: Option<Vec<(f64, f64)>>,
     color: Option<Color>,
 }
 
-/// Grouped bars around zero, vertical or horizontal, with optional value labels and error bars.
+/// Grouped bars around zero, vertical or horizontal, with optional value labels and intervals
+/// drawn as error bars.
 #[derive(Clone, Debug, Default)]
 pub struct BarChart {
     titles: Titles,
@@ -39,20 +41,21 @@ impl BarChart {
     pub fn group(self, name: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
         self.push_group(name.into(), values.into(), None)
     }
-    /// Like [`BarChart::group`] with symmetric error bars (± `errors`).
-    pub fn group_with_errors(
+    /// Like [`BarChart::group`] with each bar's interval (low, high) drawn as an error bar; an
+    /// interval with a non-finite end is not drawn.
+    pub fn group_with_intervals(
         self,
         name: impl Into<String>,
         values: impl Into<Vec<f64>>,
-        errors: impl Into<Vec<f64>>,
+        intervals: impl Into<Vec<(f64, f64)>>,
     ) -> Self {
-        self.push_group(name.into(), values.into(), Some(errors.into()))
+        self.push_group(name.into(), values.into(), Some(intervals.into()))
     }
-    fn push_group(mut self, name: String, values: Vec<f64>, errors: Option<Vec<f64>>) -> Self {
+    fn push_group(mut self, name: String, values: Vec<f64>, intervals: Option<Vec<(f64, f64)>>) -> Self {
         self.groups.push(BarGroup {
             name,
             values,
-            errors,
+            intervals,
             color: None,
         });
         self
@@ -90,11 +93,11 @@ impl BarChart {
                     self.categories.len()
                 )));
             }
-            if let Some(e) = &g.errors
+            if let Some(e) = &g.intervals
                 && e.len() != g.values.len()
             {
                 return Err(Error::usage(format!(
-                    "{what}: group {:?} has {} values but {} errors",
+                    "{what}: group {:?} has {} values but {} intervals",
                     g.name,
                     g.values.len(),
                     e.len()
@@ -119,10 +122,14 @@ impl BarChart {
     pub(super) fn draw(&self, sc: &mut Scene, outer: Rect) {
         let h = self.horizontal;
         let vals = self.groups.iter().flat_map(|g| {
-            let e = g.errors.clone().unwrap_or_default();
-            g.values.iter().enumerate().flat_map(move |(k, v)| {
-                let d = e.get(k).copied().filter(|d| d.is_finite()).unwrap_or(0.0).abs();
-                [v - d, v + d]
+            let e = g.intervals.clone().unwrap_or_default();
+            g.values.iter().enumerate().flat_map(move |(k, &v)| {
+                let (a, b) = e
+                    .get(k)
+                    .copied()
+                    .filter(|(a, b)| a.is_finite() && b.is_finite())
+                    .unwrap_or((v, v));
+                [v, a, b]
             })
         });
         let (dlo, dhi) = axis::finite_range(vals.chain([0.0]), false).unwrap_or((0.0, 1.0));
@@ -244,8 +251,13 @@ impl BarChart {
                     (rect.x + rect.w / 2.0, rect.y + rect.h / 2.0),
                 ]);
                 let mut tip = e;
-                if let Some(err) = g.errors.as_ref().and_then(|er| er.get(k)).filter(|d| d.is_finite()) {
-                    let (p1, p2) = (vpos(v - err.abs()), vpos(v + err.abs()));
+                if let Some(&(low, high)) = g
+                    .intervals
+                    .as_ref()
+                    .and_then(|iv| iv.get(k))
+                    .filter(|(a, b)| a.is_finite() && b.is_finite())
+                {
+                    let (p1, p2) = (vpos(low), vpos(high));
                     let st = Stroke::solid(Color::hex(0x333333), 1.1);
                     let cap = (bw * 0.2).min(4.0);
                     if h {

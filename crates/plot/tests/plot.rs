@@ -244,6 +244,47 @@ fn horizontal_bars_extend_both_ways_from_zero() {
     assert!(count(&px, PALETTE[0]) > 1000 && count(&px, PALETTE[1]) > 100);
 }
 
+/// Intervals need not be symmetric nor contain the bar's value (a bootstrap percentile interval):
+/// the value axis reaches both ends, and an interval with an undefined end is left out.
+#[test]
+fn bar_intervals_widen_the_axis_and_skip_undefined_ends() {
+    // Error bars are the only strokes 1.1 wide.
+    let lines = |c: &Chart| {
+        let svg = c.to_svg();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("1.1"))
+            .count()
+    };
+    let plain = BarChart::new("slopes")
+        .categories(["a", "b"])
+        .group("slope", vec![1.0, -0.5])
+        .horizontal(true)
+        .build()
+        .unwrap();
+    let with = BarChart::new("slopes")
+        .categories(["a", "b"])
+        .group_with_intervals("slope", vec![1.0, -0.5], vec![(1.5, 4.0), (f64::NAN, 0.2)])
+        .horizontal(true)
+        .build()
+        .unwrap();
+    let texts = svg_texts(&with.to_svg());
+    assert!(
+        texts.iter().any(|t| t == "4"),
+        "the axis reaches the interval's high end: {texts:?}"
+    );
+    assert!(!svg_texts(&plain.to_svg()).iter().any(|t| t == "4"));
+    // One interval drawn: its line and two caps.
+    assert_eq!((lines(&plain), lines(&with)), (0, 3));
+    assert!(with.to_png().is_ok());
+    let err = BarChart::new("b")
+        .categories(["a", "b"])
+        .group_with_intervals("slopes", vec![1.0, 2.0], vec![(0.0, 1.0)])
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("1 intervals"), "{err}");
+}
+
 #[test]
 fn heatmap_colours_labels_and_hatching() {
     let chart = Heatmap::new("R[i][j]", vec![vec![0.0, f64::NAN], vec![0.5, 1.0]])
