@@ -122,6 +122,15 @@ pub fn fit_huber(x: &[Vec<f64>], y: &[f64], params: &GbmParams) -> Result<GbmMod
     }
     // Column-major float32-rounded copy for the split search.
     let cols: Vec<Vec<f64>> = (0..p).map(|j| x.iter().map(|r| to_f32(r[j])).collect()).collect();
+    // Each feature's order of the rows, sorted once for all trees: by the feature, ties in the
+    // previous feature's order (the first feature's ties by row index). The split search reads a
+    // node's rows in this order, and its sums of tied rows follow it.
+    let mut sorted: Vec<Vec<usize>> = Vec::with_capacity(p);
+    for col in &cols {
+        let mut order = sorted.last().cloned().unwrap_or_else(|| (0..n).collect());
+        order.sort_by(|&a, &b| col[a].total_cmp(&col[b]));
+        sorted.push(order);
+    }
 
     let init = np_percentile_linear(y, 0.5);
     let mut raw = vec![init; n];
@@ -141,7 +150,7 @@ pub fn fit_huber(x: &[Vec<f64>], y: &[f64], params: &GbmParams) -> Result<GbmMod
                 }
             })
             .collect();
-        let mut tree = build_tree(&cols, &neg_grad, params);
+        let mut tree = build_tree(&cols, &sorted, &neg_grad, params);
         // Leaf line search: Huber intercept-only fit on each leaf's residuals.
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); tree.nodes.len()];
         let leaves: Vec<usize> = x.iter().map(|r| tree.leaf_of(r)).collect();
@@ -217,21 +226,31 @@ fn huber_intercept(diff: &[f64], delta: f64) -> f64 {
 
 struct Pending {
     parent: Option<(usize, bool)>,
+    /// The node's rows in index order.
     rows: Vec<usize>,
+    /// The node's rows in each feature's order.
+    sorted: Vec<Vec<usize>>,
     depth: usize,
 }
 
 /// Depth-first tree on `target` with Friedman's MSE improvement. Nodes are numbered when taken
 /// off the stack (pre-order, left first), as scikit-learn numbers them.
-fn build_tree(cols: &[Vec<f64>], target: &[f64], params: &GbmParams) -> Tree {
+fn build_tree(cols: &[Vec<f64>], sorted: &[Vec<usize>], target: &[f64], params: &GbmParams) -> Tree {
     let n = target.len();
     let mut nodes: Vec<Node> = Vec::new();
     let mut stack = vec![Pending {
         parent: None,
         rows: (0..n).collect(),
+        sorted: sorted.to_vec(),
         depth: 0,
     }];
-    while let Some(Pending { parent, rows, depth }) = stack.pop() {
+    while let Some(Pending {
+        parent,
+        rows,
+        sorted,
+        depth,
+    }) = stack.pop()
+    {
         let node = nodes.len();
         let cnt = rows.len();
         let sum: f64 = rows.iter().map(|&i| target[i]).sum();
@@ -259,10 +278,13 @@ fn build_tree(cols: &[Vec<f64>], target: &[f64], params: &GbmParams) -> Tree {
         if leaf {
             continue;
         }
-        let Some((feature, threshold)) = best_split(cols, target, &rows, sum, params) else {
+        let Some((feature, threshold)) = best_split(cols, target, &sorted, sum, params) else {
             continue;
         };
-        let (l_rows, r_rows): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&i| cols[feature][i] <= threshold);
+        let left = |i: &usize| cols[feature][*i] <= threshold;
+        let (l_rows, r_rows): (Vec<usize>, Vec<usize>) = rows.iter().partition(|i| left(i));
+        let (l_sorted, r_sorted): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+            sorted.iter().map(|o| o.iter().partition(|i| left(i))).unzip();
         nodes[node].split = Some(Split {
             feature,
             threshold,
@@ -272,29 +294,30 @@ fn build_tree(cols: &[Vec<f64>], target: &[f64], params: &GbmParams) -> Tree {
         stack.push(Pending {
             parent: Some((node, false)),
             rows: r_rows,
+            sorted: r_sorted,
             depth: depth + 1,
         });
         stack.push(Pending {
             parent: Some((node, true)),
             rows: l_rows,
+            sorted: l_sorted,
             depth: depth + 1,
         });
     }
     Tree { nodes }
 }
 
+/// The best split of a node whose rows are `sorted` (in each feature's order).
 fn best_split(
     cols: &[Vec<f64>],
     target: &[f64],
-    rows: &[usize],
+    sorted: &[Vec<usize>],
     sum_total: f64,
     params: &GbmParams,
 ) -> Option<(usize, f64)> {
-    let n = rows.len();
     let mut best: Option<(f64, usize, f64)> = None;
-    let mut order: Vec<usize> = rows.to_vec();
-    for (f, col) in cols.iter().enumerate() {
-        order.sort_by(|&a, &b| col[a].total_cmp(&col[b]));
+    for ((f, col), order) in cols.iter().enumerate().zip(sorted) {
+        let n = order.len();
         if col[order[n - 1]] <= col[order[0]] + FEATURE_THRESHOLD {
             continue;
         }
