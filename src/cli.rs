@@ -91,6 +91,15 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "out/analysis")]
         out: PathBuf,
+        /// Bootstrap resamples of the models behind the SHAP slopes' intervals (0: none).
+        #[arg(long, default_value_t = 200)]
+        resamples: usize,
+        /// Folds of the SHAP model's cross-validated R², each model's rows in one fold (0: none).
+        #[arg(long, default_value_t = 8)]
+        folds: usize,
+        /// Seed of the resamples and folds.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Time the training step and inference of a backbone on a backend.
     Bench(BenchArgs),

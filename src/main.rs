@@ -349,8 +349,20 @@ fn dispatch(command: Command) -> Result<()> {
                 Ok(())
             }
         },
-        Command::Analyze { csv, spec, out } => {
-            let analysis = tunnelbench_stats::analyze::analyze(&csv, spec.as_deref(), &out)?;
+        Command::Analyze {
+            csv,
+            spec,
+            out,
+            resamples,
+            folds,
+            seed,
+        } => {
+            use tunnelbench_stats::analyze::{AnalyzeOptions, analyze_with};
+            let opts = AnalyzeOptions {
+                uncertainty: tunnelbench_stats::study::ShapUncertainty { resamples, folds, seed },
+                ..AnalyzeOptions::default()
+            };
+            let analysis = analyze_with(&csv, spec.as_deref(), &out, &opts)?;
             println!("{analysis}");
             println!("results: {}", out.display());
             Ok(())

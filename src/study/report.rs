@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::plot::{BarChart, Figure, write_chart};
+use crate::plot::write_chart;
 use crate::results::{MeanMetrics, RunSummary, read_csv, write_atomic};
 use crate::stats::analyze::Analysis;
 use crate::stats::describe::finite;
@@ -275,7 +275,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             b.push(Block::Para("No comparison had both groups in this study.".into()));
         } else {
             b.push(Block::Para(
-                "Paired Wilcoxon signed-rank test (p) and Cliff's δ between the groups' (run, OOD set) values; means with 95% intervals."
+                "Paired Wilcoxon signed-rank test (p, and Holm-adjusted over the metric's comparisons) and Cliff's δ between the groups' (run, OOD set) values; means with 95% intervals."
                     .into(),
             ));
             let rows = comps
@@ -289,6 +289,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                         format!("{:.3} [{:.3}, {:.3}]", c.mean_a, c.ci95_a.0, c.ci95_a.1),
                         format!("{:.3} [{:.3}, {:.3}]", c.mean_b, c.ci95_b.0, c.ci95_b.1),
                         c.p_value.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
+                        c.p_holm.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
                         format!("{:.3}", c.cliffs_delta_abs),
                         c.magnitude.map_or("-", |m| m.as_str()).to_string(),
                     ]
@@ -303,6 +304,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                     "mean a",
                     "mean b",
                     "p",
+                    "p (Holm)",
                     "|δ|",
                     "magnitude",
                 ]
@@ -318,34 +320,49 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             )));
         }
         if !a.shap.is_empty() {
-            let mut fig = Figure::new(1, a.shap.len()).title("SHAP slopes (raw)");
-            let mut table = Vec::new();
-            for r in &a.shap {
-                let metric = r.metric.key();
-                let feats: Vec<String> = r.slopes.iter().map(|f| f.feature.clone()).collect();
-                let vals: Vec<f64> = r.slopes.iter().map(|f| f.slope.unwrap_or(0.0)).collect();
-                for (f, x) in feats.iter().zip(&vals) {
-                    table.push(vec![metric.to_string(), f.clone(), format!("{x:.4}")]);
-                }
-                let chart = BarChart::new(format!("{metric} (R² {:.2})", r.r2))
-                    .categories(feats)
-                    .group("slope", vals)
-                    .horizontal(true)
-                    .build()?;
-                fig = fig.push(chart);
-            }
-            write_chart(&fig.build()?, &dir.join("analysis"), "shap_slopes_bars")?;
+            write_chart(&a.shap_chart()?, &dir.join("analysis"), "shap_slopes_bars")?;
             b.push(Block::Heading(2, "SHAP slopes".into()));
-            b.push(Block::Para(
-                "Slope of each variable's SHAP values on its normalised code (GBM + TreeSHAP, method §7.5); an undefined slope (single-valued variable) is drawn as 0."
-                    .into(),
-            ));
+            let fits: Vec<String> = a
+                .shap
+                .iter()
+                .map(|r| match r.r2_cv {
+                    Some(cv) => format!("{} R² {:.2} in sample, {cv:.2} cross-validated", r.metric.key(), r.r2),
+                    None => format!("{} R² {:.2} in sample", r.metric.key(), r.r2),
+                })
+                .collect();
+            b.push(Block::Para(format!(
+                "Slope of each variable's SHAP values on its normalised code (GBM + TreeSHAP, method §7.5), with its 95% \
+                 interval over bootstrap resamples of the runs and the share of resamples agreeing on its sign; an \
+                 undefined slope (single-valued variable) is n/a. {}.",
+                fits.join("; ")
+            )));
             b.push(Block::Image(
                 "analysis/shap_slopes_bars.png".into(),
                 "SHAP slopes".into(),
             ));
+            let opt = |v: Option<f64>| v.map_or_else(|| "-".into(), |x| format!("{x:.4}"));
+            let table = a
+                .shap
+                .iter()
+                .flat_map(|r| {
+                    r.slopes.iter().map(move |f| {
+                        vec![
+                            r.metric.key().to_string(),
+                            f.feature.clone(),
+                            opt(f.slope),
+                            match (f.ci_low, f.ci_high) {
+                                (Some(lo), Some(hi)) => format!("[{lo:.4}, {hi:.4}]"),
+                                _ => "-".into(),
+                            },
+                            f.same_sign.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v)),
+                        ]
+                    })
+                })
+                .collect();
             b.push(Block::Table(
-                ["metric", "variable", "slope"].map(String::from).to_vec(),
+                ["metric", "variable", "slope", "95% interval", "same sign"]
+                    .map(String::from)
+                    .to_vec(),
                 table,
             ));
         }

@@ -9,6 +9,9 @@ scikit-learn 1.9.1, shap 0.51.0, scipy 1.17.1, pandas, numpy (python 3.11).
 2. The [H24] SHAP analysis (method §7.5) on the reference CSV, as in yousuf907/Tunnel
    shap_analysis/shap_slopes_calculation.py: in-sample R^2 and SHAP slopes per metric, plus
    scipy.stats.wilcoxon p-values of the augmentation comparison.
+3. Cross-validated R^2 (cross_val_predict with PredefinedSplit, then r2_score): on the
+   one-feature fixture with fold = row % 5, and on the reference CSV with each model's 8 rows in
+   fold (row // 8) % 8.
 Run: python3 sklearn_shap_golden.py [path/to/h24_experiments_results.csv]
 """
 import json
@@ -21,6 +24,7 @@ import sklearn
 from scipy import stats
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import r2_score
+from sklearn.model_selection import PredefinedSplit, cross_val_predict
 
 print("# sklearn", sklearn.__version__, "shap", shap.__version__)
 
@@ -72,6 +76,9 @@ with open("gbm_fixture_1d.json", "w") as f:
     json.dump({"x": x1.tolist(), "y": y1.tolist(), "init": float(m1.init_.constant_.ravel()[0]),
                "predictions": p1.tolist(), "r2": float(r2_score(y1, p1))}, f)
 print("fixture_1d r2", r2_score(y1, p1))
+cv1 = cross_val_predict(GradientBoostingRegressor(loss="huber", random_state=0), x1, y1,
+                        cv=PredefinedSplit(np.arange(len(y1)) % 5))
+print("fixture_1d cross-validated r2 (fold = row % 5)", repr(float(r2_score(y1, cv1))))
 
 path = sys.argv[1] if len(sys.argv) > 1 else "../../../shared/reference/h24_experiments_results.csv"
 df = pd.read_csv(path)
@@ -97,7 +104,9 @@ for metric, col, scale in [
     for v in ["Stem", "Spatial Reduction", "CNN vs ViT", "Augmentations", "Resolution", "ID Class Count", "OverParam. Level", "Depth"]:
         xv = codes[v] / codes[v].max()
         out[v] = float(np.polyfit(xv, sh[v], 1)[0])
-    print(f"{metric}: r2={r2!r}")
+    cv = cross_val_predict(GradientBoostingRegressor(loss="huber", random_state=0), Xr.values, yr,
+                           cv=PredefinedSplit((np.arange(len(yr)) // 8) % 8))
+    print(f"{metric}: r2={r2!r} cross-validated r2={float(r2_score(yr, cv))!r}")
     print("  slopes", json.dumps(out))
 
 blocks = np.arange(len(df)) // 8

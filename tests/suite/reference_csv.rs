@@ -5,7 +5,8 @@ use crate::common::{read_json, root};
 
 use std::path::PathBuf;
 
-use tunnelbench_stats::analyze::{AnalyzeOptions, analyze, compute};
+use tunnelbench_stats::analyze::analyze;
+use tunnelbench_stats::inference::holm;
 use tunnelbench_stats::study::{Metric, TunnelClass};
 
 fn reference_csv() -> Option<PathBuf> {
@@ -192,17 +193,63 @@ fn reference_classes_models_and_augmentation() {
     }
     assert_eq!(json["shap"]["retained_pct"]["slopes"].as_object().unwrap().len(), 8);
     assert!(out.join("analysis.md").is_file() && out.join("shap_slopes.svg").is_file());
-    let _ = std::fs::remove_dir_all(&out);
-}
 
-#[test]
-fn reference_shap_slopes_signs() {
-    let csv = require_reference!();
-    let a = compute(&csv, None, &AnalyzeOptions::default()).unwrap();
-    for r in &a.shap {
-        println!("{} R² {:.4}", r.metric.key(), r.r2);
-        for f in &r.slopes {
-            println!("  {:20} {:?}", f.feature, f.slope);
+    // The tidy tables: one row per (comparison, metric) with the Holm-adjusted p over the
+    // metric's comparisons, and one per (metric, variable) with the slope's interval.
+    let mut rows = csv::Reader::from_path(out.join("comparisons.csv")).unwrap();
+    let header: Vec<String> = rows.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[..4], ["comparison", "metric", "a", "b"]);
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), a.comparisons.len());
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let num = |r: &csv::StringRecord, c: &str| r[col(c)].parse::<f64>().unwrap_or(f64::NAN);
+    for metric in Metric::ALL {
+        let family: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[col("metric")] == metric.key()).collect();
+        let p: Vec<f64> = family.iter().map(|r| num(r, "p")).collect();
+        let adjusted = holm(&p);
+        for (r, want) in family.iter().zip(adjusted) {
+            let got = num(r, "p_holm");
+            assert!(
+                got == want || (got.is_nan() && want.is_nan()),
+                "{}: p_holm {got} vs {want}",
+                &r[0]
+            );
         }
     }
+    let aug = rows
+        .iter()
+        .find(|r| &r[0] == "augmentation" && &r[1] == "retained_pct")
+        .unwrap();
+    assert!(num(aug, "p_holm") < 1e-30 && num(aug, "p_holm") > num(aug, "p"));
+
+    let mut slopes = csv::Reader::from_path(out.join("shap_slopes.csv")).unwrap();
+    let header: Vec<String> = slopes.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header[..6],
+        ["metric", "variable", "slope", "ci_low", "ci_high", "same_sign"]
+    );
+    let slopes: Vec<csv::StringRecord> = slopes.records().map(Result::unwrap).collect();
+    assert_eq!(slopes.len(), 24);
+    // The paper's strongest variable, the ID class count, keeps its sign in every resample of the
+    // 64 models for % OOD retained and Pearson ρ, its interval well above zero.
+    for metric in ["retained_pct", "pearson"] {
+        let r = slopes
+            .iter()
+            .find(|r| &r[0] == metric && &r[1] == "ID Class Count")
+            .unwrap();
+        let (lo, hi, same): (f64, f64, f64) = (r[3].parse().unwrap(), r[4].parse().unwrap(), r[5].parse().unwrap());
+        println!("{metric} ID Class Count: [{lo:.3}, {hi:.3}], same sign {same}");
+        assert!(lo > 0.1 && hi > lo && same == 1.0, "{metric}: [{lo}, {hi}] {same}");
+    }
+    for r in &a.shap {
+        assert_eq!((r.resamples, r.folds), (200, 8));
+        let cv = r.r2_cv.unwrap();
+        assert!(
+            cv > 0.2 && cv < r.r2,
+            "{}: cross-validated R² {cv}, in sample {}",
+            r.metric.key(),
+            r.r2
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
 }

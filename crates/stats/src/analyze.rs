@@ -1,6 +1,7 @@
 //! The `analyze` command: reads a study's metrics CSV, computes tunnel classes, the paired
 //! comparisons of a [`ComparisonSpec`] and the SHAP slopes, and writes `analysis.json`,
-//! `analysis.md` and `shap_slopes.svg`/`.png` (each written to a temporary file and renamed).
+//! `analysis.md`, `comparisons.csv`, `shap_slopes.csv` and `shap_slopes.svg`/`.png` (each written to
+//! a temporary file and renamed).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::gbm::GbmParams;
+use super::inference::holm;
 use super::study::{
     ClassCounts, ComparisonResult, ComparisonSpec, Evaluated, FeatureSlope, Metric, ModelSummary, ShapResult,
-    SkippedComparison, Study, class_counts, evaluate, shap_analysis,
+    ShapUncertainty, SkippedComparison, Study, class_counts, evaluate, shap_analyses,
 };
 use super::wilcoxon::WilcoxonOptions;
 use crate::{Error, Result};
@@ -23,29 +25,39 @@ use crate::{Error, Result};
 pub struct AnalyzeOptions {
     pub wilcoxon: WilcoxonOptions,
     pub gbm: GbmParams,
+    pub uncertainty: ShapUncertainty,
 }
 
 /// SHAP slopes of one metric as the JSON object `{"r2": .., "slopes": {feature: slope}, ..}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapJson(pub ShapResult);
 
+/// One number (or pair) per feature as a JSON object, in the features' order.
+struct ByFeature<'a, T: Serialize>(&'a ShapResult, fn(&FeatureSlope) -> T);
+
+impl<T: Serialize> Serialize for ByFeature<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.slopes.len()))?;
+        for f in &self.0.slopes {
+            m.serialize_entry(&f.feature, &(self.1)(f))?;
+        }
+        m.end()
+    }
+}
+
 impl Serialize for ShapJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        struct Slopes<'a>(&'a ShapResult, bool);
-        impl Serialize for Slopes<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.slopes.len()))?;
-                for f in &self.0.slopes {
-                    m.serialize_entry(&f.feature, &if self.1 { f.slope_l1 } else { f.slope })?;
-                }
-                m.end()
-            }
-        }
-        let mut m = s.serialize_map(Some(4))?;
-        m.serialize_entry("r2", &self.0.r2)?;
-        m.serialize_entry("expected_value", &self.0.expected_value)?;
-        m.serialize_entry("slopes", &Slopes(&self.0, false))?;
-        m.serialize_entry("slopes_l1", &Slopes(&self.0, true))?;
+        let r = &self.0;
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry("r2", &r.r2)?;
+        m.serialize_entry("r2_cv", &r.r2_cv)?;
+        m.serialize_entry("folds", &r.folds)?;
+        m.serialize_entry("resamples", &r.resamples)?;
+        m.serialize_entry("expected_value", &r.expected_value)?;
+        m.serialize_entry("slopes", &ByFeature(r, |f| f.slope))?;
+        m.serialize_entry("slopes_l1", &ByFeature(r, |f| f.slope_l1))?;
+        m.serialize_entry("slopes_ci95", &ByFeature(r, |f| f.ci_low.zip(f.ci_high)))?;
+        m.serialize_entry("same_sign", &ByFeature(r, |f| f.same_sign))?;
         m.end()
     }
 }
@@ -76,47 +88,69 @@ fn ser_shap<S: serde::Serializer>(v: &[ShapResult], s: S) -> std::result::Result
 /// The `shap` object of `analysis.json` read back: metric key → [`ShapJson`]'s fields, the
 /// features in their written order.
 fn de_shap<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<ShapResult>, D::Error> {
+    // An analysis written before the intervals and the cross-validated R² has none of them.
     #[derive(Deserialize)]
     struct Entry {
         r2: Option<f64>,
+        #[serde(default)]
+        r2_cv: Option<f64>,
+        #[serde(default)]
+        folds: usize,
+        #[serde(default)]
+        resamples: usize,
         expected_value: Option<f64>,
-        slopes: InOrder,
-        slopes_l1: InOrder,
+        slopes: InOrder<Option<f64>>,
+        slopes_l1: InOrder<Option<f64>>,
+        #[serde(default)]
+        slopes_ci95: Option<InOrder<Option<(f64, f64)>>>,
+        #[serde(default)]
+        same_sign: Option<InOrder<Option<f64>>>,
     }
     let entries = std::collections::BTreeMap::<Metric, Entry>::deserialize(d)?;
     Ok(entries
         .into_iter()
-        .map(|(metric, e)| ShapResult {
-            metric,
-            r2: e.r2.unwrap_or(f64::NAN),
-            expected_value: e.expected_value.unwrap_or(f64::NAN),
-            slopes: e
-                .slopes
-                .0
-                .into_iter()
-                .zip(e.slopes_l1.0)
-                .map(|((feature, slope), (_, slope_l1))| FeatureSlope {
-                    feature,
-                    slope,
-                    slope_l1,
-                })
-                .collect(),
+        .map(|(metric, e)| {
+            let ci = |i: usize| e.slopes_ci95.as_ref().and_then(|c| c.0.get(i)).and_then(|(_, v)| *v);
+            let same = |i: usize| e.same_sign.as_ref().and_then(|c| c.0.get(i)).and_then(|(_, v)| *v);
+            ShapResult {
+                metric,
+                r2: e.r2.unwrap_or(f64::NAN),
+                r2_cv: e.r2_cv,
+                folds: e.folds,
+                resamples: e.resamples,
+                expected_value: e.expected_value.unwrap_or(f64::NAN),
+                slopes: e
+                    .slopes
+                    .0
+                    .iter()
+                    .zip(&e.slopes_l1.0)
+                    .enumerate()
+                    .map(|(i, ((feature, slope), (_, slope_l1)))| FeatureSlope {
+                        feature: feature.clone(),
+                        slope: *slope,
+                        slope_l1: *slope_l1,
+                        ci_low: ci(i).map(|c| c.0),
+                        ci_high: ci(i).map(|c| c.1),
+                        same_sign: same(i),
+                    })
+                    .collect(),
+            }
         })
         .collect())
 }
 
-/// A JSON object of numbers (or nulls), its entries in the order written.
-struct InOrder(Vec<(String, Option<f64>)>);
+/// A JSON object, its entries in the order written.
+struct InOrder<T>(Vec<(String, T)>);
 
-impl<'de> Deserialize<'de> for InOrder {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for InOrder<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = InOrder;
+        struct Entries<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Entries<T> {
+            type Value = InOrder<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of numbers")
+                f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<InOrder, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<InOrder<T>, A::Error> {
                 let mut entries = Vec::new();
                 while let Some(entry) = map.next_entry()? {
                     entries.push(entry);
@@ -124,7 +158,7 @@ impl<'de> Deserialize<'de> for InOrder {
                 Ok(InOrder(entries))
             }
         }
-        d.deserialize_map(Entries)
+        d.deserialize_map(Entries(std::marker::PhantomData))
     }
 }
 
@@ -183,9 +217,12 @@ impl Analysis {
             );
         }
         for r in &self.shap {
-            let _ = write!(s, "SHAP {} (R² {:.3}):", r.metric.key(), r.r2);
+            let _ = write!(s, "SHAP {} ({}):", r.metric.key(), fit_text(r));
             for f in &r.slopes {
                 let _ = write!(s, " {}={}", f.feature, fmt_opt(f.slope, 4));
+                if let (Some(lo), Some(hi)) = (f.ci_low, f.ci_high) {
+                    let _ = write!(s, " [{lo:.3}, {hi:.3}]");
+                }
             }
             s.push('\n');
         }
@@ -217,13 +254,13 @@ impl Analysis {
             let _ = writeln!(s, "## Comparisons: {}\n", metric.label());
             let _ = writeln!(
                 s,
-                "| Comparison | Group A | Mean A [95% CI] | Group B | Mean B [95% CI] | Pairs | p | \\|δ\\| | Magnitude |"
+                "| Comparison | Group A | Mean A [95% CI] | Group B | Mean B [95% CI] | Pairs | p | p (Holm) | \\|δ\\| | Magnitude |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.2} [{:.2}, {:.2}] | {} | {:.2} [{:.2}, {:.2}] | {} | {} | {:.3} | {} |",
+                    "| {} | {} | {:.2} [{:.2}, {:.2}] | {} | {:.2} [{:.2}, {:.2}] | {} | {} | {} | {:.3} | {} |",
                     r.name,
                     r.a,
                     r.mean_a,
@@ -239,6 +276,7 @@ impl Analysis {
                         format!("{}/{} unpaired", r.n_a, r.n_b)
                     },
                     fmt_p(r.p_value),
+                    fmt_p(r.p_holm),
                     r.cliffs_delta_abs,
                     r.magnitude.map_or("-", |m| m.as_str())
                 );
@@ -256,44 +294,134 @@ impl Analysis {
         let _ = writeln!(
             s,
             "Gradient boosting (Huber) fitted on all rows, path-dependent TreeSHAP; slope of OLS of \
-             SHAP on code/max(code). % OOD retained is modelled as a fraction.\n"
+             SHAP on code/max(code). % OOD retained is modelled as a fraction. The intervals are \
+             95% percentile intervals over bootstrap resamples of the models (each refitted); \
+             \"same sign\" is the share of resamples whose slope has the estimate's sign. The \
+             cross-validated R² predicts each model's rows from a fit without that model.\n"
         );
-        let mut header = String::from("| Variable |");
-        let mut rule = String::from("|---|");
         for r in &self.shap {
-            let _ = write!(header, " {} | {} (L1) |", r.metric.key(), r.metric.key());
-            rule.push_str("---|---|");
-        }
-        let _ = writeln!(s, "{header}\n{rule}");
-        if let Some(first) = self.shap.first() {
-            for (i, f) in first.slopes.iter().enumerate() {
-                let _ = write!(s, "| {} |", f.feature);
-                for r in &self.shap {
-                    let fs = &r.slopes[i];
-                    let _ = write!(s, " {} | {} |", fmt_opt(fs.slope, 4), fmt_opt(fs.slope_l1, 3));
-                }
-                s.push('\n');
-            }
-            let _ = write!(s, "| in-sample R² |");
-            for r in &self.shap {
-                let _ = write!(s, " {:.3} | |", r.r2);
+            let _ = writeln!(s, "### {} ({})\n", r.metric.label(), fit_text(r));
+            let _ = writeln!(
+                s,
+                "| Variable | Slope [95% CI] | Same sign | Slope (L1) |\n|---|---|---|---|"
+            );
+            for f in &r.slopes {
+                let ci = match (f.ci_low, f.ci_high) {
+                    (Some(lo), Some(hi)) => format!(" [{lo:.4}, {hi:.4}]"),
+                    _ => String::new(),
+                };
+                let same = f.same_sign.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v));
+                let _ = writeln!(
+                    s,
+                    "| {} | {}{ci} | {same} | {} |",
+                    f.feature,
+                    fmt_opt(f.slope, 4),
+                    fmt_opt(f.slope_l1, 3)
+                );
             }
             s.push('\n');
         }
         s
     }
 
+    /// `comparisons.csv`: one row per (comparison, metric).
+    pub fn comparisons_csv(&self) -> Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            comparison: &'a str,
+            metric: &'static str,
+            a: &'a str,
+            b: &'a str,
+            n_pairs: usize,
+            n_a: usize,
+            n_b: usize,
+            mean_a: f64,
+            ci_low_a: f64,
+            ci_high_a: f64,
+            mean_b: f64,
+            ci_low_b: f64,
+            ci_high_b: f64,
+            wilcoxon_statistic: Option<f64>,
+            wilcoxon_method: Option<&'a str>,
+            p: Option<f64>,
+            p_holm: Option<f64>,
+            cliffs_delta: f64,
+            magnitude: Option<&'static str>,
+        }
+        csv_bytes(self.comparisons.iter().map(|c| Row {
+            comparison: &c.name,
+            metric: c.metric.key(),
+            a: &c.a,
+            b: &c.b,
+            n_pairs: c.n_pairs,
+            n_a: c.n_a,
+            n_b: c.n_b,
+            mean_a: c.mean_a,
+            ci_low_a: c.ci95_a.0,
+            ci_high_a: c.ci95_a.1,
+            mean_b: c.mean_b,
+            ci_low_b: c.ci95_b.0,
+            ci_high_b: c.ci95_b.1,
+            wilcoxon_statistic: c.wilcoxon_statistic,
+            wilcoxon_method: c.wilcoxon_method.as_deref(),
+            p: c.p_value,
+            p_holm: c.p_holm,
+            cliffs_delta: c.cliffs_delta,
+            magnitude: c.magnitude.map(|m| m.as_str()),
+        }))
+    }
+
+    /// `shap_slopes.csv`: one row per (metric, variable).
+    pub fn shap_csv(&self) -> Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            metric: &'static str,
+            variable: &'a str,
+            slope: Option<f64>,
+            ci_low: Option<f64>,
+            ci_high: Option<f64>,
+            same_sign: Option<f64>,
+            slope_l1: Option<f64>,
+            r2: f64,
+            r2_cv: Option<f64>,
+            folds: usize,
+            resamples: usize,
+        }
+        csv_bytes(self.shap.iter().flat_map(|r| {
+            r.slopes.iter().map(move |f| Row {
+                metric: r.metric.key(),
+                variable: &f.feature,
+                slope: f.slope,
+                ci_low: f.ci_low,
+                ci_high: f.ci_high,
+                same_sign: f.same_sign,
+                slope_l1: f.slope_l1,
+                r2: r.r2,
+                r2_cv: r.r2_cv,
+                folds: r.folds,
+                resamples: r.resamples,
+            })
+        }))
+    }
+
     /// One horizontal bar chart panel per metric of the raw SHAP slopes.
     pub fn shap_chart(&self) -> Result<Chart> {
         let mut fig = Figure::new(1, self.shap.len().max(1)).title("SHAP slopes (raw) per variable");
         for r in &self.shap {
-            let chart = BarChart::new(format!("{} (R² {:.2})", r.metric.label(), r.r2))
-                .x_label("SHAP slope")
+            let values: Vec<f64> = r.slopes.iter().map(|f| f.slope.unwrap_or(f64::NAN)).collect();
+            let intervals: Vec<(f64, f64)> = r
+                .slopes
+                .iter()
+                .map(|f| (f.ci_low.unwrap_or(f64::NAN), f.ci_high.unwrap_or(f64::NAN)))
+                .collect();
+            let chart = BarChart::new(format!("{} ({})", r.metric.label(), fit_text_short(r)))
+                .x_label(if r.resamples > 0 {
+                    "SHAP slope, 95% bootstrap interval"
+                } else {
+                    "SHAP slope"
+                })
                 .categories(r.slopes.iter().map(|f| f.feature.clone()))
-                .group(
-                    "slope",
-                    r.slopes.iter().map(|f| f.slope.unwrap_or(f64::NAN)).collect::<Vec<_>>(),
-                )
+                .group_with_intervals("slope", values, intervals)
                 .horizontal(true)
                 .value_labels(true)
                 .legend(Legend::Hidden)
@@ -308,6 +436,37 @@ impl std::fmt::Display for Analysis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.summary())
     }
+}
+
+/// "R² 0.62 in sample, 0.41 cross-validated (8 folds), 200 resamples".
+fn fit_text(r: &ShapResult) -> String {
+    let mut t = format!("R² {:.3} in sample", r.r2);
+    if let Some(cv) = r.r2_cv {
+        let _ = write!(t, ", {cv:.3} cross-validated ({} folds)", r.folds);
+    }
+    if r.resamples > 0 {
+        let _ = write!(t, ", {} resamples", r.resamples);
+    }
+    t
+}
+
+/// "R² 0.62, CV 0.41" for a chart title.
+fn fit_text_short(r: &ShapResult) -> String {
+    match r.r2_cv {
+        Some(cv) => format!("R² {:.2}, cross-validated {cv:.2}", r.r2),
+        None => format!("R² {:.2}", r.r2),
+    }
+}
+
+/// Rows serialised as CSV with a header.
+fn csv_bytes<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row)
+            .map_err(|e| Error::Internal(format!("writing a CSV row: {e}")))?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Internal(format!("writing a CSV: {e}")))
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -335,6 +494,8 @@ pub fn analyze_with(csv_path: &Path, spec: Option<&Path>, out_dir: &Path, opts: 
         .map_err(|e| Error::Internal(format!("serialising analysis.json: {e}")))?;
     write_atomic(&out_dir.join("analysis.json"), json.as_bytes())?;
     write_atomic(&out_dir.join("analysis.md"), analysis.markdown().as_bytes())?;
+    write_atomic(&out_dir.join("comparisons.csv"), &analysis.comparisons_csv()?)?;
+    write_atomic(&out_dir.join("shap_slopes.csv"), &analysis.shap_csv()?)?;
     if !analysis.shap.is_empty() {
         write_chart(&analysis.shap_chart()?, out_dir, "shap_slopes")?;
     }
@@ -357,10 +518,14 @@ pub fn compute(csv_path: &Path, spec: Option<&Path>, opts: &AnalyzeOptions) -> R
             Evaluated::Skipped(s) => skipped.push(s),
         }
     }
-    let shap = Metric::ALL
-        .iter()
-        .map(|&m| shap_analysis(&study, m, &opts.gbm))
-        .collect::<Result<Vec<_>>>()?;
+    for metric in Metric::ALL {
+        let family: Vec<&mut ComparisonResult> = comparisons.iter_mut().filter(|c| c.metric == metric).collect();
+        let p: Vec<f64> = family.iter().map(|c| c.p_value.unwrap_or(f64::NAN)).collect();
+        for (c, adjusted) in family.into_iter().zip(holm(&p)) {
+            c.p_holm = (!adjusted.is_nan()).then_some(adjusted);
+        }
+    }
+    let shap = shap_analyses(&study, &Metric::ALL, &opts.gbm, &opts.uncertainty)?;
     Ok(Analysis {
         input: csv_path.to_path_buf(),
         spec: if spec_def.name.is_empty() {
@@ -382,13 +547,17 @@ pub fn compute(csv_path: &Path, spec: Option<&Path>, opts: &AnalyzeOptions) -> R
 mod tests {
     use super::*;
 
-    /// `analysis.json` reads back to what was written, undefined numbers and feature order included.
+    /// `analysis.json` reads back to what was written, undefined numbers, intervals and feature
+    /// order included; one written before the intervals reads with none.
     #[test]
     fn analysis_json_round_trips() {
         let slope = |feature: &str, slope: Option<f64>| FeatureSlope {
             feature: feature.into(),
             slope,
             slope_l1: slope.map(|s| s / 2.0),
+            ci_low: slope.map(|s| s - 1.0),
+            ci_high: slope.map(|s| s + 0.5),
+            same_sign: slope.map(|_| 0.9),
         };
         let a = Analysis {
             input: "study/metrics.csv".into(),
@@ -406,12 +575,18 @@ mod tests {
                 ShapResult {
                     metric: Metric::RetainedPct,
                     r2: 0.5,
+                    r2_cv: Some(0.25),
+                    folds: 8,
+                    resamples: 200,
                     expected_value: 60.0,
                     slopes: vec![slope("Resolution", Some(1.5)), slope("Augmentation", None)],
                 },
                 ShapResult {
                     metric: Metric::Alignment,
                     r2: f64::NAN,
+                    r2_cv: None,
+                    folds: 0,
+                    resamples: 0,
                     expected_value: 0.1,
                     slopes: vec![slope("Depth", Some(-0.25))],
                 },
@@ -421,7 +596,20 @@ mod tests {
         let back: Analysis = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
         assert_eq!(back.shap[0].slopes[0].feature, "Resolution");
+        assert_eq!(back.shap[0].slopes[0].ci_low, Some(0.5));
         assert_eq!(back.shap[0].slopes[1].slope, None);
+        assert_eq!(back.shap[0].r2_cv, Some(0.25));
         assert!(back.shap[1].r2.is_nan());
+
+        let old = r#"{"input": "m.csv", "spec": "h24", "n_rows": 1, "n_models": 1,
+            "tunnel_classes": {"negligible": 0, "weak": 1, "medium": 0, "strong": 0},
+            "models": [], "comparisons": [], "skipped_comparisons": [],
+            "shap": {"pearson": {"r2": 0.7, "expected_value": 0.5,
+                "slopes": {"Depth": -0.1, "Stem": null}, "slopes_l1": {"Depth": -1.0, "Stem": null}}}}"#;
+        let back: Analysis = serde_json::from_str(old).unwrap();
+        let r = &back.shap[0];
+        assert_eq!((r.r2_cv, r.folds, r.resamples), (None, 0, 0));
+        assert_eq!(r.slopes[0].slope, Some(-0.1));
+        assert_eq!((r.slopes[0].ci_low, r.slopes[0].same_sign), (None, None));
     }
 }

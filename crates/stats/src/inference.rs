@@ -248,7 +248,7 @@ pub fn bootstrap_mean_interval(v: &[f64], resamples: usize, seed: u64) -> (f64, 
 }
 
 /// The `q`-quantile of sorted values with linear interpolation (numpy's default).
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (lo, frac) = (pos.floor() as usize, pos.fract());
     match sorted.get(lo + 1) {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use tunnelbench_stats::analyze::{AnalyzeOptions, compute};
 use tunnelbench_stats::gbm::{GbmModel, GbmParams, Node, Split, Tree, fit_huber, r2_score};
-use tunnelbench_stats::study::Metric;
+use tunnelbench_stats::study::{Metric, ShapUncertainty, Study, cross_validated_r2, shap_design};
 use tunnelbench_stats::treeshap::gbm_shap;
 
 #[derive(Deserialize)]
@@ -146,15 +146,7 @@ fn treeshap_matches_shap_on_sklearn_trees() {
 /// have the same sign.
 #[test]
 fn reference_shap_close_to_sklearn() {
-    let name = "h24_experiments_results.csv";
-    let candidates = [
-        std::env::var("TUNNELBENCH_SHARED")
-            .ok()
-            .map(|d| PathBuf::from(d).join("reference").join(name)),
-        Some(root().to_path_buf().join("../shared/reference").join(name)),
-    ];
-    let Some(csv) = candidates.into_iter().flatten().find(|p| p.is_file()) else {
-        eprintln!("skipped: reference CSV not found (set TUNNELBENCH_SHARED)");
+    let Some(csv) = reference_csv() else {
         return;
     };
     // (metric, sklearn R², sklearn+shap slopes in VARIABLES order:
@@ -204,7 +196,15 @@ fn reference_shap_close_to_sklearn() {
             ],
         ),
     ];
-    let a = compute(&csv, None, &AnalyzeOptions::default()).unwrap();
+    let none = AnalyzeOptions {
+        uncertainty: ShapUncertainty {
+            resamples: 0,
+            folds: 0,
+            seed: 0,
+        },
+        ..AnalyzeOptions::default()
+    };
+    let a = compute(&csv, None, &none).unwrap();
     for (metric, r2, slopes) in golden {
         let r = a.shap.iter().find(|r| r.metric == metric).unwrap();
         println!("{}: R² {:.6} (sklearn {r2:.6})", metric.key(), r.r2);
@@ -234,6 +234,58 @@ fn reference_shap_close_to_sklearn() {
         assert_eq!(c.wilcoxon_statistic, Some(t));
         assert!((c.p_value.unwrap() - p).abs() <= 1e-12 * p, "{metric:?}");
     }
+}
+
+/// Cross-validated R² (sklearn 1.9.1: `cross_val_predict(GradientBoostingRegressor(loss="huber",
+/// random_state=0), X, y, cv=PredefinedSplit(folds))`, then `r2_score`; printed by
+/// tests/golden/sklearn_shap_golden.py). One feature, fold = row % 5: no split ties, so equal
+/// to rounding.
+#[test]
+fn cross_validated_r2_matches_sklearn() {
+    let p = root().join("tests/golden/gbm_fixture_1d.json");
+    let fx: Fixture1d = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let folds: Vec<usize> = (0..fx.y.len()).map(|i| i % 5).collect();
+    let r2 = cross_validated_r2(&fx.x, &fx.y, &folds, &GbmParams::default()).unwrap();
+    println!("1 feature, 5 folds: cross-validated R² {r2} (sklearn 0.7843267677722282)");
+    assert!((r2 - 0.7843267677722282).abs() < 1e-10, "{r2}");
+}
+
+/// The same on the reference file, each model's 8 rows in fold (row / 8) % 8; split ties and the
+/// collinear encoding allow the same 1e-3 as the in-sample R².
+#[test]
+fn reference_cross_validated_r2_close_to_sklearn() {
+    let Some(csv) = reference_csv() else {
+        return;
+    };
+    let study = Study::read(&csv).unwrap();
+    let (x, _) = shap_design(&study);
+    let folds: Vec<usize> = study.rows.iter().map(|r| r.model % 8).collect();
+    for (metric, scale, want) in [
+        (Metric::RetainedPct, 0.01, 0.5294222997748381),
+        (Metric::Pearson, 1.0, 0.6382932278995541),
+        (Metric::Alignment, 1.0, 0.4059928432908282),
+    ] {
+        let y: Vec<f64> = study.rows.iter().map(|r| r.metric(metric) * scale).collect();
+        let r2 = cross_validated_r2(&x, &y, &folds, &GbmParams::default()).unwrap();
+        println!("{}: cross-validated R² {r2:.6} (sklearn {want:.6})", metric.key());
+        assert!((r2 - want).abs() < 1e-3, "{metric:?} {r2}");
+    }
+}
+
+/// The paper's released metrics file, beside the repository; None (said on stderr) without it.
+fn reference_csv() -> Option<PathBuf> {
+    let name = "h24_experiments_results.csv";
+    let candidates = [
+        std::env::var("TUNNELBENCH_SHARED")
+            .ok()
+            .map(|d| PathBuf::from(d).join("reference").join(name)),
+        Some(root().join("../shared/reference").join(name)),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("skipped: reference CSV not found (set TUNNELBENCH_SHARED)");
+    }
+    found
 }
 
 /// The repository's root folder.

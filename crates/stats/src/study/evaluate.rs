@@ -25,6 +25,9 @@ pub struct ComparisonResult {
     pub cliffs_delta: f64,
     pub cliffs_delta_abs: f64,
     pub magnitude: Option<CliffMagnitude>,
+    /// `p_value` adjusted (Holm) over the analysis's comparisons of the same metric.
+    #[serde(default)]
+    pub p_holm: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +189,7 @@ pub fn evaluate(study: &Study, spec_name: &Path, def: &ComparisonDef, wopts: &Wi
             cliffs_delta: cd.delta,
             cliffs_delta_abs: cd.delta.abs(),
             magnitude: cd.magnitude,
+            p_holm: None,
         });
     }
     Ok(Evaluated::Done(out))
