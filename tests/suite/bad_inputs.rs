@@ -895,6 +895,19 @@ fn csv_cases(c: &mut Corpus) {
         "[[comparison]]\nname = \"x\"\na_label = \"a\"\nb_label = \"b\"\na = { Colour = [1] }\nb = {}\n",
     );
     c.analyze("csv_spec_unknown_column", &p, Some(&spec), &["spec.toml", "'Colour'"]);
+    // One fold leaves nothing to fit for it; three resamples give no 95% interval.
+    for (name, flag, value, says) in [
+        ("csv_one_fold", "--folds", "1", "at least 2 folds"),
+        ("csv_few_resamples", "--resamples", "3", "at least 40 resamples"),
+    ] {
+        let p = write(c, name, "study.csv", &good);
+        c.analyze(name, &p, None, &[&format!("{flag} {value}"), says]);
+        c.cases
+            .last_mut()
+            .unwrap()
+            .args
+            .extend([flag.to_string(), value.to_string()]);
+    }
 }
 
 #[test]

@@ -504,6 +504,7 @@ pub fn analyze_with(csv_path: &Path, spec: Option<&Path>, out_dir: &Path, opts: 
 
 /// The analysis without writing files.
 pub fn compute(csv_path: &Path, spec: Option<&Path>, opts: &AnalyzeOptions) -> Result<Analysis> {
+    opts.uncertainty.check()?;
     let study = Study::read(csv_path)?;
     let (spec_def, spec_path) = match spec {
         Some(p) => (ComparisonSpec::load(p)?, p.to_path_buf()),

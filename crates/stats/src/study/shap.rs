@@ -67,6 +67,29 @@ impl Default for ShapUncertainty {
     }
 }
 
+impl ShapUncertainty {
+    /// Refuses a single fold (nothing to train on for it) and resamples too few for the ends of a
+    /// 95% interval.
+    pub fn check(&self) -> Result<()> {
+        if self.folds == 1 {
+            return Err(Error::usage(
+                "--folds 1: cross-validation needs at least 2 folds (0 for none)",
+            ));
+        }
+        if self.resamples > 0 && self.resamples < MIN_RESAMPLES {
+            return Err(Error::usage(format!(
+                "--resamples {}: a 95% interval needs at least {MIN_RESAMPLES} resamples (0 for none)",
+                self.resamples
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The fewest resamples behind an interval: its 2.5th percentile then lies between the two
+/// smallest values.
+pub const MIN_RESAMPLES: usize = 40;
+
 /// Ordinal codes of a column: rank among its sorted distinct values (`pandas.factorize(sort=True)`).
 fn ordinal_codes(cells: &[&str], numeric: bool) -> Vec<usize> {
     let mut distinct: Vec<&str> = cells.to_vec();
