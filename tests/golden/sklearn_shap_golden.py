@@ -9,7 +9,9 @@ scikit-learn 1.9.1, shap 0.51.0, scipy 1.17.1, pandas, numpy (python 3.11).
 2. The [H24] SHAP analysis (method §7.5) on the reference CSV, as in yousuf907/Tunnel
    shap_analysis/shap_slopes_calculation.py: in-sample R^2 and SHAP slopes per metric, plus
    scipy.stats.wilcoxon p-values of the augmentation comparison.
-3. Cross-validated R^2 (cross_val_predict with PredefinedSplit, then r2_score): on the
+3. The augmentation comparison's Wilcoxon test with a pair of models as the unit (each pair's
+   differences averaged over its 8 OOD rows).
+4. Cross-validated R^2 (cross_val_predict with PredefinedSplit, then r2_score): on the
    one-feature fixture with fold = row % 5, and on the reference CSV with each model's 8 rows in
    fold (row // 8) % 8.
 Run: python3 sklearn_shap_golden.py [path/to/h24_experiments_results.csv]
@@ -129,3 +131,11 @@ for col in ["Percentage OOD retained", "Pearson Correlation", "ID OOD Alignment"
                 break
     r = stats.wilcoxon(df[col].values[a_rows], df[col].values[b_rows])
     print(f"augmentation {col}: n={len(a_rows)} T={float(r.statistic)!r} p={float(r.pvalue)!r}")
+    # The same pairs with a pair of models as the unit: each (model a, model b) pair's mean
+    # difference over its rows, summed in row order.
+    groups = {}
+    for i, j in zip(a_rows, b_rows):
+        groups.setdefault((i // 8, j // 8), []).append(df[col].values[i] - df[col].values[j])
+    d = [sum(v) / len(v) for v in groups.values()]
+    r = stats.wilcoxon(d)
+    print(f"  per model pair: n={len(d)} T={float(r.statistic)!r} p={float(r.pvalue)!r}")

@@ -254,13 +254,13 @@ impl Analysis {
             let _ = writeln!(s, "## Comparisons: {}\n", metric.label());
             let _ = writeln!(
                 s,
-                "| Comparison | Group A | Mean A [95% CI] | Group B | Mean B [95% CI] | Pairs | p | p (Holm) | \\|δ\\| | Magnitude |"
+                "| Comparison | Group A | Mean A [95% CI] | Group B | Mean B [95% CI] | Pairs | p | p (Holm) | Model pairs | p (models) | \\|δ\\| | Magnitude |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.2} [{:.2}, {:.2}] | {} | {:.2} [{:.2}, {:.2}] | {} | {} | {} | {:.3} | {} |",
+                    "| {} | {} | {:.2} [{:.2}, {:.2}] | {} | {:.2} [{:.2}, {:.2}] | {} | {} | {} | {} | {} | {:.3} | {} |",
                     r.name,
                     r.a,
                     r.mean_a,
@@ -277,6 +277,8 @@ impl Analysis {
                     },
                     fmt_p(r.p_value),
                     fmt_p(r.p_holm),
+                    r.n_model_pairs,
+                    fmt_p(r.p_models),
                     r.cliffs_delta_abs,
                     r.magnitude.map_or("-", |m| m.as_str())
                 );
@@ -345,6 +347,8 @@ impl Analysis {
             wilcoxon_method: Option<&'a str>,
             p: Option<f64>,
             p_holm: Option<f64>,
+            n_model_pairs: usize,
+            p_models: Option<f64>,
             cliffs_delta: f64,
             magnitude: Option<&'static str>,
         }
@@ -366,6 +370,8 @@ impl Analysis {
             wilcoxon_method: c.wilcoxon_method.as_deref(),
             p: c.p_value,
             p_holm: c.p_holm,
+            n_model_pairs: c.n_model_pairs,
+            p_models: c.p_models,
             cliffs_delta: c.cliffs_delta,
             magnitude: c.magnitude.map(|m| m.as_str()),
         }))

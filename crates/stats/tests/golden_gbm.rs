@@ -218,11 +218,12 @@ fn reference_shap_close_to_sklearn() {
             }
         }
     }
-    // Wilcoxon on the augmentation pairs: scipy.stats.wilcoxon p-values (same script).
-    for (metric, t, p) in [
-        (Metric::RetainedPct, 1783.0, 9.70261675055008e-35),
-        (Metric::Pearson, 2731.5, 2.767676508331853e-28),
-        (Metric::Alignment, 199.0, 1.0162409397503266e-40),
+    // Wilcoxon on the augmentation pairs: scipy.stats.wilcoxon p-values (same script), on the 256
+    // pairs of rows and on the 32 pairs of models (each pair's differences averaged).
+    for (metric, t, p, p_models) in [
+        (Metric::RetainedPct, 1783.0, 9.70261675055008e-35, 4.977919161319733e-07),
+        (Metric::Pearson, 2731.5, 2.767676508331853e-28, 4.828820191997763e-06),
+        (Metric::Alignment, 199.0, 1.0162409397503266e-40, 3.259629011154175e-09),
     ] {
         let c = a.comparison("augmentation", metric).unwrap();
         println!(
@@ -233,6 +234,12 @@ fn reference_shap_close_to_sklearn() {
         );
         assert_eq!(c.wilcoxon_statistic, Some(t));
         assert!((c.p_value.unwrap() - p).abs() <= 1e-12 * p, "{metric:?}");
+        assert_eq!(c.n_model_pairs, 32);
+        let got = c.p_models.unwrap();
+        assert!(
+            (got - p_models).abs() <= 1e-12 * p_models,
+            "{metric:?}: {got} vs {p_models}"
+        );
     }
 }
 

@@ -28,6 +28,13 @@ pub struct ComparisonResult {
     /// `p_value` adjusted (Holm) over the analysis's comparisons of the same metric.
     #[serde(default)]
     pub p_holm: Option<f64>,
+    /// Pairs of models behind the pairs of rows (0 for an unpaired comparison).
+    #[serde(default)]
+    pub n_model_pairs: usize,
+    /// Wilcoxon p-value with a model pair as the unit: each pair's differences averaged over its
+    /// rows (OOD sets), so that rows of one model do not count as independent.
+    #[serde(default)]
+    pub p_models: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +162,7 @@ pub fn evaluate(study: &Study, spec_name: &Path, def: &ComparisonDef, wopts: &Wi
         None
     };
 
+    let model_pairs = pairs.as_deref().map_or_else(Vec::new, model_pairs_of);
     let mut out = Vec::new();
     for &metric in &def.metrics {
         let (va, vb): (Vec<f64>, Vec<f64>) = match &pairs {
@@ -166,6 +174,10 @@ pub fn evaluate(study: &Study, spec_name: &Path, def: &ComparisonDef, wopts: &Wi
         };
         let w = match &pairs {
             Some(_) => Some(wilcoxon(&va, &vb, wopts)?),
+            None => None,
+        };
+        let per_model = match &pairs {
+            Some(p) => Some(wilcoxon_diffs(&model_pair_means(p, metric), wopts)?),
             None => None,
         };
         let cd = cliffs_delta(&va, &vb);
@@ -190,9 +202,37 @@ pub fn evaluate(study: &Study, spec_name: &Path, def: &ComparisonDef, wopts: &Wi
             cliffs_delta_abs: cd.delta.abs(),
             magnitude: cd.magnitude,
             p_holm: None,
+            n_model_pairs: model_pairs.len(),
+            p_models: per_model.map(|w| w.p_value),
         });
     }
     Ok(Evaluated::Done(out))
+}
+
+/// The distinct (model a, model b) pairs behind pairs of rows, in order of first appearance.
+fn model_pairs_of(pairs: &[(&StudyRow, &StudyRow)]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (a, b) in pairs {
+        if !out.contains(&(a.model, b.model)) {
+            out.push((a.model, b.model));
+        }
+    }
+    out
+}
+
+/// Each model pair's mean difference a − b over its pairs of rows, in [`model_pairs_of`]'s order.
+fn model_pair_means(pairs: &[(&StudyRow, &StudyRow)], metric: Metric) -> Vec<f64> {
+    model_pairs_of(pairs)
+        .iter()
+        .map(|&(ma, mb)| {
+            let d: Vec<f64> = pairs
+                .iter()
+                .filter(|(a, b)| (a.model, b.model) == (ma, mb))
+                .map(|(a, b)| a.metric(metric) - b.metric(metric))
+                .collect();
+            mean(&d)
+        })
+        .collect()
 }
 
 fn unpaired(study: &Study, def: &ComparisonDef, r: &StudyRow, own: &str, other: &str) -> Error {
@@ -208,4 +248,46 @@ fn unpaired(study: &Study, def: &ComparisonDef, r: &StudyRow, own: &str, other: 
             def.vary.join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Six models without augmentation and their six augmented twins, four OOD rows each, every
+    /// twin higher. Over 24 pairs of rows the test is far below 0.05; over the 6 pairs of models
+    /// it can be no lower than scipy's exact two-sided p for six positive differences,
+    /// `scipy.stats.wilcoxon([1, 2, 3, 4, 5, 6]).pvalue` = 0.03125.
+    #[test]
+    fn the_model_pair_is_the_unit_of_p_models() {
+        let mut text = String::from(
+            "model_id,ood_dataset,Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,\
+             Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth\n",
+        );
+        for m in 0..6 {
+            for aug in [0, 2] {
+                for ood in 0..4 {
+                    let r = 60.0 + m as f64 + ood as f64 * 0.37 + aug as f64 * (2.5 + m as f64 * 0.05);
+                    text.push_str(&format!(
+                        "m{m}a{aug},o{ood},0.5,0.1,{r:.3},3,1,CNN,{aug},32,100,{},11\n",
+                        50 + m
+                    ));
+                }
+            }
+        }
+        let study = Study::parse(Path::new("twins.csv"), &text).unwrap();
+        let def = ComparisonSpec::h24()
+            .comparisons
+            .into_iter()
+            .find(|c| c.name == "augmentation")
+            .unwrap();
+        let Evaluated::Done(results) = evaluate(&study, Path::new("h24"), &def, &WilcoxonOptions::default()).unwrap()
+        else {
+            panic!("augmentation skipped");
+        };
+        let r = results.iter().find(|r| r.metric == Metric::RetainedPct).unwrap();
+        assert_eq!((r.n_pairs, r.n_model_pairs), (24, 6));
+        assert!(r.p_value.unwrap() < 1e-4, "{:?}", r.p_value);
+        assert!((r.p_models.unwrap() - 0.03125).abs() < 1e-15, "{:?}", r.p_models);
+    }
 }

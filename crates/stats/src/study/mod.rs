@@ -14,7 +14,7 @@ use super::cliffs::{CliffMagnitude, cliffs_delta};
 use super::describe::{mean, t_interval};
 use super::gbm::{GbmParams, fit_huber, r2_score};
 use super::treeshap::gbm_shap;
-use super::wilcoxon::{WilcoxonOptions, wilcoxon};
+use super::wilcoxon::{WilcoxonOptions, wilcoxon, wilcoxon_diffs};
 use crate::{Error, Result};
 
 pub use evaluate::*;
