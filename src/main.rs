@@ -94,6 +94,8 @@ fn dispatch(command: Command) -> Result<()> {
                     spec.batch, spec.steps
                 )));
             }
+            // The architecture's own errors name it and its width; only then is the resolution checked.
+            spec.arch.resolve()?;
             spec.arch
                 .check_resolution(spec.resolution)
                 .map_err(|e| e.context("--resolution"))?;

@@ -133,6 +133,19 @@ fn bench_json_reports_the_stages_of_a_training_step() {
     // A ViT takes a whole number of patches.
     let o = run(&["bench", "--arch", "vit-t", "--resolution", "36"]);
     refused(&o, &["--resolution: 36 is not a multiple of `vit-t`'s patch size 8"]);
+    // An impossible network is the architecture's fault, not the resolution's.
+    for (args, says) in [
+        (
+            ["--arch", "vggm-11", "--width", "0"],
+            "architecture `vggm-11`: width must be in (0, 16], got 0",
+        ),
+        (["--arch", "nope", "--width", "1"], "unknown architecture `nope`"),
+    ] {
+        let o = run(&[&["bench"][..], &args].concat());
+        refused(&o, &[says]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("--resolution"), "{err}");
+    }
 }
 
 #[test]
