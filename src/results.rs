@@ -21,13 +21,10 @@ use crate::train::TrainReport;
 /// single run refuses a folder that holds one.
 pub const PLAN_FILE: &str = "study.json";
 
-/// A tidy CSV file's bytes: a header from `T`'s fields, one row per record.
-pub fn csv_bytes<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
-    }
-    w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))
+/// A tidy CSV file's bytes: a header from `T`'s fields (also when there is no row), one row per
+/// record.
+pub fn csv_bytes<'de, T: Serialize + Deserialize<'de>>(rows: &[T]) -> Result<Vec<u8>> {
+    Ok(tunnelbench_stats::table::csv_bytes(rows)?)
 }
 
 /// The records of a CSV file with a header; a row that does not fit `T` names the file.

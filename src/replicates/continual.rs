@@ -208,7 +208,7 @@ impl Compared<'_> {
 }
 
 /// A row of `swap_aggregate.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct SwapAggregateRow {
     combination: String,
     task: usize,
@@ -419,7 +419,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     write_atomic(&out.join("cl_aggregate.csv"), &csv_bytes(&rows)?)?;
     let mut comps = seeds.comparisons();
     let claims = claims(&mut comps);
-    let records: Vec<&ComparisonRecord> = comps.iter().map(|(r, _)| r).collect();
+    let records: Vec<ComparisonRecord> = comps.iter().map(|(r, _)| r.clone()).collect();
     write_atomic(&out.join("cl_comparisons.csv"), &csv_bytes(&records)?)?;
     let swap_rows = seeds.swap_rows();
     if !swap_rows.is_empty() {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::continual::ClAggregateRow;
 use crate::error::Result;
@@ -47,7 +47,7 @@ pub(super) fn tunnel_starts(dir: &Path) -> Result<TunnelStarts> {
 }
 
 /// A row of `cl_leaderboard.csv` (accuracies in points).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LeaderRow {
     pub rank: usize,
     pub architecture: String,

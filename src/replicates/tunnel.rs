@@ -92,7 +92,7 @@ impl AggregateRow {
 }
 
 /// A row of `probes_aggregate.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct ProbeAggregateRow {
     model: String,
     probe: String,
@@ -109,7 +109,7 @@ struct ProbeAggregateRow {
 }
 
 /// A row of `tunnel_classes.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct ClassRow {
     model: String,
     probe: String,

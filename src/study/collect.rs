@@ -17,7 +17,7 @@ use super::Plan;
 use super::exec::{DONE, DoneMarker, FAILED, FailedMarker};
 use crate::error::{Error, Result};
 use crate::model::table11_params_millions;
-use crate::results::{MetricsRecord, PLAN_FILE, RunSummary, read_csv, write_atomic};
+use crate::results::{MetricsRecord, PLAN_FILE, RunSummary, csv_bytes, read_csv, write_atomic};
 use crate::stats::analyze::{Analysis, analyze};
 
 pub const STUDY_METRICS: &str = "study_metrics.csv";
@@ -225,7 +225,7 @@ fn configurations(runs: &[FoundRun]) -> Vec<(String, Vec<&FoundRun>)> {
 }
 
 /// A row of `study_configs.csv`: a configuration's per-network means over its seeds.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ConfigRow {
     run_id: String,
     variables: String,
@@ -308,12 +308,7 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
             &out.join(STUDY_METRICS_SEEDS),
             (seed_lines.join("\n") + "\n").as_bytes(),
         )?;
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for r in &config_rows {
-            w.serialize(r).map_err(|e| Error::Internal(format!("csv: {e}")))?;
-        }
-        let bytes = w.into_inner().map_err(|e| Error::Internal(format!("csv: {e}")))?;
-        write_atomic(&out.join(STUDY_CONFIGS), &bytes)?;
+        write_atomic(&out.join(STUDY_CONFIGS), &csv_bytes(&config_rows)?)?;
     }
     let spec = spec.map(Path::to_path_buf).or(plan_spec);
     let (analysis, note) = if configs.len() < 2 || rows < 2 {

@@ -18,6 +18,7 @@ use super::study::{
     ClassCounts, ComparisonResult, ComparisonSpec, Evaluated, FeatureSlope, Metric, ModelSummary, ShapResult,
     ShapUncertainty, SkippedComparison, Study, class_counts, evaluate, shap_analyses,
 };
+use super::table::csv_bytes;
 use super::wilcoxon::WilcoxonOptions;
 use crate::{Error, Result};
 
@@ -328,7 +329,7 @@ impl Analysis {
 
     /// `comparisons.csv`: one row per (comparison, metric).
     pub fn comparisons_csv(&self) -> Result<Vec<u8>> {
-        #[derive(Serialize)]
+        #[derive(Serialize, Deserialize)]
         struct Row<'a> {
             comparison: &'a str,
             metric: &'static str,
@@ -352,36 +353,41 @@ impl Analysis {
             cliffs_delta: f64,
             magnitude: Option<&'static str>,
         }
-        csv_bytes(self.comparisons.iter().map(|c| Row {
-            comparison: &c.name,
-            metric: c.metric.key(),
-            a: &c.a,
-            b: &c.b,
-            n_pairs: c.n_pairs,
-            n_a: c.n_a,
-            n_b: c.n_b,
-            mean_a: c.mean_a,
-            ci_low_a: c.ci95_a.0,
-            ci_high_a: c.ci95_a.1,
-            mean_b: c.mean_b,
-            ci_low_b: c.ci95_b.0,
-            ci_high_b: c.ci95_b.1,
-            wilcoxon_statistic: c.wilcoxon_statistic,
-            wilcoxon_method: c.wilcoxon_method.as_deref(),
-            p: c.p_value,
-            p_holm: c.p_holm,
-            n_model_pairs: c.n_model_pairs,
-            p_models: c.p_models,
-            cliffs_delta: c.cliffs_delta,
-            magnitude: c.magnitude.map(|m| m.as_str()),
-        }))
+        let rows: Vec<Row> = self
+            .comparisons
+            .iter()
+            .map(|c| Row {
+                comparison: &c.name,
+                metric: c.metric.key(),
+                a: &c.a,
+                b: &c.b,
+                n_pairs: c.n_pairs,
+                n_a: c.n_a,
+                n_b: c.n_b,
+                mean_a: c.mean_a,
+                ci_low_a: c.ci95_a.0,
+                ci_high_a: c.ci95_a.1,
+                mean_b: c.mean_b,
+                ci_low_b: c.ci95_b.0,
+                ci_high_b: c.ci95_b.1,
+                wilcoxon_statistic: c.wilcoxon_statistic,
+                wilcoxon_method: c.wilcoxon_method.as_deref(),
+                p: c.p_value,
+                p_holm: c.p_holm,
+                n_model_pairs: c.n_model_pairs,
+                p_models: c.p_models,
+                cliffs_delta: c.cliffs_delta,
+                magnitude: c.magnitude.map(|m| m.as_str()),
+            })
+            .collect();
+        csv_bytes(&rows)
     }
 
     /// `shap_slopes.csv`: one row per (metric, variable).
     pub fn shap_csv(&self) -> Result<Vec<u8>> {
-        #[derive(Serialize)]
+        #[derive(Serialize, Deserialize)]
         struct Row<'a> {
-            metric: &'static str,
+            metric: &'a str,
             variable: &'a str,
             slope: Option<f64>,
             ci_low: Option<f64>,
@@ -393,21 +399,26 @@ impl Analysis {
             folds: usize,
             resamples: usize,
         }
-        csv_bytes(self.shap.iter().flat_map(|r| {
-            r.slopes.iter().map(move |f| Row {
-                metric: r.metric.key(),
-                variable: &f.feature,
-                slope: f.slope,
-                ci_low: f.ci_low,
-                ci_high: f.ci_high,
-                same_sign: f.same_sign,
-                slope_l1: f.slope_l1,
-                r2: r.r2,
-                r2_cv: r.r2_cv,
-                folds: r.folds,
-                resamples: r.resamples,
+        let rows: Vec<Row> = self
+            .shap
+            .iter()
+            .flat_map(|r| {
+                r.slopes.iter().map(move |f| Row {
+                    metric: r.metric.key(),
+                    variable: &f.feature,
+                    slope: f.slope,
+                    ci_low: f.ci_low,
+                    ci_high: f.ci_high,
+                    same_sign: f.same_sign,
+                    slope_l1: f.slope_l1,
+                    r2: r.r2,
+                    r2_cv: r.r2_cv,
+                    folds: r.folds,
+                    resamples: r.resamples,
+                })
             })
-        }))
+            .collect();
+        csv_bytes(&rows)
     }
 
     /// One horizontal bar chart panel per metric of the raw SHAP slopes.
@@ -462,17 +473,6 @@ fn fit_text_short(r: &ShapResult) -> String {
         Some(cv) => format!("R² {:.2}, cross-validated {cv:.2}", r.r2),
         None => format!("R² {:.2}", r.r2),
     }
-}
-
-/// Rows serialised as CSV with a header.
-fn csv_bytes<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        w.serialize(row)
-            .map_err(|e| Error::Internal(format!("writing a CSV row: {e}")))?;
-    }
-    w.into_inner()
-        .map_err(|e| Error::Internal(format!("writing a CSV: {e}")))
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {

@@ -18,5 +18,6 @@ pub mod gbm;
 pub mod inference;
 pub mod paired;
 pub mod study;
+pub mod table;
 pub mod treeshap;
 pub mod wilcoxon;
