@@ -186,6 +186,12 @@ impl Stage<'_> {
         let sc = self.sc;
         let t = Instant::now();
         self.reporter.line(&format!("scenario `{}`: loading data", sc.name));
+        if sc.ood.is_empty() {
+            self.reporter.line(
+                "note: no [[ood]] set: the run gives the ID probe curves (probes.csv) only; r, ρ, A and the \
+                 tunnel class compare OOD to ID and stay undefined",
+            );
+        }
         let named =
             |at: &str, label: &str, e: Error| e.context(format!("key `{at}` (data set `{label}`)")).in_file(path);
         let id_label = data_label(&sc.id);

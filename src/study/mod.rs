@@ -368,7 +368,15 @@ pub fn plan(path: &Path, sets: &[String]) -> Result<Plan> {
             scenario::set_value(&mut t, &key, value)
                 .map_err(|e| e.context(format!("key `{key}`")).context(at_run.clone()).in_file(path))?;
         }
-        let mut sc = scenario::scenario_of(t).map_err(|e| e.context(at_run).in_file(path))?;
+        let mut sc = scenario::scenario_of(t).map_err(|e| e.context(at_run.clone()).in_file(path))?;
+        if sc.ood.is_empty() {
+            // Every row of the study's table is a (run, OOD set): without one, hours of training
+            // would end in an empty analysis.
+            return Err(Error::input(
+                path,
+                format!("{at_run}: no [[ood]] set: a study's metrics compare OOD to ID; add at least one"),
+            ));
+        }
         // Replicates are runs of the plan: each is one run of its configuration.
         sc.replicates = 1;
         let canonical = serde_json::to_string(&sc).map_err(|e| Error::Internal(format!("run config: {e}")))?;

@@ -231,6 +231,21 @@ fn tiny_run_writes_every_output() {
     }
 }
 
+/// A run without OOD sets says what it can give, and gives the ID curves.
+#[test]
+fn a_run_without_ood_sets_says_so_and_keeps_the_id_curves() {
+    let dir = tempdir().unwrap();
+    let out = dir.path().join("id-only");
+    let o = run_to(&tiny(), &out, &["--set", "ood=[]"]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("note: no [[ood]] set"), "{err}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 1);
+    let probes = std::fs::read_to_string(out.join("probes.csv")).unwrap();
+    assert_eq!(probes.lines().count(), 1 + 2 * 2 * 10);
+}
+
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();

@@ -92,6 +92,9 @@ fn plan_rejects_bad_study_sections() {
         let o = run(&["plan", s(&p), "--set", &format!("study.spec=\"{spec}\"")]);
         refused(&o, &[want]);
     }
+    // A study without OOD sets would train every run and end with an empty metrics table.
+    let o = run(&["plan", s(&p), "--set", "ood=[]"]);
+    refused(&o, &["study run 0", "no [[ood]] set"]);
     // A single-run scenario has no plan.
     let o = run(&[
         "plan",
