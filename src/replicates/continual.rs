@@ -533,7 +533,7 @@ fn claims(comps: &mut [Comparison]) -> Vec<String> {
     for ((i, what), p_holm) in stated.into_iter().zip(adjusted) {
         let (record, p) = &mut comps[i];
         record.p_holm = finite(p_holm);
-        out.push(format!("{what} {}", p.text_in_family(100.0, " points", p_holm, m)));
+        out.push(format!("{what} {}", p.text_in_family(100.0, 1, " points", p_holm, m)));
     }
     out
 }

@@ -52,7 +52,7 @@ impl Judged<'_> {
     }
 
     fn text(&self) -> String {
-        self.p.text_in_family(100.0, " points", self.adjusted, self.m)
+        self.p.text_in_family(100.0, 1, " points", self.adjusted, self.m)
     }
 }
 
@@ -109,7 +109,7 @@ fn forgetting(what: String, c: &ComparisonRecord, j: &Judged, comps: &[Compariso
             sentence: format!(
                 "{what}: {}, but it also learned less (plasticity {}): it forgets less because it learned less, which tests neither claim.",
                 j.text(),
-                q.text(100.0, " points")
+                q.text(100.0, 1, " points")
             ),
         },
         _ => directional(what, j, h24, -1.0),

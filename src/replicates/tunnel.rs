@@ -8,6 +8,8 @@
 //! - `probes_aggregate.csv`: the same per (network, probe, data set, layer) for the probe accuracy
 //!   and the numerical rank;
 //! - `tunnel_classes.csv`: every seed's tunnel class per (network, probe);
+//! - `control_comparisons.csv`: with the random-init control, the trained network against it per
+//!   probe and metric (mean r, ρ, A), paired by seed, Holm-adjusted over these tests;
 //! - `aggregate.json`: the per-network means with their intervals and class counts;
 //! - `curves.svg` / `.png`: the normalised per-layer curves, mean across seeds with its interval.
 
@@ -23,7 +25,8 @@ use crate::plot::{Figure, LineChart, Series, write_chart};
 use crate::results::{MeanMetrics, MetricsAllRecord, RunSummary, csv_bytes, read_csv, write_atomic};
 use crate::run::ProbeRow;
 use crate::stats::describe::finite;
-use crate::stats::inference::Summary;
+use crate::stats::inference::{Summary, holm};
+use crate::stats::paired::Paired;
 
 /// The aggregated metrics of a `metrics_all.csv` row, by column name.
 fn metric_values(r: &MetricsAllRecord) -> [(&'static str, Option<f64>); 7] {
@@ -119,6 +122,102 @@ struct ClassRow {
     tunnel_class: String,
 }
 
+/// A row of `control_comparisons.csv`: the trained network against the random-init control on
+/// one probe and metric, paired by seed (a − b = trained − random-init).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ControlRow {
+    pub probe: String,
+    pub metric: String,
+    pub n: usize,
+    pub mean_trained: Option<f64>,
+    pub mean_control: Option<f64>,
+    pub mean_diff: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub boot_low: Option<f64>,
+    pub boot_high: Option<f64>,
+    pub test: String,
+    pub p: Option<f64>,
+    /// `p` adjusted (Holm) over the rows of the file.
+    pub p_holm: Option<f64>,
+    pub cliffs_delta: Option<f64>,
+}
+
+/// The mean metrics compared with the control: column, name in the summary, value, decimals
+/// and unit of the printed difference.
+type ControlMetric = (&'static str, &'static str, fn(&MeanMetrics) -> f64, usize, &'static str);
+const CONTROL_METRICS: [ControlMetric; 3] = [
+    ("retained_pct", "r", |m| m.mean_retained_pct, 1, " points"),
+    ("pearson", "ρ", |m| m.mean_pearson, 3, ""),
+    ("alignment", "A", |m| m.mean_alignment, 3, ""),
+];
+
+/// Per probe and metric, the trained network's seeds against the control's (the same seeds), and
+/// the printed lines. Empty without a control or with fewer than two seeds.
+fn control_comparisons(reps: &[Replicate]) -> (Vec<ControlRow>, Vec<String>) {
+    let of = |r: &Replicate, model: &str, probe: &str| {
+        r.summary
+            .means
+            .iter()
+            .find(|m| m.model == model && m.probe == probe)
+            .cloned()
+    };
+    let probes: Vec<String> = ordered(
+        reps[0]
+            .summary
+            .means
+            .iter()
+            .filter(|m| m.model == "trained")
+            .map(|m| &m.probe),
+    );
+    let mut tests = Vec::new();
+    for probe in &probes {
+        if reps.len() < 2 || of(&reps[0], "random-init", probe).is_none() {
+            continue;
+        }
+        for (metric, name, pick, decimals, unit) in CONTROL_METRICS {
+            let value = |model: &str| -> Vec<f64> {
+                reps.iter()
+                    .map(|r| of(r, model, probe).map_or(f64::NAN, |m| pick(&m)))
+                    .collect()
+            };
+            let paired = Paired::of(&value("trained"), &value("random-init"), 0);
+            tests.push((probe.clone(), metric, name, (decimals, unit), paired));
+        }
+    }
+    let adjusted = holm(&tests.iter().map(|t| t.4.p).collect::<Vec<_>>());
+    let m = adjusted.iter().filter(|p| !p.is_nan()).count();
+    let mut lines = Vec::new();
+    let rows = tests
+        .iter()
+        .zip(&adjusted)
+        .map(|((probe, metric, name, (decimals, unit), p), &p_holm)| {
+            lines.push(format!(
+                "  {:<26}mean {name}: {}",
+                crate::run::truncate(probe, 25),
+                p.text_in_family(1.0, *decimals, unit, p_holm, m)
+            ));
+            ControlRow {
+                probe: probe.clone(),
+                metric: metric.to_string(),
+                n: p.n,
+                mean_trained: finite(p.mean_a),
+                mean_control: finite(p.mean_b),
+                mean_diff: finite(p.mean_diff),
+                ci_low: finite(p.ci_low),
+                ci_high: finite(p.ci_high),
+                boot_low: finite(p.boot_low),
+                boot_high: finite(p.boot_high),
+                test: p.test.name().to_string(),
+                p: finite(p.p),
+                p_holm: finite(p_holm),
+                cliffs_delta: finite(p.cliffs_delta),
+            }
+        })
+        .collect();
+    (rows, lines)
+}
+
 /// Per-network summary in `aggregate.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NetworkAggregate {
@@ -177,6 +276,10 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     write_atomic(&out.join("metrics_aggregate.csv"), &csv_bytes(&rows)?)?;
     write_atomic(&out.join("tunnel_classes.csv"), &csv_bytes(&classes)?)?;
     write_atomic(&out.join("probes_aggregate.csv"), &csv_bytes(&probe_rows(&reps))?)?;
+    let (control, control_lines) = control_comparisons(&reps);
+    if !control.is_empty() {
+        write_atomic(&out.join("control_comparisons.csv"), &csv_bytes(&control)?)?;
+    }
     let file = AggregateFile {
         scenario: first.summary.scenario.clone(),
         replicates: reps.iter().map(|r| r.k).collect(),
@@ -187,7 +290,7 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&out.join("aggregate.json"), &json)?;
     write_curves(out, &reps, &file)?;
-    Ok(text(out, &file, &rows, &oods))
+    Ok(text(out, &file, &rows, &oods, &control_lines))
 }
 
 /// The rows of one network (model, probe) per OOD set: every metric of `metrics_all.csv`.
@@ -376,7 +479,7 @@ fn write_curves(out: &Path, reps: &[Replicate], file: &AggregateFile) -> Result<
 }
 
 /// The summary printed at the end.
-fn text(out: &Path, file: &AggregateFile, rows: &[AggregateRow], oods: &[String]) -> String {
+fn text(out: &Path, file: &AggregateFile, rows: &[AggregateRow], oods: &[String], control: &[String]) -> String {
     let n = file.replicates.len();
     let mut s = format!(
         "\n== {} — {n} replicates ==\nbackbone accuracy {} % (mean ± half-width of the 95% interval across seeds)\n",
@@ -431,9 +534,17 @@ fn text(out: &Path, file: &AggregateFile, rows: &[AggregateRow], oods: &[String]
         }
         s.push('\n');
     }
+    if !control.is_empty() {
+        s.push_str("\ntrained − random-init, paired by seed (mean ± half-width of its 95% interval):\n");
+        for line in control {
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
     s.push_str(&format!(
-        "results: {} (seed-*/ per replicate; metrics_aggregate.csv, probes_aggregate.csv, tunnel_classes.csv, curves.png)\n",
-        out.display()
+        "results: {} (seed-*/ per replicate; metrics_aggregate.csv, probes_aggregate.csv, tunnel_classes.csv, {}curves.png)\n",
+        out.display(),
+        if control.is_empty() { "" } else { "control_comparisons.csv, " }
     ));
     s
 }

@@ -397,7 +397,7 @@ fn interval(mean: Option<f64>, low: Option<f64>, high: Option<f64>, scale: f64, 
 /// The report of a run with replicates: its aggregates across seeds.
 fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
     use crate::replicates::continual::ClAggregateRow;
-    use crate::replicates::tunnel::{AggregateFile, AggregateRow};
+    use crate::replicates::tunnel::{AggregateFile, AggregateRow, ControlRow};
     let done = crate::replicates::finished(dir, None)?;
     let failed = crate::replicates::failures(dir, None)?;
     let mut b = vec![Block::Para(format!(
@@ -458,6 +458,47 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
                 "Backbone accuracy (%): {}.",
                 interval(acc.mean, acc.ci_low, acc.ci_high, 100.0, 2)
             )));
+        }
+        let control = dir.join("control_comparisons.csv");
+        if control.is_file() {
+            let rows: Vec<ControlRow> = read_csv(&control)?;
+            b.push(Block::Heading(
+                2,
+                "Trained network against the random-init control".into(),
+            ));
+            b.push(Block::Para(
+                "Differences trained − random-init paired by seed, with their 95% t-interval; p from a paired t-test below 6 seeds, Wilcoxon from 6, and adjusted (Holm) over the rows.".into(),
+            ));
+            let opt = |v: Option<f64>, d: usize| v.map_or_else(|| "-".into(), |x| format!("{x:.d$}"));
+            let table = rows
+                .iter()
+                .map(|r| {
+                    let d = if r.metric == "retained_pct" { 2 } else { 3 };
+                    vec![
+                        r.probe.clone(),
+                        r.metric.clone(),
+                        opt(r.mean_trained, d),
+                        opt(r.mean_control, d),
+                        interval(r.mean_diff, r.ci_low, r.ci_high, 1.0, d),
+                        format!("{} {}", r.test, opt(r.p, 4)),
+                        opt(r.p_holm, 4),
+                    ]
+                })
+                .collect();
+            b.push(Block::Table(
+                [
+                    "probe",
+                    "metric",
+                    "trained",
+                    "random-init",
+                    "difference",
+                    "p",
+                    "p (Holm)",
+                ]
+                .map(String::from)
+                .to_vec(),
+                table,
+            ));
         }
         b.push(Block::Para(
             "Per OOD set and metric: metrics_aggregate.csv; per layer: probes_aggregate.csv; each seed's class: tunnel_classes.csv.".into(),

@@ -103,6 +103,41 @@ fn replicates_resume_shard_and_aggregate() {
     }
     assert_eq!(checked, 4, "trained and random-init, two probes");
 
+    // The trained network against its random-init control, paired by seed: per probe and mean
+    // metric, the seeds' means and their difference, a paired t-test (3 seeds), Holm over the 6.
+    let control = csv(&out.join("control_comparisons.csv"));
+    assert_eq!(control.len(), 6, "two probes, three metrics");
+    let summaries: Vec<serde_json::Value> = (0..3)
+        .map(|k| read_json(&out.join(format!("seed-{k}/summary.json"))))
+        .collect();
+    let seed_means = |model: &str, probe: &str, key: &str| -> Vec<f64> {
+        summaries
+            .iter()
+            .map(|sm| {
+                let m = sm["means"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["model"] == model && m["probe"] == probe)
+                    .unwrap();
+                m[key].as_f64().unwrap()
+            })
+            .collect()
+    };
+    for row in &control {
+        let key = format!("mean_{}", row["metric"]);
+        let (a, b) = (
+            seed_means("trained", &row["probe"], &key),
+            seed_means("random-init", &row["probe"], &key),
+        );
+        close(num(row, "mean_trained"), mean_ci(&a).0);
+        close(num(row, "mean_control"), mean_ci(&b).0);
+        let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+        assert_mean_ci(row, "mean_diff", &d);
+        assert_eq!((row["n"].as_str(), row["test"].as_str()), ("3", "paired t"));
+        assert!(num(row, "p_holm") >= num(row, "p"), "{row:?}");
+    }
+
     // Running again skips every finished replicate and changes nothing.
     let done0 = read(&out.join("seed-0/done"));
     let o = run(&args);

@@ -105,27 +105,28 @@ impl Paired {
         (self.ci_high - self.ci_low) / 2.0
     }
 
-    /// `−44.0 ± 6.1 points (n = 5, paired t p = 0.001)` for a difference of fractions, scaled by
-    /// `scale` (100: points) with `unit` after it.
-    pub fn text(&self, scale: f64, unit: &str) -> String {
-        self.sentence(scale, unit, None)
+    /// `−44.0 ± 6.1 points (n = 5, paired t p = 0.001)` for a difference scaled by `scale` (100:
+    /// fractions as points) with `decimals` digits and `unit` after it.
+    pub fn text(&self, scale: f64, decimals: usize, unit: &str) -> String {
+        self.sentence(scale, decimals, unit, None)
     }
 
     /// [`Paired::text`] for one of a family of `m` tests, judged by its Holm-adjusted p-value
     /// `p_holm`: `−44.0 ± 6.1 points (n = 5, paired t p = 0.001; Holm over 36: p = 0.036)`.
-    pub fn text_in_family(&self, scale: f64, unit: &str, p_holm: f64, m: usize) -> String {
-        self.sentence(scale, unit, Some((p_holm, m)))
+    pub fn text_in_family(&self, scale: f64, decimals: usize, unit: &str, p_holm: f64, m: usize) -> String {
+        self.sentence(scale, decimals, unit, Some((p_holm, m)))
     }
 
-    fn sentence(&self, scale: f64, unit: &str, family: Option<(f64, usize)>) -> String {
+    fn sentence(&self, scale: f64, decimals: usize, unit: &str, family: Option<(f64, usize)>) -> String {
         if self.n == 0 {
             return "no seed with both values defined".into();
         }
         let hw = self.half_width();
+        let d = decimals;
         let diff = if hw.is_finite() {
-            format!("{:+.1} ± {:.1}{unit}", scale * self.mean_diff, scale * hw)
+            format!("{:+.d$} ± {:.d$}{unit}", scale * self.mean_diff, scale * hw)
         } else {
-            format!("{:+.1}{unit}", scale * self.mean_diff)
+            format!("{:+.d$}{unit}", scale * self.mean_diff)
         };
         let verdict = |p: f64| if p < 1.0 - LEVEL { "" } else { ", not significant" };
         let p = match family {
@@ -179,12 +180,16 @@ mod tests {
         let p = Paired::of(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], &[0.0; 7], 1);
         assert_eq!(p.test, PairedTest::Wilcoxon);
         assert!((p.p - 0.015_625).abs() < 1e-12);
-        assert!(p.text(1.0, "").contains("Wilcoxon p = 0.016"), "{}", p.text(1.0, ""));
+        assert!(
+            p.text(1.0, 1, "").contains("Wilcoxon p = 0.016"),
+            "{}",
+            p.text(1.0, 1, "")
+        );
         // One of a family of tests: significant alone, not once adjusted (0.015625 · 4 = 0.0625).
         assert_eq!(
-            p.text_in_family(1.0, "", 0.0625, 4),
+            p.text_in_family(1.0, 1, "", 0.0625, 4),
             "+4.0 ± 2.0 (n = 7, Wilcoxon p = 0.016; Holm over 4: p = 0.062, not significant)"
         );
-        assert!(!p.text_in_family(1.0, "", 0.03, 2).contains("not significant"));
+        assert!(!p.text_in_family(1.0, 1, "", 0.03, 2).contains("not significant"));
     }
 }
