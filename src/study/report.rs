@@ -275,7 +275,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             b.push(Block::Para("No comparison had both groups in this study.".into()));
         } else {
             b.push(Block::Para(
-                "Paired Wilcoxon signed-rank test between the groups' (run, OOD set) values (p, and Holm-adjusted over the metric's comparisons) and between pairs of runs, each averaged over its OOD sets (p (models)); Cliff's δ; means with 95% intervals."
+                "Paired Wilcoxon signed-rank test between the groups' (run, OOD set) values (p, and Holm-adjusted over the metric's comparisons) and between pairs of runs, each averaged over its OOD sets (p (models), and Holm-adjusted); Cliff's δ; means with 95% intervals."
                     .into(),
             ));
             let rows = comps
@@ -291,6 +291,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                         c.p_value.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
                         c.p_holm.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
                         c.p_models.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
+                        c.p_models_holm.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
                         format!("{:.3}", c.cliffs_delta_abs),
                         c.magnitude.map_or("-", |m| m.as_str()).to_string(),
                     ]
@@ -307,6 +308,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                     "p",
                     "p (Holm)",
                     "p (models)",
+                    "p (models, Holm)",
                     "|δ|",
                     "magnitude",
                 ]

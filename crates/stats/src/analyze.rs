@@ -255,13 +255,19 @@ impl Analysis {
             let _ = writeln!(s, "## Comparisons: {}\n", metric.label());
             let _ = writeln!(
                 s,
-                "| Comparison | Group A | Mean A [95% CI] | Group B | Mean B [95% CI] | Pairs | p | p (Holm) | Model pairs | p (models) | \\|δ\\| | Magnitude |"
+                "p: paired Wilcoxon signed-rank test over pairs of rows, one per (model, OOD set), as in the \
+                 paper; p (Holm): p adjusted over this metric's comparisons; p (models): the same test over \
+                 pairs of models, each pair's differences averaged over its OOD sets, and adjusted the same way.\n"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(
+                s,
+                "| Comparison | Group A | Mean A [95% CI] | Group B | Mean B [95% CI] | Pairs | p | p (Holm) | Model pairs | p (models) | p (models, Holm) | \\|δ\\| | Magnitude |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.2} [{:.2}, {:.2}] | {} | {:.2} [{:.2}, {:.2}] | {} | {} | {} | {} | {} | {:.3} | {} |",
+                    "| {} | {} | {:.2} [{:.2}, {:.2}] | {} | {:.2} [{:.2}, {:.2}] | {} | {} | {} | {} | {} | {} | {:.3} | {} |",
                     r.name,
                     r.a,
                     r.mean_a,
@@ -280,6 +286,7 @@ impl Analysis {
                     fmt_p(r.p_holm),
                     r.n_model_pairs,
                     fmt_p(r.p_models),
+                    fmt_p(r.p_models_holm),
                     r.cliffs_delta_abs,
                     r.magnitude.map_or("-", |m| m.as_str())
                 );
@@ -350,6 +357,7 @@ impl Analysis {
             p_holm: Option<f64>,
             n_model_pairs: usize,
             p_models: Option<f64>,
+            p_models_holm: Option<f64>,
             cliffs_delta: f64,
             magnitude: Option<&'static str>,
         }
@@ -376,6 +384,7 @@ impl Analysis {
                 p_holm: c.p_holm,
                 n_model_pairs: c.n_model_pairs,
                 p_models: c.p_models,
+                p_models_holm: c.p_models_holm,
                 cliffs_delta: c.cliffs_delta,
                 magnitude: c.magnitude.map(|m| m.as_str()),
             })
@@ -525,11 +534,18 @@ pub fn compute(csv_path: &Path, spec: Option<&Path>, opts: &AnalyzeOptions) -> R
             Evaluated::Skipped(s) => skipped.push(s),
         }
     }
+    // Each metric's comparisons are a family: both tests' p-values adjusted over it (Holm).
     for metric in Metric::ALL {
-        let family: Vec<&mut ComparisonResult> = comparisons.iter_mut().filter(|c| c.metric == metric).collect();
-        let p: Vec<f64> = family.iter().map(|c| c.p_value.unwrap_or(f64::NAN)).collect();
-        for (c, adjusted) in family.into_iter().zip(holm(&p)) {
-            c.p_holm = (!adjusted.is_nan()).then_some(adjusted);
+        let mut family: Vec<&mut ComparisonResult> = comparisons.iter_mut().filter(|c| c.metric == metric).collect();
+        let adjust = |p: Vec<Option<f64>>| -> Vec<Option<f64>> {
+            let p: Vec<f64> = p.into_iter().map(|p| p.unwrap_or(f64::NAN)).collect();
+            holm(&p).into_iter().map(|a| (!a.is_nan()).then_some(a)).collect()
+        };
+        let rows = adjust(family.iter().map(|c| c.p_value).collect());
+        let models = adjust(family.iter().map(|c| c.p_models).collect());
+        for ((c, rows), models) in family.iter_mut().zip(rows).zip(models) {
+            c.p_holm = rows;
+            c.p_models_holm = models;
         }
     }
     let shap = shap_analyses(&study, &Metric::ALL, &opts.gbm, &opts.uncertainty)?;

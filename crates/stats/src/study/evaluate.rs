@@ -35,6 +35,9 @@ pub struct ComparisonResult {
     /// rows (OOD sets), so that rows of one model do not count as independent.
     #[serde(default)]
     pub p_models: Option<f64>,
+    /// `p_models` adjusted (Holm) over the analysis's comparisons of the same metric.
+    #[serde(default)]
+    pub p_models_holm: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +207,7 @@ pub fn evaluate(study: &Study, spec_name: &Path, def: &ComparisonDef, wopts: &Wi
             p_holm: None,
             n_model_pairs: model_pairs.len(),
             p_models: per_model.map(|w| w.p_value),
+            p_models_holm: None,
         });
     }
     Ok(Evaluated::Done(out))
