@@ -299,7 +299,7 @@ pub fn collect(dirs: &[PathBuf], out: &Path, spec: Option<&Path>) -> Result<Coll
             config_rows.extend(config_summary(config, members)?);
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    crate::run::check_writable(out)?;
     let csv = out.join(STUDY_METRICS);
     let rows = lines.len() - 1;
     write_atomic(&csv, (lines.join("\n") + "\n").as_bytes())?;

@@ -203,6 +203,15 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     assert!(!format!("{}{}", text(&o.stdout), text(&o.stderr)).contains("not run yet"));
     assert_eq!(read(&merged.join("study_metrics.csv")), reference);
     assert!(merged.join("analysis/analysis.md").is_file());
+    // --out naming a file: said so, for collect and for analyze.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "keep").unwrap();
+    let o = run(&["collect", s(&a), s(&b), "--out", s(&file)]);
+    refused(&o, &["a-file is a file, not a folder"]);
+    let csv = merged.join("study_metrics.csv");
+    let o = run(&["analyze", s(&csv), "--resamples", "0", "--out", s(&file)]);
+    refused(&o, &["a-file is a file, not a folder"]);
+    assert_eq!(read(&file), "keep");
 
     // A shard run with other settings belongs to another study: collect refuses to merge them.
     let other = dir.path().join("other");

@@ -503,6 +503,12 @@ pub fn analyze(csv_path: &Path, spec: Option<&Path>, out_dir: &Path) -> Result<A
 }
 
 pub fn analyze_with(csv_path: &Path, spec: Option<&Path>, out_dir: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(Error::usage(format!(
+            "{} is a file, not a folder: give --out a folder",
+            out_dir.display()
+        )));
+    }
     let analysis = compute(csv_path, spec, opts)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let json = serde_json::to_string_pretty(&analysis)
