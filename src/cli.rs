@@ -100,6 +100,10 @@ pub enum Command {
         /// Seed of the resamples and folds.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Another metrics CSV (the paper's, say) to set this analysis against: agreement.csv and
+        /// agreement.md say which comparisons point the same way and which slopes share a sign.
+        #[arg(long)]
+        against: Option<PathBuf>,
     },
     /// Time the training step and inference of a backbone on a backend.
     Bench(BenchArgs),

@@ -358,6 +358,7 @@ fn dispatch(command: Command) -> Result<()> {
             resamples,
             folds,
             seed,
+            against,
         } => {
             use tunnelbench_stats::analyze::{AnalyzeOptions, analyze_with};
             let opts = AnalyzeOptions {
@@ -366,6 +367,10 @@ fn dispatch(command: Command) -> Result<()> {
             };
             let analysis = analyze_with(&csv, spec.as_deref(), &out, &opts)?;
             println!("{analysis}");
+            if let Some(other) = against {
+                let text = tunnelbench_stats::agreement::write_against(&analysis, &other, spec.as_deref(), &out)?;
+                println!("{text}");
+            }
             println!("results: {}", out.display());
             Ok(())
         }

@@ -203,6 +203,25 @@ fn study_resumes_after_a_kill_and_shards_merge_to_the_same_table() {
     assert!(!format!("{}{}", text(&o.stdout), text(&o.stderr)).contains("not run yet"));
     assert_eq!(read(&merged.join("study_metrics.csv")), reference);
     assert!(merged.join("analysis/analysis.md").is_file());
+    // A study set against itself agrees everywhere (agreement.csv, agreement.md).
+    let against = dir.path().join("against");
+    let csv = merged.join("study_metrics.csv");
+    let o = run(&[
+        "analyze",
+        s(&csv),
+        "--resamples",
+        "0",
+        "--against",
+        s(&csv),
+        "--out",
+        s(&against),
+    ]);
+    ok(&o);
+    assert!(text(&o.stdout).contains("agreement of"), "{}", text(&o.stdout));
+    let rows = read(&against.join("agreement.csv"));
+    assert!(rows.starts_with("kind,name,metric,this,"), "{rows}");
+    assert!(rows.contains(",true,") && !rows.contains(",false,"), "{rows}");
+    assert!(against.join("agreement.md").is_file());
     // --out naming a file: said so, for collect and for analyze.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "keep").unwrap();

@@ -27,6 +27,9 @@ pub struct AnalyzeOptions {
     pub wilcoxon: WilcoxonOptions,
     pub gbm: GbmParams,
     pub uncertainty: ShapUncertainty,
+    /// Skip (and list) a comparison the study cannot form, such as an unpaired design, instead of
+    /// failing: for a study read beside another one, whose spec was written for the other.
+    pub skip_failing_comparisons: bool,
 }
 
 /// SHAP slopes of one metric as the JSON object `{"r2": .., "slopes": {feature: slope}, ..}`.
@@ -535,9 +538,14 @@ pub fn compute(csv_path: &Path, spec: Option<&Path>, opts: &AnalyzeOptions) -> R
     let mut comparisons = Vec::new();
     let mut skipped = Vec::new();
     for def in &spec_def.comparisons {
-        match evaluate(&study, &spec_path, def, &opts.wilcoxon)? {
-            Evaluated::Done(v) => comparisons.extend(v),
-            Evaluated::Skipped(s) => skipped.push(s),
+        match evaluate(&study, &spec_path, def, &opts.wilcoxon) {
+            Ok(Evaluated::Done(v)) => comparisons.extend(v),
+            Ok(Evaluated::Skipped(s)) => skipped.push(s),
+            Err(e) if opts.skip_failing_comparisons => skipped.push(SkippedComparison {
+                name: def.name.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) => return Err(e),
         }
     }
     // Each metric's comparisons are a family: both tests' p-values adjusted over it (Holm).

@@ -11,6 +11,7 @@ pub use study::TunnelClass;
 /// The errors, shared with the plotting crate.
 pub use tunnelbench_plot::{Error, Result};
 
+pub mod agreement;
 pub mod analyze;
 pub mod cliffs;
 pub mod describe;
