@@ -233,6 +233,14 @@ fn reference_classes_models_and_augmentation() {
     for metric in ["retained_pct", "pearson", "alignment"] {
         assert_eq!(below(metric, "p_models_holm"), ["augmentation"], "{metric}");
     }
+    // analysis.md opens with it.
+    let md = std::fs::read_to_string(out.join("analysis.md")).unwrap();
+    assert_eq!(
+        md.matches("Comparisons holding over pairs of models after Holm (p < 0.05): augmentation (aug > no aug).")
+            .count(),
+        3,
+        "{md}"
+    );
     let aug = rows
         .iter()
         .find(|r| &r[0] == "augmentation" && &r[1] == "retained_pct")

@@ -243,6 +243,7 @@ impl Analysis {
             "{} rows, {} models, comparison spec `{}`.\n",
             self.n_rows, self.n_models, self.spec
         );
+        s.push_str(&self.findings());
         let c = &self.tunnel_classes;
         let _ = writeln!(s, "## Tunnel strength (mean % OOD retained per model)\n");
         let _ = writeln!(s, "| Class | Range | Models |\n|---|---|---|");
@@ -334,6 +335,62 @@ impl Analysis {
             }
             s.push('\n');
         }
+        s
+    }
+
+    /// The "Findings" section: per metric, the comparisons that hold with the model as the unit
+    /// after Holm's adjustment, the SHAP slopes whose interval excludes zero, and the boosted
+    /// model's fit in and out of sample.
+    fn findings(&self) -> String {
+        let mut s = String::from("## Findings\n\n");
+        for metric in Metric::ALL {
+            let held: Vec<String> = self
+                .comparisons
+                .iter()
+                .filter(|c| c.metric == metric && c.p_models_holm.is_some_and(|p| p < 0.05))
+                .map(|c| {
+                    format!(
+                        "{} ({} > {})",
+                        c.name,
+                        if c.mean_b > c.mean_a { &c.b } else { &c.a },
+                        if c.mean_b > c.mean_a { &c.a } else { &c.b }
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "- **{}.** Comparisons holding over pairs of models after Holm (p < 0.05): {}.",
+                metric.label(),
+                if held.is_empty() {
+                    "none".to_string()
+                } else {
+                    held.join("; ")
+                }
+            );
+            if let Some(r) = self.shap.iter().find(|r| r.metric == metric) {
+                let clear: Vec<String> = r
+                    .slopes
+                    .iter()
+                    .filter_map(|f| {
+                        let (lo, hi) = (f.ci_low?, f.ci_high?);
+                        (lo > 0.0 || hi < 0.0).then(|| format!("{} {}", f.feature, if lo > 0.0 { "+" } else { "−" }))
+                    })
+                    .collect();
+                if r.resamples > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  SHAP slopes whose 95% interval excludes zero: {}.",
+                        if clear.is_empty() {
+                            "none".to_string()
+                        } else {
+                            clear.join(", ")
+                        }
+                    );
+                }
+                let _ = writeln!(s, "  Boosted model: {}.", fit_text(r));
+            }
+        }
+        s.push('\n');
         s
     }
 
