@@ -99,11 +99,7 @@ pub fn agreement_csv(rows: &[AgreementRow]) -> Result<Vec<u8>> {
 /// `agreement.md` of `this` against it into `out_dir`, and returns the summary.
 pub fn write_against(this: &Analysis, other_csv: &Path, spec: Option<&Path>, out_dir: &Path) -> Result<String> {
     let point = AnalyzeOptions {
-        uncertainty: ShapUncertainty {
-            resamples: 0,
-            folds: 0,
-            seed: 0,
-        },
+        uncertainty: ShapUncertainty::NONE,
         skip_failing_comparisons: true,
         ..AnalyzeOptions::default()
     };
@@ -185,10 +181,7 @@ mod tests {
     use super::*;
 
     fn study(aug_effect: f64) -> String {
-        let mut text = String::from(
-            "model_id,ood_dataset,Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,\
-             Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth\n",
-        );
+        let mut text = String::from(crate::study::TEST_HEADER);
         for m in 0..8 {
             for aug in [0, 2] {
                 for ood in 0..3 {

@@ -197,11 +197,7 @@ fn reference_shap_close_to_sklearn() {
         ),
     ];
     let none = AnalyzeOptions {
-        uncertainty: ShapUncertainty {
-            resamples: 0,
-            folds: 0,
-            seed: 0,
-        },
+        uncertainty: ShapUncertainty::NONE,
         ..AnalyzeOptions::default()
     };
     let a = compute(&csv, None, &none).unwrap();

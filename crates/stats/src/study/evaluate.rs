@@ -264,10 +264,7 @@ mod tests {
     /// `scipy.stats.wilcoxon([1, 2, 3, 4, 5, 6]).pvalue` = 0.03125.
     #[test]
     fn the_model_pair_is_the_unit_of_p_models() {
-        let mut text = String::from(
-            "model_id,ood_dataset,Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,\
-             Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth\n",
-        );
+        let mut text = String::from(crate::study::TEST_HEADER);
         for m in 0..6 {
             for aug in [0, 2] {
                 for ood in 0..4 {

@@ -38,6 +38,13 @@ pub const VARIABLES: [&str; 8] = [
     "Depth",
 ];
 
+/// The header of the synthetic studies of the unit tests: a model id, the OOD set, the metrics
+/// and the variables.
+#[cfg(test)]
+pub(crate) const TEST_HEADER: &str = "model_id,ood_dataset,Pearson Correlation,ID OOD Alignment,\
+    Percentage OOD retained,Stem,Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,\
+    OverParam. Level,Depth\n";
+
 /// Columns that name the model a row belongs to, in order of preference.
 pub const MODEL_ID_COLUMNS: [&str; 2] = ["model_id", "run_id"];
 pub const OOD_COLUMN: &str = "ood_dataset";

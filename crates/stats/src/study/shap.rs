@@ -68,6 +68,13 @@ impl Default for ShapUncertainty {
 }
 
 impl ShapUncertainty {
+    /// Point estimates only: no resamples, no cross-validation.
+    pub const NONE: ShapUncertainty = ShapUncertainty {
+        resamples: 0,
+        folds: 0,
+        seed: 0,
+    };
+
     /// Refuses a single fold (nothing to train on for it) and resamples too few for the ends of a
     /// 95% interval.
     pub fn check(&self) -> Result<()> {
@@ -406,10 +413,7 @@ mod tests {
     /// both on top of noise of ±6 points per model, which every (depth, resolution) cell shares
     /// (so that resolution has no effect in the sample either), and ±1 point per row.
     fn study() -> Study {
-        let mut text = String::from(
-            "model_id,ood_dataset,Pearson Correlation,ID OOD Alignment,Percentage OOD retained,Stem,\
-             Spatial Reduction,CNN vs ViT,Augmentations,Resolution,ID Class Count,OverParam. Level,Depth\n",
-        );
+        let mut text = String::from(crate::study::TEST_HEADER);
         let mut state: u64 = 7;
         let mut noise = || {
             state = state
