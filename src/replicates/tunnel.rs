@@ -50,6 +50,13 @@ struct Replicate {
     metrics: Vec<MetricsAllRecord>,
 }
 
+impl Replicate {
+    /// The mean metrics of one network and probe in this replicate.
+    fn means_of(&self, model: &str, probe: &str) -> Option<&MeanMetrics> {
+        self.summary.means.iter().find(|m| m.model == model && m.probe == probe)
+    }
+}
+
 fn read_replicate(out: &Path, k: usize) -> Result<Replicate> {
     let dir = seed_dir(out, k);
     Ok(Replicate {
@@ -155,13 +162,6 @@ const CONTROL_METRICS: [ControlMetric; 3] = [
 /// Per probe and metric, the trained network's seeds against the control's (the same seeds), and
 /// the printed lines. Empty without a control or with fewer than two seeds.
 fn control_comparisons(reps: &[Replicate]) -> (Vec<ControlRow>, Vec<String>) {
-    let of = |r: &Replicate, model: &str, probe: &str| {
-        r.summary
-            .means
-            .iter()
-            .find(|m| m.model == model && m.probe == probe)
-            .cloned()
-    };
     let probes: Vec<String> = ordered(
         reps[0]
             .summary
@@ -172,13 +172,13 @@ fn control_comparisons(reps: &[Replicate]) -> (Vec<ControlRow>, Vec<String>) {
     );
     let mut tests = Vec::new();
     for probe in &probes {
-        if reps.len() < 2 || of(&reps[0], "random-init", probe).is_none() {
+        if reps.len() < 2 || reps[0].means_of("random-init", probe).is_none() {
             continue;
         }
         for (metric, name, pick, decimals, unit) in CONTROL_METRICS {
             let value = |model: &str| -> Vec<f64> {
                 reps.iter()
-                    .map(|r| of(r, model, probe).map_or(f64::NAN, |m| pick(&m)))
+                    .map(|r| r.means_of(model, probe).map_or(f64::NAN, pick))
                     .collect()
             };
             let paired = Paired::of(&value("trained"), &value("random-init"), 0);
@@ -318,13 +318,7 @@ fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -
 fn network(reps: &[Replicate], model: &str, probe: &str) -> (NetworkAggregate, Vec<ClassRow>) {
     let means: Vec<(&Replicate, &MeanMetrics)> = reps
         .iter()
-        .filter_map(|r| {
-            r.summary
-                .means
-                .iter()
-                .find(|m| m.model == model && m.probe == probe)
-                .map(|m| (r, m))
-        })
+        .filter_map(|r| r.means_of(model, probe).map(|m| (r, m)))
         .collect();
     let pick =
         |f: fn(&MeanMetrics) -> f64| -> Summary { Summary::of(&means.iter().map(|(_, m)| f(m)).collect::<Vec<_>>()) };

@@ -288,10 +288,10 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                         c.n_pairs.to_string(),
                         format!("{:.3} [{:.3}, {:.3}]", c.mean_a, c.ci95_a.0, c.ci95_a.1),
                         format!("{:.3} [{:.3}, {:.3}]", c.mean_b, c.ci95_b.0, c.ci95_b.1),
-                        c.p_value.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
-                        c.p_holm.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
-                        c.p_models.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
-                        c.p_models_holm.map_or_else(|| "-".into(), |p| format!("{p:.3e}")),
+                        p_cell(c.p_value),
+                        p_cell(c.p_holm),
+                        p_cell(c.p_models),
+                        p_cell(c.p_models_holm),
                         format!("{:.3}", c.cliffs_delta_abs),
                         c.magnitude.map_or("-", |m| m.as_str()).to_string(),
                     ]
@@ -344,7 +344,6 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                 "analysis/shap_slopes_bars.png".into(),
                 "SHAP slopes".into(),
             ));
-            let opt = |v: Option<f64>| v.map_or_else(|| "-".into(), |x| format!("{x:.4}"));
             let table = a
                 .shap
                 .iter()
@@ -353,7 +352,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                         vec![
                             r.metric.key().to_string(),
                             f.feature.clone(),
-                            opt(f.slope),
+                            number(f.slope, 4),
                             match (f.ci_low, f.ci_high) {
                                 (Some(lo), Some(hi)) => format!("[{lo:.4}, {hi:.4}]"),
                                 _ => "-".into(),
@@ -388,6 +387,16 @@ fn write_pages(dir: &Path, title: &str, b: &[Block]) -> Result<Vec<PathBuf>> {
 }
 
 /// `mean [low, high]` scaled by `scale`.
+/// A number with `d` decimals, `-` when undefined.
+fn number(v: Option<f64>, d: usize) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.d$}"))
+}
+
+/// A p-value in scientific notation, `-` when there is no test.
+fn p_cell(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".into(), |p| format!("{p:.3e}"))
+}
+
 fn interval(mean: Option<f64>, low: Option<f64>, high: Option<f64>, scale: f64, d: usize) -> String {
     match (mean, low, high) {
         (Some(m), Some(l), Some(h)) => format!("{:.d$} [{:.d$}, {:.d$}]", scale * m, scale * l, scale * h),
@@ -471,7 +480,6 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
             b.push(Block::Para(
                 "Differences trained − random-init paired by seed, with their 95% t-interval; p from a paired t-test below 6 seeds, Wilcoxon from 6, and adjusted (Holm) over the rows.".into(),
             ));
-            let opt = |v: Option<f64>, d: usize| v.map_or_else(|| "-".into(), |x| format!("{x:.d$}"));
             let table = rows
                 .iter()
                 .map(|r| {
@@ -479,11 +487,11 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
                     vec![
                         r.probe.clone(),
                         r.metric.clone(),
-                        opt(r.mean_trained, d),
-                        opt(r.mean_control, d),
+                        number(r.mean_trained, d),
+                        number(r.mean_control, d),
                         interval(r.mean_diff, r.ci_low, r.ci_high, 1.0, d),
-                        format!("{} {}", r.test, opt(r.p, 4)),
-                        opt(r.p_holm, 4),
+                        format!("{} {}", r.test, number(r.p, 4)),
+                        number(r.p_holm, 4),
                     ]
                 })
                 .collect();

@@ -11,6 +11,7 @@ use tunnelbench_plot::write_atomic;
 use serde::{Deserialize, Serialize};
 
 use super::analyze::{Analysis, AnalyzeOptions, compute};
+use super::describe::sign;
 use super::study::{Metric, ShapUncertainty};
 use super::table::csv_bytes;
 use crate::Result;
@@ -39,7 +40,6 @@ pub struct AgreementRow {
 /// The agreement of `this` with `other`, comparison by comparison and slope by slope; what only
 /// one of them has is left out.
 pub fn agreement(this: &Analysis, other: &Analysis) -> Vec<AgreementRow> {
-    let sign = |x: f64| (x > 0.0) as i8 - (x < 0.0) as i8;
     let same = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| sign(a) == sign(b));
     let mut rows = Vec::new();
     for c in &this.comparisons {

@@ -349,12 +349,12 @@ impl Analysis {
                 .iter()
                 .filter(|c| c.metric == metric && c.p_models_holm.is_some_and(|p| p < 0.05))
                 .map(|c| {
-                    format!(
-                        "{} ({} > {})",
-                        c.name,
-                        if c.mean_b > c.mean_a { &c.b } else { &c.a },
-                        if c.mean_b > c.mean_a { &c.a } else { &c.b }
-                    )
+                    let (high, low) = if c.mean_b > c.mean_a {
+                        (&c.b, &c.a)
+                    } else {
+                        (&c.a, &c.b)
+                    };
+                    format!("{} ({high} > {low})", c.name)
                 })
                 .collect();
             let _ = writeln!(

@@ -7,6 +7,12 @@ pub fn finite(v: f64) -> Option<f64> {
 }
 
 /// Arithmetic mean; NaN for an empty slice.
+/// −1, 0 or +1: the sign of `x`, zero a sign of its own (a SHAP slope of exactly zero is a
+/// variable no tree splits on).
+pub fn sign(x: f64) -> i8 {
+    (x > 0.0) as i8 - (x < 0.0) as i8
+}
+
 pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::describe::sign;
 use crate::gbm::GbmModel;
 use crate::inference::{LEVEL, percentile};
 use crate::treeshap::gbm_expected_value;
@@ -383,8 +384,6 @@ fn interval(estimate: Option<f64>, draws: &[Option<f64>]) -> (Option<f64>, Optio
     }
     v.sort_by(f64::total_cmp);
     let alpha = (1.0 - LEVEL) / 2.0;
-    // A slope of exactly zero (the variable unused by every tree) is a sign of its own.
-    let sign = |x: f64| (x > 0.0) as i8 - (x < 0.0) as i8;
     let same = v.iter().filter(|&&d| sign(d) == sign(b)).count() as f64 / v.len() as f64;
     (
         Some(percentile(&v, alpha)),
