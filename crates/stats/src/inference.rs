@@ -1,6 +1,7 @@
 //! Inference over replicates: summaries with t-intervals, paired and Welch t-tests, the
 //! prediction test of one new value against earlier ones, multiple-testing adjustment (Holm,
-//! Benjamini–Hochberg) and a seeded percentile bootstrap.
+//! Benjamini–Hochberg), a seeded percentile bootstrap, the Wilson interval of a proportion, and
+//! the thread pool of the bootstraps.
 //!
 //! Where scipy returns NaN for a zero standard error, these return p = 1 when the difference is
 //! zero too (no evidence of a difference) and p = 0 otherwise (every replicate agrees, and the new
@@ -247,6 +248,66 @@ pub fn bootstrap_mean_interval(v: &[f64], resamples: usize, seed: u64) -> (f64, 
     (percentile(&means, alpha), percentile(&means, 1.0 - alpha))
 }
 
+/// The fewest resamples behind a bootstrap interval: its 2.5th percentile then lies between the
+/// two smallest values.
+pub const MIN_RESAMPLES: usize = 40;
+
+/// The 95% percentile interval of resampled values, undefined ones left out; None when fewer than
+/// 90% of the resamples define the value.
+pub fn percentile_interval(draws: &[Option<f64>]) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = draws.iter().flatten().copied().collect();
+    if v.is_empty() || (v.len() as f64) < 0.9 * draws.len() as f64 {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let alpha = (1.0 - LEVEL) / 2.0;
+    Some((percentile(&v, alpha), percentile(&v, 1.0 - alpha)))
+}
+
+/// The 97.5th percentile of the standard normal distribution (scipy 1.17.1:
+/// `stats.norm.ppf(0.975)`).
+const Z_975: f64 = 1.959963984540054;
+
+/// The Wilson score 95% interval of a proportion of `k` successes in `n` trials (no continuity
+/// correction); NaN for n = 0.
+pub fn wilson_interval(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 || k > n {
+        return (f64::NAN, f64::NAN);
+    }
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let z2 = Z_975 * Z_975;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = Z_975 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Runs `f(r)` for r in 0..n on up to `threads` threads; the results in order of r (so that
+/// they do not depend on the number of threads when `f` does not).
+pub fn spread<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, n.max(1));
+    let mut parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                s.spawn(move || (t..n).step_by(threads).map(|r| (r, f(r))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bootstrap thread panicked"))
+            .collect()
+    });
+    let mut out: Vec<(usize, T)> = parts.iter_mut().flat_map(std::mem::take).collect();
+    out.sort_by_key(|(r, _)| *r);
+    out.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The threads a bootstrap runs on: every core this process may use.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The `q`-quantile of sorted values with linear interpolation (numpy's default).
 pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
@@ -266,6 +327,35 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) {
         assert!((a - b).abs() <= tol * b.abs().max(1e-300), "{a} vs {b}");
+    }
+
+    #[test]
+    fn wilson_interval_matches_scipy() {
+        // scipy 1.17.1: stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        let cases = [
+            (0, 10, 0.0, 0.27753279986288926),
+            (7, 10, 0.39677814746114526, 0.892208732593699),
+            (10, 10, 0.7224672001371109, 1.0),
+            (812, 1000, 0.7866068125887821, 0.8350052901162314),
+            (1, 3, 0.06149194472039626, 0.7923403991979523),
+        ];
+        for (k, n, lo, hi) in cases {
+            let (a, b) = wilson_interval(k, n);
+            assert!((a - lo).abs() < 1e-12 && (b - hi).abs() < 1e-12, "{k}/{n}: {a} {b}");
+        }
+        assert!(wilson_interval(0, 0).0.is_nan());
+    }
+
+    #[test]
+    fn percentile_intervals_need_most_resamples_defined() {
+        let draws: Vec<Option<f64>> = (0..=100).map(|i| Some(i as f64)).collect();
+        let (lo, hi) = percentile_interval(&draws).unwrap();
+        assert!((lo - 2.5).abs() < 1e-12 && (hi - 97.5).abs() < 1e-12, "{lo} {hi}");
+        let mut sparse = draws.clone();
+        sparse.iter_mut().take(11).for_each(|d| *d = None);
+        assert_eq!(percentile_interval(&sparse), None);
+        // The results of `spread` come back in order whatever the number of threads.
+        assert_eq!(spread(7, 3, |r| r * r), spread(7, 1, |r| r * r));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 use crate::describe::sign;
 use crate::gbm::GbmModel;
-use crate::inference::{LEVEL, percentile};
+use crate::inference::{MIN_RESAMPLES, available_threads, percentile_interval, spread};
 use crate::treeshap::gbm_expected_value;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,10 +93,6 @@ impl ShapUncertainty {
         Ok(())
     }
 }
-
-/// The fewest resamples behind an interval: its 2.5th percentile then lies between the two
-/// smallest values.
-pub const MIN_RESAMPLES: usize = 40;
 
 /// Ordinal codes of a column: rank among its sorted distinct values (`pandas.factorize(sort=True)`).
 fn ordinal_codes(cells: &[&str], numeric: bool) -> Vec<usize> {
@@ -256,26 +252,6 @@ fn resample_models(n_models: usize, seed: u64, r: usize) -> Vec<usize> {
     (0..n_models).map(|_| rng.random_range(0..n_models)).collect()
 }
 
-/// Runs `f(r)` for r in 0..n on up to `threads` threads; the results in order of r.
-fn spread<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = threads.clamp(1, n.max(1));
-    let mut parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let f = &f;
-                s.spawn(move || (t..n).step_by(threads).map(|r| (r, f(r))).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a bootstrap thread panicked"))
-            .collect()
-    });
-    let mut out: Vec<(usize, T)> = parts.iter_mut().flat_map(std::mem::take).collect();
-    out.sort_by_key(|(r, _)| *r);
-    out.into_iter().map(|(_, v)| v).collect()
-}
-
 /// Each metric's target: r as a fraction, ρ and A as they are.
 fn target(study: &Study, metric: Metric) -> Vec<f64> {
     let scale = if metric == Metric::RetainedPct { 0.01 } else { 1.0 };
@@ -289,7 +265,7 @@ pub fn shap_analyses(
     params: &GbmParams,
     unc: &ShapUncertainty,
 ) -> Result<Vec<ShapResult>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = available_threads();
     shap_analyses_on(study, metrics, params, unc, threads)
 }
 
@@ -375,21 +351,12 @@ pub fn shap_analyses_on(
 /// estimate's sign (−, 0 or +); None when the estimate is undefined or fewer than 90% of the resamples
 /// define the slope.
 fn interval(estimate: Option<f64>, draws: &[Option<f64>]) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let mut v: Vec<f64> = draws.iter().flatten().copied().collect();
-    let Some(b) = estimate else {
+    let (Some(b), Some((lo, hi))) = (estimate, percentile_interval(draws)) else {
         return (None, None, None);
     };
-    if v.is_empty() || (v.len() as f64) < 0.9 * draws.len() as f64 {
-        return (None, None, None);
-    }
-    v.sort_by(f64::total_cmp);
-    let alpha = (1.0 - LEVEL) / 2.0;
-    let same = v.iter().filter(|&&d| sign(d) == sign(b)).count() as f64 / v.len() as f64;
-    (
-        Some(percentile(&v, alpha)),
-        Some(percentile(&v, 1.0 - alpha)),
-        Some(same),
-    )
+    let defined: Vec<f64> = draws.iter().flatten().copied().collect();
+    let same = defined.iter().filter(|&&d| sign(d) == sign(b)).count() as f64 / defined.len() as f64;
+    (Some(lo), Some(hi), Some(same))
 }
 
 /// Least-squares slope b of y = a + b·x; None when x is constant.
