@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::isa::Machine;
 use crate::json::nan_if_null;
+use crate::metrics::evaluation::Intervals;
 use crate::metrics::tunnel::TunnelClass;
 use crate::scenario::Scenario;
 use crate::train::TrainReport;
@@ -51,7 +52,9 @@ pub fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
         .find_map(|v| v.get("config").filter(|c| c.is_object()).cloned())
 }
 
-/// A row of `metrics_all.csv`: the metrics of one (network, probe, OOD set).
+/// A row of `metrics_all.csv`: the metrics of one (network, probe, OOD set), and the 95%
+/// intervals of r, ρ and A over resamples of the test images (empty: none drawn, or a file of an
+/// earlier version).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsAllRecord {
     pub model: String,
@@ -65,6 +68,18 @@ pub struct MetricsAllRecord {
     pub ood_peak_layer: Option<usize>,
     pub id_final_accuracy: Option<f64>,
     pub ood_final_accuracy: Option<f64>,
+    #[serde(default)]
+    pub retained_pct_low: Option<f64>,
+    #[serde(default)]
+    pub retained_pct_high: Option<f64>,
+    #[serde(default)]
+    pub pearson_low: Option<f64>,
+    #[serde(default)]
+    pub pearson_high: Option<f64>,
+    #[serde(default)]
+    pub alignment_low: Option<f64>,
+    #[serde(default)]
+    pub alignment_high: Option<f64>,
 }
 
 /// A row of `metrics.csv`: the metrics of the trained network and the main probe on one OOD set,
@@ -83,6 +98,18 @@ pub struct MetricsRecord {
     #[serde(default)]
     pub undefined_reasons: String,
     pub probe: String,
+    #[serde(default)]
+    pub retained_pct_low: Option<f64>,
+    #[serde(default)]
+    pub retained_pct_high: Option<f64>,
+    #[serde(default)]
+    pub pearson_low: Option<f64>,
+    #[serde(default)]
+    pub pearson_high: Option<f64>,
+    #[serde(default)]
+    pub alignment_low: Option<f64>,
+    #[serde(default)]
+    pub alignment_high: Option<f64>,
 }
 
 /// A row of a continual-learning run's `accuracy_matrix.csv`: the accuracy on `task` after
@@ -156,6 +183,12 @@ impl MetricsAllRecord {
             ood_final_accuracy: self.ood_final_accuracy,
             undefined_reasons,
             probe: self.probe,
+            retained_pct_low: self.retained_pct_low,
+            retained_pct_high: self.retained_pct_high,
+            pearson_low: self.pearson_low,
+            pearson_high: self.pearson_high,
+            alignment_low: self.alignment_low,
+            alignment_high: self.alignment_high,
         }
     }
 }
@@ -173,6 +206,13 @@ pub struct MeanMetrics {
     pub mean_alignment: f64,
     pub tunnel_class: Option<TunnelClass>,
     pub probe_secs: f64,
+    /// 95% intervals of the three means over resamples of the test images (none in the summaries
+    /// of earlier versions).
+    #[serde(default)]
+    pub intervals: Intervals,
+    /// Share of those resamples that give `tunnel_class`.
+    #[serde(default)]
+    pub tunnel_class_share: Option<f64>,
 }
 
 /// `summary.json` of a single run: the scenario as resolved, the machine, the seeds, the data sets
@@ -253,6 +293,12 @@ mod tests {
             ood_final_accuracy: Some(0.5),
             undefined_reasons: "constant ID curve; x".into(),
             probe: "ridge(λ=0.001),std".into(),
+            retained_pct_low: Some(55.25),
+            retained_pct_high: Some(66.0),
+            pearson_low: None,
+            pearson_high: None,
+            alignment_low: Some(0.2),
+            alignment_high: Some(0.3),
         };
         let mut w = csv::Writer::from_writer(Vec::new());
         w.serialize(&rec).unwrap();
@@ -264,5 +310,18 @@ mod tests {
             .collect::<std::result::Result<_, _>>()
             .unwrap();
         assert_eq!(back, vec![rec]);
+    }
+
+    /// A `metrics.csv` of an earlier version, without the interval columns, still reads.
+    #[test]
+    fn metrics_without_intervals_still_read() {
+        let text = "ood_dataset,retained_pct,pearson,alignment,tunnel_start_ood,tunnel_start_id,ood_peak_layer,\
+                    id_final_accuracy,ood_final_accuracy,undefined_reasons,probe\nmnist,61.5,0.1,0.2,4,3,4,0.8,0.5,,ridge\n";
+        let back: Vec<MetricsRecord> = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert_eq!(back[0].retained_pct, Some(61.5));
+        assert_eq!((back[0].retained_pct_low, back[0].alignment_high), (None, None));
     }
 }

@@ -154,6 +154,9 @@ pub struct ProbeData<'a> {
     pub n_classes: usize,
 }
 
+/// Which test images a probe classified right (1) or wrong (0), in the test set's order.
+pub type Hits = Vec<u8>;
+
 /// The result of one probe.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeResult {
@@ -161,6 +164,8 @@ pub struct ProbeResult {
     pub accuracy: f64,
     /// Test accuracy after each epoch (paper probe); empty for the closed form.
     pub per_epoch: Vec<f64>,
+    /// Which test images the reported probe classifies right (1) or wrong (0).
+    pub hits: Hits,
 }
 
 /// Fit one probe and score it on the test split.
@@ -242,10 +247,12 @@ impl ColumnStats {
     }
 }
 
-fn accuracy_of(logits: Tensor<2>, labels: &[u32]) -> Result<f64> {
+/// The test accuracy of `logits` and which images it gets right.
+fn accuracy_of(logits: Tensor<2>, labels: &[u32]) -> Result<(f64, Hits)> {
     let pred = crate::backend::ints(logits.argmax(1))?;
-    let correct = pred.iter().zip(labels).filter(|(p, y)| **p == **y as i64).count();
-    Ok(correct as f64 / labels.len() as f64)
+    let hits: Hits = pred.iter().zip(labels).map(|(p, y)| (*p == *y as i64) as u8).collect();
+    let correct = hits.iter().map(|&h| h as usize).sum::<usize>();
+    Ok((correct as f64 / labels.len() as f64, hits))
 }
 
 fn matrix(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
@@ -284,6 +291,7 @@ fn fit_paper(
     let mut step = 0i32;
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mut per_epoch = Vec::with_capacity(cfg.epochs);
+    let mut best_hits = Hits::new();
     for _ in 0..cfg.epochs {
         crate::interrupt::check()?;
         order.shuffle(&mut rng);
@@ -314,14 +322,22 @@ fn fit_paper(
             w = update(w, &mut mw, &mut vw, gw);
             b = update(b, &mut mb, &mut vb, gb);
         }
-        let acc = accuracy_of(xt.clone().matmul(w.clone()) + b.clone(), data.test_y)?;
+        let (acc, hits) = accuracy_of(xt.clone().matmul(w.clone()) + b.clone(), data.test_y)?;
+        // The first best epoch is the one reported.
+        if per_epoch.iter().all(|&a| acc > a) {
+            best_hits = hits;
+        }
         per_epoch.push(acc);
     }
     let accuracy = per_epoch.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !accuracy.is_finite() {
         return Err(Error::Internal("paper probe produced no finite accuracy".into()));
     }
-    Ok(ProbeResult { accuracy, per_epoch })
+    Ok(ProbeResult {
+        accuracy,
+        per_epoch,
+        hits: best_hits,
+    })
 }
 
 /// A standard normal draw (Box–Muller).
@@ -370,9 +386,60 @@ fn fit_ridge(cfg: &ProbeConfig, data: &ProbeData, device: &Device) -> Result<Pro
     let sol = matrix(rhs.into_iter().map(|v| v as f32).collect(), m, k, device);
     let w = if primal { sol } else { xc.transpose().matmul(sol) };
     let xt = matrix(stats.apply(data.test_x, cfg.standardize), data.test_y.len(), d, device);
-    let accuracy = accuracy_of(xt.matmul(w), data.test_y)?;
+    let (accuracy, hits) = accuracy_of(xt.matmul(w), data.test_y)?;
     Ok(ProbeResult {
         accuracy,
         per_epoch: Vec::new(),
+        hits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two overlapping classes in two dimensions: each probe's hits are its test images, and their
+    /// mean is the accuracy it reports (the paper probe's best epoch, the first of equal ones).
+    #[test]
+    fn hits_give_the_reported_accuracy() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut sample = |n: usize| {
+            let y: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
+            let x: Vec<f32> = y
+                .iter()
+                .flat_map(|&c| {
+                    [
+                        c as f32 + standard_normal(&mut rng) as f32,
+                        standard_normal(&mut rng) as f32,
+                    ]
+                })
+                .collect();
+            (x, y)
+        };
+        let ((train_x, train_y), (test_x, test_y)) = (sample(200), sample(101));
+        let data = ProbeData {
+            dim: 2,
+            train_x: &train_x,
+            train_y: &train_y,
+            test_x: &test_x,
+            test_y: &test_y,
+            n_classes: 2,
+        };
+        let paper = ProbeConfig {
+            epochs: 6,
+            ..ProbeConfig::paper()
+        };
+        for cfg in [ProbeConfig::closed_form(), paper] {
+            let r = fit(&cfg, &data, 0, &crate::backend::probe_device()).unwrap();
+            assert_eq!(r.hits.len(), 101);
+            let correct = r.hits.iter().filter(|&&h| h == 1).count();
+            assert_eq!(correct as f64 / 101.0, r.accuracy, "{}", cfg.label());
+            assert!(
+                r.accuracy > 0.55 && r.accuracy < 0.95,
+                "{}: {}",
+                cfg.label(),
+                r.accuracy
+            );
+        }
+    }
 }

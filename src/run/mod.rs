@@ -12,10 +12,11 @@ use serde::Serialize;
 use crate::backend::BackendKind;
 use crate::data::{ImageDataset, split};
 use crate::error::{Error, Result};
+use crate::metrics::evaluation::{DataHits, Intervals, test_set_bootstrap};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, Checkpoint, LayerInfo, layer_names, parameter_count};
-use crate::probe::{self, ProbeConfig, ProbeData, extract_layers, feature_dims, layer_groups};
+use crate::probe::{self, Hits, ProbeConfig, ProbeData, extract_layers, feature_dims, layer_groups};
 use crate::progress::Reporter;
 use crate::results::{
     DatasetSummary, MeanMetrics, MetricsAllRecord, MetricsRecord, ProbeAgreement, RunSummary, Seeds, Timings,
@@ -25,6 +26,7 @@ use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
 use crate::stats::describe::finite;
+use crate::stats::inference::{available_threads, wilson_interval};
 use crate::train::{self, Progress, TrainReport};
 
 /// Command-line options of a run.
@@ -55,6 +57,14 @@ pub struct ProbeRow {
     pub accuracy: f64,
     /// Numerical rank of the layer's ID test representation (ID rows only).
     pub rank: Option<usize>,
+    /// Test images the accuracy is measured on, and its 95% Wilson interval (method §2.8); empty
+    /// in the files of earlier versions.
+    #[serde(default)]
+    pub n_test: Option<usize>,
+    #[serde(default)]
+    pub ci_low: Option<f64>,
+    #[serde(default)]
+    pub ci_high: Option<f64>,
 }
 
 /// Metrics of one (model, probe, OOD set): a row of metrics_all.csv.
@@ -65,6 +75,8 @@ pub struct MetricsRow {
     pub ood_dataset: String,
     #[serde(flatten)]
     pub metrics: OodMetrics,
+    /// Their 95% intervals over resamples of the test images.
+    pub intervals: Intervals,
 }
 
 /// Images per forward pass when a loaded checkpoint is scored or a control's batch norm calibrated.
@@ -175,6 +187,8 @@ struct Trained {
 /// Every probe result, the probe time per (network, probe), and the data sets as probed.
 struct Probed {
     rows: Vec<ProbeRow>,
+    /// Which test images each row's probe classified right, in the order of `rows`.
+    hits: Vec<Hits>,
     secs: Vec<Vec<f64>>,
     datasets: Vec<DatasetSummary>,
 }
@@ -386,6 +400,7 @@ impl Stage<'_> {
         let (models, layers) = (&trained.models, &trained.layers);
         let mut out = Probed {
             rows: Vec::new(),
+            hits: Vec::new(),
             secs: vec![vec![0f64; probes.len()]; models.len()],
             datasets: Vec::new(),
         };
@@ -462,6 +477,9 @@ impl Stage<'_> {
                             let secs = t.elapsed().as_secs_f64();
                             out.secs[mi][pi] += secs;
                             self.timings.probes += secs;
+                            let n_test = result.hits.len();
+                            let correct = result.hits.iter().map(|&h| h as usize).sum();
+                            let (ci_low, ci_high) = wilson_interval(correct, n_test);
                             out.rows.push(ProbeRow {
                                 model: model_name.clone(),
                                 probe: cfg.label(),
@@ -473,7 +491,11 @@ impl Stage<'_> {
                                 n_classes: data.n_classes,
                                 accuracy: result.accuracy,
                                 rank,
+                                n_test: Some(n_test),
+                                ci_low: finite(ci_low),
+                                ci_high: finite(ci_high),
                             });
+                            out.hits.push(result.hits);
                             self.reporter.tick();
                         }
                     }
@@ -484,7 +506,8 @@ impl Stage<'_> {
         Ok(out)
     }
 
-    /// The tunnel metrics per (network, probe, OOD set) and their means per (network, probe).
+    /// The tunnel metrics per (network, probe, OOD set) and their means per (network, probe), with
+    /// their intervals over resamples of the test images.
     fn metrics(
         &self,
         trained: &Trained,
@@ -493,22 +516,40 @@ impl Stage<'_> {
         id: &PreparedData,
         oods: &[PreparedData],
     ) -> Result<(Vec<MetricsRow>, Vec<MeanMetrics>)> {
-        let curve = |model: &str, probe: &str, dataset: &str| -> Vec<f64> {
+        let of = |model: &str, probe: &str, dataset: &str| -> Vec<(&ProbeRow, &Hits)> {
             probed
                 .rows
                 .iter()
-                .filter(|r| r.model == model && r.probe == probe && r.dataset == dataset)
-                .map(|r| r.accuracy)
+                .zip(&probed.hits)
+                .filter(|(r, _)| r.model == model && r.probe == probe && r.dataset == dataset)
                 .collect()
         };
+        let curve = |model: &str, probe: &str, dataset: &str| -> Vec<f64> {
+            of(model, probe, dataset).iter().map(|(r, _)| r.accuracy).collect()
+        };
+        let hits = |model: &str, probe: &str, data: &PreparedData| DataHits {
+            layers: of(model, probe, &data.label)
+                .iter()
+                .map(|(_, h)| h.as_slice())
+                .collect(),
+            n_classes: data.n_classes,
+        };
+        let threads = available_threads();
         let mut rows = Vec::new();
         let mut means = Vec::new();
         for (mi, (model_name, _)) in trained.models.iter().enumerate() {
             for (pi, cfg) in probes.iter().enumerate() {
                 let label = cfg.label();
                 let id_curve = curve(model_name, &label, &id.label);
+                let resampled = test_set_bootstrap(
+                    &hits(model_name, &label, id),
+                    &oods.iter().map(|o| hits(model_name, &label, o)).collect::<Vec<_>>(),
+                    self.sc.probe.bootstrap,
+                    derive_seed(self.seeds.probe, &format!("bootstrap:{model_name}:{label}")),
+                    threads,
+                );
                 let mut group = Vec::new();
-                for o in oods {
+                for (o, intervals) in oods.iter().zip(resampled.per_ood) {
                     let m = tunnel::ood_metrics(
                         &id_curve,
                         &curve(model_name, &label, &o.label),
@@ -522,6 +563,7 @@ impl Stage<'_> {
                         probe: label.clone(),
                         ood_dataset: o.label.clone(),
                         metrics: m,
+                        intervals,
                     });
                 }
                 let mean =
@@ -535,6 +577,8 @@ impl Stage<'_> {
                     mean_alignment: mean(&|m| m.alignment.value),
                     tunnel_class: TunnelClass::from_mean_retained(mean_r),
                     probe_secs: probed.secs[mi][pi],
+                    intervals: resampled.mean,
+                    tunnel_class_share: resampled.class_share,
                 });
             }
         }
@@ -596,8 +640,22 @@ impl From<&MetricsRow> for MetricsAllRecord {
             ood_peak_layer: m.ood_peak_layer,
             id_final_accuracy: finite(m.id_final_accuracy),
             ood_final_accuracy: finite(m.ood_final_accuracy),
+            retained_pct_low: low(r.intervals.retained_pct),
+            retained_pct_high: high(r.intervals.retained_pct),
+            pearson_low: low(r.intervals.pearson),
+            pearson_high: high(r.intervals.pearson),
+            alignment_low: low(r.intervals.alignment),
+            alignment_high: high(r.intervals.alignment),
         }
     }
+}
+
+fn low(i: Option<(f64, f64)>) -> Option<f64> {
+    i.map(|(lo, _)| lo)
+}
+
+fn high(i: Option<(f64, f64)>) -> Option<f64> {
+    i.map(|(_, hi)| hi)
 }
 
 /// metrics.csv: one row per OOD set, for the trained model and the main probe.
@@ -682,20 +740,26 @@ pub fn text_summary(s: &RunSummary, rows: &[ProbeRow], metrics: &[MetricsRow], s
             fmt_opt(rank)
         ));
     }
+    let resamples = sc.probe.bootstrap;
+    if resamples > 0 {
+        out.push_str(&format!(
+            "\nin brackets: 95% intervals over {resamples} resamples of the test images (method §2.8)"
+        ));
+    }
     out.push_str(&format!(
-        "\n{:<13}{:<26}{:<16}{:>9}{:>9}{:>9}{:>7}{:>7}\n",
+        "\n{:<13}{:<26}{:<16}{:>19}{:>21}{:>19}{:>7}{:>7}\n",
         "model", "probe", "OOD set", "r (%)", "ρ", "A", "s_ood", "s_id"
     ));
     for m in metrics {
-        let v = &m.metrics;
+        let (v, i) = (&m.metrics, &m.intervals);
         out.push_str(&format!(
-            "{:<13}{:<26}{:<16}{:>9}{:>9}{:>9}{:>7}{:>7}\n",
+            "{:<13}{:<26}{:<16}{:>19}{:>21}{:>19}{:>7}{:>7}\n",
             m.model,
             truncate(&m.probe, 25),
             truncate(&m.ood_dataset, 15),
-            fmt_num(v.retained_pct.value, 2),
-            fmt_num(v.pearson.value, 3),
-            fmt_num(v.alignment.value, 3),
+            with_interval(v.retained_pct.value, i.retained_pct, 2, 1),
+            with_interval(v.pearson.value, i.pearson, 3, 2),
+            with_interval(v.alignment.value, i.alignment, 3, 2),
             v.tunnel_start_ood
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "none".into()),
@@ -703,20 +767,28 @@ pub fn text_summary(s: &RunSummary, rows: &[ProbeRow], metrics: &[MetricsRow], s
         ));
     }
     out.push_str(&format!(
-        "\n{:<13}{:<26}{:>9}{:>9}{:>9}  {:<11}{:>9}\n",
+        "\n{:<13}{:<26}{:>19}{:>21}{:>19}  {:<17}{:>7}\n",
         "model", "probe", "mean r", "mean ρ", "mean A", "class", "secs"
     ));
     for m in &s.means {
+        let class = match (m.tunnel_class, m.tunnel_class_share) {
+            (Some(c), Some(share)) => format!("{} ({:.0}%)", c.name(), 100.0 * share),
+            (Some(c), None) => c.name().to_string(),
+            (None, _) => "undefined".to_string(),
+        };
         out.push_str(&format!(
-            "{:<13}{:<26}{:>9}{:>9}{:>9}  {:<11}{:>9.1}\n",
+            "{:<13}{:<26}{:>19}{:>21}{:>19}  {:<17}{:>7.1}\n",
             m.model,
             truncate(&m.probe, 25),
-            fmt_num(m.mean_retained_pct, 2),
-            fmt_num(m.mean_pearson, 3),
-            fmt_num(m.mean_alignment, 3),
-            m.tunnel_class.map(|c| c.name()).unwrap_or("undefined"),
+            with_interval(m.mean_retained_pct, m.intervals.retained_pct, 2, 1),
+            with_interval(m.mean_pearson, m.intervals.pearson, 3, 2),
+            with_interval(m.mean_alignment, m.intervals.alignment, 3, 2),
+            class,
             m.probe_secs
         ));
+    }
+    if resamples > 0 && s.means.iter().any(|m| m.tunnel_class_share.is_some()) {
+        out.push_str("(class: the share of the resamples that give the same class)\n");
     }
     for a in &s.probe_agreement {
         out.push_str(&format!(
@@ -743,6 +815,15 @@ fn fmt_num(v: f64, decimals: usize) -> String {
         format!("{v:.decimals$}")
     } else {
         "NaN".into()
+    }
+}
+
+/// `v [low, high]`, the interval left out when there is none.
+fn with_interval(v: f64, interval: Option<(f64, f64)>, decimals: usize, interval_decimals: usize) -> String {
+    let d = interval_decimals;
+    match interval {
+        Some((lo, hi)) if v.is_finite() => format!("{} [{lo:.d$}, {hi:.d$}]", fmt_num(v, decimals)),
+        _ => fmt_num(v, decimals),
     }
 }
 

@@ -6,13 +6,15 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// Keys that name a run or bound its memory without changing what it computes: a finished
-/// replicate is resumed across them, and `compare` does not count them as other settings.
-pub const NOT_THE_EXPERIMENT: [&str; 4] = [
+/// Keys that name a run, bound its memory or set how finely its intervals are resampled, without
+/// changing its metrics: a finished replicate is resumed across them, and `compare` does not count
+/// them as other settings.
+pub const NOT_THE_EXPERIMENT: [&str; 5] = [
     "name",
     "description",
     "probe.feature_memory_gb",
     "probe.extraction_batch",
+    "probe.bootstrap",
 ];
 
 /// One setting in which two resolved scenarios differ; a value that one of them does not set is

@@ -12,6 +12,7 @@ use std::path::Path;
 pub use schema::{DataKind, DataSpec, Scenario};
 
 use crate::error::{Error, Result};
+use crate::stats::inference::MIN_RESAMPLES;
 
 /// Read a scenario file, apply `key=value` overrides, and validate it.
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario> {
@@ -214,6 +215,13 @@ pub fn validate(s: &Scenario) -> Result<()> {
     if !(1..=1 << 16).contains(&batch) {
         return Err(Error::usage(format!(
             "key `probe.extraction_batch` must be a number of images from 1 to 65536, got {batch}"
+        )));
+    }
+    let resamples = s.probe.bootstrap;
+    if resamples > 0 && resamples < MIN_RESAMPLES {
+        return Err(Error::usage(format!(
+            "key `probe.bootstrap`: a 95% interval needs at least {MIN_RESAMPLES} resamples of the test \
+             images (0 for none), got {resamples}"
         )));
     }
     validate_data("id", &s.id, s.resolution)?;

@@ -122,6 +122,21 @@ pub struct ProbeSection {
         skip_serializing_if = "is_default_extraction_batch"
     )]
     pub extraction_batch: usize,
+    /// Resamples of the test images behind the 95% intervals of r, ρ and A (method §2.8); 0 for
+    /// none.
+    #[serde(default = "default_bootstrap", skip_serializing_if = "is_default_bootstrap")]
+    pub bootstrap: usize,
+}
+
+/// Default of `probe.bootstrap`.
+pub const DEFAULT_BOOTSTRAP: usize = 1000;
+
+fn default_bootstrap() -> usize {
+    DEFAULT_BOOTSTRAP
+}
+
+fn is_default_bootstrap(v: &usize) -> bool {
+    *v == DEFAULT_BOOTSTRAP
 }
 
 /// Default of `probe.feature_memory_gb`.

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::metrics::evaluation::Intervals;
 use crate::plot::write_chart;
 use crate::results::{MeanMetrics, RunSummary, read_csv, write_atomic};
 use crate::stats::analyze::Analysis;
@@ -179,7 +180,16 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     for r in &runs {
         let s: RunSummary = crate::json::read(&r.dir.join("summary.json"), "a run summary")?;
         let mean = s.means.iter().find(|m| m.model == "trained");
-        let get = |f: fn(&MeanMetrics) -> f64| mean.map(f).and_then(finite);
+        let get = |f: fn(&MeanMetrics) -> f64, i: fn(&Intervals) -> Option<(f64, f64)>, d: usize| {
+            let ends = mean.and_then(|m| i(&m.intervals));
+            interval(
+                mean.map(f).and_then(finite),
+                ends.map(|e| e.0),
+                ends.map(|e| e.1),
+                1.0,
+                d,
+            )
+        };
         let class = mean
             .and_then(|m| m.tunnel_class)
             .map_or("undefined", |c| c.name())
@@ -190,16 +200,16 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             r.variables.clone(),
             s.config.model.name.clone(),
             num(finite(s.backbone_accuracy).map(|a| 100.0 * a), 2),
-            num(get(|m| m.mean_retained_pct), 2),
-            num(get(|m| m.mean_pearson), 3),
-            num(get(|m| m.mean_alignment), 3),
+            get(|m| m.mean_retained_pct, |i| i.retained_pct, 2),
+            get(|m| m.mean_pearson, |i| i.pearson, 3),
+            get(|m| m.mean_alignment, |i| i.alignment, 3),
             class,
         ]);
     }
     if !rows.is_empty() {
         b.push(Block::Heading(2, "Runs".into()));
         b.push(Block::Para(
-            "Trained backbone, main probe; means over the OOD sets (r in %, ρ, A). Classes as method §2.6.".into(),
+            "Trained backbone, main probe; means over the OOD sets (r in %, ρ, A), in brackets their 95% intervals over resamples of the test images (method §2.8). Classes as method §2.6.".into(),
         ));
         b.push(Block::Table(
             [
@@ -386,7 +396,6 @@ fn write_pages(dir: &Path, title: &str, b: &[Block]) -> Result<Vec<PathBuf>> {
     Ok(vec![md_path, html_path])
 }
 
-/// `mean [low, high]` scaled by `scale`.
 /// A number with `d` decimals, `-` when undefined.
 fn number(v: Option<f64>, d: usize) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.d$}"))
@@ -397,6 +406,7 @@ fn p_cell(p: Option<f64>) -> String {
     p.map_or_else(|| "-".into(), |p| format!("{p:.3e}"))
 }
 
+/// `mean [low, high]` scaled by `scale`.
 fn interval(mean: Option<f64>, low: Option<f64>, high: Option<f64>, scale: f64, d: usize) -> String {
     match (mean, low, high) {
         (Some(m), Some(l), Some(h)) => format!("{:.d$} [{:.d$}, {:.d$}]", scale * m, scale * l, scale * h),

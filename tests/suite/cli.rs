@@ -183,6 +183,10 @@ fn bad_scenario_keys_and_values_are_exit_2_and_named() {
         ("train.epochs=\"three\"", "train.epochs"),
         ("id.path=/tmp", "id.path"),
         ("replicates=0", "key `replicates`: 0 is outside 1..=1000"),
+        (
+            "probe.bootstrap=10",
+            "key `probe.bootstrap`: a 95% interval needs at least 40 resamples",
+        ),
     ];
     for (set, expect) in cases {
         let o = run_to(&tiny(), &out, &["--set", set]);
@@ -220,11 +224,53 @@ fn tiny_run_writes_every_output() {
     assert_eq!(metrics.lines().count(), 1 + 1);
     let probes = std::fs::read_to_string(out.join("probes.csv")).unwrap();
     assert_eq!(probes.lines().count(), 1 + 2 * 2 * 2 * 10);
-    assert!(probes.starts_with("model,probe,dataset,role,layer_index,layer_name,feature_dim,n_classes,accuracy,rank"));
+    assert!(probes.starts_with(
+        "model,probe,dataset,role,layer_index,layer_name,feature_dim,n_classes,accuracy,rank,n_test,ci_low,ci_high\n"
+    ));
+    // Every accuracy lies in its Wilson interval, over the data set's test images.
+    for row in probes.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()) {
+        let [acc, n_test, lo, hi] = [8, 10, 11, 12].map(|i| row[i].parse::<f64>().unwrap());
+        assert!(lo <= acc && acc <= hi && hi - lo < 1.0, "{row:?}");
+        assert!(
+            n_test > 0.0 && ((acc * n_test) - (acc * n_test).round()).abs() < 1e-6,
+            "{row:?}"
+        );
+    }
+    // r, ρ and A with their intervals over resamples of the test images.
+    let all = std::fs::read_to_string(out.join("metrics_all.csv")).unwrap();
+    let header: Vec<&str> = all.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header[11..],
+        [
+            "retained_pct_low",
+            "retained_pct_high",
+            "pearson_low",
+            "pearson_high",
+            "alignment_low",
+            "alignment_high"
+        ]
+    );
+    let mut intervals = 0;
+    for row in all.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()) {
+        for (lo, hi) in [(11, 12), (13, 14), (15, 16)] {
+            // Empty: undefined in more than a tenth of the resamples (tiny test sets).
+            if let (Ok(lo), Ok(hi)) = (row[lo].parse::<f64>(), row[hi].parse::<f64>()) {
+                assert!(lo <= hi, "{row:?}");
+                intervals += 1;
+            }
+        }
+    }
+    assert!(intervals >= 6, "{all}");
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["backend"], "flex");
     assert_eq!(summary["probed_layers"], 10);
-    assert!(summary["means"].as_array().unwrap().len() == 4);
+    let means = summary["means"].as_array().unwrap();
+    assert!(means.len() == 4);
+    assert!(
+        means
+            .iter()
+            .all(|m| m["intervals"]["alignment"].as_array().is_some_and(|i| i.len() == 2))
+    );
     // No temp files are left behind.
     for name in entry_names(&out) {
         assert!(!name.starts_with('.'), "left over {name}");
