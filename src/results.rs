@@ -42,6 +42,58 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(tunnelbench_plot::write_atomic(path, bytes)?)
 }
 
+/// Which test images every probe of a run classified right, the rows in the order of
+/// `probes.csv` (method §2.8): the aggregates of replicates resample them across seeds.
+pub const TEST_HITS: &str = "test_hits.bin";
+
+/// The first bytes of [`TEST_HITS`]: the format's name and version.
+const HITS_MAGIC: &[u8; 8] = b"TBHITS1\n";
+
+/// The bytes of [`TEST_HITS`]: the magic, the number of rows (u64, little-endian), then each row's
+/// hits, eight images a byte (the first image in the lowest bit), each row from a new byte.
+pub fn hits_bytes(rows: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = HITS_MAGIC.to_vec();
+    out.extend((rows.len() as u64).to_le_bytes());
+    for row in rows {
+        out.extend(
+            row.chunks(8)
+                .map(|c| c.iter().enumerate().fold(0u8, |b, (i, &h)| b | (h & 1) << i)),
+        );
+    }
+    out
+}
+
+/// The rows of a [`TEST_HITS`] file whose rows hold `sizes` images each (the `n_test` column of
+/// the run's `probes.csv`); a file of another shape names itself.
+pub fn read_hits(path: &Path, sizes: &[usize]) -> Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let body = bytes.get(16..);
+    let rows = bytes
+        .get(8..16)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let expected: usize = sizes.iter().map(|n| n.div_ceil(8)).sum();
+    match (bytes.starts_with(HITS_MAGIC), rows, body) {
+        (true, Some(rows), Some(body)) if rows == sizes.len() as u64 && body.len() == expected => {
+            let mut at = 0;
+            Ok(sizes
+                .iter()
+                .map(|&n| {
+                    let row = (0..n).map(|i| (body[at + i / 8] >> (i % 8)) & 1).collect();
+                    at += n.div_ceil(8);
+                    row
+                })
+                .collect())
+        }
+        _ => Err(Error::input(
+            path,
+            format!(
+                "not the test hits of this run's probes.csv ({} rows, {expected} bytes of hits expected)",
+                sizes.len()
+            ),
+        )),
+    }
+}
+
 /// The resolved scenario a finished run folder records (`summary.json`, or `cl_metrics.json` of
 /// this version on), as JSON.
 pub fn recorded_scenario(dir: &Path) -> Option<serde_json::Value> {
@@ -310,6 +362,24 @@ mod tests {
             .collect::<std::result::Result<_, _>>()
             .unwrap();
         assert_eq!(back, vec![rec]);
+    }
+
+    /// Hits round-trip through their file; a file of another shape is refused, naming it.
+    #[test]
+    fn test_hits_round_trip() {
+        let rows = vec![vec![1, 0, 1], (0..17).map(|i| (i % 3 == 0) as u8).collect(), vec![]];
+        let dir = std::env::temp_dir().join(format!("tb-hits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(TEST_HITS);
+        std::fs::write(&path, hits_bytes(&rows)).unwrap();
+        assert_eq!(read_hits(&path, &[3, 17, 0]).unwrap(), rows);
+        for sizes in [&[3, 17][..], &[3, 16, 0], &[3, 25, 0]] {
+            let e = read_hits(&path, sizes).unwrap_err().to_string();
+            assert!(e.contains(TEST_HITS) && e.contains("not the test hits"), "{e}");
+        }
+        std::fs::write(&path, b"TBHITS1").unwrap();
+        assert!(read_hits(&path, &[]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A `metrics.csv` of an earlier version, without the interval columns, still reads.

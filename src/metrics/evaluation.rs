@@ -20,6 +20,40 @@ pub struct DataHits<'a> {
     pub n_classes: usize,
 }
 
+impl DataHits<'_> {
+    fn images(&self) -> usize {
+        self.layers.first().map_or(0, |h| h.len())
+    }
+}
+
+/// The test outcomes of one network and probe: on the ID set and on each OOD set.
+pub struct Network<'a> {
+    pub id: DataHits<'a>,
+    pub oods: Vec<DataHits<'a>>,
+}
+
+impl Network<'_> {
+    /// The test images of each data set, ID first.
+    fn sizes(&self) -> Vec<usize> {
+        std::iter::once(&self.id)
+            .chain(&self.oods)
+            .map(DataHits::images)
+            .collect()
+    }
+
+    /// The metrics of its curves, each data set's images weighted by `weights` (none: once each).
+    fn metrics(&self, weights: Option<&[Vec<u32>]>) -> Draw {
+        let w = |i: usize| weights.map(|w| w[i].as_slice());
+        let oods: Vec<(Vec<f64>, usize)> = self
+            .oods
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (curve(o, w(i + 1)), o.n_classes))
+            .collect();
+        metrics_of(&curve(&self.id, w(0)), self.id.n_classes, &oods)
+    }
+}
+
 /// 95% intervals of r (in %), ρ and A; None where the value is undefined in more than a tenth of
 /// the resamples (or none were drawn).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -100,6 +134,26 @@ fn metrics_of(id: &[f64], id_classes: usize, oods: &[(Vec<f64>, usize)]) -> Draw
     }
 }
 
+/// The metrics of several networks averaged, each value over the networks that define it.
+fn average(draws: Vec<Draw>) -> Draw {
+    let mean_of = |triples: Vec<&Triple>| -> Triple {
+        std::array::from_fn(|i| {
+            let v: Vec<f64> = triples.iter().filter_map(|t| t[i]).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        })
+    };
+    let n_oods = draws.first().map_or(0, |d| d.per_ood.len());
+    let per_ood = (0..n_oods)
+        .map(|o| mean_of(draws.iter().map(|d| &d.per_ood[o]).collect()))
+        .collect();
+    let mean = mean_of(draws.iter().map(|d| &d.mean).collect());
+    Draw {
+        per_ood,
+        class: mean[0].and_then(TunnelClass::from_mean_retained),
+        mean,
+    }
+}
+
 fn intervals(draws: &[&Triple]) -> Intervals {
     let at = |i: usize| percentile_interval(&draws.iter().map(|t| t[i]).collect::<Vec<_>>());
     Intervals {
@@ -109,33 +163,29 @@ fn intervals(draws: &[&Triple]) -> Intervals {
     }
 }
 
-/// The test-set bootstrap of one network and probe: `resamples` resamples, each drawn from a
-/// ChaCha8 stream of its own (seeded with `seed`), so that the result does not depend on the
-/// number of `threads`. No resamples: no intervals.
-pub fn test_set_bootstrap(id: &DataHits, oods: &[DataHits], resamples: usize, seed: u64, threads: usize) -> Resampled {
-    if resamples == 0 {
+/// The test-set bootstrap of the mean of `networks` (one network, or the seeds of a run with
+/// replicates, each value averaged over the networks that define it): `resamples` resamples, each
+/// one draw of every data set's test images shared by all networks, from a ChaCha8 stream of its
+/// own (seeded with `seed`), so that the result does not depend on the number of `threads`. No
+/// resamples, no networks, or networks whose data sets differ in size: no intervals.
+pub fn test_set_bootstrap(networks: &[Network], resamples: usize, seed: u64, threads: usize) -> Resampled {
+    let n_oods = networks.first().map_or(0, |n| n.oods.len());
+    let sizes = networks.first().map(Network::sizes);
+    if resamples == 0 || networks.iter().any(|n| Some(n.sizes()) != sizes) {
         return Resampled {
-            per_ood: vec![Intervals::default(); oods.len()],
+            per_ood: vec![Intervals::default(); n_oods],
             ..Resampled::default()
         };
     }
-    let point = metrics_of(
-        &curve(id, None),
-        id.n_classes,
-        &oods.iter().map(|o| (curve(o, None), o.n_classes)).collect::<Vec<_>>(),
-    );
+    let sizes = sizes.unwrap_or_default();
+    let point = average(networks.iter().map(|n| n.metrics(None)).collect());
     let draws: Vec<Draw> = spread(resamples, threads, |r| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(r as u64);
-        let mut resampled = |d: &DataHits| {
-            let n = d.layers.first().map_or(0, |h| h.len());
-            curve(d, Some(&draw_counts(n, &mut rng)))
-        };
-        let id_curve = resampled(id);
-        let ood_curves: Vec<(Vec<f64>, usize)> = oods.iter().map(|o| (resampled(o), o.n_classes)).collect();
-        metrics_of(&id_curve, id.n_classes, &ood_curves)
+        let weights: Vec<Vec<u32>> = sizes.iter().map(|&n| draw_counts(n, &mut rng)).collect();
+        average(networks.iter().map(|n| n.metrics(Some(&weights))).collect())
     });
-    let per_ood = (0..oods.len())
+    let per_ood = (0..n_oods)
         .map(|o| intervals(&draws.iter().map(|d| &d.per_ood[o]).collect::<Vec<_>>()))
         .collect();
     let class_share = point
@@ -164,6 +214,34 @@ mod tests {
         }
     }
 
+    /// A network with `classes` classes in its ID and its one OOD set.
+    fn net<'a>(id: &'a [Vec<u8>], classes: usize, ood: &'a [Vec<u8>]) -> Network<'a> {
+        Network {
+            id: data(id, classes),
+            oods: vec![data(ood, classes)],
+        }
+    }
+
+    /// The mean of several networks: two copies of one network give its own intervals; two
+    /// networks that err on different images give a narrower interval of their mean than either
+    /// alone; test sets of other sizes give none.
+    #[test]
+    fn networks_share_the_draw_of_the_test_images() {
+        let id = latent_hits(300, &[0.50, 0.70, 0.80, 0.85, 0.86]);
+        let ood = latent_hits(200, &[0.40, 0.60, 0.55, 0.45, 0.35]);
+        let one = test_set_bootstrap(&[net(&id, 10, &ood)], 1000, 5, 2);
+        let two = test_set_bootstrap(&[net(&id, 10, &ood), net(&id, 10, &ood)], 1000, 5, 2);
+        assert_eq!(one, two);
+        // The second network gets the OOD images right and wrong in reverse order.
+        let reversed: Vec<Vec<u8>> = ood.iter().map(|h| h.iter().rev().copied().collect()).collect();
+        let both = test_set_bootstrap(&[net(&id, 10, &ood), net(&id, 10, &reversed)], 1000, 5, 2);
+        let width = |r: &Resampled| r.per_ood[0].retained_pct.map(|(lo, hi)| hi - lo).unwrap();
+        assert!(width(&both) < 0.9 * width(&one), "{} {}", width(&both), width(&one));
+        let fewer = latent_hits(199, &[0.40, 0.60, 0.55, 0.45, 0.35]);
+        let mixed = test_set_bootstrap(&[net(&id, 10, &ood), net(&id, 10, &fewer)], 1000, 5, 2);
+        assert_eq!(mixed.per_ood, vec![Intervals::default()]);
+    }
+
     /// A tunnel: the OOD curve peaks in the middle; the intervals hold the point estimates, get
     /// narrower with more test images, and do not depend on the thread count.
     #[test]
@@ -171,8 +249,8 @@ mod tests {
         let width = |n: usize| {
             let id = [hits(n * 5 / 10, n), hits(n * 8 / 10, n), hits(n * 9 / 10, n)];
             let ood = [hits(n * 4 / 10, n), hits(n * 6 / 10, n), hits(n * 3 / 10, n)];
-            let b = test_set_bootstrap(&data(&id, 10), &[data(&ood, 10)], 400, 7, 2);
-            assert_eq!(b, test_set_bootstrap(&data(&id, 10), &[data(&ood, 10)], 400, 7, 1));
+            let b = test_set_bootstrap(&[net(&id, 10, &ood)], 400, 7, 2);
+            assert_eq!(b, test_set_bootstrap(&[net(&id, 10, &ood)], 400, 7, 1));
             let (lo, hi) = b.per_ood[0].retained_pct.unwrap();
             assert!(lo < 50.0 && 50.0 < hi, "{lo} {hi}");
             let (lo_a, hi_a) = b.per_ood[0].alignment.unwrap();
@@ -206,7 +284,7 @@ mod tests {
     fn intervals_match_scipy_bootstrap() {
         let id = latent_hits(300, &[0.50, 0.70, 0.80, 0.85, 0.86]);
         let ood = latent_hits(200, &[0.40, 0.60, 0.55, 0.45, 0.35]);
-        let b = test_set_bootstrap(&data(&id, 10), &[data(&ood, 10)], 4000, 11, 2);
+        let b = test_set_bootstrap(&[net(&id, 10, &ood)], 4000, 11, 2);
         // scipy 1.17.1: stats.bootstrap((id, ood), f, paired=False, n_resamples=20000,
         //   method="percentile", random_state=0).confidence_interval (tests/golden/bootstrap_golden.py)
         let golden = [
@@ -227,10 +305,10 @@ mod tests {
     fn undefined_values_have_no_interval() {
         let id = [hits(5, 20), hits(15, 20)];
         let ood = [hits(8, 20), hits(8, 20)];
-        let b = test_set_bootstrap(&data(&id, 2), &[data(&ood, 2)], 100, 0, 2);
+        let b = test_set_bootstrap(&[net(&id, 2, &ood)], 100, 0, 2);
         assert_eq!(b.per_ood[0].pearson, None);
         assert_eq!(b.per_ood[0].retained_pct, Some((100.0, 100.0)));
-        let none = test_set_bootstrap(&data(&id, 2), &[data(&ood, 2)], 0, 0, 2);
+        let none = test_set_bootstrap(&[net(&id, 2, &ood)], 0, 0, 2);
         assert_eq!(none.per_ood, vec![Intervals::default()]);
         assert_eq!(none.class_share, None);
     }

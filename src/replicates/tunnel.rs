@@ -20,12 +20,17 @@ use serde::{Deserialize, Serialize};
 
 use super::seed_dir;
 use crate::error::{Error, Result};
+use crate::metrics::evaluation::{DataHits, Intervals, Network, Resampled, test_set_bootstrap};
 use crate::metrics::tunnel::{normalised, tunnel_start_ood};
 use crate::plot::{Figure, LineChart, Series, write_chart};
-use crate::results::{MeanMetrics, MetricsAllRecord, RunSummary, csv_bytes, read_csv, write_atomic};
+use crate::probe::Hits;
+use crate::results::{
+    MeanMetrics, MetricsAllRecord, RunSummary, TEST_HITS, csv_bytes, read_csv, read_hits, write_atomic,
+};
 use crate::run::ProbeRow;
+use crate::seed::derive_seed;
 use crate::stats::describe::finite;
-use crate::stats::inference::{Summary, holm};
+use crate::stats::inference::{Summary, available_threads, holm};
 use crate::stats::paired::Paired;
 
 /// The aggregated metrics of a `metrics_all.csv` row, by column name.
@@ -48,6 +53,8 @@ struct Replicate {
     summary: RunSummary,
     probes: Vec<ProbeRow>,
     metrics: Vec<MetricsAllRecord>,
+    /// Which test images each row of `probes` got right (none from runs of earlier versions).
+    hits: Option<Vec<Hits>>,
 }
 
 impl Replicate {
@@ -55,15 +62,47 @@ impl Replicate {
     fn means_of(&self, model: &str, probe: &str) -> Option<&MeanMetrics> {
         self.summary.means.iter().find(|m| m.model == model && m.probe == probe)
     }
+
+    /// The test outcomes of one network and probe on the ID set and on `oods`, in layer order.
+    fn network<'a>(&'a self, model: &str, probe: &str, oods: &[String]) -> Option<Network<'a>> {
+        let hits = self.hits.as_ref()?;
+        let data = |pick: &dyn Fn(&ProbeRow) -> bool| -> Option<DataHits<'a>> {
+            let rows: Vec<(&ProbeRow, &Hits)> = self
+                .probes
+                .iter()
+                .zip(hits)
+                .filter(|(r, _)| r.model == model && r.probe == probe && pick(r))
+                .collect();
+            Some(DataHits {
+                layers: rows.iter().map(|(_, h)| h.as_slice()).collect(),
+                n_classes: rows.first()?.0.n_classes,
+            })
+        };
+        Some(Network {
+            id: data(&|r| r.role == "id")?,
+            oods: oods
+                .iter()
+                .map(|o| data(&|r| r.role == "ood" && &r.dataset == o))
+                .collect::<Option<_>>()?,
+        })
+    }
 }
 
 fn read_replicate(out: &Path, k: usize) -> Result<Replicate> {
     let dir = seed_dir(out, k);
+    let probes: Vec<ProbeRow> = read_csv(&dir.join("probes.csv"))?;
+    let sizes: Option<Vec<usize>> = probes.iter().map(|r| r.n_test).collect();
+    let hits_path = dir.join(TEST_HITS);
+    let hits = match sizes {
+        Some(sizes) if hits_path.is_file() => Some(read_hits(&hits_path, &sizes)?),
+        _ => None,
+    };
     Ok(Replicate {
         k,
         summary: crate::json::read(&dir.join("summary.json"), "a run summary")?,
-        probes: read_csv(&dir.join("probes.csv"))?,
+        probes,
         metrics: read_csv(&dir.join("metrics_all.csv"))?,
+        hits,
     })
 }
 
@@ -79,6 +118,12 @@ pub struct AggregateRow {
     pub sd: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// 95% interval of `mean` over resamples of the test images, shared by every seed (r, ρ and A
+    /// only; method §2.8).
+    #[serde(default)]
+    pub test_low: Option<f64>,
+    #[serde(default)]
+    pub test_high: Option<f64>,
 }
 
 impl AggregateRow {
@@ -97,6 +142,17 @@ impl AggregateRow {
             sd: finite(s.sd),
             ci_low: finite(s.ci_low),
             ci_high: finite(s.ci_high),
+            test_low: None,
+            test_high: None,
+        }
+    }
+
+    /// The row with its test-set interval.
+    fn with_test_set(self, interval: Option<(f64, f64)>) -> Self {
+        AggregateRow {
+            test_low: interval.map(|i| i.0),
+            test_high: interval.map(|i| i.1),
+            ..self
         }
     }
 }
@@ -228,6 +284,10 @@ pub struct NetworkAggregate {
     pub alignment: Summary,
     /// How many seeds fall in each tunnel class (`undefined` for an undefined mean r).
     pub tunnel_classes: BTreeMap<String, usize>,
+    /// 95% intervals of the three means over resamples of the test images shared by every seed
+    /// (none when a seed has no test hits or the seeds' test sets differ in size).
+    #[serde(default)]
+    pub test_set: Intervals,
 }
 
 /// `aggregate.json` of a run with replicates.
@@ -261,14 +321,15 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     let mut networks = Vec::new();
     let mut classes = Vec::new();
     for net in &first.summary.means {
-        rows.extend(per_ood_rows(&reps, &net.model, &net.probe, &oods));
-        let (network, seeds) = network(&reps, &net.model, &net.probe);
-        for (metric, s) in [
-            ("retained_pct", &network.retained_pct),
-            ("pearson", &network.pearson),
-            ("alignment", &network.alignment),
+        let test_set = test_set_bootstrap_of(&reps, &net.model, &net.probe, &oods);
+        rows.extend(per_ood_rows(&reps, &net.model, &net.probe, &oods, &test_set.per_ood));
+        let (network, seeds) = network(&reps, &net.model, &net.probe, test_set.mean);
+        for (metric, s, interval) in [
+            ("retained_pct", &network.retained_pct, network.test_set.retained_pct),
+            ("pearson", &network.pearson, network.test_set.pearson),
+            ("alignment", &network.alignment, network.test_set.alignment),
         ] {
-            rows.push(AggregateRow::from_summary(&net.model, &net.probe, "mean", metric, s));
+            rows.push(AggregateRow::from_summary(&net.model, &net.probe, "mean", metric, s).with_test_set(interval));
         }
         networks.push(network);
         classes.extend(seeds);
@@ -293,10 +354,31 @@ pub fn aggregate(out: &Path, ks: &[usize]) -> Result<String> {
     Ok(text(out, &file, &rows, &oods, &control_lines))
 }
 
-/// The rows of one network (model, probe) per OOD set: every metric of `metrics_all.csv`.
-fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -> Vec<AggregateRow> {
+/// The test-set bootstrap of one network's means over the seeds (method §2.8): each resample draws
+/// every data set's test images once for all seeds. No intervals when a seed has no test hits.
+fn test_set_bootstrap_of(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -> Resampled {
+    let networks: Option<Vec<Network>> = reps.iter().map(|r| r.network(model, probe, oods)).collect();
+    let first = &reps[0].summary;
+    test_set_bootstrap(
+        &networks.unwrap_or_default(),
+        first.config.probe.bootstrap,
+        derive_seed(first.seeds.scenario, &format!("test-set bootstrap:{model}:{probe}")),
+        available_threads(),
+    )
+}
+
+/// The rows of one network (model, probe) per OOD set: every metric of `metrics_all.csv`, r, ρ
+/// and A with the test-set intervals `test_set` (one per OOD set, or none).
+fn per_ood_rows(
+    reps: &[Replicate],
+    model: &str,
+    probe: &str,
+    oods: &[String],
+    test_set: &[Intervals],
+) -> Vec<AggregateRow> {
     let mut rows = Vec::new();
-    for ood in oods {
+    for (o, ood) in oods.iter().enumerate() {
+        let test_set = test_set.get(o).copied().unwrap_or_default();
         let recs: Vec<&MetricsAllRecord> = reps
             .iter()
             .filter_map(|r| {
@@ -308,14 +390,18 @@ fn per_ood_rows(reps: &[Replicate], model: &str, probe: &str, oods: &[String]) -
         let Some(first) = recs.first() else { continue };
         for (i, (metric, _)) in metric_values(first).into_iter().enumerate() {
             let values: Vec<f64> = recs.iter().map(|r| metric_values(r)[i].1.unwrap_or(f64::NAN)).collect();
-            rows.push(AggregateRow::new(model, probe, ood, metric, &values));
+            let interval = [test_set.retained_pct, test_set.pearson, test_set.alignment]
+                .get(i)
+                .copied()
+                .flatten();
+            rows.push(AggregateRow::new(model, probe, ood, metric, &values).with_test_set(interval));
         }
     }
     rows
 }
 
-/// One network's means across seeds, and every seed's tunnel class.
-fn network(reps: &[Replicate], model: &str, probe: &str) -> (NetworkAggregate, Vec<ClassRow>) {
+/// One network's means across seeds with their test-set intervals, and every seed's tunnel class.
+fn network(reps: &[Replicate], model: &str, probe: &str, test_set: Intervals) -> (NetworkAggregate, Vec<ClassRow>) {
     let means: Vec<(&Replicate, &MeanMetrics)> = reps
         .iter()
         .filter_map(|r| r.means_of(model, probe).map(|m| (r, m)))
@@ -343,6 +429,7 @@ fn network(reps: &[Replicate], model: &str, probe: &str) -> (NetworkAggregate, V
         pearson: pick(|m| m.mean_pearson),
         alignment: pick(|m| m.mean_alignment),
         tunnel_classes: counts,
+        test_set,
     };
     (network, classes)
 }
@@ -495,6 +582,25 @@ fn text(out: &Path, file: &AggregateFile, rows: &[AggregateRow], oods: &[String]
             net.alignment.text(1.0, 3),
             counts.join(", ")
         ));
+    }
+    if file.networks.iter().any(|n| n.test_set != Intervals::default()) {
+        s.push_str(&format!(
+            "\nthe same means over resamples of the test images, shared by every seed (95% intervals, method §2.8)\n\
+             {:<13}{:<26}{:>16}{:>16}{:>16}\n",
+            "model", "probe", "mean r (%)", "mean ρ", "mean A"
+        ));
+        let cell =
+            |i: Option<(f64, f64)>, d: usize| i.map_or_else(|| "-".into(), |(lo, hi)| format!("[{lo:.d$}, {hi:.d$}]"));
+        for net in &file.networks {
+            s.push_str(&format!(
+                "{:<13}{:<26}{:>16}{:>16}{:>16}\n",
+                net.model,
+                crate::run::truncate(&net.probe, 25),
+                cell(net.test_set.retained_pct, 1),
+                cell(net.test_set.pearson, 2),
+                cell(net.test_set.alignment, 3),
+            ));
+        }
     }
     s.push_str(&format!("\nr (%) per OOD set\n{:<13}{:<26}", "model", "probe"));
     for o in oods {

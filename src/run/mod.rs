@@ -12,15 +12,15 @@ use serde::Serialize;
 use crate::backend::BackendKind;
 use crate::data::{ImageDataset, split};
 use crate::error::{Error, Result};
-use crate::metrics::evaluation::{DataHits, Intervals, test_set_bootstrap};
+use crate::metrics::evaluation::{DataHits, Intervals, Network, test_set_bootstrap};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
 use crate::model::{Backbone, Checkpoint, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, Hits, ProbeConfig, ProbeData, extract_layers, feature_dims, layer_groups};
 use crate::progress::Reporter;
 use crate::results::{
-    DatasetSummary, MeanMetrics, MetricsAllRecord, MetricsRecord, ProbeAgreement, RunSummary, Seeds, Timings,
-    csv_bytes, write_atomic,
+    DatasetSummary, MeanMetrics, MetricsAllRecord, MetricsRecord, ProbeAgreement, RunSummary, Seeds, TEST_HITS,
+    Timings, csv_bytes, hits_bytes, write_atomic,
 };
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::{Scenario, data_label};
@@ -145,7 +145,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
         parameters: trained.parameters,
         probed_layers: trained.layers.len(),
         resampler: crate::data::transform::RESAMPLER.to_string(),
-        datasets: probed.datasets,
+        datasets: probed.datasets.clone(),
         backbone_accuracy: trained.report.best_val_accuracy,
         train: trained.report,
         means,
@@ -155,7 +155,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     };
     // Last point at which Ctrl-C stops the run; once writing starts, it completes.
     crate::interrupt::check()?;
-    write_outputs(out_dir, &summary, &probed.rows, &metrics_rows, sc)?;
+    write_outputs(out_dir, &summary, &probed, &metrics_rows, sc)?;
     if opts.table {
         stage
             .reporter
@@ -541,9 +541,12 @@ impl Stage<'_> {
             for (pi, cfg) in probes.iter().enumerate() {
                 let label = cfg.label();
                 let id_curve = curve(model_name, &label, &id.label);
+                let network = Network {
+                    id: hits(model_name, &label, id),
+                    oods: oods.iter().map(|o| hits(model_name, &label, o)).collect(),
+                };
                 let resampled = test_set_bootstrap(
-                    &hits(model_name, &label, id),
-                    &oods.iter().map(|o| hits(model_name, &label, o)).collect::<Vec<_>>(),
+                    &[network],
                     self.sc.probe.bootstrap,
                     derive_seed(self.seeds.probe, &format!("bootstrap:{model_name}:{label}")),
                     threads,
@@ -676,11 +679,13 @@ fn metrics_records(rows: &[MetricsRow], main_probe: &str) -> Vec<MetricsRecord> 
 fn write_outputs(
     dir: &Path,
     summary: &RunSummary,
-    rows: &[ProbeRow],
+    probed: &Probed,
     metrics: &[MetricsRow],
     sc: &Scenario,
 ) -> Result<()> {
+    let rows = &probed.rows;
     write_atomic(&dir.join("probes.csv"), &csv_bytes(rows)?)?;
+    write_atomic(&dir.join(TEST_HITS), &hits_bytes(&probed.hits))?;
     let main = metrics_records(metrics, &sc.probe.main.label());
     write_atomic(&dir.join("metrics.csv"), &csv_bytes(&main)?)?;
     let all: Vec<MetricsAllRecord> = metrics.iter().map(MetricsAllRecord::from).collect();

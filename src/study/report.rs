@@ -452,12 +452,26 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
             })
             .collect();
         b.push(Block::Heading(2, "Networks".into()));
+        b.push(Block::Para(
+            "Each network's means over the OOD sets, averaged over the seeds, with their 95% t-interval across seeds and then their 95% interval over resamples of the test images, which every seed shares (method §2.8).".into(),
+        ));
         let mut table = Vec::new();
         for ((model, probe), classes) in &networks {
             let cell = |metric: &str, scale: f64, d: usize| {
                 rows.iter()
                     .find(|r| &r.model == model && &r.probe == probe && r.ood_dataset == "mean" && r.metric == metric)
-                    .map_or_else(|| "-".into(), |r| interval(r.mean, r.ci_low, r.ci_high, scale, d))
+                    .map_or_else(
+                        || "-".into(),
+                        |r| match (r.test_low, r.test_high) {
+                            (Some(lo), Some(hi)) => format!(
+                                "{}; test images [{:.d$}, {:.d$}]",
+                                interval(r.mean, r.ci_low, r.ci_high, scale, d),
+                                scale * lo,
+                                scale * hi
+                            ),
+                            _ => interval(r.mean, r.ci_low, r.ci_high, scale, d),
+                        },
+                    )
             };
             table.push(vec![
                 model.clone(),

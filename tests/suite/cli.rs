@@ -212,6 +212,7 @@ fn tiny_run_writes_every_output() {
         &out,
         &[
             "probes.csv",
+            "test_hits.bin",
             "metrics.csv",
             "metrics_all.csv",
             "summary.json",

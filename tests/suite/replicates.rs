@@ -102,6 +102,38 @@ fn replicates_resume_shard_and_aggregate() {
         checked += 1;
     }
     assert_eq!(checked, 4, "trained and random-init, two probes");
+    assert_eq!(
+        std::fs::read(single.join("test_hits.bin")).unwrap(),
+        std::fs::read(out.join("seed-0/test_hits.bin")).unwrap()
+    );
+
+    // r, ρ and A, per OOD set and as means, with their intervals over resamples of the test
+    // images shared by the seeds; the other metrics without.
+    let mut intervals = 0;
+    for row in &agg {
+        let ends = (row["test_low"].parse::<f64>(), row["test_high"].parse::<f64>());
+        match row["metric"].as_str() {
+            "retained_pct" | "pearson" | "alignment" => {
+                if let (Ok(lo), Ok(hi)) = ends {
+                    assert!(lo <= hi, "{row:?}");
+                    intervals += 1;
+                }
+            }
+            _ => assert_eq!(
+                (row["test_low"].as_str(), row["test_high"].as_str()),
+                ("", ""),
+                "{row:?}"
+            ),
+        }
+    }
+    assert!(intervals >= 8, "{intervals} test-set intervals");
+    let aggregate = read_json(&out.join("aggregate.json"));
+    for net in aggregate["networks"].as_array().unwrap() {
+        assert!(
+            net["test_set"]["alignment"].as_array().is_some_and(|i| i.len() == 2),
+            "{net}"
+        );
+    }
 
     // The trained network against its random-init control, paired by seed: per probe and mean
     // metric, the seeds' means and their difference, a paired t-test (3 seeds), Holm over the 6.
@@ -265,6 +297,36 @@ fn replicates_resume_shard_and_aggregate() {
         &["cl-quick.json: holds the baseline of scenario `cl-quick`; recording `tiny` over it"],
     );
     assert_eq!(read(&cl_base), before);
+}
+
+/// Seeds run by a version without `test_hits.bin` aggregate as before, without test-set
+/// intervals.
+#[test]
+fn seeds_without_test_hits_aggregate_without_test_set_intervals() {
+    let tmp = tempdir().unwrap();
+    let out = tmp.path().join("tiny");
+    let tiny = scenario("tiny.toml");
+    ok(&run(&[
+        "run",
+        s(&tiny),
+        "--quiet",
+        "--set",
+        "replicates=2",
+        "--out",
+        s(&out),
+    ]));
+    let with = csv(&out.join("metrics_aggregate.csv"));
+    for k in 0..2 {
+        std::fs::remove_file(out.join(format!("seed-{k}/test_hits.bin"))).unwrap();
+    }
+    ok(&run(&["collect", s(&out)]));
+    let without = csv(&out.join("metrics_aggregate.csv"));
+    assert_eq!(with.len(), without.len());
+    for (a, b) in with.iter().zip(&without) {
+        assert_eq!((&a["metric"], &a["mean"]), (&b["metric"], &b["mean"]));
+        assert_eq!((b["test_low"].as_str(), b["test_high"].as_str()), ("", ""));
+    }
+    assert!(with.iter().any(|r| !r["test_low"].is_empty()));
 }
 
 #[test]
