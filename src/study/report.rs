@@ -462,14 +462,14 @@ fn replicate_blocks(dir: &Path) -> Result<Vec<Block>> {
                     .find(|r| &r.model == model && &r.probe == probe && r.ood_dataset == "mean" && r.metric == metric)
                     .map_or_else(
                         || "-".into(),
-                        |r| match (r.test_low, r.test_high) {
-                            (Some(lo), Some(hi)) => format!(
-                                "{}; test images [{:.d$}, {:.d$}]",
-                                interval(r.mean, r.ci_low, r.ci_high, scale, d),
-                                scale * lo,
-                                scale * hi
-                            ),
-                            _ => interval(r.mean, r.ci_low, r.ci_high, scale, d),
+                        |r| {
+                            let seeds = interval(r.mean, r.ci_low, r.ci_high, scale, d);
+                            match (r.test_low, r.test_high) {
+                                (Some(lo), Some(hi)) => {
+                                    format!("{seeds}; test images [{:.d$}, {:.d$}]", scale * lo, scale * hi)
+                                }
+                                _ => seeds,
+                            }
                         },
                     )
             };
