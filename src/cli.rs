@@ -147,6 +147,10 @@ pub struct RunArgs {
     /// again (without it the run refuses and changes nothing).
     #[arg(long)]
     pub force: bool,
+    /// Probe the network(s) that the run in this folder trained and saved instead of training
+    /// (each replicate's own); or give one saved network's .safetensors file.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub trained: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -69,7 +69,7 @@ pub use interrupt::install as install_interrupt_handler;
 pub use isa::{ENV as ISA_ENV, Machine};
 
 // Scenarios, runs, replicates.
-pub use replicates::{aggregate as aggregate_replicates, is_replicate_folder, run as run_scenario};
+pub use replicates::{aggregate as aggregate_replicates, is_replicate_folder, probe_trained, run as run_scenario};
 pub use run::RunOptions;
 pub use scenario::data::{EMBEDDED, embedded_dir};
 pub use scenario::{load as load_scenario, load_str as load_scenario_str};

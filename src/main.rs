@@ -147,7 +147,10 @@ fn dispatch(command: Command) -> Result<()> {
                 None => BackendKind::default(),
             };
             let shard = args.shard.as_deref().map(tunnelbench::parse_shard).transpose()?;
-            let sc = tunnelbench::load_scenario(&args.scenario.file, &args.scenario.sets)?;
+            let mut sc = tunnelbench::load_scenario(&args.scenario.file, &args.scenario.sets)?;
+            if let Some(from) = &args.trained {
+                sc = tunnelbench::probe_trained(sc, from)?;
+            }
             let out = args
                 .scenario
                 .out

@@ -3,10 +3,12 @@
 pub mod arch;
 pub mod backbone;
 mod build;
+mod saved;
 mod weights;
 
 pub use arch::{ArchSpec, NAMED};
 pub use backbone::{Backbone, LayerInfo, layer_names, parameter_count};
+pub use saved::{MODEL_FILE, SavedNetwork};
 pub use weights::Checkpoint;
 
 use crate::error::Result;

@@ -1,7 +1,8 @@
-//! Loading PyTorch checkpoints into a backbone: a state dict saved with `torch.save` (`.pth`,
-//! `.pt`) or a `.safetensors` file, in torchvision's key layout, through burn's store. Every
-//! tensor is accounted for: a missing, unexpected or mis-shaped one is an error naming it, never a
-//! partial load. Half-precision tensors load as f32.
+//! Loading checkpoints into a backbone: a PyTorch state dict saved with `torch.save` (`.pth`,
+//! `.pt`) or a `.safetensors` file, in torchvision's, timm's or Hugging Face's key layout, or a
+//! network a run saved ([`SavedNetwork`]), through burn's store. Every tensor is accounted for: a
+//! missing, unexpected or mis-shaped one is an error naming it, never a partial load.
+//! Half-precision tensors load as f32.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use burn::tensor::{DType, TensorData};
 
 use super::arch::{ArchSpec, Resolved};
 use super::backbone::Backbone;
+use super::saved::SavedNetwork;
 use crate::data::transform::{Filter, resize_f32};
 use crate::error::{Error, Result};
 
@@ -22,6 +24,8 @@ use crate::error::{Error, Result};
 pub struct Checkpoint {
     pub path: PathBuf,
     tensors: BTreeMap<String, PackTensor>,
+    /// What the network is, when a run saved it (its keys are then the backbone's own).
+    pub saved: Option<SavedNetwork>,
 }
 
 /// The classifier's linear layer: the part of the head that `with_head = false` leaves fresh. The
@@ -81,6 +85,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             path: path.to_path_buf(),
             tensors,
+            saved: if safetensors { SavedNetwork::read(path)? } else { None },
         })
     }
 
@@ -89,6 +94,9 @@ impl Checkpoint {
     /// A key that the architecture has no place for is an error.
     pub fn head_classes(&self, spec: &ArchSpec) -> Result<Option<usize>> {
         let layout = self.layout(spec)?;
+        if let Some(saved) = &self.saved {
+            return Ok(Some(saved.classes));
+        }
         Ok(self
             .tensors
             .iter()
@@ -118,7 +126,12 @@ impl Checkpoint {
                 renamed.push(t);
             }
         }
-        let adapter: Box<dyn ModuleAdapter> = Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
+        // A saved network's tensors are laid out as the backbone's (a linear layer's weight
+        // `[in, out]`, not PyTorch's `[out, in]`).
+        let adapter: Box<dyn ModuleAdapter> = match self.saved {
+            Some(_) => Box::new(FloatCastAdapter::to(DType::F32)),
+            None => Box::new(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32))),
+        };
         let result = model.apply(renamed, None, Some(adapter), true);
         let torch_name = |path: &str| layout.torch_key(path);
         match result.errors.first() {
@@ -194,7 +207,13 @@ impl Checkpoint {
     /// The key layout of `spec` that the checkpoint is written in; a tensor it has no place for
     /// is an error naming it.
     fn layout(&self, spec: &ArchSpec) -> Result<Layout> {
-        let layout = Layout::of(spec, self)?;
+        let layout = match &self.saved {
+            Some(saved) => {
+                saved.check_fits(spec, &self.path)?;
+                Layout::own(self.tensors.keys())
+            }
+            None => Layout::of(spec, self)?,
+        };
         if let Some((key, tensor)) = self.loaded().find(|(key, _)| layout.targets(key).is_empty()) {
             return Err(Error::input(
                 &self.path,
@@ -347,6 +366,15 @@ impl Layout {
                 self.param(torch, format!("{attn}.{part}.{leaf}"), Piece::Third(i));
             }
         }
+    }
+
+    /// The backbone's own names: every key loads into the parameter of that path.
+    fn own<'a>(keys: impl Iterator<Item = &'a String>) -> Layout {
+        let mut layout = Layout::new("tunnelbench");
+        for key in keys {
+            layout.param(key.as_str(), key.as_str(), Piece::Whole);
+        }
+        layout
     }
 
     fn targets(&self, key: &str) -> Vec<Target> {

@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::MODEL_FILE;
 use crate::results::{PLAN_FILE, write_atomic};
 use crate::run::{self, RunOptions};
 use crate::scenario::Scenario;
@@ -52,12 +53,70 @@ pub struct Marker {
     pub of: Option<usize>,
 }
 
-/// The scenario of replicate `k`: the master scenario with the replicate's seed, run once.
+/// The scenario of replicate `k`: the master scenario with the replicate's seed, run once, and
+/// `{replicate}` in `model.weights` replaced by `k`.
 pub fn replicate_scenario(sc: &Scenario, k: usize) -> Scenario {
     let mut r = sc.clone();
     r.seed = crate::seed::replicate(sc.seed, k);
     r.replicates = 1;
+    if let Some(w) = &mut r.model.weights {
+        *w = w.replace(REPLICATE, &k.to_string());
+    }
     r
+}
+
+/// What stands for the replicate's index in `model.weights`.
+const REPLICATE: &str = "{replicate}";
+
+/// `sc` made to probe the networks that the run in `from` trained (`run --trained`): each seed's
+/// saved network (`model.safetensors`, or `seed-<k>/model.safetensors` of a run with replicates)
+/// is loaded and probed, with no training. `from` may also name one saved network's file.
+pub fn probe_trained(mut sc: Scenario, from: &Path) -> Result<Scenario> {
+    if sc.study.is_some() || sc.continual.is_some() {
+        return Err(Error::usage(
+            "--trained applies to single runs and runs with replicates, not to studies or continual-learning scenarios",
+        ));
+    }
+    let single = from.join(MODEL_FILE);
+    let weights = if from.is_file() {
+        from.to_path_buf()
+    } else if single.is_file() && sc.replicates == 1 {
+        single
+    } else {
+        let missing: Vec<String> = (0..sc.replicates)
+            .map(|k| seed_dir(from, k).join(MODEL_FILE))
+            .filter(|f| !f.is_file())
+            .map(|f| f.display().to_string())
+            .collect();
+        if missing.len() == sc.replicates && !single.is_file() {
+            return Err(Error::input(
+                from,
+                format!(
+                    "holds no saved network ({MODEL_FILE}, or seed-<k>/{MODEL_FILE} for replicates): a run keeps \
+                     its network unless `save_model = false`"
+                ),
+            ));
+        }
+        if !missing.is_empty() {
+            return Err(Error::input(
+                from,
+                format!(
+                    "the scenario asks for {} replicates, but no saved network is at {}",
+                    sc.replicates,
+                    missing.join(", ")
+                ),
+            ));
+        }
+        match sc.replicates {
+            1 => seed_dir(from, 0).join(MODEL_FILE),
+            _ => from.join(format!("seed-{REPLICATE}")).join(MODEL_FILE),
+        }
+    };
+    sc.train = None;
+    sc.model.weights = Some(weights.display().to_string());
+    sc.model.key_prefix = None;
+    sc.model.ignore_keys.clear();
+    Ok(sc)
 }
 
 /// A stable hash of a resolved scenario: two runs with the same fingerprint ran the same thing.

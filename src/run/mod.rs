@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::metrics::evaluation::{DataHits, Intervals, Network, test_set_bootstrap};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
-use crate::model::{Backbone, Checkpoint, LayerInfo, layer_names, parameter_count};
+use crate::model::{Backbone, Checkpoint, LayerInfo, MODEL_FILE, SavedNetwork, layer_names, parameter_count};
 use crate::probe::{self, Hits, ProbeConfig, ProbeData, extract_layers, feature_dims, layer_groups};
 use crate::progress::Reporter;
 use crate::results::{
@@ -133,6 +133,10 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     let probed = stage.probe(&trained, &probes, &id, &oods)?;
     let (metrics_rows, means) = stage.metrics(&trained, &probes, &probed, &id, &oods)?;
     let probe_agreement = agreement(&probed.rows, &trained.models, &probes);
+    let network = match (&sc.train, sc.save_model) {
+        (Some(_), true) => Some(saved_network(sc, &trained, &id)?),
+        _ => None,
+    };
     let mut timings = stage.timings;
     timings.total = t_total.elapsed().as_secs_f64();
     let summary = RunSummary {
@@ -155,7 +159,7 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     };
     // Last point at which Ctrl-C stops the run; once writing starts, it completes.
     crate::interrupt::check()?;
-    write_outputs(out_dir, &summary, &probed, &metrics_rows, sc)?;
+    write_outputs(out_dir, &summary, &probed, &metrics_rows, network.as_deref(), sc)?;
     if opts.table {
         stage
             .reporter
@@ -366,6 +370,19 @@ impl Stage<'_> {
                 String::new()
             }
         ));
+        if let Some(saved) = &ck.saved {
+            self.reporter.line(&format!(
+                "the network was trained by scenario `{}` (seed {}) on {} at {}x{}, epoch {}",
+                saved.scenario, saved.seed, saved.trained_on, saved.resolution, saved.resolution, saved.epoch
+            ));
+            if saved.seed != sc.seed {
+                self.reporter.line(&format!(
+                    "note: this run's seed is {}: its probes draw other samples and initial weights than the \
+                     training run's (seed {})",
+                    sc.seed, saved.seed
+                ));
+            }
+        }
         let parameters = parameter_count(&model);
         let mut models: Vec<(String, Backbone)> = vec![("trained".to_string(), model)];
         if let Some(c) = control {
@@ -377,7 +394,7 @@ impl Stage<'_> {
             layers: layer_names(&sc.model)?,
             parameters,
             report: TrainReport {
-                best_epoch: 0,
+                best_epoch: ck.saved.as_ref().map_or(0, |s| s.epoch),
                 best_val_accuracy: accuracy,
                 epochs: Vec::new(),
                 train_secs: 0.0,
@@ -681,9 +698,13 @@ fn write_outputs(
     summary: &RunSummary,
     probed: &Probed,
     metrics: &[MetricsRow],
+    network: Option<&[u8]>,
     sc: &Scenario,
 ) -> Result<()> {
     let rows = &probed.rows;
+    if let Some(bytes) = network {
+        write_atomic(&dir.join(MODEL_FILE), bytes)?;
+    }
     write_atomic(&dir.join("probes.csv"), &csv_bytes(rows)?)?;
     write_atomic(&dir.join(TEST_HITS), &hits_bytes(&probed.hits))?;
     let main = metrics_records(metrics, &sc.probe.main.label());
@@ -694,6 +715,23 @@ fn write_outputs(
     // Last: its presence marks a finished run.
     let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), json.as_bytes())
+}
+
+/// The `.safetensors` bytes of the trained network (the one probed), with what it is.
+fn saved_network(sc: &Scenario, trained: &Trained, id: &PreparedData) -> Result<Vec<u8>> {
+    let (_, model) = &trained.models[0];
+    SavedNetwork {
+        architecture: sc.model.clone(),
+        classes: id.n_classes,
+        resolution: sc.resolution,
+        scenario: sc.name.clone(),
+        trained_on: id.label.clone(),
+        seed: sc.seed,
+        epoch: trained.report.best_epoch,
+        val_accuracy: finite(trained.report.best_val_accuracy),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+    .to_bytes(model)
 }
 
 /// The table printed at the end of a run.

@@ -6,15 +6,16 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// Keys that name a run, bound its memory or set how finely its intervals are resampled, without
-/// changing its metrics: a finished replicate is resumed across them, and `compare` does not count
+/// Keys that name a run, bound its memory, set how finely its intervals are resampled or whether it
+/// keeps its network, without changing its metrics: a finished replicate is resumed across them, and `compare` does not count
 /// them as other settings.
-pub const NOT_THE_EXPERIMENT: [&str; 5] = [
+pub const NOT_THE_EXPERIMENT: [&str; 6] = [
     "name",
     "description",
     "probe.feature_memory_gb",
     "probe.extraction_batch",
     "probe.bootstrap",
+    "save_model",
 ];
 
 /// One setting in which two resolved scenarios differ; a value that one of them does not set is

@@ -179,6 +179,10 @@ fn yes() -> bool {
     true
 }
 
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 fn one() -> usize {
     1
 }
@@ -215,6 +219,10 @@ pub struct Scenario {
     /// ID-based tunnel start rule (method §2.7).
     #[serde(default)]
     pub tunnel_start_id: crate::metrics::tunnel::IdStartRule,
+    /// A run that trains keeps its trained network in its folder (`model.safetensors`), to be
+    /// probed again without training (`model.weights`, `run --trained`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub save_model: bool,
     /// A continual-learning scenario: the ID data set is split into a task sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continual: Option<super::continual::ContinualConfig>,

@@ -20,4 +20,5 @@ mod reference_csv;
 mod replicates;
 mod study;
 mod study_inputs;
+mod trained;
 mod wgpu;
