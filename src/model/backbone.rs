@@ -645,6 +645,41 @@ pub fn parameter_count(model: &Backbone) -> usize {
 mod tests {
     use super::*;
 
+    /// Every parameter of every family trains on the autodiff device (biases that start at zero
+    /// too); only the batch-norm running statistics track no gradient.
+    #[test]
+    fn every_parameter_trains() {
+        struct Frozen {
+            path: Vec<String>,
+            frozen: Vec<String>,
+        }
+        impl burn::module::ModuleVisitor for Frozen {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let path = self.path.join(".");
+                if !param.val().is_require_grad() && !path.ends_with("running_mean") && !path.ends_with("running_var") {
+                    self.frozen.push(path);
+                }
+            }
+        }
+        let device = Device::flex().autodiff();
+        for name in ["vggm-11", "resnet-18", "vit-t", "convnext-b", "mlp"] {
+            let spec = ArchSpec::named(name).with_width(0.125);
+            let model = Backbone::new(&spec, 5, 32, &device).unwrap();
+            let mut visitor = Frozen {
+                path: Vec::new(),
+                frozen: Vec::new(),
+            };
+            model.visit(&mut visitor);
+            assert!(visitor.frozen.is_empty(), "{name}: {:?}", visitor.frozen);
+        }
+    }
+
     fn input(b: usize, res: usize, device: &Device) -> Tensor<4> {
         Tensor::<4>::random([b, 3, res, res], Distribution::Normal(0.0, 1.0), device)
     }

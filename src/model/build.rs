@@ -40,10 +40,14 @@ fn conv(
 }
 
 fn zero_bias(mut c: Conv2d) -> Conv2d {
-    if let Some(b) = c.bias.take() {
-        c.bias = Some(b.map(|t| t.zeros_like()));
-    }
+    c.bias = c.bias.map(zeroed);
     c
+}
+
+/// A bias set to zero that still trains: a tensor made with `zeros_like` tracks no gradient, and
+/// the parameter would stay at zero for good.
+fn zeroed(b: Param<Tensor<1>>) -> Param<Tensor<1>> {
+    b.map(|t| t.zeros_like()).set_require_grad(true)
 }
 
 fn bn(c: usize, device: &Device) -> BatchNorm {
@@ -54,7 +58,7 @@ pub(super) fn cnn_head(channels: usize, classes: usize, device: &Device) -> Head
     let mut fc = LinearConfig::new(channels, classes)
         .with_initializer(Initializer::XavierUniform { gain: 1.0 })
         .init(device);
-    fc.bias = fc.bias.map(|b| b.map(|t| t.zeros_like()));
+    fc.bias = fc.bias.map(zeroed);
     Head { norm: None, fc }
 }
 
@@ -62,7 +66,7 @@ fn vit_linear(din: usize, dout: usize, device: &Device) -> Linear {
     let mut l = LinearConfig::new(din, dout)
         .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
         .init(device);
-    l.bias = l.bias.map(|b| b.map(|t| t.zeros_like()));
+    l.bias = l.bias.map(zeroed);
     l
 }
 
