@@ -270,6 +270,7 @@ fn run_sequence(
                 old_classes.iter().map(|&c| c as u32).collect()
             },
             optimizer: optimizer.take(),
+            checkpoint: None,
         };
         reporter.message(&format!(
             "{arch_label} {variant} {}: task {}/{} ({} classes, {} training images)",

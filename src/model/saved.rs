@@ -57,8 +57,11 @@ impl SavedNetwork {
     pub fn to_bytes(&self, model: &Backbone) -> Result<Vec<u8>> {
         let about = serde_json::to_string(self).map_err(|e| Error::Internal(format!("saved network: {e}")))?;
         // Paths without enum variant names (`units.3.bn.gamma`), as checkpoints are applied.
+        // One metadata entry: a map of several would be written in no fixed order, and the same
+        // network would not always give the same bytes.
         let mut store = SafetensorsStore::from_bytes(None)
             .skip_enum_variants(true)
+            .clear_metadata()
             .metadata(METADATA_KEY, about);
         model
             .save_into(&mut store)

@@ -370,7 +370,7 @@ fn run_replicates(
     Ok(())
 }
 
-/// Replicate `k` (scenario `rs` from the file `path`, fingerprint `fp`) into `dir`, from nothing;
+/// Replicate `k` (scenario `rs` from the file `path`, fingerprint `fp`) into `dir`;
 /// its marker when it ends: `done`, or `failed` when training diverged.
 fn run_replicate(
     (k, n): (usize, usize),
@@ -381,8 +381,8 @@ fn run_replicate(
     opts: &RunOptions,
 ) -> Result<()> {
     if dir.exists() {
-        // An interrupted replicate.
-        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // An interrupted replicate: again, from its training state when it has one.
+        run::clear_interrupted(dir)?;
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     eprintln!("{head}: running");

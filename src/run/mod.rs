@@ -23,10 +23,12 @@ use crate::results::{
     Timings, csv_bytes, hits_bytes, write_atomic,
 };
 use crate::scenario::data::{PreparedData, load_prepared};
+use crate::scenario::diff::{NOT_THE_EXPERIMENT, differences};
 use crate::scenario::{Scenario, data_label};
 use crate::seed::derive_seed;
 use crate::stats::describe::finite;
 use crate::stats::inference::{available_threads, wilson_interval};
+use crate::train::resume::STATE_FILE;
 use crate::train::{self, Progress, TrainReport};
 
 /// Command-line options of a run.
@@ -97,6 +99,24 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Empties the folder of an interrupted run, to run it again, but for the state its training would
+/// go on from (`training.ckpt`).
+pub fn clear_interrupted(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.file_name().is_some_and(|n| n == STATE_FILE) {
+            continue;
+        }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+        .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
 /// A stratified subsample of at most `max` images (seeded), or all images.
 fn probe_train_indices(ds: &ImageDataset, max: usize, seed: u64) -> Result<Option<Vec<usize>>> {
     if max == 0 || ds.len() <= max {
@@ -125,8 +145,10 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
         },
         timings: Timings::default(),
     };
+    let checkpoint = out_dir.join(STATE_FILE);
+    let scenario = own_checkpoint(sc, &checkpoint)?;
     let (id, oods) = stage.load_data(path)?;
-    let trained = stage.train(&id)?;
+    let trained = stage.train(&id, &checkpoint, &scenario)?;
     let probes: Vec<ProbeConfig> = std::iter::once(sc.probe.main.clone())
         .chain(sc.probe.also.iter().cloned())
         .collect();
@@ -160,6 +182,10 @@ pub fn run_loaded(sc: &Scenario, path: &Path, out_dir: &Path, opts: &RunOptions)
     // Last point at which Ctrl-C stops the run; once writing starts, it completes.
     crate::interrupt::check()?;
     write_outputs(out_dir, &summary, &probed, &metrics_rows, network.as_deref(), sc)?;
+    // The run is finished: the state that training would have gone on from is not needed.
+    if checkpoint.exists() {
+        std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
+    }
     if opts.table {
         stage
             .reporter
@@ -245,8 +271,10 @@ impl Stage<'_> {
     }
 
     /// Trains the backbone on the ID set (and prepares the random-init control); starts from
-    /// `model.weights` when given, and without `[train]` probes that checkpoint as loaded.
-    fn train(&mut self, id: &PreparedData) -> Result<Trained> {
+    /// `model.weights` when given, and without `[train]` probes that checkpoint as loaded. The
+    /// state after every epoch is kept in `state_file`, and training goes on from it when it is
+    /// there (`scenario`: the resolved scenario, recorded in it).
+    fn train(&mut self, id: &PreparedData, state_file: &Path, scenario: &serde_json::Value) -> Result<Trained> {
         let (sc, device) = (self.sc, &self.device);
         device.seed(self.seeds.init);
         let checkpoint = match &sc.model.weights {
@@ -301,8 +329,22 @@ impl Stage<'_> {
             recipe,
             self.seeds.data_order,
             device,
-            train::TrainExtras::default(),
+            train::TrainExtras {
+                checkpoint: Some(train::resume::Checkpointing {
+                    path: state_file,
+                    scenario,
+                }),
+                ..train::TrainExtras::default()
+            },
             &mut |p| match p {
+                Progress::Resumed { epochs, steps } => {
+                    reporter.advance_by(steps);
+                    reporter.line(&format!(
+                        "going on after epoch {epochs}/{} from {}",
+                        plan.epochs,
+                        state_file.display()
+                    ));
+                }
                 Progress::Step => reporter.tick(),
                 Progress::Epoch(log) => reporter.message(&format!(
                     "epoch {:>3}/{}: lr {:.2e}, loss {:.4}, val acc {:.2}% ({:.1}s)",
@@ -715,6 +757,28 @@ fn write_outputs(
     // Last: its presence marks a finished run.
     let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), json.as_bytes())
+}
+
+/// The resolved scenario as JSON, once checked against the one that the training state at
+/// `checkpoint` (of an interrupted run) was written for: another scenario's state is an error
+/// naming the settings that differ, never used and never overwritten.
+fn own_checkpoint(sc: &Scenario, checkpoint: &Path) -> Result<serde_json::Value> {
+    let now = serde_json::to_value(sc).map_err(|e| Error::Internal(format!("scenario: {e}")))?;
+    if let Some(before) = train::resume::recorded_scenario(checkpoint)? {
+        let differ = differences(&now, &before, &NOT_THE_EXPERIMENT);
+        if !differ.is_empty() {
+            let differ: Vec<String> = differ.iter().map(|d| d.text("checkpoint")).collect();
+            return Err(Error::input(
+                checkpoint,
+                format!(
+                    "the training state of an interrupted run of another scenario ({}); delete it to train from \
+                     the start, or give another --out",
+                    differ.join("; ")
+                ),
+            ));
+        }
+    }
+    Ok(now)
 }
 
 /// The `.safetensors` bytes of the trained network (the one probed), with what it is.

@@ -219,8 +219,8 @@ pub fn run_study(
             continue;
         }
         if dir.exists() {
-            // An interrupted run: start it again from nothing.
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            // An interrupted run: start it again, from its training state when it has one.
+            run::clear_interrupted(&dir)?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         log(&format!("{head}: running"));

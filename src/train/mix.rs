@@ -42,6 +42,15 @@ impl Mixer {
         }
     }
 
+    /// Where the stream stands, to go on from there ([`Mixer::set_position`]).
+    pub fn position(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    pub fn set_position(&mut self, position: u128) {
+        self.rng.set_word_pos(position);
+    }
+
     /// The mix of the next batch of `h` × `w` images.
     pub fn draw(&mut self, h: usize, w: usize) -> Mix {
         if self.rng.random::<f64>() < MIXUP_P {

@@ -1,9 +1,11 @@
 //! Supervised training of a backbone (method §5): AdamW, per-epoch linear warm-up + cosine schedule,
-//! cross-entropy with label smoothing, optional augmentation, best-validation checkpoint. A loss
-//! that becomes NaN or infinite stops the run with an error that names the epoch.
+//! cross-entropy with label smoothing, optional augmentation, best-validation checkpoint, and a
+//! state after every epoch to go on from after an interruption ([`resume`]). A loss that becomes
+//! NaN or infinite stops the run with an error that names the epoch.
 
 pub mod adamw;
 pub mod mix;
+pub mod resume;
 mod trace;
 
 use std::time::Instant;
@@ -184,6 +186,11 @@ pub struct TrainReport {
 
 /// Progress events for a progress bar.
 pub enum Progress<'a> {
+    /// Training goes on from a saved state after these epochs and optimizer steps.
+    Resumed {
+        epochs: usize,
+        steps: usize,
+    },
     /// One optimizer step done.
     Step,
     Epoch(&'a EpochLog),
@@ -286,6 +293,8 @@ pub struct TrainExtras<'a> {
     /// The optimizer to go on with, its state included (Adam's moments and step count), as a
     /// sequence of tasks that keeps one optimizer does; absent: a fresh one from the recipe.
     pub optimizer: Option<ModuleOptimizer>,
+    /// Where to keep the state after every epoch, and to go on from when it is there.
+    pub checkpoint: Option<resume::Checkpointing<'a>>,
 }
 
 /// The head columns of frozen classes as they were before training, and where they are.
@@ -412,8 +421,56 @@ pub fn train(
     let mut trace = trace::Trace::start(train_ds, norm)?;
     let start = Instant::now();
     let mut images = 0usize;
-    for epoch in 0..cfg.epochs {
+    let (mut first_epoch, mut earlier_secs) = (0, 0.0);
+    if let Some(state) = extras
+        .checkpoint
+        .as_ref()
+        .map(|c| resume::read(c.path))
+        .transpose()?
+        .flatten()
+    {
+        let path = extras.checkpoint.as_ref().map(|c| c.path).expect("read from it");
+        let unfit = |e: burn::store::RecordError| Error::input(path, format!("does not fit this network: {e}"));
+        // The initial weights are drawn as the first training step draws them, in the order of
+        // the forward pass (a network cloned before training, the random-init control, shares
+        // them), then replaced by the saved ones.
+        let first = cfg.batch.min(train_ds.len());
+        let (h, w) = augmenter
+            .as_ref()
+            .map_or((train_ds.height, train_ds.width), |a| (a.res, a.res));
+        let _ = model.forward(Tensor::zeros([first, 3, h, w], &ad));
+        // Folds the batch-norm statistics that pass left pending into the values the saved ones
+        // replace (pending, they would overwrite them at the next step).
+        let _ = model.valid();
+        model = model.try_load_record(state.last).map_err(unfit)?;
+        optim = optim
+            .from_bytes(state.optimizer)
+            .map_err(|e| Error::input(path, format!("not a training checkpoint of this version: {e}")))?;
+        let best_model = model.valid().try_load_record(state.best).map_err(unfit)?;
+        best = Some((state.best_epoch, state.best_val_accuracy, best_model));
+        // Each epoch shuffles the order the one before left: the shuffles of the epochs done are
+        // made again.
+        for _ in 0..state.epochs {
+            order.shuffle(&mut order_rng);
+        }
+        if let (Some(m), Some(p)) = (mixer.as_mut(), state.mix_position) {
+            m.set_position(p);
+        }
+        (first_epoch, steps, images, earlier_secs, logs) =
+            (state.epochs, state.steps, state.images, state.secs, state.logs);
+        progress(Progress::Resumed {
+            epochs: first_epoch,
+            steps,
+        });
+    }
+    for epoch in first_epoch..cfg.epochs {
         let t0 = Instant::now();
+        if epoch > 0 {
+            // The backend's stream (stochastic depth) from a seed of the epoch: the same draws
+            // whether or not training went on from a saved state. The first epoch's stream draws
+            // the initial weights as well.
+            device.seed(derive_seed(seed, &format!("epoch:{epoch}")));
+        }
         let lr = cfg.lr_at(epoch);
         order.shuffle(&mut order_rng);
         let mut loss_sum = 0.0;
@@ -507,13 +564,25 @@ pub fn train(
         if best.as_ref().is_none_or(|(_, acc, _)| val_accuracy > *acc) {
             best = Some((epoch + 1, val_accuracy, valid));
         }
+        if let (Some(at), Some((e, acc, best_model))) = (&extras.checkpoint, &best) {
+            let done = resume::Progress {
+                epochs: epoch + 1,
+                steps,
+                images,
+                secs: earlier_secs + start.elapsed().as_secs_f64(),
+                logs: &logs,
+                best: (*e, *acc, best_model),
+                mix_position: mixer.as_ref().map(mix::Mixer::position),
+            };
+            resume::write(at, done, &model, &optim)?;
+        }
     }
     if let Some(t) = trace {
         t.finish(&model)?;
     }
     let (best_epoch, best_val_accuracy, best_model) =
         best.ok_or_else(|| Error::Internal("training ran no epoch".into()))?;
-    let train_secs = start.elapsed().as_secs_f64();
+    let train_secs = earlier_secs + start.elapsed().as_secs_f64();
     Ok(TrainOutcome {
         last: model,
         best: best_model,
@@ -608,6 +677,7 @@ mod tests {
             &mut |p| match p {
                 Progress::Step => steps += 1,
                 Progress::Epoch(_) => epochs += 1,
+                Progress::Resumed { .. } => unreachable!("no checkpoint"),
             },
         )
         .unwrap();
