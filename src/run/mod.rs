@@ -356,7 +356,14 @@ impl Stage<'_> {
                     log.secs
                 )),
             },
-        )?;
+        )
+        .inspect_err(|e| {
+            // Only an interruption leaves a state worth going on from: training that diverged
+            // would diverge again from it.
+            if !matches!(e, Error::Interrupted) {
+                let _ = std::fs::remove_file(state_file);
+            }
+        })?;
         reporter.finish_bar();
         self.timings.train = t.elapsed().as_secs_f64();
         reporter.line(&format!(

@@ -118,7 +118,7 @@ impl Optimizer for FusedAdamW {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use burn::module::{Module, ModuleVisitor, Param};
     use burn::optim::GradientsParams;
@@ -160,7 +160,7 @@ mod tests {
     }
 
     /// Every float parameter's values, in the module's order.
-    fn flat(model: &Backbone) -> Vec<f32> {
+    pub(in crate::train) fn flat(model: &Backbone) -> Vec<f32> {
         struct All(Vec<f32>);
         impl ModuleVisitor for All {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

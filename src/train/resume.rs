@@ -201,21 +201,9 @@ mod tests {
     use super::*;
     use crate::model::ArchSpec;
     use crate::train::adamw::FusedAdamW;
-    use burn::module::{ModuleVisitor, Param};
+    use crate::train::adamw::tests::flat as values;
     use burn::optim::GradientsParams;
     use burn::tensor::{Device, Distribution, Tensor};
-
-    fn values(model: &Backbone) -> Vec<f32> {
-        struct All(Vec<f32>);
-        impl ModuleVisitor for All {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0.extend(param.val().into_data().try_into_vec::<f32>().unwrap());
-            }
-        }
-        let mut all = All(Vec::new());
-        model.visit(&mut all);
-        all.0
-    }
 
     /// Steps of AdamW, the state written after two of them and read into a fresh network and
     /// optimizer: the third step from it equals the third step of the uninterrupted run.
