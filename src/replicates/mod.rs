@@ -306,7 +306,8 @@ pub fn run(sc: &Scenario, path: &Path, out: &Path, shard: Option<(usize, usize)>
     if sc.replicates > 1 {
         run_replicates(sc, path, out, shard, opts)
     } else {
-        run_once(sc, path, out, opts)
+        // Replicate 0: the same scenario, `{replicate}` in `model.weights` made 0.
+        run_once(&replicate_scenario(sc, 0), path, out, opts)
     }
     .map_err(|e| e.in_file(path))
 }
