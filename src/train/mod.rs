@@ -422,14 +422,11 @@ pub fn train(
     let start = Instant::now();
     let mut images = 0usize;
     let (mut first_epoch, mut earlier_secs) = (0, 0.0);
-    if let Some(state) = extras
-        .checkpoint
-        .as_ref()
-        .map(|c| resume::read(c.path))
-        .transpose()?
-        .flatten()
-    {
-        let path = extras.checkpoint.as_ref().map(|c| c.path).expect("read from it");
+    let resumed = match &extras.checkpoint {
+        Some(c) => resume::read(c.path)?.map(|state| (c.path, state)),
+        None => None,
+    };
+    if let Some((path, state)) = resumed {
         let unfit = |e: burn::store::RecordError| Error::input(path, format!("does not fit this network: {e}"));
         // The initial weights are drawn as the first training step draws them, in the order of
         // the forward pass (a network cloned before training, the random-init control, shares
