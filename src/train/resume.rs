@@ -11,6 +11,7 @@
 //! The file: the 8 bytes `TBTRAIN1`, the length of a JSON header as a little-endian u64, the
 //! header ([`Header`]), then the three records it gives the lengths of.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use burn::module::Module;
@@ -123,40 +124,46 @@ pub(super) fn write(at: &Checkpointing, p: Progress, model: &Backbone, optimizer
     Ok(tunnelbench_plot::write_atomic(at.path, &bytes)?)
 }
 
-/// The header and the records of the file at `path`, or an error naming it.
-fn parse(path: &Path) -> Result<(Header, [Vec<u8>; 3])> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bad = |what: &str| Error::input(path, format!("not a training checkpoint of this version: {what}"));
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(bad("no TBTRAIN1 header"));
-    }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
-    let json = bytes
-        .get(16..16usize.saturating_add(len))
-        .ok_or_else(|| bad("truncated"))?;
-    let header: Header = serde_json::from_slice(json).map_err(|e| bad(&e.to_string()))?;
-    let mut at = 16 + len;
-    let mut parts: [Vec<u8>; 3] = Default::default();
-    for (part, &n) in parts.iter_mut().zip(&header.lengths) {
-        let end = at
-            .checked_add(n as usize)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| bad("truncated"))?;
-        *part = bytes[at..end].to_vec();
-        at = end;
-    }
-    if at != bytes.len() {
-        return Err(bad("bytes after its records"));
-    }
-    Ok((header, parts))
+fn not_a_state(path: &Path, what: &str) -> Error {
+    Error::input(path, format!("not a training checkpoint of this version: {what}"))
 }
 
-/// The resolved scenario that the state at `path` was trained for; `None` when there is no file.
+/// The file at `path`, opened after its header, and the header; an error naming it when it is no
+/// complete state file.
+fn open(path: &Path) -> Result<(std::fs::File, Header)> {
+    let bad = |what: &str| not_a_state(path, what);
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut head = [0u8; 16];
+    if file.read_exact(&mut head).is_err() || &head[..8] != MAGIC {
+        return Err(bad("no TBTRAIN1 header"));
+    }
+    let len = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+    if len > size - 16 {
+        return Err(bad("truncated"));
+    }
+    let mut json = vec![0u8; len as usize];
+    file.read_exact(&mut json).map_err(|e| Error::io(path, e))?;
+    let header: Header = serde_json::from_slice(&json).map_err(|e| bad(&e.to_string()))?;
+    let expected = header
+        .lengths
+        .iter()
+        .try_fold(16 + len, |total, &n| total.checked_add(n))
+        .ok_or_else(|| bad("truncated"))?;
+    match expected.cmp(&size) {
+        std::cmp::Ordering::Greater => Err(bad("truncated")),
+        std::cmp::Ordering::Less => Err(bad("bytes after its records")),
+        std::cmp::Ordering::Equal => Ok((file, header)),
+    }
+}
+
+/// The resolved scenario that the state at `path` was trained for (its header alone is read);
+/// `None` when there is no file.
 pub fn recorded_scenario(path: &Path) -> Result<Option<serde_json::Value>> {
     if !path.is_file() {
         return Ok(None);
     }
-    Ok(Some(parse(path)?.0.scenario))
+    Ok(Some(open(path)?.1.scenario))
 }
 
 /// The state at `path`, if any.
@@ -164,8 +171,14 @@ pub(super) fn read(path: &Path) -> Result<Option<State>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let (h, [last, best, optimizer]) = parse(path)?;
-    let bad = |what: &str| Error::input(path, format!("not a training checkpoint of this version: {what}"));
+    let (mut file, h) = open(path)?;
+    let [last, best, optimizer] = h.lengths.map(|n| {
+        let mut part = vec![0u8; n as usize];
+        file.read_exact(&mut part).map(|_| part)
+    });
+    let io = |e: std::io::Error| Error::io(path, e);
+    let (last, best, optimizer) = (last.map_err(io)?, best.map_err(io)?, optimizer.map_err(io)?);
+    let bad = |what: &str| not_a_state(path, what);
     let position = |s: &str| s.parse::<u128>().map_err(|_| bad("a stream position is not a number"));
     let record = |b: Vec<u8>| ModuleRecord::from_bytes(Bytes::from_bytes_vec(b)).map_err(|e| bad(&e.to_string()));
     Ok(Some(State {
@@ -257,6 +270,21 @@ mod tests {
         let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
         assert_eq!(differ, 0, "{differ} of {} values differ", got.len());
         assert_eq!(recorded_scenario(&path).unwrap(), Some(scenario.clone()));
+        // A cut or lengthened file is an input error naming it, never a state.
+        let bytes = std::fs::read(&path).unwrap();
+        for (cut, want) in [
+            (&bytes[..bytes.len() - 1], "truncated"),
+            (&bytes[..10], "no TBTRAIN1 header"),
+            (&[&bytes[..], b"x"].concat()[..], "bytes after its records"),
+        ] {
+            std::fs::write(&path, cut).unwrap();
+            let Err(err) = read(&path) else { panic!("{want}: read") };
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string().contains(want) && err.to_string().contains(STATE_FILE),
+                "{err}"
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
