@@ -10,6 +10,36 @@
 // `!(x > 0.0)` is used on purpose: it is true for NaN too (a NaN activation is a dead unit).
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+/// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
+/// IEEE-exact operations, fused multiply-adds where written (`transformer::fma`) and nowhere else, so every
+/// width gives the same bits.
+macro_rules! widest {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,fma")]
+            fn wide512(f: impl FnOnce()) {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn wide256(f: impl FnOnce()) {
+                f()
+            }
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has the features.
+                unsafe { wide512(|| $body($($arg),*)) }
+            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has the features.
+                unsafe { wide256(|| $body($($arg),*)) }
+            } else {
+                $body($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $body($($arg),*)
+    }};
+}
+
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;

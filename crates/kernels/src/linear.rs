@@ -35,8 +35,8 @@ impl Mat<'_> {
 
 /// Columns of a packed panel of the right operand.
 const NR: usize = 16;
-/// Products per chunk of a sum: a chunk of a task's columns of the right operand (256 × 576
-/// values for the widest ViT-T layer) stays in a 1 MiB L2 cache while the task's rows read it.
+/// Products per chunk of a sum: a chunk of a task's columns of the right operand (128 × 576
+/// values, 288 KiB, for the widest ViT-T layer) stays in L2 while the task's rows read it.
 const KC: usize = 128;
 /// Rows of the output per task (columns: as many as keep every thread busy).
 const MB: usize = 48;
@@ -154,9 +154,7 @@ pub fn matmul(
             // SAFETY: row r0 + i, columns c0 .. + cols are this task's, and written by `block`.
             let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i) * n + c0), cols) };
             if let Some(bias) = bias {
-                for (o, b) in row.iter_mut().zip(&bias[c0..]) {
-                    *o += b;
-                }
+                widest!(add(row, &bias[c0..c0 + cols]));
             }
             if then == Then::Gelu {
                 crate::transformer::gelu_in_place(row);
@@ -471,12 +469,18 @@ pub fn column_sums(n: usize, x: &[f32]) -> Vec<f32> {
     let mut sums = vec![0.0f32; n];
     sums.par_chunks_mut(256).enumerate().for_each(|(c, sums)| {
         for row in x.chunks_exact(n) {
-            for (s, v) in sums.iter_mut().zip(&row[c * 256..]) {
-                *s += v;
-            }
+            widest!(add(sums, &row[c * 256..]));
         }
     });
     sums
+}
+
+/// `y[j] += x[j]` for the values of `y`.
+#[inline(always)]
+fn add(y: &mut [f32], x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += x;
+    }
 }
 
 #[cfg(test)]

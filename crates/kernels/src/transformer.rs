@@ -12,36 +12,6 @@ use rayon::prelude::*;
 
 use crate::conv::matmul;
 
-/// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
-/// IEEE-exact operations, fused multiply-adds where written ([`fma`]) and nowhere else, so every
-/// width gives the same bits.
-macro_rules! widest {
-    ($body:ident($($arg:expr),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,fma")]
-            fn wide512(f: impl FnOnce()) {
-                f()
-            }
-            #[target_feature(enable = "avx2,fma")]
-            fn wide256(f: impl FnOnce()) {
-                f()
-            }
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has the features.
-                unsafe { wide512(|| $body($($arg),*)) }
-            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has the features.
-                unsafe { wide256(|| $body($($arg),*)) }
-            } else {
-                $body($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        $body($($arg),*)
-    }};
-}
-
 /// Rows per task in the layer norm, and per partial sum of its parameter gradients.
 const ROW_BLOCK: usize = 32;
 /// Elements per task in the GELU.
