@@ -10,6 +10,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::Out;
+use crate::linear::{self, Mat};
 
 /// Shapes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +229,34 @@ pub(crate) fn matmul(
             rhs_strides,
         )
     }
+}
+
+/// [`matmul`] through the linear layers' product (`linear.rs`), for the im2col path's products,
+/// whose output rows are contiguous: AVX-512 tiles where the CPU has them, and each output one
+/// chain of fused multiply-adds (continued from its value where `accumulate`) with the same bits
+/// on every vector path.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    (rs, cs): (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
+    assert_eq!(cs, 1, "the output's rows are contiguous");
+    let mat = |data, (rs, cs)| Mat { data, rs, cs };
+    linear::product(
+        m,
+        n,
+        k,
+        mat(lhs, lhs_strides),
+        mat(rhs, rhs_strides),
+        (dst, rs),
+        accumulate,
+    );
 }
 
 /// [`matmul`] into an output that other tasks write too, at other elements.
@@ -622,9 +651,9 @@ fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mu
                 let ld = xs.len() / g.x_len() * p;
                 let src = g.im2col_group(xs, cols);
                 if ld == p {
-                    matmul((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
+                    product((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
                 } else {
-                    matmul((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
+                    product((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
                     scatter(&tmp[..g.cout * ld], g.cout, p, ys);
                 }
                 if let Some(bias) = bias {
@@ -644,7 +673,7 @@ fn gemm_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
         .for_each(|(dxs, dys)| {
             with_scratch(g, |cols, tmp| {
                 if g.in_place() {
-                    matmul((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
+                    product((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
                     return;
                 }
                 let ld = dys.len() / g.y_len() * p;
@@ -654,7 +683,7 @@ fn gemm_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
                     gather(dys, g.cout, p, tmp);
                     &tmp[..g.cout * ld]
                 };
-                matmul((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
+                product((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
                 for (j, dx_b) in dxs.chunks_mut(g.x_len()).enumerate() {
                     col2im(g, &mut cols[j * p..], ld, dx_b);
                 }
@@ -683,7 +712,7 @@ fn gemm_backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
                         gather(dyg, g.cout, p, tmp);
                         &tmp[..g.cout * ld]
                     };
-                    matmul((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
+                    product((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
                 }
             });
             acc

@@ -130,7 +130,7 @@ pub fn matmul(
         }
         return;
     }
-    let panels = Panels::new(b, k, n);
+    let panels = Panels::new(b, k, n, true);
     // Whole rows per task where that makes enough tasks, so that each task packs its rows of the
     // left operand once; else the columns are split too. Which task computes an output never
     // changes its sum.
@@ -146,7 +146,7 @@ pub fn matmul(
     (0..row_blocks * col_blocks).into_par_iter().for_each(|task| {
         let (r0, c0) = (task / col_blocks * MB, task % col_blocks * nb);
         let (rows, cols) = (MB.min(m - r0), nb.min(n - c0));
-        block(path, a, &panels, (r0, rows), (c0, cols), dst, n);
+        block(path, a, &panels, (r0, rows), (c0, cols), (dst, n), false);
         if bias.is_none() && then == Then::Nothing {
             return;
         }
@@ -161,6 +161,36 @@ pub fn matmul(
             }
         }
     });
+}
+
+/// `out[m × n] = a[m × k] · b[k × n]` on the calling thread, row `i` of the output at
+/// `out[i·rs..]`; where `carry`, each output's chain of fused multiply-adds starts from its value
+/// instead of zero, so that products over consecutive ranges of the inner index make one chain.
+pub(crate) fn product(m: usize, n: usize, k: usize, a: Mat, b: Mat, (out, rs): (&mut [f32], usize), carry: bool) {
+    assert!(a.covers(m, k) && b.covers(k, n));
+    assert!(m == 0 || n == 0 || (m - 1) * rs + n <= out.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !carry {
+            out.chunks_mut(rs).take(m).for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
+    let panels = Panels::new(b, k, n, false);
+    let dst = Out(out.as_mut_ptr());
+    for r0 in (0..m).step_by(MB) {
+        block(
+            Path::detect(),
+            a,
+            &panels,
+            (r0, MB.min(m - r0)),
+            (0, n),
+            (dst, rs),
+            carry,
+        );
+    }
 }
 
 /// NR columns of the right operand from some product on: product `p`'s at `ptr[p·rs ..][..NR]`.
@@ -184,10 +214,11 @@ struct Panels<'a> {
 }
 
 impl<'a> Panels<'a> {
-    fn new(b: Mat<'a>, k: usize, n: usize) -> Self {
+    /// The panels of `b`, packed by the rayon pool where `parallel`, else on this thread.
+    fn new(b: Mat<'a>, k: usize, n: usize, parallel: bool) -> Self {
         let in_place = if b.cs == 1 { n / NR } else { 0 };
         let mut packed = vec![0.0f32; (n.div_ceil(NR) - in_place) * k * NR];
-        packed.par_chunks_mut(k * NR).enumerate().for_each(|(q, panel)| {
+        let pack = |(q, panel): (usize, &mut [f32])| {
             let c0 = (in_place + q) * NR;
             let cols = NR.min(n - c0);
             if b.cs == 1 {
@@ -196,11 +227,14 @@ impl<'a> Panels<'a> {
                     row[..cols].copy_from_slice(&b.data[p * b.rs + c0..][..cols]);
                 }
             } else if b.rs == 1 {
-                // Column-major (a transpose): each column's products are contiguous.
-                for j in 0..cols {
-                    let column = &b.data[(c0 + j) * b.cs..][..k];
-                    for (v, &x) in panel[j..].iter_mut().step_by(NR).zip(column) {
-                        *v = x;
+                // Column-major (a transpose): each column's products are contiguous; the panel is
+                // written in order, eight products of every column at a time.
+                let columns: Vec<&[f32]> = (0..cols).map(|j| &b.data[(c0 + j) * b.cs..][..k]).collect();
+                for (p0, rows) in panel.chunks_mut(8 * NR).enumerate() {
+                    for (j, column) in columns.iter().enumerate() {
+                        for (row, &x) in rows.chunks_exact_mut(NR).zip(&column[p0 * 8..]) {
+                            row[j] = x;
+                        }
                     }
                 }
             } else {
@@ -210,7 +244,12 @@ impl<'a> Panels<'a> {
                     }
                 }
             }
-        });
+        };
+        if parallel {
+            packed.par_chunks_mut(k * NR).enumerate().for_each(pack);
+        } else {
+            packed.chunks_mut(k * NR).enumerate().for_each(pack);
+        }
         Panels { b, k, in_place, packed }
     }
 
@@ -248,11 +287,19 @@ struct Sums {
 }
 
 /// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output (row stride `n`),
-/// through `dst`. The first chunk of each sum starts from zero, the others from what the last one
-/// wrote. Full tiles are read from a row-major left operand in place and written straight to the
+/// through `dst`. The first chunk of each sum starts from zero (from the output's values where
+/// `carry`), the others from what the last one wrote. Full tiles are read from a row-major left operand in place and written straight to the
 /// output; the others go through a packed strip and a tile buffer.
 #[allow(clippy::too_many_arguments)]
-fn block(path: Path, a: Mat, b: &Panels, (r0, rows): (usize, usize), (c0, cols): (usize, usize), dst: Out, n: usize) {
+fn block(
+    path: Path,
+    a: Mat,
+    b: &Panels,
+    (r0, rows): (usize, usize),
+    (c0, cols): (usize, usize),
+    (dst, n): (Out, usize),
+    carry: bool,
+) {
     let (mr, np) = path.tile();
     let k = b.k;
     let mut strip = vec![0.0f32; mr * KC.min(k)];
@@ -288,10 +335,10 @@ fn block(path: Path, a: Mat, b: &Panels, (r0, rows): (usize, usize), (c0, cols):
                     Sums {
                         ptr: dst.at((r0 + i0) * n + c0 + j0),
                         rs: n,
-                        carry: k0 > 0,
+                        carry: carry || k0 > 0,
                     }
                 } else {
-                    if k0 > 0 {
+                    if carry || k0 > 0 {
                         for i in 0..live {
                             // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this
                             // task's block of the output, written by the last chunk.
@@ -302,7 +349,7 @@ fn block(path: Path, a: Mat, b: &Panels, (r0, rows): (usize, usize), (c0, cols):
                     Sums {
                         ptr: tile.as_mut_ptr(),
                         rs: width,
-                        carry: k0 > 0,
+                        carry: carry || k0 > 0,
                     }
                 };
                 // SAFETY: the path was chosen from the CPU's features; `left` reaches mr rows ×
