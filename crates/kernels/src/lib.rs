@@ -11,8 +11,8 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 /// Runs an element-wise loop compiled for the widest vector unit of the CPU. The loops use only
-/// IEEE-exact operations, fused multiply-adds where written (`transformer::fma`) and nowhere else, so every
-/// width gives the same bits.
+/// IEEE-exact operations, fused multiply-adds where written (`transformer::fma`) and nowhere
+/// else, so every width gives the same bits.
 macro_rules! widest {
     ($body:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
