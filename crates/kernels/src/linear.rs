@@ -286,18 +286,18 @@ struct Sums {
     carry: bool,
 }
 
-/// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output (row stride `n`),
+/// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output (row stride `rs`),
 /// through `dst`. The first chunk of each sum starts from zero (from the output's values where
-/// `carry`), the others from what the last one wrote. Full tiles are read from a row-major left operand in place and written straight to the
-/// output; the others go through a packed strip and a tile buffer.
-#[allow(clippy::too_many_arguments)]
+/// `carry`), the others from what the last one wrote. Full tiles are read from a row-major left
+/// operand in place and written straight to the output; the others go through a packed strip and
+/// a tile buffer.
 fn block(
     path: Path,
     a: Mat,
     b: &Panels,
     (r0, rows): (usize, usize),
     (c0, cols): (usize, usize),
-    (dst, n): (Out, usize),
+    (dst, rs): (Out, usize),
     carry: bool,
 ) {
     let (mr, np) = path.tile();
@@ -331,10 +331,12 @@ fn block(
                 let width = wide * NR;
                 let len = width.min(cols - j0);
                 let direct = live == mr && len == width;
+                // Row i of this tile in the output.
+                let row_at = |i: usize| dst.at((r0 + i0 + i) * rs + c0 + j0);
                 let out = if direct {
                     Sums {
-                        ptr: dst.at((r0 + i0) * n + c0 + j0),
-                        rs: n,
+                        ptr: row_at(0),
+                        rs,
                         carry: carry || k0 > 0,
                     }
                 } else {
@@ -342,7 +344,7 @@ fn block(
                         for i in 0..live {
                             // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this
                             // task's block of the output, written by the last chunk.
-                            let row = unsafe { std::slice::from_raw_parts(dst.at((r0 + i0 + i) * n + c0 + j0), len) };
+                            let row = unsafe { std::slice::from_raw_parts(row_at(i), len) };
                             tile[i * width..i * width + len].copy_from_slice(row);
                         }
                     }
@@ -373,8 +375,7 @@ fn block(
                     for i in 0..live {
                         // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this task's
                         // block of the output.
-                        let row = dst.at((r0 + i0 + i) * n + c0 + j0);
-                        unsafe { std::ptr::copy_nonoverlapping(tile[i * width..].as_ptr(), row, len) };
+                        unsafe { std::ptr::copy_nonoverlapping(tile[i * width..].as_ptr(), row_at(i), len) };
                     }
                 }
                 j0 += width;
