@@ -201,8 +201,8 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
 /// it: with batch statistics when it trains (on an autodiff device, training enabled), updating
 /// the running statistics from the batch mean and biased variance, and with the running
 /// statistics otherwise. On a `flex` device, one op of this module for all three; a frozen layer
-/// on an autodiff device, any other backend, and a pool other than 2x2 stride 2 go (in part) to
-/// burn.
+/// on an autodiff device, any other backend, and a pool the kernel does not take ([`fused_pool`])
+/// go (in part) to burn.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
     let device = x.device();
     let flex = on_flex(&x);
@@ -210,23 +210,14 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
     // uses the running statistics otherwise; a frozen layer on an autodiff device stays with burn.
     let training = device.is_autodiff() && bn.training.is_enabled();
     let inference = flex && !device.is_autodiff();
-    // The fused pool: ReLU then 2x2 stride 2, no padding, floor mode.
-    let fused_pool = pool.filter(|p| {
-        relu && p.kernel_size == [2, 2]
-            && p.stride == [2, 2]
-            && p.dilation == [1, 1]
-            && !p.ceil_mode
-            && matches!(
-                p.padding,
-                PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-            )
-    });
+    let [_, _, h, w] = x.dims();
+    let fused_pool = pool.filter(|_| relu).and_then(fused_pool).filter(|p| p.fits(h, w));
     let rest = |y: Tensor<4>, pooled: bool| match pool {
         Some(p) if !pooled => p.forward(y),
         _ => y,
     };
     let after = match (relu, fused_pool) {
-        (_, Some(_)) => norm::After::ReluPool,
+        (_, Some(p)) => norm::After::ReluPool(p),
         (true, None) => norm::After::Relu,
         (false, None) => norm::After::Nothing,
     };
@@ -267,6 +258,18 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
     update(&bn.running_mean, mean);
     update(&bn.running_var, var);
     rest(Tensor::from_dispatch(y), fused_pool.is_some())
+}
+
+/// The max-pool as the batch-norm kernel's fused pool, where it is one: square, stride equal in
+/// both directions, dilation 1, floor mode, the same padding on every side.
+fn fused_pool(p: &MaxPool2d) -> Option<norm::Pool> {
+    let pad = match p.padding {
+        PaddingConfig2d::Valid => 0,
+        PaddingConfig2d::Explicit(top, left, bottom, right) if [left, bottom, right] == [top; 3] => top,
+        _ => return None,
+    };
+    let ([size, kw], [stride, sw]) = (p.kernel_size, p.stride);
+    (size == kw && stride == sw && p.dilation == [1, 1] && !p.ceil_mode).then_some(norm::Pool { size, stride, pad })
 }
 
 fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> ConvGeom {
@@ -340,7 +343,7 @@ fn vector(v: &[f32]) -> FlexTensor {
 enum NormMask {
     Identity,
     Relu(FlexTensor),
-    Pool(Vec<u8>),
+    Pool(Vec<u8>, norm::Pool),
 }
 
 /// The forward batch norm: the output, the statistics and the backward's mask.
@@ -362,7 +365,7 @@ fn flex_batch_norm(
     let mask = match after {
         norm::After::Nothing => NormMask::Identity,
         norm::After::Relu => NormMask::Relu(y.clone()),
-        norm::After::ReluPool => NormMask::Pool(winners),
+        norm::After::ReluPool(pool) => NormMask::Pool(winners, pool),
     };
     (y, mean, var, mask)
 }
@@ -470,7 +473,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let gamma = contiguous(gamma);
         // The ReLU's output is the forward's own (contiguous) tensor.
         let mask = match &mask {
-            NormMask::Pool(winners) => norm::Mask::Pool(winners),
+            NormMask::Pool(winners, pool) => norm::Mask::Pool(winners, *pool),
             NormMask::Relu(y) => norm::Mask::Relu(values(y)),
             NormMask::Identity => norm::Mask::Identity,
         };

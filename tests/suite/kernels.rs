@@ -82,7 +82,8 @@ fn own_kernels_match_burn_ops() {
     }
 
     // Batch norm in training, alone, + ReLU, + ReLU + 2x2 pool (odd size: the last row and
-    // column dropped), and + ReLU + a 3x3 pool, which is not fused.
+    // column dropped), and + ReLU + the ResNet stem's 3x3 stride-2 pool padded by 1 (windows that
+    // overlap and reach into the padding).
     let pool2 = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
     let pool3 = MaxPool2dConfig::new([3, 3])
         .with_strides([2, 2])
@@ -94,6 +95,8 @@ fn own_kernels_match_burn_ops() {
         (true, Some(&pool2), 7),
         (true, Some(&pool2), 2),
         (true, Some(&pool3), 6),
+        (true, Some(&pool3), 7),
+        (true, Some(&pool3), 2),
     ] {
         let channels = 5;
         let x = (random([4, channels, size, size], &device) * 2.0 + 0.5).require_grad();

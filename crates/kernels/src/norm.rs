@@ -1,11 +1,11 @@
-//! Batch normalisation with batch statistics, optionally followed by a ReLU and a 2x2 stride-2
-//! max-pool (the VGG unit after its conv), on contiguous NCHW f32 slices: the forward pass
-//! (returning the batch mean and biased variance, which the running statistics take) and the
-//! backward pass. Statistics are summed per channel in parallel over channels, in f32 lanes
+//! Batch normalisation with batch statistics, optionally followed by a ReLU and a max-pool (the VGG
+//! unit's 2x2 stride-2 pool after its conv, the ResNet stem's 3x3 stride-2 one), on contiguous
+//! NCHW f32 slices: the forward pass (returning the batch mean and biased variance, which the
+//! running statistics take) and the backward pass. Statistics are summed per channel in parallel over channels, in f32 lanes
 //! flushed to f64 every block; outputs are written in parallel over images.
 //!
 //! With the pool, the forward pass never writes the full-size activation: it keeps, per pooled
-//! output, which of its four inputs won (or that the ReLU zeroed it), which is all the backward
+//! output, which input of its window won (or that the ReLU zeroed it), which is all the backward
 //! pass needs besides the input.
 
 use rayon::prelude::*;
@@ -24,13 +24,53 @@ pub struct NormGeom {
 pub enum After {
     Nothing,
     Relu,
-    /// ReLU, then a 2x2 stride-2 max-pool (an odd last row or column is dropped, as burn does).
-    ReluPool,
+    /// ReLU, then a max-pool.
+    ReluPool(Pool),
 }
 
-/// Which input of a pooling window won; `NONE` when the window's maximum is not positive (the
-/// ReLU passes no gradient).
-pub const NONE: u8 = 4;
+/// A square max-pool: `size` × `size` windows every `stride` pixels over the plane padded by `pad`
+/// on every side, the last window starting inside (floor mode: a partial window at the far edge
+/// is dropped), as burn's `MaxPool2d` computes it with -∞ padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool {
+    pub size: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Pool {
+    /// The VGG unit's pool, 2x2 stride 2 (an odd last row or column is dropped).
+    pub const HALVE: Pool = Pool {
+        size: 2,
+        stride: 2,
+        pad: 0,
+    };
+
+    /// Whether the kernels take this pool on an `h` × `w` plane: a window index fits a winner
+    /// below [`NONE`], every window holds an input pixel, and at least one window fits.
+    pub fn fits(&self, h: usize, w: usize) -> bool {
+        self.size >= 1
+            && self.size * self.size <= NONE as usize
+            && self.stride >= 1
+            && self.pad < self.size
+            && h.min(w) + 2 * self.pad >= self.size
+    }
+
+    /// Outputs along a side of `n` inputs.
+    fn out(&self, n: usize) -> usize {
+        (n + 2 * self.pad - self.size) / self.stride + 1
+    }
+
+    /// The window offsets `k` of output `o` whose input `o·stride + k − pad` lies in `[0, n)`.
+    fn taps(&self, o: usize, n: usize) -> std::ops::Range<usize> {
+        let start = o * self.stride;
+        self.pad.saturating_sub(start)..(n + self.pad).saturating_sub(start).min(self.size)
+    }
+}
+
+/// Which input of a pooling window won (`ky · size + kx`); `NONE` when the window's maximum is not
+/// positive (the ReLU passes no gradient).
+pub const NONE: u8 = u8::MAX;
 
 /// How [`backward`] finds the gradient after the ReLU (and pool) from the output gradient.
 #[derive(Clone, Copy)]
@@ -40,7 +80,7 @@ pub enum Mask<'a> {
     /// ReLU: the forward output, whose sign is the mask.
     Relu(&'a [f32]),
     /// ReLU + pool: the winners [`forward`] returned.
-    Pool(&'a [u8]),
+    Pool(&'a [u8], Pool),
 }
 
 /// `(Σ u, Σ v)` over `(u, v) = f(a[i], b[i], c[i])`, summed in eight f32 lanes flushed to f64
@@ -78,15 +118,10 @@ impl NormGeom {
         (self.batch * self.plane()) as f64
     }
 
-    /// Pooled output size.
-    fn pooled(&self) -> (usize, usize) {
-        (self.h / 2, self.w / 2)
-    }
-
     /// Output height and width.
     pub fn out_size(&self, after: After) -> (usize, usize) {
         match after {
-            After::ReluPool => self.pooled(),
+            After::ReluPool(pool) => (pool.out(self.h), pool.out(self.w)),
             _ => (self.h, self.w),
         }
     }
@@ -200,8 +235,9 @@ fn apply(g: &NormGeom, x: &[f32], affine: &[(f32, f32)], after: After, out: &mut
                 }
             });
         }
-        After::ReluPool => {
-            let (ho, wo) = g.pooled();
+        After::ReluPool(pool) => {
+            assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
+            let (ho, wo) = g.out_size(after);
             winners = vec![NONE; out.len()];
             let mut pairs: Vec<(&mut [f32], &mut [u8])> =
                 out.chunks_mut(ho * wo).zip(winners.chunks_mut(ho * wo)).collect();
@@ -209,6 +245,10 @@ fn apply(g: &NormGeom, x: &[f32], affine: &[(f32, f32)], after: After, out: &mut
                 for (c, (o, win)) in image.iter_mut().enumerate() {
                     let (scale, shift) = affine[c];
                     let src = &x[(b * g.channels + c) * p..][..p];
+                    if pool != Pool::HALVE {
+                        pool_plane(g, pool, src, (scale, shift), o, win);
+                        continue;
+                    }
                     for oy in 0..ho {
                         let (top, bottom) = (&src[2 * oy * g.w..][..2 * wo], &src[(2 * oy + 1) * g.w..][..2 * wo]);
                         let (o, win) = (&mut o[oy * wo..(oy + 1) * wo], &mut win[oy * wo..(oy + 1) * wo]);
@@ -232,6 +272,28 @@ fn apply(g: &NormGeom, x: &[f32], affine: &[(f32, f32)], after: After, out: &mut
         }
     }
     winners
+}
+
+/// The ReLU and `pool` of `src · scale + shift` (one plane) into `o`, each window's winner into
+/// `win`: the first maximum, or none where the maximum is not positive.
+fn pool_plane(g: &NormGeom, pool: Pool, src: &[f32], (scale, shift): (f32, f32), o: &mut [f32], win: &mut [u8]) {
+    let (s, wo) = (pool.stride, pool.out(g.w));
+    for (oy, (o, win)) in o.chunks_exact_mut(wo).zip(win.chunks_exact_mut(wo)).enumerate() {
+        let rows = pool.taps(oy, g.h);
+        for (ox, (o, win)) in o.iter_mut().zip(win.iter_mut()).enumerate() {
+            let (mut best, mut k) = (0.0f32, NONE);
+            for ky in rows.clone() {
+                let row = &src[(oy * s + ky - pool.pad) * g.w..][..g.w];
+                for kx in pool.taps(ox, g.w) {
+                    let v = row[ox * s + kx - pool.pad] * scale + shift;
+                    if v > best {
+                        (best, k) = (v, (ky * pool.size + kx) as u8);
+                    }
+                }
+            }
+            (*o, *win) = (best, k);
+        }
+    }
 }
 
 /// Batch norm with given (running) statistics, then what `after` says: the inference pass.
@@ -268,25 +330,30 @@ pub fn backward(
     dx: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
     let p = g.plane();
-    let (ho, wo) = g.pooled();
-    let out_plane = if matches!(mask, Mask::Pool(_)) { ho * wo } else { p };
+    let pool = match mask {
+        Mask::Pool(_, pool) => pool,
+        _ => Pool::HALVE,
+    };
+    let (ho, wo) = g.out_size(After::ReluPool(pool));
+    let out_plane = if matches!(mask, Mask::Pool(..)) { ho * wo } else { p };
     assert_eq!(x.len(), g.batch * g.channels * p);
     assert_eq!(dx.len(), x.len());
     assert_eq!(dout.len(), g.batch * g.channels * out_plane);
     match mask {
         Mask::Relu(y) => assert_eq!(y.len(), x.len()),
-        Mask::Pool(w) => assert_eq!(w.len(), dout.len()),
+        Mask::Pool(w, _) => assert_eq!(w.len(), dout.len()),
         Mask::Identity => {}
     }
     // Calls `f(output index, input index)` within plane `plane` for every pooled output that
-    // passes a gradient.
+    // passes a gradient, in output order.
+    let (s, taps) = (pool.stride, pool.size * pool.size);
+    let offsets: Vec<(usize, usize)> = (0..taps).map(|k| (k / pool.size, k % pool.size)).collect();
     let for_winners = |winners: &[u8], plane: usize, f: &mut dyn FnMut(usize, usize)| {
         let winners = &winners[plane * out_plane..(plane + 1) * out_plane];
         for oy in 0..ho {
             for ox in 0..wo {
-                let k = winners[oy * wo + ox] as usize;
-                if k != NONE as usize {
-                    f(oy * wo + ox, (2 * oy + (k >> 1)) * g.w + 2 * ox + (k & 1));
+                if let Some(&(ky, kx)) = offsets.get(winners[oy * wo + ox] as usize) {
+                    f(oy * wo + ox, (oy * s + ky - pool.pad) * g.w + ox * s + kx - pool.pad);
                 }
             }
         }
@@ -305,7 +372,7 @@ pub fn backward(
                 let d = d * f32::from(u8::from(yv > 0.0));
                 (d * (v - m), d)
             }),
-            Mask::Pool(winners) => {
+            Mask::Pool(winners, _) => {
                 let (xs, ds) = (&x[range(plane)], &dout[plane * out_plane..(plane + 1) * out_plane]);
                 let mut sums = (0.0f64, 0.0f64);
                 for_winners(winners, plane, &mut |i, at| {
@@ -346,7 +413,7 @@ pub fn backward(
                     *o = a * d + b * xv + shift;
                 }
             }
-            Mask::Pool(winners) => {
+            Mask::Pool(winners, _) => {
                 for (o, xv) in out.iter_mut().zip(xs) {
                     *o = b * xv + shift;
                 }
@@ -380,7 +447,8 @@ mod tests {
         for (after, beta) in [
             (After::Nothing, [0.2f32, 0.4]),
             (After::Relu, [0.35, 0.1]),
-            (After::ReluPool, [0.35, 0.1]),
+            (After::ReluPool(Pool::HALVE), [0.35, 0.1]),
+            (After::ReluPool(STEM), [0.35, 0.1]),
         ] {
             let out_len = g.batch * g.channels * g.out_plane(after);
             let w: Vec<f32> = (0..out_len).map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0).collect();
@@ -394,7 +462,7 @@ mod tests {
             let mask = match after {
                 After::Nothing => Mask::Identity,
                 After::Relu => Mask::Relu(&y),
-                After::ReluPool => Mask::Pool(&winners),
+                After::ReluPool(pool) => Mask::Pool(&winners, pool),
             };
             let mut dx = vec![0.0; len];
             let (dgamma, dbeta) = backward(&g, &x, mask, &w, &gamma, &mean, &var, eps, &mut dx);
@@ -425,27 +493,46 @@ mod tests {
         }
     }
 
-    /// The fused pool equals ReLU then a 2x2 max-pool of the plain normalisation, odd edges
-    /// dropped.
+    /// The ResNet stem's pool.
+    const STEM: Pool = Pool {
+        size: 3,
+        stride: 2,
+        pad: 1,
+    };
+
+    /// The fused pools equal ReLU then a max-pool of the plain normalisation (-∞ padding, a partial
+    /// window at the far edge dropped), on planes of odd and even sides.
     #[test]
-    fn fused_pool_matches_relu_then_pool() {
-        let g = NormGeom {
-            batch: 2,
-            channels: 3,
-            h: 5,
-            w: 4,
-        };
-        let x: Vec<f32> = (0..2 * 3 * 20).map(|i| ((i * 29 % 41) as f32 - 20.0) / 9.0).collect();
-        let (gamma, beta) = ([0.9f32, 1.1, -1.2], [0.1f32, -0.3, 0.2]);
-        let mut plain = vec![0.0; x.len()];
-        forward(&g, &x, &gamma, &beta, 1e-5, After::Relu, &mut plain);
-        let mut pooled = vec![0.0; 2 * 3 * 2 * 2];
-        forward(&g, &x, &gamma, &beta, 1e-5, After::ReluPool, &mut pooled);
-        for plane in 0..6 {
-            for (oy, ox) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let at = |dy: usize, dx: usize| plain[plane * 20 + (2 * oy + dy) * 4 + 2 * ox + dx];
-                let expect = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
-                assert_eq!(pooled[plane * 4 + oy * 2 + ox], expect);
+    fn fused_pools_match_relu_then_pool() {
+        for (h, w) in [(5, 4), (4, 7), (8, 8), (3, 3)] {
+            let g = NormGeom {
+                batch: 2,
+                channels: 3,
+                h,
+                w,
+            };
+            let p = h * w;
+            let x: Vec<f32> = (0..2 * 3 * p).map(|i| ((i * 29 % 41) as f32 - 20.0) / 9.0).collect();
+            let (gamma, beta) = ([0.9f32, 1.1, -1.2], [0.1f32, -0.3, 0.2]);
+            let mut plain = vec![0.0; x.len()];
+            forward(&g, &x, &gamma, &beta, 1e-5, After::Relu, &mut plain);
+            for pool in [Pool::HALVE, STEM] {
+                let after = After::ReluPool(pool);
+                let (ho, wo) = g.out_size(after);
+                let mut pooled = vec![0.0; 6 * ho * wo];
+                forward(&g, &x, &gamma, &beta, 1e-5, after, &mut pooled);
+                for plane in 0..6 {
+                    for (oy, ox) in (0..ho).flat_map(|oy| (0..wo).map(move |ox| (oy, ox))) {
+                        let mut expect = f32::NEG_INFINITY;
+                        for (ky, kx) in (0..pool.size).flat_map(|ky| (0..pool.size).map(move |kx| (ky, kx))) {
+                            let (iy, ix) = (oy * pool.stride + ky, ox * pool.stride + kx);
+                            if (pool.pad..h + pool.pad).contains(&iy) && (pool.pad..w + pool.pad).contains(&ix) {
+                                expect = expect.max(plain[plane * p + (iy - pool.pad) * w + ix - pool.pad]);
+                            }
+                        }
+                        assert_eq!(pooled[plane * ho * wo + oy * wo + ox], expect, "{pool:?} {h}x{w}");
+                    }
+                }
             }
         }
     }
