@@ -1,7 +1,7 @@
 //! 2D convolution on contiguous NCHW f32 slices: forward, input gradient and weight gradient, with
 //! the batch split across the rayon pool. Groups 1, dilation 1, symmetric padding. Four paths
-//! ([`Path`]): planes of at most 4 pixels as one matrix product over the batch per pixel tap; on
-//! x86-64, 3x3 stride-1 "same" convolutions of many channels on even planes with Winograd
+//! ([`Path`]): small planes (inputs of at most 4 pixels, outputs of at most 16) as one matrix
+//! product over the batch per pixel tap, on the linear layers' kernel (`linear.rs`); on x86-64, 3x3 stride-1 "same" convolutions of many channels on even planes with Winograd
 //! (`winograd.rs`), the other 3x3 stride-1 "same" ones with the direct kernels of `direct.rs`; and
 //! everything else as an im2col (or none for a pointwise conv) and one matrix product per image
 //! group.
@@ -434,8 +434,12 @@ mod winograd {
 /// How a convolution is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
-    /// Input planes of at most 4 pixels: one matrix product over the batch per (output pixel,
-    /// input pixel) pair that a kernel tap joins (`pixel_*`), so that no padding is multiplied.
+    /// Input planes of at most 4 pixels, or output planes of at most 16 through a kernel wider
+    /// than one pixel from 16 channels or more: one matrix product over the batch per (output
+    /// pixel, input pixel) pair that a kernel tap joins (`pixel_*`), so that no padding is
+    /// multiplied. (A 1x1 conv on larger planes has one tap per output pixel, and the im2col
+    /// path's one product is faster; from fewer channels, as in a patch embedding, each tap's
+    /// product is too short.)
     Pixels,
     /// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions of many channels on even planes
     /// (x86-64 with AVX2 and FMA).
@@ -447,7 +451,7 @@ enum Path {
 }
 
 fn path(g: &ConvGeom) -> Path {
-    if g.h * g.w <= 4 {
+    if g.h * g.w <= 4 || (g.p() <= 16 && g.kh * g.kw > 1 && g.cin >= 16) {
         Path::Pixels
     } else if winograd::applies(g) {
         Path::Winograd
@@ -537,106 +541,252 @@ fn pixel_taps(g: &ConvGeom) -> Vec<(usize, usize, usize)> {
     taps
 }
 
-/// Images (or output channels, for the weight gradient) per thread for the per-pixel products.
-fn per_thread(n: usize) -> usize {
-    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
+/// Buffers of the per-pixel products, kept between calls: fresh ones of this size would be
+/// mapped and unmapped by the allocator at every call, which costs as much as the products of a
+/// small layer.
+static BUFFERS: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+
+/// A buffer from [`BUFFERS`] (its values whatever an earlier user left), given back when dropped.
+/// Unlike a thread's scratch, it may be held across rayon calls.
+struct Buffer(Vec<f32>);
+
+impl Buffer {
+    fn new(len: usize) -> Buffer {
+        let kept = BUFFERS.lock().map(|mut kept| kept.pop()).unwrap_or_default();
+        let mut v = kept.unwrap_or_default();
+        v.resize(len, 0.0);
+        Buffer(v)
+    }
 }
 
-/// `y[b, :, o] = Σ_(o, i, t) w[:, :, t] · x[b, :, i] + bias`: one product `[images, cin] ·
-/// [cin, cout]` per pixel tap, read and written in place through strides, a block of images and
-/// output channels per task.
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        if self.0.len() <= KEPT_SCRATCH
+            && let Ok(mut kept) = BUFFERS.lock()
+            && kept.len() < 8
+        {
+            kept.push(std::mem::take(&mut self.0));
+        }
+    }
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Buffer {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
+
+/// The taps that `taps` use, in order of first use, and each tap's place among them (`usize::MAX`
+/// for the others).
+fn used_taps(g: &ConvGeom, taps: &[(usize, usize, usize)]) -> (Vec<usize>, Vec<usize>) {
+    let mut slot = vec![usize::MAX; g.kh * g.kw];
+    let mut used = Vec::new();
+    for &(_, _, t) in taps {
+        if slot[t] == usize::MAX {
+            slot[t] = used.len();
+            used.push(t);
+        }
+    }
+    (used, slot)
+}
+
+/// `w[o, i, t]` of the `used` taps as `[used tap][cout][cin]` matrices, a block of output channels
+/// per task.
+fn tap_major(g: &ConvGeom, w: &[f32], used: &[usize]) -> Buffer {
+    let (kk, per_tap) = (g.kh * g.kw, g.cout * g.cin);
+    let mut wt = Buffer::new(used.len() * per_tap);
+    let dst = Out(wt.as_mut_ptr());
+    w.par_chunks(g.cin * kk).enumerate().for_each(|(o, wo)| {
+        for (u, &t) in used.iter().enumerate() {
+            // SAFETY: row o of every used tap's matrix: inside `wt`, and this task's alone.
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.at(u * per_tap + o * g.cin), g.cin) };
+            for (v, taps) in row.iter_mut().zip(wo.chunks_exact(kk)) {
+                *v = taps[t];
+            }
+        }
+    });
+    wt
+}
+
+/// Channels or images per task of the pixel-major copies: each task reads or writes whole runs of
+/// them, a cache line of values at a time.
+const RUN: usize = 16;
+const IMAGES: usize = 8;
+
+/// `planes[batch][c][p]` as `[p][c][batch]`: per pixel, a matrix of channels by images. A run of
+/// channels per task, whose rows no other task writes, each row written a run of images at a time.
+fn to_columns(planes: &[f32], (batch, c, p): (usize, usize, usize)) -> Buffer {
+    let mut out = Buffer::new(batch * c * p);
+    let dst = Out(out.as_mut_ptr());
+    (0..c.div_ceil(RUN)).into_par_iter().for_each(|run| {
+        for b0 in (0..batch).step_by(IMAGES) {
+            let images = b0..(b0 + IMAGES).min(batch);
+            for ch in run * RUN..(run * RUN + RUN).min(c) {
+                for q in 0..p {
+                    for b in images.clone() {
+                        // SAFETY: element (q, ch, b): inside `out`, in this run's rows.
+                        unsafe { *dst.at((q * c + ch) * batch + b) = planes[(b * c + ch) * p + q] };
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// `planes[batch][c][p]` as `[p][batch][c]`: per pixel, a matrix of images by channels.
+fn to_rows(planes: &[f32], (batch, c, p): (usize, usize, usize)) -> Buffer {
+    let mut out = Buffer::new(batch * c * p);
+    let dst = Out(out.as_mut_ptr());
+    planes.par_chunks(c * p).enumerate().for_each(|(b, image)| {
+        for (ch, plane) in image.chunks_exact(p).enumerate() {
+            for (q, v) in plane.iter().enumerate() {
+                // SAFETY: element (q, b, ch): inside `out`, in image b's rows.
+                unsafe { *dst.at((q * batch + b) * c + ch) = *v };
+            }
+        }
+    });
+    out
+}
+
+/// The inverse of [`to_columns`], into `planes`: a run of images per task.
+fn from_columns(columns: &[f32], planes: &mut [f32], (batch, c, p): (usize, usize, usize)) {
+    planes
+        .par_chunks_mut(IMAGES * c * p)
+        .enumerate()
+        .for_each(|(run, images)| {
+            let (b0, bn) = (run * IMAGES, images.len() / (c * p));
+            for ch in 0..c {
+                for q in 0..p {
+                    for (b, v) in columns[(q * c + ch) * batch + b0..][..bn].iter().enumerate() {
+                        images[(b * c + ch) * p + q] = *v;
+                    }
+                }
+            }
+        });
+}
+
+/// Rows of the output per task of the per-pixel products: a multiple of the linear kernels' tile
+/// height, one block per thread.
+fn row_block(rows: usize) -> usize {
+    rows.div_ceil(rayon::current_num_threads().max(1)).next_multiple_of(8)
+}
+
+/// `y[b, :, o] = bias + Σ_(o, i, t) w[:, :, t] · x[b, :, i]`: per output pixel, the sum over its
+/// taps of `[cout, cin] · [cin, images]` products ([`pixel_products`]).
 fn pixel_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    pixel_products(g, w, x, y, false, |c, plane| plane.fill(bias.map_or(0.0, |b| b[c])));
+    pixel_products(g, w, x, y, false, bias);
 }
 
 /// `dx[b, :, i] = Σ_(o, i, t) w[:, :, t]ᵀ · dy[b, :, o]`, per pixel tap as in [`pixel_forward`].
 fn pixel_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    pixel_products(g, w, dy, dx, true, |_, plane| plane.fill(0.0));
+    pixel_products(g, w, dy, dx, true, None);
 }
 
-/// Images per task of the per-pixel products where the batch has them: each task packs every
-/// tap's weights for its output channels, once for its images, so that with many threads a
-/// task of a few images would spend more on packing than on its products.
-const PIXEL_IMAGES: usize = 32;
-
-/// `dst[b, :, d] += Σ_taps w_t · src[b, :, s]` after `init(channel, plane)` on each of `dst`'s
-/// planes: the forward pass (`src` = x, `dst` = y) or, with `transposed`, the input gradient
-/// (`src` = dy, `dst` = dx, each tap's weights transposed). The tasks are runs of images, one per
-/// thread while that leaves each at least [`PIXEL_IMAGES`]; with more threads the output channels
-/// are split too. Every output value is summed in the same order whatever the split.
-fn pixel_products(
-    g: &ConvGeom,
-    w: &[f32],
-    src: &[f32],
-    dst: &mut [f32],
-    transposed: bool,
-    init: impl Fn(usize, &mut [f32]) + Sync,
-) {
-    let (taps, kk) = (pixel_taps(g), g.kh * g.kw);
-    let (x, y) = ((g.x_len(), g.h * g.w), (g.y_len(), g.p()));
-    let ((sl, sp), (dl, dp), (c_dst, c_src), rhs) = match transposed {
-        false => (x, y, (g.cout, g.cin), (kk, g.cin * kk)),
-        true => (y, x, (g.cin, g.cout), (g.cin * kk, kk)),
-    };
-    assert!(dst.len() >= g.batch * dl && src.len() >= g.batch * sl);
-    let rows = per_thread(g.batch).max(PIXEL_IMAGES.min(g.batch));
-    let runs = g.batch.div_ceil(rows);
-    let width = c_dst.div_ceil(rayon::current_num_threads().div_ceil(runs).clamp(1, c_dst.max(1)));
-    let blocks = c_dst.div_ceil(width.max(1));
-    let out = Out(dst.as_mut_ptr());
-    (0..runs * blocks).into_par_iter().for_each(|task| {
-        let (b0, c0) = (task / blocks * rows, task % blocks * width);
-        let (n, cw) = (rows.min(g.batch - b0), width.min(c_dst - c0));
-        for b in b0..b0 + n {
-            for c in c0..c0 + cw {
-                // SAFETY: plane (b, c) lies inside `dst` (the assert above) and belongs to this
-                // task's images and channels alone.
-                init(c, unsafe {
-                    std::slice::from_raw_parts_mut(out.at(b * dl + c * dp), dp)
-                });
+/// `dst[b, :, d] = init + Σ_taps w_t · src[b, :, s]` with `init` the bias or zero: the forward
+/// pass (`src` = x, `dst` = y) or, with `transposed`, the input gradient (`src` = dy, `dst` = dx,
+/// each tap's weights transposed). The weights are copied tap by tap and the planes pixel by
+/// pixel ([`tap_major`], [`to_columns`]), so that every tap is one product of the linear layers'
+/// kernel whose operands are read in place: `[channels, channels] · [channels, images]`, a block
+/// of output channels per task. Each output value is one chain of fused multiply-adds from its
+/// initial value through the taps in order, whatever the split and the vector path.
+fn pixel_products(g: &ConvGeom, w: &[f32], src: &[f32], dst: &mut [f32], transposed: bool, bias: Option<&[f32]>) {
+    let taps = pixel_taps(g);
+    let (used, slot) = used_taps(g, &taps);
+    let wt = tap_major(g, w, &used);
+    let (x, y) = ((g.cin, g.h * g.w), (g.cout, g.p()));
+    let ((c_src, p_src), (c_dst, p_dst)) = if transposed { (y, x) } else { (x, y) };
+    let n = g.batch;
+    assert!(dst.len() >= n * c_dst * p_dst && src.len() >= n * c_src * p_src);
+    let columns = to_columns(src, (n, c_src, p_src));
+    let mut sums = Buffer::new(p_dst * c_dst * n);
+    match bias {
+        Some(bias) => {
+            for (row, b) in sums.chunks_exact_mut(n).zip(bias.iter().cycle()) {
+                row.fill(*b);
             }
         }
+        None => sums.fill(0.0),
+    }
+    let rows = row_block(c_dst);
+    let out = Out(sums.as_mut_ptr());
+    (0..c_dst.div_ceil(rows)).into_par_iter().for_each(|block| {
+        let (c0, cw) = (block * rows, rows.min(c_dst - block * rows));
         for &(o, i, t) in &taps {
             let (d, s) = if transposed { (i, o) } else { (o, i) };
-            // SAFETY: the product writes dst[b0 + j, c0 + c, d] for j < n, c < cw: inside `dst`
-            // and this task's images and channels alone.
-            unsafe {
-                matmul_into(
-                    (n, cw, c_src),
-                    out.at(b0 * dl + c0 * dp + d),
-                    (dl, dp),
-                    true,
-                    &src[b0 * sl + s..],
-                    (sl, sp),
-                    &w[t + c0 * rhs.1..],
-                    rhs,
-                )
+            let wt = &wt[slot[t] * g.cout * g.cin..][..g.cout * g.cin];
+            let a = if transposed {
+                Mat {
+                    data: &wt[c0..],
+                    rs: 1,
+                    cs: g.cin,
+                }
+            } else {
+                Mat {
+                    data: &wt[c0 * g.cin..],
+                    rs: g.cin,
+                    cs: 1,
+                }
             };
+            let b = Mat {
+                data: &columns[s * c_src * n..][..c_src * n],
+                rs: n,
+                cs: 1,
+            };
+            // SAFETY: rows c0 .. c0 + cw of pixel d's matrix: inside `sums`, and this task's alone.
+            let rows = unsafe { std::slice::from_raw_parts_mut(out.at((d * c_dst + c0) * n), cw * n) };
+            linear::product(cw, n, c_src, a, b, (rows, n), true);
         }
     });
+    from_columns(&sums, dst, (n, c_dst, p_dst));
 }
 
-/// `dw[:, :, t] = Σ_(o, i, t) Σ_b dy[b, :, o] x[b, :, i]ᵀ`, per pixel tap, a block of output channels
-/// per thread.
+/// `dw[:, :, t] = Σ_(o, i, t) Σ_b dy[b, :, o] x[b, :, i]ᵀ`: per tap a sum of `[cout, images] ·
+/// [images, cin]` products of the linear layers' kernel on pixel-major copies of `dy` and `x`, a
+/// block of output channels per task; each value one chain over the taps and the images in order.
 fn pixel_backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    let (taps, kk, xl, yl) = (pixel_taps(g), g.kh * g.kw, g.x_len(), g.y_len());
-    let (pi, po, rows) = (g.h * g.w, g.p(), per_thread(g.cout));
-    let block = rows * g.cin * kk;
-    dw.par_chunks_mut(block).enumerate().for_each(|(c, dws)| {
-        let (co, m) = (c * rows, dws.len() / (g.cin * kk));
-        dws.fill(0.0);
+    let taps = pixel_taps(g);
+    let (used, slot) = used_taps(g, &taps);
+    let (n, kk, per_tap) = (g.batch, g.kh * g.kw, g.cout * g.cin);
+    let grads = to_columns(dy, (n, g.cout, g.p()));
+    let inputs = to_rows(x, (n, g.cin, g.h * g.w));
+    let mut sums = Buffer::new(used.len() * per_tap);
+    sums.fill(0.0);
+    let rows = row_block(g.cout);
+    let out = Out(sums.as_mut_ptr());
+    (0..g.cout.div_ceil(rows)).into_par_iter().for_each(|block| {
+        let (c0, cw) = (block * rows, rows.min(g.cout - block * rows));
         for &(o, i, t) in &taps {
-            let dst = (g.cin * kk, kk);
-            matmul(
-                (m, g.cin, g.batch),
-                &mut dws[t..],
-                dst,
-                true,
-                &dy[co * po + o..],
-                (po, yl),
-                &x[i..],
-                (xl, pi),
-            );
+            let a = Mat {
+                data: &grads[(o * g.cout + c0) * n..][..cw * n],
+                rs: n,
+                cs: 1,
+            };
+            let b = Mat {
+                data: &inputs[i * n * g.cin..][..n * g.cin],
+                rs: g.cin,
+                cs: 1,
+            };
+            // SAFETY: rows c0 .. c0 + cw of tap t's matrix: inside `sums`, and this task's alone.
+            let rows = unsafe { std::slice::from_raw_parts_mut(out.at(slot[t] * per_tap + c0 * g.cin), cw * g.cin) };
+            linear::product(cw, g.cin, n, a, b, (rows, g.cin), true);
+        }
+    });
+    dw.par_chunks_mut(g.cin * kk).enumerate().for_each(|(o, dwo)| {
+        if used.len() < kk {
+            dwo.fill(0.0);
+        }
+        for (u, &t) in used.iter().enumerate() {
+            for (taps, v) in dwo.chunks_exact_mut(kk).zip(&sums[u * per_tap + o * g.cin..][..g.cin]) {
+                taps[t] = *v;
+            }
         }
     });
 }
@@ -842,6 +992,10 @@ mod tests {
             batch(9, g(64, 16, 16, 64, 3, 1, 1)),
             g(5, 4, 12, 66, 3, 1, 1),
             batch(40, g(18, 2, 4, 7, 3, 1, 1)),
+            // The per-pixel products past 4 input pixels: a strided conv down to 4x4, an odd plane
+            // with output channels that leave a partial tile.
+            g(16, 8, 8, 9, 3, 2, 1),
+            batch(5, g(20, 3, 5, 17, 3, 1, 1)),
         ]
     }
 
@@ -870,13 +1024,13 @@ mod tests {
         }
     }
 
-    /// The per-pixel products with 16 threads: runs of images and blocks of output channels,
-    /// with a shorter last run and last block.
+    /// The per-pixel products with 16 threads: blocks of output channels smaller than the tasks
+    /// of two threads, and a shorter last one.
     #[test]
     fn pixel_products_split_for_many_threads() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build().unwrap();
         pool.install(|| {
-            for g in geoms().into_iter().filter(|g| g.h * g.w <= 4) {
+            for g in geoms().into_iter().filter(|g| path(g) == Path::Pixels) {
                 check(g, Path::Pixels);
             }
         });

@@ -1,0 +1,90 @@
+//! Milliseconds of each convolution of a network at 32², batch 128: the forward pass, the input
+//! gradient and the weight gradient, each the fastest of 10 calls on the machine's threads.
+//! `resnet` (the default): the ResNet-18's convolutions; `vgg`: the 4x4 and 2x2 ones of the VGGm-11
+//! (full width) and of the VGGm-17 at width 1/8. `benches/reference/conv_layers.py` times
+//! PyTorch's on the same shapes.
+//!
+//!     cargo run --release -p tunnelbench-kernels --example conv_layers [resnet|vgg]
+
+use std::time::Instant;
+
+use tunnelbench_kernels::conv::{self, ConvGeom};
+
+/// Input channels, input side, output channels, kernel side, stride, padding, and how many
+/// such layers the network has.
+type Layer = (usize, usize, usize, usize, usize, usize, usize);
+
+const RESNET_18: [Layer; 11] = [
+    (3, 32, 64, 7, 2, 3, 1),
+    (64, 8, 64, 3, 1, 1, 4),
+    (64, 8, 128, 3, 2, 1, 1),
+    (64, 8, 128, 1, 2, 0, 1),
+    (128, 4, 128, 3, 1, 1, 3),
+    (128, 4, 256, 3, 2, 1, 1),
+    (128, 4, 256, 1, 2, 0, 1),
+    (256, 2, 256, 3, 1, 1, 3),
+    (256, 2, 512, 3, 2, 1, 1),
+    (256, 2, 512, 1, 2, 0, 1),
+    (512, 1, 512, 3, 1, 1, 3),
+];
+
+const VGG_SMALL_PLANES: [Layer; 6] = [
+    (256, 4, 512, 3, 1, 1, 1),
+    (512, 4, 512, 3, 1, 1, 1),
+    (512, 2, 512, 3, 1, 1, 2),
+    (32, 4, 64, 3, 1, 1, 1),
+    (64, 4, 64, 3, 1, 1, 3),
+    (64, 2, 64, 3, 1, 1, 4),
+];
+const BATCH: usize = 128;
+
+fn fastest(mut f: impl FnMut()) -> f64 {
+    (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+fn main() {
+    let layers: &[Layer] = match std::env::args().nth(1).as_deref() {
+        Some("vgg") => &VGG_SMALL_PLANES,
+        _ => &RESNET_18,
+    };
+    let mut total = [0.0; 3];
+    for &(cin, side, cout, k, stride, pad, count) in layers {
+        let g = ConvGeom {
+            batch: BATCH,
+            cin,
+            h: side,
+            w: side,
+            cout,
+            kh: k,
+            kw: k,
+            stride: [stride; 2],
+            pad: [pad; 2],
+        };
+        let x: Vec<f32> = (0..BATCH * cin * side * side).map(|i| (i % 7) as f32 * 0.1).collect();
+        let w: Vec<f32> = (0..cout * cin * k * k).map(|i| (i % 5) as f32 * 0.01).collect();
+        let mut y = vec![0.0; BATCH * cout * g.ho() * g.wo()];
+        let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+        let ms = [
+            fastest(|| conv::forward(&g, &x, &w, None, &mut y)),
+            fastest(|| conv::backward_input(&g, &w, &y, &mut dx)),
+            fastest(|| conv::backward_weight(&g, &x, &y, &mut dw, None)),
+        ];
+        for (t, m) in total.iter_mut().zip(ms) {
+            *t += m * count as f64;
+        }
+        println!(
+            "{cin:3} -> {cout:3} {k}x{k} stride {stride} on {side:2}x{side:<2} x{count}: forward {:6.2}, input grad {:6.2}, weight grad {:6.2} ms",
+            ms[0], ms[1], ms[2]
+        );
+    }
+    println!(
+        "all layers: forward {:.1}, input grad {:.1}, weight grad {:.1} ms",
+        total[0], total[1], total[2]
+    );
+}
