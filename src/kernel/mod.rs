@@ -105,6 +105,16 @@ pub trait Kernels: Backend {
         epsilon: f64,
         after: norm::After,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// [`tb_batch_norm_train`](Kernels::tb_batch_norm_train) at a residual block's end:
+    /// `relu(bn(x) + shortcut)`.
+    fn tb_batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        shortcut: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 static OWN_KERNELS: AtomicBool = AtomicBool::new(true);
@@ -132,6 +142,53 @@ pub trait InferenceKernels: Backend {
         epsilon: f64,
         after: norm::After,
     ) -> FloatTensor<Self>;
+
+    /// [`tb_batch_norm_eval`](InferenceKernels::tb_batch_norm_eval) at a residual block's end:
+    /// `relu(bn(x) + shortcut)`.
+    fn tb_batch_norm_add_relu_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        shortcut: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+/// The inference batch norm, then what `after` says; with a shortcut, `after` is
+/// [`norm::After::AddRelu`].
+#[allow(clippy::too_many_arguments)]
+fn flex_batch_norm_eval(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    var: FlexTensor,
+    shortcut: Option<FlexTensor>,
+    epsilon: f64,
+    after: norm::After,
+) -> FlexTensor {
+    let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
+    let g = norm_geometry(&x);
+    let (ho, wo) = g.out_size(after);
+    let shortcut = shortcut.map(contiguous);
+    output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
+        if let Some(s) = &shortcut {
+            y.copy_from_slice(values(s));
+        }
+        norm::inference(
+            &g,
+            values(&x),
+            values(&gamma),
+            values(&beta),
+            values(&mean),
+            values(&var),
+            epsilon,
+            after,
+            y,
+        )
+    })
 }
 
 impl InferenceKernels for Flex {
@@ -144,22 +201,19 @@ impl InferenceKernels for Flex {
         epsilon: f64,
         after: norm::After,
     ) -> FlexTensor {
-        let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
-        let g = norm_geometry(&x);
-        let (ho, wo) = g.out_size(after);
-        output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
-            norm::inference(
-                &g,
-                values(&x),
-                values(&gamma),
-                values(&beta),
-                values(&mean),
-                values(&var),
-                epsilon,
-                after,
-                y,
-            )
-        })
+        flex_batch_norm_eval(x, gamma, beta, mean, var, None, epsilon, after)
+    }
+
+    fn tb_batch_norm_add_relu_eval(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        var: FlexTensor,
+        shortcut: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        flex_batch_norm_eval(x, gamma, beta, mean, var, Some(shortcut), epsilon, norm::After::AddRelu)
     }
 }
 
@@ -204,6 +258,23 @@ pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<
 /// on an autodiff device, any other backend, and a pool the kernel does not take ([`fused_pool`])
 /// go (in part) to burn.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
+    norm_layer(bn, x, relu, pool, None)
+}
+
+/// `relu(bn(x) + shortcut)`, a residual block's end, with `bn` as in [`batch_norm`]: on a `flex`
+/// device one op, with the bits of the three one after another.
+pub fn batch_norm_add_relu(bn: &BatchNorm, x: Tensor<4>, shortcut: Tensor<4>) -> Tensor<4> {
+    norm_layer(bn, x, true, None, Some(shortcut))
+}
+
+/// [`batch_norm`], with a shortcut added before the ReLU where one is given.
+fn norm_layer(
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    relu: bool,
+    pool: Option<&MaxPool2d>,
+    shortcut: Option<Tensor<4>>,
+) -> Tensor<4> {
     let device = x.device();
     let flex = on_flex(&x);
     // burn's layer trains on batch statistics on an autodiff device with training enabled, and
@@ -216,35 +287,62 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPoo
         Some(p) if !pooled => p.forward(y),
         _ => y,
     };
-    let after = match (relu, fused_pool) {
-        (_, Some(p)) => norm::After::ReluPool(p),
-        (true, None) => norm::After::Relu,
-        (false, None) => norm::After::Nothing,
+    let after = match (relu, fused_pool, &shortcut) {
+        (_, _, Some(_)) => norm::After::AddRelu,
+        (_, Some(p), None) => norm::After::ReluPool(p),
+        (true, None, None) => norm::After::Relu,
+        (false, None, None) => norm::After::Nothing,
     };
+    let params = || (bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch());
     if inference {
-        let y = <burn::backend::Dispatch as InferenceKernels>::tb_batch_norm_eval(
-            x.into_dispatch(),
-            bn.gamma.val().into_dispatch(),
-            bn.beta.val().into_dispatch(),
-            // Running statistics stay where they were created (burn's layer moves them too).
-            bn.running_mean.value().to_device(&device).into_dispatch(),
-            bn.running_var.value().to_device(&device).into_dispatch(),
-            bn.epsilon,
-            after,
-        );
+        let (gamma, beta) = params();
+        // Running statistics stay where they were created (burn's layer moves them too).
+        let mean = bn.running_mean.value().to_device(&device).into_dispatch();
+        let var = bn.running_var.value().to_device(&device).into_dispatch();
+        let y = match shortcut {
+            Some(s) => <burn::backend::Dispatch as InferenceKernels>::tb_batch_norm_add_relu_eval(
+                x.into_dispatch(),
+                gamma,
+                beta,
+                mean,
+                var,
+                s.into_dispatch(),
+                bn.epsilon,
+            ),
+            None => <burn::backend::Dispatch as InferenceKernels>::tb_batch_norm_eval(
+                x.into_dispatch(),
+                gamma,
+                beta,
+                mean,
+                var,
+                bn.epsilon,
+                after,
+            ),
+        };
         return rest(Tensor::from_dispatch(y), fused_pool.is_some());
     }
     if !(flex && training) {
         let y = bn.forward(x);
-        return rest(if relu { burn::tensor::activation::relu(y) } else { y }, false);
+        let y = match shortcut {
+            Some(s) => burn::tensor::activation::relu(y + s),
+            None if relu => burn::tensor::activation::relu(y),
+            None => y,
+        };
+        return rest(y, false);
     }
-    let (y, mean, var) = <burn::backend::Dispatch as Kernels>::tb_batch_norm_train(
-        x.into_dispatch(),
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-        bn.epsilon,
-        after,
-    );
+    let (gamma, beta) = params();
+    let (y, mean, var) = match shortcut {
+        Some(s) => <burn::backend::Dispatch as Kernels>::tb_batch_norm_add_relu_train(
+            x.into_dispatch(),
+            gamma,
+            beta,
+            s.into_dispatch(),
+            bn.epsilon,
+        ),
+        None => {
+            <burn::backend::Dispatch as Kernels>::tb_batch_norm_train(x.into_dispatch(), gamma, beta, bn.epsilon, after)
+        }
+    };
     let update = |state: &burn::module::RunningState<Tensor<1>>, batch: DispatchTensor| {
         let running = state.value_sync().to_device(&device);
         let batch = Tensor::<1>::from_dispatch(batch).detach();
@@ -346,25 +444,31 @@ enum NormMask {
     Pool(Vec<u8>, norm::Pool),
 }
 
-/// The forward batch norm: the output, the statistics and the backward's mask.
+/// The forward batch norm: the output, the statistics and the backward's mask. With a shortcut,
+/// `after` is [`norm::After::AddRelu`].
 fn flex_batch_norm(
     x: FlexTensor,
     gamma: FlexTensor,
     beta: FlexTensor,
+    shortcut: Option<FlexTensor>,
     epsilon: f64,
     after: norm::After,
 ) -> (FlexTensor, Vec<f32>, Vec<f32>, NormMask) {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let g = norm_geometry(&x);
     let (ho, wo) = g.out_size(after);
+    let shortcut = shortcut.map(contiguous);
     let mut result = (Vec::new(), Vec::new(), Vec::new());
     let y = output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
+        if let Some(s) = &shortcut {
+            y.copy_from_slice(values(s));
+        }
         result = norm::forward(&g, values(&x), values(&gamma), values(&beta), epsilon, after, y)
     });
     let (mean, var, winners) = result;
     let mask = match after {
         norm::After::Nothing => NormMask::Identity,
-        norm::After::Relu => NormMask::Relu(y.clone()),
+        norm::After::Relu | norm::After::AddRelu => NormMask::Relu(y.clone()),
         norm::After::ReluPool(pool) => NormMask::Pool(winners, pool),
     };
     (y, mean, var, mask)
@@ -378,7 +482,18 @@ impl Kernels for Flex {
         epsilon: f64,
         after: norm::After,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (y, mean, var, _) = flex_batch_norm(x, gamma, beta, epsilon, after);
+        let (y, mean, var, _) = flex_batch_norm(x, gamma, beta, None, epsilon, after);
+        (y, vector(&mean), vector(&var))
+    }
+
+    fn tb_batch_norm_add_relu_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        shortcut: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (y, mean, var, _) = flex_batch_norm(x, gamma, beta, Some(shortcut), epsilon, norm::After::AddRelu);
         (y, vector(&mean), vector(&var))
     }
 
@@ -459,14 +574,18 @@ impl<const N: usize> Backward<Flex, N> for Conv2dBackward<N> {
 /// batch statistics and ε.
 type NormState = (NodeId, FlexTensor, NormMask, Vec<f32>, Vec<f32>, f64);
 
+/// The batch norm's backward with `N` parents: input, γ and β, and the shortcut when `N` is 4 (its
+/// gradient: the output gradient where the ReLU passed it).
 #[derive(Debug)]
-struct BatchNormBackward;
+struct BatchNormBackward<const N: usize>;
 
-impl Backward<Flex, 3> for BatchNormBackward {
+impl<const N: usize> Backward<Flex, N> for BatchNormBackward<N> {
     type State = NormState;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let mut parents = ops.parents.into_iter();
+        let [node_x, node_gamma, node_beta] = std::array::from_fn(|_| parents.next().flatten());
+        let node_shortcut = parents.next().flatten();
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let (x_state, gamma, mask, mean, var, epsilon) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
@@ -493,12 +612,51 @@ impl Backward<Flex, 3> for BatchNormBackward {
             )
         });
         let (dgamma, dbeta) = param_grads;
+        if let (Some(node), norm::Mask::Relu(y)) = (node_shortcut, mask) {
+            let ds = output(grad.shape(), |ds| norm::relu_gradient(y, values(&grad), ds));
+            grads.register::<Flex>(node.id, ds);
+        }
         register!(
             grads,
             [node_x, node_gamma, node_beta],
             [dx, vector(&dgamma), vector(&dbeta)]
         );
     }
+}
+
+/// A tensor of the default backend under autodiff.
+type Tracked<C> = FloatTensor<Autodiff<Flex, C>>;
+
+/// The tracked batch norm with `N` parents (input, γ, β, and a shortcut when `N` is 4): its output
+/// and the batch statistics, untracked.
+fn tracked_batch_norm<C: CheckpointStrategy, const N: usize>(
+    tensors: [Tracked<C>; N],
+    epsilon: f64,
+    after: norm::After,
+) -> (Tracked<C>, Tracked<C>, Tracked<C>) {
+    let forward = |tensors: [Tracked<C>; N]| {
+        let mut inner = tensors.into_iter().map(|t| t.into_primitive());
+        let [x, gamma, beta] = std::array::from_fn(|_| inner.next().expect("input, γ and β"));
+        flex_batch_norm(x, gamma, beta, inner.next(), epsilon, after)
+    };
+    let (y, mean, var) = match BatchNormBackward::<N>
+        .prepare::<C>(tensors.each_ref().map(|t| t.node()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let (x_state, gamma_value) = (prep.checkpoint(&tensors[0]), tensors[1].primitive().clone());
+            let (y, mean, var, mask) = forward(tensors);
+            let state = (x_state, gamma_value, mask, mean.clone(), var.clone(), epsilon);
+            (prep.finish(state, y), mean, var)
+        }
+        OpsKind::UnTracked(prep) => {
+            let (y, mean, var, _) = forward(tensors);
+            (prep.finish(y), mean, var)
+        }
+    };
+    let statistic = |v: &[f32]| Autodiff::<Flex, C>::from_inner(vector(v));
+    (y, statistic(&mean), statistic(&var))
 }
 
 impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
@@ -509,32 +667,17 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         epsilon: f64,
         after: norm::After,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let forward = |x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>| {
-            flex_batch_norm(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                epsilon,
-                after,
-            )
-        };
-        let (y, mean, var) = match BatchNormBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let (x_state, gamma_value) = (prep.checkpoint(&x), gamma.primitive().clone());
-                let (y, mean, var, mask) = forward(x, gamma, beta);
-                let state = (x_state, gamma_value, mask, mean.clone(), var.clone(), epsilon);
-                (prep.finish(state, y), mean, var)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (y, mean, var, _) = forward(x, gamma, beta);
-                (prep.finish(y), mean, var)
-            }
-        };
-        (y, Self::from_inner(vector(&mean)), Self::from_inner(vector(&var)))
+        tracked_batch_norm::<C, 3>([x, gamma, beta], epsilon, after)
+    }
+
+    fn tb_batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        shortcut: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        tracked_batch_norm::<C, 4>([x, gamma, beta, shortcut], epsilon, norm::After::AddRelu)
     }
 
     fn tb_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {

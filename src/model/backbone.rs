@@ -15,7 +15,7 @@ use super::arch::{ArchSpec, ProbeTokens, Resolved, VggItem};
 use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
 use crate::kernel::transformer::{layer_norm, linear, linear_gelu, self_attention};
-use crate::kernel::{batch_norm, conv2d_module};
+use crate::kernel::{batch_norm, batch_norm_add_relu, conv2d_module};
 
 /// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
 #[derive(Module, Debug)]
@@ -456,7 +456,6 @@ impl Unit {
             (Unit::ResSecond(u), Flow::Map { x, identity }) => {
                 let h = conv2d_module(&u.conv, x);
                 let f = want_features.then(|| cnn_feature(&h));
-                let h = batch_norm(&u.bn, h, false, None);
                 // A truncated network may start a block without its first conv only through
                 // `combine`, which keeps units paired; the identity is then always present.
                 let identity = identity.expect("ResSecond follows ResFirst");
@@ -466,7 +465,7 @@ impl Unit {
                 };
                 (
                     Flow::Map {
-                        x: relu(h + shortcut),
+                        x: batch_norm_add_relu(&u.bn, h, shortcut),
                         identity: None,
                     },
                     f,

@@ -1,6 +1,6 @@
 //! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
 //! outputs, the same gradients for every input, and the same running statistics, for every
-//! convolution shape the backbones use, for batch norm with and without ReLU and pool, and for the
+//! convolution shape the backbones use, for batch norm with and without ReLU, pool and shortcut, and for the
 //! transformer's linear layers, layer norm, GELU and self-attention (odd token counts and head
 //! sizes), in
 //! training and in inference. One test, because it switches the process-wide kernel choice.
@@ -8,12 +8,12 @@
 use burn::module::Module;
 use burn::nn::attention::MultiHeadAttentionConfig;
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use tunnelbench::{
-    LAYER_NORM_EPSILON, batch_norm, conv2d, floats, gelu, layer_norm, linear, linear_gelu, self_attention,
-    use_own_kernels,
+    LAYER_NORM_EPSILON, batch_norm, batch_norm_add_relu, conv2d, floats, gelu, layer_norm, linear, linear_gelu,
+    self_attention, use_own_kernels,
 };
 
 /// Largest |a − b| relative to the largest |b|.
@@ -82,44 +82,52 @@ fn own_kernels_match_burn_ops() {
     }
 
     // Batch norm in training, alone, + ReLU, + ReLU + 2x2 pool (odd size: the last row and
-    // column dropped), and + ReLU + the ResNet stem's 3x3 stride-2 pool padded by 1 (windows that
-    // overlap and reach into the padding).
+    // column dropped), + ReLU + the ResNet stem's 3x3 stride-2 pool padded by 1 (windows that
+    // overlap and reach into the padding), and + a shortcut + ReLU (a residual block's end).
     let pool2 = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
     let pool3 = MaxPool2dConfig::new([3, 3])
         .with_strides([2, 2])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .init();
-    for (relu, pool, size) in [
-        (false, None, 6),
-        (true, None, 6),
-        (true, Some(&pool2), 7),
-        (true, Some(&pool2), 2),
-        (true, Some(&pool3), 6),
-        (true, Some(&pool3), 7),
-        (true, Some(&pool3), 2),
+    for (relu, pool, size, shortcut) in [
+        (false, None, 6, false),
+        (true, None, 6, false),
+        (true, Some(&pool2), 7, false),
+        (true, Some(&pool2), 2, false),
+        (true, Some(&pool3), 6, false),
+        (true, Some(&pool3), 7, false),
+        (true, Some(&pool3), 2, false),
+        (true, None, 5, true),
     ] {
         let channels = 5;
         let x = (random([4, channels, size, size], &device) * 2.0 + 0.5).require_grad();
+        let s = shortcut.then(|| random([4, channels, size, size], &device).require_grad());
+        let layer = |bn: &BatchNorm, x: Tensor<4>, s: Option<Tensor<4>>| match s {
+            Some(s) => batch_norm_add_relu(bn, x, s),
+            None => batch_norm(bn, x, relu, pool),
+        };
         let run = |own: bool| {
             use_own_kernels(own);
             let mut bn = BatchNormConfig::new(channels).init(&device);
             bn.gamma = bn.gamma.map(|g| (g * 1.5 - 0.2).detach().require_grad());
             bn.beta = bn.beta.map(|b| (b + 0.1).detach().require_grad());
-            let y = batch_norm(&bn, x.clone(), relu, pool);
+            let y = layer(&bn, x.clone(), s.clone());
             let weights = Tensor::<4>::ones(y.shape(), &device)
                 + Tensor::arange(0..y.shape().num_elements() as i64, &device)
                     .float()
                     .reshape(y.shape())
                     .sin();
             let grads = (y.clone() * weights).sum().backward();
-            vec![
+            let mut values = vec![
                 floats(y).unwrap(),
                 floats(x.grad(&grads).unwrap()).unwrap(),
                 floats(bn.gamma.val().grad(&grads).unwrap()).unwrap(),
                 floats(bn.beta.val().grad(&grads).unwrap()).unwrap(),
                 floats(bn.running_mean.value()).unwrap(),
                 floats(bn.running_var.value()).unwrap(),
-            ]
+            ];
+            values.extend(s.as_ref().map(|s| floats(s.grad(&grads).unwrap()).unwrap()));
+            values
         };
         // Inference on a plain device, with the running statistics of a layer that has trained.
         let plain = Device::flex();
@@ -136,22 +144,29 @@ fn own_kernels_match_burn_ops() {
             #[cfg(feature = "ndarray")]
             let _elsewhere = bn.clone().fork(&tunnelbench::BackendKind::Ndarray.device());
             let x = x.clone().inner().to_device(&plain);
-            vec![floats(batch_norm(&bn, x, relu, pool)).unwrap()]
+            let s = s.clone().map(|s| s.inner().to_device(&plain));
+            vec![floats(layer(&bn, x, s)).unwrap()]
         };
         let (ours, theirs) = ([run(true), eval(true)].concat(), [run(false), eval(false)].concat());
-        let names = [
+        let mut names = vec![
             "output",
             "input grad",
             "gamma grad",
             "beta grad",
             "running mean",
             "running var",
-            "inference output",
         ];
+        if shortcut {
+            names.push("shortcut grad");
+        }
+        names.push("inference output");
         assert_eq!(ours.len(), names.len());
         for (what, (o, t)) in names.iter().zip(ours.iter().zip(&theirs)) {
             assert_close(
-                &format!("batch norm relu={relu} pool={} on {size}px: {what}", pool.is_some()),
+                &format!(
+                    "batch norm relu={relu} pool={} shortcut={shortcut} on {size}px: {what}",
+                    pool.is_some()
+                ),
                 o,
                 t,
             );

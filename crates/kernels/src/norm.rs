@@ -26,6 +26,9 @@ pub enum After {
     Relu,
     /// ReLU, then a max-pool.
     ReluPool(Pool),
+    /// What the output holds on entry (a residual block's shortcut) added, then a ReLU: `out =
+    /// max(0, bn(x) + out)`, rounded as the normalisation, the sum and the ReLU one after another.
+    AddRelu,
 }
 
 /// A square max-pool: `size` × `size` windows every `stride` pixels over the plane padded by `pad`
@@ -77,7 +80,7 @@ pub const NONE: u8 = u8::MAX;
 pub enum Mask<'a> {
     /// No ReLU: the output gradient as it is.
     Identity,
-    /// ReLU: the forward output, whose sign is the mask.
+    /// ReLU (after the shortcut, if any): the forward output, whose sign is the mask.
     Relu(&'a [f32]),
     /// ReLU + pool: the winners [`forward`] returned.
     Pool(&'a [u8], Pool),
@@ -173,7 +176,8 @@ impl NormGeom {
 }
 
 /// `y = γ (x − μ) / √(σ² + ε) + β` with the batch's per-channel mean μ and biased variance σ², then
-/// what `after` says, into `out` (`[batch, channels, out_plane]`). Returns (μ, σ², the pool's
+/// what `after` says, into `out` (`[batch, channels, out_plane]`, holding the shortcut for
+/// [`After::AddRelu`]). Returns (μ, σ², the pool's
 /// winners — empty without the pool).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
@@ -235,6 +239,12 @@ fn apply(g: &NormGeom, x: &[f32], affine: &[(f32, f32)], after: After, out: &mut
                 }
             });
         }
+        After::AddRelu => g.per_plane(out, p, |c, plane, o| {
+            let (scale, shift) = affine[c];
+            for (o, v) in o.iter_mut().zip(&x[plane * p..(plane + 1) * p]) {
+                *o = (v * scale + shift + *o).max(0.0);
+            }
+        }),
         After::ReluPool(pool) => {
             assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
             let (ho, wo) = g.out_size(after);
@@ -313,6 +323,19 @@ pub fn inference(
     assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
     let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
     apply(g, x, &affine(&stats, gamma, beta, epsilon), after, out);
+}
+
+/// The gradient that passes a ReLU whose output is `y`: `dout` where `y` is positive, else zero
+/// (with [`After::AddRelu`], the shortcut's gradient).
+pub fn relu_gradient(y: &[f32], dout: &[f32], out: &mut [f32]) {
+    assert!(y.len() == dout.len() && out.len() == dout.len());
+    out.par_chunks_mut(1 << 14)
+        .zip(y.par_chunks(1 << 14).zip(dout.par_chunks(1 << 14)))
+        .for_each(|(o, (y, d))| {
+            for ((o, y), d) in o.iter_mut().zip(y).zip(d) {
+                *o = if *y > 0.0 { *d } else { 0.0 };
+            }
+        });
 }
 
 /// Gradients of [`forward`] for the input, γ and β, given the output gradient `dout` (shaped like
@@ -449,19 +472,36 @@ mod tests {
             (After::Relu, [0.35, 0.1]),
             (After::ReluPool(Pool::HALVE), [0.35, 0.1]),
             (After::ReluPool(STEM), [0.35, 0.1]),
+            (After::AddRelu, [0.35, 0.1]),
         ] {
             let out_len = g.batch * g.channels * g.out_plane(after);
             let w: Vec<f32> = (0..out_len).map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0).collect();
-            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| {
-                let mut y = vec![0.0; out_len];
+            // The shortcut of `AddRelu`, moved where its sum with a normalised value would lie near
+            // the ReLU's kink.
+            let mut plain = vec![0.0; len];
+            forward(&g, &x, &gamma, &beta, eps, After::Nothing, &mut plain);
+            let shortcut: Vec<f32> = (0..len)
+                .map(|i| ((i * 31 % 23) as f32 - 11.0) / 8.0)
+                .zip(&plain)
+                .map(|(s, y)| if (s + y).abs() < 0.3 { s + 0.6 } else { s })
+                .collect();
+            let start = || {
+                if after == After::AddRelu {
+                    shortcut.clone()
+                } else {
+                    vec![0.0; out_len]
+                }
+            };
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32], start: Vec<f32>| {
+                let mut y = start;
                 forward(&g, x, gamma, beta, eps, after, &mut y);
                 y.iter().zip(&w).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>()
             };
-            let mut y = vec![0.0; out_len];
+            let mut y = start();
             let (mean, var, winners) = forward(&g, &x, &gamma, &beta, eps, after, &mut y);
             let mask = match after {
                 After::Nothing => Mask::Identity,
-                After::Relu => Mask::Relu(&y),
+                After::Relu | After::AddRelu => Mask::Relu(&y),
                 After::ReluPool(pool) => Mask::Pool(&winners, pool),
             };
             let mut dx = vec![0.0; len];
@@ -478,18 +518,70 @@ mod tests {
                 let (mut xp, mut xm) = (x.clone(), x.clone());
                 xp[i] += h;
                 xm[i] -= h;
-                check(dx[i], loss(&xp, &gamma, &beta), loss(&xm, &gamma, &beta), "dx");
+                check(
+                    dx[i],
+                    loss(&xp, &gamma, &beta, start()),
+                    loss(&xm, &gamma, &beta, start()),
+                    "dx",
+                );
             }
             for c in 0..2 {
                 let (mut gp, mut gm) = (gamma, gamma);
                 gp[c] += h;
                 gm[c] -= h;
-                check(dgamma[c], loss(&x, &gp, &beta), loss(&x, &gm, &beta), "dgamma");
+                check(
+                    dgamma[c],
+                    loss(&x, &gp, &beta, start()),
+                    loss(&x, &gm, &beta, start()),
+                    "dgamma",
+                );
                 let (mut bp, mut bm) = (beta, beta);
                 bp[c] += h;
                 bm[c] -= h;
-                check(dbeta[c], loss(&x, &gamma, &bp), loss(&x, &gamma, &bm), "dbeta");
+                check(
+                    dbeta[c],
+                    loss(&x, &gamma, &bp, start()),
+                    loss(&x, &gamma, &bm, start()),
+                    "dbeta",
+                );
             }
+            if after == After::AddRelu {
+                let mut ds = vec![0.0; out_len];
+                relu_gradient(&y, &w, &mut ds);
+                for i in 0..out_len {
+                    let (mut sp, mut sm) = (shortcut.clone(), shortcut.clone());
+                    sp[i] += h;
+                    sm[i] -= h;
+                    check(
+                        ds[i],
+                        loss(&x, &gamma, &beta, sp),
+                        loss(&x, &gamma, &beta, sm),
+                        "dshortcut",
+                    );
+                }
+            }
+        }
+    }
+
+    /// The shortcut's sum and ReLU give the bits of the normalisation, the sum and the ReLU one
+    /// after another.
+    #[test]
+    fn fused_shortcut_matches_add_then_relu() {
+        let g = NormGeom {
+            batch: 2,
+            channels: 3,
+            h: 3,
+            w: 5,
+        };
+        let x: Vec<f32> = (0..90).map(|i| ((i * 29 % 41) as f32 - 20.0) / 9.0).collect();
+        let shortcut: Vec<f32> = (0..90).map(|i| ((i * 17 % 13) as f32 - 6.0) / 3.7).collect();
+        let (gamma, beta) = ([0.9f32, 1.1, -1.2], [0.1f32, -0.3, 0.2]);
+        let mut plain = vec![0.0; 90];
+        forward(&g, &x, &gamma, &beta, 1e-5, After::Nothing, &mut plain);
+        let mut fused = shortcut.clone();
+        forward(&g, &x, &gamma, &beta, 1e-5, After::AddRelu, &mut fused);
+        for ((f, p), s) in fused.iter().zip(&plain).zip(&shortcut) {
+            assert_eq!(f.to_bits(), (p + s).max(0.0).to_bits());
         }
     }
 
