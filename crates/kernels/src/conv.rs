@@ -6,7 +6,6 @@
 //! everything else as an im2col (or none for a pointwise conv) and one matrix product per image
 //! group.
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::Out;
@@ -192,51 +191,13 @@ fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
     }
 }
 
-/// The length of slice a strided `rows × cols` matrix spans.
-fn extent((rs, cs): (usize, usize), rows: usize, cols: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * rs + (cols - 1) * cs + 1
-    }
-}
-
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with explicit (row, column) strides, single-threaded:
-/// the callers parallelise over images.
+/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with explicit (row, column) strides, the output's rows
+/// contiguous, on the calling thread (the callers split the work): the linear layers' product
+/// (`linear.rs`), AVX-512 tiles where the CPU has them, and each output one chain of fused
+/// multiply-adds (continued from its value where `accumulate`) with the same bits on every vector
+/// path.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_strides: (usize, usize),
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
-) {
-    assert!(dst.len() >= extent(dst_strides, m, n));
-    // SAFETY: the assert keeps every element the product writes inside `dst`, which is borrowed
-    // mutably, so nothing else reads or writes it.
-    unsafe {
-        matmul_into(
-            (m, n, k),
-            dst.as_mut_ptr(),
-            dst_strides,
-            accumulate,
-            lhs,
-            lhs_strides,
-            rhs,
-            rhs_strides,
-        )
-    }
-}
-
-/// [`matmul`] through the linear layers' product (`linear.rs`), for the im2col path's products,
-/// whose output rows are contiguous: AVX-512 tiles where the CPU has them, and each output one
-/// chain of fused multiply-adds (continued from its value where `accumulate`) with the same bits
-/// on every vector path.
-#[allow(clippy::too_many_arguments)]
-fn product(
+pub(crate) fn product(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     (rs, cs): (usize, usize),
@@ -257,52 +218,6 @@ fn product(
         (dst, rs),
         accumulate,
     );
-}
-
-/// [`matmul`] into an output that other tasks write too, at other elements.
-///
-/// # Safety
-/// Every element `dst + i·rs + j·cs` (`i < m`, `j < n`, `(rs, cs) = dst_strides`) lies inside
-/// one allocation, and no other thread reads or writes those elements while this runs.
-#[allow(clippy::too_many_arguments)]
-unsafe fn matmul_into(
-    (m, n, k): (usize, usize, usize),
-    dst: *mut f32,
-    dst_strides: (usize, usize),
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
-) {
-    assert!(lhs.len() >= extent(lhs_strides, m, k));
-    assert!(rhs.len() >= extent(rhs_strides, k, n));
-    // SAFETY: the asserts keep every index read inside the two operand slices; the caller
-    // guarantees the written elements, which alias neither operand (they are written by this
-    // task alone, and the operands are shared borrows).
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst,
-            dst_strides.1 as isize,
-            dst_strides.0 as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_strides.1 as isize,
-            lhs_strides.0 as isize,
-            rhs.as_ptr(),
-            rhs_strides.1 as isize,
-            rhs_strides.0 as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
 }
 
 impl ConvGeom {
