@@ -14,27 +14,25 @@ use tunnelbench_kernels::conv::{self, ConvGeom};
 /// such layers the network has.
 type Layer = (usize, usize, usize, usize, usize, usize, usize);
 
-const RESNET_18: [Layer; 11] = [
-    (3, 32, 64, 7, 2, 3, 1),
-    (64, 8, 64, 3, 1, 1, 4),
-    (64, 8, 128, 3, 2, 1, 1),
-    (64, 8, 128, 1, 2, 0, 1),
-    (128, 4, 128, 3, 1, 1, 3),
-    (128, 4, 256, 3, 2, 1, 1),
-    (128, 4, 256, 1, 2, 0, 1),
-    (256, 2, 256, 3, 1, 1, 3),
-    (256, 2, 512, 3, 2, 1, 1),
-    (256, 2, 512, 1, 2, 0, 1),
-    (512, 1, 512, 3, 1, 1, 3),
-];
-
-const VGG_SMALL_PLANES: [Layer; 6] = [
-    (256, 4, 512, 3, 1, 1, 1),
-    (512, 4, 512, 3, 1, 1, 1),
-    (512, 2, 512, 3, 1, 1, 2),
-    (32, 4, 64, 3, 1, 1, 1),
-    (64, 4, 64, 3, 1, 1, 3),
-    (64, 2, 64, 3, 1, 1, 4),
+/// The layers, each under the name of its set.
+const LAYERS: [(&str, Layer); 17] = [
+    ("resnet", (3, 32, 64, 7, 2, 3, 1)),
+    ("resnet", (64, 8, 64, 3, 1, 1, 4)),
+    ("resnet", (64, 8, 128, 3, 2, 1, 1)),
+    ("resnet", (64, 8, 128, 1, 2, 0, 1)),
+    ("resnet", (128, 4, 128, 3, 1, 1, 3)),
+    ("resnet", (128, 4, 256, 3, 2, 1, 1)),
+    ("resnet", (128, 4, 256, 1, 2, 0, 1)),
+    ("resnet", (256, 2, 256, 3, 1, 1, 3)),
+    ("resnet", (256, 2, 512, 3, 2, 1, 1)),
+    ("resnet", (256, 2, 512, 1, 2, 0, 1)),
+    ("resnet", (512, 1, 512, 3, 1, 1, 3)),
+    ("vgg", (256, 4, 512, 3, 1, 1, 1)),
+    ("vgg", (512, 4, 512, 3, 1, 1, 1)),
+    ("vgg", (512, 2, 512, 3, 1, 1, 2)),
+    ("vgg", (32, 4, 64, 3, 1, 1, 1)),
+    ("vgg", (64, 4, 64, 3, 1, 1, 3)),
+    ("vgg", (64, 2, 64, 3, 1, 1, 4)),
 ];
 const BATCH: usize = 128;
 
@@ -49,12 +47,9 @@ fn fastest(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let layers: &[Layer] = match std::env::args().nth(1).as_deref() {
-        Some("vgg") => &VGG_SMALL_PLANES,
-        _ => &RESNET_18,
-    };
+    let set = std::env::args().nth(1).unwrap_or_else(|| "resnet".into());
     let mut total = [0.0; 3];
-    for &(cin, side, cout, k, stride, pad, count) in layers {
+    for &(_, (cin, side, cout, k, stride, pad, count)) in LAYERS.iter().filter(|(name, _)| *name == set) {
         let g = ConvGeom {
             batch: BATCH,
             cin,
