@@ -172,11 +172,7 @@ fn flex_batch_norm_eval(
     let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
     let g = norm_geometry(&x);
     let (ho, wo) = g.out_size(after);
-    let shortcut = shortcut.map(contiguous);
-    output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
-        if let Some(s) = &shortcut {
-            y.copy_from_slice(values(s));
-        }
+    norm_output(Shape::new([g.batch, g.channels, ho, wo]), shortcut, |y| {
         norm::inference(
             &g,
             values(&x),
@@ -426,6 +422,19 @@ fn flex_conv2d(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, opti
     })
 }
 
+/// A batch norm's output, `fill`ed from zeros or, with a shortcut, from a copy of it (which
+/// [`norm::After::AddRelu`] adds to).
+fn norm_output(shape: Shape, shortcut: Option<FlexTensor>, fill: impl FnOnce(&mut [f32])) -> FlexTensor {
+    match shortcut {
+        None => output(shape, fill),
+        Some(s) => {
+            let mut data = values(&contiguous(s)).to_vec();
+            fill(&mut data);
+            FlexTensor::from_data(TensorData::new(data, shape))
+        }
+    }
+}
+
 fn norm_geometry(x: &FlexTensor) -> norm::NormGeom {
     let [batch, channels, h, w] = x.shape().dims();
     norm::NormGeom { batch, channels, h, w }
@@ -457,12 +466,8 @@ fn flex_batch_norm(
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let g = norm_geometry(&x);
     let (ho, wo) = g.out_size(after);
-    let shortcut = shortcut.map(contiguous);
     let mut result = (Vec::new(), Vec::new(), Vec::new());
-    let y = output(Shape::new([g.batch, g.channels, ho, wo]), |y| {
-        if let Some(s) = &shortcut {
-            y.copy_from_slice(values(s));
-        }
+    let y = norm_output(Shape::new([g.batch, g.channels, ho, wo]), shortcut, |y| {
         result = norm::forward(&g, values(&x), values(&gamma), values(&beta), epsilon, after, y)
     });
     let (mean, var, winners) = result;

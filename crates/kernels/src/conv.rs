@@ -191,35 +191,6 @@ fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with explicit (row, column) strides, the output's rows
-/// contiguous, on the calling thread (the callers split the work): the linear layers' product
-/// (`linear.rs`), AVX-512 tiles where the CPU has them, and each output one chain of fused
-/// multiply-adds (continued from its value where `accumulate`) with the same bits on every vector
-/// path.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn product(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    (rs, cs): (usize, usize),
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_strides: (usize, usize),
-    rhs: &[f32],
-    rhs_strides: (usize, usize),
-) {
-    assert_eq!(cs, 1, "the output's rows are contiguous");
-    let mat = |data, (rs, cs)| Mat { data, rs, cs };
-    linear::product(
-        m,
-        n,
-        k,
-        mat(lhs, lhs_strides),
-        mat(rhs, rhs_strides),
-        (dst, rs),
-        accumulate,
-    );
-}
-
 impl ConvGeom {
     /// Images per matrix product: enough that a product has at least 256 columns, so that the
     /// small late layers (4 or 16 pixels an image) are not one tiny product per image.
@@ -719,9 +690,9 @@ fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mu
                 let ld = xs.len() / g.x_len() * p;
                 let src = g.im2col_group(xs, cols);
                 if ld == p {
-                    product((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
+                    linear::strided((g.cout, p, k), ys, (p, 1), false, w, (k, 1), src, (p, 1));
                 } else {
-                    product((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
+                    linear::strided((g.cout, ld, k), tmp, (ld, 1), false, w, (k, 1), src, (ld, 1));
                     scatter(&tmp[..g.cout * ld], g.cout, p, ys);
                 }
                 if let Some(bias) = bias {
@@ -741,7 +712,7 @@ fn gemm_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
         .for_each(|(dxs, dys)| {
             with_scratch(g, |cols, tmp| {
                 if g.in_place() {
-                    product((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
+                    linear::strided((k, p, g.cout), dxs, (p, 1), false, w, (1, k), dys, (p, 1));
                     return;
                 }
                 let ld = dys.len() / g.y_len() * p;
@@ -751,7 +722,7 @@ fn gemm_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
                     gather(dys, g.cout, p, tmp);
                     &tmp[..g.cout * ld]
                 };
-                product((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
+                linear::strided((k, ld, g.cout), cols, (ld, 1), false, w, (1, k), src, (ld, 1));
                 for (j, dx_b) in dxs.chunks_mut(g.x_len()).enumerate() {
                     col2im(g, &mut cols[j * p..], ld, dx_b);
                 }
@@ -780,7 +751,7 @@ fn gemm_backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
                         gather(dyg, g.cout, p, tmp);
                         &tmp[..g.cout * ld]
                     };
-                    product((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
+                    linear::strided((g.cout, k, ld), &mut acc, (k, 1), i > 0, grad, (ld, 1), src, (1, ld));
                 }
             });
             acc

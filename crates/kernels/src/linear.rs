@@ -193,6 +193,33 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: Mat, b: Mat, (out, rs): (
     }
 }
 
+/// [`product`] with the operands given by their (row, column) strides: `dst[m, n] (+)= lhs[m, k]
+/// · rhs[k, n]`, the output's rows contiguous, continued from its values where `accumulate` (the
+/// convolutions' and the attention's products).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn strided(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    (rs, cs): (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) {
+    assert_eq!(cs, 1, "the output's rows are contiguous");
+    let mat = |data, (rs, cs)| Mat { data, rs, cs };
+    product(
+        m,
+        n,
+        k,
+        mat(lhs, lhs_strides),
+        mat(rhs, rhs_strides),
+        (dst, rs),
+        accumulate,
+    );
+}
+
 /// NR columns of the right operand from some product on: product `p`'s at `ptr[p·rs ..][..NR]`.
 #[derive(Clone, Copy)]
 struct Panel {

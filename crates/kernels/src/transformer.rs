@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use crate::conv::product;
+use crate::linear::strided;
 
 /// Rows per task in the layer norm, and per partial sum of its parameter gradients.
 const ROW_BLOCK: usize = 32;
@@ -321,11 +321,11 @@ pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], weights
         let (image, col) = (b * t * d, h * dh);
         let (q, k, v) = (&q[image + col..], &k[image + col..], &v[image + col..]);
         // Scores q_h · k_hᵀ: the keys' transpose read through strides.
-        product((t, t, dh), p, (t, 1), false, q, (d, 1), k, (1, d));
+        strided((t, t, dh), p, (t, 1), false, q, (d, 1), k, (1, d));
         for row in p.chunks_exact_mut(t) {
             softmax_row(row, scale);
         }
-        product((t, dh, t), &mut out[col..], (d, 1), false, p, (t, 1), v, (d, 1));
+        strided((t, dh, t), &mut out[col..], (d, 1), false, p, (t, 1), v, (d, 1));
     };
     let images = out.par_chunks_mut(t * d).enumerate();
     match weights {
@@ -401,7 +401,7 @@ pub fn attention_backward(
             for (h, p) in weights.chunks_exact(t * t).enumerate() {
                 let col = h * dh;
                 // dV = Pᵀ · dO (P's transpose through strides).
-                product(
+                strided(
                     (t, dh, t),
                     &mut dv[col..],
                     (d, 1),
@@ -412,7 +412,7 @@ pub fn attention_backward(
                     (d, 1),
                 );
                 // dP = dO · Vᵀ, then dS in place.
-                product(
+                strided(
                     (t, t, dh),
                     &mut ds,
                     (t, 1),
@@ -428,7 +428,7 @@ pub fn attention_backward(
                         ds[j] = p[j] * (ds[j] - dot) * scale;
                     }
                 }
-                product(
+                strided(
                     (t, dh, t),
                     &mut dq[col..],
                     (d, 1),
@@ -438,7 +438,7 @@ pub fn attention_backward(
                     &k[col..],
                     (d, 1),
                 );
-                product(
+                strided(
                     (t, dh, t),
                     &mut dk[col..],
                     (d, 1),
