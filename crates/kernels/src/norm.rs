@@ -353,12 +353,13 @@ pub fn backward(
     dx: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
     let p = g.plane();
-    let pool = match mask {
-        Mask::Pool(_, pool) => pool,
-        _ => Pool::HALVE,
+    // Without a pool, `pool` is a stand-in that no winner reads.
+    let (pool, after) = match mask {
+        Mask::Pool(_, pool) => (pool, After::ReluPool(pool)),
+        _ => (Pool::HALVE, After::Nothing),
     };
-    let (ho, wo) = g.out_size(After::ReluPool(pool));
-    let out_plane = if matches!(mask, Mask::Pool(..)) { ho * wo } else { p };
+    let (ho, wo) = g.out_size(after);
+    let out_plane = ho * wo;
     assert_eq!(x.len(), g.batch * g.channels * p);
     assert_eq!(dx.len(), x.len());
     assert_eq!(dout.len(), g.batch * g.channels * out_plane);
