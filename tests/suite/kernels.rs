@@ -1,9 +1,9 @@
 //! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
 //! outputs, the same gradients for every input, and the same running statistics, for every
-//! convolution shape the backbones use, for batch norm with and without ReLU, pool and shortcut, and for the
-//! transformer's linear layers, layer norm, GELU and self-attention (odd token counts and head
-//! sizes), in
-//! training and in inference. One test, because it switches the process-wide kernel choice.
+//! convolution shape the backbones use, for batch norm with and without ReLU, pool and shortcut,
+//! and for the transformer's linear layers, layer norm, GELU and self-attention (odd token counts
+//! and head sizes), in training and in inference. One test, because it switches the process-wide
+//! kernel choice.
 
 use burn::module::Module;
 use burn::nn::attention::MultiHeadAttentionConfig;
