@@ -10,6 +10,10 @@ use std::path::PathBuf;
 use cli::{Cli, Command, DataCommand};
 use tunnelbench::{BackendKind, EMBEDDED, Error, Result, embedded_dir};
 
+/// Large blocks on a cache line, for the kernels' vector loads (see the allocator's module).
+#[global_allocator]
+static ALLOCATOR: tunnelbench_kernels::alloc::LineAligned = tunnelbench_kernels::alloc::LineAligned;
+
 fn main() {
     // Output piped into a reader that stops early (`tunnelbench backends | head`) ends the process
     // quietly, as other command-line tools do, instead of a panic on the failed write.

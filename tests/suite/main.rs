@@ -1,5 +1,9 @@
 //! The integration tests, in one binary (each test binary links the whole library and burn).
 
+/// The binary's allocator, so that the kernels run here on the blocks they get there.
+#[global_allocator]
+static ALLOCATOR: tunnelbench_kernels::alloc::LineAligned = tunnelbench_kernels::alloc::LineAligned;
+
 mod common;
 
 mod bad_inputs;

@@ -19,6 +19,10 @@ const LAYERS: [(&str, usize, usize); 4] = [
 ];
 const ROWS: usize = 2048;
 
+/// Large blocks on a cache line, as in the tunnelbench binary.
+#[global_allocator]
+static ALLOCATOR: tunnelbench_kernels::alloc::LineAligned = tunnelbench_kernels::alloc::LineAligned;
+
 fn main() {
     let mut total = 0.0;
     for (product, kind) in [("forward", 0), ("input grad", 1), ("weight grad", 2)] {

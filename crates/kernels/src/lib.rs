@@ -40,6 +40,7 @@ macro_rules! widest {
     }};
 }
 
+pub mod alloc;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;
