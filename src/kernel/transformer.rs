@@ -147,7 +147,7 @@ fn flex_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: 
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let d = last_dim(&x);
     let mut stats = vec![0.0f32; x.shape().num_elements() / d.max(1) * 2];
-    let y = output(x.shape(), |y| {
+    let y = output_whole(x.shape(), |y| {
         let p = kernels::LayerNormParams {
             gamma: values(&gamma),
             beta: Some(values(&beta)),
@@ -160,7 +160,7 @@ fn flex_layer_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: 
 
 fn flex_gelu(x: FlexTensor) -> FlexTensor {
     let x = contiguous(x);
-    output(x.shape(), |y| kernels::gelu_forward(values(&x), y))
+    output_whole(x.shape(), |y| kernels::gelu_forward(values(&x), y))
 }
 
 /// `[.., d_in] · [d_in, d_out] + bias`, then `then`.
@@ -255,7 +255,7 @@ impl Backward<Flex, 1> for GeluBackward {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(ops.state));
-        let dx = output(x.shape(), |dx| kernels::gelu_backward(values(&x), values(&grad), dx));
+        let dx = output_whole(x.shape(), |dx| kernels::gelu_backward(values(&x), values(&grad), dx));
         register!(grads, ops.parents, [dx]);
     }
 }

@@ -69,6 +69,14 @@ impl Out {
 /// Test data shared by the unit tests.
 #[cfg(test)]
 mod testing {
+    use std::mem::MaybeUninit;
+
+    /// A written slice as an output whose every element the kernel writes.
+    pub fn uninit(out: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+        // SAFETY: MaybeUninit<f32> has f32's layout, and every f32 is a valid MaybeUninit.
+        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) }
+    }
+
     /// A deterministic pseudo-random vector, uniform in [lo, hi) (xorshift).
     pub fn values(n: usize, seed: u64, (lo, hi): (f32, f32)) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

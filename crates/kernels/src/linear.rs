@@ -561,14 +561,10 @@ fn add(y: &mut [f32], x: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::uninit;
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
         crate::testing::values(n, seed, (-1.0, 1.0))
-    }
-
-    fn as_uninit(out: &mut [f32]) -> &mut [MaybeUninit<f32>] {
-        // SAFETY: the same layout; the product writes only f32 values.
-        unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) }
     }
 
     fn paths() -> Vec<Path> {
@@ -640,7 +636,7 @@ mod tests {
             for path in paths() {
                 let mut out = vec![f32::NAN; m * n];
                 TEST_PATH.set(Some(path));
-                matmul(m, n, k, a, b, Some(&bias), Then::Nothing, as_uninit(&mut out));
+                matmul(m, n, k, a, b, Some(&bias), Then::Nothing, uninit(&mut out));
                 for (o, w) in out.iter().zip(&want) {
                     assert!(
                         (*o as f64 - w).abs() <= 1e-5 * (k as f64).sqrt().max(1.0),
@@ -649,9 +645,9 @@ mod tests {
                 }
                 // The fused GELU: the GELU pass's bits on the product's.
                 let mut fused = vec![f32::NAN; m * n];
-                matmul(m, n, k, a, b, Some(&bias), Then::Gelu, as_uninit(&mut fused));
+                matmul(m, n, k, a, b, Some(&bias), Then::Gelu, uninit(&mut fused));
                 let mut apart = vec![f32::NAN; m * n];
-                crate::transformer::gelu_forward(&out, &mut apart);
+                crate::transformer::gelu_forward(&out, uninit(&mut apart));
                 assert!(
                     fused.iter().zip(&apart).all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{path:?} {m}x{n}x{k}: the fused GELU differs"

@@ -8,6 +8,8 @@
 //! the thread count, so that results are the same bits on every x86-64 CPU. Products of rows go
 //! through the same single-threaded matrix product as the convolutions, parallel over images.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::linear::strided;
@@ -47,7 +49,7 @@ pub struct LayerNormParams<'a> {
 /// Layer norm over the last axis of `x` (`rows × d`): `y = (x − mean) / sqrt(var + ε) · γ + β`,
 /// the biased variance, as torch and burn. Writes each row's mean and 1/sqrt(var + ε) to `stats`
 /// (`rows × 2`), which the backward pass takes.
-pub fn layer_norm_forward(p: LayerNormParams, x: &[f32], y: &mut [f32], stats: &mut [f32]) {
+pub fn layer_norm_forward(p: LayerNormParams, x: &[f32], y: &mut [MaybeUninit<f32>], stats: &mut [f32]) {
     let d = p.gamma.len();
     assert!(d > 0 && x.len().is_multiple_of(d) && y.len() == x.len());
     assert!(p.beta.is_none_or(|b| b.len() == d) && stats.len() == x.len() / d * 2);
@@ -58,7 +60,7 @@ pub fn layer_norm_forward(p: LayerNormParams, x: &[f32], y: &mut [f32], stats: &
 }
 
 #[inline(always)]
-fn layer_norm_rows(p: LayerNormParams, x: &[f32], y: &mut [f32], stats: &mut [f32]) {
+fn layer_norm_rows(p: LayerNormParams, x: &[f32], y: &mut [MaybeUninit<f32>], stats: &mut [f32]) {
     let (d, eps) = (p.gamma.len(), p.epsilon as f32);
     for ((y, x), s) in y
         .chunks_exact_mut(d)
@@ -68,12 +70,16 @@ fn layer_norm_rows(p: LayerNormParams, x: &[f32], y: &mut [f32], stats: &mut [f3
         let mean = sum8(d, |i| x[i]) / d as f32;
         let var = sum8(d, |i| (x[i] - mean) * (x[i] - mean)) / d as f32;
         let rstd = 1.0 / (var + eps).sqrt();
-        for ((y, &x), &g) in y.iter_mut().zip(x).zip(p.gamma) {
-            *y = (x - mean) * rstd * g;
-        }
-        if let Some(b) = p.beta {
-            for (y, &b) in y.iter_mut().zip(b) {
-                *y += b;
+        match p.beta {
+            Some(b) => {
+                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(p.gamma).zip(b) {
+                    y.write((x - mean) * rstd * g + b);
+                }
+            }
+            None => {
+                for ((y, &x), &g) in y.iter_mut().zip(x).zip(p.gamma) {
+                    y.write((x - mean) * rstd * g);
+                }
             }
         }
         s[0] = mean;
@@ -225,22 +231,22 @@ fn normal_cdf(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn gelu_forward_block(x: &[f32], y: &mut [f32]) {
+fn gelu_forward_block(x: &[f32], y: &mut [MaybeUninit<f32>]) {
     for (y, &x) in y.iter_mut().zip(x) {
-        *y = x * normal_cdf(x);
+        y.write(x * normal_cdf(x));
     }
 }
 
 #[inline(always)]
-fn gelu_backward_block(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+fn gelu_backward_block(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
     for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-        *dx = dy * (normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x));
+        dx.write(dy * (normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x)));
     }
 }
 
 /// `y = x · Φ(x)`, the exact GELU (torch's default, burn's `gelu`).
-pub fn gelu_forward(x: &[f32], y: &mut [f32]) {
+pub fn gelu_forward(x: &[f32], y: &mut [MaybeUninit<f32>]) {
     assert_eq!(x.len(), y.len());
     y.par_chunks_mut(ELEMENT_BLOCK)
         .zip(x.par_chunks(ELEMENT_BLOCK))
@@ -261,7 +267,7 @@ fn gelu_in_place_block(y: &mut [f32]) {
 }
 
 /// `dx = dy · (Φ(x) + x · φ(x))`.
-pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
     assert!(x.len() == dy.len() && x.len() == dx.len());
     dx.par_chunks_mut(ELEMENT_BLOCK)
         .zip(x.par_chunks(ELEMENT_BLOCK).zip(dy.par_chunks(ELEMENT_BLOCK)))
@@ -455,6 +461,7 @@ pub fn attention_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::uninit;
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
         crate::testing::values(n, seed, (-2.0, 2.0))
@@ -493,10 +500,10 @@ mod tests {
         let x = values(1000, 3);
         let dy = values(1000, 4);
         let mut dx = vec![0.0; 1000];
-        gelu_backward(&x, &dy, &mut dx);
+        gelu_backward(&x, &dy, uninit(&mut dx));
         let gelu = |x: f64| {
             let mut y = [0.0f32];
-            gelu_forward(&[x as f32], &mut y);
+            gelu_forward(&[x as f32], uninit(&mut y));
             y[0] as f64
         };
         for i in 0..1000 {
@@ -520,11 +527,11 @@ mod tests {
             .collect();
         let dy = values(x.len(), 12);
         let (mut plain, mut wide) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        gelu_forward_block(&x, &mut plain);
-        gelu_forward(&x, &mut wide);
+        gelu_forward_block(&x, uninit(&mut plain));
+        gelu_forward(&x, uninit(&mut wide));
         assert!(plain.iter().zip(&wide).all(|(a, b)| a.to_bits() == b.to_bits()));
-        gelu_backward_block(&x, &dy, &mut plain);
-        gelu_backward(&x, &dy, &mut wide);
+        gelu_backward_block(&x, &dy, uninit(&mut plain));
+        gelu_backward(&x, &dy, uninit(&mut wide));
         assert!(plain.iter().zip(&wide).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
@@ -542,7 +549,7 @@ mod tests {
             beta: Some(&beta),
             epsilon: 1e-6,
         };
-        layer_norm_forward(p, &x, &mut y, &mut stats);
+        layer_norm_forward(p, &x, uninit(&mut y), &mut stats);
         let mut want = vec![0.0f64; rows * d];
         let (mut want_dx, mut want_dg, mut want_db) = (vec![0.0f64; rows * d], vec![0.0f64; d], vec![0.0f64; d]);
         for r in 0..rows {
