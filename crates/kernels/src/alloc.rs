@@ -30,9 +30,11 @@ fn large(layout: Layout) -> bool {
 }
 
 /// How far into a C block at `raw` its cache-line-aligned place lies: the first line boundary at
-/// least one word in, between 8 and 64 bytes.
+/// least one word in, between 8 and 64 bytes (the C allocator aligns blocks to at least 8).
 fn offset(raw: *mut u8) -> usize {
-    LINE - (raw as usize + 8) % LINE + 8
+    let raw = raw as usize;
+    debug_assert_eq!(raw % 8, 0, "the C allocator's blocks are aligned to 8 bytes");
+    (raw + 8).next_multiple_of(LINE) - raw
 }
 
 /// The cache-line-aligned place in a C block at `raw`, the word before it recording `raw`.
@@ -177,6 +179,15 @@ mod tests {
             let p = LineAligned.alloc(l);
             assert_eq!(p as usize % 4096, 0);
             LineAligned.dealloc(p, l);
+        }
+    }
+
+    #[test]
+    fn the_place_is_a_line_boundary_a_word_or_more_into_the_block() {
+        for raw in (0..4 * LINE).step_by(8) {
+            let at = offset(raw as *mut u8);
+            assert!((8..=LINE).contains(&at), "{raw}: {at}");
+            assert_eq!((raw + at) % LINE, 0, "{raw}");
         }
     }
 
