@@ -25,7 +25,13 @@ fn main() {
     let cli = Cli::parse();
     // The instruction set first: it must be chosen before anything reads the CPU's features.
     let setup = tunnelbench::configure();
-    if let Err(e) = setup.and_then(|()| dispatch(cli.command)) {
+    // The command runs on a worker of rayon's pool: a kernel's parallel loop then starts on that
+    // worker, the others stealing their parts, instead of waking the pool from outside and
+    // sleeping until it is done, once per operation. The workers get twice the usual 8 MiB stack
+    // of a main thread. (Building the pool fails only where it exists already, and then it is
+    // used as it is.)
+    let _ = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build_global();
+    if let Err(e) = setup.and_then(|()| rayon::scope(|_| dispatch(cli.command))) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }
