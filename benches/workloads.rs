@@ -138,6 +138,10 @@ fn probes(filter: Option<&str>) {
     group(&name, alternatives);
 }
 
+/// The binary's allocator, so that the kernels run on the blocks they get there.
+#[global_allocator]
+static ALLOCATOR: tunnelbench_kernels::alloc::LineAligned = tunnelbench_kernels::alloc::LineAligned;
+
 fn main() {
     tunnelbench::keep_freed_memory();
     // `cargo bench` passes `--bench`; the first other argument filters the groups by name.
