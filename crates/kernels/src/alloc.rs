@@ -37,11 +37,15 @@ fn offset(raw: *mut u8) -> usize {
     (raw + 8).next_multiple_of(LINE) - raw
 }
 
-/// The cache-line-aligned place in a C block at `raw`, the word before it recording `raw`.
+/// The cache-line-aligned place in a C block at `raw`, the word before it recording `raw`; null
+/// (the C allocator's failure) is passed on.
 ///
 /// # Safety
-/// `raw` is a C block of at least `LINE` bytes more than will be used, aligned to 8 bytes.
+/// `raw` is null or a C block of at least `LINE` bytes more than will be used, aligned to 8 bytes.
 unsafe fn place(raw: *mut u8) -> *mut u8 {
+    if raw.is_null() {
+        return raw;
+    }
     // SAFETY: the offset is at most LINE, inside the block; the word before the place is inside
     // it too and aligned to 8 bytes (raw and the place are).
     unsafe {
@@ -68,11 +72,8 @@ unsafe impl GlobalAlloc for LineAligned {
             // SAFETY: the caller's layout.
             return unsafe { System.alloc(layout) };
         }
-        // SAFETY: a plain C allocation; a null result is passed on.
-        unsafe {
-            let raw = libc::malloc(layout.size() + LINE).cast::<u8>();
-            if raw.is_null() { raw } else { place(raw) }
-        }
+        // SAFETY: a plain C allocation, LINE bytes longer.
+        unsafe { place(libc::malloc(layout.size() + LINE).cast()) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -80,11 +81,8 @@ unsafe impl GlobalAlloc for LineAligned {
             // SAFETY: the caller's layout.
             return unsafe { System.alloc_zeroed(layout) };
         }
-        // SAFETY: a plain C allocation; a null result is passed on.
-        unsafe {
-            let raw = libc::calloc(layout.size() + LINE, 1).cast::<u8>();
-            if raw.is_null() { raw } else { place(raw) }
-        }
+        // SAFETY: a plain C allocation, LINE bytes longer.
+        unsafe { place(libc::calloc(layout.size() + LINE, 1).cast()) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -112,8 +110,9 @@ unsafe impl GlobalAlloc for LineAligned {
                 if block.is_null() {
                     return block;
                 }
-                if offset(block) != was {
-                    std::ptr::copy(block.add(was), block.add(offset(block)), layout.size().min(new_size));
+                let now = offset(block);
+                if now != was {
+                    std::ptr::copy(block.add(was), block.add(now), layout.size().min(new_size));
                 }
                 place(block)
             },
