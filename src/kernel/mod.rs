@@ -10,9 +10,9 @@
 //!   over the batch per kernel tap for planes of at most 4 pixels, im2col + matrix product for the
 //!   rest;
 //! - one op for batch norm with batch statistics + ReLU + 2x2 max-pool, the VGG unit after its
-//!   conv, and one for the same with running statistics in inference ([`norm`]).
-
-//! - layer norm, GELU and self-attention for the ViTs and ConvNeXts ([`transformer`]).
+//!   conv, and one for the same with running statistics in inference ([`norm`]);
+//! - layer norm, GELU and self-attention for the ViTs and ConvNeXts ([`transformer`]);
+//! - the AdamW step of a parameter, in place, which has no backward ([`optim`]).
 //!
 //! [`conv2d`] and [`batch_norm`] are what the models call: on a `flex` device they take these
 //! kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own ops.
@@ -29,6 +29,7 @@ macro_rules! register {
     };
 }
 
+pub mod optim;
 pub mod rows;
 pub mod transformer;
 

@@ -2,17 +2,15 @@
 //!
 //! burn's `AdamW` updates a parameter with a dozen whole-tensor ops, each a pass over memory on
 //! one thread; on ResNet-18 at 32² that was a fifth of a training step. This optimizer computes
-//! the same f32 operations in the same order, element by element, over chunks on all threads, and
-//! keeps burn's state (`AdamWState`), so that the two are interchangeable. Off the `flex` device,
-//! for other dtypes and for AMSGrad states it hands the step to burn's `AdamW`.
+//! the same f32 operations in the same order, element by element, over chunks on all threads, in
+//! place ([`crate::kernel::optim`]), and keeps burn's state (`AdamWState`), so that the two are
+//! interchangeable. Off the `flex` device, for other dtypes and for AMSGrad states it hands the
+//! step to burn's `AdamW`.
 
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer};
-use burn::tensor::{DType, Device, Tensor, TensorData};
-use rayon::prelude::*;
+use burn::tensor::{DType, Device, Tensor};
 
-/// Elements per task: large enough that scheduling costs nothing, small enough to spread a
-/// 64-channel conv's weights over two threads.
-const CHUNK: usize = 1 << 14;
+use crate::kernel::optim::{AdamW as Step, adamw};
 
 #[derive(Clone)]
 pub struct FusedAdamW {
@@ -62,54 +60,22 @@ impl Optimizer for FusedAdamW {
         if !fused {
             return self.burn.step(lr, tensor, grad, state);
         }
-        let shape = tensor.shape();
-        let n = shape.num_elements();
-        let flat = |t: Tensor<D>| {
-            t.reshape([n])
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("an f32 tensor reads back as f32")
+        let (time, m, v) = match state {
+            Some(s) => (s.momentum.time + 1, s.momentum.moment_1, s.momentum.moment_2),
+            // Not read at the first step.
+            None => (1, tensor.zeros_like(), tensor.zeros_like()),
         };
-        let (mut p, g) = (flat(tensor), flat(grad));
-        let (time, mut m, mut v, first) = match state {
-            Some(s) => (
-                s.momentum.time + 1,
-                flat(s.momentum.moment_1),
-                flat(s.momentum.moment_2),
-                false,
-            ),
-            None => (1, vec![0.0; n], vec![0.0; n], true),
-        };
-        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
-        let (f1, f2) = (1.0 - b1, 1.0 - b2);
-        let (c1, c2) = (1f32 - b1.powi(time as i32), 1f32 - b2.powi(time as i32));
         let decay = lr * self.weight_decay as f64;
-        let keep = (1.0 - decay) as f32;
-        let lr = lr as f32;
-        p.par_chunks_mut(CHUNK)
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| {
-                for i in 0..p.len() {
-                    // As burn: m·β1 + g·(1−β1) and v·β2 + g²·(1−β2), or g·(1−β1) and g²·(1−β2) at
-                    // the first step; the bias-corrected ratio; the decayed weight minus lr times it.
-                    let gi = g[i];
-                    let (mi, vi) = if first {
-                        (gi * f1, gi * gi * f2)
-                    } else {
-                        (m[i] * b1 + gi * f1, v[i] * b2 + gi * gi * f2)
-                    };
-                    m[i] = mi;
-                    v[i] = vi;
-                    let delta = (mi / c1) / ((vi / c2).sqrt() + eps);
-                    let decayed = if decay == 0.0 { p[i] } else { p[i] * keep };
-                    p[i] = decayed - delta * lr;
-                }
-            });
-        let tensor = |x: Vec<f32>| Tensor::<1>::from_data(TensorData::new(x, [n]), &device).reshape(shape.clone());
-        let state = AdamWState::new(AdaptiveMomentumState::new(time, tensor(m), tensor(v)));
-        (tensor(p), Some(state))
+        let step = Step {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            lr: lr as f32,
+            keep: (decay != 0.0).then_some((1.0 - decay) as f32),
+            time,
+        };
+        let (tensor, m, v) = adamw(tensor, grad, m, v, step);
+        (tensor, Some(AdamWState::new(AdaptiveMomentumState::new(time, m, v))))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {

@@ -4,8 +4,8 @@
 //! product per kernel tap for the smallest planes, im2col + matrix product for the rest) and batch
 //! norm with batch or running statistics followed by ReLU and 2x2 max-pool ([`norm`]), and the
 //! transformer block's layer norm, GELU and self-attention ([`transformer`]), each with its
-//! backward pass. tunnelbench registers them as burn backend-extension ops; see README.md here
-//! for how they work and how they are checked.
+//! backward pass, and the AdamW step of a parameter ([`optim`]). tunnelbench registers them as
+//! burn backend-extension ops; see README.md here for how they work and how they are checked.
 
 // `!(x > 0.0)` is used on purpose: it is true for NaN too (a NaN activation is a dead unit).
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -46,6 +46,7 @@ pub mod conv;
 mod direct;
 pub mod linear;
 pub mod norm;
+pub mod optim;
 pub mod transformer;
 #[cfg(target_arch = "x86_64")]
 mod winograd;
