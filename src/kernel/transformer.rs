@@ -193,15 +193,16 @@ fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, then: Then) 
     })
 }
 
-/// The forward attention: the output, and the attention weights when `keep` (for a backward pass).
+/// The forward attention: the output, and the softmax statistics when `keep` (for a backward
+/// pass).
 fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize, keep: bool) -> (FlexTensor, Vec<f32>) {
     let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
     let a = attention_geometry(&q, heads);
-    let mut weights = keep.then(|| vec![0.0f32; a.weights_len()]);
+    let mut stats = keep.then(|| vec![0.0f32; a.stats_len()]);
     let out = output(q.shape(), |out| {
-        kernels::attention_forward(&a, values(&q), values(&k), values(&v), weights.as_deref_mut(), out)
+        kernels::attention_forward(&a, values(&q), values(&k), values(&v), stats.as_deref_mut(), out)
     });
-    (out, weights.unwrap_or_default())
+    (out, stats.unwrap_or_default())
 }
 
 impl TransformerKernels for Flex {
@@ -335,12 +336,12 @@ impl Backward<Flex, 3> for LinearBackward {
 struct AttentionBackward;
 
 impl Backward<Flex, 3> for AttentionBackward {
-    /// The checkpoints of q, k and v, the attention weights and the number of heads.
+    /// The checkpoints of q, k and v, the softmax statistics and the number of heads.
     type State = ([NodeId; 3], Vec<f32>, usize);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let (inputs, weights, heads) = ops.state;
+        let (inputs, stats, heads) = ops.state;
         let [q, k, v] = inputs.map(|id| contiguous(checkpointer.retrieve_node_output::<FlexTensor>(id)));
         let a = attention_geometry(&q, heads);
         let shape: Shape = q.shape();
@@ -350,7 +351,7 @@ impl Backward<Flex, 3> for AttentionBackward {
             values(&q),
             values(&k),
             values(&v),
-            &weights,
+            &stats,
             values(&grad),
             &mut dq,
             &mut dk,
@@ -449,9 +450,9 @@ impl<C: CheckpointStrategy> TransformerKernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let inputs = [prep.checkpoint(&q), prep.checkpoint(&k), prep.checkpoint(&v)];
-                let (out, weights) =
+                let (out, stats) =
                     flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads, true);
-                prep.finish((inputs, weights, heads), out)
+                prep.finish((inputs, stats, heads), out)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads, false).0)

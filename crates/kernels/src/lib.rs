@@ -18,11 +18,11 @@ macro_rules! widest {
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f,fma")]
-            fn wide512(f: impl FnOnce()) {
+            fn wide512<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
             #[target_feature(enable = "avx2,fma")]
-            fn wide256(f: impl FnOnce()) {
+            fn wide256<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
             if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {

@@ -1,7 +1,7 @@
 //! The transformer block's kernels on contiguous row-major `f32` slices, each with its backward
 //! pass: layer norm over the last axis, the exact (erf) GELU, and multi-head self-attention
-//! (scores, softmax and the value product per image and head, with no head-major copies of the
-//! queries, keys and values).
+//! (scores, softmax and the value product per image, head and block of query rows, with no
+//! head-major copies of the queries, keys and values and no `tokens × tokens` matrix held whole).
 //!
 //! Every sum runs in an order fixed by the shapes alone (eight accumulators, then added in one
 //! order; row blocks of a fixed size, then added in block order), never by the vector width or
@@ -278,7 +278,8 @@ pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
 // Self-attention
 
 /// Queries, keys, values and the output are `[batch, tokens, heads · head_dim]`, row-major, head
-/// `h` in columns `h·head_dim ..`; the attention weights are `[batch, heads, tokens, tokens]`.
+/// `h` in columns `h·head_dim ..`; the softmax statistics that the backward pass needs are
+/// `[batch, heads, tokens, 2]`: each row's largest score and its normaliser's inverse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attention {
     pub batch: usize,
@@ -301,9 +302,9 @@ impl Attention {
         self.len() == 0
     }
 
-    /// Elements of the attention weights.
-    pub fn weights_len(&self) -> usize {
-        self.batch * self.heads * self.tokens * self.tokens
+    /// Elements of the softmax statistics.
+    pub fn stats_len(&self) -> usize {
+        self.batch * self.heads * self.tokens * 2
     }
 
     fn scale(&self) -> f32 {
@@ -311,55 +312,93 @@ impl Attention {
     }
 }
 
-/// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head. With `weights`, the softmax of
-/// each image and head (`tokens × tokens`) goes there for the backward pass; without, each task
-/// reuses one `tokens × tokens` buffer (inference need not hold `batch · heads · tokens²` floats).
-pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], weights: Option<&mut [f32]>, out: &mut [f32]) {
+/// Query rows per block of the attention: a block's scores (`rows × tokens`, 400 KB at 224²'s 784
+/// tokens) stay in L2 while its softmax and its products read them.
+const QUERY_BLOCK: usize = 128;
+
+/// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, a block of query rows at a time
+/// (no `tokens × tokens` matrix is held whole). With `stats`, each row's softmax statistics go
+/// there for the backward pass, which recomputes the weights from them.
+pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], stats: Option<&mut [f32]>, out: &mut [f32]) {
+    forward_in_blocks(a, QUERY_BLOCK, q, k, v, stats, out);
+}
+
+/// [`attention_forward`] by blocks of `block` query rows.
+fn forward_in_blocks(
+    a: &Attention,
+    block: usize,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    stats: Option<&mut [f32]>,
+    out: &mut [f32],
+) {
     assert!(q.len() == a.len() && k.len() == a.len() && v.len() == a.len() && out.len() == a.len());
-    assert!(weights.as_ref().is_none_or(|w| w.len() == a.weights_len()));
+    assert!(stats.as_ref().is_none_or(|s| s.len() == a.stats_len()));
     if a.is_empty() {
         return;
     }
     let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
-    let scale = a.scale();
-    // Image b's head h through the t × t buffer p.
-    let head = |b: usize, h: usize, p: &mut [f32], out: &mut [f32]| {
-        let (image, col) = (b * t * d, h * dh);
-        let (q, k, v) = (&q[image + col..], &k[image + col..], &v[image + col..]);
-        // Scores q_h · k_hᵀ: the keys' transpose read through strides.
-        strided((t, t, dh), p, (t, 1), false, q, (d, 1), k, (1, d));
-        for row in p.chunks_exact_mut(t) {
-            softmax_row(row, scale);
+    let (scale, block) = (a.scale(), block.min(t));
+    // Image b: each head's blocks of rows through the buffer p, the statistics to `stats` if kept.
+    let image = |(p, kt): &mut (Vec<f32>, Vec<f32>), b: usize, out: &mut [f32], mut stats: Option<&mut [f32]>| {
+        let at = b * t * d;
+        for h in 0..a.heads {
+            let (q, v) = (&q[at + h * dh..], &v[at + h * dh..]);
+            transpose_head(&k[at + h * dh..], (t, dh, d), kt);
+            for i0 in (0..t).step_by(block) {
+                let rows = block.min(t - i0);
+                let p = &mut p[..rows * t];
+                // Scores q_h · k_hᵀ.
+                strided((rows, t, dh), p, (t, 1), false, &q[i0 * d..], (d, 1), kt, (t, 1));
+                for (i, row) in p.chunks_exact_mut(t).enumerate() {
+                    let (max, inv) = softmax_row(row, scale);
+                    if let Some(stats) = stats.as_deref_mut() {
+                        stats[(h * t + i0 + i) * 2..][..2].copy_from_slice(&[max, inv]);
+                    }
+                }
+                strided(
+                    (rows, dh, t),
+                    &mut out[i0 * d + h * dh..],
+                    (d, 1),
+                    false,
+                    p,
+                    (t, 1),
+                    v,
+                    (d, 1),
+                );
+            }
         }
-        strided((t, dh, t), &mut out[col..], (d, 1), false, p, (t, 1), v, (d, 1));
     };
+    let buffer = || (vec![0.0f32; block * t], vec![0.0f32; dh * t]);
     let images = out.par_chunks_mut(t * d).enumerate();
-    match weights {
-        Some(weights) => images
-            .zip(weights.par_chunks_mut(a.heads * t * t))
-            .for_each(|((b, out), weights)| {
-                for (h, p) in weights.chunks_exact_mut(t * t).enumerate() {
-                    head(b, h, p, out);
-                }
-            }),
-        None => images.for_each_init(
-            || vec![0.0f32; t * t],
-            |p, (b, out)| {
-                for h in 0..a.heads {
-                    head(b, h, p, out);
-                }
-            },
-        ),
+    match stats {
+        Some(stats) => images
+            .zip(stats.par_chunks_mut(a.heads * t * 2))
+            .for_each_init(buffer, |p, ((b, out), stats)| image(p, b, out, Some(stats))),
+        None => images.for_each_init(buffer, |p, (b, out)| image(p, b, out, None)),
     }
 }
 
-/// `row ← softmax(row · scale)`, vectorised.
-fn softmax_row(row: &mut [f32], scale: f32) {
+/// Head columns `0..dh` of the `t` rows of `x` (row stride `d`) transposed into `xt` (`dh × t`,
+/// row-major), so that the products whose right operand is a head's transpose read it in place
+/// instead of packing it for every block of query rows.
+fn transpose_head(x: &[f32], (t, dh, d): (usize, usize, usize), xt: &mut [f32]) {
+    for (j, row) in x.chunks(d).take(t).enumerate() {
+        for (c, &value) in row[..dh].iter().enumerate() {
+            xt[c * t + j] = value;
+        }
+    }
+}
+
+/// `row ← softmax(row · scale)`, vectorised; returns the row's largest value and the inverse of
+/// its normaliser, from which [`softmax_again`] gives the same bits.
+fn softmax_row(row: &mut [f32], scale: f32) -> (f32, f32) {
     widest!(softmax_lanes(row, scale))
 }
 
 #[inline(always)]
-fn softmax_lanes(row: &mut [f32], scale: f32) {
+fn softmax_lanes(row: &mut [f32], scale: f32) -> (f32, f32) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     for s in row.iter_mut() {
         *s = exp((*s - max) * scale);
@@ -368,94 +407,128 @@ fn softmax_lanes(row: &mut [f32], scale: f32) {
     for s in row.iter_mut() {
         *s *= inv;
     }
+    (max, inv)
+}
+
+/// [`softmax_row`]'s output again, from the same scores and its statistics.
+fn softmax_again(row: &mut [f32], scale: f32, (max, inv): (f32, f32)) {
+    widest!(softmax_again_lanes(row, scale, max, inv))
+}
+
+#[inline(always)]
+fn softmax_again_lanes(row: &mut [f32], scale: f32, max: f32, inv: f32) {
+    for s in row.iter_mut() {
+        *s = exp((*s - max) * scale) * inv;
+    }
 }
 
 /// The gradients of [`attention_forward`] with respect to `q`, `k` and `v`, from the output's
-/// gradient `dout` and the forward's `weights` P: per image and head, dV = Pᵀ·dO, dP = dO·Vᵀ,
-/// dS = P ⊙ (dP − rowsum(dP ⊙ P)) / sqrt(head_dim), dQ = dS·K, dK = dSᵀ·Q.
+/// gradient `dout` and the forward's softmax `stats`: per image, head and block of query rows,
+/// the weights P recomputed, dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)) /
+/// sqrt(head_dim), dQ = dS·K, dK += dSᵀ·Q. The sums over query rows continue from block to block
+/// as one chain, so the blocks change no bit.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     a: &Attention,
     q: &[f32],
     k: &[f32],
     v: &[f32],
-    weights: &[f32],
+    stats: &[f32],
     dout: &[f32],
     dq: &mut [f32],
     dk: &mut [f32],
     dv: &mut [f32],
 ) {
+    backward_in_blocks(a, QUERY_BLOCK, (q, k, v), stats, dout, (dq, dk, dv));
+}
+
+/// [`attention_backward`] by blocks of `block` query rows.
+fn backward_in_blocks(
+    a: &Attention,
+    block: usize,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    stats: &[f32],
+    dout: &[f32],
+    (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
+) {
     for s in [q, k, v, dout] {
         assert_eq!(s.len(), a.len());
     }
     assert!(dq.len() == a.len() && dk.len() == a.len() && dv.len() == a.len());
-    assert_eq!(weights.len(), a.weights_len());
+    assert_eq!(stats.len(), a.stats_len());
     if a.is_empty() {
         return;
     }
     let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
-    let scale = a.scale();
+    let (scale, block) = (a.scale(), block.min(t));
     dq.par_chunks_mut(t * d)
         .zip(dk.par_chunks_mut(t * d))
         .zip(dv.par_chunks_mut(t * d))
-        .zip(weights.par_chunks(a.heads * t * t))
+        .zip(stats.par_chunks(a.heads * t * 2))
         .enumerate()
-        .for_each(|(b, (((dq, dk), dv), weights))| {
-            let image = b * t * d..(b + 1) * t * d;
-            let (q, k, v, dout) = (&q[image.clone()], &k[image.clone()], &v[image.clone()], &dout[image]);
-            let mut ds = vec![0.0f32; t * t];
-            for (h, p) in weights.chunks_exact(t * t).enumerate() {
-                let col = h * dh;
-                // dV = Pᵀ · dO (P's transpose through strides).
-                strided(
-                    (t, dh, t),
-                    &mut dv[col..],
-                    (d, 1),
-                    false,
-                    p,
-                    (1, t),
-                    &dout[col..],
-                    (d, 1),
-                );
-                // dP = dO · Vᵀ, then dS in place.
-                strided(
-                    (t, t, dh),
-                    &mut ds,
-                    (t, 1),
-                    false,
-                    &dout[col..],
-                    (d, 1),
-                    &v[col..],
-                    (1, d),
-                );
-                for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
-                    let dot = sum8(t, |j| ds[j] * p[j]);
-                    for j in 0..t {
-                        ds[j] = p[j] * (ds[j] - dot) * scale;
+        .for_each_init(
+            || [block * t, block * t, dh * t, dh * t].map(|n| vec![0.0f32; n]),
+            |[p, ds, kt, vt], (b, (((dq, dk), dv), stats))| {
+                let image = b * t * d..(b + 1) * t * d;
+                let (q, k, v, dout) = (&q[image.clone()], &k[image.clone()], &v[image.clone()], &dout[image]);
+                for h in 0..a.heads {
+                    let col = h * dh;
+                    transpose_head(&k[col..], (t, dh, d), kt);
+                    transpose_head(&v[col..], (t, dh, d), vt);
+                    for i0 in (0..t).step_by(block) {
+                        let rows = block.min(t - i0);
+                        let (p, ds) = (&mut p[..rows * t], &mut ds[..rows * t]);
+                        let (first, at) = (i0 == 0, i0 * d + col);
+                        // The block's weights, as the forward pass computed them.
+                        strided((rows, t, dh), p, (t, 1), false, &q[at..], (d, 1), kt, (t, 1));
+                        for (i, row) in p.chunks_exact_mut(t).enumerate() {
+                            let s = &stats[(h * t + i0 + i) * 2..];
+                            softmax_again(row, scale, (s[0], s[1]));
+                        }
+                        // dV += Pᵀ · dO (P's transpose through strides).
+                        strided(
+                            (t, dh, rows),
+                            &mut dv[col..],
+                            (d, 1),
+                            !first,
+                            p,
+                            (1, t),
+                            &dout[at..],
+                            (d, 1),
+                        );
+                        // dP = dO · Vᵀ, then dS in place.
+                        strided((rows, t, dh), ds, (t, 1), false, &dout[at..], (d, 1), vt, (t, 1));
+                        for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
+                            let dot = sum8(t, |j| ds[j] * p[j]);
+                            for j in 0..t {
+                                ds[j] = p[j] * (ds[j] - dot) * scale;
+                            }
+                        }
+                        // dQ = dS · K; dK += dSᵀ · Q.
+                        strided(
+                            (rows, dh, t),
+                            &mut dq[at..],
+                            (d, 1),
+                            false,
+                            ds,
+                            (t, 1),
+                            &k[col..],
+                            (d, 1),
+                        );
+                        strided(
+                            (t, dh, rows),
+                            &mut dk[col..],
+                            (d, 1),
+                            !first,
+                            ds,
+                            (1, t),
+                            &q[at..],
+                            (d, 1),
+                        );
                     }
                 }
-                strided(
-                    (t, dh, t),
-                    &mut dq[col..],
-                    (d, 1),
-                    false,
-                    &ds,
-                    (t, 1),
-                    &k[col..],
-                    (d, 1),
-                );
-                strided(
-                    (t, dh, t),
-                    &mut dk[col..],
-                    (d, 1),
-                    false,
-                    &ds,
-                    (1, t),
-                    &q[col..],
-                    (d, 1),
-                );
-            }
-        });
+            },
+        );
 }
 
 #[cfg(test)]
@@ -616,15 +689,32 @@ mod tests {
         let f64s = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<_>>();
         let (q64, k64, v64) = (f64s(&q), f64s(&k), f64s(&v));
         let mut out = vec![0.0; a.len()];
-        let mut weights = vec![0.0; a.weights_len()];
-        attention_forward(&a, &q, &k, &v, Some(&mut weights), &mut out);
+        let mut stats = vec![0.0; a.stats_len()];
+        attention_forward(&a, &q, &k, &v, Some(&mut stats), &mut out);
         close(&out, &reference(&q64, &k64, &v64), 1e-5, "out");
-        // Without the weights kept: the same bits.
+        // Without the statistics kept: the same bits.
         let mut unkept = vec![f32::NAN; a.len()];
         attention_forward(&a, &q, &k, &v, None, &mut unkept);
         assert!(out.iter().zip(&unkept).all(|(x, y)| x.to_bits() == y.to_bits()));
         let (mut dq, mut dk, mut dv) = (vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
-        attention_backward(&a, &q, &k, &v, &weights, &dout, &mut dq, &mut dk, &mut dv);
+        attention_backward(&a, &q, &k, &v, &stats, &dout, &mut dq, &mut dk, &mut dv);
+        // Blocks of 3 query rows (3 + 3 + 1): the same bits as the whole 7 in one.
+        let (mut out3, mut stats3) = (vec![0.0; a.len()], vec![0.0; a.stats_len()]);
+        forward_in_blocks(&a, 3, &q, &k, &v, Some(&mut stats3), &mut out3);
+        let (mut dq3, mut dk3, mut dv3) = (vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
+        backward_in_blocks(&a, 3, (&q, &k, &v), &stats3, &dout, (&mut dq3, &mut dk3, &mut dv3));
+        for (what, x, y) in [
+            ("out", &out, &out3),
+            ("stats", &stats, &stats3),
+            ("dq", &dq, &dq3),
+            ("dk", &dk, &dk3),
+            ("dv", &dv, &dv3),
+        ] {
+            assert!(
+                x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{what}: blocks change bits"
+            );
+        }
         let loss = |q: &[f64], k: &[f64], v: &[f64]| {
             reference(q, k, v)
                 .iter()
