@@ -38,6 +38,10 @@ const NR: usize = 16;
 /// Products per chunk of a sum: a chunk of a task's columns of the right operand (128 × 576
 /// values, 288 KiB, for the widest ViT-T layer) stays in L2 while the task's rows read it.
 const KC: usize = 128;
+/// The widest column block of [`product`]: a chunk of the right operand (`KC × NC` values, 2 MiB)
+/// stays in L2 (or the nearest cache) while every row of the output reads it, however wide the
+/// product (an im2col'd convolution's columns are its output pixels: 12,544 for a 224² stem).
+const NC: usize = 4096;
 /// Rows of the output per task (columns: as many as keep every thread busy).
 const MB: usize = 48;
 /// The largest tile: 8 rows by 3 panels.
@@ -180,16 +184,20 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: Mat, b: Mat, (out, rs): (
     }
     let panels = Panels::new(b, k, n, false);
     let dst = Out(out.as_mut_ptr());
-    for r0 in (0..m).step_by(MB) {
-        block(
-            Path::detect(),
-            a,
-            &panels,
-            (r0, MB.min(m - r0)),
-            (0, n),
-            (dst, rs),
-            carry,
-        );
+    // Column blocks of equal width (whole tiles), as few as keep each under NC.
+    let nc = n.div_ceil(n.div_ceil(NC)).next_multiple_of(3 * NR);
+    for c0 in (0..n).step_by(nc) {
+        for r0 in (0..m).step_by(MB) {
+            block(
+                Path::detect(),
+                a,
+                &panels,
+                (r0, MB.min(m - r0)),
+                (c0, nc.min(n - c0)),
+                (dst, rs),
+                carry,
+            );
+        }
     }
 }
 
@@ -655,6 +663,58 @@ mod tests {
                 assert!(
                     chain.iter().zip(&out).all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{path:?} {m}x{n}x{k}: not the bits of one chain"
+                );
+            }
+        }
+    }
+
+    /// The single-threaded product on more columns than one block takes (two blocks, the right
+    /// operand row-major and transposed), its inner index split in two ranges, the second carried
+    /// on from the first: every path gives the bits of one chain.
+    #[test]
+    fn a_wide_product_in_column_blocks_and_carried_ranges_is_one_chain() {
+        let (m, n, k, split) = (10, NC + 700, KC + 5, 70);
+        let (av, bv) = (values(m * k, 5), values(k * n, 6));
+        let a = Mat {
+            data: &av,
+            rs: k,
+            cs: 1,
+        };
+        for b in [
+            Mat {
+                data: &bv,
+                rs: n,
+                cs: 1,
+            },
+            Mat {
+                data: &bv,
+                rs: 1,
+                cs: k,
+            },
+        ] {
+            let chain: Vec<f32> = (0..m * n)
+                .map(|o| (0..k).fold(0.0f32, |s, p| a.at(o / n, p).mul_add(b.at(p, o % n), s)))
+                .collect();
+            for path in paths() {
+                TEST_PATH.set(Some(path));
+                let mut out = vec![f32::NAN; m * n];
+                product(m, n, split, a, b, (&mut out, n), false);
+                let (a2, b2) = (
+                    Mat {
+                        data: &av[split..],
+                        ..a
+                    },
+                    Mat {
+                        data: &bv[split * b.rs..],
+                        ..b
+                    },
+                );
+                product(m, n, k - split, a2, b2, (&mut out, n), true);
+                assert!(
+                    chain.iter().zip(&out).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{path:?}, right operand strides ({}, {}): not the bits of one chain",
+                    b.rs,
+                    b.cs
                 );
             }
         }
