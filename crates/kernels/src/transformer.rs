@@ -19,18 +19,26 @@ const ROW_BLOCK: usize = 32;
 /// Elements per task in the GELU.
 const ELEMENT_BLOCK: usize = 1 << 14;
 
-/// Σ f(i) for i in 0..n, with eight accumulators (lane l takes i ≡ l mod 8), then added in order.
+/// Σ f(x[i]) over `x`, with eight accumulators (lane l takes i ≡ l mod 8), then added in order.
 #[inline(always)]
-fn sum8(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+fn sum8(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    sum8_pairs(x, x, |x, _| f(x))
+}
+
+/// Σ f(a[i], b[i]) over `a` and `b` (of one length), in [`sum8`]'s order. The lanes run over
+/// whole chunks of eight without bounds checks, so that the loop compiles to vector adds.
+#[inline(always)]
+fn sum8_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; 8];
-    let full = n / 8 * 8;
-    for base in (0..full).step_by(8) {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a += f(base + l);
+    let ((a8, a_tail), (b8, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    for (a, b) in a8.iter().zip(b8) {
+        for l in 0..8 {
+            acc[l] += f(a[l], b[l]);
         }
     }
-    for (l, i) in (full..n).enumerate() {
-        acc[l] += f(i);
+    for (l, (&a, &b)) in a_tail.iter().zip(b_tail).enumerate() {
+        acc[l] += f(a, b);
     }
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
@@ -67,8 +75,8 @@ fn layer_norm_rows(p: LayerNormParams, x: &[f32], y: &mut [MaybeUninit<f32>], st
         .zip(x.chunks_exact(d))
         .zip(stats.chunks_exact_mut(2))
     {
-        let mean = sum8(d, |i| x[i]) / d as f32;
-        let var = sum8(d, |i| (x[i] - mean) * (x[i] - mean)) / d as f32;
+        let mean = sum8(x, |x| x) / d as f32;
+        let var = sum8(x, |x| (x - mean) * (x - mean)) / d as f32;
         let rstd = 1.0 / (var + eps).sqrt();
         match p.beta {
             Some(b) => {
@@ -155,8 +163,8 @@ fn layer_norm_grad_rows(
             *dg += dy * *xh;
             *db += dy;
         }
-        let mean_g = sum8(d, |i| g[i]) / d as f32;
-        let mean_gx = sum8(d, |i| g[i] * xhat[i]) / d as f32;
+        let mean_g = sum8(g, |g| g) / d as f32;
+        let mean_gx = sum8_pairs(g, xhat, |g, x| g * x) / d as f32;
         for ((dx, &g), &xh) in dx.iter_mut().zip(g.iter()).zip(xhat.iter()) {
             *dx = rstd * (g - mean_g - xh * mean_gx);
         }
@@ -403,7 +411,7 @@ fn softmax_lanes(row: &mut [f32], scale: f32) -> (f32, f32) {
     for s in row.iter_mut() {
         *s = exp((*s - max) * scale);
     }
-    let inv = 1.0 / sum8(row.len(), |j| row[j]);
+    let inv = 1.0 / sum8(row, |s| s);
     for s in row.iter_mut() {
         *s *= inv;
     }
@@ -499,7 +507,7 @@ fn backward_in_blocks(
                         // dP = dO · Vᵀ, then dS in place.
                         strided((rows, t, dh), ds, (t, 1), false, &dout[at..], (d, 1), vt, (t, 1));
                         for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
-                            let dot = sum8(t, |j| ds[j] * p[j]);
+                            let dot = sum8_pairs(ds, p, |ds, p| ds * p);
                             for j in 0..t {
                                 ds[j] = p[j] * (ds[j] - dot) * scale;
                             }
