@@ -616,6 +616,47 @@ mod tests {
         assert!(plain.iter().zip(&wide).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
+    /// The eight-lane sums keep their order: lane l adds the elements i ≡ l mod 8 in index order,
+    /// then the lanes are added pairwise; the vectorised layer norm gives the plain loop's bits.
+    #[test]
+    fn sums_and_layer_norm_bits_do_not_depend_on_the_vector_width() {
+        for n in [1, 7, 8, 19, 192, 773] {
+            let x = values(n, 13);
+            let mut lanes = [0.0f32; 8];
+            for (i, v) in x.iter().enumerate() {
+                lanes[i % 8] += v * v;
+            }
+            let want =
+                ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+            assert_eq!(sum8(&x, |v| v * v).to_bits(), want.to_bits(), "{n} values");
+        }
+        for d in [19, 192] {
+            let rows = 3 * ROW_BLOCK + 5;
+            let (x, dy, gamma, beta) = (values(rows * d, 14), values(rows * d, 15), values(d, 16), values(d, 17));
+            let p = LayerNormParams {
+                gamma: &gamma,
+                beta: Some(&beta),
+                epsilon: 1e-6,
+            };
+            let (mut plain, mut wide) = (vec![0.0; rows * d], vec![0.0; rows * d]);
+            let (mut plain_stats, mut wide_stats) = (vec![0.0; rows * 2], vec![0.0; rows * 2]);
+            layer_norm_rows(p, &x, uninit(&mut plain), &mut plain_stats);
+            layer_norm_forward(p, &x, uninit(&mut wide), &mut wide_stats);
+            let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same(&plain, &wide) && same(&plain_stats, &wide_stats),
+                "forward, d = {d}"
+            );
+            let mut scratch = vec![vec![0.0; d]; 4];
+            let [dg, db, xhat, g] = &mut scratch[..] else {
+                unreachable!()
+            };
+            layer_norm_grad_rows(&gamma, &x, &plain_stats, &dy, &mut plain, &mut (dg, db, xhat, g));
+            layer_norm_backward(&gamma, &x, &wide_stats, &dy, &mut wide);
+            assert!(same(&plain, &wide), "backward, d = {d}");
+        }
+    }
+
     #[test]
     fn layer_norm_matches_the_definition_and_its_gradient() {
         let (rows, d) = (37, 19);
