@@ -508,8 +508,8 @@ fn backward_in_blocks(
                         strided((rows, t, dh), ds, (t, 1), false, &dout[at..], (d, 1), vt, (t, 1));
                         for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
                             let dot = sum8_pairs(ds, p, |ds, p| ds * p);
-                            for j in 0..t {
-                                ds[j] = p[j] * (ds[j] - dot) * scale;
+                            for (ds, &p) in ds.iter_mut().zip(p) {
+                                *ds = p * (*ds - dot) * scale;
                             }
                         }
                         // dQ = dS · K; dK += dSᵀ · Q.
