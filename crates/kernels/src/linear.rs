@@ -546,16 +546,36 @@ unsafe fn avx2(kc: usize, a: Rows, panel: Panel, out: Sums) {
     }
 }
 
-/// `Σ_i x[i, j]` over the rows of `x` (`rows × n`, row-major), the rows added in order.
+/// `Σ_i x[i, j]` over the rows of `x` (`rows × n`, row-major), the rows added in order. The
+/// columns go to the threads in blocks of [`SUM_BLOCK`], each block's sums held in registers.
 pub fn column_sums(n: usize, x: &[f32]) -> Vec<f32> {
     assert!(n > 0 && x.len().is_multiple_of(n));
     let mut sums = vec![0.0f32; n];
-    sums.par_chunks_mut(256).enumerate().for_each(|(c, sums)| {
-        for row in x.chunks_exact(n) {
-            widest!(add(sums, &row[c * 256..]));
-        }
+    sums.par_chunks_mut(SUM_BLOCK).enumerate().for_each(|(c, sums)| {
+        let width = sums.len();
+        let rows = x.chunks_exact(n).map(|row| &row[c * SUM_BLOCK..][..width]);
+        widest!(sum_rows(sums, rows));
     });
     sums
+}
+
+/// Columns per task of [`column_sums`].
+const SUM_BLOCK: usize = 64;
+
+/// `sums[j] = Σ row[j]` over `rows` in order; a whole block's sums in a local array.
+#[inline(always)]
+fn sum_rows<'a>(sums: &mut [f32], rows: impl Iterator<Item = &'a [f32]>) {
+    let Ok(block) = <&mut [f32; SUM_BLOCK]>::try_from(&mut *sums) else {
+        return rows.for_each(|row| add(sums, row));
+    };
+    let mut acc = [0.0f32; SUM_BLOCK];
+    for row in rows {
+        let row: &[f32; SUM_BLOCK] = row.try_into().expect("a whole block");
+        for (a, x) in acc.iter_mut().zip(row) {
+            *a += x;
+        }
+    }
+    *block = acc;
 }
 
 /// `y[j] += x[j]` for the values of `y`.
