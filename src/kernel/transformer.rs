@@ -18,12 +18,12 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::{Shape, Tensor, TensorData};
+use burn::tensor::{Shape, Tensor};
 
 use tunnelbench_kernels::linear::{self as products, Mat, Then};
 use tunnelbench_kernels::transformer::{self as kernels, Attention};
 
-use super::{contiguous, on_flex, output, output_whole, values, vector};
+use super::{contiguous, on_flex, output_whole, values, vector};
 
 /// The ε of every layer norm the models build (torchvision's and timm's ViTs and ConvNeXts use
 /// 1e-6). burn's `LayerNorm` keeps its ε private, so [`layer_norm`] takes it from here.
@@ -49,14 +49,10 @@ pub trait TransformerKernels: Backend {
     /// the GELU to its block while it is in cache), as the two ops with it.
     fn tb_linear_gelu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, on `[batch, tokens, dim]`
-    /// queries, keys and values whose last axis holds `heads` heads side by side.
-    fn tb_attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        heads: usize,
-    ) -> FloatTensor<Self>;
+    /// `softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, on `[batch, tokens, 3 · dim]`
+    /// queries, keys and values side by side (as one linear layer gives them), each holding
+    /// `heads` heads side by side; the output is `[batch, tokens, dim]`.
+    fn tb_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self>;
 }
 
 /// `norm.forward(x)`, through the kernel on the default backend. `norm` must have been built with
@@ -113,22 +109,36 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 /// `mha.forward(MhaInput::self_attn(x)).context` for `x` of `[batch, tokens, dim]`: the query,
-/// key and value projections, attention through the kernel on the default backend, and the output
-/// projection. Attention dropout and the quiet softmax go to burn.
+/// key and value projections as one product (their weights side by side), attention through the
+/// kernel on the default backend, and the output projection. Attention dropout, the quiet softmax
+/// and projections without a bias go to burn.
 pub fn self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3> {
-    if !on_flex(&x) || mha.dropout.prob > 0.0 || mha.quiet_softmax {
-        return mha.forward(MhaInput::self_attn(x)).context;
-    }
-    let [q, k, v] = [&mha.query, &mha.key, &mha.value].map(|l| linear(l, x.clone()).into_dispatch());
+    let projections = [&mha.query, &mha.key, &mha.value];
+    let biases: Option<Vec<_>> = projections.iter().map(|l| l.bias.as_ref().map(|b| b.val())).collect();
+    let biases = match biases {
+        Some(biases) if on_flex(&x) && mha.dropout.prob == 0.0 && !mha.quiet_softmax => biases,
+        _ => return mha.forward(MhaInput::self_attn(x)).context,
+    };
+    let weight = Tensor::cat(projections.iter().map(|l| l.weight.val()).collect(), 1);
+    let qkv = Dispatch::tb_linear(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        Tensor::cat(biases, 0).into_dispatch(),
+    );
     linear(
         &mha.output,
-        Tensor::from_dispatch(Dispatch::tb_attention(q, k, v, mha.n_heads)),
+        Tensor::from_dispatch(Dispatch::tb_attention(qkv, mha.n_heads)),
     )
 }
 
-fn attention_geometry(q: &FlexTensor, heads: usize) -> Attention {
-    let [batch, tokens, dim] = q.shape().dims();
-    assert_eq!(dim % heads, 0, "{dim} features do not split into {heads} heads");
+fn attention_geometry(qkv: &FlexTensor, heads: usize) -> Attention {
+    let [batch, tokens, width] = qkv.shape().dims();
+    let dim = width / 3;
+    assert_eq!(
+        (width % 3, dim % heads),
+        (0, 0),
+        "{width} features do not split into queries, keys and values of {heads} heads"
+    );
     Attention {
         batch,
         tokens,
@@ -195,12 +205,13 @@ fn flex_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, then: Then) 
 
 /// The forward attention: the output, and the softmax statistics when `keep` (for a backward
 /// pass).
-fn flex_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize, keep: bool) -> (FlexTensor, Vec<f32>) {
-    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
-    let a = attention_geometry(&q, heads);
+fn flex_attention(qkv: FlexTensor, heads: usize, keep: bool) -> (FlexTensor, Vec<f32>) {
+    let qkv = contiguous(qkv);
+    let a = attention_geometry(&qkv, heads);
     let mut stats = keep.then(|| vec![0.0f32; a.stats_len()]);
-    let out = output(q.shape(), |out| {
-        kernels::attention_forward(&a, values(&q), values(&k), values(&v), stats.as_deref_mut(), out)
+    let shape = Shape::new([a.batch, a.tokens, a.dim()]);
+    let out = output_whole(shape, |out| {
+        kernels::attention_forward(&a, values(&qkv), stats.as_deref_mut(), out)
     });
     (out, stats.unwrap_or_default())
 }
@@ -222,8 +233,8 @@ impl TransformerKernels for Flex {
         flex_linear(x, weight, bias, Then::Gelu)
     }
 
-    fn tb_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
-        flex_attention(q, k, v, heads, false).0
+    fn tb_attention(qkv: FlexTensor, heads: usize) -> FlexTensor {
+        flex_attention(qkv, heads, false).0
     }
 }
 
@@ -240,7 +251,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let gamma = contiguous(gamma);
         let mut params = (Vec::new(), Vec::new());
-        let dx = output(x.shape(), |dx| {
+        let dx = output_whole(x.shape(), |dx| {
             params = kernels::layer_norm_backward(values(&gamma), values(&x), &stats, values(&grad), dx)
         });
         register!(grads, ops.parents, [dx, vector(&params.0), vector(&params.1)]);
@@ -335,30 +346,20 @@ impl Backward<Flex, 3> for LinearBackward {
 #[derive(Debug)]
 struct AttentionBackward;
 
-impl Backward<Flex, 3> for AttentionBackward {
-    /// The checkpoints of q, k and v, the softmax statistics and the number of heads.
-    type State = ([NodeId; 3], Vec<f32>, usize);
+impl Backward<Flex, 1> for AttentionBackward {
+    /// The checkpoint of the queries, keys and values, the softmax statistics and the number of
+    /// heads.
+    type State = (NodeId, Vec<f32>, usize);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let (inputs, stats, heads) = ops.state;
-        let [q, k, v] = inputs.map(|id| contiguous(checkpointer.retrieve_node_output::<FlexTensor>(id)));
-        let a = attention_geometry(&q, heads);
-        let shape: Shape = q.shape();
-        let (mut dq, mut dk, mut dv) = (vec![0.0f32; a.len()], vec![0.0f32; a.len()], vec![0.0f32; a.len()]);
-        kernels::attention_backward(
-            &a,
-            values(&q),
-            values(&k),
-            values(&v),
-            &stats,
-            values(&grad),
-            &mut dq,
-            &mut dk,
-            &mut dv,
-        );
-        let tensor = |data: Vec<f32>| FlexTensor::from_data(TensorData::new(data, shape.clone()));
-        register!(grads, ops.parents, [tensor(dq), tensor(dk), tensor(dv)]);
+        let (input, stats, heads) = ops.state;
+        let qkv = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(input));
+        let a = attention_geometry(&qkv, heads);
+        let dqkv = output_whole(qkv.shape(), |dqkv| {
+            kernels::attention_backward(&a, values(&qkv), &stats, values(&grad), dqkv)
+        });
+        register!(grads, ops.parents, [dqkv]);
     }
 }
 
@@ -437,26 +438,14 @@ impl<C: CheckpointStrategy> TransformerKernels for Autodiff<Flex, C> {
         Self::tb_gelu(Self::tb_linear(x, weight, bias))
     }
 
-    fn tb_attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        heads: usize,
-    ) -> FloatTensor<Self> {
-        match AttentionBackward
-            .prepare::<C>([q.node(), k.node(), v.node()])
-            .compute_bound()
-            .stateful()
-        {
+    fn tb_attention(qkv: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        match AttentionBackward.prepare::<C>([qkv.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let inputs = [prep.checkpoint(&q), prep.checkpoint(&k), prep.checkpoint(&v)];
-                let (out, stats) =
-                    flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads, true);
-                prep.finish((inputs, stats, heads), out)
+                let input = prep.checkpoint(&qkv);
+                let (out, stats) = flex_attention(qkv.into_primitive(), heads, true);
+                prep.finish((input, stats, heads), out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(flex_attention(q.into_primitive(), k.into_primitive(), v.into_primitive(), heads, false).0)
-            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_attention(qkv.into_primitive(), heads, false).0),
         }
     }
 }

@@ -274,8 +274,14 @@ fn transformer_kernels_match_burn_ops(device: &Device) {
 
     // Self-attention: 3 heads of 5 features over 7 tokens, 2 heads of 8 over 17 (a class token
     // and 16 patches), 1 head of 3 over 1 token, 2 heads of 4 over 261 tokens (three blocks of
-    // query rows, the last of 5).
-    for (batch, tokens, heads, head_dim) in [(2, 7, 3, 5), (3, 17, 2, 8), (2, 1, 1, 3), (1, 261, 2, 4)] {
+    // query rows, the last of 5), and the ViT-T's 3 heads of 64 over 16 tokens.
+    for (batch, tokens, heads, head_dim) in [
+        (2, 7, 3, 5),
+        (3, 17, 2, 8),
+        (2, 1, 1, 3),
+        (1, 261, 2, 4),
+        (4, 16, 3, 64),
+    ] {
         let dim = heads * head_dim;
         let mha = MultiHeadAttentionConfig::new(dim, heads).with_dropout(0.0).init(device);
         let x = random([batch, tokens, dim], device).require_grad();

@@ -95,15 +95,15 @@ fn layer_norm_rows(p: LayerNormParams, x: &[f32], y: &mut [MaybeUninit<f32>], st
     }
 }
 
-/// The layer norm's gradients: `dx` (`rows × d`), and `(dγ, dβ)` (each `d`), summed over row
-/// blocks of [`ROW_BLOCK`] rows in block order. With `x̂ = (x − mean)·rstd` and `g = dy·γ`:
-/// `dx = rstd · (g − mean(g) − x̂ · mean(g·x̂))`.
+/// The layer norm's gradients: `dx` (`rows × d`; need not be initialised, every element is
+/// written), and `(dγ, dβ)` (each `d`), summed over row blocks of [`ROW_BLOCK`] rows in block
+/// order. With `x̂ = (x − mean)·rstd` and `g = dy·γ`: `dx = rstd · (g − mean(g) − x̂ · mean(g·x̂))`.
 pub fn layer_norm_backward(
     gamma: &[f32],
     x: &[f32],
     stats: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    dx: &mut [MaybeUninit<f32>],
 ) -> (Vec<f32>, Vec<f32>) {
     let d = gamma.len();
     assert!(d > 0 && x.len().is_multiple_of(d) && dy.len() == x.len() && dx.len() == x.len());
@@ -139,7 +139,7 @@ fn layer_norm_grad_rows(
     x: &[f32],
     stats: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
+    dx: &mut [MaybeUninit<f32>],
     scratch: &mut (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
 ) {
     let d = gamma.len();
@@ -166,7 +166,7 @@ fn layer_norm_grad_rows(
         let mean_g = sum8(g, |g| g) / d as f32;
         let mean_gx = sum8_pairs(g, xhat, |g, x| g * x) / d as f32;
         for ((dx, &g), &xh) in dx.iter_mut().zip(g.iter()).zip(xhat.iter()) {
-            *dx = rstd * (g - mean_g - xh * mean_gx);
+            dx.write(rstd * (g - mean_g - xh * mean_gx));
         }
     }
 }
@@ -285,9 +285,11 @@ pub fn gelu_backward(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
 // ---------------------------------------------------------------------------------------------
 // Self-attention
 
-/// Queries, keys, values and the output are `[batch, tokens, heads · head_dim]`, row-major, head
-/// `h` in columns `h·head_dim ..`; the softmax statistics that the backward pass needs are
-/// `[batch, heads, tokens, 2]`: each row's largest score and its normaliser's inverse.
+/// The queries, keys and values are one `[batch, tokens, 3 · heads · head_dim]` tensor, as one
+/// linear layer gives them: a token's query, key and value side by side, head `h` in columns
+/// `h·head_dim ..` of each. The output is `[batch, tokens, heads · head_dim]`. The softmax
+/// statistics that the backward pass needs are `[batch, heads, tokens, 2]`: each row's largest
+/// score and its normaliser's inverse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attention {
     pub batch: usize,
@@ -301,13 +303,18 @@ impl Attention {
         self.heads * self.head_dim
     }
 
-    /// Elements of `q`, `k`, `v` and the output.
+    /// Elements of the output.
     pub fn len(&self) -> usize {
         self.batch * self.tokens * self.dim()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Elements of the queries, keys and values.
+    pub fn qkv_len(&self) -> usize {
+        3 * self.len()
     }
 
     /// Elements of the softmax statistics.
@@ -326,58 +333,62 @@ const QUERY_BLOCK: usize = 128;
 
 /// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, a block of query rows at a time
 /// (no `tokens × tokens` matrix is held whole). With `stats`, each row's softmax statistics go
-/// there for the backward pass, which recomputes the weights from them.
-pub fn attention_forward(a: &Attention, q: &[f32], k: &[f32], v: &[f32], stats: Option<&mut [f32]>, out: &mut [f32]) {
-    forward_in_blocks(a, QUERY_BLOCK, q, k, v, stats, out);
+/// there for the backward pass, which recomputes the weights from them. `out` need not be
+/// initialised.
+pub fn attention_forward(a: &Attention, qkv: &[f32], stats: Option<&mut [f32]>, out: &mut [MaybeUninit<f32>]) {
+    forward_in_blocks(a, QUERY_BLOCK, qkv, stats, out);
 }
 
 /// [`attention_forward`] by blocks of `block` query rows.
 fn forward_in_blocks(
     a: &Attention,
     block: usize,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    qkv: &[f32],
     stats: Option<&mut [f32]>,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(q.len() == a.len() && k.len() == a.len() && v.len() == a.len() && out.len() == a.len());
+    assert!(qkv.len() == a.qkv_len() && out.len() == a.len());
     assert!(stats.as_ref().is_none_or(|s| s.len() == a.stats_len()));
     if a.is_empty() {
         return;
     }
     let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
     let (scale, block) = (a.scale(), block.min(t));
+    // Row stride of the queries, keys and values.
+    let rs = 3 * d;
     // Image b: each head's blocks of rows through the buffer p, the statistics to `stats` if kept.
-    let image = |(p, kt): &mut (Vec<f32>, Vec<f32>), b: usize, out: &mut [f32], mut stats: Option<&mut [f32]>| {
-        let at = b * t * d;
-        for h in 0..a.heads {
-            let (q, v) = (&q[at + h * dh..], &v[at + h * dh..]);
-            transpose_head(&k[at + h * dh..], (t, dh, d), kt);
-            for i0 in (0..t).step_by(block) {
-                let rows = block.min(t - i0);
-                let p = &mut p[..rows * t];
-                // Scores q_h · k_hᵀ.
-                strided((rows, t, dh), p, (t, 1), false, &q[i0 * d..], (d, 1), kt, (t, 1));
-                for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                    let (max, inv) = softmax_row(row, scale);
-                    if let Some(stats) = stats.as_deref_mut() {
-                        stats[(h * t + i0 + i) * 2..][..2].copy_from_slice(&[max, inv]);
+    let image =
+        |(p, kt): &mut (Vec<f32>, Vec<f32>), b: usize, out: &mut [MaybeUninit<f32>], mut stats: Option<&mut [f32]>| {
+            let out = zeroed(out);
+            let qkv = &qkv[b * t * rs..(b + 1) * t * rs];
+            for h in 0..a.heads {
+                let col = h * dh;
+                let (q, v) = (&qkv[col..], &qkv[2 * d + col..]);
+                transpose_head(&qkv[d + col..], (t, dh, rs), kt);
+                for i0 in (0..t).step_by(block) {
+                    let rows = block.min(t - i0);
+                    let p = &mut p[..rows * t];
+                    // Scores q_h · k_hᵀ.
+                    strided((rows, t, dh), p, (t, 1), false, &q[i0 * rs..], (rs, 1), kt, (t, 1));
+                    for (i, row) in p.chunks_exact_mut(t).enumerate() {
+                        let (max, inv) = softmax_row(row, scale);
+                        if let Some(stats) = stats.as_deref_mut() {
+                            stats[(h * t + i0 + i) * 2..][..2].copy_from_slice(&[max, inv]);
+                        }
                     }
+                    strided(
+                        (rows, dh, t),
+                        &mut out[i0 * d + col..],
+                        (d, 1),
+                        false,
+                        p,
+                        (t, 1),
+                        v,
+                        (rs, 1),
+                    );
                 }
-                strided(
-                    (rows, dh, t),
-                    &mut out[i0 * d + h * dh..],
-                    (d, 1),
-                    false,
-                    p,
-                    (t, 1),
-                    v,
-                    (d, 1),
-                );
             }
-        }
-    };
+        };
     let buffer = || (vec![0.0f32; block * t], vec![0.0f32; dh * t]);
     let images = out.par_chunks_mut(t * d).enumerate();
     match stats {
@@ -388,11 +399,19 @@ fn forward_in_blocks(
     }
 }
 
-/// Head columns `0..dh` of the `t` rows of `x` (row stride `d`) transposed into `xt` (`dh × t`,
-/// row-major), so that the products whose right operand is a head's transpose read it in place
+/// `x` zeroed, as `f32`s: one task's part of an output, zeroed while it is in cache so that the
+/// products, which take initialised values, can write it.
+fn zeroed(x: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    x.fill(MaybeUninit::new(0.0));
+    // SAFETY: every element was just written, and MaybeUninit<f32> has f32's layout.
+    unsafe { &mut *(x as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// Head columns `0..dh` of the `t` rows of `x` (row stride `stride`) transposed into `xt` (`dh ×
+/// t`, row-major), so that the products whose right operand is a head's transpose read it in place
 /// instead of packing it for every block of query rows.
-fn transpose_head(x: &[f32], (t, dh, d): (usize, usize, usize), xt: &mut [f32]) {
-    for (j, row) in x.chunks(d).take(t).enumerate() {
+fn transpose_head(x: &[f32], (t, dh, stride): (usize, usize, usize), xt: &mut [f32]) {
+    for (j, row) in x.chunks(stride).take(t).enumerate() {
         for (c, &value) in row[..dh].iter().enumerate() {
             xt[c * t + j] = value;
         }
@@ -430,65 +449,52 @@ fn softmax_again_lanes(row: &mut [f32], scale: f32, max: f32, inv: f32) {
     }
 }
 
-/// The gradients of [`attention_forward`] with respect to `q`, `k` and `v`, from the output's
-/// gradient `dout` and the forward's softmax `stats`: per image, head and block of query rows,
-/// the weights P recomputed, dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)) /
+/// The gradient of [`attention_forward`] with respect to `qkv`, in the same layout, from the
+/// output's gradient `dout` and the forward's softmax `stats`: per image, head and block of query
+/// rows, the weights P recomputed, dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)) /
 /// sqrt(head_dim), dQ = dS·K, dK += dSᵀ·Q. The sums over query rows continue from block to block
-/// as one chain, so the blocks change no bit.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_backward(
-    a: &Attention,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    stats: &[f32],
-    dout: &[f32],
-    dq: &mut [f32],
-    dk: &mut [f32],
-    dv: &mut [f32],
-) {
-    backward_in_blocks(a, QUERY_BLOCK, (q, k, v), stats, dout, (dq, dk, dv));
+/// as one chain, so the blocks change no bit. `dqkv` need not be initialised.
+pub fn attention_backward(a: &Attention, qkv: &[f32], stats: &[f32], dout: &[f32], dqkv: &mut [MaybeUninit<f32>]) {
+    backward_in_blocks(a, QUERY_BLOCK, qkv, stats, dout, dqkv);
 }
 
 /// [`attention_backward`] by blocks of `block` query rows.
 fn backward_in_blocks(
     a: &Attention,
     block: usize,
-    (q, k, v): (&[f32], &[f32], &[f32]),
+    qkv: &[f32],
     stats: &[f32],
     dout: &[f32],
-    (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
+    dqkv: &mut [MaybeUninit<f32>],
 ) {
-    for s in [q, k, v, dout] {
-        assert_eq!(s.len(), a.len());
-    }
-    assert!(dq.len() == a.len() && dk.len() == a.len() && dv.len() == a.len());
+    assert!(qkv.len() == a.qkv_len() && dqkv.len() == a.qkv_len() && dout.len() == a.len());
     assert_eq!(stats.len(), a.stats_len());
     if a.is_empty() {
         return;
     }
     let (t, dh, d) = (a.tokens, a.head_dim, a.dim());
     let (scale, block) = (a.scale(), block.min(t));
-    dq.par_chunks_mut(t * d)
-        .zip(dk.par_chunks_mut(t * d))
-        .zip(dv.par_chunks_mut(t * d))
+    // Row stride of the queries, keys and values and of their gradients.
+    let rs = 3 * d;
+    dqkv.par_chunks_mut(t * rs)
         .zip(stats.par_chunks(a.heads * t * 2))
         .enumerate()
         .for_each_init(
             || [block * t, block * t, dh * t, dh * t].map(|n| vec![0.0f32; n]),
-            |[p, ds, kt, vt], (b, (((dq, dk), dv), stats))| {
-                let image = b * t * d..(b + 1) * t * d;
-                let (q, k, v, dout) = (&q[image.clone()], &k[image.clone()], &v[image.clone()], &dout[image]);
+            |[p, ds, kt, vt], (b, (dqkv, stats))| {
+                let dqkv = zeroed(dqkv);
+                let qkv = &qkv[b * t * rs..(b + 1) * t * rs];
+                let dout = &dout[b * t * d..(b + 1) * t * d];
                 for h in 0..a.heads {
-                    let col = h * dh;
-                    transpose_head(&k[col..], (t, dh, d), kt);
-                    transpose_head(&v[col..], (t, dh, d), vt);
+                    let (q, k, v) = (h * dh, d + h * dh, 2 * d + h * dh);
+                    transpose_head(&qkv[k..], (t, dh, rs), kt);
+                    transpose_head(&qkv[v..], (t, dh, rs), vt);
                     for i0 in (0..t).step_by(block) {
                         let rows = block.min(t - i0);
                         let (p, ds) = (&mut p[..rows * t], &mut ds[..rows * t]);
-                        let (first, at) = (i0 == 0, i0 * d + col);
+                        let (first, at, out_at) = (i0 == 0, i0 * rs, i0 * d + h * dh);
                         // The block's weights, as the forward pass computed them.
-                        strided((rows, t, dh), p, (t, 1), false, &q[at..], (d, 1), kt, (t, 1));
+                        strided((rows, t, dh), p, (t, 1), false, &qkv[at + q..], (rs, 1), kt, (t, 1));
                         for (i, row) in p.chunks_exact_mut(t).enumerate() {
                             let s = &stats[(h * t + i0 + i) * 2..];
                             softmax_again(row, scale, (s[0], s[1]));
@@ -496,16 +502,16 @@ fn backward_in_blocks(
                         // dV += Pᵀ · dO (P's transpose through strides).
                         strided(
                             (t, dh, rows),
-                            &mut dv[col..],
-                            (d, 1),
+                            &mut dqkv[v..],
+                            (rs, 1),
                             !first,
                             p,
                             (1, t),
-                            &dout[at..],
+                            &dout[out_at..],
                             (d, 1),
                         );
                         // dP = dO · Vᵀ, then dS in place.
-                        strided((rows, t, dh), ds, (t, 1), false, &dout[at..], (d, 1), vt, (t, 1));
+                        strided((rows, t, dh), ds, (t, 1), false, &dout[out_at..], (d, 1), vt, (t, 1));
                         for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
                             let dot = sum8_pairs(ds, p, |ds, p| ds * p);
                             for (ds, &p) in ds.iter_mut().zip(p) {
@@ -515,23 +521,23 @@ fn backward_in_blocks(
                         // dQ = dS · K; dK += dSᵀ · Q.
                         strided(
                             (rows, dh, t),
-                            &mut dq[at..],
-                            (d, 1),
+                            &mut dqkv[at + q..],
+                            (rs, 1),
                             false,
                             ds,
                             (t, 1),
-                            &k[col..],
-                            (d, 1),
+                            &qkv[k..],
+                            (rs, 1),
                         );
                         strided(
                             (t, dh, rows),
-                            &mut dk[col..],
-                            (d, 1),
+                            &mut dqkv[k..],
+                            (rs, 1),
                             !first,
                             ds,
                             (1, t),
-                            &q[at..],
-                            (d, 1),
+                            &qkv[at + q..],
+                            (rs, 1),
                         );
                     }
                 }
@@ -651,8 +657,15 @@ mod tests {
             let [dg, db, xhat, g] = &mut scratch[..] else {
                 unreachable!()
             };
-            layer_norm_grad_rows(&gamma, &x, &plain_stats, &dy, &mut plain, &mut (dg, db, xhat, g));
-            layer_norm_backward(&gamma, &x, &wide_stats, &dy, &mut wide);
+            layer_norm_grad_rows(
+                &gamma,
+                &x,
+                &plain_stats,
+                &dy,
+                uninit(&mut plain),
+                &mut (dg, db, xhat, g),
+            );
+            layer_norm_backward(&gamma, &x, &wide_stats, &dy, uninit(&mut wide));
             assert!(same(&plain, &wide), "backward, d = {d}");
         }
     }
@@ -692,7 +705,7 @@ mod tests {
         }
         close(&y, &want, 1e-5, "y");
         let mut dx = vec![0.0; rows * d];
-        let (dg, db) = layer_norm_backward(&gamma, &x, &stats, &dy, &mut dx);
+        let (dg, db) = layer_norm_backward(&gamma, &x, &stats, &dy, uninit(&mut dx));
         close(&dx, &want_dx, 1e-5, "dx");
         close(&dg, &want_dg, 1e-5, "dgamma");
         close(&db, &want_db, 1e-5, "dbeta");
@@ -737,33 +750,45 @@ mod tests {
         };
         let f64s = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<_>>();
         let (q64, k64, v64) = (f64s(&q), f64s(&k), f64s(&v));
+        // One token's query, key and value side by side, and back.
+        let d = a.dim();
+        let qkv: Vec<f32> = (0..a.batch * a.tokens)
+            .flat_map(|r| [&q, &k, &v].map(|x| &x[r * d..(r + 1) * d]).concat())
+            .collect();
+        let split = |x: &[f32]| -> [Vec<f32>; 3] {
+            std::array::from_fn(|i| {
+                x.chunks(3 * d)
+                    .flat_map(|row| &row[i * d..(i + 1) * d])
+                    .copied()
+                    .collect()
+            })
+        };
         let mut out = vec![0.0; a.len()];
         let mut stats = vec![0.0; a.stats_len()];
-        attention_forward(&a, &q, &k, &v, Some(&mut stats), &mut out);
+        attention_forward(&a, &qkv, Some(&mut stats), uninit(&mut out));
         close(&out, &reference(&q64, &k64, &v64), 1e-5, "out");
         // Without the statistics kept: the same bits.
         let mut unkept = vec![f32::NAN; a.len()];
-        attention_forward(&a, &q, &k, &v, None, &mut unkept);
+        attention_forward(&a, &qkv, None, uninit(&mut unkept));
         assert!(out.iter().zip(&unkept).all(|(x, y)| x.to_bits() == y.to_bits()));
-        let (mut dq, mut dk, mut dv) = (vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
-        attention_backward(&a, &q, &k, &v, &stats, &dout, &mut dq, &mut dk, &mut dv);
+        let mut dqkv = vec![f32::NAN; a.qkv_len()];
+        attention_backward(&a, &qkv, &stats, &dout, uninit(&mut dqkv));
         // Blocks of 3 query rows (3 + 3 + 1): the same bits as the whole 7 in one.
         let (mut out3, mut stats3) = (vec![0.0; a.len()], vec![0.0; a.stats_len()]);
-        forward_in_blocks(&a, 3, &q, &k, &v, Some(&mut stats3), &mut out3);
-        let (mut dq3, mut dk3, mut dv3) = (vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
-        backward_in_blocks(&a, 3, (&q, &k, &v), &stats3, &dout, (&mut dq3, &mut dk3, &mut dv3));
+        forward_in_blocks(&a, 3, &qkv, Some(&mut stats3), uninit(&mut out3));
+        let mut dqkv3 = vec![f32::NAN; a.qkv_len()];
+        backward_in_blocks(&a, 3, &qkv, &stats3, &dout, uninit(&mut dqkv3));
         for (what, x, y) in [
             ("out", &out, &out3),
             ("stats", &stats, &stats3),
-            ("dq", &dq, &dq3),
-            ("dk", &dk, &dk3),
-            ("dv", &dv, &dv3),
+            ("dqkv", &dqkv, &dqkv3),
         ] {
             assert!(
                 x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits()),
                 "{what}: blocks change bits"
             );
         }
+        let [dq, dk, dv] = split(&dqkv);
         let loss = |q: &[f64], k: &[f64], v: &[f64]| {
             reference(q, k, v)
                 .iter()
