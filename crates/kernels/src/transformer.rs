@@ -3,9 +3,9 @@
 //! (scores, softmax and the value product per image, head and block of query rows, with no
 //! head-major copies of the queries, keys and values and no `tokens × tokens` matrix held whole).
 //!
-//! Every sum runs in an order fixed by the shapes alone (eight accumulators, then added in one
-//! order; row blocks of a fixed size, then added in block order), never by the vector width or
-//! the thread count, so that results are the same bits on every x86-64 CPU. Products of rows go
+//! Every sum runs in an order fixed by the shapes alone (a fixed number of accumulators, then
+//! added in one order; row blocks of a fixed size, then added in block order), never by the
+//! vector width or the thread count, so that results are the same bits on every x86-64 CPU. Products of rows go
 //! through the same single-threaded matrix product as the convolutions, parallel over images.
 
 use std::mem::MaybeUninit;
@@ -25,22 +25,43 @@ fn sum8(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     sum8_pairs(x, x, |x, _| f(x))
 }
 
-/// Σ f(a[i], b[i]) over `a` and `b` (of one length), in [`sum8`]'s order. The lanes run over
-/// whole chunks of eight without bounds checks, so that the loop compiles to vector adds.
+/// Σ f(a[i], b[i]) over `a` and `b` (of one length), in [`sum8`]'s order.
 #[inline(always)]
 fn sum8_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    sum_lanes::<8>(a, b, f)
+}
+
+/// Σ f(a[i], b[i]) over `a` and `b` (of one length) with `L` accumulators (lane l takes i ≡ l mod
+/// L), then added by [`tree`]. The lanes run over whole chunks of `L` without bounds checks,
+/// so that the loop compiles to vector adds; more lanes make more independent chains.
+#[inline(always)]
+fn sum_lanes<const L: usize>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f32; 8];
-    let ((a8, a_tail), (b8, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    for (a, b) in a8.iter().zip(b8) {
-        for l in 0..8 {
+    let mut acc = [0.0f32; L];
+    let ((a_whole, a_tail), (b_whole, b_tail)) = (a.as_chunks::<L>(), b.as_chunks::<L>());
+    for (a, b) in a_whole.iter().zip(b_whole) {
+        for l in 0..L {
             acc[l] += f(a[l], b[l]);
         }
     }
     for (l, (&a, &b)) in a_tail.iter().zip(b_tail).enumerate() {
         acc[l] += f(a, b);
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    tree(acc, |a, b| a + b)
+}
+
+/// The lanes of an accumulator combined by `op` in pairs, level by level: lanes 2j and 2j + 1,
+/// then the pairs' results likewise (`L` a power of two).
+#[inline(always)]
+fn tree<const L: usize>(mut acc: [f32; L], op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut n = L;
+    while n > 1 {
+        for j in 0..n / 2 {
+            acc[j] = op(acc[2 * j], acc[2 * j + 1]);
+        }
+        n /= 2;
+    }
+    acc[0]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,6 +351,10 @@ impl Attention {
 /// Query rows per block of the attention: a block's scores (`rows × tokens`, 400 KB at 224²'s 784
 /// tokens) stay in L2 while its softmax and its products read them.
 const QUERY_BLOCK: usize = 128;
+/// Lanes of the maxima and sums along a row of scores (the softmax's largest score and
+/// normaliser, the gradient's Σ dP ⊙ P): one AVX-512 vector, independent chains otherwise, and a
+/// ViT-T's 16 tokens at 32² with no remainder.
+const LANES: usize = 16;
 
 /// `out = softmax(q·kᵀ / sqrt(head_dim)) · v` per image and head, a block of query rows at a time
 /// (no `tokens × tokens` matrix is held whole). With `stats`, each row's softmax statistics go
@@ -370,12 +395,8 @@ fn forward_in_blocks(
                     let p = &mut p[..rows * t];
                     // Scores q_h · k_hᵀ.
                     strided((rows, t, dh), p, (t, 1), false, &q[i0 * rs..], (rs, 1), kt, (t, 1));
-                    for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                        let (max, inv) = softmax_row(row, scale);
-                        if let Some(stats) = stats.as_deref_mut() {
-                            stats[(h * t + i0 + i) * 2..][..2].copy_from_slice(&[max, inv]);
-                        }
-                    }
+                    let st = (h * t + i0) * 2;
+                    softmax_rows(p, t, scale, stats.as_deref_mut().map(|s| &mut s[st..st + rows * 2]));
                     strided(
                         (rows, dh, t),
                         &mut out[i0 * d + col..],
@@ -418,34 +439,85 @@ fn transpose_head(x: &[f32], (t, dh, stride): (usize, usize, usize), xt: &mut [f
     }
 }
 
-/// `row ← softmax(row · scale)`, vectorised; returns the row's largest value and the inverse of
-/// its normaliser, from which [`softmax_again`] gives the same bits.
-fn softmax_row(row: &mut [f32], scale: f32) -> (f32, f32) {
-    widest!(softmax_lanes(row, scale))
+/// Each row of `t` scores in `p` ← softmax(row · scale), vectorised; each row's largest score and
+/// the inverse of its normaliser go to `stats` (two a row) if given, and [`softmax_again`] gives
+/// the same bits from them.
+fn softmax_rows(p: &mut [f32], t: usize, scale: f32, stats: Option<&mut [f32]>) {
+    widest!(softmax_rows_lanes(p, t, scale, stats))
+}
+
+/// `a` or `b`, whichever is larger: one instruction (`f32::max` adds NaN checks; a NaN score makes
+/// a NaN row either way).
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if b > a { b } else { a }
 }
 
 #[inline(always)]
-fn softmax_lanes(row: &mut [f32], scale: f32) -> (f32, f32) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-    for s in row.iter_mut() {
-        *s = exp((*s - max) * scale);
+fn softmax_rows_lanes(p: &mut [f32], t: usize, scale: f32, mut stats: Option<&mut [f32]>) {
+    for (i, row) in p.chunks_exact_mut(t).enumerate() {
+        let mut top = [f32::NEG_INFINITY; LANES];
+        let (whole, tail) = row.as_chunks::<LANES>();
+        for chunk in whole {
+            for (m, &s) in top.iter_mut().zip(chunk) {
+                *m = larger(*m, s);
+            }
+        }
+        for (m, &s) in top.iter_mut().zip(tail) {
+            *m = larger(*m, s);
+        }
+        let max = tree(top, larger);
+        // The exponentials and their sum in one pass.
+        let mut sum = [0.0f32; LANES];
+        let (whole, tail) = row.as_chunks_mut::<LANES>();
+        for chunk in whole {
+            for (s, sum) in chunk.iter_mut().zip(&mut sum) {
+                *s = exp((*s - max) * scale);
+                *sum += *s;
+            }
+        }
+        for (s, sum) in tail.iter_mut().zip(&mut sum) {
+            *s = exp((*s - max) * scale);
+            *sum += *s;
+        }
+        let inv = 1.0 / tree(sum, |a, b| a + b);
+        for s in row.iter_mut() {
+            *s *= inv;
+        }
+        if let Some(stats) = stats.as_deref_mut() {
+            stats[2 * i..2 * i + 2].copy_from_slice(&[max, inv]);
+        }
     }
-    let inv = 1.0 / sum8(row, |s| s);
-    for s in row.iter_mut() {
-        *s *= inv;
-    }
-    (max, inv)
 }
 
-/// [`softmax_row`]'s output again, from the same scores and its statistics.
-fn softmax_again(row: &mut [f32], scale: f32, (max, inv): (f32, f32)) {
-    widest!(softmax_again_lanes(row, scale, max, inv))
+/// [`softmax_rows`]' output again, from the same scores and its statistics.
+fn softmax_again(p: &mut [f32], t: usize, scale: f32, stats: &[f32]) {
+    widest!(softmax_again_lanes(p, t, scale, stats))
 }
 
 #[inline(always)]
-fn softmax_again_lanes(row: &mut [f32], scale: f32, max: f32, inv: f32) {
-    for s in row.iter_mut() {
-        *s = exp((*s - max) * scale) * inv;
+fn softmax_again_lanes(p: &mut [f32], t: usize, scale: f32, stats: &[f32]) {
+    for (row, s) in p.chunks_exact_mut(t).zip(stats.chunks_exact(2)) {
+        let (max, inv) = (s[0], s[1]);
+        for s in row.iter_mut() {
+            *s = exp((*s - max) * scale) * inv;
+        }
+    }
+}
+
+/// `ds ← p ⊙ (ds − Σ ds ⊙ p) · scale` row by row (rows of `t`): the scores' gradient from the
+/// weights' gradient `ds` and the weights `p`.
+fn softmax_backward(ds: &mut [f32], p: &[f32], t: usize, scale: f32) {
+    widest!(softmax_backward_lanes(ds, p, t, scale))
+}
+
+#[inline(always)]
+fn softmax_backward_lanes(ds: &mut [f32], p: &[f32], t: usize, scale: f32) {
+    for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
+        let dot = sum_lanes::<LANES>(ds, p, |ds, p| ds * p);
+        for (ds, &p) in ds.iter_mut().zip(p) {
+            *ds = p * (*ds - dot) * scale;
+        }
     }
 }
 
@@ -495,10 +567,8 @@ fn backward_in_blocks(
                         let (first, at, out_at) = (i0 == 0, i0 * rs, i0 * d + h * dh);
                         // The block's weights, as the forward pass computed them.
                         strided((rows, t, dh), p, (t, 1), false, &qkv[at + q..], (rs, 1), kt, (t, 1));
-                        for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                            let s = &stats[(h * t + i0 + i) * 2..];
-                            softmax_again(row, scale, (s[0], s[1]));
-                        }
+                        let st = (h * t + i0) * 2;
+                        softmax_again(p, t, scale, &stats[st..st + rows * 2]);
                         // dV += Pᵀ · dO (P's transpose through strides).
                         strided(
                             (t, dh, rows),
@@ -512,12 +582,7 @@ fn backward_in_blocks(
                         );
                         // dP = dO · Vᵀ, then dS in place.
                         strided((rows, t, dh), ds, (t, 1), false, &dout[out_at..], (d, 1), vt, (t, 1));
-                        for (ds, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
-                            let dot = sum8_pairs(ds, p, |ds, p| ds * p);
-                            for (ds, &p) in ds.iter_mut().zip(p) {
-                                *ds = p * (*ds - dot) * scale;
-                            }
-                        }
+                        softmax_backward(ds, p, t, scale);
                         // dQ = dS · K; dK += dSᵀ · Q.
                         strided(
                             (rows, dh, t),
@@ -712,15 +777,21 @@ mod tests {
     }
 
     /// Attention in f64 by its definition, and its gradients by central differences of
-    /// Σ out ⊙ dout.
+    /// Σ out ⊙ dout: rows shorter than the softmax's lanes, and rows of whole lanes and a rest.
     #[test]
     fn attention_matches_the_definition_and_its_gradients() {
-        let a = Attention {
-            batch: 2,
-            tokens: 7,
-            heads: 3,
-            head_dim: 5,
-        };
+        let shapes = [(2, 7, 3, 5), (1, 2 * LANES + 5, 2, 8)];
+        for (batch, tokens, heads, head_dim) in shapes {
+            check_attention(Attention {
+                batch,
+                tokens,
+                heads,
+                head_dim,
+            });
+        }
+    }
+
+    fn check_attention(a: Attention) {
         let (q, k, v, dout) = (
             values(a.len(), 7),
             values(a.len(), 8),
