@@ -38,10 +38,11 @@ const NR: usize = 16;
 /// Products per chunk of a sum: a chunk of a task's columns of the right operand (128 × 576
 /// values, 288 KiB, for the widest ViT-T layer) stays in L2 while the task's rows read it.
 const KC: usize = 128;
-/// The widest column block of [`product`]: a chunk of the right operand (`KC × NC` values, 2 MiB)
-/// stays in L2 (or the nearest cache) while every row of the output reads it, however wide the
-/// product (an im2col'd convolution's columns are its output pixels: 12,544 for a 224² stem).
-const NC: usize = 4096;
+/// The widest column block of [`product`]: a chunk of the right operand (`KC × NC` values, 256
+/// KiB) stays in L2, beside the rest of the task's data, while every row of the output reads it,
+/// however wide the product (an im2col'd convolution's columns are its output pixels: 12,544 for a
+/// 224² stem, whose product ran at half the speed with chunks of 4,096 columns, 2 MiB).
+const NC: usize = 512;
 /// Rows of the output per task (columns: as many as keep every thread busy).
 const MB: usize = 48;
 /// The largest tile: 8 rows by 3 panels.
@@ -150,7 +151,7 @@ pub fn matmul(
     (0..row_blocks * col_blocks).into_par_iter().for_each(|task| {
         let (r0, c0) = (task / col_blocks * MB, task % col_blocks * nb);
         let (rows, cols) = (MB.min(m - r0), nb.min(n - c0));
-        block(path, a, &panels, (r0, rows), (c0, cols), (dst, n), false);
+        block(path, a, &panels, (r0, rows), (c0, cols), (0, k), (dst, n), false);
         if bias.is_none() && then == Then::Nothing {
             return;
         }
@@ -187,16 +188,25 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: Mat, b: Mat, (out, rs): (
     // Column blocks of equal width (whole tiles), as few as keep each under NC.
     let nc = n.div_ceil(n.div_ceil(NC)).next_multiple_of(3 * NR);
     for c0 in (0..n).step_by(nc) {
-        for r0 in (0..m).step_by(MB) {
-            block(
-                Path::detect(),
-                a,
-                &panels,
-                (r0, MB.min(m - r0)),
-                (c0, nc.min(n - c0)),
-                (dst, rs),
-                carry,
-            );
+        let cols = nc.min(n - c0);
+        // A column block of the right operand larger than a chunk (a late conv layer's im2col
+        // matrix: 4,608 × 294 values) would be read from memory by every block of rows: there the
+        // chunks go outside the row blocks, each read from cache by all of them, and the output's
+        // block, carried from chunk to chunk, stays in cache instead.
+        let chunk = if k * cols > KC * NC { KC } else { k };
+        for k0 in (0..k).step_by(chunk) {
+            for r0 in (0..m).step_by(MB) {
+                block(
+                    Path::detect(),
+                    a,
+                    &panels,
+                    (r0, MB.min(m - r0)),
+                    (c0, cols),
+                    (k0, chunk.min(k - k0)),
+                    (dst, rs),
+                    carry,
+                );
+            }
         }
     }
 }
@@ -322,25 +332,26 @@ struct Sums {
 }
 
 /// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output (row stride `rs`),
-/// through `dst`. The first chunk of each sum starts from zero (from the output's values where
-/// `carry`), the others from what the last one wrote. Full tiles are read from a row-major left
-/// operand in place and written straight to the output; the others go through a packed strip and
-/// a tile buffer.
+/// through `dst`, over the products `p0..p0 + len`. The first chunk of each sum starts from zero
+/// (from the output's values where `carry` or `p0 > 0`), the others from what the last one wrote.
+/// Full tiles are read from a row-major left operand in place and written straight to the output;
+/// the others go through a packed strip and a tile buffer.
+#[allow(clippy::too_many_arguments)]
 fn block(
     path: Path,
     a: Mat,
     b: &Panels,
     (r0, rows): (usize, usize),
     (c0, cols): (usize, usize),
+    (p0, len): (usize, usize),
     (dst, rs): (Out, usize),
     carry: bool,
 ) {
     let (mr, np) = path.tile();
-    let k = b.k;
-    let mut strip = vec![0.0f32; mr * KC.min(k)];
+    let mut strip = vec![0.0f32; mr * KC.min(len)];
     let mut tile = [0.0f32; TILE];
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
+    for k0 in (p0..p0 + len).step_by(KC) {
+        let kc = KC.min(p0 + len - k0);
         for i0 in (0..rows).step_by(mr) {
             let live = mr.min(rows - i0);
             let left = if a.cs == 1 && live == mr {
@@ -688,12 +699,13 @@ mod tests {
         }
     }
 
-    /// The single-threaded product on more columns than one block takes (two blocks, the right
-    /// operand row-major and transposed), its inner index split in two ranges, the second carried
-    /// on from the first: every path gives the bits of one chain.
+    /// The single-threaded product on more columns than one block takes (three blocks, the right
+    /// operand row-major and transposed) and two blocks of rows, its inner index split in two
+    /// ranges, the first long enough that its chunks go outside the row blocks, the second
+    /// carried on from the first: every path gives the bits of one chain.
     #[test]
     fn a_wide_product_in_column_blocks_and_carried_ranges_is_one_chain() {
-        let (m, n, k, split) = (10, NC + 700, KC + 5, 70);
+        let (m, n, k, split) = (MB + 10, NC + 700, 2 * KC + 5, KC + 40);
         let (av, bv) = (values(m * k, 5), values(k * n, 6));
         let a = Mat {
             data: &av,
