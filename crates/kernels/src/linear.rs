@@ -35,8 +35,9 @@ impl Mat<'_> {
 
 /// Columns of a packed panel of the right operand.
 const NR: usize = 16;
-/// Products per chunk of a sum: a chunk of a task's columns of the right operand (128 × 576
-/// values, 288 KiB, for the widest ViT-T layer) stays in L2 while the task's rows read it.
+/// Products per chunk of a sum (the last up to half as many more, [`chunk`]): a chunk of a task's
+/// columns of the right operand (192 × 576 values, 432 KiB, for the widest ViT-T layer's one
+/// chunk) stays in L2 while the task's rows read it.
 const KC: usize = 128;
 /// The widest column block of [`product`]: a chunk of the right operand (`KC × NC` values, 256
 /// KiB) stays in L2, beside the rest of the task's data, while every row of the output reads it,
@@ -151,19 +152,24 @@ pub fn matmul(
     (0..row_blocks * col_blocks).into_par_iter().for_each(|task| {
         let (r0, c0) = (task / col_blocks * MB, task % col_blocks * nb);
         let (rows, cols) = (MB.min(m - r0), nb.min(n - c0));
-        block(path, a, &panels, (r0, rows), (c0, cols), (0, k), (dst, n), false);
-        if bias.is_none() && then == Then::Nothing {
+        let bias = bias.map(|b| &b[c0..c0 + cols]);
+        block(
+            path,
+            a,
+            &panels,
+            (r0, rows),
+            (c0, cols),
+            (0, k),
+            (dst, n),
+            (false, bias),
+        );
+        if then == Then::Nothing {
             return;
         }
         for i in 0..rows {
             // SAFETY: row r0 + i, columns c0 .. + cols are this task's, and written by `block`.
             let row = unsafe { std::slice::from_raw_parts_mut(dst.at((r0 + i) * n + c0), cols) };
-            if let Some(bias) = bias {
-                widest!(add(row, &bias[c0..c0 + cols]));
-            }
-            if then == Then::Gelu {
-                crate::transformer::gelu_in_place(row);
-            }
+            crate::transformer::gelu_in_place(row);
         }
     });
 }
@@ -204,7 +210,7 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: Mat, b: Mat, (out, rs): (
                     (c0, cols),
                     (k0, chunk.min(k - k0)),
                     (dst, rs),
-                    carry,
+                    (carry, None),
                 );
             }
         }
@@ -323,17 +329,20 @@ struct Rows {
 }
 
 /// Where a tile's sums go: row `i`, column `j` at `ptr[i·rs + j]`; `carry`: the chain starts
-/// from the values there (a chunk after the first) instead of zero.
+/// from the values there (a chunk after the first) instead of zero; `bias`, unless null: column
+/// `j`'s bias at `bias[j]`, added to each sum as it is stored (the last chunk of a sum).
 #[derive(Clone, Copy)]
 struct Sums {
     ptr: *mut f32,
     rs: usize,
     carry: bool,
+    bias: *const f32,
 }
 
 /// One task: rows `r0..r0 + rows` and columns `c0..c0 + cols` of the output (row stride `rs`),
 /// through `dst`, over the products `p0..p0 + len`. The first chunk of each sum starts from zero
-/// (from the output's values where `carry` or `p0 > 0`), the others from what the last one wrote.
+/// (from the output's values where `carry` or `p0 > 0`), the others from what the last one wrote;
+/// the last adds `bias` (the block's columns), when given, to every sum it stores.
 /// Full tiles are read from a row-major left operand in place and written straight to the output;
 /// the others go through a packed strip and a tile buffer.
 #[allow(clippy::too_many_arguments)]
@@ -345,13 +354,18 @@ fn block(
     (c0, cols): (usize, usize),
     (p0, len): (usize, usize),
     (dst, rs): (Out, usize),
-    carry: bool,
+    (carry, bias): (bool, Option<&[f32]>),
 ) {
     let (mr, np) = path.tile();
-    let mut strip = vec![0.0f32; mr * KC.min(len)];
-    let mut tile = [0.0f32; TILE];
-    for k0 in (p0..p0 + len).step_by(KC) {
-        let kc = KC.min(p0 + len - k0);
+    // The packed strip and the tile buffer, made when a tile first needs them (an attention's
+    // products need neither).
+    let (mut strip, mut tile) = (Vec::new(), Vec::new());
+    let end = p0 + len;
+    let mut k0 = p0;
+    while k0 < end {
+        let kc = chunk(end - k0);
+        // The bias with the last chunk's sums.
+        let bias = bias.filter(|_| k0 + kc == end);
         for i0 in (0..rows).step_by(mr) {
             let live = mr.min(rows - i0);
             let left = if a.cs == 1 && live == mr {
@@ -361,6 +375,9 @@ fn block(
                     cs: 1,
                 }
             } else {
+                if strip.is_empty() {
+                    strip = vec![0.0f32; mr * len.min(KC + KC / 2)];
+                }
                 pack_rows(a, (r0 + i0, live), (k0, kc), mr, &mut strip);
                 Rows {
                     ptr: strip.as_ptr(),
@@ -384,8 +401,12 @@ fn block(
                         ptr: row_at(0),
                         rs,
                         carry: carry || k0 > 0,
+                        bias: bias.map_or(std::ptr::null(), |b| b[j0..].as_ptr()),
                     }
                 } else {
+                    if tile.is_empty() {
+                        tile = vec![0.0f32; TILE];
+                    }
                     if carry || k0 > 0 {
                         for i in 0..live {
                             // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this
@@ -398,6 +419,7 @@ fn block(
                         ptr: tile.as_mut_ptr(),
                         rs: width,
                         carry: carry || k0 > 0,
+                        bias: std::ptr::null(),
                     }
                 };
                 // SAFETY: the path was chosen from the CPU's features; `left` reaches mr rows ×
@@ -418,16 +440,27 @@ fn block(
                     }
                 }
                 if !direct {
-                    for i in 0..live {
+                    for (i, sums) in tile.chunks_exact_mut(width).take(live).enumerate() {
+                        let sums = &mut sums[..len];
+                        if let Some(bias) = bias {
+                            widest!(add(sums, &bias[j0..j0 + len]));
+                        }
                         // SAFETY: row r0 + i0 + i, columns c0 + j0 .. + len lie in this task's
                         // block of the output.
-                        unsafe { std::ptr::copy_nonoverlapping(tile[i * width..].as_ptr(), row_at(i), len) };
+                        unsafe { std::ptr::copy_nonoverlapping(sums.as_ptr(), row_at(i), len) };
                     }
                 }
                 j0 += width;
             }
         }
+        k0 += kc;
     }
+}
+
+/// The products of the next chunk of a sum with `left` products to go: [`KC`], or all of them
+/// where at most half a chunk more is left (a 192-long sum in one chunk, not 128 and 64).
+fn chunk(left: usize) -> usize {
+    if left <= KC + KC / 2 { left } else { KC }
 }
 
 /// Rows `r0..r0 + rows` (at most `mr`), products `k0..k0 + kc` of `a` into `strip`, interleaved by
@@ -472,6 +505,10 @@ unsafe fn plain(mr: usize, kc: usize, a: Rows, panel: Panel, out: Sums) {
                 // SAFETY: the caller's bounds.
                 sum = unsafe { (*a.ptr.add(i * a.rs + p * a.cs)).mul_add(*panel.ptr.add(p * panel.rs + j), sum) };
             }
+            if !out.bias.is_null() {
+                // SAFETY: the caller's bounds.
+                sum += unsafe { *out.bias.add(j) };
+            }
             // SAFETY: the caller's bounds.
             unsafe { *o = sum };
         }
@@ -482,7 +519,7 @@ unsafe fn plain(mr: usize, kc: usize, a: Rows, panel: Panel, out: Sums) {
 ///
 /// # Safety
 /// The CPU has AVX-512F; `a` reaches 8 rows × `kc` products, each panel `kc` × 16 values, and
-/// `out` 8 rows × NP · 16 columns.
+/// `out` 8 rows × NP · 16 columns (its bias, unless null, NP · 16 values).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [Panel; NP], out: Sums) {
@@ -509,6 +546,15 @@ unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [Panel; NP], out: 
             }
         }
     }
+    if !out.bias.is_null() {
+        // SAFETY: columns q · 16 .. + 16 of the bias.
+        let bias: [__m512; NP] = std::array::from_fn(|q| unsafe { _mm512_loadu_ps(out.bias.add(q * NR)) });
+        for row in &mut c {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v = _mm512_add_ps(*v, b);
+            }
+        }
+    }
     for (i, row) in c.iter().enumerate() {
         for (q, v) in row.iter().enumerate() {
             // SAFETY: row i, columns q · 16 .. + 16.
@@ -521,7 +567,7 @@ unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [Panel; NP], out: 
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `a` reaches 6 rows × `kc` products, the panel `kc` × 16 values, and
-/// `out` 6 rows × 16 columns.
+/// `out` 6 rows × 16 columns (its bias, unless null, 16 values).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(kc: usize, a: Rows, panel: Panel, out: Sums) {
@@ -547,6 +593,15 @@ unsafe fn avx2(kc: usize, a: Rows, panel: Panel, out: Sums) {
             let x = _mm256_set1_ps(unsafe { *rows[i].add(p * a.cs) });
             row[0] = _mm256_fmadd_ps(x, b[0], row[0]);
             row[1] = _mm256_fmadd_ps(x, b[1], row[1]);
+        }
+    }
+    if !out.bias.is_null() {
+        // SAFETY: columns h · 8 .. + 8 of the bias.
+        let bias: [__m256; 2] = std::array::from_fn(|h| unsafe { _mm256_loadu_ps(out.bias.add(h * 8)) });
+        for row in &mut c {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v = _mm256_add_ps(*v, b);
+            }
         }
     }
     for (i, row) in c.iter().enumerate() {
