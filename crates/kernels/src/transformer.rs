@@ -432,9 +432,25 @@ fn zeroed(x: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 /// t`, row-major), so that the products whose right operand is a head's transpose read it in place
 /// instead of packing it for every block of query rows.
 fn transpose_head(x: &[f32], (t, dh, stride): (usize, usize, usize), xt: &mut [f32]) {
-    for (j, row) in x.chunks(stride).take(t).enumerate() {
-        for (c, &value) in row[..dh].iter().enumerate() {
-            xt[c * t + j] = value;
+    const B: usize = 8;
+    let xt = &mut xt[..dh * t];
+    // Whole blocks of 8 rows × 8 columns in fixed-size copies (vector loads and shuffles), the
+    // rest one value at a time.
+    let (whole_t, whole_dh) = (t / B * B, dh / B * B);
+    for j0 in (0..whole_t).step_by(B) {
+        for c0 in (0..whole_dh).step_by(B) {
+            let block: [[f32; B]; B] =
+                std::array::from_fn(|r| x[(j0 + r) * stride + c0..][..B].try_into().expect("8 values"));
+            for c in 0..B {
+                let row: &mut [f32; B] = (&mut xt[(c0 + c) * t + j0..][..B]).try_into().expect("8 values");
+                *row = std::array::from_fn(|r| block[r][c]);
+            }
+        }
+    }
+    for j in 0..t {
+        let from = if j < whole_t { whole_dh } else { 0 };
+        for c in from..dh {
+            xt[c * t + j] = x[j * stride + c];
         }
     }
 }
