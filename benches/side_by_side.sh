@@ -13,15 +13,18 @@ rounds="${3:-3}"
 bin="${TUNNELBENCH_BIN:-target/release/tunnelbench}"
 threads="$(nproc)"
 : > "$out"
-# architecture, width, resolution, batch, timed steps
-for net in "vggm-17 0.125 32 128 5" "vggm-11 1 32 128 5" "resnet-18 1 32 128 5" "vit-t 1 32 128 5" \
-           "resnet-18 1 224 32 3" "vit-t 1 224 8 2"; do
+# architecture, width, resolution, batch, timed steps; TUNNELBENCH_NETS replaces the list
+# ("vit-t 1 32 128 10; resnet-18 1 32 128 10"), TUNNELBENCH_KERNELS_LIST the kernels ("own").
+nets="${TUNNELBENCH_NETS:-vggm-17 0.125 32 128 5; vggm-11 1 32 128 5; resnet-18 1 32 128 5; vit-t 1 32 128 5; \
+resnet-18 1 224 32 3; vit-t 1 224 8 2}"
+IFS=';' read -r -a nets <<< "$nets"
+for net in "${nets[@]}"; do
   read -r arch width res batch steps <<< "$net"
   args=(--arch "$arch" --width "$width" --resolution "$res" --batch "$batch" --steps "$steps")
   for _ in $(seq "$rounds"); do
     "$py" benches/reference/pytorch_reference.py "${args[@]}" --threads "$threads" \
       | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' >> "$out"
-    for kernels in own burn; do
+    for kernels in ${TUNNELBENCH_KERNELS_LIST:-own burn}; do
       TUNNELBENCH_KERNELS="$kernels" "$bin" bench --backend flex "${args[@]}" --json \
         | python3 -c 'import json, sys; [print(json.dumps(r)) for r in json.load(sys.stdin)]' >> "$out"
     done

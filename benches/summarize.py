@@ -3,18 +3,22 @@
 docs/performance.md: per setting (the GPU, or the CPU with a thread count), network and resolution,
 the median (and range, min–max) of each implementation's training and inference throughput over
 the rounds and the ratio of medians to PyTorch's in the same setting (on the GPU, to PyTorch with
-TF32 on / off); then, where the runs recorded it, tunnelbench's training step stage by stage
+TF32 on / off); on the CPU, the median of the paired ratios (each round's own-kernel run over that
+round's PyTorch run) with a 95% bootstrap interval of that median and the rounds below 1; then, where the runs recorded it, tunnelbench's training step stage by stage
 (median over the rounds of each run's per-step medians); then the quick scenario end to end, the
 GPU checks against the CPU backend, and the measurements that failed or were skipped.
 
-    python3 benches/summarize.py OUT.jsonl
+    python3 benches/summarize.py OUT.jsonl [MORE.jsonl ...]
+
+Several files are read as one (the rounds of several runs of the script).
 """
 import json
+import random
 import statistics
 import sys
 from collections import defaultdict
 
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rows = [json.loads(line) for path in sys.argv[1:] for line in open(path) if line.strip()]
 
 
 def setting(r):
@@ -72,6 +76,34 @@ for group in groups:
             med = statistics.median(values)
             print(f"| {group[0]} | {name(group[1:])} | {label} | {key[5]} | {tf32(runs[key][0])} | {med:.1f} "
                   f"| {min(values):.1f}–{max(values):.1f} | {ratios(med, bases) if bases else ''} |")
+
+
+def median_interval(values, draws=4000):
+    """The 95% percentile bootstrap interval of the median of `values` (seeded: the same file gives
+    the same interval)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    return medians[int(0.025 * draws)], medians[int(0.975 * draws) - 1]
+
+
+# Paired ratios: each round's own-kernel run against the PyTorch run of the same round (the i-th of
+# each in the file's order), so that what the machine did in that minute cancels.
+paired = [g for g in groups if g[0] != "GPU"]
+if paired:
+    print()
+    print("| setting | network | workload | rounds | own / PyTorch, median of paired ratios | 95% interval (bootstrap) "
+          "| range | rounds below 1 |")
+    print("|---|---|---|---|---|---|---|---|")
+for group in paired:
+    torch_runs = [runs[k] for k in runs if k[:5] == group and k[5].startswith("pytorch")]
+    own_runs = [runs[k] for k in runs if k[:5] == group and k[5].endswith("(own kernels)")]
+    if len(torch_runs) != 1 or len(own_runs) != 1:
+        continue
+    for field, label in [("train_images_per_sec", "training"), ("inference_images_per_sec", "inference")]:
+        ratios_ = [o[field] / t[field] for o, t in zip(own_runs[0], torch_runs[0])]
+        low, high = median_interval(ratios_)
+        print(f"| {group[0]} | {name(group[1:])} | {label} | {len(ratios_)} | {statistics.median(ratios_):.3f}× "
+              f"| {low:.3f}–{high:.3f} | {min(ratios_):.2f}–{max(ratios_):.2f} | {sum(r < 1 for r in ratios_)} |")
 
 stages = ["data", "forward", "backward", "optimizer"]
 staged = [k for k in runs if all("train_stage_secs" in r for r in runs[k]) and not k[5].startswith("pytorch")]
