@@ -4,9 +4,10 @@ docs/performance.md: per setting (the GPU, or the CPU with a thread count), netw
 the median (and range, min–max) of each implementation's training and inference throughput over
 the rounds and the ratio of medians to PyTorch's in the same setting (on the GPU, to PyTorch with
 TF32 on / off); on the CPU, the median of the paired ratios (each round's own-kernel run over that
-round's PyTorch run) with a 95% bootstrap interval of that median and the rounds below 1; then, where the runs recorded it, tunnelbench's training step stage by stage
-(median over the rounds of each run's per-step medians); then the quick scenario end to end, the
-GPU checks against the CPU backend, and the measurements that failed or were skipped.
+round's PyTorch run) with a 95% bootstrap interval of that median and the rounds below 1; then,
+where the runs recorded it, tunnelbench's training step stage by stage (median over the rounds of
+each run's per-step medians); then the quick scenario end to end, the GPU checks against the CPU
+backend, and the measurements that failed or were skipped.
 
     python3 benches/summarize.py OUT.jsonl [MORE.jsonl ...]
 
