@@ -35,9 +35,8 @@ impl Mat<'_> {
 
 /// Columns of a packed panel of the right operand.
 const NR: usize = 16;
-/// Products per chunk of a sum (the last up to half as many more, [`chunk`]): a chunk of a task's
-/// columns of the right operand (192 × 576 values, 432 KiB, for the widest ViT-T layer's one
-/// chunk) stays in L2 while the task's rows read it.
+/// Products per chunk of a sum: a chunk of a task's columns of the right operand (128 × 576
+/// values, 288 KiB, for the widest ViT-T layer) stays in L2 while the task's rows read it.
 const KC: usize = 128;
 /// The widest column block of [`product`]: a chunk of the right operand (`KC × NC` values, 256
 /// KiB) stays in L2, beside the rest of the task's data, while every row of the output reads it,
@@ -361,9 +360,8 @@ fn block(
     // products need neither).
     let (mut strip, mut tile) = (Vec::new(), Vec::new());
     let end = p0 + len;
-    let mut k0 = p0;
-    while k0 < end {
-        let kc = chunk(end - k0);
+    for k0 in (p0..end).step_by(KC) {
+        let kc = KC.min(end - k0);
         // The bias with the last chunk's sums.
         let bias = bias.filter(|_| k0 + kc == end);
         for i0 in (0..rows).step_by(mr) {
@@ -376,7 +374,7 @@ fn block(
                 }
             } else {
                 if strip.is_empty() {
-                    strip = vec![0.0f32; mr * len.min(KC + KC / 2)];
+                    strip = vec![0.0f32; mr * KC.min(len)];
                 }
                 pack_rows(a, (r0 + i0, live), (k0, kc), mr, &mut strip);
                 Rows {
@@ -453,14 +451,7 @@ fn block(
                 j0 += width;
             }
         }
-        k0 += kc;
     }
-}
-
-/// The products of the next chunk of a sum with `left` products to go: [`KC`], or all of them
-/// where at most half a chunk more is left (a 192-long sum in one chunk, not 128 and 64).
-fn chunk(left: usize) -> usize {
-    if left <= KC + KC / 2 { left } else { KC }
 }
 
 /// Rows `r0..r0 + rows` (at most `mr`), products `k0..k0 + kc` of `a` into `strip`, interleaved by
