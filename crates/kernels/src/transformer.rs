@@ -5,8 +5,9 @@
 //!
 //! Every sum runs in an order fixed by the shapes alone (a fixed number of accumulators, then
 //! added in one order; row blocks of a fixed size, then added in block order), never by the
-//! vector width or the thread count, so that results are the same bits on every x86-64 CPU. Products of rows go
-//! through the same single-threaded matrix product as the convolutions, parallel over images.
+//! vector width or the thread count, so that results are the same bits on every x86-64 CPU.
+//! Products of rows go through the same single-threaded matrix product as the convolutions,
+//! parallel over images.
 
 use std::mem::MaybeUninit;
 
