@@ -44,6 +44,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
@@ -155,6 +156,25 @@ pub trait InferenceKernels: Backend {
         shortcut: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self>;
+
+    /// A convolution, then [`tb_batch_norm_eval`](InferenceKernels::tb_batch_norm_eval) (with a
+    /// shortcut, `after` is [`norm::After::AddRelu`]) in the same pass over the output: each run of
+    /// images is normalised as soon as it is computed ([`norm::conv_inference`]). An empty `bias`
+    /// or `shortcut` is none (the extension's dispatch does not take optional tensors here).
+    #[allow(clippy::too_many_arguments)]
+    fn tb_conv2d_batch_norm_eval(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        shortcut: FloatTensor<Self>,
+        epsilon: f64,
+        after: norm::After,
+    ) -> FloatTensor<Self>;
 }
 
 /// The inference batch norm, then what `after` says; with a shortcut, `after` is
@@ -212,6 +232,38 @@ impl InferenceKernels for Flex {
     ) -> FlexTensor {
         flex_batch_norm_eval(x, gamma, beta, mean, var, Some(shortcut), epsilon, norm::After::AddRelu)
     }
+
+    fn tb_conv2d_batch_norm_eval(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        options: ConvOptions<2>,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        var: FlexTensor,
+        shortcut: FlexTensor,
+        epsilon: f64,
+        after: norm::After,
+    ) -> FlexTensor {
+        let [x, weight, gamma, beta, mean, var] = [x, weight, gamma, beta, mean, var].map(contiguous);
+        let given = |t: FlexTensor| (t.shape().num_elements() > 0).then(|| contiguous(t));
+        let (bias, shortcut) = (given(bias), given(shortcut));
+        let g = geometry(&x, &weight, &options);
+        let (batch, channels, h, w) = (g.batch, g.cout, g.ho(), g.wo());
+        let (ho, wo) = norm::NormGeom { batch, channels, h, w }.out_size(after);
+        output(Shape::new([g.batch, g.cout, ho, wo]), |y| {
+            norm::conv_inference(
+                &g,
+                (values(&x), values(&weight), bias.as_ref().map(values)),
+                (values(&gamma), values(&beta), values(&mean), values(&var)),
+                epsilon,
+                after,
+                shortcut.as_ref().map(values),
+                y,
+            )
+        })
+    }
 }
 
 /// Whether [`conv2d`] can take its own kernels for these options and this device.
@@ -238,14 +290,84 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options:
 }
 
 /// `Conv2d::forward` through [`conv2d`] (explicit or no padding; `Same` padding goes to burn).
-pub fn conv2d_module(conv: &burn::nn::conv::Conv2d, input: Tensor<4>) -> Tensor<4> {
+pub fn conv2d_module(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    match conv_options(conv) {
+        Some(options) => conv2d(input, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options),
+        None => conv.forward(input),
+    }
+}
+
+/// A conv layer's options, where its padding is explicit or none.
+fn conv_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => [(0, 0), (0, 0)],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Same => return conv.forward(input),
+        PaddingConfig2d::Same => return None,
     };
-    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
-    conv2d(input, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+    Some(ConvOptions::new_with_padding(
+        conv.stride,
+        padding,
+        conv.dilation,
+        conv.groups,
+    ))
+}
+
+/// [`conv2d_module`], then [`batch_norm`] (with a shortcut: [`batch_norm_add_relu`]). In inference
+/// on a `flex` device, one op that normalises each run of images as soon as the convolution has
+/// computed it, with the bits of the two ops.
+pub fn conv_batch_norm(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    relu: bool,
+    pool: Option<&MaxPool2d>,
+    shortcut: Option<Tensor<4>>,
+) -> Tensor<4> {
+    let options = conv_options(conv).filter(|o| supported(&x, o) && !x.device().is_autodiff());
+    let Some(options) = options else {
+        let h = conv2d_module(conv, x);
+        return norm_layer(bn, h, relu, pool, shortcut);
+    };
+    let g = geometry_of(x.dims(), conv.weight.dims(), &options);
+    let (after, fused_pool) = after(relu, pool, shortcut.is_some(), (g.ho(), g.wo()));
+    let device = x.device();
+    let none = || Tensor::<1>::empty([0], &device).into_dispatch();
+    let y = <burn::backend::Dispatch as InferenceKernels>::tb_conv2d_batch_norm_eval(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        conv.bias.as_ref().map_or_else(none, |b| b.val().into_dispatch()),
+        options,
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.running_mean.value().to_device(&device).into_dispatch(),
+        bn.running_var.value().to_device(&device).into_dispatch(),
+        shortcut.map_or_else(none, Tensor::into_dispatch),
+        bn.epsilon,
+        after,
+    );
+    let y = Tensor::from_dispatch(y);
+    match pool {
+        Some(p) if fused_pool.is_none() => p.forward(y),
+        _ => y,
+    }
+}
+
+/// What follows a batch norm on `h × w` planes, for the kernels: a shortcut's sum and ReLU, the
+/// ReLU and the pool where the kernel takes it (returned too), the ReLU, or nothing.
+fn after(
+    relu: bool,
+    pool: Option<&MaxPool2d>,
+    shortcut: bool,
+    (h, w): (usize, usize),
+) -> (norm::After, Option<norm::Pool>) {
+    let fused_pool = pool.filter(|_| relu).and_then(fused_pool).filter(|p| p.fits(h, w));
+    let after = match (relu, fused_pool, shortcut) {
+        (_, _, true) => norm::After::AddRelu,
+        (_, Some(p), false) => norm::After::ReluPool(p),
+        (true, None, false) => norm::After::Relu,
+        (false, None, false) => norm::After::Nothing,
+    };
+    (after, fused_pool)
 }
 
 /// `pool(relu(bn(x)))`, `relu(bn(x))` or `bn(x)` for a batch-norm layer, as burn's layers compute
@@ -279,16 +401,10 @@ fn norm_layer(
     let training = device.is_autodiff() && bn.training.is_enabled();
     let inference = flex && !device.is_autodiff();
     let [_, _, h, w] = x.dims();
-    let fused_pool = pool.filter(|_| relu).and_then(fused_pool).filter(|p| p.fits(h, w));
+    let (after, fused_pool) = after(relu, pool, shortcut.is_some(), (h, w));
     let rest = |y: Tensor<4>, pooled: bool| match pool {
         Some(p) if !pooled => p.forward(y),
         _ => y,
-    };
-    let after = match (relu, fused_pool, &shortcut) {
-        (_, _, Some(_)) => norm::After::AddRelu,
-        (_, Some(p), None) => norm::After::ReluPool(p),
-        (true, None, None) => norm::After::Relu,
-        (false, None, None) => norm::After::Nothing,
     };
     let params = || (bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch());
     if inference {
@@ -368,8 +484,11 @@ fn fused_pool(p: &MaxPool2d) -> Option<norm::Pool> {
 }
 
 fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> ConvGeom {
-    let [batch, cin, h, w] = x.shape().dims();
-    let [cout, _, kh, kw] = weight.shape().dims();
+    geometry_of(x.shape().dims(), weight.shape().dims(), options)
+}
+
+/// The convolution of an input and weights of these shapes.
+fn geometry_of([batch, cin, h, w]: [usize; 4], [cout, _, kh, kw]: [usize; 4], options: &ConvOptions<2>) -> ConvGeom {
     ConvGeom {
         batch,
         cin,

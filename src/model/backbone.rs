@@ -15,7 +15,7 @@ use super::arch::{ArchSpec, ProbeTokens, Resolved, VggItem};
 use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
 use crate::kernel::transformer::{layer_norm, linear, linear_gelu, self_attention};
-use crate::kernel::{batch_norm, batch_norm_add_relu, conv2d_module};
+use crate::kernel::{batch_norm, batch_norm_add_relu, conv_batch_norm, conv2d_module};
 
 /// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
 #[derive(Module, Debug)]
@@ -426,50 +426,33 @@ impl Unit {
     ) -> (Flow, Option<Tensor<2>>) {
         match (self, flow) {
             (Unit::Conv(u), Flow::Map { x, .. }) => {
-                let h = conv2d_module(&u.conv, x);
-                let f = want_features.then(|| cnn_feature(&h));
-                let h = batch_norm(&u.bn, h, true, u.pool.as_ref());
+                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, u.pool.as_ref(), None);
                 (Flow::Map { x: h, identity: None }, f)
             }
             (Unit::ResFirst(u), Flow::Map { x, .. }) => {
-                let h = conv2d_module(&u.conv, x.clone());
-                let f = want_features.then(|| cnn_feature(&h));
+                let (h, f) = conv_bn(&u.conv, &u.bn, x.clone(), want_features, None, None);
                 (
                     Flow::Map {
-                        x: batch_norm(&u.bn, h, true, None),
+                        x: h,
                         identity: Some(x),
                     },
                     f,
                 )
             }
             (Unit::ResMid(u), Flow::Map { x, identity }) => {
-                let h = conv2d_module(&u.conv, x);
-                let f = want_features.then(|| cnn_feature(&h));
-                (
-                    Flow::Map {
-                        x: batch_norm(&u.bn, h, true, None),
-                        identity,
-                    },
-                    f,
-                )
+                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, None, None);
+                (Flow::Map { x: h, identity }, f)
             }
             (Unit::ResSecond(u), Flow::Map { x, identity }) => {
-                let h = conv2d_module(&u.conv, x);
-                let f = want_features.then(|| cnn_feature(&h));
                 // A truncated network may start a block without its first conv only through
                 // `combine`, which keeps units paired; the identity is then always present.
                 let identity = identity.expect("ResSecond follows ResFirst");
                 let shortcut = match (&u.down_conv, &u.down_bn) {
-                    (Some(c), Some(b)) => batch_norm(b, conv2d_module(c, identity), false, None),
+                    (Some(c), Some(b)) => conv_batch_norm(c, b, identity, false, None, None),
                     _ => identity,
                 };
-                (
-                    Flow::Map {
-                        x: batch_norm_add_relu(&u.bn, h, shortcut),
-                        identity: None,
-                    },
-                    f,
-                )
+                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, None, Some(shortcut));
+                (Flow::Map { x: h, identity: None }, f)
             }
             (Unit::Vit(u), Flow::Tokens(t)) => {
                 let a = self_attention(&u.attn, layer_norm(&u.norm1, t.clone()));
@@ -545,6 +528,29 @@ fn drop_path<const D: usize>(x: Tensor<D>, rate: f64, training: bool) -> Tensor<
     let keep = 1.0 - rate;
     let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &x.device());
     x * mask.div_scalar(keep)
+}
+
+/// A CNN unit's conv, then its batch norm and ReLU (and `pool`, or the `shortcut`'s sum before the
+/// ReLU), with the conv output's probe feature where it is wanted: then the conv's output is kept
+/// for it, and the two run one after the other.
+fn conv_bn(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    want_features: bool,
+    pool: Option<&MaxPool2d>,
+    shortcut: Option<Tensor<4>>,
+) -> (Tensor<4>, Option<Tensor<2>>) {
+    if !want_features {
+        return (conv_batch_norm(conv, bn, x, true, pool, shortcut), None);
+    }
+    let h = conv2d_module(conv, x);
+    let f = cnn_feature(&h);
+    let y = match shortcut {
+        Some(s) => batch_norm_add_relu(bn, h, s),
+        None => batch_norm(bn, h, true, pool),
+    };
+    (y, Some(f))
 }
 
 /// LayerNorm over the channels of an NCHW map (torchvision's `LayerNorm2d`).

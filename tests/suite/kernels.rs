@@ -1,19 +1,21 @@
 //! The default backend's own kernels (src/kernel) against burn's ops, through autodiff: the same
 //! outputs, the same gradients for every input, and the same running statistics, for every
 //! convolution shape the backbones use, for batch norm with and without ReLU, pool and shortcut,
-//! and for the transformer's linear layers, layer norm, GELU and self-attention (odd token counts
-//! and head sizes), in training and in inference. One test, because it switches the process-wide
+//! for a convolution and its batch norm as one op in inference, and for the transformer's linear
+//! layers, layer norm, GELU and self-attention (odd token counts and head sizes), in training and
+//! in inference. One test, because it switches the process-wide
 //! kernel choice.
 
 use burn::module::Module;
 use burn::nn::attention::MultiHeadAttentionConfig;
+use burn::nn::conv::Conv2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNorm, BatchNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use tunnelbench::{
-    LAYER_NORM_EPSILON, batch_norm, batch_norm_add_relu, conv2d, floats, gelu, layer_norm, linear, linear_gelu,
-    self_attention, use_own_kernels,
+    LAYER_NORM_EPSILON, batch_norm, batch_norm_add_relu, conv_batch_norm, conv2d, floats, gelu, layer_norm, linear,
+    linear_gelu, self_attention, use_own_kernels,
 };
 
 /// Largest |a − b| relative to the largest |b|.
@@ -169,6 +171,45 @@ fn own_kernels_match_burn_ops() {
                 ),
                 o,
                 t,
+            );
+        }
+    }
+
+    // A convolution and its batch norm as one op in inference (each run of images normalised as
+    // the convolution computes it), on every conv shape above: alone, + ReLU, + ReLU + the stem's
+    // pool, and + a shortcut + ReLU.
+    let plain = Device::flex();
+    for (batch, cin, size, cout, k, stride, pad, bias) in convs {
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_bias(bias)
+            .init(&plain);
+        let mut bn = BatchNormConfig::new(cout).init(&plain);
+        bn.gamma = bn.gamma.map(|g| g * 1.5 - 0.2);
+        bn.beta = bn.beta.map(|b| b + 0.1);
+        bn.running_mean.update(random([cout], &plain));
+        bn.running_var.update(random([cout], &plain).abs() + 0.5);
+        let out = (size + 2 * pad - k) / stride + 1;
+        let x = random([batch, cin, size, size], &plain);
+        for (relu, pool, shortcut) in [
+            (false, None, false),
+            (true, None, false),
+            (true, Some(&pool3), false),
+            (true, None, true),
+        ] {
+            let s = shortcut.then(|| random([batch, cout, out, out], &plain));
+            let run = |own: bool| {
+                use_own_kernels(own);
+                floats(conv_batch_norm(&conv, &bn, x.clone(), relu, pool, s.clone())).unwrap()
+            };
+            assert_close(
+                &format!(
+                    "conv {cin}->{cout} k{k} s{stride} + batch norm relu={relu} pool={} shortcut={shortcut}, inference",
+                    pool.is_some()
+                ),
+                &run(true),
+                &run(false),
             );
         }
     }

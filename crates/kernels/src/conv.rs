@@ -291,7 +291,7 @@ mod direct {
         false
     }
 
-    pub fn forward(_: &ConvGeom, _: &[f32], _: &[f32], _: Option<&[f32]>, _: &mut [f32]) {
+    pub fn forward(_: &ConvGeom, _: &[f32], _: &[f32], _: Option<&[f32]>, _: &mut [f32], _: super::Then) {
         unreachable!("no direct kernels on this architecture")
     }
 
@@ -348,9 +348,19 @@ fn path(g: &ConvGeom) -> Path {
     }
 }
 
+/// What a forward pass applies to each run of whole output images as soon as the run is computed,
+/// while its values are in cache: `then(first image of the run, the run's planes)`.
+pub type Then<'a> = Option<&'a (dyn Fn(usize, &mut [f32]) + Sync)>;
+
 /// `y[b] = w ⋆ x[b] + bias`, `y` of shape `[batch, cout, ho, wo]`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    forward_on(path(g), g, x, w, bias, y)
+    forward_then(g, x, w, bias, y, None)
+}
+
+/// [`forward`], then `then` on every run of output images (an inference batch norm and what
+/// follows it, in the same pass over the output).
+pub fn forward_then(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], then: Then) {
+    forward_on(path(g), g, x, w, bias, y, then)
 }
 
 /// The input gradient, `dx` of shape `[batch, cin, h, w]`.
@@ -364,15 +374,20 @@ pub fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], dbia
     backward_weight_on(path(g), g, x, dy, dw, dbias)
 }
 
-fn forward_on(path: Path, g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+fn forward_on(path: Path, g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], then: Then) {
     assert_eq!(x.len(), g.batch * g.x_len());
     assert_eq!(w.len(), g.cout * g.k());
     assert_eq!(y.len(), g.batch * g.y_len());
     match path {
-        Path::Pixels => pixel_forward(g, x, w, bias, y),
-        Path::Winograd => winograd::forward(g, x, w, bias, y),
-        Path::Direct => direct::forward(g, x, w, bias, y),
-        Path::Gemm => gemm_forward(g, x, w, bias, y),
+        Path::Pixels => {
+            pixel_forward(g, x, w, bias, y);
+            if let Some(then) = then {
+                then(0, y);
+            }
+        }
+        Path::Winograd => winograd::forward(g, x, w, bias, y, then),
+        Path::Direct => direct::forward(g, x, w, bias, y, then),
+        Path::Gemm => gemm_forward(g, x, w, bias, y, then),
     }
 }
 
@@ -681,11 +696,12 @@ fn pixel_backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
 }
 
 /// `y[b] = w · cols(x[b]) + bias` per image group.
-fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], then: Then) {
     let (k, p, nb) = (g.k(), g.p(), g.group());
     y.par_chunks_mut(nb * g.y_len())
         .zip(x.par_chunks(nb * g.x_len()))
-        .for_each(|(ys, xs)| {
+        .enumerate()
+        .for_each(|(group, (ys, xs))| {
             with_scratch(g, |cols, tmp| {
                 let ld = xs.len() / g.x_len() * p;
                 let src = g.im2col_group(xs, cols);
@@ -699,6 +715,9 @@ fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mu
                     for (plane, b) in ys.chunks_mut(p).zip(bias.iter().cycle()) {
                         plane.iter_mut().for_each(|v| *v += *b);
                     }
+                }
+                if let Some(then) = then {
+                    then(group * nb, ys);
                 }
             })
         });
@@ -927,7 +946,8 @@ mod tests {
 
     /// The forward pass and both gradients of `path` on `g` against the definition.
     fn check(g: ConvGeom, path: Path) {
-        let forward = |x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]| forward_on(path, &g, x, w, bias, y);
+        let forward =
+            |x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]| forward_on(path, &g, x, w, bias, y, None);
         let backward_input = |w: &[f32], dy: &[f32], dx: &mut [f32]| backward_input_on(path, &g, w, dy, dx);
         let backward_weight =
             |x: &[f32], dy: &[f32], dw: &mut [f32], db: Option<&mut [f32]>| backward_weight_on(path, &g, x, dy, dw, db);

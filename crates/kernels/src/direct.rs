@@ -17,7 +17,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, KEPT_SCRATCH, sum_partials};
+use super::conv::{ConvGeom, KEPT_SCRATCH, Then, sum_partials};
 
 /// Output channels per register tile.
 pub(super) const MR: usize = 6;
@@ -347,27 +347,41 @@ pub(super) unsafe fn row(
 /// `out[b] = conv(src[b])`, `src` of `ins` and `out` of `outs` planes per image, in bands of
 /// images across the rayon pool: as many images as keep a band's shifted copies of one input
 /// channel block within [`BAND_BYTES`], but at least four bands per thread.
-fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], packed: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn convolve(
+    p: Plane,
+    ins: usize,
+    outs: usize,
+    src: &[f32],
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    then: Then,
+) {
     let batch = src.len() / (ins * p.len());
     let block_bytes = 3 * ins.min(KC) * p.shifted_len() * 4;
     let per_thread = batch.div_ceil(4 * rayon::current_num_threads().max(1));
     let images = (BAND_BYTES / block_bytes).clamp(1, per_thread.max(1));
     out.par_chunks_mut(images * outs * p.len())
         .zip(src.par_chunks(images * ins * p.len()))
-        .for_each(|(out, src)| {
+        .enumerate()
+        .for_each(|(run, (out, src))| {
             with_shifted(src.len() / (ins * p.len()) * p.image_len(ins), |xs| {
                 shifted(p, src, xs);
                 // SAFETY: `applies` checked AVX2 and FMA.
                 unsafe { band(p, ins, outs, xs, packed, bias, out) }
-            })
+            });
+            if let Some(then) = then {
+                then(run * images, out);
+            }
         });
 }
 
 /// The forward pass, `y` of shape `[batch, cout, h, w]`.
-pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], then: Then) {
     let p = Plane { h: g.h, w: g.w };
     let packed = pack(g.cout, g.cin, |o, i, tap| w[(o * g.cin + i) * 9 + tap]);
-    convolve(p, g.cin, g.cout, x, &packed, bias, y);
+    convolve(p, g.cin, g.cout, x, &packed, bias, y, then);
 }
 
 /// The input gradient: the output gradient convolved with the weights with input and output
@@ -375,7 +389,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut
 pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let p = Plane { h: g.h, w: g.w };
     let packed = pack(g.cin, g.cout, |i, o, tap| w[(o * g.cin + i) * 9 + 8 - tap]);
-    convolve(p, g.cout, g.cin, dy, &packed, None, dx);
+    convolve(p, g.cout, g.cin, dy, &packed, None, dx, None);
 }
 
 /// The sum of the 8 lanes of `v`.

@@ -10,6 +10,9 @@
 
 use rayon::prelude::*;
 
+use crate::Out;
+use crate::conv::{self, ConvGeom};
+
 /// An NCHW activation, `[batch, channels, h, w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NormGeom {
@@ -247,41 +250,83 @@ fn apply(g: &NormGeom, x: &[f32], affine: &[(f32, f32)], after: After, out: &mut
         }),
         After::ReluPool(pool) => {
             assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
-            let (ho, wo) = g.out_size(after);
+            let image = g.channels * g.out_plane(after);
             winners = vec![NONE; out.len()];
-            let mut pairs: Vec<(&mut [f32], &mut [u8])> =
-                out.chunks_mut(ho * wo).zip(winners.chunks_mut(ho * wo)).collect();
-            pairs.par_chunks_mut(g.channels).enumerate().for_each(|(b, image)| {
-                for (c, (o, win)) in image.iter_mut().enumerate() {
-                    let (scale, shift) = affine[c];
-                    let src = &x[(b * g.channels + c) * p..][..p];
-                    if pool != Pool::HALVE {
-                        pool_plane(g, pool, src, (scale, shift), o, win);
-                        continue;
-                    }
-                    for oy in 0..ho {
-                        let (top, bottom) = (&src[2 * oy * g.w..][..2 * wo], &src[(2 * oy + 1) * g.w..][..2 * wo]);
-                        let (o, win) = (&mut o[oy * wo..(oy + 1) * wo], &mut win[oy * wo..(oy + 1) * wo]);
-                        for ox in 0..wo {
-                            let v = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]]
-                                .map(|v| v * scale + shift);
-                            // Branch-free (the winner is data-dependent): the first maximum wins, and
-                            // a maximum that is not positive is the ReLU's zero, with no winner.
-                            let (k01, m01) = (u8::from(v[1] > v[0]), v[0].max(v[1]));
-                            let (k23, m23) = (2 + u8::from(v[3] > v[2]), v[2].max(v[3]));
-                            let right = u8::from(m23 > m01);
-                            let best = m01.max(m23);
-                            let k = k01 + (k23 - k01) * right;
-                            let dead = u8::from(!(best > 0.0));
-                            o[ox] = best.max(0.0);
-                            win[ox] = k + (NONE - k) * dead;
-                        }
-                    }
-                }
-            });
+            out.par_chunks_mut(image)
+                .zip(winners.par_chunks_mut(image))
+                .enumerate()
+                .for_each(|(b, (o, win))| {
+                    relu_pool_image(g, pool, affine, &x[b * g.channels * p..][..g.channels * p], o, win)
+                });
         }
     }
     winners
+}
+
+/// One image's planes `x` normalised by `affine`, through the ReLU and `pool` into `o`, each
+/// window's winner into `win`.
+fn relu_pool_image(g: &NormGeom, pool: Pool, affine: &[(f32, f32)], x: &[f32], o: &mut [f32], win: &mut [u8]) {
+    let (p, (ho, wo)) = (g.plane(), g.out_size(After::ReluPool(pool)));
+    let planes = x
+        .chunks_exact(p)
+        .zip(o.chunks_exact_mut(ho * wo).zip(win.chunks_exact_mut(ho * wo)));
+    for ((src, (o, win)), &(scale, shift)) in planes.zip(affine) {
+        if pool != Pool::HALVE {
+            pool_plane(g, pool, src, (scale, shift), o, win);
+            continue;
+        }
+        for oy in 0..ho {
+            let (top, bottom) = (&src[2 * oy * g.w..][..2 * wo], &src[(2 * oy + 1) * g.w..][..2 * wo]);
+            let (o, win) = (&mut o[oy * wo..(oy + 1) * wo], &mut win[oy * wo..(oy + 1) * wo]);
+            for ox in 0..wo {
+                let v = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]].map(|v| v * scale + shift);
+                // Branch-free (the winner is data-dependent): the first maximum wins, and a
+                // maximum that is not positive is the ReLU's zero, with no winner.
+                let (k01, m01) = (u8::from(v[1] > v[0]), v[0].max(v[1]));
+                let (k23, m23) = (2 + u8::from(v[3] > v[2]), v[2].max(v[3]));
+                let right = u8::from(m23 > m01);
+                let best = m01.max(m23);
+                let k = k01 + (k23 - k01) * right;
+                let dead = u8::from(!(best > 0.0));
+                o[ox] = best.max(0.0);
+                win[ox] = k + (NONE - k) * dead;
+            }
+        }
+    }
+}
+
+/// [`relu_pool_image`] in inference, where no winners are kept: a pool other than
+/// [`Pool::HALVE`] normalises each value once and takes the windows' maxima along the rows, then
+/// down the columns. The same values as [`pool_plane`], whose outputs are a window's maximum and
+/// zero, the larger (`>`) kept.
+fn relu_pool_inference(g: &NormGeom, pool: Pool, affine: &[(f32, f32)], x: &[f32], o: &mut [f32]) {
+    let (p, (ho, wo)) = (g.plane(), g.out_size(After::ReluPool(pool)));
+    if pool == Pool::HALVE {
+        return relu_pool_image(g, pool, affine, x, o, &mut vec![NONE; o.len()]);
+    }
+    let (s, k, pad) = (pool.stride, pool.size, pool.pad);
+    // A row of ReLU'd values between `pad` zeros (the ReLU's zero stands for the -∞ padding, as
+    // every window's maximum is taken with zero), and each padded row's maxima along its windows
+    // (the padding rows zero).
+    let mut row = vec![0.0f32; g.w + 2 * pad];
+    let mut along = vec![0.0f32; (g.h + 2 * pad) * wo];
+    let larger = |m: f32, v: f32| if v > m { v } else { m };
+    for ((src, o), &(scale, shift)) in x.chunks_exact(p).zip(o.chunks_exact_mut(ho * wo)).zip(affine) {
+        for (src, along) in src.chunks_exact(g.w).zip(along[pad * wo..].chunks_exact_mut(wo)) {
+            for (r, v) in row[pad..].iter_mut().zip(src) {
+                *r = larger(0.0, v * scale + shift);
+            }
+            for (ox, a) in along.iter_mut().enumerate() {
+                *a = row[ox * s..ox * s + k].iter().fold(0.0, |m, &v| larger(m, v));
+            }
+        }
+        for (oy, o) in o.chunks_exact_mut(wo).enumerate() {
+            o.fill(0.0);
+            for along in along[oy * s * wo..].chunks_exact(wo).take(k) {
+                o.iter_mut().zip(along).for_each(|(o, &v)| *o = larger(*o, v));
+            }
+        }
+    }
 }
 
 /// The ReLU and `pool` of `src · scale + shift` (one plane) into `o`, each window's winner into
@@ -322,7 +367,98 @@ pub fn inference(
     assert_eq!(x.len(), g.batch * g.channels * g.plane());
     assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
     let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
-    apply(g, x, &affine(&stats, gamma, beta, epsilon), after, out);
+    let affine = affine(&stats, gamma, beta, epsilon);
+    match after {
+        After::ReluPool(pool) => {
+            assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
+            let image = g.channels * g.plane();
+            out.par_chunks_mut(g.channels * g.out_plane(after))
+                .zip(x.par_chunks(image))
+                .for_each(|(o, x)| relu_pool_inference(g, pool, &affine, x, o));
+        }
+        _ => {
+            apply(g, x, &affine, after, out);
+        }
+    }
+}
+
+/// The convolution `c` of `x` (weights `w`, `bias`), its batch norm with running statistics, then
+/// what `after` says (with [`After::AddRelu`], `shortcut` added before the ReLU), into `out`
+/// (`[batch, cout, out_size]`): each run of images is normalised as soon as the convolution has
+/// computed it, while it is in cache, instead of in a pass of its own over the whole output. The
+/// same bits as [`conv::forward`](crate::conv::forward) then [`inference`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv_inference(
+    c: &ConvGeom,
+    (x, w, bias): (&[f32], &[f32], Option<&[f32]>),
+    (gamma, beta, mean, var): (&[f32], &[f32], &[f32], &[f32]),
+    epsilon: f64,
+    after: After,
+    shortcut: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let g = NormGeom {
+        batch: c.batch,
+        channels: c.cout,
+        h: c.ho(),
+        w: c.wo(),
+    };
+    assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
+    assert_eq!(
+        shortcut.map(<[f32]>::len),
+        (after == After::AddRelu).then_some(out.len())
+    );
+    let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
+    let affine = affine(&stats, gamma, beta, epsilon);
+    let (p, image) = (g.plane(), g.channels * g.plane());
+    if let After::ReluPool(pool) = after {
+        assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
+        let pooled = g.channels * g.out_plane(after);
+        let dst = Out(out.as_mut_ptr());
+        let then = |b0: usize, ys: &mut [f32]| {
+            let images = ys.len() / image;
+            // SAFETY: images b0 .. b0 + images of the pooled output, this run's alone.
+            let o = unsafe { std::slice::from_raw_parts_mut(dst.at(b0 * pooled), images * pooled) };
+            for (x, o) in ys.chunks_exact(image).zip(o.chunks_exact_mut(pooled)) {
+                relu_pool_inference(&g, pool, &affine, x, o);
+            }
+        };
+        let mut y = vec![0.0f32; g.batch * image];
+        return conv::forward_then(c, x, w, bias, &mut y, Some(&then));
+    }
+    let floor = if after == After::Nothing {
+        f32::NEG_INFINITY
+    } else {
+        0.0
+    };
+    let then = |b0: usize, ys: &mut [f32]| {
+        let shortcut = shortcut.map(|s| &s[b0 * image..][..ys.len()]);
+        widest!(normalise_in_place(ys, p, &affine, floor, shortcut))
+    };
+    conv::forward_then(c, x, w, bias, out, Some(&then));
+}
+
+/// Whole images' planes `ys` (`p` values each, the channels in order) `y · scale + shift`, with
+/// `shortcut` added, then floored at `floor`: [`apply`]'s arithmetic, in place.
+#[inline(always)]
+fn normalise_in_place(ys: &mut [f32], p: usize, affine: &[(f32, f32)], floor: f32, shortcut: Option<&[f32]>) {
+    let planes = ys.chunks_exact_mut(p).zip(affine.iter().cycle());
+    match shortcut {
+        Some(s) => {
+            for ((y, &(scale, shift)), s) in planes.zip(s.chunks_exact(p)) {
+                for (y, s) in y.iter_mut().zip(s) {
+                    *y = (*y * scale + shift + *s).max(floor);
+                }
+            }
+        }
+        None => {
+            for (y, &(scale, shift)) in planes {
+                for y in y {
+                    *y = (*y * scale + shift).max(floor);
+                }
+            }
+        }
+    }
 }
 
 /// The gradient that passes a ReLU whose output is `y`: `dout` where `y` is positive, else zero
@@ -564,6 +700,45 @@ mod tests {
         }
     }
 
+    /// The inference pools, which keep no winners, give the training pools' bits, on planes of odd
+    /// and even sides with exact and negative zeros among the values.
+    #[test]
+    fn inference_pools_match_the_training_pools() {
+        for (h, w) in [(5, 4), (4, 7), (8, 8), (3, 3), (11, 6)] {
+            let g = NormGeom {
+                batch: 1,
+                channels: 3,
+                h,
+                w,
+            };
+            let mut x: Vec<f32> = (0..3 * h * w).map(|i| ((i * 29 % 41) as f32 - 20.0) / 9.0).collect();
+            x.iter_mut().step_by(5).for_each(|v| *v = -0.0);
+            let affine = [(0.9f32, 0.0f32), (1.1, -0.3), (-1.2, 0.2)];
+            let pools = [
+                Pool::HALVE,
+                STEM,
+                Pool {
+                    size: 2,
+                    stride: 1,
+                    pad: 1,
+                },
+                Pool {
+                    size: 3,
+                    stride: 3,
+                    pad: 0,
+                },
+            ];
+            for pool in pools.into_iter().filter(|p| p.fits(h, w)) {
+                let len = 3 * g.out_plane(After::ReluPool(pool));
+                let (mut train, mut infer) = (vec![0.0; len], vec![1.0; len]);
+                relu_pool_image(&g, pool, &affine, &x, &mut train, &mut vec![NONE; len]);
+                relu_pool_inference(&g, pool, &affine, &x, &mut infer);
+                let same = train.iter().zip(&infer).all(|(t, i)| t.to_bits() == i.to_bits());
+                assert!(same, "{pool:?} {h}x{w}");
+            }
+        }
+    }
+
     /// The ResNet stem's pool.
     const STEM: Pool = Pool {
         size: 3,
@@ -603,6 +778,91 @@ mod tests {
                         }
                         assert_eq!(pooled[plane * ho * wo + oy * wo + ox], expect, "{pool:?} {h}x{w}");
                     }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod conv_tests {
+    use super::*;
+    use crate::testing::values;
+
+    fn geom(
+        batch: usize,
+        (cin, cout): (usize, usize),
+        (h, w): (usize, usize),
+        (k, stride, pad): (usize, usize, usize),
+    ) -> ConvGeom {
+        ConvGeom {
+            batch,
+            cin,
+            h,
+            w,
+            cout,
+            kh: k,
+            kw: k,
+            stride: [stride; 2],
+            pad: [pad; 2],
+        }
+    }
+
+    /// The convolution with its normalisation in the same pass gives the bits of the two one after
+    /// the other, on every path of the convolution (im2col with image groups, Winograd, the direct
+    /// kernels, the small planes' per-pixel products), for every `After`, on two threads (so that
+    /// the output comes in several runs of images).
+    #[test]
+    fn conv_inference_gives_the_bits_of_conv_then_inference() {
+        let geoms = [
+            geom(9, (3, 6), (11, 11), (7, 2, 3)),
+            geom(5, (5, 4), (5, 5), (3, 1, 1)),
+            geom(7, (32, 32), (12, 12), (3, 1, 1)),
+            geom(9, (3, 5), (4, 8), (3, 1, 1)),
+            geom(6, (16, 4), (2, 2), (3, 1, 1)),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (n, c) in geoms.iter().enumerate() {
+            let x = values(c.batch * c.cin * c.h * c.w, n as u64, (-1.0, 1.0));
+            let w = values(c.cout * c.cin * c.kh * c.kw, 10 + n as u64, (-0.5, 0.5));
+            let bias = values(c.cout, 20 + n as u64, (-0.2, 0.2));
+            let gamma = values(c.cout, 30 + n as u64, (-1.5, 1.5));
+            let beta = values(c.cout, 40 + n as u64, (-0.3, 0.3));
+            let mean = values(c.cout, 50 + n as u64, (-0.2, 0.2));
+            let var = values(c.cout, 60 + n as u64, (0.5, 2.0));
+            let g = NormGeom {
+                batch: c.batch,
+                channels: c.cout,
+                h: c.ho(),
+                w: c.wo(),
+            };
+            let mut y = vec![0.0; g.batch * g.channels * g.plane()];
+            let shortcut = values(y.len(), 70 + n as u64, (-1.0, 1.0));
+            let afters = [
+                After::Nothing,
+                After::Relu,
+                After::AddRelu,
+                After::ReluPool(Pool::HALVE),
+                After::ReluPool(Pool {
+                    size: 3,
+                    stride: 2,
+                    pad: 1,
+                }),
+            ];
+            for (bias, after) in [None, Some(&bias[..])].into_iter().flat_map(|b| afters.map(|a| (b, a))) {
+                if !matches!(after, After::ReluPool(p) if !p.fits(g.h, g.w)) {
+                    let len = g.batch * g.channels * g.out_plane(after);
+                    let shortcut = (after == After::AddRelu).then_some(&shortcut[..]);
+                    let mut expect = shortcut.map_or_else(|| vec![0.0; len], <[f32]>::to_vec);
+                    let mut fused = vec![0.0; len];
+                    pool.install(|| {
+                        conv::forward(c, &x, &w, bias, &mut y);
+                        inference(&g, &y, &gamma, &beta, &mean, &var, 1e-5, after, &mut expect);
+                        let stats = (&gamma[..], &beta[..], &mean[..], &var[..]);
+                        conv_inference(c, (&x, &w, bias), stats, 1e-5, after, shortcut, &mut fused);
+                    });
+                    let same = expect.iter().zip(&fused).all(|(e, f)| e.to_bits() == f.to_bits());
+                    assert!(same, "{c:?} {after:?} bias {}", bias.is_some());
                 }
             }
         }

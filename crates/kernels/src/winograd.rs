@@ -21,7 +21,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeom;
+use super::conv::{ConvGeom, Then};
 use super::direct::{self, MR, Plane};
 
 /// Input channels per pass of the register tiles over the products (one tap each; the direct
@@ -59,9 +59,9 @@ pub fn applies(g: &ConvGeom) -> bool {
 }
 
 /// The forward pass, `y` of shape `[batch, cout, h, w]`.
-pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], then: Then) {
     let u = transform_weights(g.cout, g.cin, |o, i, ky, kx| w[((o * g.cin + i) * 3 + ky) * 3 + kx]);
-    convolve(Plane { h: g.h, w: g.w }, g.cin, g.cout, x, &u, bias, y);
+    convolve(Plane { h: g.h, w: g.w }, g.cin, g.cout, x, &u, bias, y, then);
 }
 
 /// The input gradient: the output gradient convolved with the weights with input and output
@@ -70,7 +70,7 @@ pub fn backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let u = transform_weights(g.cin, g.cout, |i, o, ky, kx| {
         w[((o * g.cin + i) * 3 + 2 - ky) * 3 + 2 - kx]
     });
-    convolve(Plane { h: g.h, w: g.w }, g.cout, g.cin, dy, &u, None, dx);
+    convolve(Plane { h: g.h, w: g.w }, g.cout, g.cin, dy, &u, None, dx, None);
 }
 
 /// The weight gradient `Σ_b dy[b] ⋆ x[b]` (shape `[cout, cin, 3, 3]`), by the chain rule through
@@ -173,7 +173,17 @@ fn transform_weights(outs: usize, ins: usize, weight: impl Fn(usize, usize, usiz
 /// `out[b] = conv(src[b])`, `src` of `ins` and `out` of `outs` planes per image, given the
 /// transformed weights `u`: runs of images across the rayon pool (at most four per thread), each
 /// in bands of block rows.
-fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn convolve(
+    p: Plane,
+    ins: usize,
+    outs: usize,
+    src: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    then: Then,
+) {
     let len = p.h * p.w;
     let batch = src.len() / (ins * len);
     let (th, tw) = (p.h / 2, p.w / 2);
@@ -195,7 +205,8 @@ fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Opt
     let per_run = batch.div_ceil(runs).max(1);
     out.par_chunks_mut(per_run * outs * len)
         .zip(src.par_chunks(per_run * ins * len))
-        .for_each(|(out, src)| {
+        .enumerate()
+        .for_each(|(run, (out, src))| {
             let (stride, bands) = bands(p, src.len() / (ins * len), rows);
             // This thread's scratch: the band's transformed input (16 `ins` values per block) and
             // its products (16 `outs`).
@@ -206,7 +217,10 @@ fn convolve(p: Plane, ins: usize, outs: usize, src: &[f32], u: &[f32], bias: Opt
                     band.products(ins, outs, v, u, m);
                     band.transform_output(outs, m, bias, out);
                 }
-            })
+            });
+            if let Some(then) = then {
+                then(run * per_run, out);
+            }
         });
 }
 
