@@ -140,6 +140,9 @@ fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
                     let start = iy * g.w + lo * s + kx - g.pad[1];
                     if s == 1 {
                         out[lo..hi].copy_from_slice(&plane[start..start + hi - lo]);
+                    } else if s == 2 && hi > lo {
+                        let (out, src) = (&mut out[lo..hi], &plane[start..start + 2 * (hi - lo) - 1]);
+                        widest!(every_other(src, out));
                     } else {
                         for (o, v) in out[lo..hi].iter_mut().zip(plane[start..].iter().step_by(s)) {
                             *o = *v;
@@ -149,6 +152,25 @@ fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32], ld: usize) {
             }
         }
     }
+}
+
+/// `out[i] = src[2 i]`, in vector shuffles where the CPU has them (a stride-2 conv's im2col rows).
+#[inline(always)]
+fn every_other(src: &[f32], out: &mut [f32]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = src[2 * i];
+    }
+}
+
+/// `dst[2 i] += src[i]` (`dst` of `2 src.len() − 1` values), in vector shuffles where the CPU has
+/// them: each pair of `dst` is loaded and stored whole (the stride-2 conv's col2im rows).
+#[inline(always)]
+fn add_every_other(src: &[f32], dst: &mut [f32]) {
+    let (last, src) = src.split_last().expect("a row of at least one value");
+    for (d, v) in dst.chunks_exact_mut(2).zip(src) {
+        d[0] += *v;
+    }
+    dst[2 * src.len()] += *last;
 }
 
 /// The adjoint of [`im2col`]: adds every column entry back onto its input pixel. Clobbers the
@@ -180,6 +202,9 @@ fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
                         for (d, v) in plane[start..start + hi - lo].iter_mut().zip(src) {
                             *d += *v;
                         }
+                    } else if s == 2 && hi > lo {
+                        let dst = &mut plane[start..start + 2 * (hi - lo) - 1];
+                        widest!(add_every_other(src, dst));
                     } else {
                         for (d, v) in plane[start..].iter_mut().step_by(s).zip(src) {
                             *d += *v;
