@@ -334,7 +334,7 @@ mod direct {
 mod winograd {
     #[cfg(test)]
     pub use super::direct::applies as fits;
-    pub use super::direct::{applies, backward_input, backward_weight, forward};
+    pub use super::direct::{applies, backward_input, backward_weight, forward, weight_gradient_applies};
 
     #[cfg(test)]
     pub fn backward_weight_in_bands(_: &super::ConvGeom, _: usize, _: &[f32], _: &[f32], _: &mut [f32]) {
@@ -434,7 +434,7 @@ fn backward_weight_on(path: Path, g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut 
     assert_eq!(dw.len(), g.cout * g.k());
     match path {
         Path::Pixels => pixel_backward_weight(g, x, dy, dw),
-        Path::Winograd => winograd::backward_weight(g, x, dy, dw),
+        Path::Winograd if winograd::weight_gradient_applies(g) => winograd::backward_weight(g, x, dy, dw),
         Path::Direct if direct::weight_gradient_applies(g) => direct::backward_weight(g, x, dy, dw),
         _ => gemm_backward_weight(g, x, dy, dw),
     }
@@ -925,6 +925,11 @@ mod tests {
             batch(9, g(64, 16, 16, 64, 3, 1, 1)),
             g(5, 4, 12, 66, 3, 1, 1),
             batch(40, g(18, 2, 4, 7, 3, 1, 1)),
+            // Winograd on planes that are not a multiple of 8 pixels (the direct kernels' vectors):
+            // 6x6 (3 blocks a row, one by one), 14x10, and a ResNet's 14x14 at 224² (7 blocks a row).
+            g(32, 6, 6, 9, 3, 1, 1),
+            g(33, 14, 10, 34, 3, 1, 1),
+            batch(5, g(40, 14, 14, 36, 3, 1, 1)),
             // The per-pixel products past 4 input pixels: a strided conv down to 4x4, an odd plane
             // with output channels that leave a partial tile.
             g(16, 8, 8, 9, 3, 2, 1),
