@@ -312,22 +312,39 @@ fn conv_options(conv: &Conv2d) -> Option<ConvOptions<2>> {
     ))
 }
 
-/// [`conv2d_module`], then [`batch_norm`] (with a shortcut: [`batch_norm_add_relu`]). In inference
-/// on a `flex` device, one op that normalises each run of images as soon as the convolution has
-/// computed it, with the bits of the two ops.
-pub fn conv_batch_norm(
+/// [`conv2d_module`], then [`batch_norm`]. In inference on a `flex` device, one op that normalises
+/// each run of images as soon as the convolution has computed it, with the bits of the two ops.
+pub fn conv_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, relu: bool, pool: Option<&MaxPool2d>) -> Tensor<4> {
+    conv_norm(conv, bn, x, relu, pool, None::<fn() -> Tensor<4>>)
+}
+
+/// [`conv2d_module`], then [`batch_norm_add_relu`] with the `shortcut` it computes, as
+/// [`conv_batch_norm`] in one op in inference. Where the two ops run apart, the shortcut is
+/// computed after the convolution: the order in which an autodiff graph records its ops sets the
+/// order in which its gradients are summed, and so their bits.
+pub fn conv_batch_norm_add_relu(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    shortcut: impl FnOnce() -> Tensor<4>,
+) -> Tensor<4> {
+    conv_norm(conv, bn, x, true, None, Some(shortcut))
+}
+
+fn conv_norm(
     conv: &Conv2d,
     bn: &BatchNorm,
     x: Tensor<4>,
     relu: bool,
     pool: Option<&MaxPool2d>,
-    shortcut: Option<Tensor<4>>,
+    shortcut: Option<impl FnOnce() -> Tensor<4>>,
 ) -> Tensor<4> {
     let options = conv_options(conv).filter(|o| supported(&x, o) && !x.device().is_autodiff());
     let Some(options) = options else {
         let h = conv2d_module(conv, x);
-        return norm_layer(bn, h, relu, pool, shortcut);
+        return norm_layer(bn, h, relu, pool, shortcut.map(|s| s()));
     };
+    let shortcut = shortcut.map(|s| s());
     let g = geometry_of(x.dims(), conv.weight.dims(), &options);
     let (after, fused_pool) = after(relu, pool, shortcut.is_some(), (g.ho(), g.wo()));
     let device = x.device();

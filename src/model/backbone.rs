@@ -15,7 +15,7 @@ use super::arch::{ArchSpec, ProbeTokens, Resolved, VggItem};
 use super::build::{cnn_head, vit_head};
 use crate::error::{Error, Result};
 use crate::kernel::transformer::{layer_norm, linear, linear_gelu, self_attention};
-use crate::kernel::{batch_norm, batch_norm_add_relu, conv_batch_norm, conv2d_module};
+use crate::kernel::{batch_norm, batch_norm_add_relu, conv_batch_norm, conv_batch_norm_add_relu, conv2d_module};
 
 /// conv -> [probe] -> BN -> ReLU -> optional max-pool. VGG layers and the ResNet stem.
 #[derive(Module, Debug)]
@@ -426,11 +426,11 @@ impl Unit {
     ) -> (Flow, Option<Tensor<2>>) {
         match (self, flow) {
             (Unit::Conv(u), Flow::Map { x, .. }) => {
-                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, u.pool.as_ref(), None);
+                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, u.pool.as_ref());
                 (Flow::Map { x: h, identity: None }, f)
             }
             (Unit::ResFirst(u), Flow::Map { x, .. }) => {
-                let (h, f) = conv_bn(&u.conv, &u.bn, x.clone(), want_features, None, None);
+                let (h, f) = conv_bn(&u.conv, &u.bn, x.clone(), want_features, None);
                 (
                     Flow::Map {
                         x: h,
@@ -440,18 +440,26 @@ impl Unit {
                 )
             }
             (Unit::ResMid(u), Flow::Map { x, identity }) => {
-                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, None, None);
+                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, None);
                 (Flow::Map { x: h, identity }, f)
             }
             (Unit::ResSecond(u), Flow::Map { x, identity }) => {
                 // A truncated network may start a block without its first conv only through
                 // `combine`, which keeps units paired; the identity is then always present.
                 let identity = identity.expect("ResSecond follows ResFirst");
-                let shortcut = match (&u.down_conv, &u.down_bn) {
-                    (Some(c), Some(b)) => conv_batch_norm(c, b, identity, false, None, None),
+                // Computed after the block's conv where the two run apart (see
+                // `conv_batch_norm_add_relu`).
+                let shortcut = || match (&u.down_conv, &u.down_bn) {
+                    (Some(c), Some(b)) => conv_batch_norm(c, b, identity, false, None),
                     _ => identity,
                 };
-                let (h, f) = conv_bn(&u.conv, &u.bn, x, want_features, None, Some(shortcut));
+                let (h, f) = if want_features {
+                    let h = conv2d_module(&u.conv, x);
+                    let f = cnn_feature(&h);
+                    (batch_norm_add_relu(&u.bn, h, shortcut()), Some(f))
+                } else {
+                    (conv_batch_norm_add_relu(&u.conv, &u.bn, x, shortcut), None)
+                };
                 (Flow::Map { x: h, identity: None }, f)
             }
             (Unit::Vit(u), Flow::Tokens(t)) => {
@@ -530,27 +538,22 @@ fn drop_path<const D: usize>(x: Tensor<D>, rate: f64, training: bool) -> Tensor<
     x * mask.div_scalar(keep)
 }
 
-/// A CNN unit's conv, then its batch norm and ReLU (and `pool`, or the `shortcut`'s sum before the
-/// ReLU), with the conv output's probe feature where it is wanted: then the conv's output is kept
-/// for it, and the two run one after the other.
+/// A CNN unit's conv, then its batch norm and ReLU (and `pool`), with the conv output's probe
+/// feature where it is wanted: then the conv's output is kept for it, and the two run one after
+/// the other.
 fn conv_bn(
     conv: &Conv2d,
     bn: &BatchNorm,
     x: Tensor<4>,
     want_features: bool,
     pool: Option<&MaxPool2d>,
-    shortcut: Option<Tensor<4>>,
 ) -> (Tensor<4>, Option<Tensor<2>>) {
     if !want_features {
-        return (conv_batch_norm(conv, bn, x, true, pool, shortcut), None);
+        return (conv_batch_norm(conv, bn, x, true, pool), None);
     }
     let h = conv2d_module(conv, x);
     let f = cnn_feature(&h);
-    let y = match shortcut {
-        Some(s) => batch_norm_add_relu(bn, h, s),
-        None => batch_norm(bn, h, true, pool),
-    };
-    (y, Some(f))
+    (batch_norm(bn, h, true, pool), Some(f))
 }
 
 /// LayerNorm over the channels of an NCHW map (torchvision's `LayerNorm2d`).

@@ -14,8 +14,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, LayerNormConfig, LinearConfig, Paddin
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use tunnelbench::{
-    LAYER_NORM_EPSILON, batch_norm, batch_norm_add_relu, conv_batch_norm, conv2d, floats, gelu, layer_norm, linear,
-    linear_gelu, self_attention, use_own_kernels,
+    LAYER_NORM_EPSILON, batch_norm, batch_norm_add_relu, conv_batch_norm, conv_batch_norm_add_relu, conv2d, floats,
+    gelu, layer_norm, linear, linear_gelu, self_attention, use_own_kernels,
 };
 
 /// Largest |a − b| relative to the largest |b|.
@@ -201,7 +201,11 @@ fn own_kernels_match_burn_ops() {
             let s = shortcut.then(|| random([batch, cout, out, out], &plain));
             let run = |own: bool| {
                 use_own_kernels(own);
-                floats(conv_batch_norm(&conv, &bn, x.clone(), relu, pool, s.clone())).unwrap()
+                let y = match &s {
+                    Some(s) => conv_batch_norm_add_relu(&conv, &bn, x.clone(), || s.clone()),
+                    None => conv_batch_norm(&conv, &bn, x.clone(), relu, pool),
+                };
+                floats(y).unwrap()
             };
             assert_close(
                 &format!(

@@ -217,13 +217,20 @@ fn col2im(g: &ConvGeom, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
 }
 
 impl ConvGeom {
-    /// Images per matrix product: enough that a product has about 256 columns, so that the small
-    /// late layers (4 or 16 pixels an image) are not one tiny product per image; fewer where that
-    /// cuts the batch into groups of one size, as many for each thread (a ResNet's 7x7 layers at
-    /// batch 32 on 2 threads: 8 groups of 4 images took 30 ms where 5 groups of 6 and one of 2 took
-    /// 32–34).
+    /// Images per matrix product: enough that a product has at least 256 columns, so that the
+    /// small late layers (4 or 16 pixels an image) are not one tiny product per image. (The weight
+    /// gradient's runs of images are whole groups, so this also sets where its partial sums part.)
     fn group(&self) -> usize {
-        let most = 256usize.div_ceil(self.p()).clamp(1, self.batch.max(1));
+        256usize.div_ceil(self.p()).clamp(1, self.batch.max(1))
+    }
+
+    /// Images per matrix product of the forward pass and the input gradient: at most
+    /// [`group`](Self::group), fewer where that cuts the batch into groups of one size, as many
+    /// for each thread (a ResNet's 7x7 layers at batch 32 on 2 threads: 8 groups of 4 images took
+    /// 30 ms where 5 groups of 6 and one of 2 took 32–34). Each output's sum is the same whatever
+    /// the group.
+    fn even_group(&self) -> usize {
+        let most = self.group();
         let threads = rayon::current_num_threads().max(1);
         let even = |g: &usize| self.batch.is_multiple_of(*g) && (self.batch / g).is_multiple_of(threads);
         (1..=most).rev().find(even).unwrap_or(most)
@@ -728,7 +735,7 @@ fn pixel_backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
 
 /// `y[b] = w · cols(x[b]) + bias` per image group.
 fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], then: Then) {
-    let (k, p, nb) = (g.k(), g.p(), g.group());
+    let (k, p, nb) = (g.k(), g.p(), g.even_group());
     y.par_chunks_mut(nb * g.y_len())
         .zip(x.par_chunks(nb * g.x_len()))
         .enumerate()
@@ -756,7 +763,7 @@ fn gemm_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mu
 
 /// `dx[b] = col2im(wᵀ · dy[b])`.
 fn gemm_backward_input(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    let (k, p, nb) = (g.k(), g.p(), g.group());
+    let (k, p, nb) = (g.k(), g.p(), g.even_group());
     dx.par_chunks_mut(nb * g.x_len())
         .zip(dy.par_chunks(nb * g.y_len()))
         .for_each(|(dxs, dys)| {
