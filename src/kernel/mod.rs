@@ -10,12 +10,14 @@
 //!   over the batch per kernel tap for planes of at most 4 pixels, im2col + matrix product for the
 //!   rest;
 //! - one op for batch norm with batch statistics + ReLU + 2x2 max-pool, the VGG unit after its
-//!   conv, and one for the same with running statistics in inference ([`norm`]);
+//!   conv, and one for the same with running statistics in inference, alone or with the
+//!   convolution before it in the same pass over the output ([`norm`]);
 //! - layer norm, GELU and self-attention for the ViTs and ConvNeXts ([`transformer`]);
 //! - the AdamW step of a parameter, in place, which has no backward ([`optim`]).
 //!
-//! [`conv2d`] and [`batch_norm`] are what the models call: on a `flex` device they take these
-//! kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own ops.
+//! [`conv2d`], [`batch_norm`] and [`conv_batch_norm`] are what the models call: on a `flex` device
+//! they take these kernels, on every other backend (and with `TUNNELBENCH_KERNELS=burn`) burn's own
+//! ops.
 
 /// Registers each gradient whose parent is tracked (`$parents`: an op's parents, `$values`: one
 /// gradient per parent).

@@ -215,6 +215,12 @@ pub fn forward(
     (mean, var, winners)
 }
 
+/// [`affine`] with the running statistics `mean` and `var`.
+fn running_affine(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], epsilon: f64) -> Vec<(f32, f32)> {
+    let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
+    affine(&stats, gamma, beta, epsilon)
+}
+
 /// Per channel, the (scale, shift) of `γ (x − μ) / √(σ² + ε) + β`.
 fn affine(stats: &[(f64, f64)], gamma: &[f32], beta: &[f32], epsilon: f64) -> Vec<(f32, f32)> {
     stats
@@ -366,8 +372,7 @@ pub fn inference(
 ) {
     assert_eq!(x.len(), g.batch * g.channels * g.plane());
     assert_eq!(out.len(), g.batch * g.channels * g.out_plane(after));
-    let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
-    let affine = affine(&stats, gamma, beta, epsilon);
+    let affine = running_affine(gamma, beta, mean, var, epsilon);
     match after {
         After::ReluPool(pool) => {
             assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
@@ -387,7 +392,6 @@ pub fn inference(
 /// (`[batch, cout, out_size]`): each run of images is normalised as soon as the convolution has
 /// computed it, while it is in cache, instead of in a pass of its own over the whole output. The
 /// same bits as [`conv::forward`](crate::conv::forward) then [`inference`].
-#[allow(clippy::too_many_arguments)]
 pub fn conv_inference(
     c: &ConvGeom,
     (x, w, bias): (&[f32], &[f32], Option<&[f32]>),
@@ -408,8 +412,7 @@ pub fn conv_inference(
         shortcut.map(<[f32]>::len),
         (after == After::AddRelu).then_some(out.len())
     );
-    let stats: Vec<(f64, f64)> = mean.iter().zip(var).map(|(m, v)| (*m as f64, *v as f64)).collect();
-    let affine = affine(&stats, gamma, beta, epsilon);
+    let affine = running_affine(gamma, beta, mean, var, epsilon);
     let (p, image) = (g.plane(), g.channels * g.plane());
     if let After::ReluPool(pool) = after {
         assert!(pool.fits(g.h, g.w), "{pool:?} on {}x{} planes", g.h, g.w);
