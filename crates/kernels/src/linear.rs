@@ -355,8 +355,9 @@ struct Sums {
 /// through `dst`, over the products `p0..p0 + len`. The first chunk of each sum starts from zero
 /// (from the output's values where `carry` or `p0 > 0`), the others from what the last one wrote;
 /// the last adds `bias` (the block's columns), when given, to every sum it stores.
-/// Full tiles are read from a row-major left operand in place and written straight to the output;
-/// the others go through a packed strip and a tile buffer.
+/// Tiles of whole panels are read from a row-major left operand in place and written straight to
+/// the output (with AVX-512, only those of whole rows too); the others go through a packed strip
+/// and a tile buffer.
 #[allow(clippy::too_many_arguments)]
 fn block(
     path: Path,
@@ -379,7 +380,11 @@ fn block(
         let bias = bias.filter(|_| k0 + kc == end);
         for i0 in (0..rows).step_by(mr) {
             let live = mr.min(rows - i0);
-            let left = if a.cs == 1 && live == mr {
+            // The AVX2 and plain kernels take any number of rows up to a tile's, so that a
+            // partial tile too is read in place and written straight to the output (16 rows,
+            // a ViT-T's tokens at 32², are tiles of 6, 6 and 4 rows there); AVX-512's take 8.
+            let fits = live == mr || path != Path::Avx512;
+            let left = if a.cs == 1 && fits {
                 Rows {
                     ptr: a.data[(r0 + i0) * a.rs + k0..].as_ptr(),
                     rs: a.rs,
@@ -404,7 +409,7 @@ fn block(
                 let wide = np.min((cols - j0).div_ceil(NR));
                 let width = wide * NR;
                 let len = width.min(cols - j0);
-                let direct = live == mr && len == width;
+                let direct = fits && len == width;
                 // Row i of this tile in the output.
                 let row_at = |i: usize| dst.at((r0 + i0 + i) * rs + c0 + j0);
                 let out = if direct {
@@ -446,8 +451,8 @@ fn block(
                         #[cfg(target_arch = "x86_64")]
                         (Path::Avx512, _) => avx512::<1>(kc, left, [panel(q)], out),
                         #[cfg(target_arch = "x86_64")]
-                        (Path::Avx2, _) => avx2(kc, left, panel(q), out),
-                        _ => plain(mr, kc, left, panel(q), out),
+                        (Path::Avx2, _) => avx2_rows(live, kc, left, panel(q), out),
+                        _ => plain(live, kc, left, panel(q), out),
                     }
                 }
                 if !direct {
@@ -503,12 +508,12 @@ fn whole_strip<const MR: usize>(a: &[f32], cs: usize, strip: &mut [f32]) {
     }
 }
 
-/// An `mr × NR` tile with scalar fused multiply-adds.
+/// A `rows × NR` tile with scalar fused multiply-adds.
 ///
 /// # Safety
-/// As for [`avx512`].
-unsafe fn plain(mr: usize, kc: usize, a: Rows, panel: Panel, out: Sums) {
-    for i in 0..mr {
+/// As for [`avx512`], with `rows` rows.
+unsafe fn plain(rows: usize, kc: usize, a: Rows, panel: Panel, out: Sums) {
+    for i in 0..rows {
         for j in 0..NR {
             // SAFETY: the caller's bounds.
             let o = unsafe { out.ptr.add(i * out.rs + j) };
@@ -575,23 +580,42 @@ unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [Panel; NP], out: 
     }
 }
 
-/// A 6 × 16 tile.
+/// A `rows` × 16 tile, `rows` from 1 to 6.
 ///
 /// # Safety
-/// The CPU has AVX2 and FMA; `a` reaches 6 rows × `kc` products, the panel `kc` × 16 values, and
-/// `out` 6 rows × 16 columns (its bias, unless null, 16 values).
+/// As for [`avx2`] with `rows` rows.
+#[cfg(target_arch = "x86_64")]
+unsafe fn avx2_rows(rows: usize, kc: usize, a: Rows, panel: Panel, out: Sums) {
+    // SAFETY: the caller's.
+    unsafe {
+        match rows {
+            6 => avx2::<6>(kc, a, panel, out),
+            5 => avx2::<5>(kc, a, panel, out),
+            4 => avx2::<4>(kc, a, panel, out),
+            3 => avx2::<3>(kc, a, panel, out),
+            2 => avx2::<2>(kc, a, panel, out),
+            _ => avx2::<1>(kc, a, panel, out),
+        }
+    }
+}
+
+/// An MR × 16 tile.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `a` reaches MR rows × `kc` products, the panel `kc` × 16 values, and
+/// `out` MR rows × 16 columns (its bias, unless null, 16 values).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2(kc: usize, a: Rows, panel: Panel, out: Sums) {
+unsafe fn avx2<const MR: usize>(kc: usize, a: Rows, panel: Panel, out: Sums) {
     use std::arch::x86_64::*;
     // SAFETY (the loads): row i, columns h · 8 .. + 8 of `out`.
-    let mut c: [[__m256; 2]; 6] = std::array::from_fn(|i| {
+    let mut c: [[__m256; 2]; MR] = std::array::from_fn(|i| {
         std::array::from_fn(|h| match out.carry {
             true => unsafe { _mm256_loadu_ps(out.ptr.add(i * out.rs + h * 8)) },
             false => _mm256_setzero_ps(),
         })
     });
-    let rows: [*const f32; 6] = std::array::from_fn(|i| a.ptr.wrapping_add(i * a.rs));
+    let rows: [*const f32; MR] = std::array::from_fn(|i| a.ptr.wrapping_add(i * a.rs));
     for p in 0..kc {
         // SAFETY: p < kc.
         let b = unsafe {
