@@ -2,6 +2,10 @@
 //! metrics, and write tidy results, a summary and plots into the run folder.
 
 mod curves;
+mod outputs;
+mod summary;
+
+pub(crate) use summary::truncate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,13 +19,10 @@ use crate::error::{Error, Result};
 use crate::metrics::evaluation::{DataHits, Intervals, Network, test_set_bootstrap};
 use crate::metrics::rank::numerical_rank;
 use crate::metrics::tunnel::{self, OodMetrics, TunnelClass};
-use crate::model::{Backbone, Checkpoint, LayerInfo, MODEL_FILE, SavedNetwork, layer_names, parameter_count};
+use crate::model::{Backbone, Checkpoint, LayerInfo, layer_names, parameter_count};
 use crate::probe::{self, Hits, ProbeConfig, ProbeData, extract_layers, feature_dims, layer_groups};
 use crate::progress::Reporter;
-use crate::results::{
-    DatasetSummary, MeanMetrics, MetricsAllRecord, MetricsRecord, ProbeAgreement, RunSummary, Seeds, TEST_HITS,
-    Timings, csv_bytes, hits_bytes, write_atomic,
-};
+use crate::results::{DatasetSummary, MeanMetrics, RunSummary, Seeds, Timings};
 use crate::scenario::data::{PreparedData, load_prepared};
 use crate::scenario::diff::{NOT_THE_EXPERIMENT, differences};
 use crate::scenario::{Scenario, data_label};
@@ -30,6 +31,9 @@ use crate::stats::describe::finite;
 use crate::stats::inference::{available_threads, wilson_interval};
 use crate::train::resume::STATE_FILE;
 use crate::train::{self, Progress, TrainReport};
+
+use outputs::{saved_network, write_outputs};
+use summary::{agreement, text_summary};
 
 /// Command-line options of a run.
 #[derive(Clone)]
@@ -655,117 +659,6 @@ impl Stage<'_> {
     }
 }
 
-/// Mean and max absolute per-layer accuracy difference between each probe and the main one.
-fn agreement(rows: &[ProbeRow], models: &[(String, Backbone)], probes: &[ProbeConfig]) -> Vec<ProbeAgreement> {
-    let mut out = Vec::new();
-    let Some(main) = probes.first() else { return out };
-    for (model, _) in models {
-        for other in &probes[1..] {
-            let diffs: Vec<f64> = rows
-                .iter()
-                .filter(|r| &r.model == model && r.probe == main.label())
-                .filter_map(|a| {
-                    rows.iter()
-                        .find(|b| {
-                            &b.model == model
-                                && b.probe == other.label()
-                                && b.dataset == a.dataset
-                                && b.layer_index == a.layer_index
-                        })
-                        .map(|b| (a.accuracy - b.accuracy).abs())
-                })
-                .collect();
-            if diffs.is_empty() {
-                continue;
-            }
-            out.push(ProbeAgreement {
-                model: model.clone(),
-                a: main.label(),
-                b: other.label(),
-                mean_abs_diff: diffs.iter().sum::<f64>() / diffs.len() as f64,
-                max_abs_diff: diffs.iter().copied().fold(0.0, f64::max),
-            });
-        }
-    }
-    out
-}
-
-fn fmt_opt(v: Option<usize>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
-}
-
-impl From<&MetricsRow> for MetricsAllRecord {
-    fn from(r: &MetricsRow) -> Self {
-        let m = &r.metrics;
-        MetricsAllRecord {
-            model: r.model.clone(),
-            probe: r.probe.clone(),
-            ood_dataset: r.ood_dataset.clone(),
-            retained_pct: finite(m.retained_pct.value),
-            pearson: finite(m.pearson.value),
-            alignment: finite(m.alignment.value),
-            tunnel_start_ood: m.tunnel_start_ood,
-            tunnel_start_id: m.tunnel_start_id,
-            ood_peak_layer: m.ood_peak_layer,
-            id_final_accuracy: finite(m.id_final_accuracy),
-            ood_final_accuracy: finite(m.ood_final_accuracy),
-            retained_pct_low: low(r.intervals.retained_pct),
-            retained_pct_high: high(r.intervals.retained_pct),
-            pearson_low: low(r.intervals.pearson),
-            pearson_high: high(r.intervals.pearson),
-            alignment_low: low(r.intervals.alignment),
-            alignment_high: high(r.intervals.alignment),
-        }
-    }
-}
-
-fn low(i: Option<(f64, f64)>) -> Option<f64> {
-    i.map(|(lo, _)| lo)
-}
-
-fn high(i: Option<(f64, f64)>) -> Option<f64> {
-    i.map(|(_, hi)| hi)
-}
-
-/// metrics.csv: one row per OOD set, for the trained model and the main probe.
-fn metrics_records(rows: &[MetricsRow], main_probe: &str) -> Vec<MetricsRecord> {
-    rows.iter()
-        .filter(|r| r.model == "trained" && r.probe == main_probe)
-        .map(|r| {
-            let m = &r.metrics;
-            let reasons: Vec<&str> = [m.retained_pct.reason, m.pearson.reason, m.alignment.reason]
-                .into_iter()
-                .flatten()
-                .collect();
-            MetricsAllRecord::from(r).main(reasons.join(";"))
-        })
-        .collect()
-}
-
-fn write_outputs(
-    dir: &Path,
-    summary: &RunSummary,
-    probed: &Probed,
-    metrics: &[MetricsRow],
-    network: Option<&[u8]>,
-    sc: &Scenario,
-) -> Result<()> {
-    let rows = &probed.rows;
-    if let Some(bytes) = network {
-        write_atomic(&dir.join(MODEL_FILE), bytes)?;
-    }
-    write_atomic(&dir.join("probes.csv"), &csv_bytes(rows)?)?;
-    write_atomic(&dir.join(TEST_HITS), &hits_bytes(&probed.hits))?;
-    let main = metrics_records(metrics, &sc.probe.main.label());
-    write_atomic(&dir.join("metrics.csv"), &csv_bytes(&main)?)?;
-    let all: Vec<MetricsAllRecord> = metrics.iter().map(MetricsAllRecord::from).collect();
-    write_atomic(&dir.join("metrics_all.csv"), &csv_bytes(&all)?)?;
-    curves::write_curve_plots(dir, rows, metrics, sc)?;
-    // Last: its presence marks a finished run.
-    let json = serde_json::to_string_pretty(summary).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomic(&dir.join("summary.json"), json.as_bytes())
-}
-
 /// The resolved scenario as JSON, once checked against the one that the training state at
 /// `checkpoint` (of an interrupted run) was written for: another scenario's state is an error
 /// naming the settings that differ, never used and never overwritten.
@@ -786,165 +679,4 @@ fn own_checkpoint(sc: &Scenario, checkpoint: &Path) -> Result<serde_json::Value>
         }
     }
     Ok(now)
-}
-
-/// The `.safetensors` bytes of the trained network (the one probed), with what it is.
-fn saved_network(sc: &Scenario, trained: &Trained, id: &PreparedData) -> Result<Vec<u8>> {
-    let (_, model) = &trained.models[0];
-    SavedNetwork {
-        architecture: sc.model.clone(),
-        classes: id.n_classes,
-        resolution: sc.resolution,
-        scenario: sc.name.clone(),
-        trained_on: id.label.clone(),
-        seed: sc.seed,
-        epoch: trained.report.best_epoch,
-        val_accuracy: finite(trained.report.best_val_accuracy),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    }
-    .to_bytes(model)
-}
-
-/// The table printed at the end of a run.
-pub fn text_summary(s: &RunSummary, rows: &[ProbeRow], metrics: &[MetricsRow], sc: &Scenario) -> String {
-    let main = sc.probe.main.label();
-    let mut out = String::new();
-    out.push_str(&format!(
-        "\n== {} — {} ({} layers), ID {} ==\nbackbone accuracy {:.2}% (epoch {}), {:.0} s total (train {:.0} s, features {:.0} s, probes {:.0} s)\n",
-        s.scenario,
-        sc.model.name,
-        s.probed_layers,
-        sc.id.label.clone().unwrap_or_else(|| data_label(&sc.id)),
-        100.0 * s.backbone_accuracy,
-        s.train.best_epoch,
-        s.timings_secs.total,
-        s.timings_secs.train,
-        s.timings_secs.features,
-        s.timings_secs.probes
-    ));
-    let datasets: Vec<String> = s.datasets.iter().map(|d| d.label.clone()).collect();
-    out.push_str(&format!(
-        "\nper-layer probe accuracy (%), trained model, probe {main}\n{:<6}{:<18}",
-        "layer", "name"
-    ));
-    for d in &datasets {
-        out.push_str(&format!("{:>14}", truncate(d, 13)));
-    }
-    out.push_str(&format!("{:>7}\n", "rank"));
-    let layers = s.probed_layers;
-    for l in 1..=layers {
-        let mut name = String::new();
-        let mut rank = None;
-        let mut cells = String::new();
-        for d in &datasets {
-            let r = rows
-                .iter()
-                .find(|r| r.model == "trained" && r.probe == main && &r.dataset == d && r.layer_index == l);
-            if let Some(r) = r {
-                name = r.layer_name.clone();
-                rank = rank.or(r.rank);
-                cells.push_str(&format!("{:>14.2}", 100.0 * r.accuracy));
-            } else {
-                cells.push_str(&format!("{:>14}", "-"));
-            }
-        }
-        out.push_str(&format!(
-            "{l:<6}{:<18}{cells}{:>7}\n",
-            truncate(&name, 17),
-            fmt_opt(rank)
-        ));
-    }
-    let resamples = sc.probe.bootstrap;
-    if resamples > 0 {
-        out.push_str(&format!(
-            "\nin brackets: 95% intervals over {resamples} resamples of the test images (method §2.8)"
-        ));
-    }
-    out.push_str(&format!(
-        "\n{:<13}{:<26}{:<16}{:>19}{:>21}{:>19}{:>7}{:>7}\n",
-        "model", "probe", "OOD set", "r (%)", "ρ", "A", "s_ood", "s_id"
-    ));
-    for m in metrics {
-        let (v, i) = (&m.metrics, &m.intervals);
-        out.push_str(&format!(
-            "{:<13}{:<26}{:<16}{:>19}{:>21}{:>19}{:>7}{:>7}\n",
-            m.model,
-            truncate(&m.probe, 25),
-            truncate(&m.ood_dataset, 15),
-            with_interval(v.retained_pct.value, i.retained_pct, 2, 1),
-            with_interval(v.pearson.value, i.pearson, 3, 2),
-            with_interval(v.alignment.value, i.alignment, 3, 2),
-            v.tunnel_start_ood
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "none".into()),
-            fmt_opt(v.tunnel_start_id)
-        ));
-    }
-    out.push_str(&format!(
-        "\n{:<13}{:<26}{:>19}{:>21}{:>19}  {:<17}{:>7}\n",
-        "model", "probe", "mean r", "mean ρ", "mean A", "class", "secs"
-    ));
-    for m in &s.means {
-        let class = match (m.tunnel_class, m.tunnel_class_share) {
-            (Some(c), Some(share)) => format!("{} ({:.0}%)", c.name(), 100.0 * share),
-            (Some(c), None) => c.name().to_string(),
-            (None, _) => "undefined".to_string(),
-        };
-        out.push_str(&format!(
-            "{:<13}{:<26}{:>19}{:>21}{:>19}  {:<17}{:>7.1}\n",
-            m.model,
-            truncate(&m.probe, 25),
-            with_interval(m.mean_retained_pct, m.intervals.retained_pct, 2, 1),
-            with_interval(m.mean_pearson, m.intervals.pearson, 3, 2),
-            with_interval(m.mean_alignment, m.intervals.alignment, 3, 2),
-            class,
-            m.probe_secs
-        ));
-    }
-    if resamples > 0 && s.means.iter().any(|m| m.tunnel_class_share.is_some()) {
-        out.push_str("(class: the share of the resamples that give the same class)\n");
-    }
-    for a in &s.probe_agreement {
-        out.push_str(&format!(
-            "probe agreement ({}): mean |{} − {}| = {:.2} points (max {:.2})\n",
-            a.model,
-            a.a,
-            a.b,
-            100.0 * a.mean_abs_diff,
-            100.0 * a.max_abs_diff
-        ));
-    }
-    if metrics
-        .iter()
-        .any(|m| !m.metrics.retained_pct.is_defined() || !m.metrics.pearson.is_defined())
-    {
-        out.push_str("(an empty cell is an undefined value: see undefined_reasons in metrics.csv)\n");
-    }
-    out.push_str(&format!("results: {}\n", s.out_dir));
-    out
-}
-
-fn fmt_num(v: f64, decimals: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.decimals$}")
-    } else {
-        "NaN".into()
-    }
-}
-
-/// `v [low, high]`, the interval left out when there is none.
-fn with_interval(v: f64, interval: Option<(f64, f64)>, decimals: usize, interval_decimals: usize) -> String {
-    let d = interval_decimals;
-    match interval {
-        Some((lo, hi)) if v.is_finite() => format!("{} [{lo:.d$}, {hi:.d$}]", fmt_num(v, decimals)),
-        _ => fmt_num(v, decimals),
-    }
-}
-
-pub(crate) fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).chain(['…']).collect()
-    }
 }
