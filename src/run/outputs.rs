@@ -60,6 +60,7 @@ fn metrics_records(rows: &[MetricsRow], main_probe: &str) -> Vec<MetricsRecord> 
         .collect()
 }
 
+/// Writes the run's files into `dir`, `summary.json` last: its presence marks a finished run.
 pub(super) fn write_outputs(
     dir: &Path,
     summary: &RunSummary,
