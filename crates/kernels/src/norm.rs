@@ -277,38 +277,63 @@ fn relu_pool_image(g: &NormGeom, pool: Pool, affine: &[(f32, f32)], x: &[f32], o
         .chunks_exact(p)
         .zip(o.chunks_exact_mut(ho * wo).zip(win.chunks_exact_mut(ho * wo)));
     for ((src, (o, win)), &(scale, shift)) in planes.zip(affine) {
-        if pool != Pool::HALVE {
+        if pool == Pool::HALVE {
+            halve_plane::<true>(g, src, (scale, shift), o, win);
+        } else {
             pool_plane(g, pool, src, (scale, shift), o, win);
-            continue;
         }
-        for oy in 0..ho {
-            let (top, bottom) = (&src[2 * oy * g.w..][..2 * wo], &src[(2 * oy + 1) * g.w..][..2 * wo]);
-            let (o, win) = (&mut o[oy * wo..(oy + 1) * wo], &mut win[oy * wo..(oy + 1) * wo]);
-            for ox in 0..wo {
-                let v = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]].map(|v| v * scale + shift);
-                // Branch-free (the winner is data-dependent): the first maximum wins, and a
-                // maximum that is not positive is the ReLU's zero, with no winner.
-                let (k01, m01) = (u8::from(v[1] > v[0]), v[0].max(v[1]));
-                let (k23, m23) = (2 + u8::from(v[3] > v[2]), v[2].max(v[3]));
+    }
+}
+
+/// The ReLU and 2×2 max-pool of `src · scale + shift` (one plane) into `o`, and where `WINNERS`
+/// each window's winner into `win` (none where the maximum is not positive; `win` is not touched
+/// otherwise).
+#[inline(always)]
+fn halve_plane<const WINNERS: bool>(
+    g: &NormGeom,
+    src: &[f32],
+    (scale, shift): (f32, f32),
+    o: &mut [f32],
+    win: &mut [u8],
+) {
+    let (ho, wo) = g.out_size(After::ReluPool(Pool::HALVE));
+    for oy in 0..ho {
+        let (top, bottom) = (&src[2 * oy * g.w..][..2 * wo], &src[(2 * oy + 1) * g.w..][..2 * wo]);
+        let o = &mut o[oy * wo..(oy + 1) * wo];
+        let win = if WINNERS {
+            &mut win[oy * wo..(oy + 1) * wo]
+        } else {
+            &mut [][..]
+        };
+        for ox in 0..wo {
+            let v = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]].map(|v| v * scale + shift);
+            // Branch-free (the winner is data-dependent): the first maximum wins, and a maximum
+            // that is not positive is the ReLU's zero, with no winner.
+            let (k01, m01) = (u8::from(v[1] > v[0]), v[0].max(v[1]));
+            let (k23, m23) = (2 + u8::from(v[3] > v[2]), v[2].max(v[3]));
+            let best = m01.max(m23);
+            o[ox] = best.max(0.0);
+            if WINNERS {
                 let right = u8::from(m23 > m01);
-                let best = m01.max(m23);
                 let k = k01 + (k23 - k01) * right;
                 let dead = u8::from(!(best > 0.0));
-                o[ox] = best.max(0.0);
                 win[ox] = k + (NONE - k) * dead;
             }
         }
     }
 }
 
-/// [`relu_pool_image`] in inference, where no winners are kept: a pool other than
-/// [`Pool::HALVE`] normalises each value once and takes the windows' maxima along the rows, then
+/// [`relu_pool_image`] in inference, where no winners are kept: the 2×2 pool by the same loop
+/// without them, and a pool other than [`Pool::HALVE`] normalises each value once and takes the windows' maxima along the rows, then
 /// down the columns. The same values as [`pool_plane`], whose outputs are a window's maximum and
 /// zero, the larger (`>`) kept.
 fn relu_pool_inference(g: &NormGeom, pool: Pool, affine: &[(f32, f32)], x: &[f32], o: &mut [f32]) {
     let (p, (ho, wo)) = (g.plane(), g.out_size(After::ReluPool(pool)));
     if pool == Pool::HALVE {
-        return relu_pool_image(g, pool, affine, x, o, &mut vec![NONE; o.len()]);
+        for ((src, o), &affine) in x.chunks_exact(p).zip(o.chunks_exact_mut(ho * wo)).zip(affine) {
+            halve_plane::<false>(g, src, affine, o, &mut []);
+        }
+        return;
     }
     let (s, k, pad) = (pool.stride, pool.size, pool.pad);
     // A row of ReLU'd values between `pad` zeros (the ReLU's zero stands for the -∞ padding, as
