@@ -10,6 +10,10 @@ use std::time::Instant;
 
 use tunnelbench_kernels::conv::{self, ConvGeom};
 
+/// Large blocks on a cache line, as in the tunnelbench binary.
+#[global_allocator]
+static ALLOCATOR: tunnelbench_kernels::alloc::LineAligned = tunnelbench_kernels::alloc::LineAligned;
+
 /// Input channels, input side, output channels, kernel side, stride, padding, and how many
 /// such layers the network has.
 type Layer = (usize, usize, usize, usize, usize, usize, usize);
