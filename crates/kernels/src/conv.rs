@@ -350,7 +350,7 @@ mod winograd {
     pub use super::direct::{applies, backward_input, backward_weight, forward, weight_gradient_applies};
 
     #[cfg(test)]
-    pub fn backward_weight_in_bands(_: &super::ConvGeom, _: usize, _: &[f32], _: &[f32], _: &mut [f32]) {
+    pub fn backward_weight_in_bands(_: &super::ConvGeom, _: usize, _: bool, _: &[f32], _: &[f32], _: &mut [f32]) {
         unreachable!("no Winograd on this architecture")
     }
 }
@@ -1010,11 +1010,22 @@ mod tests {
         backward_weight(&x, &dy, &mut dw, Some(&mut db));
         close(&dw, &dw_ref, &format!("dw {g:?} {path:?}"));
         if path == Path::Winograd {
-            // Bands of one block row, and of 4 (the last one shorter where the batch has 6).
+            // Bands of one block row, and of 4 (the last one shorter where the batch has 6); the
+            // dot products in 8-lane registers and, where the CPU has AVX-512, in pairs in
+            // 16-lane ones, to the same bits.
+            let wide = std::is_x86_feature_detected!("avx512f");
             for rows in [1, 4] {
-                let mut dw = vec![9.0; w.len()];
-                winograd::backward_weight_in_bands(&g, rows, &x, &dy, &mut dw);
+                let in_bands = |wide| {
+                    let mut dw = vec![9.0; w.len()];
+                    winograd::backward_weight_in_bands(&g, rows, wide, &x, &dy, &mut dw);
+                    dw.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
+                let narrow = in_bands(false);
+                let dw: Vec<f32> = narrow.iter().map(|b| f32::from_bits(*b)).collect();
                 close(&dw, &dw_ref, &format!("dw {g:?} in bands of {rows} block rows"));
+                if wide {
+                    assert_eq!(in_bands(true), narrow, "{g:?}, bands of {rows} block rows");
+                }
             }
         }
         let p = g.p();
