@@ -209,10 +209,9 @@ fn fma(a: f32, b: f32, c: f32) -> f32 {
 /// waits less on the latency of one long chain.
 #[inline(always)]
 fn estrin(r: f32, c: [f32; 7]) -> f32 {
-    let term = |i: usize| if i < 7 { c[i] } else { 0.0 };
-    let pair = |i: usize| fma(term(i + 1), r, term(i));
+    let pair = |i: usize| fma(c[i + 1], r, c[i]);
     let r2 = r * r;
-    fma(fma(pair(6), r2, pair(4)), r2 * r2, fma(pair(2), r2, pair(0)))
+    fma(fma(c[6], r2, pair(4)), r2 * r2, fma(pair(2), r2, pair(0)))
 }
 
 /// e^x for x in f32, by 2^n · p(r) with |r| ≤ ln2/2 and a degree-6 polynomial (relative error
