@@ -98,11 +98,11 @@ pub use backend::{ALL as BACKENDS, BackendKind, floats, probe_device};
 pub use bench::{BenchSpec, PROBE_DIM, PROBE_SAMPLES, SyntheticProbe, TrainStep, run as run_bench};
 pub use kernel::transformer::{LAYER_NORM_EPSILON, gelu, layer_norm, linear, linear_gelu, self_attention};
 pub use kernel::{
-    batch_norm, batch_norm_add_relu, conv_batch_norm, conv_batch_norm_add_relu, conv2d, keep_freed_memory,
-    set_enabled as use_own_kernels,
+    batch_norm, batch_norm_add_relu, conv_batch_norm, conv_batch_norm_add_relu, conv2d, set_enabled as use_own_kernels,
 };
 pub use model::{ArchSpec, Backbone, layer_names, models_table};
 pub use probe::{ProbeConfig, fit as fit_probe};
+pub use tunnelbench_kernels::alloc::keep_freed_memory;
 
 /// The plotting and statistics crates, under the names the harness uses for them.
 pub(crate) use tunnelbench_plot as plot;

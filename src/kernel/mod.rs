@@ -58,7 +58,7 @@ use conv::ConvGeom;
 /// reads `TUNNELBENCH_KERNELS` (`own`, the default, or `burn`: burn's ops instead of this module's,
 /// for cross-checks).
 pub fn configure() -> crate::error::Result<()> {
-    keep_freed_memory();
+    tunnelbench_kernels::alloc::keep_freed_memory();
     match std::env::var("TUNNELBENCH_KERNELS").as_deref() {
         Err(_) | Ok("own") => set_enabled(true),
         Ok("burn") => set_enabled(false),
@@ -69,19 +69,6 @@ pub fn configure() -> crate::error::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Keeps freed activation buffers in the process instead of returning them to the OS, so that a
-/// training step does not page-fault (and have the kernel zero) tens of megabytes of fresh memory
-/// every time: glibc maps allocations above 128 KiB–32 MiB afresh and trims the heap top after
-/// each free by default. A no-op off glibc.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; both values are within glibc's limits.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
 }
 
 #[backend_extension(Flex, Autodiff)]

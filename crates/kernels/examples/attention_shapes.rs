@@ -4,6 +4,8 @@
 //! (two `tokens² × head_dim` products forward, five backward); the softmax is in the time.
 //!
 //!     cargo run --release -p tunnelbench-kernels --example attention_shapes
+//!
+//! `TUNNELBENCH_ISA=avx2` in front takes the AVX2 path on an AVX-512 machine, as it does for the binary.
 
 use std::mem::MaybeUninit;
 use std::time::Instant;
@@ -25,6 +27,9 @@ fn fastest(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    // The binary's process setup: the vector path that `TUNNELBENCH_ISA` asks for, freed memory kept.
+    tunnelbench_kernels::isa::configure().unwrap_or_else(|why| panic!("{why}"));
+    tunnelbench_kernels::alloc::keep_freed_memory();
     for (batch, tokens) in [(128, 16), (64, 64), (8, 784)] {
         let a = Attention {
             batch,

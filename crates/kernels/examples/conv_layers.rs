@@ -5,6 +5,8 @@
 //! `benches/reference/conv_layers.py` times PyTorch's on the same shapes.
 //!
 //!     cargo run --release -p tunnelbench-kernels --example conv_layers [resnet|resnet224|vgg]
+//!
+//! `TUNNELBENCH_ISA=avx2` in front takes the AVX2 path on an AVX-512 machine, as it does for the binary.
 
 use std::time::Instant;
 
@@ -61,6 +63,9 @@ fn fastest(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    // The binary's process setup: the vector path that `TUNNELBENCH_ISA` asks for, freed memory kept.
+    tunnelbench_kernels::isa::configure().unwrap_or_else(|why| panic!("{why}"));
+    tunnelbench_kernels::alloc::keep_freed_memory();
     let set = std::env::args().nth(1).unwrap_or_else(|| "resnet".into());
     let batch = if set == "resnet224" { 32 } else { 128 };
     let mut total = [0.0; 3];

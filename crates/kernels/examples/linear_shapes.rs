@@ -4,6 +4,8 @@
 //! `benches/reference/linear_shapes.py` times PyTorch's on the same shapes.
 //!
 //!     cargo run --release -p tunnelbench-kernels --example linear_shapes
+//!
+//! `TUNNELBENCH_ISA=avx2` in front takes the AVX2 path on an AVX-512 machine, as it does for the binary.
 
 use std::mem::MaybeUninit;
 use std::time::Instant;
@@ -24,6 +26,9 @@ const ROWS: usize = 2048;
 static ALLOCATOR: tunnelbench_kernels::alloc::LineAligned = tunnelbench_kernels::alloc::LineAligned;
 
 fn main() {
+    // The binary's process setup: the vector path that `TUNNELBENCH_ISA` asks for, freed memory kept.
+    tunnelbench_kernels::isa::configure().unwrap_or_else(|why| panic!("{why}"));
+    tunnelbench_kernels::alloc::keep_freed_memory();
     let mut total = 0.0;
     for (product, kind) in [("forward", 0), ("input grad", 1), ("weight grad", 2)] {
         for (layer, d_in, d_out) in LAYERS {

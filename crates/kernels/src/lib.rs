@@ -44,6 +44,7 @@ pub mod alloc;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod direct;
+pub mod isa;
 pub mod linear;
 pub mod norm;
 pub mod optim;
