@@ -6,6 +6,8 @@
 //! transformer block's layer norm, GELU and self-attention ([`transformer`]), each with its
 //! backward pass, and the AdamW step of a parameter ([`optim`]). tunnelbench registers them as
 //! burn backend-extension ops; see README.md here for how they work and how they are checked.
+//! [`isa`] holds the switch that makes an AVX-512 machine take the AVX2 path, [`alloc`] the
+//! allocator settings the binary and the examples run with.
 
 // `!(x > 0.0)` is used on purpose: it is true for NaN too (a NaN activation is a dead unit).
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
