@@ -325,8 +325,8 @@ fn halve_plane<const WINNERS: bool>(
 
 /// [`relu_pool_image`] in inference, where no winners are kept: the 2×2 pool by the same loop
 /// without them, and a pool other than [`Pool::HALVE`] normalises each value once and takes the
-/// windows' maxima along the rows, then down the columns. The same values as [`pool_plane`], whose outputs are a window's maximum and
-/// zero, the larger (`>`) kept.
+/// windows' maxima along the rows, then down the columns. The same values as [`pool_plane`],
+/// whose outputs are a window's maximum and zero, the larger (`>`) kept.
 fn relu_pool_inference(g: &NormGeom, pool: Pool, affine: &[(f32, f32)], x: &[f32], o: &mut [f32]) {
     let (p, (ho, wo)) = (g.plane(), g.out_size(After::ReluPool(pool)));
     if pool == Pool::HALVE {

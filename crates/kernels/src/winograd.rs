@@ -381,8 +381,8 @@ impl Band {
     /// `sums[ξ, o, i] += Σ_block d[ξ, o, block] · v[ξ, i, block]`, dot products of 4 output by 3
     /// input channels at a time, or where `wide` of 8 output channels by 3 pairs of input channels
     /// (the full-width VGGm-11 at 32², batch 128, 2 cores of an AVX-512 Xeon: the backward pass 6%
-    /// shorter, training 4.6% faster); the (ξ, group of
-    /// [`WEIGHT_OUTS`] output channels) parts of `sums` in parallel.
+    /// shorter, training 4.6% faster); the (ξ, group of [`WEIGHT_OUTS`] output channels) parts of
+    /// `sums` in parallel.
     fn weight_products(&self, ins: usize, outs: usize, wide: bool, v: &[f32], d: &[f32], sums: &mut [f32]) {
         let n = self.stride;
         assert!(v.len() >= 16 * ins * n && d.len() >= 16 * outs * n && sums.len() == 16 * outs * ins);
