@@ -347,7 +347,7 @@ mod direct {
 mod winograd {
     #[cfg(test)]
     pub use super::direct::applies as fits;
-    pub use super::direct::{applies, backward_input, backward_weight, forward, weight_gradient_applies};
+    pub use super::direct::{applies, backward_input, backward_weight, forward};
 
     #[cfg(test)]
     pub fn backward_weight_in_bands(_: &super::ConvGeom, _: usize, _: bool, _: &[f32], _: &[f32], _: &mut [f32]) {
@@ -460,7 +460,7 @@ fn backward_weight_on(path: Path, g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut 
     assert_eq!(dw.len(), g.cout * g.k());
     match path {
         Path::Pixels => pixel_backward_weight(g, x, dy, dw),
-        Path::Winograd if winograd::weight_gradient_applies(g) => winograd::backward_weight(g, x, dy, dw),
+        Path::Winograd => winograd::backward_weight(g, x, dy, dw),
         Path::Direct if direct::weight_gradient_applies(g) => direct::backward_weight(g, x, dy, dw),
         _ => gemm_backward_weight(g, x, dy, dw),
     }
