@@ -61,6 +61,15 @@ const TILE: usize = 8 * 3 * NR;
 /// faster with it, its weight gradients 10–15%). The AVX-512 kernel, with three panels and 24
 /// accumulators, ran its products 15% slower with the same hints, so it goes without.
 const AHEAD: usize = 16;
+/// The fewest rows of a [`matmul`] whose right operand the AVX2 path packs even where it is
+/// row-major. Read in place, each product's 16 columns of a panel lie a whole row of the operand
+/// apart (2.25–3 KiB in a ViT-T's layers), so a panel's rows fall in a few of L1's sets and its
+/// pages in many TLB entries; packed, they are one contiguous run. On two threads the ViT-T's
+/// forward products (2,048 rows) ran 4–12% faster packed, the packing included; the weight
+/// gradients (192–768 rows over 2,048 products) ran 3–17% slower, the copy of their large right
+/// operand then weighing more than it saves. AVX-512's kernel, reading three panels at a time,
+/// ran the forward products 0–15% slower packed, so it keeps reading them in place.
+const PACK_ROWS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
@@ -149,7 +158,7 @@ pub fn matmul(
         }
         return;
     }
-    let panels = Panels::new(b, k, n, true);
+    let panels = Panels::new(b, k, n, true, path != Path::Avx2 || m < PACK_ROWS);
     // Whole rows per task where that makes enough tasks, so that each task packs its rows of the
     // left operand once; else the columns are split too. Which task computes an output never
     // changes its sum.
@@ -207,7 +216,7 @@ pub(crate) fn product(m: usize, n: usize, k: usize, a: Mat, b: Mat, (out, rs): (
         }
         return;
     }
-    let panels = Panels::new(b, k, n, false);
+    let panels = Panels::new(b, k, n, false, true);
     let dst = Out(out.as_mut_ptr());
     // Column blocks of equal width (whole tiles), as few as keep each under NC.
     let nc = n.div_ceil(n.div_ceil(NC)).next_multiple_of(3 * NR);
@@ -270,7 +279,7 @@ struct Panel {
 }
 
 /// The right operand (`k × n`) as panels of [`NR`] columns. A row-major operand's whole panels
-/// are read in place (packing them would copy every value for one pass over it when the left
+/// can be read in place (packing them would copy every value for one pass over it when the left
 /// operand has few rows, as in a weight gradient); the others are packed, `k × NR` each, zero
 /// beyond the last column.
 struct Panels<'a> {
@@ -278,18 +287,45 @@ struct Panels<'a> {
     k: usize,
     /// Panels read in place: the first `in_place`.
     in_place: usize,
-    /// The panels from `in_place` on.
+    /// The panels from `in_place` on (and stale values past them).
     packed: Vec<f32>,
 }
 
+thread_local! {
+    /// The buffer of this thread's last packed panels, kept for the next product: a new one per
+    /// call is fresh memory as often as not while a training step holds its activations, and
+    /// faulting its pages in cost more than packing a ViT-T's forward products saved.
+    static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The most values a thread keeps in [`PACKED`] (16 MiB).
+const KEPT_PACKED: usize = 4 << 20;
+
+impl Drop for Panels<'_> {
+    fn drop(&mut self) {
+        if self.packed.len() <= KEPT_PACKED {
+            PACKED.set(std::mem::take(&mut self.packed));
+        }
+    }
+}
+
 impl<'a> Panels<'a> {
-    /// The panels of `b`, packed by the rayon pool where `parallel`, else on this thread.
-    fn new(b: Mat<'a>, k: usize, n: usize, parallel: bool) -> Self {
-        let in_place = if b.cs == 1 { n / NR } else { 0 };
-        let mut packed = vec![0.0f32; (n.div_ceil(NR) - in_place) * k * NR];
+    /// The panels of `b`, packed by the rayon pool where `parallel`, else on this thread; a
+    /// row-major `b`'s whole panels read in place where `read_in_place`.
+    fn new(b: Mat<'a>, k: usize, n: usize, parallel: bool, read_in_place: bool) -> Self {
+        let in_place = if b.cs == 1 && read_in_place { n / NR } else { 0 };
+        let len = (n.div_ceil(NR) - in_place) * k * NR;
+        // This thread's buffer from the last call (an empty one if a call on this thread holds it).
+        let mut packed = PACKED.take();
+        if packed.len() < len {
+            packed.resize(len, 0.0);
+        }
         let pack = |(q, panel): (usize, &mut [f32])| {
             let c0 = (in_place + q) * NR;
             let cols = NR.min(n - c0);
+            if cols < NR {
+                panel.fill(0.0);
+            }
             if b.cs == 1 {
                 // Row-major: each product's columns are contiguous.
                 for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
@@ -315,9 +351,9 @@ impl<'a> Panels<'a> {
             }
         };
         if parallel {
-            packed.par_chunks_mut(k * NR).enumerate().for_each(pack);
+            packed[..len].par_chunks_mut(k * NR).enumerate().for_each(pack);
         } else {
-            packed.chunks_mut(k * NR).enumerate().for_each(pack);
+            packed[..len].chunks_mut(k * NR).enumerate().for_each(pack);
         }
         Panels { b, k, in_place, packed }
     }
@@ -720,9 +756,10 @@ mod tests {
     }
 
     /// Every path against the definition in f64, on shapes with remainders in every direction,
-    /// sums over several chunks, transposed operands, a bias and rows enough for tasks of
-    /// [`MB_SHORT`] rows (on two threads, as all of these); and every path gives the bits of one
-    /// chain of fused multiply-adds in the order of the inner index, then the bias.
+    /// sums over several chunks, transposed operands, a bias, rows enough for tasks of
+    /// [`MB_SHORT`] rows (on two threads, as all of these) and for [`PACK_ROWS`]; and every path
+    /// gives the bits of one chain of fused multiply-adds in the order of the inner index, then
+    /// the bias.
     #[test]
     fn every_path_is_the_product_and_gives_the_same_bits() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
@@ -734,6 +771,8 @@ mod tests {
             (13, 33, 2 * KC + 37, true),
             (9, 50, 3 * KC, false),
             (8 * MB + 5, 21, 37, false),
+            // Rows enough for the AVX2 path to pack a row-major right operand.
+            (PACK_ROWS + 7, 2 * NR + 5, 45, false),
         ] {
             let (av, bv) = (values(m * k, 1), values(k * n, 2));
             let bias = values(n, 3);
