@@ -63,12 +63,13 @@ const TILE: usize = 8 * 3 * NR;
 const AHEAD: usize = 16;
 /// The fewest rows of a [`matmul`] whose right operand the AVX2 path packs even where it is
 /// row-major. Read in place, each product's 16 columns of a panel lie a whole row of the operand
-/// apart (2.25–3 KiB in a ViT-T's layers), so a panel's rows fall in a few of L1's sets and its
-/// pages in many TLB entries; packed, they are one contiguous run. On two threads the ViT-T's
-/// forward products (2,048 rows) ran 4–12% faster packed, the packing included; the weight
-/// gradients (192–768 rows over 2,048 products) ran 3–17% slower, the copy of their large right
-/// operand then weighing more than it saves. AVX-512's kernel, reading three panels at a time,
-/// ran the forward products 0–15% slower packed, so it keeps reading them in place.
+/// apart (0.75–3 KiB in a ViT-T's layers), so that a panel's rows fall in 4 to 16 of L1's 64 sets;
+/// packed, they are one contiguous run. On two threads the ViT-T's forward products (2,048 rows)
+/// ran up to 10% faster packed, the packing included (medians of three runs: the queries, keys and
+/// values' 9%, the MLP's 4% and 4%, the projection level); the weight gradients (192–768 rows over
+/// 2,048 products) ran 1–20% slower, the copy of their large right operand then weighing more than
+/// it saves. AVX-512's kernel, reading three panels at a time, ran the forward products up to 15%
+/// slower packed (level on some), so it keeps reading them in place.
 const PACK_ROWS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
