@@ -69,7 +69,8 @@ const AHEAD: usize = 16;
 /// values' 9%, the MLP's 4% and 4%, the projection level); the weight gradients (192–768 rows over
 /// 2,048 products) ran 1–20% slower, the copy of their large right operand then weighing more than
 /// it saves. AVX-512's kernel, reading three panels at a time, ran the forward products up to 15%
-/// slower packed (level on some), so it keeps reading them in place.
+/// slower packed into a new buffer per call and level packed into a kept one, so it keeps reading
+/// them in place.
 const PACK_ROWS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
