@@ -67,8 +67,8 @@ const AHEAD: usize = 16;
 /// packed, they are one contiguous run. On two threads the ViT-T's forward products (2,048 rows)
 /// ran up to 10% faster packed, the packing included (medians of three runs: the queries, keys and
 /// values' 9%, the MLP's 4% and 4%, the projection level); the weight gradients (192–768 rows over
-/// 2,048 products) ran 1–20% slower, the copy of their large right operand then weighing more than
-/// it saves. AVX-512's kernel, reading three panels at a time, ran the forward products up to 15%
+/// 2,048 products) ran 4–18% slower packed into a kept buffer (1–20% into a new one per call), the
+/// copy of their large right operand then weighing more than it saves. AVX-512's kernel, reading three panels at a time, ran the forward products up to 15%
 /// slower packed into a new buffer per call and level packed into a kept one, so it keeps reading
 /// them in place.
 const PACK_ROWS: usize = 1024;
