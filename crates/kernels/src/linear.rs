@@ -61,16 +61,16 @@ const TILE: usize = 8 * 3 * NR;
 /// faster with it, its weight gradients 10–15%). The AVX-512 kernel, with three panels and 24
 /// accumulators, ran its products 15% slower with the same hints, so it goes without.
 const AHEAD: usize = 16;
-/// The fewest rows of a [`matmul`] whose right operand the AVX2 path packs even where it is
-/// row-major. Read in place, each product's 16 columns of a panel lie a whole row of the operand
-/// apart (0.75–3 KiB in a ViT-T's layers), so that a panel's rows fall in 4 to 16 of L1's 64 sets;
-/// packed, they are one contiguous run. On two threads the ViT-T's forward products (2,048 rows)
-/// ran up to 10% faster packed, the packing included (medians of three runs: the queries, keys and
-/// values' 9%, the MLP's 4% and 4%, the projection level); the weight gradients (192–768 rows over
-/// 2,048 products) ran 4–18% slower packed into a kept buffer (1–20% into a new one per call), the
-/// copy of their large right operand then weighing more than it saves. AVX-512's kernel, reading three panels at a time, ran the forward products up to 15%
-/// slower packed into a new buffer per call and level packed into a kept one, so it keeps reading
-/// them in place.
+/// The fewest rows of a [`matmul`] whose right operand is packed even where it is row-major. Read
+/// in place, each product's 16 columns of a panel lie a whole row of the operand apart (0.75–3 KiB
+/// in a ViT-T's layers), so that a panel's rows fall in 4 to 16 of L1's 64 sets; packed, they are
+/// one contiguous run. On two threads the ViT-T's forward products (2,048 rows) ran up to 10%
+/// faster packed on the AVX2 path, the packing included (medians of three runs: the queries, keys
+/// and values' 9%, the MLP's 4% and 4%, the projection level), and up to 12% faster with AVX-512
+/// once a tile's panels stayed in L1 for every strip of a task's rows (see [`block`]); the weight
+/// gradients (192–768 rows over 2,048 products) ran 4–18% slower packed into a kept buffer (1–20%
+/// into a new one per call), the copy of their large right operand then weighing more than it
+/// saves.
 const PACK_ROWS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub fn matmul(
         }
         return;
     }
-    let panels = Panels::new(b, k, n, true, path != Path::Avx2 || m < PACK_ROWS);
+    let panels = Panels::new(b, k, n, true, m < PACK_ROWS);
     // Whole rows per task where that makes enough tasks, so that each task packs its rows of the
     // left operand once; else the columns are split too. Which task computes an output never
     // changes its sum.
@@ -329,9 +329,14 @@ impl<'a> Panels<'a> {
                 panel.fill(0.0);
             }
             if b.cs == 1 {
-                // Row-major: each product's columns are contiguous.
+                // Row-major: each product's columns are contiguous (a whole panel's copied in
+                // fixed-size copies, which compile to vector moves where a slice copy is a call).
                 for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                    row[..cols].copy_from_slice(&b.data[p * b.rs + c0..][..cols]);
+                    let src = &b.data[p * b.rs + c0..][..cols];
+                    match <&[f32; NR]>::try_from(src) {
+                        Ok(src) => row.copy_from_slice(src),
+                        Err(_) => row[..cols].copy_from_slice(src),
+                    }
                 }
             } else if b.rs == 1 {
                 // Column-major (a transpose): each column's products are contiguous; the panel is
@@ -401,7 +406,11 @@ struct Sums {
 /// the last adds `bias` (the block's columns), when given, to every sum it stores.
 /// Tiles of whole panels are read from a row-major left operand in place and written straight to
 /// the output (with AVX-512, only those of whole rows too); the others go through a packed strip
-/// and a tile buffer.
+/// and a tile buffer. Within a chunk, each tile's panels (`kc` × up to 48 values, 24 KiB) are read
+/// by every strip of the task's rows before the next panels, so that they are brought into L1
+/// once, and the rows' strips (8 × `kc` values, 4 KiB each) are read again from L1 or L2: the
+/// other order, the right operand's whole chunk streamed from L2 for each strip of rows, ran the
+/// ViT-T's products up to 7% slower with AVX-512 (medians of five runs; level on the AVX2 path).
 #[allow(clippy::too_many_arguments)]
 fn block(
     path: Path,
@@ -414,45 +423,57 @@ fn block(
     (carry, bias): (bool, Option<&[f32]>),
 ) {
     let (mr, np) = path.tile();
-    // The packed strip and the tile buffer, made when a tile first needs them (an attention's
+    // The packed strips and the tile buffer, made when a tile first needs them (an attention's
     // products need neither).
-    let (mut strip, mut tile) = (Vec::new(), Vec::new());
+    let (mut strips, mut tile) = (Vec::new(), Vec::new());
     let end = p0 + len;
     for k0 in (p0..end).step_by(KC) {
         let kc = KC.min(end - k0);
         // The bias with the last chunk's sums.
         let bias = bias.filter(|_| k0 + kc == end);
-        for i0 in (0..rows).step_by(mr) {
-            let live = mr.min(rows - i0);
-            // The AVX2 and plain kernels take any number of rows up to a tile's, so that a
-            // partial tile too is read in place and written straight to the output (16 rows,
-            // a ViT-T's tokens at 32², are tiles of 6, 6 and 4 rows there); AVX-512's take 8.
-            let fits = live == mr || path != Path::Avx512;
-            let left = if a.cs == 1 && fits {
-                Rows {
-                    ptr: a.data[(r0 + i0) * a.rs + k0..].as_ptr(),
-                    rs: a.rs,
-                    cs: 1,
-                }
-            } else {
-                if strip.is_empty() {
-                    strip = vec![0.0f32; mr * KC.min(len)];
-                }
-                pack_rows(a, (r0 + i0, live), (k0, kc), mr, &mut strip);
-                Rows {
-                    ptr: strip.as_ptr(),
-                    rs: 1,
-                    cs: mr,
-                }
-            };
-            let mut j0 = 0;
-            while j0 < cols {
-                let q = (c0 + j0) / NR;
-                let panel = |q: usize| b.panel(q, k0);
-                // As many panels as the path takes and the block has.
-                let wide = np.min((cols - j0).div_ceil(NR));
-                let width = wide * NR;
-                let len = width.min(cols - j0);
+        // The left operand's strips of `mr` rows for this chunk: (first row, rows, whether the
+        // kernel writes it straight to the output, where it is read).
+        let left: Vec<(usize, usize, bool, Rows)> = (0..rows)
+            .step_by(mr)
+            .enumerate()
+            .map(|(s, i0)| {
+                let live = mr.min(rows - i0);
+                // The AVX2 and plain kernels take any number of rows up to a tile's, so that a
+                // partial tile too is read in place and written straight to the output (16 rows,
+                // a ViT-T's tokens at 32², are tiles of 6, 6 and 4 rows there); AVX-512's take 8.
+                let fits = live == mr || path != Path::Avx512;
+                let rows_at = if a.cs == 1 && fits {
+                    Rows {
+                        ptr: a.data[(r0 + i0) * a.rs + k0..].as_ptr(),
+                        rs: a.rs,
+                        cs: 1,
+                    }
+                } else {
+                    if strips.is_empty() {
+                        strips = vec![0.0f32; rows.div_ceil(mr) * mr * KC.min(len)];
+                    }
+                    let strip = &mut strips[s * mr * kc..][..mr * kc];
+                    pack_rows(a, (r0 + i0, live), (k0, kc), mr, strip);
+                    Rows {
+                        ptr: strip.as_ptr(),
+                        rs: 1,
+                        cs: mr,
+                    }
+                };
+                (i0, live, fits, rows_at)
+            })
+            .collect();
+        // Each tile's panels of the right operand (`kc` × up to 48 values) stay in L1 while every
+        // strip of the task's rows passes over them.
+        let mut j0 = 0;
+        while j0 < cols {
+            let q = (c0 + j0) / NR;
+            let panel = |q: usize| b.panel(q, k0);
+            // As many panels as the path takes and the block has.
+            let wide = np.min((cols - j0).div_ceil(NR));
+            let width = wide * NR;
+            let len = width.min(cols - j0);
+            for &(i0, live, fits, left) in &left {
                 let direct = fits && len == width;
                 // Row i of this tile in the output.
                 let row_at = |i: usize| dst.at((r0 + i0 + i) * rs + c0 + j0);
@@ -483,7 +504,7 @@ fn block(
                     }
                 };
                 // SAFETY: the path was chosen from the CPU's features; `left` reaches mr rows ×
-                // kc products inside `a` or the strip, each panel reaches kc × NR values from
+                // kc products inside `a` or the strips, each panel reaches kc × NR values from
                 // product k0, and `out` reaches mr rows × width columns inside this task's block
                 // of the output or the tile buffer.
                 unsafe {
@@ -510,8 +531,8 @@ fn block(
                         unsafe { std::ptr::copy_nonoverlapping(sums.as_ptr(), row_at(i), len) };
                     }
                 }
-                j0 += width;
             }
+            j0 += width;
         }
     }
 }
@@ -592,13 +613,11 @@ unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [Panel; NP], out: 
             false => _mm512_setzero_ps(),
         })
     });
-    let mut b = [_mm512_setzero_ps(); NP];
     let rows: [*const f32; 8] = std::array::from_fn(|i| a.ptr.wrapping_add(i * a.rs));
-    for p in 0..kc {
-        for q in 0..NP {
-            // SAFETY: p < kc.
-            b[q] = unsafe { _mm512_loadu_ps(panels[q].ptr.add(p * panels[q].rs)) };
-        }
+    // Product p's multiply-adds into every sum of the tile.
+    let step = |c: &mut [[__m512; NP]; 8], p: usize| {
+        // SAFETY: p < kc.
+        let b: [__m512; NP] = std::array::from_fn(|q| unsafe { _mm512_loadu_ps(panels[q].ptr.add(p * panels[q].rs)) });
         for (i, row) in c.iter_mut().enumerate() {
             // SAFETY: row i, product p.
             let x = _mm512_set1_ps(unsafe { *rows[i].add(p * a.cs) });
@@ -606,6 +625,18 @@ unsafe fn avx512<const NP: usize>(kc: usize, a: Rows, panels: [Panel; NP], out: 
                 row[q] = _mm512_fmadd_ps(x, b[q], row[q]);
             }
         }
+    };
+    // Four products per turn of the loop, so that one turn's counter and pointer updates serve four
+    // products' multiply-adds (the ViT-T's products ran 2–9% faster than with one per turn).
+    let mut p = 0;
+    while p + 4 <= kc {
+        for u in 0..4 {
+            step(&mut c, p + u);
+        }
+        p += 4;
+    }
+    for p in p..kc {
+        step(&mut c, p);
     }
     if !out.bias.is_null() {
         // SAFETY: columns q · 16 .. + 16 of the bias.
