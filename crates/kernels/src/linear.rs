@@ -419,9 +419,9 @@ struct Sums {
 /// the last adds `bias` (the block's columns), when given, to every sum it stores.
 /// Tiles of whole panels are read from a row-major left operand in place and written straight to
 /// the output (with AVX-512, only those of whole rows too); the others go through a packed strip
-/// and a tile buffer. Within a chunk, each tile's panels (`kc` × up to 48 values, 24 KiB) are read
-/// by every strip of the task's rows before the next panels, so that they are brought into L1
-/// once, and the rows' strips (8 × `kc` values, 4 KiB each) are read again from L1 or L2: the
+/// and a tile buffer. Within a chunk, each tile's panels (`kc` × 16 to 48 values, 16–24 KiB) are
+/// read by every strip of the task's rows before the next panels, so that they are brought into L1
+/// once, and the rows' strips (`mr` × `kc` values, 4–6 KiB each) are read again from L1 or L2: the
 /// other order, the right operand's whole chunk streamed from L2 for each strip of rows, ran the
 /// ViT-T's products up to 7% slower with AVX-512 (medians of five runs; level on the AVX2 path).
 #[allow(clippy::too_many_arguments)]
