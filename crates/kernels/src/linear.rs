@@ -110,10 +110,11 @@ impl Path {
     }
 
     /// Products per chunk of a sum in [`block`]: [`KC`], and twice as many on the AVX2 path, whose
-    /// tiles read one panel (a chunk of it 16 KiB, where AVX-512's three are 24 KiB at [`KC`]):
-    /// the ViT-T's products, whose sums of 192 products then go in one chunk instead of two, ran
-    /// 1–8% faster in the forward pass, 1–4% in the input gradients and level in the weight
-    /// gradients (six alternating runs); with AVX-512, 192 or 256 products a chunk were level.
+    /// tiles read one panel (a chunk of it 16 KiB, where AVX-512's three are 24 KiB at [`KC`]).
+    /// There the ViT-T's products, whose sums of 192 products then go in one chunk instead of two,
+    /// ran 1–8% faster in the forward pass, 1–4% in the input gradients and level in the weight
+    /// gradients (six alternating runs on a Xeon), and chunks of 192, 384 or 512 as fast as 256;
+    /// with AVX-512, 192 or 256 products a chunk were level with 128.
     fn chunk(self) -> usize {
         match self {
             Path::Avx2 => 2 * KC,
