@@ -440,44 +440,42 @@ fn block(
     // The packed strips and the tile buffer, made when a tile first needs them (an attention's
     // products need neither).
     let (mut strips, mut tile) = (Vec::new(), Vec::new());
+    // The left operand's strips of `mr` rows for the current chunk: (first row, rows, whether the
+    // kernel writes it straight to the output, where it is read).
+    let mut left: Vec<(usize, usize, bool, Rows)> = Vec::with_capacity(rows.div_ceil(mr));
     let end = p0 + len;
     let chunk = path.chunk();
     for k0 in (p0..end).step_by(chunk) {
         let kc = chunk.min(end - k0);
         // The bias with the last chunk's sums.
         let bias = bias.filter(|_| k0 + kc == end);
-        // The left operand's strips of `mr` rows for this chunk: (first row, rows, whether the
-        // kernel writes it straight to the output, where it is read).
-        let left: Vec<(usize, usize, bool, Rows)> = (0..rows)
-            .step_by(mr)
-            .enumerate()
-            .map(|(s, i0)| {
-                let live = mr.min(rows - i0);
-                // The AVX2 and plain kernels take any number of rows up to a tile's, so that a
-                // partial tile too is read in place and written straight to the output (16 rows,
-                // a ViT-T's tokens at 32², are tiles of 6, 6 and 4 rows there); AVX-512's take 8.
-                let fits = live == mr || path != Path::Avx512;
-                let rows_at = if a.cs == 1 && fits {
-                    Rows {
-                        ptr: a.data[(r0 + i0) * a.rs + k0..].as_ptr(),
-                        rs: a.rs,
-                        cs: 1,
-                    }
-                } else {
-                    if strips.is_empty() {
-                        strips = vec![0.0f32; rows.div_ceil(mr) * mr * chunk.min(len)];
-                    }
-                    let strip = &mut strips[s * mr * kc..][..mr * kc];
-                    pack_rows(a, (r0 + i0, live), (k0, kc), mr, strip);
-                    Rows {
-                        ptr: strip.as_ptr(),
-                        rs: 1,
-                        cs: mr,
-                    }
-                };
-                (i0, live, fits, rows_at)
-            })
-            .collect();
+        left.clear();
+        left.extend((0..rows).step_by(mr).enumerate().map(|(s, i0)| {
+            let live = mr.min(rows - i0);
+            // The AVX2 and plain kernels take any number of rows up to a tile's, so that a
+            // partial tile too is read in place and written straight to the output (16 rows,
+            // a ViT-T's tokens at 32², are tiles of 6, 6 and 4 rows there); AVX-512's take 8.
+            let fits = live == mr || path != Path::Avx512;
+            let rows_at = if a.cs == 1 && fits {
+                Rows {
+                    ptr: a.data[(r0 + i0) * a.rs + k0..].as_ptr(),
+                    rs: a.rs,
+                    cs: 1,
+                }
+            } else {
+                if strips.is_empty() {
+                    strips = vec![0.0f32; rows.div_ceil(mr) * mr * chunk.min(len)];
+                }
+                let strip = &mut strips[s * mr * kc..][..mr * kc];
+                pack_rows(a, (r0 + i0, live), (k0, kc), mr, strip);
+                Rows {
+                    ptr: strip.as_ptr(),
+                    rs: 1,
+                    cs: mr,
+                }
+            };
+            (i0, live, fits, rows_at)
+        }));
         // Each tile's panels of the right operand (`kc` × up to 48 values) stay in L1 while every
         // strip of the task's rows passes over them.
         let mut j0 = 0;
